@@ -1,0 +1,5 @@
+import sys
+
+from vniahd.cli import main
+
+sys.exit(main())
