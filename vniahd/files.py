@@ -17,6 +17,13 @@ from typing import Any, Iterator
 CACHE_ENV = "VNIAHD_CACHE"
 
 
+def _umask_mode() -> int:
+    """Mode a plain open() would give a new file (mkstemp would give 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def cache_dir(*parts: str) -> Path:
     """``$VNIAHD_CACHE`` (default ``~/.cache/vniahd``) joined with ``parts``; created on demand."""
     root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "vniahd")
@@ -31,6 +38,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, _umask_mode())
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
@@ -50,6 +58,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, _umask_mode())
     try:
         yield Path(tmp)
         os.replace(tmp, path)

@@ -1,0 +1,161 @@
+"""Haystacks: a video sampled once (fps, size), fingerprinted, cached on disk, tiled on demand.
+
+Cache layout (``vniahd.files.cache_dir("haystacks")``)::
+
+    <key>.npy   uint8 [N, H, W, 3], opened as a read-only memmap
+    <key>.json  what the frames are (fingerprint, fps, size, indices, backend, provenance)
+
+``key`` hashes (file sha256, fps, size, sampling method, cache format version), so a second load
+of the same video with the same parameters decodes nothing. Both files are written atomically; the
+.npy is decoded straight into a memmap of its temp file, so even a long movie never sits in RAM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from vniahd.errors import VniahdError
+from vniahd.files import atomic_path, cache_dir, sha256_file, sha256_json, write_json_atomic
+from vniahd.media.readers import decode_into, sample_indices, video_info
+from vniahd.media.sampling import parse_size
+
+REFERENCE_FPS = 1.0
+REFERENCE_SIZE = (252, 448)  # (H, W): 9x16 merged tokens per frame for Qwen2-VL (DESIGN §3)
+CACHE_VERSION = 1  # bump when decoding/resizing changes so old caches are not reused
+
+
+def fingerprint_video(path: str | os.PathLike) -> str:
+    """The content fingerprint of a video: SHA-256 of the file's bytes."""
+    p = Path(path)
+    if not p.is_file():
+        raise VniahdError(f"video file not found: {p}; check the path")
+    return sha256_file(p)
+
+
+def haystack_key(fingerprint: str, fps: float, size: tuple[int, int], method: str = "reference") -> str:
+    """Content hash naming the sampled frames of one video at one (fps, size, method)."""
+    return sha256_json({"fingerprint": fingerprint, "fps": float(fps), "size": [int(size[0]), int(size[1])],
+                        "method": method, "version": CACHE_VERSION})
+
+
+@dataclass
+class Haystack:
+    """A sampled haystack. ``frames`` may be a read-only ``np.memmap`` (cache hit)."""
+
+    frames: np.ndarray
+    fingerprint: str
+    source: Path
+    fps: float
+    size: tuple[int, int]
+    source_num_frames: int
+    source_fps: float
+    backend: str
+    key: str
+    method: str = "reference"
+    source_indices: list[int] = field(default_factory=list, repr=False)
+    from_cache: bool = False
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+    def tiled_indices(self, n_needed: int) -> "Tiling":
+        """Haystack frame indices covering ``n_needed`` frames (see :func:`tile_frames`)."""
+        return tile_frames(len(self), n_needed)
+
+    def to_dict(self) -> dict:
+        """JSON-able description (no frames) for dataset provenance."""
+        return {"fingerprint": self.fingerprint, "source": str(self.source), "fps": self.fps,
+                "size": list(self.size), "num_frames": len(self), "source_num_frames": self.source_num_frames,
+                "source_fps": self.source_fps, "backend": self.backend, "key": self.key, "method": self.method}
+
+
+class Tiling(NamedTuple):
+    indices: np.ndarray  # int64 [n_needed], haystack frame for each slot
+    tiled: bool          # True when the haystack had to be repeated
+
+
+def tile_frames(n_available: int, n_needed: int) -> Tiling:
+    """Reference tiling: repeat the haystack end to end until it covers ``n_needed`` frames.
+
+    The V-NIAH reference concatenates copies of the haystack when it is shorter than the longest
+    length; slot ``i`` therefore shows frame ``i mod n_available``.
+    """
+    if n_available <= 0:
+        raise VniahdError("the haystack has no frames; use a longer video or a higher --fps")
+    if n_needed < 0:
+        raise VniahdError(f"cannot take {n_needed} frames from a haystack")
+    return Tiling(np.arange(n_needed, dtype=np.int64) % n_available, n_needed > n_available)
+
+
+def _progress(total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="frame", leave=False, disable=None)
+
+
+def load_haystack(path: str | os.PathLike, *, fps: float = REFERENCE_FPS,
+                  size: tuple[int, int] | str = REFERENCE_SIZE, cache: bool = True,
+                  backend: str = "auto", method: str = "reference", progress: bool = True) -> Haystack:
+    """Sample ``path`` at ``fps`` and resize to ``size`` (H, W); reuse the disk cache when present."""
+    src = Path(path)
+    size = parse_size(size)
+    if size is None:
+        raise VniahdError("a haystack needs a frame size; pass e.g. size=(252, 448)")
+    fingerprint = fingerprint_video(src)
+    key = haystack_key(fingerprint, fps, size, method)
+    root = cache_dir("haystacks") if cache else None
+    if root is not None:
+        hit = _load_cached(root, key, src)
+        if hit is not None:
+            return hit
+    info = video_info(src, backend=backend)
+    indices = sample_indices(info, fps=fps, method=method)
+    shape = (len(indices), size[0], size[1], 3)
+    bar = _progress(len(indices), f"decoding {src.name}") if progress else None
+    tick = bar.update if bar is not None else None
+    try:
+        if root is None:
+            frames = np.empty(shape, dtype=np.uint8)
+            used = decode_into(src, indices, frames, size=size, backend=backend, on_frame=tick)
+        else:
+            with atomic_path(root / f"{key}.npy") as tmp:
+                mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+                used = decode_into(src, indices, mm, size=size, backend=backend, on_frame=tick)
+                mm.flush()
+                del mm
+            frames = np.load(root / f"{key}.npy", mmap_mode="r")
+    finally:
+        if bar is not None:
+            bar.close()
+    hay = Haystack(frames=frames, fingerprint=fingerprint, source=src, fps=float(fps), size=size,
+                   source_num_frames=info.num_frames, source_fps=info.fps, backend=used, key=key,
+                   method=method, source_indices=[int(i) for i in indices])
+    if root is not None:
+        from vniahd.provenance import provenance
+
+        write_json_atomic(root / f"{key}.json", {**hay.to_dict(), "source_indices": hay.source_indices,
+                                                  "cache_version": CACHE_VERSION, "provenance": provenance()})
+    return hay
+
+
+def _load_cached(root: Path, key: str, src: Path) -> Haystack | None:
+    npy, meta_path = root / f"{key}.npy", root / f"{key}.json"
+    if not (npy.is_file() and meta_path.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        frames = np.load(npy, mmap_mode="r")
+    except (OSError, ValueError):
+        return None  # damaged entry: decode again and overwrite it
+    if frames.shape != (meta["num_frames"], *meta["size"], 3) or frames.dtype != np.uint8:
+        return None
+    return Haystack(frames=frames, fingerprint=meta["fingerprint"], source=src, fps=meta["fps"],
+                    size=tuple(meta["size"]), source_num_frames=meta["source_num_frames"],
+                    source_fps=meta["source_fps"], backend=meta["backend"], key=key, method=meta["method"],
+                    source_indices=meta.get("source_indices", []), from_cache=True)

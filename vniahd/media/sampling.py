@@ -1,0 +1,111 @@
+"""Which source frames to read, and how to resize them.
+
+Pure functions (no I/O) so the exact indices can be checked by hand in tests.
+
+Frame-rate sampling has two named methods:
+
+- ``"reference"`` (default): the V-NIAH reference scripts (LongVA's ``produce_haystack_embedding.py``,
+  reused by VideoRoPE) take ``step = round(avg_fps)`` and read indices ``0, step, 2*step, ...`` for
+  1 fps. We generalise that to ``step = max(1, round(src_fps / fps))`` with Python's ``round``
+  (ties to even, as in the reference). For a 25 fps source at 1 fps: 0, 25, 50, ...; for 29.97 fps:
+  0, 30, 60, ... (slightly slower than real time, exactly as the published haystacks were made).
+- ``"exact"``: index ``k`` is ``floor(k * src_fps / fps + 1/2)`` computed with exact fractions, so
+  long videos at non-integer rates do not drift (29.97 fps at 1 fps: k*30000/1001 rounded half-up,
+  i.e. 0, 30, 60, ..., and frame 29970 for k = 1000 where ``"reference"`` gives 30000).
+
+Both methods stop at the last index below ``num_frames``. When ``src_fps / fps`` is an integer they
+give identical indices.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from vniahd.errors import UnknownNameError, VniahdError
+
+FPS_METHODS = ("reference", "exact")
+
+
+def as_fraction(rate: float | Fraction) -> Fraction:
+    """A frame rate as an exact fraction; float rates such as 29.97002997 become 30000/1001.
+
+    decord reports floats and PyAV fractions; snapping both to the nearest fraction with a
+    denominator ≤ 1001000 makes the two backends choose the same indices.
+    """
+    return Fraction(rate).limit_denominator(1_001_000)
+
+
+def fps_indices(num_frames: int, src_fps: float | Fraction, fps: float, method: str = "reference") -> np.ndarray:
+    """Source frame indices (int64, increasing) that sample a ``num_frames`` video at ``fps``."""
+    if method not in FPS_METHODS:
+        raise UnknownNameError("fps sampling method", method, FPS_METHODS)
+    if not fps or fps <= 0:
+        raise VniahdError(f"sampling rate must be positive, got fps={fps}; pass e.g. --fps 1")
+    if src_fps is None or float(src_fps) <= 0:
+        raise VniahdError("the video reports no frame rate; sample it with num_frames=N instead of fps")
+    if num_frames <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if method == "reference":
+        step = max(1, round(float(src_fps) / float(fps)))
+        return np.arange(0, num_frames, step, dtype=np.int64)
+    ratio = as_fraction(src_fps) / as_fraction(fps)
+    # floor(k*ratio + 1/2) < num_frames  <=>  k*ratio < num_frames - 1/2
+    count = int((num_frames - Fraction(1, 2)) / ratio)
+    count += 1 if count * ratio < num_frames - Fraction(1, 2) else 0
+    num, den = ratio.numerator, ratio.denominator
+    k = np.arange(count, dtype=np.int64)
+    # floor((2*k*num + den) / (2*den)) is floor(k*ratio + 1/2) in integer arithmetic
+    return (2 * k * num + den) // (2 * den)
+
+
+def even_indices(num_frames: int, n: int) -> np.ndarray:
+    """``n`` evenly spaced indices over ``0..num_frames-1``, first and last included.
+
+    Index ``k`` is ``floor(k*(num_frames-1)/(n-1) + 1/2)`` (integer arithmetic, half rounds up);
+    ``n = 1`` gives ``[0]``. If ``n > num_frames`` some frames repeat.
+    """
+    if n <= 0:
+        raise VniahdError(f"num_frames must be a positive integer, got {n}")
+    if num_frames <= 0:
+        raise VniahdError("cannot sample frames from a video with no frames")
+    if n == 1:
+        return np.zeros(1, dtype=np.int64)
+    k = np.arange(n, dtype=np.int64)
+    return (2 * k * (num_frames - 1) + (n - 1)) // (2 * (n - 1))
+
+
+def parse_size(size: str | tuple[int, int] | list[int] | None) -> tuple[int, int] | None:
+    """``"252x448"`` or ``(252, 448)`` → ``(H, W)``; ``None`` stays ``None`` (native size)."""
+    if size is None:
+        return None
+    if isinstance(size, str):
+        parts = size.lower().replace("×", "x").split("x")
+        try:
+            h, w = (int(p) for p in parts)
+        except ValueError:
+            raise VniahdError(f"size {size!r} is not HxW; write it like 252x448 (height x width)") from None
+    else:
+        try:
+            h, w = (int(v) for v in size)
+        except (TypeError, ValueError):
+            raise VniahdError(f"size {size!r} is not (height, width); pass e.g. (252, 448)") from None
+    if h <= 0 or w <= 0:
+        raise VniahdError(f"size must be positive, got {h}x{w}; write it like 252x448")
+    return h, w
+
+
+def resize_frame(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """Resize one uint8 RGB frame to ``(H, W)`` with antialiased bicubic (PIL ``Image.BICUBIC``).
+
+    Antialiased bicubic matches what the reference pipeline used (qwen_vl_utils resizes video
+    frames with torchvision ``resize(..., BICUBIC, antialias=True)``, which follows PIL); plain
+    OpenCV ``INTER_CUBIC`` would alias when shrinking 720p to 252x448. Same size → returned as is.
+    """
+    if size is None or frame.shape[:2] == tuple(size):
+        return frame
+    from PIL import Image
+
+    h, w = size
+    return np.asarray(Image.fromarray(frame).resize((w, h), Image.Resampling.BICUBIC))
