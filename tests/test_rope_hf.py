@@ -1,0 +1,158 @@
+"""Against transformers (installed package, tiny configs built here, no weights downloaded):
+our rotation equals the Qwen2-VL / Qwen2.5-VL / Qwen3-VL text rotary modules bit for bit, and the
+swapped-in :class:`AllocatedRotaryEmbedding` changes exactly what it should."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+
+from vniahd.errors import VniahdError  # noqa: E402
+from vniahd.rope import Image, Text, Video, allocation_axes, get_variant, inv_freq, rope_cos_sin  # noqa: E402
+from vniahd.rope.hf import (  # noqa: E402
+    AllocatedRotaryEmbedding,
+    allocation_installed,
+    install_allocation,
+    rotary_config,
+    rotary_module,
+    uninstall_allocation,
+)
+
+logging.getLogger("transformers").setLevel(logging.ERROR)
+
+TEXT = dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            num_attention_heads=2, num_key_value_heads=1, bos_token_id=1, eos_token_id=2,
+            pad_token_id=0)
+
+
+def qwen2_text(sections=(2, 3, 3), theta=1e4, init=0.02):
+    cfg = transformers.Qwen2VLTextConfig(
+        **TEXT, initializer_range=init,
+        rope_parameters={"rope_type": "default", "rope_theta": theta, "mrope_section": list(sections)})
+    torch.manual_seed(0)
+    return transformers.Qwen2VLTextModel(cfg).eval()
+
+
+def qwen3_text(sections=(4, 2, 2)):
+    cfg = transformers.Qwen3VLTextConfig(
+        **TEXT, head_dim=16,
+        rope_parameters={"rope_type": "default", "rope_theta": 5e5, "mrope_section": list(sections)})
+    torch.manual_seed(0)
+    return transformers.Qwen3VLTextModel(cfg).eval()
+
+
+def mixed_positions(variant: str, offset: int = 0) -> torch.Tensor:
+    pos = get_variant(variant).positions([Text(3 + offset), Video(3, 2, 3), Text(2), Image(2, 2), Text(2)])
+    return pos[:, None, :]
+
+
+def test_mrope_blocks_equals_qwen2vl_module_bitwise():
+    model = qwen2_text()
+    rot = model.rotary_emb
+    assert torch.equal(rot.inv_freq, inv_freq(16, 1e4))
+    for offset in (0, 5000):  # large positions too: float32 rounding must match
+        pos = mixed_positions("mrope", offset).long()
+        x = torch.zeros(1, pos.shape[-1], 32)
+        cos_hf, sin_hf = rot(x, pos)
+        cos, sin = rope_cos_sin(pos, rot.inv_freq, allocation_axes("mrope-blocks", 8, (2, 3, 3)))
+        assert torch.equal(cos, cos_hf) and torch.equal(sin, sin_hf)
+    # and the other allocation really differs on visual tokens
+    cos_lta, _ = rope_cos_sin(pos, rot.inv_freq, allocation_axes("lta", 8, (2, 3, 3)))
+    assert not torch.equal(cos_lta, cos_hf)
+
+
+def test_mrope_blocks_equals_qwen2_5_vl_module_bitwise():
+    cfg = transformers.Qwen2_5_VLTextConfig(
+        **TEXT, rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]})
+    model = transformers.Qwen2_5_VLTextModel(cfg).eval()
+    pos = mixed_positions("mrope-timed").long()
+    cos_hf, sin_hf = model.rotary_emb(torch.zeros(1, pos.shape[-1], 32), pos)
+    cos, sin = rope_cos_sin(pos, inv_freq(16, 1e6), allocation_axes("mrope-blocks", 8, (2, 3, 3)))
+    assert torch.equal(cos, cos_hf) and torch.equal(sin, sin_hf)
+    assert rotary_config(model).native_allocation == "mrope-blocks"
+
+
+def test_interleaved_equals_qwen3vl_module_bitwise():
+    model = qwen3_text()
+    pos = mixed_positions("mrope-interleaved", 123).long()
+    cos_hf, sin_hf = model.rotary_emb(torch.zeros(1, pos.shape[-1], 32), pos)
+    cos, sin = rope_cos_sin(pos, inv_freq(16, 5e5), allocation_axes("interleaved", 8, (4, 2, 2)))
+    assert torch.equal(cos, cos_hf) and torch.equal(sin, sin_hf)
+    # the preset's default sections for P = 8 are exactly this map
+    assert torch.equal(get_variant("mrope-interleaved").axes(8),
+                       allocation_axes("interleaved", 8, (4, 2, 2)))
+    cfg = rotary_config(model)
+    assert (cfg.head_dim, cfg.num_pairs, cfg.theta, cfg.sections, cfg.native_allocation) == \
+        (16, 8, 5e5, (4, 2, 2), "interleaved")
+
+
+def test_swapped_native_allocation_changes_nothing():
+    model = qwen2_text()
+    pos = mixed_positions("videorope")  # float positions are fine too
+    x = torch.randn(1, pos.shape[-1], 32)
+    with torch.no_grad():
+        ref = model(inputs_embeds=x, position_ids=pos).last_hidden_state
+        install_allocation(model, allocation_axes("mrope-blocks", 8, (2, 3, 3)))
+        out = model(inputs_embeds=x, position_ids=pos).last_hidden_state
+    assert isinstance(model.rotary_emb, AllocatedRotaryEmbedding)
+    assert torch.equal(out, ref)
+
+
+def test_swapped_lta_changes_visual_tokens_only():
+    model = qwen2_text(init=0.5)  # larger weights: attention that depends on position visibly
+    seq = [Text(4), Video(3, 2, 3), Text(3)]
+    pos = get_variant("videorope").positions(seq)[:, None, :]
+    x = torch.randn(1, pos.shape[-1], 32)
+    text_only = torch.arange(12, dtype=torch.float64).expand(3, 1, 12)
+    xt = torch.randn(1, 12, 32)
+    with torch.no_grad():
+        native = model(inputs_embeds=x, position_ids=pos).last_hidden_state
+        native_text = model(inputs_embeds=xt, position_ids=text_only).last_hidden_state
+        with allocation_installed(model, get_variant("videorope").axes(8)):
+            lta = model(inputs_embeds=x, position_ids=pos).last_hidden_state
+            lta_text = model(inputs_embeds=xt, position_ids=text_only).last_hidden_state
+    assert not isinstance(model.rotary_emb, AllocatedRotaryEmbedding)  # restored
+    diff = (lta - native).abs().amax(-1)[0]
+    assert torch.equal(lta[0, :4], native[0, :4])  # causal text before the video: identical
+    assert bool((diff[4:] > 1e-3).all())  # visual tokens (and the text that sees them) change
+    assert torch.equal(lta_text, native_text)  # t = h = w: no allocation can matter
+
+
+def test_install_finds_module_in_full_models():
+    text = dict(TEXT, rope_parameters={"rope_type": "default", "rope_theta": 1e4,
+                                       "mrope_section": [2, 3, 3]})
+    full = transformers.Qwen2VLForConditionalGeneration(transformers.Qwen2VLConfig(
+        text_config=text, vision_config=dict(depth=1, embed_dim=16, hidden_size=32, num_heads=2)))
+    for model in (full, full.model, full.model.language_model):
+        cfg = rotary_config(model)
+        assert (cfg.head_dim, cfg.num_pairs, cfg.sections) == (16, 8, (2, 3, 3))
+        installed = install_allocation(model, allocation_axes("lta", 8, (2, 3, 3)))
+        assert full.model.language_model.rotary_emb is installed
+        assert rotary_config(model).sections == (2, 3, 3)  # still reads the original
+        uninstall_allocation(model)
+        assert type(rotary_module(full)).__name__ == "Qwen2VLRotaryEmbedding"
+    # installing twice wraps the original, not the previous wrapper
+    install_allocation(full, torch.zeros(8, dtype=torch.long))
+    second = install_allocation(full, torch.ones(8, dtype=torch.long))
+    assert type(second.base).__name__ == "Qwen2VLRotaryEmbedding"
+
+    q3 = transformers.Qwen3VLForConditionalGeneration(transformers.Qwen3VLConfig(
+        text_config=dict(TEXT, head_dim=16, rope_parameters={
+            "rope_type": "default", "rope_theta": 5e5, "mrope_section": [4, 2, 2]}),
+        vision_config=dict(depth=1, hidden_size=32, intermediate_size=32, num_heads=2,
+                           out_hidden_size=32, deepstack_visual_indexes=[])))
+    assert rotary_config(q3).native_allocation == "interleaved"
+    install_allocation(q3, allocation_axes("lta", 8, (4, 2, 2)))
+    assert isinstance(q3.model.language_model.rotary_emb, AllocatedRotaryEmbedding)
+
+
+def test_install_errors():
+    model = qwen2_text()
+    with pytest.raises(VniahdError, match="8 rotary pairs"):
+        install_allocation(model, torch.zeros(16, dtype=torch.long))
+    with pytest.raises(VniahdError, match="could not find a text rotary module"):
+        install_allocation(torch.nn.Linear(2, 2), torch.zeros(8, dtype=torch.long))

@@ -1,0 +1,251 @@
+"""Inspection commands for RoPE variants: ``variants``, ``positions``, ``freqs``.
+
+These are how users debug a variant: which positions each token gets, and which stream each
+rotary pair reads. Output formats (``--json``) are a contract other tools rely on (issue 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from typing import Any
+
+ORDER = 10
+
+_POS_EPILOG = """\
+Examples:
+  vniahd positions --variant videorope
+  vniahd positions --variant videorope --delta 0.5 --grid 3x4 --json
+  vniahd positions --variant 'diagonal+mrope-blocks:delta=1,text_after=paper'
+
+The sequence is N text tokens, a video of T frames of HxW visual tokens (row-major), then M
+text tokens. --json prints {"variant": NAME, "t": [...], "h": [...], "w": [...]}, one number per
+token (integers unless the positions are fractional).
+"""
+
+_FREQ_EPILOG = """\
+Examples:
+  vniahd freqs --variant videorope --head-dim 128
+  vniahd freqs --variant mrope --head-dim 32 --theta 1e4 --sections 4,6,6 --json
+
+The wavelength of pair n is 2*pi*theta^(2n/d) positions; pair 0 turns fastest. --json prints
+{"variant": NAME, "axes": [...]} with "t", "h" or "w" per pair ("t" for every pair of a
+uniform allocation).
+"""
+
+
+# Kept literal (not imported from vniahd.rope.presets) so that 'vniahd --help' does not import
+# torch; tests/test_rope_cli.py checks it names every registered layout and allocation.
+SPEC_HELP = (
+    "a preset name (see 'vniahd variants'); a preset with overrides 'NAME:key=value,...' "
+    "(e.g. 'videorope:delta=0.5,text_after=paper'); a custom 'LAYOUT+ALLOCATION[:key=value,...]' "
+    "(e.g. 'diagonal+lta:delta=0.5'; layouts: vanilla, tad, mrope, mrope-timed, diagonal; "
+    "allocations: uniform, mrope-blocks, lta, lta-sequential, interleaved); or a JSON file path. "
+    "Keys: diagonal: delta (default 2), text_after=code|paper (default code); mrope-timed: "
+    "second_per_grid_t (default 1.0), tokens_per_second (default 2); any non-uniform "
+    "allocation: sections=t/h/w."
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "variants", help="list the RoPE variant presets",
+        description="Table of RoPE variant presets: name, layout, allocation, parameters and a "
+                    "one-line description. Any layout can be combined with any allocation as "
+                    "'LAYOUT+ALLOCATION:key=value,...' wherever a variant is accepted.")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON list of Variant.to_dict() records instead of a table")
+    p.set_defaults(func=cmd_variants)
+
+    p = subparsers.add_parser(
+        "positions", help="show the (t,h,w) position of every token under a variant",
+        description="Print the three position streams a variant assigns to text, video frames and "
+                    "text, frame by frame.",
+        epilog=_POS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--variant", required=True, metavar="NAME", help="the variant: " + SPEC_HELP)
+    p.add_argument("--text-before", type=int, default=2, metavar="N",
+                   help="text tokens before the video (default 2)")
+    p.add_argument("--frames", type=int, default=3, metavar="T",
+                   help="video frames / temporal groups (default 3)")
+    p.add_argument("--grid", default="2x3", metavar="HxW",
+                   help="visual tokens per frame as HEIGHTxWIDTH (default 2x3)")
+    p.add_argument("--text-after", type=int, default=2, metavar="M",
+                   help="text tokens after the video (default 2)")
+    p.add_argument("--delta", type=float, default=None, metavar="D",
+                   help="override the diagonal layout's temporal spacing δ (e.g. 0.5)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_positions)
+
+    p = subparsers.add_parser(
+        "freqs", help="show which stream (t/h/w) each rotary pair reads under a variant",
+        description="Print every rotary pair of a head: its wavelength in positions and the "
+                    "position stream (t, h or w) its angle comes from.",
+        epilog=_FREQ_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--variant", required=True, metavar="NAME", help="the variant: " + SPEC_HELP)
+    p.add_argument("--head-dim", type=int, default=128, metavar="D",
+                   help="attention head dimension (default 128, Qwen2-VL-7B); pairs = D/2")
+    p.add_argument("--theta", type=float, default=1e6,
+                   help="RoPE base θ (default 1e6, Qwen2-VL); only affects wavelengths")
+    p.add_argument("--sections", default=None, metavar="t,h,w",
+                   help="pairs per stream, summing to D/2 (default: the variant's, e.g. "
+                        "16,24,24 for D=128)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_freqs)
+
+
+def _num(x: float) -> int | float:
+    """Integer-valued floats as int so JSON and tables read 3, not 3.0."""
+    return int(x) if float(x).is_integer() else float(x)
+
+
+def _fmt(x: float) -> str:
+    return f"{_num(x)}" if isinstance(_num(x), int) else f"{x:g}"
+
+
+def _parse_grid(text: str) -> tuple[int, int]:
+    from vniahd.errors import VniahdError
+
+    m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
+    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
+        raise VniahdError(f"--grid must look like HxW with positive integers (e.g. 2x3), got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in params.items()) or "-"
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def cmd_variants(args: argparse.Namespace) -> int:
+    from vniahd.rope.allocations import ALLOCATIONS
+    from vniahd.rope.layouts import LAYOUTS
+    from vniahd.rope.presets import PRESETS
+
+    if args.json:
+        print(json.dumps([v.to_dict() for v in PRESETS.values()], indent=2))
+        return 0
+    rows = []
+    for v in PRESETS.values():
+        params = dict(v.layout_params)
+        if v.sections is not None:
+            params["sections"] = "/".join(map(str, v.sections))
+        rows.append([v.name, v.layout, v.allocation, _params_text(params), v.description])
+    print(_table(rows, ["name", "layout", "allocation", "parameters", "description"]))
+    print()
+    print("layouts:     " + ", ".join(LAYOUTS))
+    print("allocations: " + ", ".join(ALLOCATIONS))
+    print("custom:      LAYOUT+ALLOCATION[:key=value,...], e.g. diagonal+lta:delta=0.5")
+    return 0
+
+
+def _resolve_variant(spec: str, delta: float | None):
+    from vniahd.errors import VniahdError
+    from vniahd.rope.layouts import get_layout
+    from vniahd.rope.presets import make_variant, parse_variant
+
+    variant = parse_variant(spec)
+    if delta is None:
+        return variant
+    if "delta" not in get_layout(variant.layout).defaults:
+        raise VniahdError(f"--delta applies to the diagonal layout only; variant {variant.name!r} "
+                          f"uses layout {variant.layout!r}")
+    params = {**variant.layout_params, "delta": delta}
+    return make_variant(variant.layout, variant.allocation, name=variant.name,
+                        sections=variant.sections, description=variant.description,
+                        source=variant.source, **params)
+
+
+def cmd_positions(args: argparse.Namespace) -> int:
+    from vniahd.errors import VniahdError
+    from vniahd.rope.segments import simple_sequence
+
+    height, width = _parse_grid(args.grid)
+    for flag, value, low in (("--text-before", args.text_before, 0), ("--frames", args.frames, 1),
+                             ("--text-after", args.text_after, 0)):
+        if value < low:
+            raise VniahdError(f"{flag} must be >= {low}, got {value}")
+    variant = _resolve_variant(args.variant, args.delta)
+    pos = variant.positions(simple_sequence(args.text_before, args.frames, height, width,
+                                            args.text_after))
+    if args.json:
+        out = {"variant": args.variant}
+        for i, axis in enumerate("thw"):
+            out[axis] = [_num(x) for x in pos[i].tolist()]
+        print(json.dumps(out))
+        return 0
+
+    cols = pos.t().tolist()  # [S, 3]
+    cell = lambda p: "(" + ",".join(_fmt(x) for x in p) + ")"  # noqa: E731
+    print(f"variant {variant.name}: layout {variant.layout} "
+          f"({_params_text(dict(variant.layout_params))}), allocation {variant.allocation}")
+    print(f"sequence: {args.text_before} text, {args.frames} frames of {height}x{width}, "
+          f"{args.text_after} text; cells are (t,h,w)")
+    idx = 0
+
+    def text_block(title: str, n: int) -> None:
+        nonlocal idx
+        if n == 0:
+            return
+        print(f"\n{title}")
+        for k in range(n):
+            print(f"  token {idx:>3}  {cell(cols[idx])}")
+            idx += 1
+
+    text_block("text before", args.text_before)
+    hw = height * width
+    for f in range(args.frames):
+        frame = cols[idx: idx + hw]
+        cells = [cell(p) for p in frame]
+        wcell = max(len(c) for c in cells)
+        print(f"\nframe {f} (tokens {idx}..{idx + hw - 1})")
+        for r in range(height):
+            print("  " + "  ".join(c.rjust(wcell) for c in cells[r * width:(r + 1) * width]))
+        idx += hw
+    text_block("text after", args.text_after)
+    return 0
+
+
+def cmd_freqs(args: argparse.Namespace) -> int:
+    from vniahd.errors import VniahdError
+    from vniahd.rope.allocations import axis_names
+    from vniahd.rope.presets import make_variant, parse_variant
+    from vniahd.rope.rotation import temporal_period, wavelengths
+
+    if args.head_dim < 2 or args.head_dim % 2:
+        raise VniahdError(f"--head-dim must be a positive even integer, got {args.head_dim}")
+    if not args.theta > 0:
+        raise VniahdError(f"--theta must be positive, got {args.theta}")
+    num_pairs = args.head_dim // 2
+    variant = parse_variant(args.variant)
+    if args.sections is not None:
+        if variant.allocation == "uniform":
+            raise VniahdError(f"variant {variant.name!r} uses the uniform allocation, which has no "
+                              "sections; drop --sections")
+        variant = make_variant(variant.layout, variant.allocation, name=variant.name,
+                               sections=args.sections, description=variant.description,
+                               source=variant.source, **dict(variant.layout_params))
+    names = axis_names(variant.axes(num_pairs))
+    if args.json:
+        print(json.dumps({"variant": args.variant, "axes": names}))
+        return 0
+    sections = variant.sections_for(num_pairs)
+    waves = wavelengths(args.head_dim, args.theta).tolist()
+    print(f"variant {variant.name}: allocation {variant.allocation}, head_dim {args.head_dim} "
+          f"({num_pairs} pairs), theta {args.theta:g}, sections (t,h,w) "
+          f"{'-' if sections is None else sections}")
+    rows = [[str(n), f"{waves[n]:.6g}", names[n]] for n in range(num_pairs)]
+    print(_table(rows, ["pair", "wavelength", "axis"]))
+    if sections is not None and variant.allocation == "mrope-blocks" and sections[0] < num_pairs:
+        print(f"\ntemporal period 2*pi*theta^(2*s_t/d) = "
+              f"{temporal_period(args.head_dim, args.theta, sections[0]):.6g} positions "
+              "(wavelength of the first pair not given to t)")
+    return 0

@@ -1,0 +1,51 @@
+"""All RoPE math of vniahd: position layouts, frequency allocations, presets, rotation.
+
+A RoPE *variant* is a position layout (how the t/h/w streams are filled, :mod:`.layouts`) plus a
+frequency allocation (which stream each rotary pair reads, :mod:`.allocations`) plus parameters;
+:mod:`.presets` names the ones from the VideoRoPE paper and beyond (DESIGN §2). Pure torch; the
+transformers integration lives in :mod:`.hf` (imported on demand).
+
+Typical use::
+
+    from vniahd.rope import Text, Video, get_variant, inv_freq, rope_cos_sin
+    v = get_variant("videorope")
+    pos = v.positions([Text(2), Video(3, 2, 3), Text(2)])      # float64 [3, S]
+    cos, sin = rope_cos_sin(pos[:, None], inv_freq(128, 1e6), v.axes(64))
+"""
+
+from vniahd.rope.allocations import (
+    ALLOCATIONS,
+    AXIS_NAMES,
+    allocation_axes,
+    axis_names,
+    check_sections,
+    default_sections,
+)
+from vniahd.rope.layouts import LAYOUTS, Layout, get_layout, layout_positions
+from vniahd.rope.presets import (
+    PRESETS,
+    SPEC_HELP,
+    Variant,
+    get_variant,
+    load_variant_file,
+    make_variant,
+    parse_variant,
+)
+from vniahd.rope.rotation import (
+    apply_rotary,
+    inv_freq,
+    rope_cos_sin,
+    rotate_half,
+    temporal_period,
+    wavelengths,
+)
+from vniahd.rope.segments import Image, Segment, Text, Video, num_tokens, simple_sequence
+
+__all__ = [
+    "ALLOCATIONS", "AXIS_NAMES", "LAYOUTS", "PRESETS", "SPEC_HELP",
+    "Image", "Layout", "Segment", "Text", "Variant", "Video",
+    "allocation_axes", "apply_rotary", "axis_names", "check_sections", "default_sections",
+    "get_layout", "get_variant", "inv_freq", "layout_positions", "load_variant_file",
+    "make_variant", "num_tokens", "parse_variant", "rope_cos_sin", "rotate_half",
+    "simple_sequence", "temporal_period", "wavelengths",
+]

@@ -1,0 +1,167 @@
+"""transformers integration: give a Qwen2-VL / Qwen2.5-VL / Qwen3-VL text model any allocation.
+
+In transformers 5.x the text model computes ``position_embeddings = self.rotary_emb(x,
+position_ids)`` once per forward and hands (cos, sin) to every layer; the t/h/w split lives in the
+rotary module's ``recomposition_frequencies`` (blocks for Qwen2/2.5-VL, interleaved for Qwen3-VL).
+:class:`AllocatedRotaryEmbedding` wraps that module, keeps its ``inv_freq`` and
+``attention_scaling`` (and its dynamic-RoPE update, if any) and replaces only the recomposition by
+"pair n reads stream axes[n]" (:func:`vniahd.rope.rotation.rope_cos_sin`).
+
+Callers pass position ids ``[3, B, S]`` computed with :mod:`vniahd.rope.layouts`; this module never
+calls transformers' ``get_rope_index`` (its 5.x text-after-video rule differs, DESIGN §5).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from vniahd.errors import VniahdError
+from vniahd.rope.allocations import axis_names
+from vniahd.rope.rotation import rope_cos_sin
+
+
+@dataclass(frozen=True)
+class RotaryConfig:
+    """What the RoPE variants need to know about a model's text rotary embedding."""
+
+    head_dim: int
+    theta: float
+    num_pairs: int
+    sections: tuple[int, int, int]  # native (t, h, w) mrope_section
+    native_allocation: str  # "mrope-blocks" (Qwen2/2.5-VL) or "interleaved" (Qwen3-VL)
+    rope_type: str = "default"
+
+    def to_dict(self) -> dict:
+        return {"head_dim": self.head_dim, "theta": self.theta, "num_pairs": self.num_pairs,
+                "sections": list(self.sections), "native_allocation": self.native_allocation,
+                "rope_type": self.rope_type}
+
+
+class AllocatedRotaryEmbedding(nn.Module):
+    """A text rotary module in which pair n reads position stream ``axes[n]`` (0=t, 1=h, 2=w).
+
+    ``base`` is the model's original rotary module (kept as a child: its ``inv_freq`` buffer,
+    ``attention_scaling`` and config are reused, so a model reloaded in another dtype/device
+    behaves the same). ``forward(x, position_ids)`` returns ``(cos, sin)`` [B, S, head_dim] in
+    ``x.dtype``, like the module it replaces.
+    """
+
+    def __init__(self, base: nn.Module, axes: torch.Tensor):
+        super().__init__()
+        if isinstance(base, AllocatedRotaryEmbedding):
+            base = base.base
+        if not hasattr(base, "inv_freq"):
+            raise VniahdError(f"{type(base).__name__} is not a transformers rotary module "
+                              "(no inv_freq); pass a Qwen2-VL/Qwen2.5-VL/Qwen3-VL text model")
+        axes = torch.as_tensor(axes, dtype=torch.long).flatten()
+        num_pairs = base.inv_freq.numel()
+        if axes.numel() != num_pairs or bool(((axes < 0) | (axes > 2)).any()):
+            raise VniahdError(f"allocation must give a stream 0..2 for each of the model's "
+                              f"{num_pairs} rotary pairs, got {axes.numel()} entries; build it "
+                              f"with variant.axes({num_pairs})")
+        self.base = base
+        self.register_buffer("axes", axes.to(base.inv_freq.device), persistent=False)
+
+    @property
+    def inv_freq(self) -> torch.Tensor:
+        return self.base.inv_freq
+
+    @property
+    def attention_scaling(self) -> float:
+        return self.base.attention_scaling
+
+    def extra_repr(self) -> str:
+        return "axes=" + "".join(axis_names(self.axes))
+
+    def forward(self, x: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        base = self.base
+        rope_type = getattr(base, "rope_type", "default")
+        if isinstance(rope_type, str) and ("dynamic" in rope_type or rope_type == "longrope"):
+            # Let transformers grow/reset the base module's inv_freq exactly as it would.
+            from transformers.modeling_rope_utils import dynamic_rope_update
+            dynamic_rope_update(lambda module, x_, pos_: None)(base, x, position_ids)
+        if position_ids.dim() == 2:
+            position_ids = position_ids[None]
+        position_ids = position_ids.expand(3, -1, -1)
+        cos, sin = rope_cos_sin(position_ids, base.inv_freq, self.axes.to(position_ids.device),
+                                attention_scaling=base.attention_scaling)
+        return cos.to(dtype=x.dtype), sin.to(dtype=x.dtype)
+
+
+def _text_model(model: nn.Module) -> nn.Module:
+    """The module that owns ``rotary_emb``: a bare text model, ``.language_model`` (Qwen*VLModel)
+    or ``.model.language_model`` (…ForConditionalGeneration)."""
+    candidates = [model, getattr(model, "language_model", None), getattr(model, "model", None)]
+    inner = getattr(model, "model", None)
+    if inner is not None:
+        candidates.append(getattr(inner, "language_model", None))
+    for cand in candidates:
+        if isinstance(cand, nn.Module) and isinstance(getattr(cand, "rotary_emb", None), nn.Module) \
+                and hasattr(getattr(cand, "rotary_emb"), "inv_freq"):
+            return cand
+    raise VniahdError(f"could not find a text rotary module in {type(model).__name__}; pass a "
+                      "Qwen2-VL, Qwen2.5-VL or Qwen3-VL model (full, .model.language_model, or the "
+                      "bare text model)")
+
+
+def rotary_module(model: nn.Module) -> nn.Module:
+    """The text rotary module currently installed in ``model``."""
+    return _text_model(model).rotary_emb
+
+
+def _original(module: nn.Module) -> nn.Module:
+    return module.base if isinstance(module, AllocatedRotaryEmbedding) else module
+
+
+def rotary_config(model: nn.Module) -> RotaryConfig:
+    """Head dim, θ, pair count and native sections/allocation of ``model``'s text rotary module."""
+    rot = _original(rotary_module(model))
+    config = rot.config
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    params = getattr(config, "rope_parameters", None) or {}
+    theta = float(params.get("rope_theta", getattr(config, "rope_theta", 10000.0)))
+    sections = tuple(int(s) for s in getattr(rot, "mrope_section", None) or ())
+    num_pairs = int(rot.inv_freq.numel())
+    if len(sections) != 3:
+        raise VniahdError(f"{type(rot).__name__} has no 3-part mrope_section; vniahd supports the "
+                          "Qwen2-VL, Qwen2.5-VL and Qwen3-VL text rotary modules")
+    # Qwen3-VL's module interleaves t/h/w (its recomposition overwrites every third pair).
+    native = "interleaved" if type(rot).__name__.startswith("Qwen3") else "mrope-blocks"
+    return RotaryConfig(head_dim=int(head_dim), theta=theta, num_pairs=num_pairs,
+                        sections=sections, native_allocation=native,  # type: ignore[arg-type]
+                        rope_type=str(getattr(rot, "rope_type", "default")))
+
+
+def install_allocation(model: nn.Module, axes: torch.Tensor) -> AllocatedRotaryEmbedding:
+    """Swap ``model``'s text rotary module for one that uses allocation ``axes`` [P].
+
+    Installing twice replaces the previous allocation (the original module is kept inside).
+    Returns the installed module. :func:`uninstall_allocation` restores the original.
+    """
+    owner = _text_model(model)
+    module = AllocatedRotaryEmbedding(owner.rotary_emb, axes)
+    owner.rotary_emb = module
+    return module
+
+
+def uninstall_allocation(model: nn.Module) -> nn.Module:
+    """Put the model's original rotary module back; returns it (no-op if none was installed)."""
+    owner = _text_model(model)
+    owner.rotary_emb = _original(owner.rotary_emb)
+    return owner.rotary_emb
+
+
+@contextlib.contextmanager
+def allocation_installed(model: nn.Module, axes: torch.Tensor) -> Iterator[AllocatedRotaryEmbedding]:
+    """Context manager: ``axes`` installed inside the block, the previous module restored after."""
+    owner = _text_model(model)
+    previous = owner.rotary_emb
+    try:
+        yield install_allocation(model, axes)
+    finally:
+        owner.rotary_emb = previous

@@ -1,0 +1,263 @@
+"""Position layouts: how the three position streams (t, h, w) are filled for a sequence.
+
+Every layout maps a list of segments (:mod:`vniahd.rope.segments`) to a float64 tensor of shape
+``[3, S]`` (rows t, h, w). Values are integers except for a fractional diagonal ``delta``. The
+exact rules are DESIGN §2 "Layouts"; each function below cites its source.
+
+Several videos/images and text runs may follow one another: every layout keeps a running "next
+position" and each segment starts from it, advancing it by the layout's own rule (the rule it
+applies to text after a video). An :class:`~vniahd.rope.segments.Image` is a one-frame video.
+
+Registry: :data:`LAYOUTS` maps a name to a :class:`Layout`, which is callable as
+``layout(segments, **params)`` and knows its parameters and their defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+
+from vniahd.errors import UnknownNameError, VniahdError
+from vniahd.rope.segments import Segment, Text, Video, check_segments
+
+Positions = torch.Tensor  # float64 [3, S]
+
+
+def _frame_grid(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column index of each token of one frame, row-major, as float64 [H·W]."""
+    rows = torch.arange(height, dtype=torch.float64).repeat_interleave(width)
+    cols = torch.arange(width, dtype=torch.float64).repeat(height)
+    return rows, cols
+
+
+def _text_run(start: float, n: int, step: float = 1.0) -> torch.Tensor:
+    """``n`` text positions start, start+step, … on all three streams: [3, n]."""
+    pos = start + step * torch.arange(n, dtype=torch.float64)
+    return pos.expand(3, n).clone()
+
+
+def _finish(chunks: list[torch.Tensor]) -> Positions:
+    if not chunks:
+        return torch.zeros(3, 0, dtype=torch.float64)
+    return torch.cat(chunks, dim=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Layout functions. Each takes the checked segment list and its (validated) parameters.
+# --------------------------------------------------------------------------------------------
+
+
+def vanilla_positions(segments: Sequence[Segment]) -> Positions:
+    """1D RoPE over the flattened sequence: token i gets (i, i, i) (Su et al., RoFormer)."""
+    n = sum(seg.num_tokens for seg in segments)
+    return _text_run(0.0, n)
+
+
+def tad_positions(segments: Sequence[Segment]) -> Positions:
+    """TAD-RoPE as implemented in the VideoRoPE release code (DESIGN §2 "tad").
+
+    Value = flat index + a time index that advances by one per text token and by one per visual
+    frame, the same on all streams. For ``Text(S0), Video(T,H,W), Text(M)``: text before 2τ;
+    token j of frame f at ``2·S0 + f·(HW+1) + j``; k-th text after at ``2·S0 + T·(HW+1) + 2k``.
+    """
+    flat, time = 0, 0
+    chunks: list[torch.Tensor] = []
+    for seg in segments:
+        if isinstance(seg, Text):
+            chunks.append(_text_run(float(flat + time), seg.n, step=2.0))
+            flat += seg.n
+            time += seg.n
+            continue
+        hw = seg.height * seg.width
+        for _ in range(seg.frames):
+            chunks.append(_text_run(float(flat + time), hw))
+            flat += hw
+            time += 1  # one time step per frame, not per visual token
+    return _finish(chunks)
+
+
+def _grid_positions(segments: Sequence[Segment],
+                    video: Callable[[float, Video], tuple[torch.Tensor, float]]) -> Positions:
+    """Shared driver: text runs count up by one; ``video(start, seg)`` returns the segment's
+    [3, n] positions and the next start position."""
+    nxt = 0.0
+    chunks: list[torch.Tensor] = []
+    for seg in segments:
+        if isinstance(seg, Text):
+            chunks.append(_text_run(nxt, seg.n))
+            nxt += seg.n
+        else:
+            pos, nxt = video(nxt, seg)
+            chunks.append(pos)
+    return _finish(chunks)
+
+
+def _mrope_video(start: float, seg: Video, time_index: Callable[[int], float]) -> tuple[torch.Tensor, float]:
+    rows, cols = _frame_grid(seg.height, seg.width)
+    hw = seg.height * seg.width
+    frames = []
+    for f in range(seg.frames):
+        t = torch.full((hw,), start + time_index(f), dtype=torch.float64)
+        frames.append(torch.stack([t, start + rows, start + cols]))
+    pos = torch.cat(frames, dim=1)
+    # Qwen2-VL: the next segment starts at max over all three streams + 1.
+    return pos, float(pos.max().item()) + 1.0
+
+
+def mrope_positions(segments: Sequence[Segment]) -> Positions:
+    """M-RoPE (Qwen2-VL, arXiv 2409.12191 §2.1; original ``get_rope_index`` semantics).
+
+    Text before at (τ,τ,τ); visual token at (S0+f, S0+r, S0+c); the next segment starts at the
+    maximum over all three streams + 1 = ``S0 + max(T, H, W)``.
+    """
+    return _grid_positions(segments, lambda s, seg: _mrope_video(s, seg, float))
+
+
+def mrope_timed_positions(segments: Sequence[Segment], second_per_grid_t: float,
+                          tokens_per_second: float) -> Positions:
+    """M-RoPE with absolute time (Qwen2.5-VL, arXiv 2502.13923 §2.1).
+
+    As :func:`mrope_positions` but the temporal index of frame f is
+    ``int(f · second_per_grid_t · tokens_per_second)`` (transformers
+    ``Qwen2_5_VLModel.get_rope_index``: ``time_tensor.long()``, i.e. truncation). The next segment
+    starts at max over all streams + 1.
+    """
+    def time_index(f: int) -> float:
+        return float(int(f * second_per_grid_t * tokens_per_second))
+
+    return _grid_positions(segments, lambda s, seg: _mrope_video(s, seg, time_index))
+
+
+def diagonal_positions(segments: Sequence[Segment], delta: float, text_after: str) -> Positions:
+    """VideoRoPE's Diagonal Layout + Adjustable Temporal Spacing (arXiv 2502.05173 §3, Eq. 7).
+
+    ``t = S0 + δ·f``; ``h = t + r − ⌊(H−1)/2⌋``; ``w = t + c − ⌊(W−1)/2⌋``, so every frame's
+    centre token sits on (t, t, t) (for even W the column offsets run −(W/2−1)..W/2).
+    The next segment starts at ``S0 + δ(T−1) + 1`` (``text_after='code'``: max of the t stream
+    + 1, as the released code and checkpoints do) or ``S0 + δ·T`` (``'paper'``: Eq. 7).
+    """
+    def video(start: float, seg: Video) -> tuple[torch.Tensor, float]:
+        rows, cols = _frame_grid(seg.height, seg.width)
+        row_off = rows - (seg.height - 1) // 2
+        col_off = cols - (seg.width - 1) // 2
+        frames = []
+        for f in range(seg.frames):
+            t = start + delta * f
+            frames.append(torch.stack([torch.full_like(rows, t), t + row_off, t + col_off]))
+        if text_after == "code":
+            nxt = start + delta * (seg.frames - 1) + 1.0
+        else:
+            nxt = start + delta * seg.frames
+        return torch.cat(frames, dim=1), nxt
+
+    return _grid_positions(segments, video)
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------------------------
+
+
+def _check_delta(value: Any) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        out = math.nan
+    if not math.isfinite(out) or out <= 0:
+        raise VniahdError(f"diagonal layout: delta must be a positive number, got {value!r} "
+                          "(the paper uses 2; 0.5, 1 and 3 appear in its ablation)")
+    return out
+
+
+def _check_text_after(value: Any) -> str:
+    if value not in ("code", "paper"):
+        raise VniahdError(f"diagonal layout: text_after must be 'code' (released code: "
+                          f"S0+δ(T−1)+1) or 'paper' (Eq. 7: S0+δT), got {value!r}")
+    return str(value)
+
+
+def _check_positive(name: str) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        try:
+            out = float(value)
+        except (TypeError, ValueError):
+            out = math.nan
+        if not math.isfinite(out) or out <= 0:
+            raise VniahdError(f"mrope-timed layout: {name} must be a positive number, got {value!r}")
+        return out
+    return check
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A named layout: ``layout(segments, **params) -> Tensor[3, S]`` (float64)."""
+
+    name: str
+    fn: Callable[..., Positions]
+    description: str
+    source: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    checks: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
+
+    def resolve_params(self, **params: Any) -> dict[str, Any]:
+        """Defaults overlaid with ``params``, each validated; unknown names raise."""
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            valid = ", ".join(sorted(self.defaults)) or "none"
+            raise VniahdError(f"layout {self.name!r} has no parameter {', '.join(unknown)}; "
+                              f"its parameters: {valid}")
+        out = dict(self.defaults)
+        for key, value in params.items():
+            out[key] = self.checks[key](value)
+        return out
+
+    def __call__(self, segments: Sequence[Segment], **params: Any) -> Positions:
+        resolved = self.resolve_params(**params)
+        return self.fn(check_segments(segments), **resolved)
+
+
+#: Qwen2.5-VL defaults: the processor samples 2 fps with temporal_patch_size 2, so one temporal
+#: group spans 1.0 s; ``vision_config.tokens_per_second`` is 2 in the released configs.
+MROPE_TIMED_DEFAULTS = {"second_per_grid_t": 1.0, "tokens_per_second": 2.0}
+
+LAYOUTS: dict[str, Layout] = {
+    layout.name: layout
+    for layout in (
+        Layout("vanilla", vanilla_positions,
+               "flat index i on all three streams (1D RoPE)",
+               "Su et al., RoFormer (arXiv 2104.09864) Eq. 34; DESIGN §2 'vanilla'"),
+        Layout("tad", tad_positions,
+               "flat index + time index (text per token, visual per frame), same on all streams",
+               "TAD-RoPE as implemented in the VideoRoPE release code; DESIGN §2 'tad'"),
+        Layout("mrope", mrope_positions,
+               "(S0+f, S0+r, S0+c); next segment at max(t,h,w)+1",
+               "Qwen2-VL (arXiv 2409.12191) §2.1 M-RoPE; original get_rope_index semantics"),
+        Layout("mrope-timed", mrope_timed_positions,
+               "as mrope, temporal index int(f·second_per_grid_t·tokens_per_second)",
+               "Qwen2.5-VL (arXiv 2502.13923) §2.1; transformers Qwen2_5_VLModel.get_rope_index",
+               defaults=dict(MROPE_TIMED_DEFAULTS),
+               checks={"second_per_grid_t": _check_positive("second_per_grid_t"),
+                       "tokens_per_second": _check_positive("tokens_per_second")}),
+        Layout("diagonal", diagonal_positions,
+               "t=S0+δf, frame centre on (t,t,t); text after per 'code' or 'paper'",
+               "VideoRoPE (arXiv 2502.05173) §3 Eq. 7 (DL + ATS); released code for text_after='code'",
+               defaults={"delta": 2.0, "text_after": "code"},
+               checks={"delta": _check_delta, "text_after": _check_text_after}),
+    )
+}
+
+
+def get_layout(name: str) -> Layout:
+    """The registered layout ``name``; unknown names raise :class:`UnknownNameError`."""
+    try:
+        return LAYOUTS[name]
+    except KeyError:
+        raise UnknownNameError("layout", name, list(LAYOUTS)) from None
+
+
+def layout_positions(name: str, segments: Sequence[Segment], **params: Any) -> Positions:
+    """Positions [3, S] of ``segments`` under layout ``name`` with ``params``."""
+    return get_layout(name)(segments, **params)

@@ -1,0 +1,317 @@
+"""RoPE variants = a position layout + a frequency allocation + parameters (DESIGN §2 "Presets").
+
+- :data:`PRESETS`: the named variants users pass as ``--variant`` (each cites its source).
+- :func:`get_variant`: a preset, optionally with overridden parameters.
+- :func:`make_variant`: any layout × any allocation × parameters.
+- :func:`parse_variant`: the CLI/config spec string (syntax below) or a JSON file.
+
+Spec syntax (:data:`SPEC_HELP`)::
+
+    NAME                       a preset, e.g. videorope
+    NAME:key=value,...         a preset with overrides, e.g. videorope:delta=0.5,text_after=paper
+    LAYOUT+ALLOCATION[:k=v,...] a custom variant, e.g. diagonal+lta:delta=0.5
+    path/to/variant.json       a JSON file (see :func:`load_variant_file`)
+
+Keys are the layout's parameters (``delta``, ``text_after`` for diagonal; ``second_per_grid_t``,
+``tokens_per_second`` for mrope-timed) and ``sections`` as ``t/h/w`` (or ``t,h,w`` at the end).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from vniahd.errors import UnknownNameError, VniahdError
+from vniahd.rope.allocations import (
+    ALLOCATIONS,
+    allocation_axes,
+    check_allocation,
+    check_sections,
+    default_sections,
+)
+from vniahd.rope.layouts import LAYOUTS, get_layout
+from vniahd.rope.segments import Segment
+
+SPEC_HELP = (
+    "a preset name (see 'vniahd variants'), a preset with overrides 'NAME:key=value,...' "
+    "(e.g. 'videorope:delta=0.5,text_after=paper'), a custom 'LAYOUT+ALLOCATION[:key=value,...]' "
+    "(e.g. 'diagonal+lta:delta=0.5'; layouts: " + ", ".join(LAYOUTS) + "; allocations: "
+    + ", ".join(ALLOCATIONS) + "), or a JSON file path. Keys: the layout's parameters "
+    "(diagonal: delta, text_after=code|paper; mrope-timed: second_per_grid_t, tokens_per_second) "
+    "and sections=t/h/w."
+)
+
+
+@dataclass(frozen=True, eq=True)
+class Variant:
+    """A RoPE variant: layout + layout parameters + allocation (+ fixed sections or ``None`` for
+    the allocation's default for the model's pair count)."""
+
+    name: str
+    layout: str
+    layout_params: Mapping[str, Any] = field(default_factory=dict)
+    allocation: str = "uniform"
+    sections: tuple[int, int, int] | None = None
+    description: str = ""
+    source: str = ""
+
+    def __hash__(self) -> int:  # layout_params is a dict, so hash its items
+        return hash((self.name, self.layout, tuple(sorted(self.layout_params.items())),
+                     self.allocation, self.sections))
+
+    def positions(self, segments: Sequence[Segment]) -> torch.Tensor:
+        """Position ids [3, S] (float64) of ``segments`` under this variant's layout."""
+        return get_layout(self.layout)(segments, **dict(self.layout_params))
+
+    def sections_for(self, num_pairs: int) -> tuple[int, int, int] | None:
+        """The (t, h, w) sections used with ``num_pairs`` pairs (``None`` for uniform)."""
+        if self.allocation == "uniform":
+            return None
+        if self.sections is not None:
+            return check_sections(num_pairs, self.sections)
+        return default_sections(num_pairs, self.allocation)
+
+    def axes(self, num_pairs: int) -> torch.Tensor:
+        """Stream index (0=t, 1=h, 2=w) of each of ``num_pairs`` rotary pairs: long [P]."""
+        return allocation_axes(self.allocation, num_pairs, self.sections_for(num_pairs))
+
+    @property
+    def spec(self) -> str:
+        """A spec string that :func:`parse_variant` turns back into an equal variant."""
+        params = dict(self.layout_params)
+        if self.sections is not None:
+            params["sections"] = self.sections
+        return _format_spec(f"{self.layout}+{self.allocation}", params)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything needed to record and rebuild the variant (JSON-serialisable)."""
+        return {
+            "name": self.name,
+            "layout": self.layout,
+            "layout_params": dict(self.layout_params),
+            "allocation": self.allocation,
+            "sections": list(self.sections) if self.sections is not None else None,
+            "default_sections_rule": None if self.sections is not None or self.allocation == "uniform"
+            else _DEFAULT_RULE[self.allocation == "interleaved"],
+            "description": self.description,
+            "source": self.source,
+            "spec": self.spec,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Variant":
+        """Inverse of :meth:`to_dict` (extra keys are ignored)."""
+        try:
+            return make_variant(
+                data["layout"], data["allocation"], name=data.get("name"),
+                sections=data.get("sections"), description=data.get("description"),
+                source=data.get("source"), **dict(data.get("layout_params") or {}))
+        except KeyError as exc:
+            raise VniahdError(f"variant record lacks {exc.args[0]!r}; it needs at least "
+                              "'layout' and 'allocation'") from None
+
+
+_DEFAULT_RULE = {
+    False: "t=P//4, h=(P-t)//2, w=P-t-h",
+    True: "h=w=(5P)//16, t=P-h-w (Qwen3-VL (24,20,20) at P=64)",
+}
+
+
+def _fmt_value(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return "/".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _format_spec(head: str, params: Mapping[str, Any]) -> str:
+    if not params:
+        return head
+    return head + ":" + ",".join(f"{k}={_fmt_value(v)}" for k, v in params.items())
+
+
+def _normalise_sections(sections: Any) -> tuple[int, int, int] | None:
+    if sections is None:
+        return None
+    if isinstance(sections, str):
+        sections = sections.replace("/", ",").split(",")
+    try:
+        parts = tuple(int(str(s).strip()) for s in sections)
+    except (TypeError, ValueError):
+        parts = ()
+    if len(parts) != 3 or any(p < 0 for p in parts):
+        raise VniahdError(f"sections must be three non-negative integers t,h,w (e.g. 16,24,24), "
+                          f"got {sections!r}")
+    return parts  # type: ignore[return-value]
+
+
+def make_variant(layout: str, allocation: str, *, name: str | None = None,
+                 sections: Any = None, description: str | None = None,
+                 source: str | None = None, **params: Any) -> Variant:
+    """A custom variant from any layout, any allocation and the layout's parameters.
+
+    ``sections`` (t, h, w) fixes the sections; ``None`` uses the allocation's default for the
+    model's pair count. The default name is the variant's spec string.
+    """
+    lay = get_layout(layout)
+    check_allocation(allocation)
+    resolved = lay.resolve_params(**params)
+    secs = _normalise_sections(sections)
+    if allocation == "uniform" and secs is not None:
+        raise VniahdError("the uniform allocation takes no sections; drop 'sections' or pick "
+                          "another allocation")
+    overrides = {k: v for k, v in resolved.items() if lay.defaults.get(k) != v}
+    if secs is not None:
+        overrides["sections"] = secs
+    return Variant(
+        name=name or _format_spec(f"{layout}+{allocation}", overrides),
+        layout=layout,
+        layout_params=resolved,
+        allocation=allocation,
+        sections=secs,
+        description=description if description is not None else
+        f"custom: {layout} layout with {allocation} allocation",
+        source=source if source is not None else "user-defined (vniahd.rope.make_variant)",
+    )
+
+
+def _preset(name: str, layout: str, allocation: str, description: str, source: str,
+            sections: tuple[int, int, int] | None = None, **params: Any) -> Variant:
+    return make_variant(layout, allocation, name=name, sections=sections,
+                        description=description, source=source, **params)
+
+
+_VIDEOROPE = "VideoRoPE (Wei et al., ICML 2025, arXiv 2502.05173)"
+
+#: Every preset of DESIGN §2, each with the paper table / equation or code it comes from.
+PRESETS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        _preset("vanilla", "vanilla", "uniform",
+                "1D RoPE over the flattened sequence",
+                f"RoFormer (Su et al., arXiv 2104.09864) Eq. 34; {_VIDEOROPE} Table 3 'Vanilla RoPE'"),
+        _preset("tad", "tad", "uniform",
+                "TAD-RoPE: 1D index plus a per-text-token / per-frame time index",
+                f"{_VIDEOROPE} Table 3 'TAD-RoPE'; layout as in the VideoRoPE release code"),
+        _preset("mrope", "mrope", "mrope-blocks",
+                "Qwen2-VL M-RoPE: t/h/w streams, t on the highest frequencies",
+                "Qwen2-VL (arXiv 2409.12191) §2.1; transformers Qwen2VLRotaryEmbedding "
+                f"(mrope_section [16,24,24]); {_VIDEOROPE} Table 3 'M-RoPE'"),
+        _preset("videorope", "diagonal", "lta",
+                "VideoRoPE: diagonal layout (δ=2) + low-frequency temporal allocation",
+                f"{_VIDEOROPE} §3 Eq. 7 (DL + ATS, δ=2) and LTA; Table 3 'VideoRoPE'; "
+                "text after the video as in the released code", delta=2.0),
+        _preset("dl", "diagonal", "mrope-blocks",
+                "ablation: diagonal layout (δ=1) with M-RoPE's frequency blocks",
+                f"{_VIDEOROPE} component ablation (Tables 5–8, DL row)", delta=1.0),
+        _preset("dl-lta", "diagonal", "lta",
+                "ablation: diagonal layout (δ=1) + LTA, without temporal spacing",
+                f"{_VIDEOROPE} component ablation (Tables 5–8, LTA+DL row)", delta=1.0),
+        _preset("lta", "mrope", "lta",
+                "ablation: M-RoPE positions + low-frequency temporal allocation",
+                f"{_VIDEOROPE} component ablation (Tables 5–8, LTA row)"),
+        _preset("videorope-seq-xy", "diagonal", "lta-sequential",
+                "ablation: VideoRoPE with sequential (not interleaved) h/w frequencies",
+                f"{_VIDEOROPE} Table 7 (x-y allocation ablation)", delta=2.0),
+        _preset("mrope-timed", "mrope-timed", "mrope-blocks",
+                "Qwen2.5-VL M-RoPE with absolute-time temporal index",
+                "Qwen2.5-VL (arXiv 2502.13923) §2.1; transformers Qwen2_5_VLModel.get_rope_index "
+                "(defaults second_per_grid_t=1.0: 2 fps, temporal_patch_size 2; tokens_per_second=2)"),
+        _preset("mrope-interleaved", "mrope", "interleaved",
+                "M-RoPE positions with Qwen3-VL's interleaved t/h/w allocation",
+                "Qwen3-VL; transformers Qwen3VLTextRotaryEmbedding.recomposition_frequencies "
+                "(mrope_section [24,20,20])"),
+    )
+}
+
+
+def get_variant(name: str, **overrides: Any) -> Variant:
+    """Preset ``name`` with layout parameters and/or ``sections`` overridden.
+
+    The name of an overridden variant records the overrides (``videorope:delta=0.5``).
+    """
+    try:
+        base = PRESETS[name]
+    except KeyError:
+        raise UnknownNameError("variant", name, list(PRESETS)) from None
+    if not overrides:
+        return base
+    sections = overrides.pop("sections", base.sections)
+    params = {**base.layout_params, **overrides}
+    built = make_variant(base.layout, base.allocation, sections=sections,
+                         description=base.description, source=base.source, **params)
+    changed = {k: v for k, v in built.layout_params.items() if base.layout_params.get(k) != v}
+    if built.sections != base.sections:
+        changed["sections"] = built.sections
+    return Variant(
+        name=_format_spec(name, changed), layout=built.layout, layout_params=built.layout_params,
+        allocation=built.allocation, sections=built.sections,
+        description=base.description + (f" ({_format_spec('', changed)[1:]})" if changed else ""),
+        source=base.source)
+
+
+def _parse_params(text: str) -> dict[str, Any]:
+    """``'delta=0.5,text_after=paper,sections=16,24,24'`` -> dict (values as strings)."""
+    params: dict[str, Any] = {}
+    last = None
+    for token in (t.strip() for t in text.split(",")):
+        if not token:
+            continue
+        if "=" not in token:
+            if last == "sections":  # 'sections=16,24,24': trailing numbers belong to it
+                params["sections"] += "," + token
+                continue
+            raise VniahdError(f"bad variant parameter {token!r}; write key=value, e.g. delta=0.5")
+        key, value = (s.strip() for s in token.split("=", 1))
+        params[key.replace("-", "_")] = value
+        last = key
+    return params
+
+
+def parse_variant(spec: str) -> Variant:
+    """Turn a spec string (module docstring / :data:`SPEC_HELP`) or JSON file path into a variant."""
+    spec = spec.strip()
+    if spec.endswith(".json") or Path(spec).is_file():
+        return load_variant_file(spec)
+    head, _, tail = spec.partition(":")
+    params = _parse_params(tail)
+    if "+" in head:
+        layout, _, allocation = head.partition("+")
+        return make_variant(layout.strip(), allocation.strip(), **params)
+    return get_variant(head, **params)
+
+
+def load_variant_file(path: str | os.PathLike) -> Variant:
+    """Load a variant from JSON: either ``{"preset": NAME, "params": {...}}`` or
+    ``{"layout": L, "allocation": A, "params"|"layout_params": {...}, "sections": [t,h,w],
+    "name": ..., "description": ..., "source": ...}``."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise VniahdError(f"variant file {str(path)!r} not found; pass a preset name, a spec "
+                          "like 'diagonal+lta:delta=0.5', or an existing JSON file") from None
+    except json.JSONDecodeError as exc:
+        raise VniahdError(f"variant file {str(path)!r} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise VniahdError(f"variant file {str(path)!r} must hold a JSON object")
+    params = dict(data.get("params") or data.get("layout_params") or {})
+    if "sections" in data:
+        params["sections"] = data["sections"]
+    if "preset" in data:
+        variant = get_variant(data["preset"], **params)
+        if data.get("name"):
+            variant = dataclasses.replace(variant, name=data["name"])
+        return variant
+    if "layout" not in data or "allocation" not in data:
+        raise VniahdError(f"variant file {str(path)!r} needs 'preset' or both 'layout' and "
+                          "'allocation'")
+    return make_variant(data["layout"], data["allocation"], name=data.get("name"),
+                        description=data.get("description"), source=data.get("source"), **params)

@@ -1,0 +1,88 @@
+"""Rotary embedding math: inverse frequencies, cos/sin under an allocation, NeoX rotation.
+
+Conventions (DESIGN §2): head dim ``d``, ``P = d/2`` pairs, ``θ_n = β^(-2n/d)``; channel ``k`` and
+``k+P`` form pair ``k`` (NeoX ``rotate_half`` layout); pair n reads its angle from stream
+``axes[n]``: angle = pos[axes[n]] · θ_n.
+
+:func:`rope_cos_sin` computes in float32 with the same element-wise operations as transformers'
+Qwen2-VL/Qwen3-VL text rotary modules (``position.float() * inv_freq``, then cos/sin, then
+per-pair stream selection, then the two halves duplicated), so for the same allocation the result
+is bit-for-bit identical to theirs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from vniahd.errors import VniahdError
+
+
+def _check_head_dim(head_dim: int) -> None:
+    if isinstance(head_dim, bool) or not isinstance(head_dim, int) or head_dim < 2 or head_dim % 2:
+        raise VniahdError(f"head_dim must be a positive even integer, got {head_dim!r}")
+
+
+def inv_freq(head_dim: int, theta: float) -> torch.Tensor:
+    """``θ_n = theta^(-2n/d)`` for n = 0..d/2−1, float32 [d/2].
+
+    Same expression and dtype as transformers' ``compute_default_rope_parameters`` so the values
+    match its ``inv_freq`` buffer exactly.
+    """
+    _check_head_dim(head_dim)
+    if not theta > 0:
+        raise VniahdError(f"rope theta must be positive, got {theta!r}")
+    return 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float) / head_dim))
+
+
+def wavelengths(head_dim: int, theta: float) -> torch.Tensor:
+    """Wavelength in positions of every pair, ``2π·theta^(2n/d)``, float64 [d/2]."""
+    _check_head_dim(head_dim)
+    n = torch.arange(head_dim // 2, dtype=torch.float64)
+    return 2 * math.pi * torch.as_tensor(float(theta), dtype=torch.float64) ** (2 * n / head_dim)
+
+
+def temporal_period(head_dim: int, theta: float, t_section: int) -> float:
+    """``2π·θ^(2·s_t/d)``: the wavelength of pair ``s_t``, the first pair M-RoPE does not give to
+    time (DESIGN §3: ≈198.7 for Qwen2-VL-7B, d=128, θ=1e6, s_t=16). Distractors go this far away."""
+    _check_head_dim(head_dim)
+    return 2 * math.pi * float(theta) ** (2 * t_section / head_dim)
+
+
+def rope_cos_sin(position_ids: torch.Tensor, inv_freq: torch.Tensor, axes: torch.Tensor,
+                 attention_scaling: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin of shape [B, S, 2P] (float32) for positions [3, B, S] under allocation ``axes`` [P].
+
+    A [3, S] input is treated as batch 1. Each pair's positions are picked from its stream before
+    the multiply; picking before or after the element-wise ``pos * θ_n`` gives identical floats,
+    and picking first avoids computing the two unused streams.
+    """
+    if position_ids.dim() == 2:
+        position_ids = position_ids[:, None, :]
+    if position_ids.dim() != 3 or position_ids.shape[0] != 3:
+        raise VniahdError(f"position_ids must have shape [3, B, S], got {tuple(position_ids.shape)}")
+    axes = torch.as_tensor(axes, dtype=torch.long, device=position_ids.device)
+    if axes.dim() != 1 or axes.numel() != inv_freq.numel():
+        raise VniahdError(f"allocation has {axes.numel()} pairs but inv_freq has "
+                          f"{inv_freq.numel()}; build the allocation for head_dim/2 pairs")
+    pos = position_ids.float().permute(1, 2, 0)  # [B, S, 3]
+    per_pair = pos[..., axes]  # [B, S, P]: pair n's own stream
+    freqs = per_pair * inv_freq.to(device=position_ids.device, dtype=torch.float)
+    cos = freqs.cos() * attention_scaling
+    sin = freqs.sin() * attention_scaling
+    return torch.cat((cos, cos), dim=-1), torch.cat((sin, sin), dim=-1)
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    """NeoX rotation: ``(x1, x2) -> (−x2, x1)`` over the two halves of the last dimension."""
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def apply_rotary(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                 unsqueeze_dim: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotate q and k ([B, heads, S, d] with the default ``unsqueeze_dim=1``) by cos/sin [B, S, d]."""
+    cos = cos.unsqueeze(unsqueeze_dim)
+    sin = sin.unsqueeze(unsqueeze_dim)
+    return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
