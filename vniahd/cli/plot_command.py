@@ -1,0 +1,66 @@
+"""``vniahd plot``: heatmaps, comparisons, curves, summary tables and report.html from results."""
+
+from __future__ import annotations
+
+import argparse
+
+ORDER = 50
+
+_EPILOG = """\
+writes into --out:
+  heatmap_<model>_<variant>_<scoring>.png   one per group (schedule appended when a group has
+                                            several, e.g. V-NIAH and V-NIAH-D in one place)
+  compare.png                               all variants side by side, one shared colour bar
+  delta_<variant>.png                       with --baseline: difference from the baseline
+  accuracy_vs_length.png                    one line per variant; solid V-NIAH, dashed V-NIAH-D
+  summary.csv, summary.md                   means with Wilson 95% intervals, near/far halves
+  report.html                               everything above in one self-contained page
+
+examples:
+  vniahd plot results/vniah results/vniahd --out report/
+  vniahd plot results/run --out report/ --baseline vanilla --x tokens
+  vniahd plot old_runs/videorope/all_accuracies.json results/run --out report/
+"""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "plot",
+        help="draw heatmaps, comparisons and report.html from results (no model needed)",
+        description=(
+            "Read one or more results directories (written by 'vniahd eval') and/or reference "
+            "all_accuracies.json files from the V-NIAH scripts, and write depth-vs-length "
+            "heatmaps, a side-by-side comparison, accuracy-vs-length curves, summary tables with "
+            "Wilson 95% confidence intervals and a self-contained report.html. Reads results only."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("results", nargs="+", metavar="RESULTS_DIR",
+                   help="a results directory (results*.jsonl + run.json), an all_accuracies.json "
+                        "file, or a directory holding one; several are combined")
+    p.add_argument("--out", required=True, metavar="DIR", help="directory for the report files")
+    p.add_argument("--baseline", metavar="VARIANT",
+                   help="also draw delta_<variant>.png: each variant minus this one, per cell")
+    p.add_argument("--x", choices=("frames", "tokens"), default="frames",
+                   help="x axis: haystack length in frames (default) or in visual tokens "
+                        "(frames × tokens_per_frame, the paper's axis)")
+    annot = p.add_mutually_exclusive_group()
+    annot.add_argument("--annotate", dest="annotate", action="store_true", default=None,
+                       help="print the value in every heatmap cell (default: only on grids of "
+                            "at most 16 lengths × 12 depths)")
+    annot.add_argument("--no-annotate", dest="annotate", action="store_false",
+                       help="never print values in heatmap cells")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vniahd.report import write_report
+
+    paths = write_report(args.results, args.out, baseline=args.baseline, x=args.x,
+                         annotate=args.annotate)
+    print(paths["summary.md"].read_text(encoding="utf-8").split("\nSources:")[0].rstrip())
+    print()
+    print(f"wrote {len(paths)} files to {paths['report.html'].parent}")
+    print(f"report: {paths['report.html']}")
+    return 0

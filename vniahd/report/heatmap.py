@@ -1,0 +1,161 @@
+"""Depth × length heatmaps in the V-NIAH community's style (DESIGN §3), matplotlib only.
+
+Depth ("Depth Percent", 0 at the top) on y, length on x, the red→yellow→green colormap on a fixed
+0..1 scale, white cell borders, and the mean accuracy in the title. Cells without data are left
+unpainted over a grey hatched background, so they never read as zero.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.colors import Normalize
+from matplotlib.patches import Rectangle
+
+from vniahd.files import sha256_bytes
+from vniahd.report import aggregate, style
+from vniahd.report.load import safe_name
+
+
+def cell_size_inches(num_lengths: int, num_depths: int) -> tuple[float, float]:
+    """Width and height of one cell: roomy for 3 lengths, compact (but labelled) for 30."""
+    w = style.clamp(0.95 - 0.03 * num_lengths, 0.34, 0.85)
+    h = style.clamp(0.62 - 0.01 * num_depths, 0.3, 0.55)
+    return w, h
+
+
+def should_annotate(table: pd.DataFrame, annotate: bool | None, max_lengths: int = 16) -> bool:
+    """Print values in cells unless the grid is too dense for legible numbers."""
+    if annotate is not None:
+        return annotate
+    return table.shape[1] <= max_lengths and table.shape[0] <= 12
+
+
+def draw_grid(
+    ax: Axes,
+    table: pd.DataFrame,
+    *,
+    x: str = "frames",
+    cmap=style.HEATMAP_CMAP,
+    norm: Normalize | None = None,
+    annotate: bool | None = None,
+    signed: bool = False,
+    show_ylabels: bool = True,
+    max_annotated_lengths: int = 16,
+    max_xlabels: int = 32,
+    cell_width_in: float | None = None,
+):
+    """Draw one pivot table (index depth %, columns length) on ``ax``; returns the mesh."""
+    norm = norm or Normalize(vmin=0.0, vmax=1.0)
+    values = table.to_numpy(dtype=float)
+    n_depth, n_len = values.shape
+    # Hatched background: visible only where a cell is masked (no data).
+    ax.add_patch(Rectangle((0, 0), n_len, n_depth, facecolor=style.MISSING_FACE,
+                           edgecolor=style.MISSING_HATCH_COLOR, hatch="///", linewidth=0, zorder=0))
+    border = style.clamp(2.4 - 0.06 * n_len, 0.8, 2.0)
+    mesh = ax.pcolormesh(np.arange(n_len + 1), np.arange(n_depth + 1),
+                         np.ma.masked_invalid(values), cmap=cmap, norm=norm,
+                         edgecolors="white", linewidth=border, zorder=1)
+    ax.set_xlim(0, n_len)
+    ax.set_ylim(n_depth, 0)  # depth 0 % at the top, as in the community's figures
+    ax.set_xticks(np.arange(n_len) + 0.5)
+    step = math.ceil(n_len / max_xlabels)  # dense grids in small panels: label every step-th
+    labels = [style.format_x(v, x) if j % step == 0 else "" for j, v in enumerate(table.columns)]
+    # Rotate only when the widest label would not fit its cell(s) upright (9 pt ≈ 0.075 in/char).
+    room = (cell_width_in or cell_size_inches(n_len, n_depth)[0]) * step
+    rotate = max(len(t) for t in labels) * 0.075 > 0.9 * room
+    ax.set_xticklabels(labels,
+                       rotation=45 if rotate else 0, ha="right" if rotate else "center",
+                       rotation_mode="anchor", fontsize=style.FONT["tick"])
+    ax.set_yticks(np.arange(n_depth) + 0.5)
+    ax.set_yticklabels([style.format_depth(v) for v in table.index] if show_ylabels else [],
+                       fontsize=style.FONT["tick"])
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_xlabel(style.x_label(x), fontsize=style.FONT["label"])
+    if show_ylabels:
+        ax.set_ylabel("Depth Percent", fontsize=style.FONT["label"])
+    if should_annotate(table, annotate, max_annotated_lengths):
+        fontsize = style.FONT["annot"] if n_len <= 10 else style.FONT["annot"] - 0.5
+        for i in range(n_depth):
+            for j in range(n_len):
+                v = values[i, j]
+                if math.isnan(v):
+                    continue
+                text = (f"{v:+.2f}" if abs(v) >= 0.005 else "0") if signed else f"{v:.2f}"
+                dark = signed and abs(norm(v) - 0.5) > 0.33  # deep ends of a diverging map
+                ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=fontsize,
+                        color="white" if dark else "#222222", zorder=2)
+    return mesh
+
+
+def figure_size(table: pd.DataFrame, panels: int = 1) -> tuple[float, float]:
+    """Figure size of a single heatmap with its colour bar and a two-line title."""
+    n_depth, n_len = table.shape
+    cw, ch = cell_size_inches(n_len, n_depth)
+    width = style.clamp(cw * n_len, 3.2, 12.0) + 2.0  # + y label, ticks and colour bar
+    height = style.clamp(ch * n_depth, 2.0, 7.0) + 1.9  # + title and rotated x labels
+    return width, height
+
+
+def title_lines(model: str, variant: str, schedule: str, scoring: str,
+                mean: float, lo: float, hi: float) -> str:
+    return (f"{model} · {variant}\n{aggregate.benchmark_label(schedule)} · {scoring} scoring · "
+            f"mean {style.ci_text(mean, lo, hi)}")
+
+
+def plot_heatmap(records: pd.DataFrame, path: str | Path, *, x: str = "frames",
+                 annotate: bool | None = None) -> Path:
+    """One group's heatmap PNG at ``path``."""
+    table = aggregate.pivot(records, x)
+    mean, lo, hi, _ = aggregate.group_mean(records)
+    first = records.iloc[0]
+    fig = style.new_figure(*figure_size(table))
+    ax = fig.add_subplot()
+    mesh = draw_grid(ax, table, x=x, annotate=annotate)
+    ax.set_title(title_lines(first["model"], first["variant"], first["schedule"], first["scoring"],
+                             mean, lo, hi), fontsize=style.FONT["title"], wrap=True)
+    cbar = fig.colorbar(mesh, ax=ax, fraction=0.05, pad=0.02)
+    cbar.set_label("Accuracy", fontsize=style.FONT["label"])
+    cbar.ax.tick_params(labelsize=style.FONT["tick"])
+    cbar.outline.set_visible(False)
+    if table.isna().to_numpy().any():
+        fig.text(0.995, 0.005, "hatched: no data", ha="right", va="bottom",
+                 fontsize=style.FONT["tick"] - 1, color="#666666")
+    return style.save_png(fig, path)
+
+
+def heatmap_filenames(keys: list[tuple[str, str, str, str]], short: dict[str, str]) -> dict[tuple, str]:
+    """File name of every group's heatmap: ``heatmap_<model>_<variant>_<scoring>.png``.
+
+    ``keys`` are (model_spec, variant, scoring, schedule); ``short`` maps a spec to its short model
+    name. When one (model, variant, scoring) has several schedules, every one of them gets the
+    schedule appended (``..._<scoring>_<schedule>.png``); if two specs still collide (two
+    checkpoints with the same last path component), an 8-hex-digit hash of the spec is appended.
+    """
+    def base(k):
+        return (short[k[0]], k[1], k[2])
+
+    per_base: dict[tuple, list] = {}
+    for k in keys:
+        per_base.setdefault(base(k), []).append(k)
+    names = {}
+    for k in keys:
+        parts = [short[k[0]], k[1], k[2]]
+        if len({kk[3] for kk in per_base[base(k)]}) > 1:
+            parts.append(k[3])
+        names[k] = "_".join(safe_name(p) for p in parts)
+    # Distinct specs with the same short name: disambiguate by a hash of the full spec.
+    seen: dict[str, list] = {}
+    for k, n in names.items():
+        seen.setdefault(n, []).append(k)
+    for n, ks in seen.items():
+        if len(ks) > 1:
+            for k in ks:
+                names[k] = f"{n}_{sha256_bytes(k[0])[:8]}"
+    return {k: f"heatmap_{n}.png" for k, n in names.items()}
