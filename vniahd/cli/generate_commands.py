@@ -1,0 +1,153 @@
+"""``vniahd generate``, ``vniahd inspect`` and ``vniahd needles …``: build and look at datasets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+ORDER = 30
+
+GENERATE_EPILOG = """\
+grid syntax: a:b:step includes b when the steps land on it (exact decimals: 0:1:0.2 is
+0, 0.2, 0.4, 0.6, 0.8, 1.0); comma lists and mixes also work (100,300:900:200).
+
+schedules:
+  none       no distractor (plain V-NIAH)
+  reference  the reference code's rule (DESIGN §3): needle before haystack frame q=floor(depth*N);
+             one distractor before haystack frame q-period or q+period (seeded 50/50 draw when
+             both fit; none when neither does); needle and distractor end up period+1 slots apart
+  periodic   distractors every period frames on both sides of the needle within the haystack
+             (--max-distractors keeps the nearest K)
+
+examples:
+  vniahd generate --haystack demo --needles demo --out data/demo-ref
+  vniahd generate --haystack movie.mp4 --needles needles.json --distractor-needles distractors.json \\
+      --lengths 100:2900:200 --depths 0:1:0.2 --schedule reference --period auto:128,1e6,16 --out data/ref
+"""
+
+
+def _int_or_none(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from vniahd.plan.period import PERIOD_HELP
+
+    g = sub.add_parser("generate", help="generate a V-NIAH(-D) dataset directory from a video and a needle set",
+                       description="Plan needle/distractor placements over a length x depth grid and write a "
+                                   "self-contained dataset directory (samples.parquet, dataset.json, haystack "
+                                   "frames, needle images).",
+                       epilog=GENERATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g.add_argument("--haystack", required=True, metavar="VIDEO",
+                   help="haystack video file, or 'demo' for the bundled demo haystack (built on first use)")
+    g.add_argument("--needles", required=True, metavar="NEEDLES.json",
+                   help="needle set: native JSON or the reference list format; 'demo' for needles/demo")
+    g.add_argument("--distractor-needles", metavar="DISTRACTORS.json",
+                   help="reference format only: the parallel distractor file")
+    g.add_argument("--lengths", default="100:2900:200", help="haystack lengths in frames (default: %(default)s)")
+    g.add_argument("--depths", default="0:1:0.2", help="needle depths in [0, 1] (default: %(default)s)")
+    g.add_argument("--schedule", default="reference", help="none | reference | periodic (default: %(default)s)")
+    g.add_argument("--period", default="200", help=PERIOD_HELP + " (default: %(default)s)")
+    g.add_argument("--max-distractors", type=_int_or_none, default=None, metavar="K",
+                   help="periodic schedule: keep at most the K nearest distractors")
+    g.add_argument("--fps", type=float, default=1.0, help="haystack sampling rate (default: %(default)s)")
+    g.add_argument("--size", default="252x448", help="frame size HxW (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=24242424, help="seed for every random draw (default: %(default)s)")
+    g.add_argument("--repeats", type=int, default=1,
+                   help="samples per (length, depth, needle) cell, each on another haystack window "
+                        "(repeat 0 starts at frame 0; default: %(default)s)")
+    g.add_argument("--out", required=True, metavar="DIR", help="output dataset directory")
+    g.add_argument("--overwrite", action="store_true", help="replace a different dataset already in DIR")
+    g.add_argument("--export-videos", action="store_true",
+                   help="also write every sample as an H.264 mp4 under DIR/videos and DIR/questions.jsonl")
+    g.set_defaults(func=_generate)
+
+    i = sub.add_parser("inspect", help="summarise a dataset directory, or draw one sample's contact sheet",
+                       description="Print a dataset's grid, schedule, counts and fingerprints. With --sample "
+                                   "and --out, draw that sample as a PNG contact sheet (needle green, "
+                                   "distractors red, slot numbers under each thumbnail).")
+    i.add_argument("dir", metavar="DIR", help="dataset directory written by vniahd generate")
+    i.add_argument("--sample", metavar="ID", help="sample_id to draw (see samples.parquet); needs --out")
+    i.add_argument("--out", metavar="PNG", help="where to write the contact sheet")
+    i.add_argument("--max-thumbs", type=int, default=40,
+                   help="thumbnails for long samples; inserted frames are always shown (default: %(default)s)")
+    i.add_argument("--list", action="store_true", help="also list every sample_id")
+    i.set_defaults(func=_inspect)
+
+    n = sub.add_parser("needles", help="check a needle set or rebuild the demo needle set",
+                       description="Needle-set utilities.")
+    nsub = n.add_subparsers(dest="needles_command", metavar="SUBCOMMAND")
+    b = nsub.add_parser("build-demo", help="regenerate the demo needle set (images + needles.json)",
+                        description="Render the demo cards (scikit-image photos on coloured cards) and write "
+                                    "needles.json.")
+    b.add_argument("--out", default=None, metavar="DIR", help="output folder (default: needles/demo in the checkout)")
+    b.set_defaults(func=_needles_build_demo)
+    c = nsub.add_parser("check", help="load a needle set and print its needles and fingerprint",
+                        description="Validate a needle set (native or reference format) and show the prompts.")
+    c.add_argument("path", metavar="NEEDLES.json", help="needle file, or 'demo'")
+    c.add_argument("--distractor-needles", metavar="DISTRACTORS.json", help="reference format: distractor file")
+    c.set_defaults(func=_needles_check)
+    n.set_defaults(func=lambda args: (n.print_help(), 2)[1])
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from vniahd.dataset.generate import generate
+
+    t0 = time.perf_counter()
+    ds = generate(haystack=args.haystack, needles=args.needles, out=args.out,
+                  distractor_needles=args.distractor_needles, lengths=args.lengths, depths=args.depths,
+                  schedule=args.schedule, period=args.period, fps=args.fps, size=args.size, seed=args.seed,
+                  repeats=args.repeats, max_distractors=args.max_distractors, overwrite=args.overwrite,
+                  export_videos=args.export_videos)
+    hay = ds.meta["haystack"]
+    print(f"wrote {ds.path}: {ds.meta['num_samples']} samples, schedule {ds.config['schedule']}, period "
+          f"{ds.config['period']['frames']}, haystack {hay['num_frames']} frames"
+          f"{' (tiled)' if hay['tiled'] else ''}, in {time.perf_counter() - t0:.1f}s")
+    print(f"fingerprint {ds.fingerprint}")
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from vniahd.dataset import Dataset, contact_sheet, summary
+    from vniahd.errors import VniahdError
+
+    ds = Dataset.open(args.dir)
+    if bool(args.sample) != bool(args.out):
+        raise VniahdError("--sample and --out go together: vniahd inspect DIR --sample ID --out sheet.png")
+    print(summary(ds))
+    if args.list:
+        print("\n".join(ds.samples["sample_id"]))
+    if args.sample:
+        path = contact_sheet(ds, args.sample, args.out, max_thumbs=args.max_thumbs)
+        print(f"contact sheet: {path}")
+    return 0
+
+
+def _needles_build_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vniahd.needles.demo import build_demo_needles
+
+    out = Path(args.out) if args.out else Path(__file__).resolve().parents[2] / "needles" / "demo"
+    path = build_demo_needles(out)
+    print(f"wrote {path}")
+    return 0
+
+
+def _needles_check(args: argparse.Namespace) -> int:
+    from vniahd.needles import load_needle_set, prompt_text
+
+    ns = load_needle_set(args.path, args.distractor_needles)
+    print(f"{ns.source}: {ns.format} format, {len(ns)} needles, fingerprint {ns.fingerprint}")
+    for n in ns:
+        print(f"\n[{n.id}] image {n.image}")
+        for d in n.distractors:
+            print(f"  distractor {d}")
+        print("  " + prompt_text(n).replace("\n", "\n  "))
+        print(f"  answer: {n.answer}" + (f" ({n.answer_text})" if n.options else ""))
+    sys.stdout.flush()
+    return 0

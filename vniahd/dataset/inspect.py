@@ -1,0 +1,122 @@
+"""Look at a dataset: a text summary, and a contact sheet of one sample (PNG).
+
+The contact sheet is a grid of thumbnails in final frame order. Long samples are subsampled: up to
+``max_thumbs`` evenly spaced slots, plus every inserted slot and its two neighbours, which are always
+shown. Each thumbnail is labelled with its slot number; the needle has a green border, distractors
+red, and a gap in slot numbers is marked with "…".
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from vniahd.dataset.reader import Dataset
+from vniahd.files import atomic_write
+
+NEEDLE_COLOUR = (30, 170, 60)
+DISTRACTOR_COLOUR = (220, 40, 40)
+
+
+def summary(ds: Dataset) -> str:
+    """Grid, schedule, counts and fingerprints as a few aligned lines."""
+    cfg, df = ds.meta["config"], ds.samples
+    hay, ns = ds.meta["haystack"], ds.meta["needle_set"]
+    nd = df["distractor_slots"].map(len)
+    per_cell = df.groupby(["length", "depth", "needle_id"]).size()
+    lines = [
+        f"dataset      {ds.path}",
+        f"fingerprint  {ds.fingerprint}",
+        f"samples      {len(df)}  ({df['length'].nunique()} lengths × {df['depth'].nunique()} depths × "
+        f"{df['needle_id'].nunique()} needles × {int(per_cell.max()) if len(df) else 0} repeats)",
+        f"lengths      {', '.join(str(v) for v in sorted(df['length'].unique()))}",
+        f"depths       {', '.join(f'{v:g}' for v in sorted(df['depth'].unique()))}",
+        f"schedule     {cfg.get('schedule')}  period {cfg.get('period', {}).get('frames')} "
+        f"({cfg.get('period', {}).get('spec')})  seed {cfg.get('seed')}"
+        + (f"  max distractors {cfg['max_distractors']}" if cfg.get("max_distractors") is not None else ""),
+        f"distractors  " + ", ".join(f"{k}: {v} samples" for k, v in sorted(Counter(nd).items())),
+        f"frames       {int(df['num_frames'].min()) if len(df) else 0}..{int(df['num_frames'].max()) if len(df) else 0}"
+        f" per sample, size {ds.frame_size[0]}x{ds.frame_size[1]}, fps {cfg.get('fps')}",
+        f"haystack     {hay.get('source')}  {hay['num_frames']} frames"
+        f"{' (tiled)' if hay.get('tiled') else ''}, {hay['stored_frames']} stored",
+        f"  fingerprint {hay.get('fingerprint')}",
+        f"  content key {hay['key']}",
+        f"needles      {ns.get('source')} ({ns.get('format')}, {len(ns['needles'])} needles)",
+        f"  fingerprint {ns['fingerprint']}",
+        f"videos       {'exported (videos/, questions.jsonl)' if ds.meta.get('exported_videos') else 'not exported'}",
+    ]
+    return "\n".join(lines)
+
+
+def _shown_slots(num_frames: int, inserted: list[int], max_thumbs: int) -> list[int]:
+    if num_frames <= max_thumbs:
+        return list(range(num_frames))
+    keep = {int(round(x)) for x in np.linspace(0, num_frames - 1, max_thumbs)}
+    for s in inserted:
+        keep.update(x for x in (s - 1, s, s + 1) if 0 <= x < num_frames)
+    return sorted(keep)
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has no sized default font
+        return ImageFont.load_default()
+
+
+def contact_sheet(ds: Dataset, sample_id: str, out: str | Path, *, max_thumbs: int = 40,
+                  columns: int = 8, thumb_width: int = 192) -> Path:
+    """Draw one sample as a PNG contact sheet; returns the path."""
+    from PIL import Image, ImageDraw
+
+    from vniahd.needles.prompts import prompt_text
+
+    row = ds.sample(sample_id)
+    refs = ds.frame_sequence(row)
+    dslots = [int(s) for s in row["distractor_slots"]]
+    nslot = int(row["needle_slot"])
+    slots = _shown_slots(len(refs), [nslot, *dslots], max_thumbs)
+    h, w = ds.frame_size
+    tw, th = thumb_width, max(1, round(thumb_width * h / w))
+    pad, label_h, border = 6, 18, 4
+    needle = ds.needles[row["needle_id"]]
+    header = [
+        f"{sample_id}   length {row['length']}   depth {row['depth']:g}   schedule {row['schedule']}   "
+        f"{row['num_frames']} frames   window offset {row['haystack_offset']}",
+        f"needle slot {nslot} (green)   distractor slots {dslots or 'none'} (red)   "
+        f"showing {len(slots)} of {len(refs)} frames",
+        *prompt_text(needle).splitlines(),
+        f"answer: {needle.answer}" + (f" ({needle.answer_text})" if needle.options else ""),
+    ]
+    head_h = 8 + 18 * len(header)
+    rows = -(-len(slots) // columns)
+    cw, ch = tw + 2 * pad, th + label_h + 2 * pad
+    sheet = Image.new("RGB", (columns * cw + pad, head_h + rows * ch + pad), (245, 245, 245))
+    draw = ImageDraw.Draw(sheet)
+    font, small = _font(14), _font(12)
+    for i, text in enumerate(header):
+        draw.text((pad, 4 + 18 * i), text, fill=(20, 20, 20), font=font)
+    hay = ds.haystack_frames()
+    prev = None
+    for k, slot in enumerate(slots):
+        kind, ref = refs[slot]
+        arr = np.asarray(hay[ref]) if kind == "haystack" else ds.image(ref)
+        thumb = Image.fromarray(arr).resize((tw, th), Image.Resampling.BILINEAR)
+        x = pad + (k % columns) * cw
+        y = head_h + (k // columns) * ch
+        colour = NEEDLE_COLOUR if slot == nslot else DISTRACTOR_COLOUR if slot in dslots else None
+        if colour is not None:
+            draw.rectangle((x - border, y - border, x + tw + border - 1, y + th + border - 1), fill=colour)
+        sheet.paste(thumb, (x, y))
+        gap = "… " if prev is not None and slot != prev + 1 else ""
+        tag = " NEEDLE" if slot == nslot else " DISTRACTOR" if slot in dslots else f" (h{ref})"
+        draw.text((x, y + th + 4), f"{gap}#{slot}{tag}", fill=colour or (60, 60, 60), font=small)
+        prev = slot
+    out = Path(out)
+    with atomic_write(out) as fh:
+        sheet.save(fh, format="PNG")
+    return out

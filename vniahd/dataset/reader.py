@@ -1,0 +1,168 @@
+"""Open a dataset directory: :meth:`Dataset.open` (contract in docs/architecture.md)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from vniahd.dataset import layout
+from vniahd.errors import VniahdError
+from vniahd.needles.schema import Needle
+
+FrameRef = tuple[str, Any]  # ("haystack", int index) or ("image", str name)
+
+
+def frame_refs(num_frames: int, needle_slot: int, needle_image: str, distractor_slots: Sequence[int],
+               distractor_images: Sequence[str], haystack_offset: int, haystack_len: int) -> list[FrameRef]:
+    """The final frame order of one sample.
+
+    Inserted slots show their image; the remaining slots, in order, are window frames
+    ``i = 0, 1, …`` and read haystack frame ``(offset + i) mod M`` (M = untiled haystack length, so
+    a short haystack is tiled end to end as in the reference).
+    """
+    inserted = {int(needle_slot): needle_image}
+    inserted.update({int(s): str(n) for s, n in zip(distractor_slots, distractor_images)})
+    refs: list[FrameRef] = []
+    i = 0
+    for slot in range(int(num_frames)):
+        name = inserted.get(slot)
+        if name is not None:
+            refs.append(("image", name))
+        else:
+            refs.append(("haystack", (int(haystack_offset) + i) % int(haystack_len)))
+            i += 1
+    return refs
+
+
+def needle_from_record(rec: Mapping[str, Any], images: Path) -> Needle:
+    opts = rec.get("options")
+    return Needle(id=rec["id"], image=images / rec["image"], question=rec["question"], answer=rec["answer"],
+                  options=tuple(opts) if opts is not None else None,
+                  distractors=tuple(images / d for d in rec.get("distractors", [])),
+                  prompt=rec.get("prompt"), meta=rec.get("meta") or {})
+
+
+class Dataset:
+    """A generated dataset directory, read-only."""
+
+    def __init__(self, path: Path, meta: dict):
+        self.path = path
+        self.meta = meta
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Dataset":
+        p = Path(path)
+        how = ("make one with: vniahd generate --haystack VIDEO --needles NEEDLES.json --out DIR "
+               "(or --haystack demo --needles demo)")
+        if not p.is_dir():
+            raise VniahdError(f"dataset directory {p} does not exist; {how}")
+        if not layout.is_dataset_dir(p):
+            raise VniahdError(f"{p} is not a vniahd dataset (no {layout.CONFIG}); {how}")
+        try:
+            meta = json.loads((p / layout.CONFIG).read_text())
+        except (OSError, ValueError) as exc:
+            raise VniahdError(f"{p / layout.CONFIG} is unreadable ({exc}); regenerate the dataset") from None
+        if meta.get("format") != layout.FORMAT:
+            raise VniahdError(f"{p} is not a vniahd dataset ({layout.CONFIG} has no format tag); {how}")
+        if meta.get("format_version", 0) > layout.FORMAT_VERSION:
+            raise VniahdError(f"{p} was written by a newer vniahd (format {meta['format_version']}); upgrade vniahd")
+        for name in (layout.SAMPLES, layout.HAYSTACK):
+            if not (p / name).is_file():
+                raise VniahdError(f"{p} is incomplete: {name} is missing; regenerate it with vniahd generate")
+        return cls(p, meta)
+
+    # --- contract ---------------------------------------------------------------------------------
+    @property
+    def config(self) -> dict:
+        """Everything in dataset.json: ``config`` (generation parameters), ``haystack``,
+        ``needle_set``, ``fingerprint``, ``provenance``… The generation parameters are also merged
+        at the top level for convenience (``ds.config["schedule"]``)."""
+        return {**self.meta["config"], **self.meta}
+
+    @functools.cached_property
+    def samples(self):
+        """One row per sample (pandas DataFrame); list columns hold Python lists."""
+        import pandas as pd
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(self.path / layout.SAMPLES)
+        df = pd.DataFrame({c: table.column(c).to_pylist() for c in table.column_names})
+        return df
+
+    @property
+    def fingerprint(self) -> str:
+        return self.meta["fingerprint"]
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        h, w = self.meta["frame_size"]
+        return int(h), int(w)
+
+    @property
+    def haystack_key(self) -> str:
+        """SHA-256 of the stored haystack frames (shape + bytes): a cache key for frame embeddings."""
+        return self.meta["haystack"]["key"]
+
+    @property
+    def haystack_len(self) -> int:
+        """M, the untiled haystack length that window indices wrap at."""
+        return int(self.meta["haystack"]["num_frames"])
+
+    def haystack_frames(self) -> np.ndarray:
+        """uint8 [K, H, W, 3] read-only memmap of the untiled haystack (its first K frames when no
+        sample reads further; every index :meth:`frame_sequence` yields is < K)."""
+        return np.load(self.path / layout.HAYSTACK, mmap_mode="r")
+
+    @functools.cached_property
+    def needles(self) -> dict[str, Needle]:
+        images = self.path / layout.IMAGES
+        return {r["id"]: needle_from_record(r, images) for r in self.meta["needle_set"]["needles"]}
+
+    @functools.lru_cache(maxsize=64)
+    def image(self, name: str) -> np.ndarray:
+        """An inserted image (needle or distractor) as uint8 [H, W, 3] at frame size."""
+        from PIL import Image
+
+        p = self.path / layout.IMAGES / name
+        if not p.is_file():
+            raise VniahdError(f"image {name!r} is not in {self.path / layout.IMAGES}; the dataset is "
+                              "incomplete, regenerate it")
+        with Image.open(p) as im:
+            arr = np.asarray(im.convert("RGB"))
+        arr.setflags(write=False)
+        return arr
+
+    def frame_sequence(self, row: Mapping[str, Any] | Any) -> list[FrameRef]:
+        """Frame refs in final order for a sample row (a DataFrame row, dict or sample_id)."""
+        if isinstance(row, str):
+            row = self.sample(row)
+        return frame_refs(row["num_frames"], row["needle_slot"], row["needle_image"],
+                          list(row["distractor_slots"]), list(row["distractor_images"]),
+                          row["haystack_offset"], self.haystack_len)
+
+    # --- helpers ----------------------------------------------------------------------------------
+    def sample(self, sample_id: str):
+        """The row of ``sample_id`` (a pandas Series)."""
+        df = self.samples
+        hit = df[df["sample_id"] == sample_id]
+        if hit.empty:
+            ids = df["sample_id"].tolist()
+            raise VniahdError(f"no sample {sample_id!r} in {self.path}; e.g. {', '.join(ids[:3])} "
+                              f"({len(ids)} samples; `vniahd inspect {self.path}` lists the grid)")
+        return hit.iloc[0]
+
+    def frames(self, row: Mapping[str, Any] | Any) -> np.ndarray:
+        """The sample's frames, uint8 [num_frames, H, W, 3] (materialised; for export and checks)."""
+        hay = self.haystack_frames()
+        refs = self.frame_sequence(row)
+        out = np.empty((len(refs), *self.frame_size, 3), dtype=np.uint8)
+        for i, (kind, ref) in enumerate(refs):
+            out[i] = hay[ref] if kind == "haystack" else self.image(ref)
+        return out
+
+    def __repr__(self) -> str:
+        return f"Dataset({str(self.path)!r}, {self.meta['num_samples']} samples)"

@@ -1,0 +1,250 @@
+"""Read needle sets: the native JSON format and the reference V-NIAH(-D) format (DESIGN §3).
+
+Native (``needles/README.md``)::
+
+    {"name": "demo", "needles": [{"id": "red-cat", "image": "red-cat.jpg",
+      "question": "Which object is on the card coloured red?",
+      "options": ["coffee", "cat", "rocket", "horse"], "answer": "B",
+      "distractors": ["blue-rocket.jpg"]}]}
+
+Reference: a JSON list of ``{"path", "prompt", "answer"}`` plus a parallel distractor file with the
+same entries whose ``path`` is the distractor image. The prompt is kept verbatim; options are parsed
+out of it (``A. x`` / ``(A) x`` / ``A) x`` lines, or inline) so that choice scoring can use them.
+
+Image paths are relative to the JSON file (falling back to the path as written, i.e. relative to
+the working directory, since reference files in the wild use both).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from vniahd.errors import VniahdError
+from vniahd.files import sha256_bytes
+from vniahd.needles.schema import LETTERS, Needle, NeedleSet, validate_answer
+
+NATIVE_KEYS = {"id", "image", "question", "options", "answer", "distractors", "prompt", "meta"}
+REFERENCE_KEYS = {"path", "prompt", "answer"}
+
+_LINE_OPTION = re.compile(r"^\s*\(?([A-Z])[.)]\s*(.+?)\s*$")
+
+
+def _read_json(path: Path) -> tuple[Any, bytes]:
+    if not path.is_file():
+        raise VniahdError(f"needle file {path} not found; pass an existing JSON file (or 'demo')")
+    raw = path.read_bytes()
+    try:
+        return json.loads(raw.decode("utf-8")), raw
+    except UnicodeDecodeError as exc:
+        raise VniahdError(f"{path} is not UTF-8 text ({exc}); save it as UTF-8 JSON") from None
+    except json.JSONDecodeError as exc:
+        raise VniahdError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column "
+                          f"{exc.colno}; fix the file") from None
+
+
+def _resolve_image(where: str, base: Path, value: Any, what: str) -> Path:
+    if not isinstance(value, str) or not value:
+        raise VniahdError(f"{where}: {what} must be a non-empty path string, got {value!r}")
+    candidates = [base / value, Path(value)]
+    for c in candidates:
+        if c.is_file():
+            return c.resolve()
+    raise VniahdError(f"{where}: {what} {value!r} not found (looked at {candidates[0]}); "
+                      "image paths are relative to the needle file")
+
+
+def parse_options(prompt: str) -> tuple[str, tuple[str, ...] | None]:
+    """Split a prompt into (question, options). Options are ``A.``/``(A)``/``A)`` markers, one per
+    line or inline, consecutive from A; fewer than two found → ``(prompt, None)``.
+
+    The question is the text before the first option marker (or, for line options, the non-option
+    lines without a trailing answer instruction).
+    """
+    lines = prompt.splitlines()
+    found: list[tuple[int, str]] = []
+    for i, line in enumerate(lines):
+        m = _LINE_OPTION.match(line)
+        if m and m.group(1) == LETTERS[len(found)]:
+            found.append((i, m.group(2)))
+        elif found:
+            if len(found) >= 2:
+                break
+            found = []
+    if len(found) >= 2:
+        idx = {i for i, _ in found}
+        from vniahd.needles.prompts import KNOWN_INSTRUCTIONS
+
+        rest = [ln for i, ln in enumerate(lines) if i not in idx and ln.strip()
+                and ln.strip() not in KNOWN_INSTRUCTIONS and ln.strip().rstrip(":") != "Options"]
+        return "\n".join(rest).strip(), tuple(t for _, t in found)
+    # Inline: "… A. x B. y C. z D. w" — each marker must follow whitespace or start of text.
+    starts: list[tuple[int, int]] = []
+    pos = 0
+    for letter in LETTERS:
+        m = re.compile(rf"(?:^|(?<=\s))\(?{letter}[.)]\s+").search(prompt, pos)
+        if not m:
+            break
+        starts.append((m.start(), m.end()))
+        pos = m.end()
+    if len(starts) < 2:
+        return prompt.strip(), None
+    from vniahd.needles.prompts import KNOWN_INSTRUCTIONS
+
+    opts, tail = [], ""
+    for k, (_, end) in enumerate(starts):
+        stop = starts[k + 1][0] if k + 1 < len(starts) else len(prompt)
+        text, _, after = prompt[end:stop].partition("\n")
+        for ins in KNOWN_INSTRUCTIONS:  # an instruction run on after the last option is not part of it
+            text = text.split(ins, 1)[0]
+        opts.append(text.strip())
+        if k + 1 == len(starts):
+            tail = after
+    head = prompt[: starts[0][0]].strip()
+    if head.endswith("Options:"):
+        head = head[: -len("Options:")].strip()
+    tail_lines = [ln.strip() for ln in tail.splitlines()
+                  if ln.strip() and ln.strip() not in KNOWN_INSTRUCTIONS]
+    return "\n".join([x for x in [head, *tail_lines] if x]), tuple(opts)
+
+
+def _native(path: Path, data: Any, raw: bytes) -> NeedleSet:
+    entries = data.get("needles") if isinstance(data, dict) else data
+    name = data.get("name", "") if isinstance(data, dict) else ""
+    if not isinstance(entries, list):
+        raise VniahdError(f"{path}: 'needles' must be a list of needle objects")
+    base = path.parent
+    needles, blobs = [], [raw]
+    for i, e in enumerate(entries):
+        where = f"{path}: needle {i}" + (f" (id {e.get('id')!r})" if isinstance(e, dict) and "id" in e else "")
+        if not isinstance(e, dict):
+            raise VniahdError(f"{where}: must be a JSON object with id, image, question, answer")
+        unknown = set(e) - NATIVE_KEYS
+        if unknown:
+            raise VniahdError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(NATIVE_KEYS)}")
+        for key in ("id", "image", "question", "answer"):
+            if key not in e:
+                raise VniahdError(f"{where}: missing {key!r}; every needle needs id, image, question, answer")
+        nid, question, answer = str(e["id"]), e["question"], e["answer"]
+        if not isinstance(question, str):
+            raise VniahdError(f"{where}: 'question' must be a string")
+        answer = str(answer).strip()
+        options = e.get("options")
+        if options is not None:
+            if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+                raise VniahdError(f"{where}: 'options' must be a list of strings (or absent for a short answer)")
+            options = tuple(options)
+        validate_answer(where, answer, options)
+        image = _resolve_image(where, base, e["image"], "image")
+        dists = e.get("distractors", [])
+        if not isinstance(dists, list):
+            raise VniahdError(f"{where}: 'distractors' must be a list of image paths")
+        distractors = tuple(_resolve_image(where, base, d, f"distractor {k}") for k, d in enumerate(dists))
+        prompt = e.get("prompt")
+        if prompt is not None and not isinstance(prompt, str):
+            raise VniahdError(f"{where}: 'prompt' must be a string")
+        meta = e.get("meta", {})
+        if not isinstance(meta, dict):
+            raise VniahdError(f"{where}: 'meta' must be an object")
+        needles.append(Needle(id=nid, image=image, question=question, answer=answer, options=options,
+                              distractors=distractors, prompt=prompt, meta=meta))
+        blobs += [image.read_bytes()] + [d.read_bytes() for d in distractors]
+    return NeedleSet(tuple(needles), sha256_bytes(*blobs), str(path), "native", name)
+
+
+def _reference_entries(path: Path, data: Any) -> list[dict]:
+    if not isinstance(data, list):
+        raise VniahdError(f"{path}: the reference format is a JSON list of {{path, prompt, answer}}")
+    for i, e in enumerate(data):
+        if not isinstance(e, dict) or not REFERENCE_KEYS <= set(e):
+            raise VniahdError(f"{path}: entry {i}: needs 'path', 'prompt' and 'answer'")
+    return data
+
+
+def _reference_ids(entries: list[dict]) -> list[str]:
+    """Ids from the image file stems (made file-name safe); index-suffixed if stems collide."""
+    stems = [re.sub(r"[^A-Za-z0-9_.-]", "_", Path(str(e["path"])).stem).lstrip("_.-") or "needle"
+             for e in entries]
+    if len(set(stems)) == len(stems):
+        return stems
+    return [f"{s}-{i}" for i, s in enumerate(stems)]
+
+
+def _reference(path: Path, data: Any, raw: bytes, distractor_path: Path | None) -> NeedleSet:
+    entries = _reference_entries(path, data)
+    blobs = [raw]
+    dist_entries: list[dict] | None = None
+    if distractor_path is not None:
+        ddata, draw = _read_json(distractor_path)
+        dist_entries = _reference_entries(distractor_path, ddata)
+        blobs.append(draw)
+        if len(dist_entries) != len(entries):
+            raise VniahdError(f"{distractor_path}: {len(dist_entries)} entries but {path} has "
+                              f"{len(entries)}; the distractor file must list the same entries in order")
+    ids = _reference_ids(entries)
+    needles = []
+    for i, (e, nid) in enumerate(zip(entries, ids)):
+        where = f"{path}: entry {i} (id {nid!r})"
+        prompt = e["prompt"]
+        if not isinstance(prompt, str):
+            raise VniahdError(f"{where}: 'prompt' must be a string")
+        answer = str(e["answer"]).strip()
+        question, options = parse_options(prompt)
+        # A letter answer needs parsed options; a non-letter answer is a short answer even if the
+        # prompt happens to contain option-like text.
+        if options is not None and not (len(answer) == 1 and answer in LETTERS):
+            options = None
+        if options is None and len(answer) == 1 and answer in LETTERS[:8]:
+            raise VniahdError(f"{where}: answer {answer!r} looks like an option letter but no options "
+                              "were found in the prompt; write them as 'A. text' lines or inline")
+        validate_answer(where, answer, options)
+        image = _resolve_image(where, path.parent, e["path"], "image")
+        distractors: tuple[Path, ...] = ()
+        if dist_entries is not None:
+            d = dist_entries[i]
+            dwhere = f"{distractor_path}: entry {i} (id {nid!r})"
+            if d["prompt"] != prompt or str(d["answer"]).strip() != answer:
+                raise VniahdError(f"{dwhere}: prompt/answer differ from {path} entry {i}; the "
+                                  "distractor file must list the same entries in the same order")
+            distractors = (_resolve_image(dwhere, distractor_path.parent, d["path"], "distractor image"),)
+        needles.append(Needle(id=nid, image=image, question=question, answer=answer, options=options,
+                              distractors=distractors, prompt=prompt))
+        blobs += [image.read_bytes()] + [p.read_bytes() for p in distractors]
+    return NeedleSet(tuple(needles), sha256_bytes(*blobs), str(path), "reference", path.stem)
+
+
+def detect_format(data: Any) -> str:
+    if isinstance(data, dict) and "needles" in data:
+        return "native"
+    if isinstance(data, list) and data and all(isinstance(e, dict) for e in data):
+        if all("path" in e and "prompt" in e for e in data):
+            return "reference"
+        if all("image" in e for e in data):
+            return "native"
+    return "unknown"
+
+
+def load_needle_set(path: str | Path, distractor_path: str | Path | None = None) -> NeedleSet:
+    """Load a native or reference needle set (format detected from the JSON shape).
+
+    ``path`` may be ``"demo"`` for the bundled demo set. ``distractor_path`` is the reference
+    format's parallel distractor file; native files list distractors per needle instead.
+    """
+    if str(path) == "demo":
+        from vniahd.needles.demo import demo_needles_path
+
+        path = demo_needles_path()
+    path = Path(path)
+    data, raw = _read_json(path)
+    fmt = detect_format(data)
+    if fmt == "native":
+        if distractor_path is not None:
+            raise VniahdError(f"{path} is a native needle file, which lists distractors per needle; "
+                              "drop --distractor-needles (it is for the reference format)")
+        return _native(path, data, raw)
+    if fmt == "reference":
+        return _reference(path, data, raw, Path(distractor_path) if distractor_path else None)
+    raise VniahdError(f"{path}: not a needle set; expected a native file ({{\"needles\": [...]}}) or "
+                      "a reference list of {\"path\", \"prompt\", \"answer\"} (see needles/README.md)")

@@ -1,0 +1,127 @@
+"""Needle records: one image + question (+ options) + answer + distractor images.
+
+A :class:`Needle` is format-neutral: the native JSON loader and the reference-format loader both
+produce it (see :mod:`vniahd.needles.loaders`). Image paths are absolute once loaded.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from vniahd.errors import VniahdError
+
+LETTERS = string.ascii_uppercase
+# Needle ids end up in sample ids and file names, so keep them file-name safe.
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def option_letter(index: int) -> str:
+    """0 → 'A', 1 → 'B', …"""
+    return LETTERS[index]
+
+
+@dataclass(frozen=True)
+class Needle:
+    """One needle.
+
+    ``options`` is ``None`` for a short-answer needle; otherwise ``answer`` is an option letter.
+    ``prompt`` holds a verbatim prompt (reference format) that :func:`prompt_text` returns as-is;
+    ``None`` means the prompt is composed from ``question`` and ``options``. ``meta`` carries free
+    extra fields (the demo set records the object and card colour there).
+    """
+
+    id: str
+    image: Path
+    question: str
+    answer: str
+    options: tuple[str, ...] | None = None
+    distractors: tuple[Path, ...] = ()
+    prompt: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_multiple_choice(self) -> bool:
+        return self.options is not None
+
+    @property
+    def answer_text(self) -> str:
+        """The option text behind the answer letter (the answer itself for short answers)."""
+        if self.options is None:
+            return self.answer
+        return self.options[LETTERS.index(self.answer)]
+
+    def to_dict(self, base: Path | None = None) -> dict[str, Any]:
+        """Native-JSON form; paths relative to ``base`` when given."""
+
+        def rel(p: Path) -> str:
+            return str(p.relative_to(base)) if base is not None else str(p)
+
+        out: dict[str, Any] = {"id": self.id, "image": rel(self.image), "question": self.question,
+                               "answer": self.answer, "distractors": [rel(d) for d in self.distractors]}
+        if self.options is not None:
+            out["options"] = list(self.options)
+        if self.prompt is not None:
+            out["prompt"] = self.prompt
+        if self.meta:
+            out["meta"] = dict(self.meta)
+        return out
+
+
+def validate_answer(where: str, answer: str, options: tuple[str, ...] | None) -> None:
+    """Multiple choice: the answer must be the letter of one of the options."""
+    if options is None:
+        if not answer.strip():
+            raise VniahdError(f"{where}: empty answer; give the short answer text")
+        return
+    if len(options) < 2:
+        raise VniahdError(f"{where}: {len(options)} option(s); give at least 2 options, or none "
+                          "for a short-answer needle")
+    valid = LETTERS[: len(options)]
+    if answer not in valid:
+        raise VniahdError(f"{where}: answer {answer!r} is not among the options "
+                          f"{', '.join(valid)}; give the letter of the correct option")
+
+
+@dataclass(frozen=True)
+class NeedleSet:
+    """An ordered collection of needles with a content fingerprint.
+
+    ``fingerprint`` is the SHA-256 over the needle file(s) bytes and every referenced image's bytes,
+    in order (computed by the loader), so editing either changes it.
+    """
+
+    needles: tuple[Needle, ...]
+    fingerprint: str
+    source: str
+    format: str  # "native" or "reference"
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        seen: dict[str, int] = {}
+        for i, n in enumerate(self.needles):
+            if not ID_PATTERN.match(n.id):
+                raise VniahdError(f"{self.source}: needle {i} (id {n.id!r}): ids may hold only "
+                                  "letters, digits, '_', '.', '-' and must start with a letter or digit")
+            if n.id in seen:
+                raise VniahdError(f"{self.source}: needle {i} (id {n.id!r}): duplicate id, already "
+                                  f"used by needle {seen[n.id]}; give every needle a unique id")
+            seen[n.id] = i
+        if not self.needles:
+            raise VniahdError(f"{self.source}: the needle set is empty; add at least one needle")
+
+    def __iter__(self) -> Iterator[Needle]:
+        return iter(self.needles)
+
+    def __len__(self) -> int:
+        return len(self.needles)
+
+    @property
+    def ids(self) -> list[str]:
+        return [n.id for n in self.needles]
+
+    def by_id(self) -> dict[str, Needle]:
+        return {n.id: n for n in self.needles}

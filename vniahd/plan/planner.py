@@ -1,0 +1,136 @@
+"""The plan: one sample per (length, depth, needle, repeat), with the final frame slots.
+
+Pure functions, no I/O. The needle goes before haystack frame ``q = ⌊depth·N⌋`` (DESIGN §3). The
+product is computed exactly from the decimal depth; on the reference grid (depth k/5, N a multiple
+of 100) that equals the reference's float ``int(depth * N)``, and elsewhere it avoids float slips
+such as ``int(0.29 * 100) == 28``.
+
+Randomness is per sample, never a shared stream, so a sub-grid plans the same samples as the full
+grid: every draw uses ``random.Random(derive_seed(seed, purpose, key))`` where ``derive_seed`` takes
+the first 8 bytes of SHA-256 over ``"{seed}|{purpose}|{key}"`` (stable across machines and Python
+versions).
+
+- Window offsets (``purpose="offset"``, key = length): repeat 0 reads the haystack from frame 0 (the
+  reference); repeats 1, 2, … draw offsets one after another, avoiding offsets already used while
+  distinct ones remain. All depths and needles share a length's offsets, so a heatmap row compares
+  the same haystack windows. Window frame ``i`` is haystack frame ``(offset + i) mod M``: with
+  ``M ≥ N`` offsets stay in ``[0, M − N]`` (no wrap); a shorter haystack is tiled (offset < M).
+- The reference schedule's before/after draw (``purpose="side"``, key = sample_id): one
+  ``rng.random() < 0.5`` → before.
+- Distractor images: slot k (nearest to the needle first) shows the needle's distractor image
+  ``k mod len(distractors)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Sequence
+
+from vniahd.errors import VniahdError
+from vniahd.plan.grid import depth_label
+from vniahd.plan.schedules import get_schedule, insert_slots
+
+COLUMNS = ("sample_id", "length", "depth", "needle_id", "repeat", "haystack_offset", "needle_slot",
+           "distractor_slots", "needle_image", "distractor_images", "num_frames", "schedule")
+
+
+def derive_seed(seed: int, purpose: str, key: object) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}|{purpose}|{key}".encode()).digest()[:8], "little")
+
+
+def needle_image_name(needle_id: str) -> str:
+    return f"needle-{needle_id}.png"
+
+
+def distractor_image_name(needle_id: str, k: int) -> str:
+    return f"distractor-{needle_id}-{k}.png"
+
+
+def sample_id(length: int, depth: Decimal, needle_id: str, repeat: int) -> str:
+    """Stable, unique, readable: ``L1100_D0.2_red-cat_r0``."""
+    return f"L{length}_D{depth_label(depth)}_{needle_id}_r{repeat}"
+
+
+def needle_position(depth: Decimal, length: int) -> int:
+    """``⌊depth·N⌋`` exactly (DESIGN §3)."""
+    return int(Decimal(depth) * length)
+
+
+@dataclass(frozen=True)
+class Sample:
+    sample_id: str
+    length: int
+    depth: float
+    needle_id: str
+    repeat: int
+    haystack_offset: int
+    needle_slot: int
+    distractor_slots: list[int] = field(default_factory=list)
+    needle_image: str = ""
+    distractor_images: list[str] = field(default_factory=list)
+    num_frames: int = 0
+    schedule: str = ""
+
+    def to_row(self) -> dict:
+        return asdict(self)
+
+
+def window_offsets(seed: int, length: int, haystack_frames: int, repeats: int) -> list[int]:
+    """Haystack window offsets for repeats 0..R−1 of one length (see module docstring)."""
+    max_off = haystack_frames - length if haystack_frames >= length else haystack_frames - 1
+    rng = random.Random(derive_seed(seed, "offset", length))
+    offsets, used = [0], {0}
+    for _ in range(1, repeats):
+        o = rng.randint(0, max_off)
+        while o in used and len(used) <= max_off:
+            o = rng.randint(0, max_off)
+        offsets.append(o)
+        used.add(o)
+    return offsets
+
+
+def plan_samples(*, lengths: Sequence[int], depths: Sequence[Decimal | str | float],
+                 needles: Sequence[tuple[str, int]], schedule: str, period: int, seed: int,
+                 haystack_frames: int, repeats: int = 1,
+                 max_distractors: int | None = None) -> list[Sample]:
+    """All samples, ordered by length, depth, needle, repeat.
+
+    ``needles`` is ``[(needle_id, number_of_distractor_images), …]``. ``haystack_frames`` is M, the
+    untiled sampled haystack's length (for window offsets).
+    """
+    sched = get_schedule(schedule)
+    if period < 1:
+        raise VniahdError(f"period must be at least 1 frame, got {period}")
+    if repeats < 1:
+        raise VniahdError(f"--repeats must be at least 1, got {repeats}")
+    if haystack_frames < 1:
+        raise VniahdError("the haystack has no frames; use a video with at least one frame")
+    if max_distractors is not None and max_distractors < 0:
+        raise VniahdError(f"--max-distractors must be ≥ 0, got {max_distractors}")
+    if sched.name != "none":
+        for nid, nd in needles:
+            if nd < 1:
+                raise VniahdError(f"needle {nid!r} has no distractor image, which schedule "
+                                  f"{sched.name!r} needs; add one or use --schedule none")
+    out: list[Sample] = []
+    for n in lengths:
+        offsets = window_offsets(seed, n, haystack_frames, repeats)
+        for d in depths:
+            d = Decimal(str(d)) if not isinstance(d, Decimal) else d
+            q = needle_position(d, n)
+            for nid, nd in needles:
+                for r in range(repeats):
+                    sid = sample_id(n, d, nid, r)
+                    rng = random.Random(derive_seed(seed, "side", sid))
+                    pos = sched.positions(n, q, period, rng, max_distractors)
+                    needle_slot, dslots, total = insert_slots(n, q, pos)
+                    # image k goes to the k-th nearest distractor (nearest gets image 0)
+                    by_distance = sorted(range(len(pos)), key=lambda i: (abs(pos[i] - q), pos[i]))
+                    rank = {i: k for k, i in enumerate(by_distance)}
+                    images = [distractor_image_name(nid, rank[i] % nd) for i in range(len(pos))]
+                    out.append(Sample(sid, n, float(d), nid, r, offsets[r], needle_slot, dslots,
+                                      needle_image_name(nid), images, total, sched.name))
+    return out
