@@ -1,0 +1,163 @@
+"""The runner: resume after a crash, torn lines, the embedding cache, refusal, results format."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evaluate_fixtures import make_dataset
+from vniahd.errors import VniahdError
+from vniahd.evaluate import REQUIRED_KEYS, EvalSettings, Runner, read_results, result_key
+from vniahd.evaluate.runner import length_groups, order_samples
+from vniahd.models import get_backend
+from vniahd.rope import get_variant
+
+VARIANTS = ["vanilla", "videorope"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("runner") / "ds")
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return get_backend("random:qwen2-vl")
+
+
+def make_runner(ds, be, out, cache, scoring="reference", variants=VARIANTS, on_result=None, **kw):
+    settings = EvalSettings(variants=[get_variant(v) for v in variants], scoring=scoring,
+                            cache_root=cache, progress=False, **kw)
+    return Runner(ds, be, settings, out, on_result=on_result)
+
+
+def comparable(records):
+    return sorted(({k: v for k, v in r.items() if k not in ("seconds", "peak_mem_bytes")}
+                   for r in records), key=lambda r: result_key(r))
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("scoring", ["reference", "choice"])
+def test_interrupted_then_resumed_equals_uninterrupted(dataset, backend, tmp_path, scoring):
+    full = make_runner(dataset, backend, tmp_path / "full", tmp_path / "cache", scoring)
+    full.run()
+    expected = read_results(tmp_path / "full")
+    assert len(expected) == 2 * len(dataset.samples)
+
+    seen = []
+
+    def crash_after_7(rec):
+        seen.append(rec)
+        if len(seen) == 7:
+            raise Crash
+
+    with pytest.raises(Crash):
+        make_runner(dataset, backend, tmp_path / "resumed", tmp_path / "cache", scoring,
+                    on_result=crash_after_7).run()
+    assert len(read_results(tmp_path / "resumed")) == 7
+    # a kill in the middle of a write leaves a torn last line: the next run must cope
+    with open(tmp_path / "resumed" / "results.jsonl", "ab") as fh:
+        fh.write(b'{"sample_id": "L10_D0.5_mc_r0", "varia')
+    resumed = make_runner(dataset, backend, tmp_path / "resumed", tmp_path / "cache", scoring)
+    resumed.run()
+    got = read_results(tmp_path / "resumed")
+    keys = [result_key(r) for r in got]
+    assert len(keys) == len(set(keys)) == len(expected)  # no duplicates, nothing lost
+    assert comparable(got) == comparable(expected)
+    assert sum(resumed.counts.values()) == len(expected) - 7
+    # every line of the file parses (the torn tail was cut before appending)
+    for line in (tmp_path / "resumed" / "results.jsonl").read_text().splitlines():
+        json.loads(line)
+
+
+def test_cache_second_run_encodes_nothing(dataset, backend, tmp_path):
+    first = make_runner(dataset, backend, tmp_path / "a", tmp_path / "cache", variants=["vanilla"])
+    first.run()
+    stored = len(dataset.haystack_frames())
+    assert first.cache.stats.haystack_frames_encoded == stored
+    assert first.cache.stats.images_encoded == 4  # 2 needles + 2 distractors
+    # another variant, another results dir, a fresh process-level cache object: zero encodes
+    second = make_runner(dataset, backend, tmp_path / "b", tmp_path / "cache", variants=["tad", "mrope"])
+    second.run()
+    assert second.cache.stats.frames_encoded == 0
+    assert second.cache.stats.images_loaded == 4
+    # cached embeddings equal fresh ones
+    import numpy as np
+
+    hay = second.cache.haystack(dataset.haystack_frames(), dataset.haystack_key)
+    fresh = backend.encode_frames(np.asarray(dataset.haystack_frames()[:3]))
+    np.testing.assert_array_equal(np.asarray(hay[:3]), fresh.numpy())
+
+
+def test_cache_resumes_a_partial_haystack(dataset, backend, tmp_path):
+    runner = make_runner(dataset, backend, tmp_path / "a", tmp_path / "cache", encode_chunk=4)
+    calls = []
+    original = runner.cache._encode
+
+    def crash_on_second_chunk(frames):
+        calls.append(len(frames))
+        if len(calls) == 2:
+            raise Crash
+        return original(frames)
+
+    runner.cache._encode = crash_on_second_chunk
+    with pytest.raises(Crash):
+        runner.cache.haystack(dataset.haystack_frames(), dataset.haystack_key)
+    again = make_runner(dataset, backend, tmp_path / "a", tmp_path / "cache", encode_chunk=4)
+    again.cache.haystack(dataset.haystack_frames(), dataset.haystack_key)
+    assert again.cache.stats.haystack_frames_encoded == len(dataset.haystack_frames()) - 4
+
+
+def test_results_format_and_run_json(dataset, backend, tmp_path):
+    make_runner(dataset, backend, tmp_path / "out", tmp_path / "cache", scoring="choice").run()
+    recs = read_results(tmp_path / "out")
+    for r in recs:
+        assert set(REQUIRED_KEYS) <= set(r)
+        assert r["tokens_per_frame"] == 6 and r["model"] == "random:qwen2-vl"
+        assert r["num_tokens"] > r["num_frames"] * 6
+    mc = [r for r in recs if r["needle_id"] == "mc"]
+    assert all(set(r["option_logprobs"]) == {"A", "B", "C", "D"} for r in mc)
+    assert all("fallback" in r for r in recs if r["needle_id"] == "short")
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["dataset"]["fingerprint"] == dataset.fingerprint
+    assert run["model"]["rotary"]["sections"] == [2, 3, 3]
+    assert run["variants"]["videorope"]["layout_params"]["delta"] == 2.0
+    # LTA with 8 pairs, sections (2,3,3): pairs 0..5 alternate h, w; the last 2 (lowest) are t
+    assert run["variants"]["videorope"]["axes"] == "hwhwhwtt"
+    assert run["variants"]["vanilla"]["effective_sections"] is None
+    assert run["frame_mode"] == "video" and run["visual_grid"] == [2, 3]
+    assert run["prompt_template"]["name"] == "reference"
+    assert "versions" in run["provenance"]
+
+
+def test_refuses_other_dataset_or_model(dataset, backend, tmp_path):
+    make_runner(dataset, backend, tmp_path / "out", tmp_path / "cache", limit=1).run()
+    other_ds = make_dataset(tmp_path / "ds2", lengths=(5,))
+    with pytest.raises(VniahdError, match="different dataset"):
+        make_runner(other_ds, backend, tmp_path / "out", tmp_path / "cache", limit=1).run()
+    other_model = get_backend("random:qwen2-vl", seed=3)
+    with pytest.raises(VniahdError, match="different model"):
+        make_runner(dataset, other_model, tmp_path / "out", tmp_path / "cache", limit=1).run()
+    # same dataset and model, a new variant: accepted and merged into run.json
+    make_runner(dataset, backend, tmp_path / "out", tmp_path / "cache", variants=["tad"], limit=1).run()
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert set(run["variants"]) == {"vanilla", "videorope", "tad"}
+
+
+def test_order_and_length_groups():
+    rows = [dict(sample_id=s, length=L, needle_slot=q, distractor_slots=d)
+            for s, L, q, d in [("a", 10, 5, []), ("b", 6, 4, [1]), ("c", 6, 2, [5]), ("d", 10, 8, [3])]]
+    ordered = order_samples(rows)
+    assert [r["sample_id"] for r in ordered] == ["b", "c", "d", "a"]  # first inserted slots 1,2 | 3,5
+    assert [(L, [r["sample_id"] for r in rs]) for L, rs in length_groups(ordered)] == \
+        [(6, ["b", "c"]), (10, ["d", "a"])]
+
+
+def test_limit_takes_first_samples_in_dataset_order(dataset, backend, tmp_path):
+    make_runner(dataset, backend, tmp_path / "out", tmp_path / "cache", variants=["vanilla"], limit=3).run()
+    got = {r["sample_id"] for r in read_results(tmp_path / "out")}
+    assert got == set(dataset.samples["sample_id"][:3])

@@ -1,0 +1,109 @@
+"""The variant really reaches the model: positions and allocation seen by the rotary module."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from evaluate_fixtures import make_dataset
+from vniahd.evaluate import EvalSettings, Runner, variant_axes
+from vniahd.models import get_backend
+from vniahd.needles import prompt_text
+from vniahd.rope import Text, Video, get_variant, inv_freq, rope_cos_sin
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("variants") / "ds")
+
+
+def capture_rotary(be, calls):
+    """Record (variant, position_ids, cos, sin) of every rotary call, whatever module is installed."""
+    original = be.install_allocation
+    state = {}
+
+    def install(axes):
+        original(axes)
+        module = be.language_model.rotary_emb
+        state["axes"] = axes.clone()
+        module.register_forward_hook(
+            lambda m, args, out: calls.append((state["axes"], args[1].clone(), out[0].clone(), out[1].clone())))
+
+    be.install_allocation = install
+
+
+def expected_positions(be, ds, row, variant, n):
+    """Independent: the segments of the reference protocol for this row, first n positions."""
+    from vniahd.evaluate.prompt import TEMPLATES
+
+    tpl = TEMPLATES["reference"]
+    nb = len(be.tokenizer.encode(tpl.before))
+    na = len(be.tokenizer.encode(tpl.render_after(prompt_text(ds.needles[row["needle_id"]]))))
+    segs = [Text(nb), Video(int(row["num_frames"]), 2, 3), Text(na + 16)]
+    return variant.positions(segs)[:, :n]
+
+
+def test_variants_change_positions_and_allocation(dataset, tmp_path):
+    be = get_backend("random:qwen2-vl")
+    calls: list = []
+    capture_rotary(be, calls)
+    names = ["vanilla", "mrope", "videorope"]
+    variants = [get_variant(n) for n in names]
+    runner = Runner(dataset, be, EvalSettings(variants=variants, limit=1, cache_root=tmp_path / "c",
+                                              progress=False), tmp_path / "out")
+    runner.run()
+    assert len(calls) == 3  # one forward per (sample, variant) in reference mode
+    row = runner.rows()[0]
+    theta, hd = be.rotary.theta, be.rotary.head_dim
+    seen_pos, seen_cos = [], []
+    for (axes, pos, cos, sin), variant in zip(calls, variants):
+        n = pos.shape[-1]
+        want = expected_positions(be, dataset, row, variant, n)
+        torch.testing.assert_close(pos[:, 0].double(), want)
+        assert axes.tolist() == variant.axes(hd // 2).tolist()
+        wcos, wsin = rope_cos_sin(want[:, None], inv_freq(hd, theta), variant.axes(hd // 2))
+        torch.testing.assert_close(cos.double(), wcos.double(), atol=1e-5, rtol=0)
+        torch.testing.assert_close(sin.double(), wsin.double(), atol=1e-5, rtol=0)
+        seen_pos.append(pos)
+        seen_cos.append(cos)
+    assert not torch.equal(seen_pos[0], seen_pos[2])  # vanilla vs videorope positions
+    assert not torch.equal(seen_pos[1], seen_pos[2])  # mrope vs videorope positions
+    assert calls[1][0].tolist() != calls[2][0].tolist()  # mrope-blocks vs lta allocation
+    assert not torch.allclose(seen_cos[1], seen_cos[2])
+
+
+@pytest.mark.parametrize("spec", ["random:qwen2-vl", "random:qwen2.5-vl?theta=1e6&hidden=128&heads=2"])
+def test_mrope_matches_native_rotary(spec):
+    """With mrope, our installed module gives the model's own cos/sin on the same position ids."""
+    be = get_backend(spec)
+    native = be.language_model.rotary_emb
+    variant = get_variant("mrope")
+    pos = variant.positions([Text(5), Video(7, 3, 4), Text(6)])[:, None].float()
+    x = torch.zeros(1, pos.shape[-1], be.hidden_size)
+    ncos, nsin = native(x, pos)
+    be.install_allocation(variant_axes(variant, be.rotary))
+    assert be.language_model.rotary_emb is not native
+    cos, sin = be.language_model.rotary_emb(x, pos)
+    torch.testing.assert_close(cos, ncos, atol=1e-6, rtol=0)
+    torch.testing.assert_close(sin, nsin, atol=1e-6, rtol=0)
+    # …and a different allocation does not
+    be.install_allocation(variant_axes(get_variant("videorope"), be.rotary))
+    assert not torch.allclose(be.language_model.rotary_emb(x, pos)[0], ncos)
+
+
+def test_image_frame_mode_lays_out_images(dataset, tmp_path):
+    """--frame-mode image: every frame an Image segment (positions differ from one Video)."""
+    from vniahd.evaluate.runner import build_segments
+
+    video = build_segments(3, 4, (2, 3), 5, "video")
+    image = build_segments(3, 4, (2, 3), 5, "image")
+    assert len(video) == 3 and len(image) == 6
+    mrope = get_variant("mrope")
+    assert not torch.equal(mrope.positions(video), mrope.positions(image))
+    be = get_backend("random:qwen2-vl", frame_mode="image")
+    runner = Runner(dataset, be, EvalSettings(variants=[mrope], limit=2, cache_root=tmp_path / "c",
+                                              progress=False), tmp_path / "out")
+    runner.run()
+    import json
+
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["frame_mode"] == "image"

@@ -1,0 +1,152 @@
+"""Backends: random tiny models, hf:PATH loading, the tokenizer, spec parsing and errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vniahd.errors import UnknownNameError, VniahdError
+from vniahd.models import get_backend, parse_spec
+from vniahd.models.tokenizer import SPECIAL_TOKENS, byte_tokenizer
+
+FRAMES = np.random.default_rng(3).integers(0, 256, (3, 56, 84, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def qwen2():
+    return get_backend("random:qwen2-vl")
+
+
+def test_tokenizer_bytes_and_specials():
+    tok = byte_tokenizer()
+    assert tok.encode("B") == [ord("B")]
+    assert tok.encode("200") == [ord("2"), ord("0"), ord("0")]
+    assert tok.encode("<|im_start|>user") == [256 + SPECIAL_TOKENS.index("<|im_start|>")] + list(b"user")
+    text = "<|im_start|>system\nÉté 200?<|im_end|>\n"
+    assert tok.decode(tok.encode(text), skip_special_tokens=False) == text
+    assert tok.stop_ids == [tok.token_id("<|im_end|>"), tok.token_id("<|endoftext|>")]
+
+
+def test_spec_parsing():
+    assert parse_spec("random:qwen2-vl?layers=3&hidden=32") == ("random", "qwen2-vl", {"layers": "3", "hidden": "32"})
+    assert parse_spec("hf:/a/b?c") == ("hf", "/a/b?c", {})
+    assert parse_spec("tiny") == ("tiny", "", {})
+
+
+@pytest.mark.parametrize("spec", ["random:qwen2-vl", "random:qwen2.5-vl"])
+def test_random_backend_encodes_per_frame(spec):
+    be = get_backend(spec)
+    assert be.visual_grid((56, 84)) == (2, 3)
+    out = be.encode_frames(FRAMES)
+    assert out.shape == (3, 6, be.hidden_size) and out.device.type == "cpu"
+    # batching must not change a frame's embedding (the cache encodes in chunks)
+    torch.testing.assert_close(be.encode_frames(FRAMES[1:2])[0], out[1], rtol=0, atol=1e-6)
+    assert not torch.equal(out[0], out[1])
+
+
+def test_random_sizes_and_errors():
+    be = get_backend("random:qwen2-vl?layers=1&hidden=48&heads=3&kv_heads=1", seed=5)
+    assert be.rotary.head_dim == 16 and be.rotary.sections == (2, 3, 3)
+    assert len(be.language_model.layers) == 1
+    with pytest.raises(VniahdError, match="unknown random-model parameter"):
+        get_backend("random:qwen2-vl?wings=2")
+    with pytest.raises(VniahdError, match="sections"):
+        get_backend("random:qwen2-vl?sections=1,1,1")
+    with pytest.raises(VniahdError, match="unknown random model"):
+        get_backend("random:llama")
+    with pytest.raises(UnknownNameError):
+        get_backend("nope:x")
+    with pytest.raises(VniahdError, match="frame mode"):
+        get_backend("random:qwen2-vl", frame_mode="audio")
+
+
+def test_7b_shapes():
+    from vniahd.models.random_qwen import resolve_params
+
+    p = resolve_params({"size": "7b"})
+    assert (p["layers"], p["hidden"], p["heads"], p["kv_heads"], p["intermediate"], p["vocab"]) == \
+        (28, 3584, 28, 4, 18944, 152064)
+    assert p["sections"] == (16, 24, 24) and p["theta"] == 1e6
+    assert resolve_params({"size": "7b", "layers": "2"})["layers"] == 2
+
+
+def test_seed_changes_weights_and_fingerprint(qwen2):
+    other = get_backend("random:qwen2-vl", seed=1)
+    assert other.fingerprint() != qwen2.fingerprint()
+    assert other.encoder_fingerprint((56, 84)) != qwen2.encoder_fingerprint((56, 84))
+    same = get_backend("random:qwen2-vl")
+    assert same.encoder_fingerprint((56, 84)) == qwen2.encoder_fingerprint((56, 84))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
+def test_cuda_without_gpu_is_a_user_error():
+    with pytest.raises(VniahdError, match="no CUDA GPU"):
+        get_backend("random:qwen2-vl", device="cuda")
+
+
+def test_hf_path_round_trip(tmp_path, qwen2):
+    """save_pretrained a full tiny Qwen2-VL (vision tower included) and load it through hf:PATH:
+    same vision embeddings, same logits."""
+    qwen2.model.save_pretrained(tmp_path)
+    qwen2.tokenizer.tokenizer.save(str(tmp_path / "tokenizer.json"))
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps(
+        {"image_mean": list(qwen2.patch.image_mean), "image_std": list(qwen2.patch.image_std),
+         "min_pixels": qwen2.patch.min_pixels, "max_pixels": qwen2.patch.max_pixels}))
+    be = get_backend(f"hf:{tmp_path}", dtype="float32")
+    assert be.spec == f"hf:{tmp_path}" and be.rotary == qwen2.rotary
+    assert be.tokenizer.encode("<|im_end|>B") == qwen2.tokenizer.encode("<|im_end|>B")
+    torch.testing.assert_close(be.encode_frames(FRAMES), qwen2.encode_frames(FRAMES))
+    assert be.encoder_fingerprint((56, 84)) == qwen2.encoder_fingerprint((56, 84))
+    emb = torch.randn(1, 20, be.hidden_size)
+    pos = torch.arange(20.0).expand(3, 1, 20)
+    with torch.inference_mode():
+        torch.testing.assert_close(be.logits(be.hidden_states(emb, pos)),
+                                   qwen2.logits(qwen2.hidden_states(emb, pos)))
+
+
+def test_hf_path_errors(tmp_path):
+    with pytest.raises(VniahdError, match="does not exist"):
+        get_backend(f"hf:{tmp_path / 'missing'}")
+    with pytest.raises(VniahdError, match="no config.json"):
+        get_backend(f"hf:{tmp_path}")
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    with pytest.raises(VniahdError, match="supported model types"):
+        get_backend(f"hf:{tmp_path}")
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen3_vl"}))
+    with pytest.raises(VniahdError, match="DeepStack"):
+        get_backend(f"hf:{tmp_path}")
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen2_vl"}))
+    with pytest.raises(VniahdError, match="no weight files"):
+        get_backend(f"hf:{tmp_path}")
+
+
+def test_bfloat16_embeddings_cached_bit_exactly(tmp_path):
+    """bf16 embeddings are stored as uint16 bit patterns and come back identical."""
+    from vniahd.evaluate import EmbeddingCache
+
+    be = get_backend("random:qwen2-vl", dtype="bfloat16")
+    # rotary frequencies stay float32 (as from_pretrained keeps them); weights are bf16
+    assert be.language_model.rotary_emb.inv_freq.dtype == torch.float32
+    assert be.lm_head.weight.dtype == torch.bfloat16
+    cache = EmbeddingCache(be, (56, 84), root=tmp_path, chunk=2, progress=False)
+    hay = cache.haystack(FRAMES, "k" * 64)
+    again = EmbeddingCache(be, (56, 84), root=tmp_path, progress=False)
+    refs = [("haystack", 2), ("haystack", 0)]
+    got = again.gather(refs, again.haystack(FRAMES, "k" * 64), {})
+    want = be.encode_frames(FRAMES)[[2, 0]].reshape(-1, be.hidden_size)
+    assert got.dtype == torch.bfloat16 and torch.equal(got, want)
+    assert again.stats.frames_encoded == 0 and hay.dtype == np.uint16
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_bf16_matches_cpu_fp32_closely():
+    gpu = get_backend("random:qwen2-vl", device="cuda")
+    cpu = get_backend("random:qwen2-vl")
+    assert gpu.dtype == torch.bfloat16 and gpu.device.type == "cuda"
+    gpu.model.load_state_dict(cpu.model.state_dict())  # CUDA and CPU random inits differ
+    emb = cpu.encode_frames(FRAMES)
+    torch.testing.assert_close(gpu.encode_frames(FRAMES).float(), emb, atol=5e-2, rtol=5e-2)

@@ -1,0 +1,136 @@
+"""``vniahd eval``: score a model on a dataset under one or more RoPE variants (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+ORDER = 40
+
+EVAL_EPILOG = """\
+model specs:
+  hf:PATH                 a local Qwen2-VL / Qwen2.5-VL checkpoint (transformers format)
+  random:qwen2-vl         random weights from a config built in code (tests, benchmarks);
+  random:qwen2.5-vl       sizes as ?layers=2&hidden=64&heads=4&kv_heads=2&vocab=512&theta=1e4,
+                          or ?size=7b for Qwen2-VL-7B shapes (use --device cuda)
+  tiny                    the embedded default (trained per variant; see 'vniahd demo')
+
+scoring modes:
+  reference   teacher-forced answer tokens; correct iff the argmax at every answer position is
+              the answer token (the published V-NIAH-D protocol)
+  choice      log-likelihood of each option letter, argmax (short-answer needles fall back to
+              reference, recorded as 'fallback')
+  generate    greedy decoding (--max-new-tokens), answer parsed from the text (raw text kept)
+
+frames: one dataset frame is one temporal group of visual tokens (the frame repeated to fill the
+model's temporal patch, as the Qwen2-VL image processor and the reference code do). --frame-mode
+video lays the frames out as one video (the protocol); image lays them out as separate images.
+
+Results: OUT/results.jsonl (one line per sample, variant and scoring mode, fsync'd) and
+OUT/run.json (provenance). Rerunning the same command resumes; frame embeddings are cached
+under $VNIAHD_CACHE/embeddings (shared by all variants), so a rerun encodes nothing.
+
+example:
+  vniahd eval --dataset data/demo-ref --model random:qwen2-vl --variant vanilla --variant tad \\
+      --variant mrope --variant videorope --out results/demo-random
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="score a model on a dataset under RoPE variants (resumable)",
+                       description="Evaluate a video-language model on a V-NIAH(-D) dataset directory under "
+                                   "one or more RoPE variants; append one result line per sample.",
+                       epilog=EVAL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", required=True, metavar="DIR", help="dataset directory (from 'vniahd generate')")
+    p.add_argument("--model", required=True, metavar="SPEC", help="model spec (see below)")
+    p.add_argument("--variant", action="append", required=True, metavar="NAME",
+                   help="RoPE variant, repeatable: a preset (vanilla, tad, mrope, videorope, …; "
+                        "'vniahd variants' lists them), NAME:key=value overrides, LAYOUT+ALLOCATION, "
+                        "or a JSON file")
+    p.add_argument("--scoring", default="reference", choices=["reference", "choice", "generate"],
+                   help="scoring mode (default: %(default)s)")
+    p.add_argument("--out", required=True, metavar="RESULTS_DIR", help="results directory (created; resumed if it exists)")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="evaluate only the first N samples of the dataset (in dataset order)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                   help="model dtype; auto = bfloat16 on a CUDA GPU that supports it, else float32")
+    p.add_argument("--frame-mode", default="video", choices=["video", "image"],
+                   help="lay frames out as one video (default) or as separate images")
+    p.add_argument("--prompt-template", default="reference", metavar="NAME|FILE",
+                   help="prompt around the frames: reference (DESIGN §3; default), qwen-vision-tokens, "
+                        "plain, or a JSON file {\"before\": ..., \"after\": \"...{question}...\"}")
+    p.add_argument("--max-new-tokens", type=int, default=8, metavar="N",
+                   help="generate mode: greedy decoding limit (default: %(default)s)")
+    p.add_argument("--encode-batch", type=int, default=16, metavar="N",
+                   help="frames per vision-encoder call when filling the cache (default: %(default)s)")
+    p.add_argument("--cache-dir", default=None, metavar="DIR",
+                   help="embedding cache root (default: $VNIAHD_CACHE/embeddings)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run_eval)
+
+
+def _precheck_out(out, dataset_fp: str, spec: str) -> None:
+    """Refuse a results dir from another dataset/model before loading the model (cheap check;
+    the runner repeats it with the model fingerprint)."""
+    import json
+    from pathlib import Path
+
+    from vniahd.errors import VniahdError
+
+    run = Path(out) / "run.json"
+    if not run.is_file():
+        return
+    try:
+        old = json.loads(run.read_text())
+    except ValueError:
+        return  # the runner reports it
+    if (old.get("dataset") or {}).get("fingerprint") != dataset_fp:
+        raise VniahdError(f"{out} holds results from a different dataset "
+                          f"({(old.get('dataset') or {}).get('path')}); choose another --out")
+    if (old.get("model") or {}).get("spec") != spec:
+        raise VniahdError(f"{out} holds results from a different model "
+                          f"({(old.get('model') or {}).get('spec')!r}); choose another --out")
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from vniahd.dataset import Dataset
+    from vniahd.errors import VniahdError
+    from vniahd.evaluate import EvalSettings, Runner, get_template
+    from vniahd.models import get_backend, resolve_device
+    from vniahd.rope import parse_variant
+
+    if args.limit is not None and args.limit < 1:
+        raise VniahdError(f"--limit must be at least 1, got {args.limit}")
+    if args.max_new_tokens < 1:
+        raise VniahdError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
+    dataset = Dataset.open(args.dataset)
+    variants = [parse_variant(v) for v in args.variant]
+    template = get_template(args.prompt_template)
+    resolve_device(args.device)
+    _precheck_out(args.out, dataset.fingerprint, args.model)
+
+    t0 = time.perf_counter()
+    backend = get_backend(args.model, device=args.device, dtype=args.dtype, frame_mode=args.frame_mode)
+    load_s = time.perf_counter() - t0
+    settings = EvalSettings(variants=variants, scoring=args.scoring, limit=args.limit, template=template,
+                            max_new_tokens=args.max_new_tokens, encode_chunk=args.encode_batch,
+                            cache_root=args.cache_dir, progress=not args.no_progress)
+    runner = Runner(dataset, backend, settings, args.out)
+    summary = runner.run()
+    stats = runner.cache.stats
+
+    err = sys.stderr
+    print(f"model {backend.spec} loaded in {load_s:.1f}s; frames encoded this run: "
+          f"{stats.frames_encoded} (haystack {stats.haystack_frames_encoded}, images "
+          f"{stats.images_encoded}); encoding took {runner.timings.get('encode', 0.0):.1f}s", file=err)
+    print(f"scoring: {args.scoring}   frame mode: {backend.options.frame_mode}   tokens/frame: "
+          f"{runner.cache.tokens_per_frame}", file=sys.stdout)
+    width = max([len(v) for v in summary] + [7])
+    print(f"{'variant':<{width}}  accuracy  correct/total  scored now  wall s", file=sys.stdout)
+    for name, d in summary.items():
+        print(f"{name:<{width}}  {d['accuracy']:8.3f}  {d['correct']:>7}/{d['total']:<5}  "
+              f"{runner.counts.get(name, 0):>10}  {runner.timings.get(name, 0.0):6.1f}", file=sys.stdout)
+    print(f"results: {args.out}/results.jsonl  provenance: {args.out}/run.json", file=sys.stdout)
+    return 0

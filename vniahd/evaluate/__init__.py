@@ -1,0 +1,41 @@
+"""Evaluation: prompt templates, the embedding cache, scoring modes, the resumable runner, results.
+
+Typical use::
+
+    from vniahd.dataset import Dataset
+    from vniahd.models import get_backend
+    from vniahd.rope import get_variant
+    from vniahd.evaluate import EvalSettings, Runner
+
+    runner = Runner(Dataset.open("data/demo"), get_backend("random:qwen2-vl"),
+                    EvalSettings(variants=[get_variant("mrope")]), "results/demo-random")
+    summary = runner.run()   # {"mrope": {"correct": .., "total": .., "accuracy": ..}}
+"""
+
+from vniahd.evaluate.cache import CacheStats, EmbeddingCache
+from vniahd.evaluate.prompt import TEMPLATES, PromptTemplate, get_template
+from vniahd.evaluate.results import (
+    REQUIRED_KEYS,
+    ResultsWriter,
+    check_and_write_run,
+    read_results,
+    result_key,
+)
+from vniahd.evaluate.runner import (
+    EvalSettings,
+    Prepared,
+    Runner,
+    build_segments,
+    length_groups,
+    order_samples,
+    summarize,
+    variant_axes,
+)
+from vniahd.evaluate.scoring import SCORING_MODES, SampleInputs, Score, parse_choice, score
+
+__all__ = [
+    "CacheStats", "EmbeddingCache", "EvalSettings", "Prepared", "PromptTemplate", "REQUIRED_KEYS",
+    "ResultsWriter", "Runner", "SCORING_MODES", "SampleInputs", "Score", "TEMPLATES",
+    "build_segments", "check_and_write_run", "get_template", "length_groups", "order_samples",
+    "parse_choice", "read_results", "result_key", "score", "summarize", "variant_axes",
+]

@@ -1,0 +1,184 @@
+"""Results directories: append-only ``results*.jsonl`` and ``run.json`` provenance.
+
+Durability: every result line is written with one ``write`` + ``flush`` + ``fsync``, so a run
+killed at any moment loses at most the sample in flight. A kill in the middle of a write can leave
+a torn last line (no newline, or half a JSON object); readers drop it, and the writer cuts it off
+before appending so the next line starts clean. A malformed line *before* the last one is not a
+crash artefact and is reported as an error.
+
+``run.json`` says what produced the directory (dataset, model, variants, frame mode, prompt
+template, scoring settings, provenance). Appending to a directory made from another dataset or
+model is refused: mixed results would silently corrupt every aggregate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from vniahd.errors import VniahdError
+from vniahd.files import write_json_atomic
+
+RESULTS_GLOB = "results*.jsonl"
+RUN_FILE = "run.json"
+
+#: Keys every result line carries (docs/architecture.md "Results directory").
+REQUIRED_KEYS = ("sample_id", "variant", "scoring", "model", "length", "depth", "needle_id",
+                 "schedule", "correct", "prediction", "answer", "num_frames", "tokens_per_frame",
+                 "num_tokens")
+
+
+def result_key(rec: dict) -> tuple[str, str, str]:
+    """The resume key: one line per (sample, variant, scoring)."""
+    return (str(rec["sample_id"]), str(rec["variant"]), str(rec["scoring"]))
+
+
+def _parse_lines(path: Path) -> tuple[list[dict], int]:
+    """Records of ``path`` and the byte length of its valid prefix (a torn tail excluded)."""
+    data = path.read_bytes()
+    records: list[dict] = []
+    pos = 0
+    lines = data.split(b"\n")
+    for i, raw in enumerate(lines):
+        is_last = i == len(lines) - 1
+        end = pos + len(raw) + (0 if is_last else 1)
+        if not raw.strip():
+            pos = end
+            continue
+        try:
+            rec = json.loads(raw)
+            if not isinstance(rec, dict):
+                raise ValueError("not an object")
+        except ValueError as exc:
+            # Only the final line can be torn by a kill; "final" = nothing but blanks after it.
+            if all(not r.strip() for r in lines[i + 1 :]):
+                return records, pos
+            raise VniahdError(f"{path}: line {i + 1} is not valid JSON ({exc}) and is not the last "
+                              "line, so it is not a torn write; fix or remove that line") from None
+        records.append(rec)
+        pos = end
+    return records, pos
+
+
+def read_results(results_dir: str | Path) -> list[dict]:
+    """Every complete record in ``results*.jsonl`` (shards included), torn last lines dropped."""
+    out: list[dict] = []
+    for path in sorted(Path(results_dir).glob(RESULTS_GLOB)):
+        out.extend(_parse_lines(path)[0])
+    return out
+
+
+class ResultsWriter:
+    """Appends records to one results file with an fsync per line."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            _, valid = _parse_lines(self.path)
+            if valid != self.path.stat().st_size:  # cut a torn tail so appends start on a new line
+                with open(self.path, "r+b") as fh:
+                    fh.truncate(valid)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+        self._fh = open(self.path, "ab")
+        if _last_byte(self.path) not in (b"", b"\n"):
+            self._fh.write(b"\n")  # a complete last record written without its newline
+
+    def append(self, record: dict) -> None:
+        missing = [k for k in REQUIRED_KEYS if k not in record]
+        if missing:
+            raise ValueError(f"result record lacks {missing}")
+        line = json.dumps(record, sort_keys=True, default=_json_default).encode() + b"\n"
+        self._fh.write(line)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def __enter__(self) -> "ResultsWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() == 0:
+            return b""
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1)
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)
+
+
+def done_keys(results_dir: str | Path) -> set[tuple[str, str, str]]:
+    return {result_key(r) for r in read_results(results_dir)}
+
+
+# ---- run.json ---------------------------------------------------------------------------------
+#: run.json fields that must match for results to be appended to an existing directory.
+_IDENTITY = (("dataset", "fingerprint"), ("model", "spec"), ("model", "fingerprint"),
+             ("frame_mode",), ("prompt_template",), ("generate", "max_new_tokens"))
+
+
+def _get(d: dict, path: tuple[str, ...]) -> Any:
+    for k in path:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(k)
+    return d
+
+
+def check_and_write_run(results_dir: str | Path, run: dict) -> dict:
+    """Create ``run.json``, or check an existing one matches ``run`` and merge the new variants
+    and scoring modes into it. Raises :class:`VniahdError` on any mismatch."""
+    results_dir = Path(results_dir)
+    path = results_dir / RUN_FILE
+    if results_dir.exists() and not results_dir.is_dir():
+        raise VniahdError(f"--out {results_dir} is a file; give a directory for the results")
+    if not path.exists():
+        if results_dir.is_dir() and any(results_dir.glob(RESULTS_GLOB)):
+            raise VniahdError(f"{results_dir} holds results but no {RUN_FILE}, so their origin is "
+                              "unknown; choose another --out")
+        write_json_atomic(path, run)
+        return run
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise VniahdError(f"{path} is unreadable ({exc}); choose another --out") from None
+    for key in _IDENTITY:
+        a, b = _get(old, key), _get(run, key)
+        if a != b:
+            what = ".".join(key)
+            raise VniahdError(
+                f"{results_dir} holds results from a different {key[0]} ({what}: {a!r} there, "
+                f"{b!r} now); results of different runs must not be mixed — choose another --out")
+    variants = dict(old.get("variants") or {})
+    for name, spec in (run.get("variants") or {}).items():
+        if name in variants and variants[name] != spec:
+            raise VniahdError(f"{results_dir} already has variant {name!r} with other parameters "
+                              f"({variants[name]} there); choose another --out or another name")
+        variants[name] = spec
+    merged = {**old, "variants": variants,
+              "scoring": sorted(set(old.get("scoring") or []) | set(run.get("scoring") or [])),
+              "runs": list(old.get("runs") or []) + list(run.get("runs") or [])}
+    write_json_atomic(path, merged)
+    return merged
+
+
+def iter_records(paths: Iterable[str | Path]) -> Iterator[dict]:
+    for p in paths:
+        yield from _parse_lines(Path(p))[0]

@@ -1,0 +1,30 @@
+"""Model backends behind one interface (:class:`Backend`), named by spec strings.
+
+- ``hf:PATH`` — a local Qwen2-VL / Qwen2.5-VL checkpoint (:mod:`.hf_qwen`);
+- ``random:qwen2-vl`` / ``random:qwen2.5-vl`` — random weights from a config in code, sizes set by
+  ``?key=value`` parameters, ``size=7b`` for 7B shapes (:mod:`.random_qwen`);
+- ``tiny`` — the embedded default (``vniahd.tiny.backend``).
+
+``get_backend(spec, device=, dtype=, frame_mode=)`` loads one; ``register_backend`` adds a prefix.
+"""
+
+from vniahd.models.base import (
+    BACKENDS,
+    FRAME_MODES,
+    Backend,
+    BackendOptions,
+    RotaryConfig,
+    get_backend,
+    module_weights_digest,
+    module_weights_hash,
+    parse_spec,
+    register_backend,
+    resolve_device,
+    resolve_dtype,
+)
+
+__all__ = [
+    "BACKENDS", "FRAME_MODES", "Backend", "BackendOptions", "RotaryConfig",
+    "get_backend", "module_weights_digest", "module_weights_hash", "parse_spec", "register_backend", "resolve_device",
+    "resolve_dtype",
+]

@@ -1,0 +1,294 @@
+"""The model-backend interface and its registry.
+
+A backend is everything the evaluator needs from a video-language model, split in two halves so
+that different frame encoders can share one text path (the ``tiny`` backend swaps the encoder and
+keeps the text side):
+
+- **frame encoder**: uint8 frames → visual token embeddings, one temporal group per benchmark
+  frame (:meth:`Backend.encode_frames`), with a fingerprint of everything that changes its output
+  (:meth:`Backend.encoder_fingerprint`; the embedding cache is keyed by it);
+- **text path**: a transformers Qwen2-VL-style text model (``language_model``: ``embed_tokens``,
+  a ``rotary_emb`` module, ``forward(inputs_embeds, position_ids[3,B,S], cache, use_cache)``), an
+  LM head applied only to the rows the scorer asks for, the tokenizer, and the rotary config
+  (head dim, theta, t/h/w sections) that the RoPE variants need.
+
+Specs name backends: ``hf:PATH``, ``random:qwen2-vl?layers=2&hidden=64``, ``tiny``. The part before
+the first ``:`` (or the whole spec) picks a factory from :data:`BACKENDS`; a user adds one with
+:func:`register_backend`. Factories are imported lazily so that ``vniahd --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import parse_qsl
+
+import numpy as np
+import torch
+
+from vniahd.errors import UnknownNameError, VniahdError
+
+FRAME_MODES = ("video", "image")
+
+
+@dataclass(frozen=True)
+class RotaryConfig:
+    """The text model's RoPE: ``head_dim`` (d), ``theta`` (β) and (t, h, w) ``sections`` in pairs."""
+
+    head_dim: int
+    theta: float
+    sections: tuple[int, int, int]
+
+    @property
+    def num_pairs(self) -> int:
+        return self.head_dim // 2
+
+    def temporal_period(self) -> float:
+        """2π·β^(2·s_t/d): the wavelength of the first pair M-RoPE does not give to time (DESIGN §3)."""
+        import math
+
+        return 2 * math.pi * self.theta ** (2 * self.sections[0] / self.head_dim)
+
+    def to_dict(self) -> dict:
+        return {"head_dim": self.head_dim, "theta": self.theta, "sections": list(self.sections),
+                "num_pairs": self.num_pairs, "temporal_period": self.temporal_period()}
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Run-time choices common to every backend."""
+
+    device: str = "cpu"
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+    frame_mode: str = "video"
+
+    def torch_device(self) -> torch.device:
+        return resolve_device(self.device)
+
+    def torch_dtype(self) -> torch.dtype:
+        return resolve_dtype(self.dtype, self.torch_device())
+
+
+def resolve_device(device: str) -> torch.device:
+    """``cpu`` / ``cuda`` / ``cuda:N``; CUDA without a GPU is a user error, not a crash."""
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise VniahdError(f"--device {device} asked for, but no CUDA GPU is visible to torch here; "
+                              "use --device cpu (or run on a machine with a GPU and a CUDA torch build)")
+        return torch.device(device)
+    if device != "cpu":
+        raise VniahdError(f"unknown device {device!r}; use cpu or cuda")
+    return torch.device("cpu")
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """``auto`` = bfloat16 on a CUDA device that supports it, else float32."""
+    table = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if dtype == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if dtype not in table:
+        raise VniahdError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
+    return table[dtype]
+
+
+class Backend(ABC):
+    """One loaded model. Subclasses set the attributes below in ``__init__``.
+
+    Attributes:
+        spec: the spec string the user passed (recorded in every result line).
+        tokenizer: a :class:`vniahd.models.tokenizer.TextTokenizer`.
+        language_model: the transformers text model (Qwen2VLTextModel or compatible).
+        lm_head: ``nn.Linear(hidden, vocab)``; the scorer applies it to selected rows only.
+        rotary: :class:`RotaryConfig`.
+        options: :class:`BackendOptions` (device, dtype, frame mode).
+        layout_params: extra parameters a timed layout needs (e.g. ``tokens_per_second``).
+    """
+
+    spec: str
+    tokenizer: Any
+    language_model: torch.nn.Module
+    lm_head: torch.nn.Module
+    rotary: RotaryConfig
+    options: BackendOptions
+    layout_params: dict
+
+    # ---- frame encoder -------------------------------------------------------------------
+    @abstractmethod
+    def visual_grid(self, frame_size: tuple[int, int]) -> tuple[int, int]:
+        """(H, W) of visual tokens per benchmark frame for frames of ``frame_size`` (H, W)."""
+
+    @abstractmethod
+    def encode_frames(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 [N, H, W, 3] → [N, H·W tokens, hidden] on the CPU, in :attr:`dtype`.
+
+        Each frame is one temporal group; the result must not depend on how frames are batched
+        (the cache encodes in chunks)."""
+
+    @abstractmethod
+    def encoder_fingerprint(self, frame_size: tuple[int, int]) -> str:
+        """Hash of everything that changes :meth:`encode_frames`' output: encoder weights,
+        preprocessing parameters, frame mode, dtype."""
+
+    # ---- identity ------------------------------------------------------------------------
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """Identity of the whole model (text and vision), recorded in run.json."""
+
+    def describe(self) -> dict:
+        """What run.json records about the model."""
+        return {
+            "spec": self.spec,
+            "fingerprint": self.fingerprint(),
+            "rotary": self.rotary.to_dict(),
+            "hidden_size": self.hidden_size,
+            "vocab_size": self.vocab_size,
+            "frame_mode": self.options.frame_mode,
+            "device": str(self.device),
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "tokenizer": self.tokenizer.source,
+            "layout_params": dict(self.layout_params),
+        }
+
+    # ---- text path (shared by every Qwen-style backend) -----------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.options.torch_device()
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.options.torch_dtype()
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.language_model.config.hidden_size)
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.lm_head.weight.shape[0])
+
+    def embed_text(self, ids: list[int]) -> torch.Tensor:
+        """Token embeddings [len(ids), hidden] on the model device."""
+        t = torch.tensor(ids, dtype=torch.long, device=self.device)
+        return self.language_model.embed_tokens(t)
+
+    def hidden_states(self, embeds: torch.Tensor, position_ids: torch.Tensor,
+                      cache: Any = None) -> torch.Tensor:
+        """Final-norm hidden states [B, S, hidden] for ``embeds`` [B, S, hidden] at
+        ``position_ids`` [3, B, S]; with ``cache`` (a transformers DynamicCache) the call extends
+        it, so a prefix can be reused (chunked prefill, prefix sharing, greedy decoding)."""
+        out = self.language_model(
+            inputs_embeds=embeds.to(self.dtype),
+            position_ids=position_ids.to(device=self.device, dtype=torch.float32),
+            cache=cache,
+            use_cache=cache is not None,
+        )
+        return out.last_hidden_state
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """LM head on the given rows only (float32 logits [..., vocab])."""
+        return self.lm_head(hidden).float()
+
+    def new_cache(self) -> Any:
+        from transformers import DynamicCache
+
+        return DynamicCache(config=self.language_model.config)
+
+    def install_allocation(self, axes: torch.Tensor) -> None:
+        """Swap the text rotary module so pair n reads stream ``axes[n]`` (vniahd.rope.hf)."""
+        from vniahd.rope.hf import install_allocation
+
+        install_allocation(self.language_model, axes)
+
+
+# ---- registry ---------------------------------------------------------------------------------
+BackendFactory = Callable[[str, dict, BackendOptions], Backend]
+
+#: prefix → factory, or "module:function" imported on first use.
+BACKENDS: dict[str, BackendFactory | str] = {
+    "hf": "vniahd.models.hf_qwen:create_backend",
+    "random": "vniahd.models.random_qwen:create_backend",
+    "tiny": "vniahd.tiny.backend:create_backend",
+}
+
+
+def register_backend(prefix: str, factory: BackendFactory | str) -> None:
+    """Add a backend: ``factory(rest, params, options)`` gets the spec after ``prefix:`` (up to
+    any ``?``), the ``?key=value&…`` parameters as a dict, and the :class:`BackendOptions`."""
+    BACKENDS[prefix] = factory
+
+
+def parse_spec(spec: str) -> tuple[str, str, dict]:
+    """``"random:qwen2-vl?layers=2"`` → ``("random", "qwen2-vl", {"layers": "2"})``.
+
+    ``hf:`` keeps everything after the prefix as the path (paths may contain ``?``)."""
+    prefix, _, rest = spec.partition(":")
+    params: dict = {}
+    if prefix != "hf" and "?" in rest:
+        rest, _, query = rest.partition("?")
+        params = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=False))
+    elif prefix != "hf" and "?" in prefix:
+        prefix, _, query = prefix.partition("?")
+        params = dict(parse_qsl(query, keep_blank_values=True))
+    return prefix, rest, params
+
+
+def get_backend(spec: str, *, device: str = "cpu", dtype: str = "auto", frame_mode: str = "video",
+                **params: Any) -> Backend:
+    """Load the backend named by ``spec``; keyword ``params`` override ``?key=value`` ones."""
+    if frame_mode not in FRAME_MODES:
+        raise VniahdError(f"unknown frame mode {frame_mode!r}; use one of {', '.join(FRAME_MODES)}")
+    prefix, rest, spec_params = parse_spec(spec)
+    if prefix not in BACKENDS:
+        raise UnknownNameError("model backend", prefix, [f"{p}:" if p != "tiny" else p for p in BACKENDS])
+    factory = BACKENDS[prefix]
+    if isinstance(factory, str):
+        module_name, _, func = factory.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            raise VniahdError(f"model backend {prefix!r} is not available in this install "
+                              f"({exc}); use hf:PATH or random:qwen2-vl") from exc
+        factory = getattr(module, func)
+    options = BackendOptions(device=device, dtype=dtype, frame_mode=frame_mode)
+    options.torch_device()  # fail early on --device cuda without a GPU
+    extra = {k: v for k, v in params.items() if v is not None}
+    spec_params.update(extra)
+    backend = factory(rest, spec_params, options)
+    # Record the spec as the user wrote it (results and run.json compare it on resume).
+    if extra:
+        sep = "&" if "?" in spec else "?"
+        spec = spec + sep + "&".join(f"{k}={v}" for k, v in sorted(extra.items()))
+    backend.spec = spec
+    return backend
+
+
+# ---- helpers shared by backends ----------------------------------------------------------------
+def module_weights_hash(module: torch.nn.Module) -> str:
+    """SHA-256 over every parameter and persistent buffer (name, dtype, shape, bytes) — exact."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().contiguous().cpu()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def module_weights_digest(module: torch.nn.Module, sample: int = 4096) -> str:
+    """Cheap weight identity for models too big to hash in full: per tensor its name, dtype,
+    shape, first ``sample`` values' bytes and float64 sum (catches any re-initialisation)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        flat = tensor.detach().reshape(-1)
+        head = flat[:sample].contiguous().cpu()
+        total = float(flat.double().sum()) if flat.is_floating_point() else float(flat.sum())
+        h.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|{total!r}".encode())
+        h.update(head.view(torch.uint8).numpy().tobytes() if head.numel() else b"")
+    return h.hexdigest()

@@ -1,0 +1,152 @@
+"""``random:qwen2-vl`` and ``random:qwen2.5-vl``: random-weight models built from a config in code.
+
+The numbers they give are meaningless; the plumbing is real (the transformers vision tower and text
+model, our patchify, the local byte-level tokenizer). Used by the tests and the benchmarks.
+
+Spec parameters (``random:qwen2-vl?layers=2&hidden=64``) or keyword arguments to ``get_backend``:
+
+==================  =========  ============  ===================================================
+parameter           tiny       ``size=7b``   meaning
+==================  =========  ============  ===================================================
+``layers``          2          28            text decoder layers
+``hidden``          64         3584          text hidden size
+``heads``           4          28            attention heads (head dim = hidden / heads)
+``kv_heads``        2          4             key/value heads
+``intermediate``    128        18944         MLP width
+``vocab``           512        152064        LM-head rows (≥ the tokenizer's 270 ids)
+``theta``           10000      1e6           RoPE base β
+``sections``        P/4,3P/8…  16,24,24      (t, h, w) rotary pairs, comma separated
+``vision_depth``    1          32            vision blocks
+``vision_dim``      32         1280          vision embed dim
+``vision_heads``    2          16            vision heads
+``patch``           14         14            vision patch size (merge 2, temporal patch 2)
+``seed``            0          0             torch seed for the random init
+==================  =========  ============  ===================================================
+
+``size=7b`` selects the Qwen2-VL-7B / Qwen2.5-VL-7B shapes (build it on a GPU:
+``--device cuda``; weights are initialised directly on the device in the run dtype).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from vniahd.errors import VniahdError
+from vniahd.files import sha256_json
+from vniahd.models.base import BackendOptions, module_weights_digest
+from vniahd.models.patchify import PatchifyConfig
+from vniahd.models.qwen_vl import QwenVLBackend
+from vniahd.models.tokenizer import byte_tokenizer
+
+FAMILIES = ("qwen2-vl", "qwen2.5-vl")
+
+TINY = dict(layers=2, hidden=64, heads=4, kv_heads=2, intermediate=128, vocab=512, theta=1e4,
+            vision_depth=1, vision_dim=32, vision_heads=2, patch=14, seed=0)
+SEVEN_B = dict(layers=28, hidden=3584, heads=28, kv_heads=4, intermediate=18944, vocab=152064,
+               theta=1e6, sections="16,24,24", vision_depth=32, vision_dim=1280, vision_heads=16,
+               patch=14, seed=0)
+_INT = {"layers", "hidden", "heads", "kv_heads", "intermediate", "vocab", "vision_depth",
+        "vision_dim", "vision_heads", "patch", "seed"}
+_KNOWN = _INT | {"theta", "sections", "size"}
+
+
+def resolve_params(params: dict) -> dict:
+    """Defaults (by ``size``) overlaid with the user's parameters, typed and validated."""
+    unknown = set(params) - _KNOWN
+    if unknown:
+        raise VniahdError(f"unknown random-model parameter(s) {sorted(unknown)}; "
+                          f"valid: {', '.join(sorted(_KNOWN))}")
+    size = str(params.get("size", "tiny")).lower()
+    if size not in ("tiny", "7b"):
+        raise VniahdError(f"unknown size {size!r} for a random model; use size=tiny or size=7b")
+    out = dict(TINY if size == "tiny" else SEVEN_B)
+    for key, value in params.items():
+        if key == "size":
+            continue
+        try:
+            out[key] = int(value) if key in _INT else (float(value) if key == "theta" else value)
+        except (TypeError, ValueError):
+            raise VniahdError(f"random-model parameter {key}={value!r} is not a number") from None
+    out["size"] = size
+    if out["hidden"] % out["heads"] or (out["hidden"] // out["heads"]) % 2:
+        raise VniahdError(f"hidden={out['hidden']} must split into heads={out['heads']} of even size")
+    if out["heads"] % out["kv_heads"]:
+        raise VniahdError(f"heads={out['heads']} must be a multiple of kv_heads={out['kv_heads']}")
+    pairs = out["hidden"] // out["heads"] // 2
+    if "sections" not in out:  # Qwen2-VL's proportions 16:24:24 of 64 pairs
+        t = max(1, pairs // 4)
+        h = (pairs - t) // 2
+        out["sections"] = (t, h, pairs - t - h)
+    elif isinstance(out["sections"], str):
+        try:
+            out["sections"] = tuple(int(s) for s in out["sections"].split(","))
+        except ValueError:
+            raise VniahdError(f"sections={out['sections']!r} must be three integers like 4,6,6") from None
+    out["sections"] = tuple(out["sections"])
+    if len(out["sections"]) != 3 or sum(out["sections"]) != pairs:
+        raise VniahdError(f"sections {out['sections']} must be three numbers summing to head_dim/2 = {pairs}")
+    if out["vision_dim"] % out["vision_heads"]:
+        raise VniahdError("vision_dim must be a multiple of vision_heads")
+    return out
+
+
+def build_config(family: str, p: dict, bos: int, eos: int):
+    """The transformers config for ``family`` with resolved parameters ``p``."""
+    text = dict(vocab_size=p["vocab"], hidden_size=p["hidden"], intermediate_size=p["intermediate"],
+                num_hidden_layers=p["layers"], num_attention_heads=p["heads"],
+                num_key_value_heads=p["kv_heads"], max_position_embeddings=1 << 20,
+                rope_parameters={"rope_type": "default", "rope_theta": p["theta"],
+                                 "mrope_section": list(p["sections"])},
+                bos_token_id=bos, eos_token_id=eos)
+    if family == "qwen2-vl":
+        from transformers import Qwen2VLConfig
+
+        vision = dict(depth=p["vision_depth"], embed_dim=p["vision_dim"], hidden_size=p["hidden"],
+                      num_heads=p["vision_heads"], patch_size=p["patch"], spatial_merge_size=2,
+                      temporal_patch_size=2, mlp_ratio=4)
+        return Qwen2VLConfig(text_config=text, vision_config=vision)
+    from transformers import Qwen2_5_VLConfig
+
+    depth = p["vision_depth"]
+    vision = dict(depth=depth, hidden_size=p["vision_dim"], out_hidden_size=p["hidden"],
+                  intermediate_size=p["vision_dim"] * 8 // 3 if p["size"] == "tiny" else 3420,
+                  num_heads=p["vision_heads"], patch_size=p["patch"], spatial_merge_size=2,
+                  temporal_patch_size=2, window_size=p["patch"] * 8, tokens_per_second=2,
+                  fullatt_block_indexes=[i for i in range(depth) if i % 8 == 7] or [depth - 1])
+    return Qwen2_5_VLConfig(text_config=text, vision_config=vision)
+
+
+def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBackend:
+    """Factory for ``random:<family>``."""
+    family = name.lower()
+    if family not in FAMILIES:
+        raise VniahdError(f"unknown random model {name!r}; use random:qwen2-vl or random:qwen2.5-vl")
+    p = resolve_params(params)
+    tokenizer = byte_tokenizer()
+    if p["vocab"] < tokenizer.vocab_size:
+        raise VniahdError(f"vocab={p['vocab']} is smaller than the tokenizer ({tokenizer.vocab_size} ids)")
+    config = build_config(family, p, bos=tokenizer.token_id("<|endoftext|>"),
+                          eos=tokenizer.token_id("<|im_end|>"))
+    device, dtype = options.torch_device(), options.torch_dtype()
+    config._attn_implementation = "sdpa"
+    if family == "qwen2-vl":
+        from transformers import Qwen2VLForConditionalGeneration as cls
+    else:
+        from transformers import Qwen2_5_VLForConditionalGeneration as cls
+    # Initialise on the target device in the run dtype (a 7B model never exists in fp32 on host).
+    # _from_config(dtype=…) keeps the rotary inv_freq buffers in float32, as from_pretrained does.
+    torch.manual_seed(p["seed"])
+    with torch.device(device):
+        model = cls._from_config(config, dtype=dtype)
+    model = model.eval()
+    patch = PatchifyConfig(patch_size=p["patch"], temporal_patch_size=2, merge_size=2)
+    layout_params = {"tokens_per_second": 2} if family == "qwen2.5-vl" else {}
+    ident = {"family": family, "params": {k: list(v) if isinstance(v, tuple) else v for k, v in p.items()},
+             "init_device": device.type, "dtype": str(dtype), "torch": torch.__version__}
+    return QwenVLBackend(
+        spec=f"random:{family}" + ("?" + "&".join(f"{k}={v}" for k, v in sorted(params.items())) if params else ""),
+        model=model, tokenizer=tokenizer, patch=patch, options=options,
+        model_fingerprint=lambda: sha256_json({**ident, "weights": module_weights_digest(model)}),
+        layout_params=layout_params,
+        family=family.replace("-", "_").replace(".", "_"),
+    )
