@@ -31,6 +31,25 @@ Results: OUT/results.jsonl (one line per sample, variant and scoring mode, fsync
 OUT/run.json (provenance). Rerunning the same command resumes; frame embeddings are cached
 under $VNIAHD_CACHE/embeddings (shared by all variants), so a rerun encodes nothing.
 
+at scale (all on by default; results are identical either way):
+  prefix sharing   samples of one haystack length (and window offset) share every frame before
+                   their first inserted frame: the KV cache of that prefix is computed once,
+                   extended as the next sample's first inserted slot moves right, and each
+                   sample's remainder runs on top of it. --no-prefix-sharing evaluates every
+                   sample from scratch (the reference protocol's cost).
+  chunked prefill  --prefill-chunk TOKENS feeds long sequences TOKENS at a time into the KV cache,
+                   so activation memory is bounded by the chunk, not the sequence (auto: 4096 on
+                   CUDA, 8192 on CPU; 0 = one pass).
+  batching         --batch-size N|auto runs consecutive short samples of one group as one padded
+                   batch (auto: while batch x longest remainder <= 1024 tokens, up to 16).
+  multi-process    torchrun --nproc-per-node K -m vniahd eval ... (or accelerate launch): each rank
+                   takes whole length groups (balanced by estimated FLOPs), uses cuda:LOCAL_RANK,
+                   and appends to OUT/results.rank{K}.jsonl; rank 0 writes run.json. The results
+                   directory reads as one; rerun the same command to resume (any world size).
+  memory           the LM head runs on scored rows only; haystack embeddings stay in a host
+                   memmap. Each result line records peak_mem_bytes: CUDA max_memory_allocated
+                   during the sample, or on CPU the process's peak RSS during it (Linux).
+
 example:
   vniahd eval --dataset data/demo-ref --model random:qwen2-vl --variant vanilla --variant tad \\
       --variant mrope --variant videorope --out results/demo-random
@@ -67,6 +86,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="frames per vision-encoder call when filling the cache (default: %(default)s)")
     p.add_argument("--cache-dir", default=None, metavar="DIR",
                    help="embedding cache root (default: $VNIAHD_CACHE/embeddings)")
+    p.add_argument("--no-prefix-sharing", action="store_true",
+                   help="evaluate every sample from scratch instead of reusing the KV cache of the "
+                        "haystack prefix that samples of one length share (see below)")
+    p.add_argument("--prefill-chunk", default="auto", metavar="TOKENS|auto",
+                   help="tokens per forward call when filling the KV cache (auto: 4096 on CUDA, "
+                        "8192 on CPU; 0 = whole sequence at once)")
+    p.add_argument("--batch-size", default="auto", metavar="N|auto",
+                   help="samples per forward pass for short sequences (auto: while batch x longest "
+                        "remainder <= 1024 tokens; 1 = no batching)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_eval)
 
@@ -101,6 +129,12 @@ def run_eval(args: argparse.Namespace) -> int:
     from vniahd.models import get_backend, resolve_device
     from vniahd.rope import parse_variant
 
+    from vniahd.evaluate import distributed
+
+    chunk = _parse_chunk(args.prefill_chunk)
+    batch = args.batch_size if args.batch_size == "auto" else _parse_int(args.batch_size, "--batch-size", 1)
+    info = distributed.from_env()
+    device = info.device(args.device)
     if args.limit is not None and args.limit < 1:
         raise VniahdError(f"--limit must be at least 1, got {args.limit}")
     if args.max_new_tokens < 1:
@@ -108,18 +142,26 @@ def run_eval(args: argparse.Namespace) -> int:
     dataset = Dataset.open(args.dataset)
     variants = [parse_variant(v) for v in args.variant]
     template = get_template(args.prompt_template)
-    resolve_device(args.device)
+    resolve_device(device)
     _precheck_out(args.out, dataset.fingerprint, args.model)
+    distributed.init(info, device)
 
     t0 = time.perf_counter()
-    backend = get_backend(args.model, device=args.device, dtype=args.dtype, frame_mode=args.frame_mode)
+    backend = get_backend(args.model, device=device, dtype=args.dtype, frame_mode=args.frame_mode)
     load_s = time.perf_counter() - t0
     settings = EvalSettings(variants=variants, scoring=args.scoring, limit=args.limit, template=template,
                             max_new_tokens=args.max_new_tokens, encode_chunk=args.encode_batch,
-                            cache_root=args.cache_dir, progress=not args.no_progress)
+                            cache_root=args.cache_dir, progress=not args.no_progress,
+                            prefix_sharing=not args.no_prefix_sharing, prefill_chunk=chunk,
+                            batch_size=batch, dist=info)
     runner = Runner(dataset, backend, settings, args.out)
-    summary = runner.run()
+    try:
+        summary = runner.run()
+    finally:
+        distributed.shutdown(info)
     stats = runner.cache.stats
+    if not info.is_main:
+        return 0  # rank 0 prints the summary of the whole run
 
     err = sys.stderr
     print(f"model {backend.spec} loaded in {load_s:.1f}s; frames encoded this run: "
@@ -132,5 +174,22 @@ def run_eval(args: argparse.Namespace) -> int:
     for name, d in summary.items():
         print(f"{name:<{width}}  {d['accuracy']:8.3f}  {d['correct']:>7}/{d['total']:<5}  "
               f"{runner.counts.get(name, 0):>10}  {runner.timings.get(name, 0.0):6.1f}", file=sys.stdout)
-    print(f"results: {args.out}/results.jsonl  provenance: {args.out}/run.json", file=sys.stdout)
+    shards = "results.rank*.jsonl" if info.enabled else "results.jsonl"
+    print(f"results: {args.out}/{shards}  provenance: {args.out}/run.json", file=sys.stdout)
     return 0
+
+
+def _parse_int(value: str, flag: str, minimum: int) -> int:
+    from vniahd.errors import VniahdError
+
+    try:
+        n = int(value)
+    except ValueError:
+        n = minimum - 1
+    if n < minimum:
+        raise VniahdError(f"{flag} must be an integer >= {minimum} or 'auto', got {value!r}")
+    return n
+
+
+def _parse_chunk(value: str) -> int | None:
+    return None if value == "auto" else _parse_int(value, "--prefill-chunk", 0)

@@ -13,11 +13,17 @@ Typical use::
 """
 
 from vniahd.evaluate.cache import CacheStats, EmbeddingCache
+from vniahd.evaluate.chunked import Feed, default_prefill_chunk, forward_rows
+from vniahd.evaluate.distributed import DistInfo
+from vniahd.evaluate.flops import FlopCounter, ModelShape, trie_flops
+from vniahd.evaluate.memory import PeakMemory
+from vniahd.evaluate.prefix import PromptSource, SharedPrefix, fork_cache
 from vniahd.evaluate.prompt import TEMPLATES, PromptTemplate, get_template
 from vniahd.evaluate.results import (
     REQUIRED_KEYS,
     ResultsWriter,
     check_and_write_run,
+    check_run,
     read_results,
     result_key,
 )
@@ -28,12 +34,24 @@ from vniahd.evaluate.runner import (
     build_segments,
     length_groups,
     order_samples,
+    prefix_groups,
     summarize,
     variant_axes,
 )
-from vniahd.evaluate.scoring import SCORING_MODES, SampleInputs, Score, parse_choice, score
+from vniahd.evaluate.scoring import (
+    SCORING_MODES,
+    Context,
+    SampleInputs,
+    Score,
+    parse_choice,
+    score,
+    score_batch,
+)
 
 __all__ = [
+    "Context", "DistInfo", "Feed", "FlopCounter", "ModelShape", "PeakMemory", "PromptSource",
+    "SharedPrefix", "check_run", "default_prefill_chunk", "fork_cache", "forward_rows",
+    "prefix_groups", "score_batch", "trie_flops",
     "CacheStats", "EmbeddingCache", "EvalSettings", "Prepared", "PromptTemplate", "REQUIRED_KEYS",
     "ResultsWriter", "Runner", "SCORING_MODES", "SampleInputs", "Score", "TEMPLATES",
     "build_segments", "check_and_write_run", "get_template", "length_groups", "order_samples",

@@ -142,23 +142,9 @@ def _get(d: dict, path: tuple[str, ...]) -> Any:
     return d
 
 
-def check_and_write_run(results_dir: str | Path, run: dict) -> dict:
-    """Create ``run.json``, or check an existing one matches ``run`` and merge the new variants
-    and scoring modes into it. Raises :class:`VniahdError` on any mismatch."""
-    results_dir = Path(results_dir)
-    path = results_dir / RUN_FILE
-    if results_dir.exists() and not results_dir.is_dir():
-        raise VniahdError(f"--out {results_dir} is a file; give a directory for the results")
-    if not path.exists():
-        if results_dir.is_dir() and any(results_dir.glob(RESULTS_GLOB)):
-            raise VniahdError(f"{results_dir} holds results but no {RUN_FILE}, so their origin is "
-                              "unknown; choose another --out")
-        write_json_atomic(path, run)
-        return run
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise VniahdError(f"{path} is unreadable ({exc}); choose another --out") from None
+def _compare(results_dir: Path, old: dict, run: dict) -> dict:
+    """Raise unless ``run`` may append to a directory described by ``old``; return the variants
+    merged."""
     for key in _IDENTITY:
         a, b = _get(old, key), _get(run, key)
         if a != b:
@@ -172,11 +158,53 @@ def check_and_write_run(results_dir: str | Path, run: dict) -> dict:
             raise VniahdError(f"{results_dir} already has variant {name!r} with other parameters "
                               f"({variants[name]} there); choose another --out or another name")
         variants[name] = spec
+    return variants
+
+
+def _read_run(results_dir: Path, path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise VniahdError(f"{path} is unreadable ({exc}); choose another --out") from None
+
+
+def check_and_write_run(results_dir: str | Path, run: dict) -> dict:
+    """Create ``run.json``, or check an existing one matches ``run`` and merge the new variants
+    and scoring modes into it. Raises :class:`VniahdError` on any mismatch."""
+    results_dir = Path(results_dir)
+    path = results_dir / RUN_FILE
+    if results_dir.exists() and not results_dir.is_dir():
+        raise VniahdError(f"--out {results_dir} is a file; give a directory for the results")
+    if not path.exists():
+        if results_dir.is_dir() and any(results_dir.glob(RESULTS_GLOB)):
+            raise VniahdError(f"{results_dir} holds results but no {RUN_FILE}, so their origin is "
+                              "unknown; choose another --out")
+        write_json_atomic(path, run)
+        return run
+    old = _read_run(results_dir, path)
+    variants = _compare(results_dir, old, run)
     merged = {**old, "variants": variants,
               "scoring": sorted(set(old.get("scoring") or []) | set(run.get("scoring") or [])),
               "runs": list(old.get("runs") or []) + list(run.get("runs") or [])}
     write_json_atomic(path, merged)
     return merged
+
+
+def check_run(results_dir: str | Path, run: dict) -> dict:
+    """Check (never write) that ``run.json`` exists and covers ``run``: what the ranks other than
+    0 of a multi-process run do after rank 0 wrote it."""
+    results_dir = Path(results_dir)
+    path = results_dir / RUN_FILE
+    if not path.is_file():
+        raise VniahdError(f"{path} is missing although rank 0 should have written it; check that "
+                          "every rank sees the same --out directory (a shared filesystem)")
+    old = _read_run(results_dir, path)
+    _compare(results_dir, old, run)
+    missing = set(run.get("variants") or {}) - set(old.get("variants") or {})
+    if missing:
+        raise VniahdError(f"{path} lacks variants {sorted(missing)} that this rank runs; every rank "
+                          "must be started with the same arguments")
+    return old
 
 
 def iter_records(paths: Iterable[str | Path]) -> Iterator[dict]:

@@ -11,9 +11,19 @@ scoring mode. Positions always come from :mod:`vniahd.rope`, never from transfor
 ``get_rope_index``.
 
 Order: variants outer (one allocation swap each); inside, samples grouped by length (ascending)
-and ordered by their first inserted slot (:func:`order_samples`), so that samples sharing a
-haystack prefix are adjacent — the order prefix sharing needs. Results are appended one line per
-(sample, variant, scoring) as each finishes; a rerun skips the keys already present.
+and window offset, ordered by their first inserted slot (:func:`order_samples`), so that samples
+sharing a haystack prefix are adjacent — the order prefix sharing needs. Results are appended one
+line per (sample, variant, scoring) as each finishes; a rerun skips the keys already present.
+
+At scale (defaults; issue 6):
+
+- **prefix sharing** (:mod:`.prefix`): within a (variant, length, offset) group the KV cache of
+  the common prefix is computed once and extended; each sample's suffix runs on top of it;
+- **chunked prefill** (:mod:`.chunked`): at most ``prefill_chunk`` tokens per forward call;
+- **batching**: consecutive short samples of a group run as one right-padded batch
+  (``batch_size``; ``auto`` = while batch × longest suffix ≤ :data:`AUTO_BATCH_TOKENS`);
+- **multi-process** (:mod:`.distributed`): under torchrun / accelerate each rank evaluates its
+  share of the groups into ``results.rank{K}.jsonl``.
 """
 
 from __future__ import annotations
@@ -27,19 +37,38 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 
 from vniahd.errors import VniahdError
+from vniahd.evaluate import distributed
 from vniahd.evaluate.cache import EmbeddingCache
+from vniahd.evaluate.chunked import default_prefill_chunk
+from vniahd.evaluate.grouping import (  # noqa: F401  (re-exported: the runner's public helpers)
+    first_inserted_slot,
+    length_groups,
+    order_samples,
+    prefix_groups,
+)
+from vniahd.evaluate.memory import PeakMemory
+from vniahd.evaluate.prefix import PromptSource, SharedPrefix, first_inserted_frame, fork_cache
 from vniahd.evaluate.prompt import TEMPLATES, PromptTemplate
 from vniahd.evaluate.results import (
     ResultsWriter,
     check_and_write_run,
+    check_run,
     read_results,
     result_key,
 )
-from vniahd.evaluate.scoring import SCORING_MODES, SampleInputs, score
+from vniahd.evaluate.scoring import SCORING_MODES, Context, SampleInputs, batchable, score, score_batch
+from vniahd.evaluate.variants import (  # noqa: F401  (re-exported)
+    build_segments,
+    effective_sections,
+    resolve_variant,
+    variant_axes,
+)
 
-#: Allocations whose section counts follow the model's own mrope_section when the variant fixes
-#: none ("counts stay equal to M-RoPE's", DESIGN §2).
-_MODEL_SECTION_ALLOCATIONS = ("mrope-blocks", "lta", "lta-sequential")
+#: ``batch_size="auto"``: grow a batch while (batch size × its longest suffix) stays within this
+#: many tokens, up to :data:`AUTO_BATCH_MAX` samples — only short sequences batch (on a CPU the
+#: per-call overhead of a tiny model dominates them; long ones gain nothing from batching).
+AUTO_BATCH_TOKENS = 1024
+AUTO_BATCH_MAX = 16
 
 
 @dataclass
@@ -53,6 +82,10 @@ class EvalSettings:
     encode_chunk: int = 16
     cache_root: str | Path | None = None
     progress: bool = True
+    prefix_sharing: bool = True
+    prefill_chunk: int | None = None  # None = auto (chunked.DEFAULT_CHUNK by device); 0 = off
+    batch_size: int | str = "auto"  # a number, or "auto" (see AUTO_BATCH_TOKENS)
+    dist: distributed.DistInfo | None = None  # None = from the environment (RANK, WORLD_SIZE…)
 
 
 @dataclass
@@ -63,75 +96,12 @@ class Prepared:
     inputs: SampleInputs
     segments: list
     num_frames: int
+    source: PromptSource | None = None
+    first_frame: int = 0  # first inserted frame = the end of the shareable prefix (in frames)
 
     @property
     def sample_id(self) -> str:
         return str(self.row["sample_id"])
-
-
-def first_inserted_slot(row: dict) -> int:
-    slots = [int(row["needle_slot"])] + [int(s) for s in (row.get("distractor_slots") or [])]
-    return min(slots)
-
-
-def order_samples(rows: Iterable[dict]) -> list[dict]:
-    """Group by length (ascending), then by first inserted slot, then sample id."""
-    return sorted(rows, key=lambda r: (int(r["length"]), first_inserted_slot(r), str(r["sample_id"])))
-
-
-def length_groups(rows: Sequence[dict]) -> list[tuple[int, list[dict]]]:
-    """Consecutive (length, rows) groups of an ordered sample list."""
-    groups: list[tuple[int, list[dict]]] = []
-    for r in rows:
-        if groups and groups[-1][0] == int(r["length"]):
-            groups[-1][1].append(r)
-        else:
-            groups.append((int(r["length"]), [r]))
-    return groups
-
-
-def resolve_variant(variant, backend, fps: float | None):
-    """Fill a timed layout's defaults from the data: one temporal group is one dataset frame, so
-    ``second_per_grid_t = 1/fps``; ``tokens_per_second`` comes from the model config."""
-    if variant.layout != "mrope-timed":
-        return variant
-    from vniahd.rope import get_layout
-
-    defaults = dict(get_layout("mrope-timed").defaults)
-    if dict(variant.layout_params) != defaults:
-        return variant  # the user set them explicitly
-    params = dict(defaults)
-    if fps:
-        params["second_per_grid_t"] = 1.0 / float(fps)
-    if "tokens_per_second" in backend.layout_params:
-        params["tokens_per_second"] = float(backend.layout_params["tokens_per_second"])
-    return dataclasses.replace(variant, layout_params=params)
-
-
-def effective_sections(variant, rotary) -> tuple[int, int, int] | None:
-    if variant.allocation == "uniform":
-        return None
-    if variant.sections is None and variant.allocation in _MODEL_SECTION_ALLOCATIONS:
-        return tuple(rotary.sections)
-    return variant.sections_for(rotary.num_pairs)
-
-
-def variant_axes(variant, rotary) -> torch.Tensor:
-    """Axis per rotary pair for ``variant`` on a model with ``rotary`` (see
-    :func:`effective_sections`: the model's own sections unless the variant fixes them)."""
-    from vniahd.rope import allocation_axes
-
-    return allocation_axes(variant.allocation, rotary.num_pairs, effective_sections(variant, rotary))
-
-
-def build_segments(n_before: int, frames: int, grid: tuple[int, int], n_after: int, frame_mode: str):
-    from vniahd.rope import Image, Text, Video
-
-    if frame_mode == "video":
-        visual = [Video(frames, grid[0], grid[1])]
-    else:
-        visual = [Image(grid[0], grid[1]) for _ in range(frames)]
-    return [Text(n_before), *visual, Text(n_after)]
 
 
 class Runner:
@@ -159,8 +129,13 @@ class Runner:
                                     chunk=settings.encode_chunk, progress=settings.progress)
         self.grid = self.cache.grid
         self.tokenizer = backend.tokenizer
+        self.dist = settings.dist if settings.dist is not None else distributed.from_env()
+        self.prefill_chunk = (default_prefill_chunk(backend.device) if settings.prefill_chunk is None
+                              else max(0, int(settings.prefill_chunk)))
+        self.batch_size = _check_batch_size(settings.batch_size)
         self.timings: dict[str, float] = {}
         self.counts: dict[str, int] = {}
+        self.prefix_stats = {"computed_tokens": 0, "reused_tokens": 0}
 
     # ---- plan ----------------------------------------------------------------------------
     def rows(self) -> list[dict]:
@@ -170,6 +145,13 @@ class Runner:
         if self.settings.limit is not None:
             records = records[: max(0, int(self.settings.limit))]
         return order_samples(records)
+
+    def evaluation_settings(self) -> dict:
+        """How the work is scheduled (recorded in run.json; results do not depend on it)."""
+        return {"prefix_sharing": bool(self.settings.prefix_sharing),
+                "prefill_chunk": self.prefill_chunk, "batch_size": self.batch_size,
+                "auto_batch_tokens": AUTO_BATCH_TOKENS, "auto_batch_max": AUTO_BATCH_MAX,
+                "world_size": self.dist.world_size, "peak_mem_kind": PeakMemory(self.backend.device).kind}
 
     def run_record(self) -> dict:
         ds = self.dataset
@@ -192,10 +174,49 @@ class Runner:
             "prompt_template": self.settings.template.to_dict(),
             "scoring": [self.settings.scoring],
             "generate": {"max_new_tokens": self.settings.max_new_tokens},
+            "evaluation": self.evaluation_settings(),
             "runs": [{"started_utc": _utc(), "variants": [v.name for v in self.variants],
-                      "scoring": self.settings.scoring, "limit": self.settings.limit}],
+                      "scoring": self.settings.scoring, "limit": self.settings.limit,
+                      **self.evaluation_settings()}],
             "provenance": _provenance(),
         }
+
+    def work_units(self, rows: Sequence[dict]) -> list[tuple[tuple, Any, list[dict]]]:
+        """``(key, variant, rows)`` per (variant, length, offset) group, in run order."""
+        groups = prefix_groups(rows)
+        return [((vi, L, off), v, grp) for vi, v in enumerate(self.variants) for (L, off), grp in groups]
+
+    def estimated_cost(self, group: Sequence[dict]) -> float:
+        """FLOPs of a group under the prefix-shared schedule (approximate text lengths): the
+        cost the multi-process split balances."""
+        from vniahd.evaluate.flops import ModelShape
+
+        tpf = self.cache.tokens_per_frame
+        nb = len(self.tokenizer.encode(self.settings.template.before))
+        try:
+            shape = ModelShape.from_backend(self.backend)
+            cost = shape.forward
+        except (AttributeError, TypeError):
+            def cost(n: int, past: int = 0) -> float:
+                return float(n)
+        total, prefix = 0.0, 0
+        for r in group:
+            first = nb + first_inserted_slot(r) * tpf if self.settings.prefix_sharing else 0
+            seq = nb + int(r["num_frames"]) * tpf + 64  # ≈ question + answer tokens
+            if first > prefix:
+                total += cost(first - prefix, prefix)
+                prefix = first
+            total += cost(seq - first, first)
+        return total
+
+    def my_units(self, units):
+        info = self.dist
+        if not info.enabled:
+            return units
+        shares = distributed.assign([(key, self.estimated_cost(grp)) for key, _, grp in units],
+                                    info.world_size)
+        mine = set(shares[info.rank])
+        return [u for u in units if u[0] in mine]
 
     # ---- per sample ----------------------------------------------------------------------
     def _question(self, needle) -> str:
@@ -203,8 +224,10 @@ class Runner:
 
         return prompt_text(needle)
 
-    def prepare(self, row: dict, haystack, images: dict) -> Prepared:
-        """Embeddings, token ids and segments of one sample (variant-independent)."""
+    def prepare(self, row: dict, haystack, images: dict, lazy: bool = False) -> Prepared:
+        """Embeddings, token ids and segments of one sample (variant-independent). ``lazy``:
+        the prompt embeddings stay a :class:`PromptSource` (gathered chunk by chunk), else they
+        are one tensor on the device."""
         be = self.backend
         needle = self.dataset.needles[row["needle_id"]]
         refs = self.dataset.frame_sequence(row)
@@ -217,26 +240,22 @@ class Runner:
 
             letters = [option_letter(i) for i in range(len(needle.options))]
             letter_ids = [self.tokenizer.encode(x) for x in letters]
-        visual = self.cache.gather(refs, haystack, images).to(be.device)
-        parts = [be.embed_text(before), visual, be.embed_text(after)] if before else \
-            [visual, be.embed_text(after)]
-        embeds = torch.cat([p.to(be.dtype) for p in parts], dim=0)
+        source = PromptSource(be, self.cache, refs, haystack, images, before, after)
         room = max([len(answer_ids), self.settings.max_new_tokens] + [len(x) for x in letter_ids or []])
         segments = build_segments(len(before), len(refs), self.grid, len(after) + room,
                                   be.options.frame_mode)
-        inputs = SampleInputs(embeds=embeds, positions=torch.empty(0), answer=needle.answer,
-                              answer_ids=answer_ids, letters=letters, letter_ids=letter_ids)
-        return Prepared(row=row, inputs=inputs, segments=segments, num_frames=len(refs))
+        inputs = SampleInputs(embeds=source if lazy else source.materialize(), positions=torch.empty(0),
+                              answer=needle.answer, answer_ids=answer_ids, letters=letters,
+                              letter_ids=letter_ids)
+        return Prepared(row=row, inputs=inputs, segments=segments, num_frames=len(refs),
+                        source=source, first_frame=first_inserted_frame(refs))
 
-    def score_sample(self, prepared: Prepared, variant) -> dict:
-        """Score one prepared sample under ``variant`` (its allocation must be installed)."""
+    def with_positions(self, prepared: Prepared, variant) -> SampleInputs:
+        positions = variant.positions(prepared.segments)
+        return dataclasses.replace(prepared.inputs, positions=positions)
+
+    def record(self, prepared: Prepared, variant, result, inputs: SampleInputs) -> dict:
         be = self.backend
-        start = time.perf_counter()
-        if be.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(be.device)
-        positions = variant.positions(prepared.segments).to(be.device)
-        inputs = dataclasses.replace(prepared.inputs, positions=positions)
-        result = score(be, inputs, self.settings.scoring, max_new_tokens=self.settings.max_new_tokens)
         row = prepared.row
         rec = {
             "sample_id": prepared.sample_id, "variant": variant.name, "scoring": self.settings.scoring,
@@ -251,50 +270,175 @@ class Runner:
         for key in ("option_logprobs", "raw_text", "fallback"):
             if key in result.extra:
                 rec[key] = result.extra[key]
-        if be.device.type == "cuda":
-            torch.cuda.synchronize(be.device)
-            rec["peak_mem_bytes"] = int(torch.cuda.max_memory_allocated(be.device))
-        rec["seconds"] = round(time.perf_counter() - start, 4)
         return rec
+
+    def score_sample(self, prepared: Prepared, variant, ctx: Context | None = None) -> dict:
+        """Score one prepared sample under ``variant`` (its allocation must be installed) on its
+        own (no shared prefix unless ``ctx`` gives one)."""
+        peak = PeakMemory(self.backend.device)
+        start = time.perf_counter()
+        peak.start()
+        inputs = self.with_positions(prepared, variant)
+        ctx = ctx or Context(chunk=self.prefill_chunk)
+        result = score(self.backend, inputs, self.settings.scoring,
+                       max_new_tokens=self.settings.max_new_tokens, ctx=ctx)
+        rec = self.record(prepared, variant, result, inputs)
+        rec.update(peak_mem_bytes=peak.read(), peak_mem_kind=peak.kind,
+                   seconds=round(time.perf_counter() - start, 4))
+        return rec
+
+    # ---- one group -------------------------------------------------------------------------
+    def batches(self, prepared: Sequence[Prepared]) -> list[list[Prepared]]:
+        """Consecutive samples of one group cut into batches (see :data:`AUTO_BATCH_TOKENS`)."""
+        mode = self.settings.scoring
+        out: list[list[Prepared]] = []
+        cur: list[Prepared] = []
+        limit = AUTO_BATCH_MAX if self.batch_size == "auto" else int(self.batch_size)
+
+        def suffix(batch: list[Prepared], p: Prepared) -> int:
+            start = batch[0].source.prefix_tokens(batch[0].first_frame) if (
+                batch and self.settings.prefix_sharing) else 0
+            return p.inputs.prompt_len + len(p.inputs.answer_ids) - start
+
+        for p in prepared:
+            ok = limit > 1 and batchable(p.inputs, mode)
+            if cur and ok:
+                trial = cur + [p]
+                longest = max(suffix(trial, q) for q in trial)
+                fits = len(trial) <= limit and (self.batch_size != "auto" or len(trial) * longest <= AUTO_BATCH_TOKENS)
+                if fits:
+                    cur.append(p)
+                    continue
+            if cur:
+                out.append(cur)
+            cur = [p] if ok else []
+            if not ok:
+                out.append([p])
+        if cur:
+            out.append(cur)
+        return out
+
+    def run_group(self, variant, rows: Sequence[dict], haystack, images) -> Iterable[dict]:
+        """Score a group's samples (same length and offset, ordered by first inserted slot) with
+        a shared prefix; yields one record per sample as its batch finishes."""
+        be = self.backend
+        prepared = [self.prepare(r, haystack, images, lazy=True) for r in rows]
+        sharing = self.settings.prefix_sharing
+        prefix = SharedPrefix(be, self.prefill_chunk)
+        peak = PeakMemory(be.device)
+        batches = self.batches(prepared)
+        for bi, batch in enumerate(batches):
+            t0 = time.perf_counter()
+            peak.start()
+            inputs = [self.with_positions(p, variant) for p in batch]
+            first = batch[0]
+            start = 0
+            if sharing:
+                last = bi == len(batches) - 1
+                if len(batch) == 1 and last:
+                    # Nothing after this sample reuses its prefix: run its suffix from whatever
+                    # the cache already holds instead of growing the cache first.
+                    start = prefix.usable(first.source, first.first_frame)
+                else:
+                    start = prefix.advance(first.source, inputs[0].positions, first.first_frame)
+                if len(batch) > 1 and not all(prefix.usable(p.source, p.first_frame) == start for p in batch):
+                    start = 0  # not one shared prefix (cannot happen within a group; be safe)
+            if len(batch) == 1:
+                ctx = Context(prefix.cache if start else None, start, self.prefill_chunk)
+                results = [score(be, inputs[0], self.settings.scoring,
+                                 max_new_tokens=self.settings.max_new_tokens, ctx=ctx)]
+            else:
+                ctx = Context(fork_cache(be, prefix.cache, len(batch)) if start else None, start,
+                              self.prefill_chunk)
+                results = score_batch(be, inputs, self.settings.scoring, ctx)
+                del ctx
+            mem = peak.read()
+            seconds = (time.perf_counter() - t0) / len(batch)
+            self.prefix_stats["reused_tokens"] += start * len(batch)
+            for p, inp, res in zip(batch, inputs, results):
+                rec = self.record(p, variant, res, inp)
+                # Schedule details (prefix reused, batch) stay out of the record: a resumed run
+                # schedules differently but must write the same lines (seconds/memory aside).
+                rec.update(peak_mem_bytes=mem, peak_mem_kind=peak.kind, seconds=round(seconds, 4))
+                yield rec
+        self.prefix_stats["computed_tokens"] += prefix.computed_tokens
 
     # ---- the loop ------------------------------------------------------------------------
     def run(self) -> dict:
         """Evaluate everything not yet in the results directory; returns :func:`summarize`."""
-        check_and_write_run(self.out_dir, self.run_record())
+        info = self.dist
+        record = self.run_record()
+        if info.is_main:
+            check_and_write_run(self.out_dir, record)
+        distributed.barrier(info)
+        if not info.is_main:
+            check_run(self.out_dir, record)
         rows = self.rows()
         done = {result_key(r) for r in read_results(self.out_dir)}
         scoring = self.settings.scoring
-        todo = {v.name: [r for r in rows if (str(r["sample_id"]), v.name, scoring) not in done]
-                for v in self.variants}
-        total = sum(len(x) for x in todo.values())
-        if total:
+        units = self.work_units(rows)
+
+        def todo_of(unit) -> list[dict]:
+            _, v, grp = unit
+            return [r for r in grp if (str(r["sample_id"]), v.name, scoring) not in done]
+
+        all_todo = [todo_of(u) for u in units]
+        mine = [(u, t) for u in self.my_units(units) if (t := todo_of(u))]
+        total = sum(len(t) for _, t in mine)
+        haystack = images = None
+        if any(all_todo):  # the same answer on every rank (done keys read before any rank writes)
             t0 = time.perf_counter()
-            haystack = self.cache.haystack(self.dataset.haystack_frames(), self.dataset.haystack_key)
-            needed = sorted({name for rs in todo.values() for r in rs
-                             for name in [r["needle_image"], *(r.get("distractor_images") or [])]})
-            images = self.cache.images({n: self.dataset.image(n) for n in needed})
+            # Rank 0 fills the embedding cache for everyone; the others then read it from disk.
+            if info.is_main:
+                needed = _image_names(r for t in all_todo for r in t)
+                haystack = self.cache.haystack(self.dataset.haystack_frames(), self.dataset.haystack_key)
+                images = self.cache.images({n: self.dataset.image(n) for n in needed})
+            distributed.barrier(info)
+            if not info.is_main:
+                needed = _image_names(r for _, t in mine for r in t)
+                haystack = self.cache.haystack(self.dataset.haystack_frames(), self.dataset.haystack_key)
+                images = self.cache.images({n: self.dataset.image(n) for n in needed})
             self.timings["encode"] = time.perf_counter() - t0
-        bar = _bar(total, self.settings.progress)
+        bar = _bar(total, self.settings.progress,
+                   f"evaluate[rank {info.rank}]" if info.enabled else "evaluate")
+        results_file = info.results_file(self.settings.results_file)
         try:
-            with ResultsWriter(self.out_dir / self.settings.results_file) as writer, torch.inference_mode():
-                for variant in self.variants:
-                    if not todo[variant.name]:
-                        continue
+            with ResultsWriter(self.out_dir / results_file) as writer, torch.inference_mode():
+                installed = None
+                for (key, variant, _), todo in mine:
+                    if installed is not variant:
+                        self.backend.install_allocation(variant_axes(variant, self.backend.rotary))
+                        installed = variant
                     t_var = time.perf_counter()
-                    self.backend.install_allocation(variant_axes(variant, self.backend.rotary))
-                    for row in todo[variant.name]:
-                        bar.set_postfix_str(f"{variant.name} L={row['length']}", refresh=False)
-                        rec = self.score_sample(self.prepare(row, haystack, images), variant)
+                    bar.set_postfix_str(f"{variant.name} L={key[1]}", refresh=False)
+                    for rec in self.run_group(variant, todo, haystack, images):
                         writer.append(rec)
                         self.counts[variant.name] = self.counts.get(variant.name, 0) + 1
                         bar.update(1)
                         if self.on_result is not None:
                             self.on_result(rec)
-                    self.timings[variant.name] = time.perf_counter() - t_var
+                    self.timings[variant.name] = self.timings.get(variant.name, 0.0) + time.perf_counter() - t_var
         finally:
             bar.close()
+        distributed.barrier(info)
         return summarize(read_results(self.out_dir), scoring=scoring,
                          variants=[v.name for v in self.variants])
+
+
+def _image_names(rows: Iterable[dict]) -> list[str]:
+    return sorted({name for r in rows for name in [r["needle_image"], *(r.get("distractor_images") or [])]})
+
+
+def _check_batch_size(value) -> int | str:
+    if value == "auto":
+        return "auto"
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1:
+        raise VniahdError(f"--batch-size must be a positive number or 'auto', got {value!r}")
+    return n
 
 
 def summarize(records: Sequence[dict], scoring: str | None = None,
@@ -316,10 +460,10 @@ def summarize(records: Sequence[dict], scoring: str | None = None,
     return out
 
 
-def _bar(total: int, enabled: bool):
+def _bar(total: int, enabled: bool, desc: str = "evaluate"):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="evaluate", unit="sample", disable=not enabled or total == 0,
+    return tqdm(total=total, desc=desc, unit="sample", disable=not enabled or total == 0,
                 dynamic_ncols=True)
 
 

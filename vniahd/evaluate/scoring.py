@@ -11,6 +11,12 @@ over ~400k tokens cost ~33 GB per GPU, DESIGN §3).
   prediction = argmax. Short-answer needles (no options) fall back to ``reference`` and say so.
 - ``generate``: greedy decoding with a KV cache up to ``max_new_tokens``; the option letter (or
   the short answer) is parsed from the text, and the raw text is kept.
+
+A :class:`Context` says where the pass starts: a KV cache already holding the prompt's first
+``start`` rows (a shared prefix, :mod:`vniahd.evaluate.prefix`) and the prefill chunk size; every
+mode feeds only rows ``[start, …)`` through :func:`vniahd.evaluate.chunked.forward_rows` and crops
+the cache back to ``start`` afterwards. :func:`score_batch` scores several samples of the
+single-pass modes in one right-padded batch.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from typing import Any
 
 import torch
 
+from vniahd.evaluate.chunked import Feed, concat_rows, forward_rows
+
 SCORING_MODES = ("reference", "choice", "generate")
 
 
@@ -29,13 +37,15 @@ SCORING_MODES = ("reference", "choice", "generate")
 class SampleInputs:
     """One sample, ready for the text model.
 
-    ``embeds`` [S, hidden]: prompt embeddings (text before, visual tokens, text after) on the
-    model device. ``positions`` [3, S + room] float64: the variant's position ids for the prompt
-    followed by ``room`` further text tokens (answer / options / generated tokens) — a layout's
-    text positions after the video do not depend on how many tokens follow, so slicing is exact.
+    ``embeds``: the prompt's embeddings (text before, visual tokens, text after) — a tensor
+    ``[S, hidden]`` on the model device, or a :class:`vniahd.evaluate.prefix.PromptSource` that
+    gathers rows ``[a, b)`` on demand (long prompts: one chunk on the device at a time).
+    ``positions`` [3, S + room] float64: the variant's position ids for the prompt followed by
+    ``room`` further text tokens (answer / options / generated tokens) — a layout's text
+    positions after the video do not depend on how many tokens follow, so slicing is exact.
     """
 
-    embeds: torch.Tensor
+    embeds: Any
     positions: torch.Tensor
     answer: str
     answer_ids: list[int]
@@ -44,7 +54,13 @@ class SampleInputs:
 
     @property
     def prompt_len(self) -> int:
-        return int(self.embeds.shape[0])
+        return int(len(self.embeds))
+
+    def prompt_rows(self, a: int, b: int) -> torch.Tensor:
+        """Prompt embeddings of rows ``[a, b)``."""
+        if isinstance(self.embeds, torch.Tensor):
+            return self.embeds[a:b]
+        return self.embeds.rows(a, b)
 
 
 @dataclass
@@ -54,20 +70,72 @@ class Score:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class Context:
+    """Where a sample's forward pass starts: ``cache`` already holds its prompt rows
+    ``[0, start)`` (a shared prefix; None = nothing cached, ``start`` must be 0); ``chunk`` > 0
+    bounds the rows per forward call (chunked prefill). Scoring leaves ``cache`` as it found it
+    (cropped back to ``start`` tokens)."""
+
+    cache: Any = None
+    start: int = 0
+    chunk: int = 0
+
+
 def _pos(inputs: SampleInputs, start: int, stop: int) -> torch.Tensor:
     return inputs.positions[:, None, start:stop]  # [3, 1, n]
 
 
-def score_reference(backend, inputs: SampleInputs) -> Score:
+def crop_to(cache, length: int) -> None:
+    """Drop the newest tokens of ``cache`` so it holds ``length``. transformers 5.x
+    ``DynamicCache.crop(n)`` takes a *negative* n = tokens to remove (a positive n raises)."""
+    if cache is None:
+        return
+    extra = int(cache.get_seq_length()) - int(length)
+    if extra < 0:
+        raise ValueError(f"cache holds {cache.get_seq_length()} tokens, cannot crop to {length}")
+    if extra:
+        cache.crop(-extra)
+
+
+def _text_rows(backend, ids: list[int]):
+    if not ids:
+        return lambda a, b: torch.empty(0, backend.hidden_size, dtype=backend.dtype, device=backend.device)
+    emb = backend.embed_text(list(ids)).to(backend.dtype)
+    return lambda a, b: emb[a:b]
+
+
+def prompt_feed(backend, inputs: SampleInputs, start: int, extra_ids: list[int], keep) -> Feed:
+    """Rows ``[start, S)`` of the prompt followed by ``extra_ids`` (teacher-forced tokens)."""
+    s = inputs.prompt_len
+    if not 0 <= start < s:
+        raise ValueError(f"prefix of {start} tokens leaves no prompt row of {s} to score from")
+    rows = concat_rows((s - start, lambda a, b: inputs.prompt_rows(start + a, start + b)),
+                       (len(extra_ids), _text_rows(backend, extra_ids)))
+    return Feed(n=s - start + len(extra_ids), rows=rows,
+                positions=inputs.positions[:, start : s + len(extra_ids)], keep=list(keep))
+
+
+def reference_feed(backend, inputs: SampleInputs, start: int) -> Feed:
+    """Prompt + answer tokens; keeps the rows that predict each answer token (row s-1+j)."""
+    s, ans = inputs.prompt_len, list(inputs.answer_ids)
+    return prompt_feed(backend, inputs, start, ans, [s - 1 - start + j for j in range(len(ans))])
+
+
+def reference_from_hidden(backend, inputs: SampleInputs, hidden: torch.Tensor) -> Score:
+    # The LM head sees len(answer) rows only.
+    pred = backend.logits(hidden).argmax(-1).tolist()
+    ans = list(inputs.answer_ids)
+    return Score(correct=pred == ans, prediction=backend.tokenizer.decode(pred),
+                 extra={"predicted_ids": pred, "answer_ids": ans})
+
+
+def score_reference(backend, inputs: SampleInputs, ctx: Context | None = None) -> Score:
     """Teacher-forced: correct iff argmax == answer token at every answer position."""
-    s, ans = inputs.prompt_len, inputs.answer_ids
-    embeds = torch.cat([inputs.embeds, backend.embed_text(ans).to(inputs.embeds.dtype)], dim=0)
-    hidden = backend.hidden_states(embeds[None], _pos(inputs, 0, s + len(ans)))
-    # Row s-1+j predicts answer token j: the LM head sees len(ans) rows only.
-    logits = backend.logits(hidden[0, s - 1 : s - 1 + len(ans)])
-    pred = logits.argmax(-1).tolist()
-    return Score(correct=pred == list(ans), prediction=backend.tokenizer.decode(pred),
-                 extra={"predicted_ids": pred, "answer_ids": list(ans)})
+    ctx = ctx or Context()
+    hidden = forward_rows(backend, [reference_feed(backend, inputs, ctx.start)], ctx.cache, ctx.chunk)[0]
+    crop_to(ctx.cache, ctx.start)
+    return reference_from_hidden(backend, inputs, hidden)
 
 
 def _continuation_logprob(backend, inputs: SampleInputs, last_logprobs: torch.Tensor,
@@ -77,48 +145,66 @@ def _continuation_logprob(backend, inputs: SampleInputs, last_logprobs: torch.Te
     total = float(last_logprobs[ids[0]])
     if len(ids) > 1:
         s = inputs.prompt_len
-        emb = backend.embed_text(ids[:-1]).to(inputs.embeds.dtype)
+        emb = backend.embed_text(ids[:-1]).to(backend.dtype)
         hidden = backend.hidden_states(emb[None], _pos(inputs, s, s + len(ids) - 1), cache=cache)
         lp = torch.log_softmax(backend.logits(hidden[0]), dim=-1)
         total += float(lp[torch.arange(len(ids) - 1), torch.tensor(ids[1:], device=lp.device)].sum())
-        cache.crop(-(len(ids) - 1))  # negative = drop that many newest tokens (transformers ≥4.4x, 5.x)
+        crop_to(cache, s)
     return total
 
 
-def score_choice(backend, inputs: SampleInputs) -> Score:
-    """Sum of log-probabilities of each option's continuation; argmax wins."""
-    if not inputs.letters:
-        score = score_reference(backend, inputs)
-        score.extra["fallback"] = "reference (short-answer needle has no options)"
-        return score
-    multi = any(len(ids) > 1 for ids in inputs.letter_ids)
-    # A KV cache is only needed when some option spans several tokens; single-token options
-    # (the usual letters) are all read off the prompt's last row.
-    cache = backend.new_cache() if multi else None
-    hidden = backend.hidden_states(inputs.embeds[None], _pos(inputs, 0, inputs.prompt_len), cache=cache)
-    last = torch.log_softmax(backend.logits(hidden[0, -1]), dim=-1)
+def choice_is_single_token(inputs: SampleInputs) -> bool:
+    return bool(inputs.letters) and all(len(ids) == 1 for ids in inputs.letter_ids)
+
+
+def choice_from_last(backend, inputs: SampleInputs, last_hidden: torch.Tensor, cache=None) -> Score:
+    last = torch.log_softmax(backend.logits(last_hidden.reshape(-1)), dim=-1)
     logprobs = {letter: _continuation_logprob(backend, inputs, last, ids, cache)
                 for letter, ids in zip(inputs.letters, inputs.letter_ids)}
     best = max(logprobs, key=lambda k: (logprobs[k], -inputs.letters.index(k)))
     return Score(correct=best == inputs.answer, prediction=best, extra={"option_logprobs": logprobs})
 
 
-def score_generate(backend, inputs: SampleInputs, max_new_tokens: int = 8) -> Score:
-    """Greedy decoding with a KV cache; stops at ``<|im_end|>`` / ``<|endoftext|>``."""
+def score_choice(backend, inputs: SampleInputs, ctx: Context | None = None) -> Score:
+    """Sum of log-probabilities of each option's continuation; argmax wins."""
+    ctx = ctx or Context()
+    if not inputs.letters:
+        score = score_reference(backend, inputs, ctx)
+        score.extra["fallback"] = "reference (short-answer needle has no options)"
+        return score
     s = inputs.prompt_len
-    cache = backend.new_cache()
-    hidden = backend.hidden_states(inputs.embeds[None], _pos(inputs, 0, s), cache=cache)
+    # A KV cache is only needed when some option spans several tokens; single-token options
+    # (the usual letters) are all read off the prompt's last row.
+    cache = ctx.cache
+    if cache is None and not choice_is_single_token(inputs):
+        cache = backend.new_cache()
+    feed = prompt_feed(backend, inputs, ctx.start, [], [s - 1 - ctx.start])
+    last = forward_rows(backend, [feed], cache, ctx.chunk)[0]
+    score = choice_from_last(backend, inputs, last, cache)
+    crop_to(ctx.cache, ctx.start)
+    return score
+
+
+def score_generate(backend, inputs: SampleInputs, max_new_tokens: int = 8,
+                   ctx: Context | None = None) -> Score:
+    """Greedy decoding with a KV cache; stops at ``<|im_end|>`` / ``<|endoftext|>``."""
+    ctx = ctx or Context()
+    s = inputs.prompt_len
+    cache = ctx.cache if ctx.cache is not None else backend.new_cache()
+    hidden = forward_rows(backend, [prompt_feed(backend, inputs, ctx.start, [], [s - 1 - ctx.start])],
+                          cache, ctx.chunk)[0]
     generated: list[int] = []
     stop = set(backend.tokenizer.stop_ids)
     for k in range(max_new_tokens):
-        token = int(backend.logits(hidden[0, -1]).argmax())
+        token = int(backend.logits(hidden[-1]).argmax())
         if token in stop:
             break
         generated.append(token)
         if k + 1 == max_new_tokens:
             break
-        emb = backend.embed_text([token]).to(inputs.embeds.dtype)
-        hidden = backend.hidden_states(emb[None], _pos(inputs, s + k, s + k + 1), cache=cache)
+        emb = backend.embed_text([token]).to(backend.dtype)
+        hidden = backend.hidden_states(emb[None], _pos(inputs, s + k, s + k + 1), cache=cache)[0]
+    crop_to(ctx.cache, ctx.start)
     raw = backend.tokenizer.decode(generated)
     if inputs.letters:
         prediction = parse_choice(raw, inputs.letters)
@@ -128,6 +214,43 @@ def score_generate(backend, inputs: SampleInputs, max_new_tokens: int = 8) -> Sc
         correct = normalize_answer(raw) == normalize_answer(inputs.answer)
     return Score(correct=correct, prediction=prediction,
                  extra={"raw_text": raw, "generated_ids": generated})
+
+
+def batchable(inputs: SampleInputs, mode: str) -> bool:
+    """Whether ``mode`` scores this sample from one teacher-forced pass (no per-sample cache
+    steps afterwards), so that it can share a batch: ``reference`` always, ``choice`` when every
+    option is one token (or the needle has no options: the reference fallback)."""
+    if mode == "reference":
+        return True
+    if mode == "choice":
+        return not inputs.letters or choice_is_single_token(inputs)
+    return False
+
+
+def score_batch(backend, batch: list[SampleInputs], mode: str, ctx: Context) -> list[Score]:
+    """Score several :func:`batchable` samples in one right-padded pass. ``ctx.cache`` holds
+    the common prefix ``[0, ctx.start)`` with batch size ``len(batch)`` (see
+    :func:`vniahd.evaluate.prefix.fork_cache`) or is None; it is consumed (extended by pads)."""
+    feeds, kinds = [], []
+    for inputs in batch:
+        if mode == "reference" or not inputs.letters:
+            feeds.append(reference_feed(backend, inputs, ctx.start))
+            kinds.append("reference")
+        else:
+            s = inputs.prompt_len
+            feeds.append(prompt_feed(backend, inputs, ctx.start, [], [s - 1 - ctx.start]))
+            kinds.append("choice")
+    rows = forward_rows(backend, feeds, ctx.cache, ctx.chunk)
+    out = []
+    for inputs, kind, hidden in zip(batch, kinds, rows):
+        if kind == "reference":
+            sc = reference_from_hidden(backend, inputs, hidden)
+            if mode == "choice":
+                sc.extra["fallback"] = "reference (short-answer needle has no options)"
+        else:
+            sc = choice_from_last(backend, inputs, hidden)
+        out.append(sc)
+    return out
 
 
 def parse_choice(text: str, letters: list[str]) -> str:
@@ -148,14 +271,15 @@ def normalize_answer(text: str) -> str:
     return text.strip(string.punctuation + " ")
 
 
-def score(backend, inputs: SampleInputs, mode: str, max_new_tokens: int = 8) -> Score:
-    """Dispatch on ``mode`` (one of :data:`SCORING_MODES`)."""
+def score(backend, inputs: SampleInputs, mode: str, max_new_tokens: int = 8,
+          ctx: Context | None = None) -> Score:
+    """Dispatch on ``mode`` (one of :data:`SCORING_MODES`); ``ctx`` = shared prefix / chunking."""
     if mode == "reference":
-        return score_reference(backend, inputs)
+        return score_reference(backend, inputs, ctx)
     if mode == "choice":
-        return score_choice(backend, inputs)
+        return score_choice(backend, inputs, ctx)
     if mode == "generate":
-        return score_generate(backend, inputs, max_new_tokens=max_new_tokens)
+        return score_generate(backend, inputs, max_new_tokens=max_new_tokens, ctx=ctx)
     from vniahd.errors import UnknownNameError
 
     raise UnknownNameError("scoring mode", mode, SCORING_MODES)

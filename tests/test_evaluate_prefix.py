@@ -1,0 +1,206 @@
+"""Shared prefixes: positions are causal, and prefix-shared evaluation equals independent."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from evaluate_fixtures import make_dataset
+from vniahd.evaluate import (
+    Context,
+    EvalSettings,
+    FlopCounter,
+    Runner,
+    SharedPrefix,
+    fork_cache,
+    read_results,
+    result_key,
+    score,
+)
+from vniahd.evaluate.chunked import forward_rows
+from vniahd.evaluate.runner import build_segments, prefix_groups, variant_axes
+from vniahd.evaluate.scoring import crop_to, reference_feed
+from vniahd.models import get_backend
+from vniahd.rope import PRESETS, get_variant, parse_variant
+
+ALL_VARIANTS = sorted(PRESETS) + ["videorope:delta=0.5", "videorope:delta=0.5,text_after=paper",
+                                  "mrope-timed:second_per_grid_t=0.7,tokens_per_second=3"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    # lengths 10 and 14 with period 3 give groups of 6 samples with varied first inserted slots
+    return make_dataset(tmp_path_factory.mktemp("prefix") / "ds", lengths=(10, 14),
+                        depths=("0", "0.3", "0.6", "1"), haystack_frames=16)
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return get_backend("random:qwen2-vl")
+
+
+@pytest.mark.parametrize("spec", ALL_VARIANTS)
+@pytest.mark.parametrize("mode", ["video", "image"])
+def test_prefix_positions_do_not_depend_on_what_follows(spec, mode):
+    """Every layout is causal: the positions of [text before, frames 0..k-1] are the same whatever
+    the frame count T and the text after (which differ between samples sharing a prefix)."""
+    variant = parse_variant(spec)
+    nb, grid = 7, (2, 3)
+    full = variant.positions(build_segments(nb, 12, grid, 30, mode))
+    for frames, after in [(11, 5), (13, 40), (20, 1)]:
+        other = variant.positions(build_segments(nb, frames, grid, after, mode))
+        for k in (0, 1, 5, 11):
+            n = nb + k * grid[0] * grid[1]
+            assert torch.equal(full[:, :n], other[:, :n]), (spec, mode, frames, k)
+    # …and the text after the video does move with T (the check above is not vacuous)
+    assert not torch.equal(full[:, -1], variant.positions(build_segments(nb, 13, grid, 30, mode))[:, -1])
+
+
+def _runner(ds, be, out, cache, variants, scoring="reference", **kw):
+    settings = EvalSettings(variants=[parse_variant(v) for v in variants], scoring=scoring,
+                            cache_root=cache, progress=False, **kw)
+    return Runner(ds, be, settings, out)
+
+
+def _by_key(records):
+    return {result_key(r): r for r in records}
+
+
+@pytest.mark.parametrize("scoring", ["reference", "choice", "generate"])
+def test_shared_prefix_equals_independent_evaluation(dataset, backend, tmp_path, scoring):
+    variants = ["vanilla", "tad", "mrope", "videorope:delta=0.5"]
+    shared = _runner(dataset, backend, tmp_path / "shared", tmp_path / "c", variants, scoring,
+                     batch_size=1, prefill_chunk=0)
+    shared.run()
+    alone = _runner(dataset, backend, tmp_path / "alone", tmp_path / "c", variants, scoring,
+                    batch_size=1, prefill_chunk=0, prefix_sharing=False)
+    alone.run()
+    a, b = _by_key(read_results(tmp_path / "shared")), _by_key(read_results(tmp_path / "alone"))
+    assert set(a) == set(b) and len(a) == len(variants) * len(dataset.samples)
+    for k in a:
+        assert (a[k]["correct"], a[k]["prediction"]) == (b[k]["correct"], b[k]["prediction"]), k
+        if "option_logprobs" in a[k]:
+            for letter, lp in a[k]["option_logprobs"].items():
+                assert lp == pytest.approx(b[k]["option_logprobs"][letter], abs=2e-4)
+        if "raw_text" in a[k]:
+            assert a[k]["raw_text"] == b[k]["raw_text"]
+    # the prefix really was shared: tokens reused from the cache, far more than recomputed
+    assert shared.prefix_stats["reused_tokens"] > 2 * shared.prefix_stats["computed_tokens"] > 0
+    assert alone.prefix_stats["reused_tokens"] == 0
+
+
+def _prepared_group(ds, be, tmp_path, variant):
+    runner = _runner(ds, be, tmp_path / "o", tmp_path / "c", [variant.name])
+    rows = runner.rows()
+    hay = runner.cache.haystack(ds.haystack_frames(), ds.haystack_key)
+    names = {n for r in rows for n in [r["needle_image"], *r["distractor_images"]]}
+    images = runner.cache.images({n: ds.image(n) for n in names})
+    (_, group), = [g for g in prefix_groups(rows) if g[0][0] == 14]
+    be.install_allocation(variant_axes(variant, be.rotary))
+    return runner, [runner.prepare(r, hay, images, lazy=True) for r in group]
+
+
+@pytest.mark.parametrize("name", ["mrope", "videorope", "tad"])
+def test_prefix_logits_equal_full_forward(dataset, backend, tmp_path, name):
+    """Scored rows' logits on top of the incrementally extended prefix cache equal those of an
+    independent full forward pass (fp tolerance), for every sample of a length group."""
+    variant = get_variant(name)
+    runner, group = _prepared_group(dataset, backend, tmp_path, variant)
+    prefix = SharedPrefix(backend, chunk=0)
+    firsts = []
+    with torch.inference_mode():
+        for p in group:
+            inputs = runner.with_positions(p, variant)
+            start = prefix.advance(p.source, inputs.positions, p.first_frame)
+            firsts.append(start)
+            got = forward_rows(backend, [reference_feed(backend, inputs, start)], prefix.cache)[0]
+            crop_to(prefix.cache, start)
+            assert prefix.cache.get_seq_length() == start
+            full = torch.cat([p.source.materialize(), backend.embed_text(inputs.answer_ids)])
+            hidden = backend.hidden_states(full[None], inputs.positions[:, None, : len(full)])[0]
+            s = inputs.prompt_len
+            want = hidden[s - 1 : s - 1 + len(inputs.answer_ids)]
+            torch.testing.assert_close(backend.logits(got), backend.logits(want), atol=1e-4, rtol=1e-4)
+    assert firsts == sorted(firsts) and len(set(firsts)) > 2  # the prefix grew sample by sample
+    assert prefix.resets == 1  # one group, one prefix
+
+
+def test_multi_token_choice_and_generate_on_a_shared_cache(dataset, backend, tmp_path):
+    variant = get_variant("videorope")
+    runner, group = _prepared_group(dataset, backend, tmp_path, variant)
+    prefix = SharedPrefix(backend, chunk=0)
+    with torch.inference_mode():
+        for p in group[:3]:
+            inputs = runner.with_positions(p, variant)
+            inputs = dataclasses.replace(inputs, letters=["A", "B", "C"], answer="B",
+                                         letter_ids=[[65, 66], [50, 48, 48], [67]])
+            start = prefix.advance(p.source, inputs.positions, p.first_frame)
+            for mode in ("choice", "generate"):
+                got = score(backend, inputs, mode, max_new_tokens=4, ctx=Context(prefix.cache, start))
+                assert prefix.cache.get_seq_length() == start  # cropped back to the prefix
+                eager = dataclasses.replace(inputs, embeds=p.source.materialize())
+                want = score(backend, eager, mode, max_new_tokens=4)
+                assert got.prediction == want.prediction
+                if mode == "choice":
+                    for k, v in want.extra["option_logprobs"].items():
+                        assert got.extra["option_logprobs"][k] == pytest.approx(v, abs=1e-4)
+                else:
+                    assert got.extra["generated_ids"] == want.extra["generated_ids"]
+
+
+def test_dynamic_cache_crop_semantics(backend):
+    """transformers 5.x: crop(-n) drops n tokens; crop(+n) raises (so crop_to uses -n)."""
+    cache = backend.new_cache()
+    emb = torch.randn(1, 9, backend.hidden_size)
+    pos = torch.arange(9.0).expand(3, 1, 9)
+    with torch.inference_mode():
+        backend.hidden_states(emb, pos, cache=cache)
+    assert cache.get_seq_length() == 9
+    with pytest.raises(Exception):
+        cache.crop(4)
+    crop_to(cache, 6)
+    assert cache.get_seq_length() == 6
+    fork = fork_cache(backend, cache, 3)
+    assert fork.get_seq_length() == 6 and fork.layers[0].keys.shape[0] == 3
+    with torch.inference_mode():
+        backend.hidden_states(torch.randn(3, 2, backend.hidden_size), torch.zeros(3, 3, 2), cache=fork)
+    assert cache.get_seq_length() == 6 and cache.layers[0].keys.shape[0] == 1  # original untouched
+
+
+@pytest.mark.parametrize("scoring", ["reference", "choice"])
+def test_batched_equals_unbatched(dataset, backend, tmp_path, scoring):
+    variants = ["mrope", "videorope"]
+    one = _runner(dataset, backend, tmp_path / "one", tmp_path / "c", variants, scoring, batch_size=1)
+    one.run()
+    many = _runner(dataset, backend, tmp_path / "many", tmp_path / "c", variants, scoring, batch_size=4)
+    batches = []
+    orig = many.batches
+    many.batches = lambda prepared: batches.append(b := orig(prepared)) or b
+    many.run()
+    assert max(len(b) for bs in batches for b in bs) == 4  # batching really happened
+    a, b = _by_key(read_results(tmp_path / "one")), _by_key(read_results(tmp_path / "many"))
+    assert set(a) == set(b)
+    for k in a:
+        assert (a[k]["correct"], a[k]["prediction"]) == (b[k]["correct"], b[k]["prediction"]), k
+        for letter, lp in (a[k].get("option_logprobs") or {}).items():
+            assert lp == pytest.approx(b[k]["option_logprobs"][letter], abs=2e-4)
+
+
+@pytest.mark.parametrize("scoring", ["reference", "choice", "generate"])
+def test_lm_head_never_sees_a_sequence(dataset, backend, tmp_path, scoring):
+    """No step allocates vocab × sequence logits: the LM head's input has at most as many rows
+    as the longest answer (reference) or one row (choice, generate), per sample in a batch."""
+    seen = []
+    handle = backend.lm_head.register_forward_pre_hook(lambda m, a: seen.append(tuple(a[0].shape)))
+    try:
+        with FlopCounter(backend) as counter:
+            _runner(dataset, backend, tmp_path / "o", tmp_path / "c", ["videorope"], scoring,
+                    batch_size=1).run()
+    finally:
+        handle.remove()
+    longest_answer = 3  # "200" in the byte tokenizer
+    rows = [int(torch.tensor(s[:-1]).prod()) if len(s) > 1 else 1 for s in seen]
+    assert seen and max(rows) <= longest_answer
+    assert counter.max_head_rows == max(rows) and counter.tokens > 0

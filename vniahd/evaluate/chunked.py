@@ -1,0 +1,130 @@
+"""Chunked (and batched) forward passes that keep only the hidden rows a scorer asks for.
+
+One primitive, :func:`forward_rows`, serves every scoring path:
+
+- **Chunked prefill.** A sequence of ``n`` rows is fed ``chunk`` rows at a time into a KV cache,
+  so activations (MLP width × chunk, attention scores chunk × context) are bounded by the chunk,
+  not the sequence. It is exact: the causal mask for a chunk of ``q`` queries over ``k > q`` keys
+  is the lower-right-aligned one (query ``i`` of the chunk sees keys ``0 .. k−q+i``). transformers
+  5.x builds that mask explicitly whenever ``q > 1`` and ``q != k`` (``masking_utils.
+  _ignore_causal_mask_sdpa`` returns False there), and never hands SDPA ``is_causal=True`` with
+  ``q < k`` (torch's ``is_causal`` is upper-left aligned, which would be wrong);
+  ``tests/test_evaluate_chunked.py`` checks both the equality to an unchunked pass and the
+  causality of a chunk over a longer cache.
+- **Batching.** Several sequences are right-padded to one length and run as a batch. No attention
+  mask is needed for the rows we keep: with right padding every real row precedes its padding,
+  so causal attention never lets a real row see a pad. Pad rows compute garbage that is dropped.
+- **Row selection.** Only the requested rows' final hidden states are kept (a few per sample),
+  so the LM head never sees ``vocab × sequence`` (DESIGN §3).
+
+Rows are produced lazily by a callable ``rows(a, b) -> Tensor[b-a, hidden]`` on the model device,
+so a long prompt's embeddings are gathered from the host memmap one chunk at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+
+#: ``--prefill-chunk auto``: tokens per chunk on CUDA (bounded activation memory at 7B scale:
+#: MLP 4096 × 18944 × 2 B ≈ 155 MB per projection) and on CPU (larger: fewer Python round trips).
+DEFAULT_CHUNK = {"cuda": 4096, "cpu": 8192}
+
+
+def default_prefill_chunk(device: torch.device | str) -> int:
+    """The ``auto`` chunk size for ``device`` (see :data:`DEFAULT_CHUNK`)."""
+    kind = torch.device(device).type
+    return DEFAULT_CHUNK.get(kind, DEFAULT_CHUNK["cpu"])
+
+
+RowFn = Callable[[int, int], torch.Tensor]
+
+
+@dataclass
+class Feed:
+    """One sequence to feed: ``n`` rows from ``rows(a, b)``, positions ``[3, n]`` (float64, CPU
+    is fine), and the row indices (0-based, ascending, ``< n``) whose hidden states to keep."""
+
+    n: int
+    rows: RowFn
+    positions: torch.Tensor
+    keep: Sequence[int]
+
+
+def concat_rows(*parts: tuple[int, RowFn]) -> RowFn:
+    """A row function over consecutive parts ``(length, rows)``."""
+    starts = []
+    total = 0
+    for n, _ in parts:
+        starts.append(total)
+        total += n
+
+    def rows(a: int, b: int) -> torch.Tensor:
+        out = []
+        for (n, fn), s in zip(parts, starts):
+            lo, hi = max(a, s), min(b, s + n)
+            if lo < hi:
+                out.append(fn(lo - s, hi - s))
+        return out[0] if len(out) == 1 else torch.cat(out, dim=0)
+
+    return rows
+
+
+def tensor_rows(t: torch.Tensor) -> RowFn:
+    return lambda a, b: t[a:b]
+
+
+def forward_rows(backend, feeds: Sequence[Feed], cache=None, chunk: int = 0) -> list[torch.Tensor]:
+    """Run ``feeds`` (one batch) on top of ``cache`` and return, per feed, the final hidden states
+    of its ``keep`` rows as ``[len(keep), hidden]``.
+
+    ``cache`` holds the tokens before every feed's row 0 (batch size ``len(feeds)``, or None for
+    an empty prefix); it is extended in place by the fed rows, pads included. ``chunk`` > 0 feeds
+    at most that many rows per call; when the batch does not fit in one chunk and no cache was
+    given, a private cache carries the chunks and is discarded.
+    """
+    if not feeds:
+        return []
+    length = max(f.n for f in feeds)
+    step = chunk if chunk and chunk > 0 else length
+    if cache is None and length > step:
+        cache = backend.new_cache()
+    batch = len(feeds)
+    kept: list[list[torch.Tensor]] = [[] for _ in feeds]
+    keep_idx = [torch.as_tensor(list(f.keep), dtype=torch.long) for f in feeds]
+    for a in range(0, length, step):
+        b = min(length, a + step)
+        if batch == 1:
+            f = feeds[0]
+            emb = f.rows(a, b)[None]
+            pos = f.positions[:, None, a:b]
+        else:
+            emb, pos = _padded(backend, feeds, a, b)
+        hidden = backend.hidden_states(emb, pos, cache=cache)
+        for i, idx in enumerate(keep_idx):
+            sel = idx[(idx >= a) & (idx < b)]
+            if len(sel):
+                kept[i].append(hidden[i, (sel - a).to(hidden.device)])
+        del hidden
+    hidden_size = backend.hidden_size
+    return [torch.cat(k, dim=0) if k else torch.empty(0, hidden_size, device=backend.device)
+            for k in kept]
+
+
+def _padded(backend, feeds: Sequence[Feed], a: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows [a, b) of every feed, right-padded with zeros; pads repeat the last real position
+    (any value is exact for the kept rows, see the module docstring)."""
+    width = b - a
+    emb = torch.zeros(len(feeds), width, backend.hidden_size, dtype=backend.dtype, device=backend.device)
+    pos = torch.zeros(3, len(feeds), width, dtype=torch.float64)
+    for i, f in enumerate(feeds):
+        hi = min(b, f.n)
+        if hi > a:
+            emb[i, : hi - a] = f.rows(a, hi).to(backend.dtype)
+            pos[:, i, : hi - a] = f.positions[:, a:hi].to(torch.float64).cpu()
+            pos[:, i, hi - a :] = f.positions[:, hi - 1 : hi].to(torch.float64).cpu()
+        else:
+            pos[:, i, :] = f.positions[:, f.n - 1 : f.n].to(torch.float64).cpu()
+    return emb, pos
