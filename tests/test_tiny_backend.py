@@ -1,0 +1,142 @@
+"""Smoke test: a few training steps, then an evaluation through the ``tiny`` backend and the
+evaluator's runner; the runner's path and the training path give the same logits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vniahd.errors import VniahdError
+from vniahd.rope import get_variant
+
+SIZE = (64, 112)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """A small haystack video, a recipe that trains 3 steps on it, and a generated dataset."""
+    import os
+
+    root = tmp_path_factory.mktemp("tiny")
+    old = os.environ.get("VNIAHD_CACHE")
+    os.environ["VNIAHD_CACHE"] = str(root / "cache")
+    from vniahd.dataset.generate import generate
+    from vniahd.media import write_mp4
+    from vniahd.needles import demo_needles_path
+    from vniahd.tiny.model import TinyConfig
+    from vniahd.tiny.recipe import Recipe
+    from vniahd.tiny.train import TrainConfig
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, size=(1, 8, 14, 3)).astype(np.float32)
+    frames = [np.clip(np.kron(base[0] + 12 * i, np.ones((8, 8, 1))), 0, 255).astype(np.uint8)
+              for i in range(20)]
+    video = write_mp4(frames, root / "hay.mp4", 1.0)
+    recipe = Recipe(train=TrainConfig(steps=3, batch_size=4, length=6,
+                                      model=TinyConfig(num_layers=1, intermediate_size=64)),
+                    haystack=video, frame_size=SIZE, card_augmentations=1)
+    ds = generate(haystack=video, needles=demo_needles_path(), out=root / "ds", lengths="6",
+                  depths="0,1", schedule="reference", period=3, size=SIZE, repeats=1, progress=False)
+    yield {"root": root, "recipe": recipe, "dataset": ds}
+    if old is None:
+        os.environ.pop("VNIAHD_CACHE", None)
+    else:
+        os.environ["VNIAHD_CACHE"] = old
+
+
+def make_backend(recipe, train: bool):
+    from vniahd.models.base import BackendOptions
+    from vniahd.tiny.backend import TinyBackend
+
+    return TinyBackend("tiny", recipe, BackendOptions(), train_if_missing=train, progress=False)
+
+
+def test_missing_checkpoint_names_the_train_command(env):
+    backend = make_backend(env["recipe"].with_train(seed=99), train=False)
+    with pytest.raises(VniahdError, match="vniahd train-tiny --variant tad --seed 99"):
+        backend.select_variant(get_variant("tad"))
+
+
+def test_train_then_evaluate_through_the_runner(env):
+    from vniahd.evaluate import EvalSettings, Runner
+    from vniahd.evaluate.prompt import get_template
+
+    recipe, ds = env["recipe"], env["dataset"]
+    backend = make_backend(recipe, train=True)
+    out = env["root"] / "results"
+    for name in ("vanilla", "videorope"):
+        v = get_variant(name)
+        backend.select_variant(v)
+        settings = EvalSettings(variants=[v], template=get_template("reference"), progress=False)
+        summary = Runner(ds, backend, settings, out).run()
+        assert summary[name]["total"] == len(ds.samples) == 12  # 1 length × 2 depths × 6 needles
+    lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert {r["variant"] for r in lines} == {"vanilla", "videorope"}
+    assert all(r["model"] == "tiny" and r["tokens_per_frame"] == 4 for r in lines)
+    run = json.loads((out / "run.json").read_text())
+    assert run["model"]["rotary"]["sections"] == [4, 6, 6]
+    assert run["model"]["rotary"]["temporal_period"] == pytest.approx(62.83, abs=0.01)
+    # the checkpoint is in transformers format, with our metadata
+    ckpt = Path(backend.loaded["videorope"])
+    assert (ckpt / "text_model" / "config.json").is_file()
+    meta = json.loads((ckpt / "tiny.json").read_text())
+    assert meta["variant_name"] == "videorope" and meta["steps"] == 3 and meta["seed"] == 0
+    # a second backend loads (does not train) the same weights
+    again = make_backend(recipe, train=False)
+    again.select_variant(get_variant("videorope"))
+    for k, t in backend.model.state_dict().items():
+        assert torch.equal(t, again.model.state_dict()[k]), k
+
+
+def test_runner_path_equals_training_path(env):
+    """The answer logits of one dataset sample computed by the evaluator path (spliced rows,
+    runner positions, installed allocation) equal those of the training path (collate)."""
+    from vniahd.evaluate import EvalSettings, Runner
+    from vniahd.evaluate.prompt import get_template
+    from vniahd.needles import prompt_text
+    from vniahd.tiny.data import TrainingData
+    from vniahd.tiny.episodes import Episode
+    from vniahd.tiny.features import frame_features
+    from vniahd.tiny.train import batch_loss, collate, embed_batch
+
+    recipe, ds = env["recipe"], env["dataset"]
+    backend = make_backend(recipe, train=True)
+    v = get_variant("mrope")
+    backend.select_variant(v)
+    runner = Runner(ds, backend, EvalSettings(variants=[v], template=get_template("reference"),
+                                              progress=False), env["root"] / "r2")
+    row = ds.samples.to_dict("records")[-1]  # depth 1 with a distractor before the needle
+    assert len(row["distractor_slots"]) == 1
+    hay = runner.cache.haystack(ds.haystack_frames(), ds.haystack_key)
+    names = [row["needle_image"], *row["distractor_images"]]
+    images = runner.cache.images({n: ds.image(n) for n in names})
+    prep = runner.prepare(row, hay, images)
+    positions = v.positions(prep.segments)
+    s = prep.inputs.prompt_len
+    ans = prep.inputs.answer_ids
+    with torch.inference_mode():
+        emb = torch.cat([prep.inputs.embeds, backend.embed_text(ans)])
+        hidden = backend.hidden_states(emb[None], positions[:, None, : s + len(ans)])
+        runner_logits = backend.logits(hidden[0, s - 1])
+
+    # the same sample as a training episode
+    refs = ds.frame_sequence(row)
+    hay_frames = ds.haystack_frames()
+    feats = frame_features(np.stack([hay_frames[i] if k == "haystack" else ds.image(i) for k, i in refs]),
+                           progress=False)
+    data = TrainingData(recipe.data_config, feats, np.arange(len(feats)), feats[:0], [])
+    ep = Episode(tuple(("h", i) for i in range(len(refs))), prompt_text(ds.needles[row["needle_id"]]),
+                 row_answer(ds, row), row["needle_slot"], tuple(row["distractor_slots"]))
+    batch = collate([ep], data, backend.tokenizer, recipe.train.prompt, v, recipe.train.model)
+    with torch.inference_mode():
+        h = backend.model.hidden_states(embed_batch(backend.model, batch), batch.position_ids)
+        train_logits = backend.model.logits_at(h, batch.target_rows)[0, 0]
+    torch.testing.assert_close(runner_logits, train_logits, rtol=1e-4, atol=1e-5)
+
+
+def row_answer(ds, row) -> str:
+    return ds.needles[row["needle_id"]].answer

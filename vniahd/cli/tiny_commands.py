@@ -1,0 +1,124 @@
+"""``vniahd train-tiny`` and ``vniahd demo``: the embedded tiny model (see vniahd.tiny)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+ORDER = 60
+
+TRAIN_EPILOG = """\
+The tiny model: frozen EfficientNet-Lite0 features (4 tokens per frame) → LayerNorm+Linear →
+a 2-layer Qwen2VLTextModel (d=128, head dim 32, rotary sections 4/6/6, theta 1e4) → untied head,
+trained on 16-frame haystacks from the training split of the demo haystack with augmented
+object×colour needle cards. Every variant trains on identical data from identical initial weights;
+only the RoPE variant differs. Checkpoints (transformers format + metadata) are cached under
+$VNIAHD_CACHE/tiny/checkpoints, keyed by the training configuration; an existing checkpoint is
+reused unless --force.
+
+example:
+  vniahd train-tiny --variant videorope --seed 1
+  vniahd eval --dataset DIR --model tiny --variant videorope --out results/x
+"""
+
+DEMO_EPILOG = """\
+Steps: build the demo haystack; generate V-NIAH and V-NIAH-D datasets on its held-out portion;
+train (or load) one tiny model per variant and seed; evaluate all; write heatmaps, comparison,
+curves, summary.md (Wilson 95% intervals) and report.html into --out; print the summary.
+Everything is cached: a second run trains and encodes nothing.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-tiny", help="train the tiny video LM for one RoPE variant (CPU, minutes)",
+                       description="Train (or reuse) the embedded tiny video-language model for one "
+                                   "RoPE variant and cache the checkpoint.",
+                       epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--variant", required=True, metavar="NAME",
+                   help="RoPE variant: a preset (vanilla, tad, mrope, videorope, …) or any spec "
+                        "'vniahd eval --variant' accepts")
+    p.add_argument("--seed", type=int, default=0, help="seed for initial weights and episodes (default: 0)")
+    p.add_argument("--steps", type=int, default=None, metavar="N",
+                   help="optimizer steps (default: the recipe's, see 'vniahd.tiny.train.TrainConfig')")
+    p.add_argument("--haystack", default=None, metavar="VIDEO",
+                   help="haystack video to train on (default: the demo haystack)")
+    p.add_argument("--force", action="store_true", help="train again even if a checkpoint exists")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run_train)
+
+    d = sub.add_parser("demo", help="the whole small-scale experiment on CPU: data, training, evaluation, report",
+                       description="Run the embedded V-NIAH / V-NIAH-D experiment with tiny models "
+                                   "trained per RoPE variant, and write a report.",
+                       epilog=DEMO_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    d.add_argument("--out", default="results/demo", metavar="DIR", help="report directory (default: %(default)s)")
+    d.add_argument("--variants", default="vanilla,tad,mrope,videorope", metavar="A,B,…",
+                   help="comma-separated variants (default: %(default)s)")
+    d.add_argument("--seeds", default="0", metavar="S,…", help="comma-separated training seeds (default: %(default)s)")
+    d.add_argument("--steps", type=int, default=None, metavar="N", help="training steps per model (default: the recipe's)")
+    d.add_argument("--lengths", default=None, metavar="SPEC",
+                   help="haystack lengths in frames (default: 16,32,64,96,128 = 1x..8x the training length)")
+    d.add_argument("--depths", default=None, metavar="SPEC", help="needle depths (default: 0:1:0.25)")
+    d.add_argument("--repeats", type=int, default=None, metavar="R",
+                   help="haystack windows per (length, depth, needle) (default: 9 → 54 samples per cell)")
+    d.add_argument("--no-progress", action="store_true", help="no progress bars")
+    d.set_defaults(func=run_demo_cmd)
+
+
+def _ints(text: str, what: str) -> tuple[int, ...]:
+    from vniahd.errors import VniahdError
+
+    try:
+        vals = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise VniahdError(f"{what} {text!r}: give comma-separated whole numbers, e.g. 0,1") from None
+    if not vals:
+        raise VniahdError(f"{what}: give at least one value")
+    return vals
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import shutil
+    from pathlib import Path
+
+    from vniahd.errors import VniahdError
+    from vniahd.rope import parse_variant
+    from vniahd.tiny.checkpoints import is_complete
+    from vniahd.tiny.recipe import Recipe, train_and_save
+
+    if args.steps is not None and args.steps < 1:
+        raise VniahdError(f"--steps must be at least 1, got {args.steps}")
+    variant = parse_variant(args.variant)
+    recipe = Recipe(haystack=Path(args.haystack) if args.haystack else None).with_train(seed=args.seed)
+    if args.steps is not None:
+        recipe = recipe.with_train(steps=args.steps)
+    path = recipe.checkpoint_path(variant)
+    if is_complete(path) and not args.force:
+        print(f"checkpoint exists (use --force to retrain): {path}")
+        return 0
+    if path.exists():
+        shutil.rmtree(path)
+    out = train_and_save(recipe, variant, progress=not args.no_progress,
+                         log=lambda m: print(m, file=sys.stderr))
+    print(f"checkpoint: {out}")
+    return 0
+
+
+def run_demo_cmd(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from vniahd.tiny.demo import DemoConfig, run_demo
+
+    cfg = DemoConfig(out=Path(args.out),
+                     variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()),
+                     seeds=_ints(args.seeds, "--seeds"), steps=args.steps, progress=not args.no_progress)
+    if args.lengths:
+        cfg = replace(cfg, lengths=args.lengths)
+    if args.depths:
+        cfg = replace(cfg, depths=args.depths)
+    if args.repeats is not None:
+        cfg = replace(cfg, repeats=args.repeats)
+    result = run_demo(cfg)
+    print(result["summary_md"])
+    print(f"report: {Path(result['report']).resolve()}")
+    return 0

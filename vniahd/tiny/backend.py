@@ -1,0 +1,223 @@
+"""The ``tiny`` model backend: EfficientNet-Lite0 frames + the per-variant trained tiny text model.
+
+Spec: ``tiny`` or ``tiny?seed=0&steps=2000&train=1&haystack=PATH&variant=NAME``.
+
+The evaluator's text path is used unchanged (spliced embeddings, our positions, our allocation
+swap, every scoring mode, the embedding cache, resume). Two things are particular to this model:
+
+- **One set of weights per RoPE variant.** ``select_variant(variant)`` loads the checkpoint
+  trained for that variant (see :mod:`vniahd.tiny.recipe`), or trains it with ``train=1``; without
+  a checkpoint it raises an error naming the ``vniahd train-tiny`` command. The evaluator calls it
+  before installing each variant's allocation; ``variant=NAME`` in the spec selects one up front.
+- **Variant-independent embeddings.** The projector (LayerNorm + Linear) is trained per variant,
+  so the frame encoder returns the frozen EfficientNet-Lite0 features and the projection happens
+  inside :meth:`hidden_states`. Rows of the evaluator's embedding sequence are therefore
+  ``INPUT_WIDTH = 1280 + 1`` wide: a visual row holds the 1280 pooled features and a 0 flag; a text
+  row holds the token embedding in its first ``d`` columns and a 1 flag. The embedding cache is
+  thus shared by all variants (its key does not depend on the trained weights).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vniahd.errors import VniahdError
+from vniahd.files import sha256_json
+from vniahd.models.base import Backend, BackendOptions, RotaryConfig
+from vniahd.tiny.encoder import FEATURE_DIM, POOL_GRID
+
+INPUT_WIDTH = FEATURE_DIM + 1
+_KNOWN = {"seed", "steps", "train", "haystack", "variant"}
+
+
+def parse_params(params: dict):
+    """Spec parameters → (Recipe, train_if_missing, variant name or None)."""
+    from pathlib import Path
+
+    from vniahd.tiny.recipe import Recipe
+    from vniahd.tiny.train import TrainConfig
+
+    unknown = set(params) - _KNOWN
+    if unknown:
+        raise VniahdError(f"unknown tiny-model parameter(s) {sorted(unknown)}; valid: "
+                          f"{', '.join(sorted(_KNOWN))} (e.g. tiny?seed=1&train=1)")
+    cfg = TrainConfig()
+    changes = {}
+    for key in ("seed", "steps"):
+        if key in params and params[key] not in (None, ""):
+            try:
+                changes[key] = int(params[key])
+            except ValueError:
+                raise VniahdError(f"tiny?{key}={params[key]!r}: give a whole number") from None
+    if changes.get("steps", 1) < 1:
+        raise VniahdError("tiny?steps= must be at least 1")
+    train_flag = str(params.get("train", "0")).lower() in ("1", "true", "yes", "auto")
+    haystack = Path(params["haystack"]) if params.get("haystack") else None
+    from dataclasses import replace
+
+    return Recipe(train=replace(cfg, **changes), haystack=haystack), train_flag, params.get("variant")
+
+
+class TinyBackend(Backend):
+    """See the module docstring."""
+
+    def __init__(self, spec: str, recipe, options: BackendOptions, *, train_if_missing: bool = False,
+                 progress: bool = True):
+        self.spec = spec
+        self.recipe = recipe
+        self.options = options
+        self.train_if_missing = train_if_missing
+        self.progress = progress
+        mc = recipe.train.model
+        self.rotary = RotaryConfig(head_dim=mc.head_dim, theta=float(mc.rope_theta),
+                                   sections=tuple(mc.sections))
+        self.layout_params = {}
+        self.tokenizer = recipe.tokenizer()
+        self.model = None
+        self.variant = None
+        self.checkpoint = None
+        self._material = None
+        self._fingerprint: str | None = None
+        self.loaded: dict[str, str] = {}  # variant name → checkpoint dir
+
+    # ---- variant selection ----------------------------------------------------------------
+    def select_variant(self, variant) -> None:
+        """Load (or train) the weights trained for ``variant`` and install its allocation."""
+        if self.variant is not None and self.variant == variant and self.model is not None:
+            return
+        from vniahd.tiny.recipe import TrainingMaterial, ensure_model
+
+        if self._material is None:
+            self._material = TrainingMaterial(self.recipe, progress=self.progress)
+        model, path, meta = ensure_model(self.recipe, variant, train_if_missing=self.train_if_missing,
+                                         material=self._material, progress=self.progress)
+        self.model = model.to(device=self.device, dtype=self.dtype)
+        self.variant = variant
+        self.checkpoint = path
+        self.loaded[variant.name] = str(path)
+        from vniahd.evaluate.runner import variant_axes
+
+        # The evaluator's own rule for the axes (model sections unless the variant fixes them).
+        super().install_allocation(variant_axes(variant, self.rotary))
+
+    def _require_model(self) -> None:
+        if self.model is None:
+            raise VniahdError(
+                "the tiny backend holds one trained model per RoPE variant and none is selected; "
+                "the evaluator must call backend.select_variant(variant) before scoring, or pass "
+                "the variant in the spec: --model 'tiny?variant=NAME'")
+
+    @property
+    def language_model(self) -> torch.nn.Module:  # type: ignore[override]
+        self._require_model()
+        return self.model.text_model
+
+    @property
+    def lm_head(self) -> torch.nn.Module:  # type: ignore[override]
+        self._require_model()
+        return self.model.lm_head
+
+    def install_allocation(self, axes: torch.Tensor) -> None:
+        self._require_model()
+        super().install_allocation(axes)
+
+    # ---- sizes ----------------------------------------------------------------------------
+    @property
+    def hidden_size(self) -> int:
+        """Width of the evaluator's embedding rows (see module docstring), not the model's d."""
+        return INPUT_WIDTH
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.tokenizer.vocab_size)
+
+    @property
+    def model_hidden_size(self) -> int:
+        return int(self.recipe.train.model.hidden_size)
+
+    # ---- frame encoder --------------------------------------------------------------------
+    def visual_grid(self, frame_size: tuple[int, int]) -> tuple[int, int]:
+        return (POOL_GRID, POOL_GRID)
+
+    def encode_frames(self, frames: np.ndarray) -> torch.Tensor:
+        from vniahd.tiny.features import frame_features
+
+        feats = frame_features(np.asarray(frames), progress=False)  # [N, 4, 1280] float32
+        out = torch.zeros(feats.shape[0], feats.shape[1], INPUT_WIDTH)
+        out[..., :FEATURE_DIM] = feats
+        return out.to(self.dtype)
+
+    def encoder_fingerprint(self, frame_size: tuple[int, int]) -> str:
+        from vniahd.tiny.features import encoder_key
+
+        return sha256_json({"backend": "tiny", "encoder": encoder_key(), "rows": "features+flag",
+                            "width": INPUT_WIDTH, "frame_size": list(frame_size),
+                            "dtype": str(self.dtype), "frame_mode": self.options.frame_mode})
+
+    # ---- text path ------------------------------------------------------------------------
+    def embed_text(self, ids: list[int]) -> torch.Tensor:
+        self._require_model()
+        t = torch.tensor(ids, dtype=torch.long, device=self.device)
+        emb = self.model.embed_text(t)
+        out = emb.new_zeros(len(ids), INPUT_WIDTH)
+        out[:, : emb.shape[1]] = emb
+        out[:, -1] = 1.0
+        return out
+
+    def to_model_inputs(self, rows: torch.Tensor) -> torch.Tensor:
+        """[..., INPUT_WIDTH] rows → [..., d]: text rows keep their embedding, visual rows go
+        through the trained projector."""
+        d = self.model_hidden_size
+        is_text = rows[..., -1:] > 0.5
+        visual = self.model.embed_frames(rows[..., :FEATURE_DIM])
+        return torch.where(is_text, rows[..., :d], visual)
+
+    def hidden_states(self, embeds: torch.Tensor, position_ids: torch.Tensor, cache=None) -> torch.Tensor:
+        self._require_model()
+        return super().hidden_states(self.to_model_inputs(embeds.to(self.dtype)), position_ids, cache)
+
+    # ---- identity -------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """Variant-independent: the recipe (training config, data, vocabulary). The weights for
+        a variant are the deterministic result of training that recipe for it; the checkpoint
+        directory of each variant used is listed by :meth:`describe`."""
+        if self._fingerprint is None:
+            self._fingerprint = sha256_json({"backend": "tiny", "recipe": self.recipe.fingerprint()})
+        return self._fingerprint
+
+    def describe(self) -> dict:
+        return {
+            "spec": self.spec,
+            "fingerprint": self.fingerprint(),
+            "rotary": self.rotary.to_dict(),
+            "hidden_size": self.model_hidden_size,
+            "input_width": INPUT_WIDTH,
+            "vocab_size": self.vocab_size,
+            "frame_mode": self.options.frame_mode,
+            "device": str(self.device),
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "tokenizer": self.tokenizer.source,
+            "layout_params": {},
+            "tiny": {"train_config": self.recipe.train.to_dict(),
+                     "data_config": self.recipe.data_config.to_dict(),
+                     "haystack": str(self.recipe.haystack_path),
+                     "checkpoints": "cache_dir('tiny','checkpoints', hash(train config, variant, "
+                                    "data config, vocabulary))"},
+        }
+
+
+def create_backend(rest: str, params: dict, options: BackendOptions) -> TinyBackend:
+    """Factory for the registry (``BACKENDS['tiny']``)."""
+    if rest:
+        raise VniahdError(f"'tiny:{rest}' is not a tiny-model spec; use 'tiny' or "
+                          "'tiny?seed=0&steps=2000&train=1'")
+    recipe, train_flag, variant_name = parse_params(params)
+    spec = "tiny" + (("?" + "&".join(f"{k}={params[k]}" for k in sorted(params) if k != "variant"))
+                     if any(k != "variant" for k in params) else "")
+    backend = TinyBackend(spec, recipe, options, train_if_missing=train_flag)
+    if variant_name:
+        from vniahd.rope import parse_variant
+
+        backend.select_variant(parse_variant(variant_name))
+    return backend

@@ -1,0 +1,136 @@
+"""The tiny video LM: frozen EfficientNet-Lite0 features → LayerNorm+Linear projector → a small
+transformers ``Qwen2VLTextModel`` → an untied LM head over a word vocabulary.
+
+The RoPE variant is not part of the weights' architecture: positions come from
+``Variant.positions`` and the frequency allocation is installed with
+``vniahd.rope.hf.install_allocation``, exactly as for real Qwen2-VL checkpoints (DESIGN §2, §5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from vniahd.tiny.encoder import FEATURE_DIM, POOL_GRID
+
+
+@dataclass(frozen=True)
+class TinyConfig:
+    """Architecture of the tiny model (defaults from the feasibility prototype, issue 7)."""
+
+    hidden_size: int = 128
+    num_layers: int = 2
+    num_heads: int = 4
+    head_dim: int = 32
+    intermediate_size: int = 512
+    rope_theta: float = 1e4
+    #: (t, h, w) rotary pairs for block allocations — Qwen2-VL's (16, 24, 24) of 64 scaled to 16.
+    sections: tuple[int, int, int] = (4, 6, 6)
+    feature_dim: int = FEATURE_DIM
+    grid: tuple[int, int] = (POOL_GRID, POOL_GRID)
+    rms_norm_eps: float = 1e-6
+
+    @property
+    def num_pairs(self) -> int:
+        return self.head_dim // 2
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["sections"] = list(self.sections)
+        d["grid"] = list(self.grid)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TinyConfig":
+        d = dict(d)
+        d["sections"] = tuple(d["sections"])
+        d["grid"] = tuple(d["grid"])
+        return cls(**d)
+
+    def text_config(self, vocab_size: int):
+        """The ``Qwen2VLTextConfig`` of the language side."""
+        from transformers import Qwen2VLTextConfig
+
+        return Qwen2VLTextConfig(
+            vocab_size=vocab_size,
+            hidden_size=self.hidden_size,
+            intermediate_size=self.intermediate_size,
+            num_hidden_layers=self.num_layers,
+            num_attention_heads=self.num_heads,
+            num_key_value_heads=self.num_heads,
+            head_dim=self.head_dim,
+            max_position_embeddings=1 << 20,
+            rms_norm_eps=self.rms_norm_eps,
+            rope_parameters={"rope_type": "default", "rope_theta": self.rope_theta,
+                             "mrope_section": list(self.sections)},
+            tie_word_embeddings=False,
+            use_cache=False,
+            pad_token_id=0,
+            bos_token_id=None,
+            eos_token_id=None,
+        )
+
+
+def temporal_period(config: TinyConfig) -> float:
+    """Distractor spacing for this model: 2π·θ^(2·s_t/d) (DESIGN §3) ≈ 62.8 frames by default."""
+    from vniahd.rope.rotation import temporal_period as _period
+
+    return float(_period(config.head_dim, config.rope_theta, config.sections[0]))
+
+
+class TinyVideoLM(nn.Module):
+    """Projector + ``Qwen2VLTextModel`` + untied head. Call :meth:`set_variant` before use."""
+
+    def __init__(self, config: TinyConfig, vocab_size: int, text_model: nn.Module | None = None):
+        super().__init__()
+        from transformers.models.qwen2_vl.modeling_qwen2_vl import Qwen2VLTextModel
+
+        self.config = config
+        self.vocab_size = vocab_size
+        self.projector = nn.Sequential(nn.LayerNorm(config.feature_dim),
+                                       nn.Linear(config.feature_dim, config.hidden_size))
+        if text_model is None:
+            text_cfg = config.text_config(vocab_size)
+            text_cfg._attn_implementation = "sdpa"
+            text_model = Qwen2VLTextModel(text_cfg)
+        self.text_model = text_model
+        self.lm_head = nn.Linear(config.hidden_size, vocab_size, bias=False)
+        self.variant_name: str | None = None
+
+    # -- RoPE variant -------------------------------------------------------------------------
+    def set_variant(self, variant) -> None:
+        """Install ``variant``'s frequency allocation in the rotary module (positions are given
+        per call). Allocation only changes which stream each pair reads; no weights change."""
+        from vniahd.rope.hf import install_allocation
+
+        install_allocation(self.text_model, variant.axes(self.config.num_pairs))
+        self.variant_name = variant.name
+
+    # -- pieces -------------------------------------------------------------------------------
+    def embed_text(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.text_model.embed_tokens(ids)
+
+    def embed_frames(self, features: torch.Tensor) -> torch.Tensor:
+        """Encoder features [..., 1280] → visual token embeddings [..., d]."""
+        return self.projector(features)
+
+    def hidden_states(self, inputs_embeds: torch.Tensor, position_ids: torch.Tensor,
+                      attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """[B,S,d] embeddings + [3,B,S] positions → final hidden states [B,S,d]."""
+        out = self.text_model(inputs_embeds=inputs_embeds, position_ids=position_ids,
+                              attention_mask=attention_mask, use_cache=False)
+        return out.last_hidden_state
+
+    def logits_at(self, hidden: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Head applied only where needed: hidden [B,S,d], index [B,K] → logits [B,K,V]."""
+        picked = torch.gather(hidden, 1, index[..., None].expand(-1, -1, hidden.shape[-1]))
+        return self.lm_head(picked)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
