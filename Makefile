@@ -31,6 +31,7 @@ bench: $(BIN)/vniahd
 	$(BIN)/python bench/eval_prefix.py
 	$(BIN)/python bench/generate.py
 	$(BIN)/python bench/gpu_scale.py
+	$(BIN)/python bench/encoder_probe.py
 
 tiny-acceptance: $(BIN)/vniahd
 	$(BIN)/python -m pytest -q -ra -m slow tests/test_tiny_acceptance.py

@@ -60,19 +60,22 @@ def test_same_padding_matches_tf_rule():
 
 
 def test_features_are_pooled_2x2_row_major():
-    """4 tokens per frame = the 7×7×1280 map average-pooled to 2×2, row-major; checked against
-    pooling the map by hand (adaptive pooling of 7 → 2 uses rows 0..3 and 3..6)."""
+    """4 tokens per frame = [final 7×7×1280 map ‖ stage-3 28×28×40 map], each average-pooled to
+    2×2, row-major; checked against pooling the maps by hand (adaptive pooling of 7 → 2 uses rows
+    0..3 and 3..6; of 28 → 2 rows 0..13 and 14..27)."""
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, size=(2, 64, 96, 3), dtype=np.uint8)
     feats = enc.encode_frames(frames)
-    assert feats.shape == (2, 4, 1280)
+    assert feats.shape == (2, 4, 1320)  # [N, tokens, 1280 + 40]
     with torch.no_grad():
-        fmap = enc.load_encoder().feature_map(enc.resize_frames(frames))
-    assert fmap.shape[-2:] == (7, 7)
+        mid, fmap = enc.load_encoder().feature_maps(enc.resize_frames(frames))
+    assert fmap.shape[-3:] == (1280, 7, 7) and mid.shape[-3:] == (40, 28, 28)
     top_left = fmap[:, :, 0:4, 0:4].mean(dim=(2, 3))
     bottom_right = fmap[:, :, 3:7, 3:7].mean(dim=(2, 3))
-    torch.testing.assert_close(feats[:, 0], top_left, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(feats[:, 3], bottom_right, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(feats[:, 0, :1280], top_left, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(feats[:, 3, :1280], bottom_right, rtol=1e-5, atol=1e-6)
+    top_right_mid = mid[:, :, 0:14, 14:28].mean(dim=(2, 3))
+    torch.testing.assert_close(feats[:, 1, 1280:], top_right_mid, rtol=1e-5, atol=1e-5)
 
 
 def test_feature_cache_round_trip(tmp_path, monkeypatch):

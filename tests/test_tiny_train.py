@@ -9,6 +9,7 @@ import torch
 
 from vniahd.rope import get_variant
 from vniahd.tiny.data import DataConfig, TrainingData, split_clips
+from vniahd.tiny.encoder import FEATURE_DIM
 from vniahd.tiny.episodes import EpisodeSampler, vocabulary_words
 from vniahd.tiny.model import TinyConfig
 from vniahd.tiny.sequence import PromptFormat
@@ -26,8 +27,8 @@ def synthetic_data(seed: int = 0, frames: int = 24) -> TrainingData:
     cfg = DataConfig(haystack_fingerprint="synthetic", clips=((0, frames),), objects=OBJECTS,
                      colours=COLOURS, heldout_pairs=())
     pairs = cfg.train_pairs
-    return TrainingData(cfg, torch.rand(frames, 4, 1280, generator=g), np.arange(frames),
-                        torch.rand(len(pairs), 4, 1280, generator=g), list(pairs))
+    return TrainingData(cfg, torch.rand(frames, 4, FEATURE_DIM, generator=g), np.arange(frames),
+                        torch.rand(len(pairs), 4, FEATURE_DIM, generator=g), list(pairs))
 
 
 def small_cfg(seed: int = 0, steps: int = 3) -> TrainConfig:
@@ -54,7 +55,7 @@ def test_same_seed_same_weights_after_n_steps():
     # …and the weights did move, differently for another seed.
     c = train(small_cfg(seed=4), get_variant("videorope"), data, tok, progress=False)
     init = build_model(cfg, tok.vocab_size, get_variant("videorope")).state_dict()
-    name = "projector.1.weight"
+    name = "projector.linear.weight"
     assert not torch.equal(sa[name], init[name])
     assert not torch.equal(sa[name], c.model.state_dict()[name])
 
@@ -132,9 +133,11 @@ def test_keyword_tokenizer_keeps_content_words_and_drops_boilerplate():
     from vniahd.tiny.episodes import compose_question
 
     words = vocabulary_words(list(OBJECTS), list(COLOURS))
-    assert words == ["<pad>", "<unk>", "A", "B", "C", "D", "Options", "Which", "blue", "card", "cat",
-                     "coffee", "coins", "coloured", "green", "horse", "is", "object", "on", "red",
-                     "rocket", "yellow"]
+    options = [f"{letter}. {o}" for letter in "ABCD" for o in sorted(OBJECTS)]  # 4 × 5 whole options
+    assert words == sorted(["<pad>", "<unk>"]) + sorted(
+        ["A", "B", "C", "D", "Options", "Which", "blue", "card", "cat", "coffee", "coins", "coloured",
+         "green", "horse", "is", "object", "on", "red", "rocket", "yellow"] + options)
+    assert "A. coins" in words and len(words) == 2 + 20 + 20
     tok = text_tokenizer(words)
     q = compose_question("red", ["cat", "coffee", "rocket", "horse"], "B", instruction=True)
     seqs = []
@@ -142,7 +145,7 @@ def test_keyword_tokenizer_keeps_content_words_and_drops_boilerplate():
         t = get_template(name)
         ids = tok.encode(t.before) + tok.encode(t.render_after(q))
         seqs.append([tok.tokenizer.id_to_token(i) for i in ids])
-    assert seqs[0] == seqs[1] == ["Options", "A", "cat", "B", "coffee", "C", "rocket", "D", "horse",
+    assert seqs[0] == seqs[1] == ["Options", "A. cat", "B. coffee", "C. rocket", "D. horse",
                                   "Which", "object", "is", "on", "card", "coloured", "red"]
     assert tok.encode(get_template("reference").before) == []
     assert tok.encode("B") == [words.index("B")]

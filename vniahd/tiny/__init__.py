@@ -3,7 +3,7 @@
 Modules, one job each:
 
 - :mod:`.encoder`      EfficientNet-Lite0 in plain torch (strict load of the shipped ImageNet weights)
-- :mod:`.features`     per-frame feature cache (4 tokens × 1280 per frame), keyed by frame content
+- :mod:`.features`     per-frame feature cache (4 tokens × 1320 per frame), keyed by frame content
 - :mod:`.model`        :class:`TinyConfig`, :class:`TinyVideoLM` (projector + Qwen2VLTextModel + head)
 - :mod:`.vocab`        the word-level tokenizer
 - :mod:`.data`         training material and the train / held-out split (documented there)

@@ -9,10 +9,10 @@ swap, every scoring mode, the embedding cache, resume). Two things are particula
   trained for that variant (see :mod:`vniahd.tiny.recipe`), or trains it with ``train=1``; without
   a checkpoint it raises an error naming the ``vniahd train-tiny`` command. The evaluator calls it
   before installing each variant's allocation; ``variant=NAME`` in the spec selects one up front.
-- **Variant-independent embeddings.** The projector (LayerNorm + Linear) is trained per variant,
+- **Variant-independent embeddings.** The projector (per-level LayerNorm + Linear) is trained per variant,
   so the frame encoder returns the frozen EfficientNet-Lite0 features and the projection happens
   inside :meth:`hidden_states`. Rows of the evaluator's embedding sequence are therefore
-  ``INPUT_WIDTH = 1280 + 1`` wide: a visual row holds the 1280 pooled features and a 0 flag; a text
+  ``INPUT_WIDTH = 1320 + 1`` wide: a visual row holds the 1320 pooled features and a 0 flag; a text
   row holds the token embedding in its first ``d`` columns and a 1 flag. The embedding cache is
   thus shared by all variants (its key does not depend on the trained weights).
 """
@@ -143,7 +143,7 @@ class TinyBackend(Backend):
     def encode_frames(self, frames: np.ndarray) -> torch.Tensor:
         from vniahd.tiny.features import frame_features
 
-        feats = frame_features(np.asarray(frames), progress=False)  # [N, 4, 1280] float32
+        feats = frame_features(np.asarray(frames), progress=False)  # [N, 4, 1320] float32
         out = torch.zeros(feats.shape[0], feats.shape[1], INPUT_WIDTH)
         out[..., :FEATURE_DIM] = feats
         return out.to(self.dtype)

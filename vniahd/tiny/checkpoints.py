@@ -4,7 +4,7 @@ Layout of ``cache_dir("tiny", "checkpoints", <key>)`` (``key`` = hash of the tra
 the variant, the data config and the vocabulary; see :func:`vniahd.tiny.train.config_key`)::
 
     text_model/            Qwen2VLTextModel.save_pretrained (config.json + model.safetensors)
-    heads.safetensors      projector (LayerNorm + Linear) and the untied LM head
+    heads.safetensors      projector (per-level LayerNorms + Linear) and the untied LM head
     vocab.json             the word list (+ chat special tokens)
     tiny.json              metadata: variant, seed, steps, training/data config and their hashes,
                            training time and loss curve, provenance

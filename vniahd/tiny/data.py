@@ -140,9 +140,9 @@ class TrainingData:
     """Encoded training material: haystack features (training split) and the card bank."""
 
     config: DataConfig
-    haystack: torch.Tensor                   # [M, 4, 1280]
+    haystack: torch.Tensor                   # [M, 4, 1320]
     haystack_indices: np.ndarray             # sampled-frame index of each row
-    cards: torch.Tensor                      # [C, 4, 1280]
+    cards: torch.Tensor                      # [C, 4, 1320]
     card_pairs: list[tuple[str, str]] = field(default_factory=list)  # (object, colour) per row
 
     def cards_by_pair(self) -> dict[tuple[str, str], list[int]]:

@@ -12,8 +12,14 @@ The package ships only the state dict (key names follow ``efficientnet_pytorch``
 ``_blocks.N._expand_conv``, ``_bn0/1/2``, ``_conv_head``, ``_fc``), so this module writes the network
 and its classifier head; :func:`load_encoder` refuses any missing or unexpected key.
 
-Frame features for the tiny video LM: the final 1280-channel map, average-pooled to 2×2, gives
-4 tokens per frame (row-major: top-left, top-right, bottom-left, bottom-right).
+Frame features for the tiny video LM: two maps of the frozen network, each average-pooled to 2×2
+and concatenated per cell, give 4 tokens per frame (row-major: top-left, top-right, bottom-left,
+bottom-right) of 1320 values: the final 1280-channel map (what the object is) and the
+40-channel map at the end of stage 3 (stride 8; what colour it is). Why two levels: the ImageNet
+head is trained to be colour-invariant — a ridge probe on pooled final features tells the 8 card
+colours apart only 79 % of the time (objects 100 %), while the stage-3 map gives 100 % for both
+(``bench/encoder_probe.py``). Without it the tiny model could not tell a red needle card from an
+orange distractor card reliably. Multi-level vision features are what Qwen3-VL's DeepStack does too.
 """
 
 from __future__ import annotations
@@ -46,7 +52,10 @@ NUM_CLASSES = 1000
 INPUT_SIZE = 224
 POOL_GRID = 2  # 2×2 pooled cells → 4 tokens per frame
 TOKENS_PER_FRAME = POOL_GRID * POOL_GRID
-FEATURE_DIM = HEAD_CHANNELS
+#: Index of the last block of stage 3 (blocks 0 | 1-2 | 3-4 | ...): its output has 40 channels.
+COLOUR_BLOCK = 4
+COLOUR_CHANNELS = STAGES[2][3]
+FEATURE_DIM = HEAD_CHANNELS + COLOUR_CHANNELS
 
 
 def weights_path() -> Path:
@@ -135,12 +144,19 @@ class EfficientNetLite0(nn.Module):
         x = images.to(torch.float32).permute(0, 3, 1, 2)
         return (x - 127.0) / 128.0
 
+    def feature_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised [B,3,H,W] → (stage-3 map [B,40,H/8,W/8], final map [B,1280,H/32,W/32])."""
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        mid = x
+        for i, block in enumerate(self._blocks):
+            x = block(x)
+            if i == COLOUR_BLOCK:
+                mid = x
+        return mid, F.relu6(self._bn1(self._conv_head(x)))
+
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised [B,3,H,W] → final 1280-channel map [B,1280,H/32,W/32]."""
-        x = F.relu6(self._bn0(self._conv_stem(x)))
-        for block in self._blocks:
-            x = block(x)
-        return F.relu6(self._bn1(self._conv_head(x)))
+        return self.feature_maps(x)[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised [B,3,H,W] → ImageNet logits [B,1000] (global average pool + linear)."""
@@ -182,10 +198,11 @@ def classify(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def encode_frames(images: np.ndarray | torch.Tensor, batch_size: int = 32,
                   progress: bool = False, desc: str = "encoding frames") -> torch.Tensor:
-    """uint8 RGB frames [N,H,W,3] → features [N, 4, 1280] (float32).
+    """uint8 RGB frames [N,H,W,3] → features [N, 4, 1320] (float32).
 
-    Each frame is resized to 224×224, run through the frozen network, and its final 7×7×1280 map
-    is average-pooled to 2×2 (``adaptive_avg_pool2d``), flattened row-major into 4 tokens.
+    Each frame is resized to 224×224 and run through the frozen network; its final 7×7×1280 map
+    and its stage-3 28×28×40 map are each average-pooled to 2×2 (``adaptive_avg_pool2d``) and
+    concatenated per cell (final first), flattened row-major into 4 tokens.
     """
     model = load_encoder()
     arr = np.asarray(images) if not isinstance(images, torch.Tensor) else images
@@ -197,7 +214,8 @@ def encode_frames(images: np.ndarray | torch.Tensor, batch_size: int = 32,
 
         starts = tqdm(starts, desc=desc, unit="batch", leave=False)
     for s in starts:
-        fmap = model.feature_map(resize_frames(arr[s:s + batch_size]))
-        pooled = F.adaptive_avg_pool2d(fmap, POOL_GRID)  # [b,1280,2,2]
+        mid, head = model.feature_maps(resize_frames(arr[s:s + batch_size]))
+        pooled = torch.cat([F.adaptive_avg_pool2d(head, POOL_GRID),   # [b,1280,2,2]
+                            F.adaptive_avg_pool2d(mid, POOL_GRID)], 1)  # [b,40,2,2]
         out[s:s + len(pooled)] = pooled.flatten(2).transpose(1, 2)
     return out

@@ -81,10 +81,17 @@ def order_frames(n: int, offset: int, haystack_len: int, needle_slot: int,
 class EpisodeSampler:
     """Deterministic episodes from :class:`TrainingData`."""
 
-    def __init__(self, data: TrainingData, *, length: int = 16, distractor_prob: float = 0.5,
-                 short_answer_prob: float = 0.0, instruction: bool = True, seed: int = 0):
+    def __init__(self, data: TrainingData, *, length: int = 16, min_length: int | None = None,
+                 distractor_prob: float = 0.5, short_answer_prob: float = 0.0,
+                 instruction: bool = True, seed: int = 0, total_steps: int | None = None,
+                 ramp: float = 0.5):
         self.data = data
         self.length = length
+        self.min_length = length if min_length is None else min_length
+        self.total_steps = total_steps
+        self.ramp = ramp
+        if not 1 <= self.min_length <= length:
+            raise ValueError(f"min_length must be in 1..{length}, got {min_length}")
         self.distractor_prob = distractor_prob
         self.short_answer_prob = short_answer_prob
         self.instruction = instruction
@@ -102,10 +109,10 @@ class EpisodeSampler:
                                                     answer, self.instruction)
         return self._questions[key]
 
-    def episode(self, rng: np.random.Generator) -> Episode:
+    def episode(self, rng: np.random.Generator, n: int | None = None) -> Episode:
         from vniahd.plan import get_schedule, insert_slots
 
-        n = self.length
+        n = self.length if n is None else n
         obj, colour = self.pairs[rng.integers(len(self.pairs))]
         needle_ref = ("c", int(rng.choice(self.by_pair[(obj, colour)])))
         others = [o for o in self.objects if o != obj]
@@ -118,11 +125,11 @@ class EpisodeSampler:
         wrong = [o for o in options if o != obj]
         candidates = [(o, c) for o in wrong for c in self.colours
                       if not confusable(c, colour) and (o, c) in self.by_pair]
-        if rng.random() < self.distractor_prob and candidates:
+        # Spacings p for which the reference schedule places a distractor in this window.
+        fits = [p for p in range(1, n + 1) if not (q - p <= 0 and q + p >= n)]
+        if rng.random() < self.distractor_prob and candidates and fits:
             d_obj, d_col = candidates[rng.integers(len(candidates))]
             distractor_refs = [("c", int(rng.choice(self.by_pair[(d_obj, d_col)])))]
-            # Spacings p for which the reference schedule places a distractor in this window.
-            fits = [p for p in range(1, n + 1) if not (q - p <= 0 and q + p >= n)]
             p = fits[rng.integers(len(fits))]
             side = random.Random(int(rng.integers(1 << 62)))
             positions = get_schedule("reference").positions(n, q, p, side, None)
@@ -136,13 +143,31 @@ class EpisodeSampler:
         return Episode(tuple(frames), self._question(colour, tuple(options), answer), answer,
                        needle_slot, tuple(dslots))
 
+    def batch_length(self, step: int, rng: np.random.Generator) -> int:
+        """Haystack length of batch ``step``: a curriculum from short to full haystacks.
+
+        The upper end grows linearly from ``min_length`` to ``length`` over the first
+        ``ramp`` fraction of ``total_steps``; the batch length is uniform in
+        ``[max(min_length, upper // 2), upper]``. Why: at 16 frames only, the 2-layer model did not
+        learn to tell the needle from the distractor in 800 steps (the 8 card tokens drown in 64
+        haystack tokens); at 6 frames it did in 400, and the skill carries over to longer haystacks.
+        """
+        if self.total_steps is None or self.min_length == self.length:
+            return self.length
+        frac = min(1.0, step / max(1.0, self.ramp * self.total_steps))
+        upper = int(round(self.min_length + (self.length - self.min_length) * frac))
+        lower = max(self.min_length, upper // 2)
+        return int(rng.integers(lower, upper + 1))
+
     def batch(self, step: int, size: int) -> list[Episode]:
+        """Batch ``step``: one haystack length (:meth:`batch_length`), ``size`` episodes."""
         rng = np.random.default_rng([self.seed, step])
-        return [self.episode(rng) for _ in range(size)]
+        n = self.batch_length(step, rng)
+        return [self.episode(rng, n) for _ in range(size)]
 
 
 def frame_features(data: TrainingData, episode: Episode) -> torch.Tensor:
-    """[F, 4, 1280] features of an episode's frames, in order."""
+    """[F, 4, 1320] features of an episode's frames, in order."""
     h = [r for k, r in episode.frames if k == "h"]
     idx_h = torch.tensor([r if k == "h" else -1 for k, r in episode.frames])
     idx_c = torch.tensor([r if k == "c" else -1 for k, r in episode.frames])
@@ -169,7 +194,8 @@ def vocabulary_words(objects: list[str], colours: list[str], fmt=None) -> list[s
         texts.append(compose_question(c, None, objects[0], instruction=False))
     words = {w for t in texts for w in split_words(t) if w[0].isalnum()}
     words |= set(objects) | set(colours) | set(LETTERS)
+    options = {f"{letter}. {o}" for letter in LETTERS for o in objects}  # how prompt_text lists them
     boiler = {w for t in (*KNOWN_INSTRUCTIONS, *(x for tp in TEMPLATES.values() for x in (tp.before, tp.after)))
               for w in split_words(t)}
-    keep = (words - boiler) | set(objects) | set(colours) | set(LETTERS)
+    keep = (words - boiler) | set(objects) | set(colours) | set(LETTERS) | options
     return list(SPECIALS) + sorted(keep - set(SPECIALS))

@@ -19,7 +19,7 @@ from vniahd.files import atomic_write, cache_dir, sha256_file, sha256_json
 from vniahd.tiny import encoder as enc
 
 #: Bump when the feature extraction changes (resize, pooling, normalisation).
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2  # 2: stage-3 colour map appended (1320 per token)
 _ENCODER_KEY: str | None = None
 
 
@@ -29,7 +29,7 @@ def encoder_key() -> str:
     if _ENCODER_KEY is None:
         _ENCODER_KEY = sha256_json({
             "weights": sha256_file(enc.weights_path()), "version": FEATURE_VERSION,
-            "input_size": enc.INPUT_SIZE, "pool_grid": enc.POOL_GRID, "normalise": "(x-127)/128",
+            "input_size": enc.INPUT_SIZE, "pool_grid": enc.POOL_GRID, "levels": ["head", enc.COLOUR_BLOCK], "normalise": "(x-127)/128",
             "resize": "bilinear antialias", "bn_eps": enc.BN_EPS,
         })[:16]
     return _ENCODER_KEY
@@ -53,7 +53,7 @@ def _path(root: Path, key: str) -> Path:
 
 def frame_features(frames: np.ndarray, *, batch_size: int = 32, cache: bool = True,
                    progress: bool = True, desc: str = "EfficientNet-Lite0") -> torch.Tensor:
-    """uint8 RGB frames [N,H,W,3] → float32 features [N, 4, 1280], encoding only cache misses.
+    """uint8 RGB frames [N,H,W,3] → float32 features [N, 4, 1320], encoding only cache misses.
 
     Identical frames in one call are encoded once. The result does not depend on batching: each
     frame's features come from a forward pass over that frame alone in eval mode (batch norm uses

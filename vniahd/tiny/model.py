@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from vniahd.tiny.encoder import FEATURE_DIM, POOL_GRID
+from vniahd.tiny.encoder import COLOUR_CHANNELS, FEATURE_DIM, POOL_GRID
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,14 @@ class TinyConfig:
     #: (t, h, w) rotary pairs for block allocations — Qwen2-VL's (16, 24, 24) of 64 scaled to 16.
     sections: tuple[int, int, int] = (4, 6, 6)
     feature_dim: int = FEATURE_DIM
+    #: trailing feature channels normalised on their own (the encoder's stage-3 colour map), so
+    #: 40 colour channels are not drowned by 1280 object channels in one LayerNorm.
+    colour_dim: int = COLOUR_CHANNELS
     grid: tuple[int, int] = (POOL_GRID, POOL_GRID)
     rms_norm_eps: float = 1e-6
+    #: std of the normal init. Qwen2's 0.02 left the q·k bilinear forms so small that the card
+    #: lookup sat on a plateau for 1500 steps; 0.08 (≈ PyTorch's default 1/√d for d=128) did not.
+    initializer_range: float = 0.08
 
     @property
     def num_pairs(self) -> int:
@@ -67,6 +73,7 @@ class TinyConfig:
             head_dim=self.head_dim,
             max_position_embeddings=1 << 20,
             rms_norm_eps=self.rms_norm_eps,
+            initializer_range=self.initializer_range,
             rope_parameters={"rope_type": "default", "rope_theta": self.rope_theta,
                              "mrope_section": list(self.sections)},
             tie_word_embeddings=False,
@@ -84,6 +91,23 @@ def temporal_period(config: TinyConfig) -> float:
     return float(_period(config.head_dim, config.rope_theta, config.sections[0]))
 
 
+class FrameProjector(nn.Module):
+    """Encoder features → d: LayerNorm per feature level (object | colour), concatenate, Linear."""
+
+    def __init__(self, feature_dim: int, colour_dim: int, hidden_size: int):
+        super().__init__()
+        self.split = feature_dim - colour_dim
+        self.object_norm = nn.LayerNorm(self.split)
+        self.colour_norm = nn.LayerNorm(colour_dim) if colour_dim else None
+        self.linear = nn.Linear(feature_dim, hidden_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = [self.object_norm(x[..., : self.split])]
+        if self.colour_norm is not None:
+            parts.append(self.colour_norm(x[..., self.split:]))
+        return self.linear(torch.cat(parts, dim=-1))
+
+
 class TinyVideoLM(nn.Module):
     """Projector + ``Qwen2VLTextModel`` + untied head. Call :meth:`set_variant` before use."""
 
@@ -93,8 +117,7 @@ class TinyVideoLM(nn.Module):
 
         self.config = config
         self.vocab_size = vocab_size
-        self.projector = nn.Sequential(nn.LayerNorm(config.feature_dim),
-                                       nn.Linear(config.feature_dim, config.hidden_size))
+        self.projector = FrameProjector(config.feature_dim, config.colour_dim, config.hidden_size)
         if text_model is None:
             text_cfg = config.text_config(vocab_size)
             text_cfg._attn_implementation = "sdpa"
@@ -117,7 +140,7 @@ class TinyVideoLM(nn.Module):
         return self.text_model.embed_tokens(ids)
 
     def embed_frames(self, features: torch.Tensor) -> torch.Tensor:
-        """Encoder features [..., 1280] → visual token embeddings [..., d]."""
+        """Encoder features [..., 1320] → visual token embeddings [..., d]."""
         return self.projector(features)
 
     def hidden_states(self, inputs_embeds: torch.Tensor, position_ids: torch.Tensor,
