@@ -60,6 +60,28 @@ def test_same_seed_same_weights_after_n_steps():
     assert not torch.equal(sa[name], c.model.state_dict()[name])
 
 
+def test_batch_projects_each_distinct_frame_once_and_matches_per_episode_features():
+    """Fast path (distinct frames projected once, then gathered) == slow path (each episode's
+    frames gathered in order by ``episodes.frame_features``, then projected)."""
+    from vniahd.tiny.episodes import frame_features
+    from vniahd.tiny.train import embed_batch
+
+    data, cfg = synthetic_data(), small_cfg()
+    tok = tokenizer_for(cfg)
+    variant = get_variant("mrope")
+    model = build_model(cfg, tok.vocab_size, variant)
+    episodes = EpisodeSampler(data, length=6, seed=2).batch(0, 8)
+    batch = collate(episodes, data, tok, cfg.prompt, variant, cfg.model)
+    total = sum(len(e.frames) for e in episodes)
+    assert len(batch.unique_features) < total  # 8 windows of a 24-frame haystack overlap
+    with torch.no_grad():
+        fast = embed_batch(model, batch)  # [B, S, d]
+        for i, e in enumerate(episodes):
+            slow = model.embed_frames(frame_features(data, e)).flatten(0, 1)  # [F*4, d]
+            start = len(batch.embeds_parts[i][0])
+            torch.testing.assert_close(fast[i, start:start + len(slow)], slow, rtol=1e-5, atol=1e-6)
+
+
 def test_every_variant_gets_identical_episodes_and_initial_weights():
     """Data and initial weights depend on the seed only; the variant changes positions/axes."""
     data, cfg = synthetic_data(), small_cfg()
@@ -153,3 +175,25 @@ def test_keyword_tokenizer_keeps_content_words_and_drops_boilerplate():
     text = "Options: A. cat\nWhich object?"
     assert [w for w in split_words(text) if w in words] == \
         [tok.tokenizer.id_to_token(i) for i in tok.encode(text)]
+
+
+def test_option_tokens_are_embedded_as_letter_plus_object():
+    """``A. cat`` → E[A] + E[cat]; every other token is itself alone (hand-built table)."""
+    from vniahd.tiny.vocab import option_parts
+
+    vocab = {"<pad>": 0, "<unk>": 1, "A": 2, "A. cat": 3, "B": 4, "B. dog": 5, "cat": 6, "C. cat": 7}
+    parts = option_parts(vocab)  # [8, 2]
+    assert parts.tolist() == [[0, -1], [1, -1], [2, -1], [2, 6], [4, -1], [5, -1], [6, -1], [7, -1]]
+    # ("B. dog": no "dog" in the vocabulary; "C. cat": no "C" — both stay whole tokens)
+    data, cfg = synthetic_data(), small_cfg()
+    tok = tokenizer_for(cfg)
+    from vniahd.tiny.train import tokenizer_vocab
+
+    v = tokenizer_vocab(tok)
+    model = build_model(cfg, len(v), get_variant("vanilla"), v)
+    e = model.text_model.embed_tokens.weight
+    with torch.no_grad():
+        got = model.embed_text(torch.tensor([v["B. coffee"], v["coffee"], v["red"]]))
+    torch.testing.assert_close(got[0], e[v["B"]] + e[v["coffee"]])
+    torch.testing.assert_close(got[1], e[v["coffee"]])
+    torch.testing.assert_close(got[2], e[v["red"]])

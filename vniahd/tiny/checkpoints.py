@@ -26,7 +26,7 @@ import torch
 from vniahd.errors import VniahdError
 from vniahd.files import cache_dir, write_json_atomic
 from vniahd.tiny.model import TinyConfig, TinyVideoLM
-from vniahd.tiny.vocab import load_words, save_words
+from vniahd.tiny.vocab import load_words, option_parts, save_words
 
 META_FILE = "tiny.json"
 FORMAT = "vniahd-tiny-checkpoint/1"
@@ -97,7 +97,8 @@ def load_checkpoint(path: str | Path) -> tuple[TinyVideoLM, list[str], list[str]
     cfg = TinyConfig.from_dict(meta["model_config"])
     text_model = Qwen2VLTextModel.from_pretrained(path / "text_model", attn_implementation="sdpa")
     words, specials = load_words(path / "vocab.json")
-    model = TinyVideoLM(cfg, len(words) + len(specials), text_model=text_model)
+    vocab = {w: i for i, w in enumerate(list(words) + list(specials))}
+    model = TinyVideoLM(cfg, len(vocab), text_model=text_model, token_parts=option_parts(vocab))
     heads = load_file(str(path / "heads.safetensors"))
     model.projector.load_state_dict({k[len("projector."):]: v for k, v in heads.items()
                                      if k.startswith("projector.")}, strict=True)

@@ -111,8 +111,15 @@ class FrameProjector(nn.Module):
 class TinyVideoLM(nn.Module):
     """Projector + ``Qwen2VLTextModel`` + untied head. Call :meth:`set_variant` before use."""
 
-    def __init__(self, config: TinyConfig, vocab_size: int, text_model: nn.Module | None = None):
+    def __init__(self, config: TinyConfig, vocab_size: int, text_model: nn.Module | None = None,
+                 token_parts: torch.Tensor | None = None):
+        """``token_parts`` [V, 2]: the ids whose embeddings are summed for each token
+        (:func:`vniahd.tiny.vocab.option_parts`; ``-1`` = none); default: each token alone."""
         super().__init__()
+        if token_parts is None:
+            token_parts = torch.stack([torch.arange(vocab_size), torch.full((vocab_size,), -1)], 1)
+        # Not a parameter and not saved: rebuilt from the vocabulary on load.
+        self.register_buffer("token_parts", token_parts.to(torch.long), persistent=False)
         from transformers.models.qwen2_vl.modeling_qwen2_vl import Qwen2VLTextModel
 
         self.config = config
@@ -137,7 +144,14 @@ class TinyVideoLM(nn.Module):
 
     # -- pieces -------------------------------------------------------------------------------
     def embed_text(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.text_model.embed_tokens(ids)
+        """Token embeddings; an option token (``A. cat``) is ``E[A] + E[cat]``."""
+        parts = self.token_parts[ids]  # [..., 2]
+        emb = self.text_model.embed_tokens(parts[..., 0])
+        second = parts[..., 1]
+        has = second >= 0
+        if bool(has.any()):
+            emb = emb + self.text_model.embed_tokens(second.clamp(min=0)) * has[..., None].to(emb.dtype)
+        return emb
 
     def embed_frames(self, features: torch.Tensor) -> torch.Tensor:
         """Encoder features [..., 1320] → visual token embeddings [..., d]."""

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from vniahd.files import sha256_json
-from vniahd.tiny.episodes import Episode, EpisodeSampler, frame_features
+from vniahd.tiny.episodes import Episode, EpisodeSampler
 from vniahd.tiny.model import TinyConfig, TinyVideoLM
 from vniahd.tiny.sequence import PromptFormat, encode_pieces, positions
 
@@ -79,7 +79,8 @@ class Batch:
     target_rows: torch.Tensor   # [B, K] rows predicting the answer tokens
     targets: torch.Tensor       # [B, K]
     target_mask: torch.Tensor   # [B, K]
-    features: torch.Tensor      # [B, Fmax*T, 1320]
+    unique_features: torch.Tensor  # [U, T, 1320] each distinct frame of the batch once
+    frame_index: torch.Tensor      # [B, Fmax] row of unique_features for each frame slot (pad: 0)
     frames: list[int]
 
 
@@ -88,14 +89,22 @@ def collate(episodes: list[Episode], data, tokenizer, fmt: PromptFormat, variant
     """Token ids, features and positions of a batch (right-padded; causal attention means the
     padding after a sequence never influences it)."""
     grid = model_cfg.grid
-    tpf = model_cfg.tokens_per_frame
     parts, pos, lens, rows, tg = [], [], [], [], []
     fmax = max(len(e.frames) for e in episodes)
-    feats = torch.zeros(len(episodes), fmax * tpf, model_cfg.feature_dim)
+    # Episodes of a batch share most haystack frames: project each distinct frame once.
+    n_hay = len(data.haystack)
+    tpf = model_cfg.tokens_per_frame
+    bank_ids = torch.zeros(len(episodes), fmax, dtype=torch.long)
+    for i, e in enumerate(episodes):
+        bank_ids[i, : len(e.frames)] = torch.tensor([r if k == "h" else n_hay + r for k, r in e.frames])
+    uniq, frame_index = torch.unique(bank_ids, return_inverse=True)
+    is_card = uniq >= n_hay
+    unique_features = torch.empty(len(uniq), *data.haystack.shape[1:])
+    unique_features[~is_card] = data.haystack[uniq[~is_card]]
+    unique_features[is_card] = data.cards[uniq[is_card] - n_hay]
     for i, e in enumerate(episodes):
         p = encode_pieces(tokenizer, fmt, e.question, e.answer)
         f = len(e.frames)
-        feats[i, : f * tpf] = frame_features(data, e).reshape(f * tpf, -1)
         na = len(p.after) + len(p.answer)
         pos.append(positions(variant, len(p.before), f, grid, na))
         s = len(p.before) + f * tpf + len(p.after)
@@ -117,14 +126,15 @@ def collate(episodes: list[Episode], data, tokenizer, fmt: PromptFormat, variant
         target_rows[i, : len(r)] = torch.tensor(r)
         targets[i, : len(t)] = torch.tensor(t)
         mask[i, : len(t)] = True
-    return Batch(parts, position_ids, lens, target_rows, targets, mask, feats,
-                 [len(e.frames) for e in episodes])
+    return Batch(parts, position_ids, lens, target_rows, targets, mask, unique_features,
+                 frame_index, [len(e.frames) for e in episodes])
 
 
 def embed_batch(model: TinyVideoLM, batch: Batch) -> torch.Tensor:
     """[B, S, d] input embeddings: text embeddings around the projected frame features."""
     tpf = model.config.tokens_per_frame
-    visual = model.embed_frames(batch.features)  # [B, Fmax*T, d]
+    projected = model.embed_frames(batch.unique_features)  # [U, T, d]
+    visual = projected[batch.frame_index].flatten(1, 2)  # [B, Fmax*T, d]
     smax = max(batch.lengths)
     rows = []
     for i, (before, f, after) in enumerate(batch.embeds_parts):
@@ -158,10 +168,13 @@ class TrainResult:
     steps: int
 
 
-def build_model(cfg: TrainConfig, vocab_size: int, variant) -> TinyVideoLM:
-    """Fresh weights from ``cfg.seed`` (identical for every variant), variant installed."""
+def build_model(cfg: TrainConfig, vocab_size: int, variant, vocab: dict[str, int] | None = None) -> TinyVideoLM:
+    """Fresh weights from ``cfg.seed`` (identical for every variant), variant installed;
+    ``vocab`` (word → id) makes option tokens compositional (:func:`option_parts`)."""
+    from vniahd.tiny.vocab import option_parts
+
     torch.manual_seed(cfg.seed)
-    model = TinyVideoLM(cfg.model, vocab_size)
+    model = TinyVideoLM(cfg.model, vocab_size, token_parts=option_parts(vocab) if vocab else None)
     model.set_variant(variant)
     return model
 
@@ -173,7 +186,8 @@ def train(cfg: TrainConfig, variant, data, tokenizer, *, progress: bool = True,
     from tqdm.auto import tqdm
 
     if model is None:
-        model = build_model(cfg, len(tokenizer_vocab(tokenizer)), variant)
+        vocab = tokenizer_vocab(tokenizer)
+        model = build_model(cfg, len(vocab), variant, vocab)
     model.train()
     sampler = EpisodeSampler(data, length=cfg.length, min_length=cfg.min_length, distractor_prob=cfg.distractor_prob,
                              short_answer_prob=cfg.short_answer_prob, instruction=cfg.prompt.instruction, seed=cfg.seed,

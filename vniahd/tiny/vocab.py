@@ -41,6 +41,28 @@ _WORD_PATTERN = r"[A-Z]\. [A-Za-z]+|[A-Za-z0-9]+|[^\sA-Za-z0-9]"
 _WORD = re.compile(_WORD_PATTERN)
 
 
+_OPTION = re.compile(r"([A-Z])\. ([A-Za-z]+)")
+
+
+def option_parts(vocab: dict[str, int]) -> "torch.Tensor":
+    """[V, 2] token ids whose embeddings make up each token: ``(id("A"), id("cat"))`` for the
+    option token ``A. cat``, ``(i, -1)`` for every other token ``i`` (itself alone).
+
+    The tiny model embeds an option as the *sum* of its letter's and its object's embeddings
+    (:meth:`vniahd.tiny.model.TinyVideoLM.embed_text`), so what it learns about ``cat`` and about
+    ``A`` serves all 4 × 8 options: with 32 free option embeddings, the letter mapping was learnt
+    in some seeds and not others within 2000 steps."""
+    import torch
+
+    size = max(vocab.values()) + 1
+    parts = torch.stack([torch.arange(size), torch.full((size,), -1)], dim=1)
+    for word, i in vocab.items():
+        m = _OPTION.fullmatch(word)
+        if m and m.group(1) in vocab and m.group(2) in vocab:
+            parts[i] = torch.tensor([vocab[m.group(1)], vocab[m.group(2)]])
+    return parts
+
+
 def split_words(text: str) -> list[str]:
     """``"Which object? A. cat B"`` → ``["Which", "object", "?", "A. cat", "B"]``."""
     return _WORD.findall(text)
