@@ -34,7 +34,7 @@ bench: $(BIN)/vniahd
 	$(BIN)/python bench/encoder_probe.py
 
 tiny-acceptance: $(BIN)/vniahd
-	$(BIN)/python -m pytest -q -ra -m slow tests/test_tiny_acceptance.py
+	$(BIN)/python -m pytest -q -s -ra -m slow tests/test_tiny_acceptance.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
