@@ -167,7 +167,8 @@ class EpisodeSampler:
 
 
 def frame_features(data: TrainingData, episode: Episode) -> torch.Tensor:
-    """[F, 4, 1320] features of an episode's frames, in order."""
+    """[F, 4, 1320] features of an episode's frames, in order (the plain gather; training uses
+    :func:`vniahd.tiny.train.collate`, which projects each distinct frame of a batch once)."""
     h = [r for k, r in episode.frames if k == "h"]
     idx_h = torch.tensor([r if k == "h" else -1 for k, r in episode.frames])
     idx_c = torch.tensor([r if k == "c" else -1 for k, r in episode.frames])

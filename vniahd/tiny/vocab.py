@@ -22,8 +22,8 @@ model stayed at chance on distractor episodes for 800+ steps (the extra position
 learnt before any content hop pays off). It also makes the tiny model indifferent to prompt
 templates: ``reference``, ``plain`` and custom ones give the same token sequence.
 
-The tokenizer is a ``tokenizers`` WordLevel model (pre-tokenized by the word pattern above) wrapped in the evaluator's :class:`vniahd.models.tokenizer.TextTokenizer`
-interface; :func:`split_words` is the pure-Python statement of the same splitting rule.
+The tokenizer is a ``tokenizers`` WordLevel model (pre-tokenized by the word pattern above)
+wrapped in the evaluator's :class:`vniahd.models.tokenizer.TextTokenizer` interface; :func:`split_words` is the pure-Python statement of the same splitting rule.
 """
 
 from __future__ import annotations
@@ -37,11 +37,10 @@ from vniahd.files import write_text_atomic
 
 PAD, UNK = "<pad>", "<unk>"
 SPECIALS = (PAD, UNK)
-_WORD_PATTERN = r"[A-Z]\. [A-Za-z]+|[A-Za-z0-9]+|[^\sA-Za-z0-9]"
+_OPTION_PATTERN = r"(?P<letter>[A-Z])\. (?P<word>[A-Za-z]+)"  # prompt_text's "A. cat"
+_WORD_PATTERN = r"[A-Z]\. [A-Za-z]+|[A-Za-z0-9]+|[^\sA-Za-z0-9]"  # the option first, ungrouped
 _WORD = re.compile(_WORD_PATTERN)
-
-
-_OPTION = re.compile(r"([A-Z])\. ([A-Za-z]+)")
+_OPTION = re.compile(_OPTION_PATTERN)
 
 
 def option_parts(vocab: dict[str, int]) -> "torch.Tensor":
@@ -49,17 +48,17 @@ def option_parts(vocab: dict[str, int]) -> "torch.Tensor":
     option token ``A. cat``, ``(i, -1)`` for every other token ``i`` (itself alone).
 
     The tiny model embeds an option as the *sum* of its letter's and its object's embeddings
-    (:meth:`vniahd.tiny.model.TinyVideoLM.embed_text`), so what it learns about ``cat`` and about
-    ``A`` serves all 4 × 8 options: with 32 free option embeddings, the letter mapping was learnt
-    in some seeds and not others within 2000 steps."""
+    (:meth:`vniahd.tiny.model.TinyVideoLM.embed_text`), so the object's word embedding (shared
+    with the short-answer task) and the letter's serve all 4 × 8 options instead of 32 separately
+    learnt embeddings."""
     import torch
 
     size = max(vocab.values()) + 1
     parts = torch.stack([torch.arange(size), torch.full((size,), -1)], dim=1)
     for word, i in vocab.items():
         m = _OPTION.fullmatch(word)
-        if m and m.group(1) in vocab and m.group(2) in vocab:
-            parts[i] = torch.tensor([vocab[m.group(1)], vocab[m.group(2)]])
+        if m and m["letter"] in vocab and m["word"] in vocab:
+            parts[i] = torch.tensor([vocab[m["letter"]], vocab[m["word"]]])
     return parts
 
 
