@@ -15,6 +15,7 @@ never leaves a half checkpoint that a later run would load.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -36,6 +37,21 @@ def checkpoint_root() -> Path:
     return cache_dir("tiny", "checkpoints")
 
 
+@contextlib.contextmanager
+def _no_transformers_bars():
+    """Silence transformers' own progress bars ("Loading weights", "Writing model shards"): a
+    tiny model saves and loads instantly, and they would clutter the demo's progress output."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
 def checkpoint_dir(key: str) -> Path:
     return checkpoint_root() / key
 
@@ -54,7 +70,8 @@ def save_checkpoint(model: TinyVideoLM, words: list[str], special_tokens: list[s
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        model.text_model.save_pretrained(tmp / "text_model")
+        with _no_transformers_bars():
+            model.text_model.save_pretrained(tmp / "text_model")
         heads = {f"projector.{k}": v.contiguous() for k, v in model.projector.state_dict().items()}
         heads["lm_head.weight"] = model.lm_head.weight.detach().contiguous()
         save_file(heads, str(tmp / "heads.safetensors"))
@@ -95,7 +112,8 @@ def load_checkpoint(path: str | Path) -> tuple[TinyVideoLM, list[str], list[str]
         raise VniahdError(f"{path}: checkpoint format {meta.get('format')!r}, expected {FORMAT}; "
                           "train again with 'vniahd train-tiny'")
     cfg = TinyConfig.from_dict(meta["model_config"])
-    text_model = Qwen2VLTextModel.from_pretrained(path / "text_model", attn_implementation="sdpa")
+    with _no_transformers_bars():
+        text_model = Qwen2VLTextModel.from_pretrained(path / "text_model", attn_implementation="sdpa")
     words, specials = load_words(path / "vocab.json")
     vocab = {w: i for i, w in enumerate(list(words) + list(specials))}
     model = TinyVideoLM(cfg, len(vocab), text_model=text_model, token_parts=option_parts(vocab))
