@@ -17,7 +17,7 @@ and concatenated per cell, give 4 tokens per frame (row-major: top-left, top-rig
 bottom-right) of 1320 values: the final 1280-channel map (what the object is) and the
 40-channel map at the end of stage 3 (stride 8; what colour it is). Why two levels: the ImageNet
 head is trained to be colour-invariant — a ridge probe on pooled final features tells the 8 card
-colours apart only 79 % of the time (objects 100 %), while the stage-3 map gives 100 % for both
+colours apart only 83 % of the time (objects 100 %), while the stage-3 map gives 100 % for both
 (``bench/encoder_probe.py``). Without it the tiny model could not tell a red needle card from an
 orange distractor card reliably. Multi-level vision features are what Qwen3-VL's DeepStack does too.
 """
