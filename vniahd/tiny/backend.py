@@ -187,24 +187,15 @@ class TinyBackend(Backend):
         return self._fingerprint
 
     def describe(self) -> dict:
-        return {
-            "spec": self.spec,
-            "fingerprint": self.fingerprint(),
-            "rotary": self.rotary.to_dict(),
-            "hidden_size": self.model_hidden_size,
-            "input_width": INPUT_WIDTH,
-            "vocab_size": self.vocab_size,
-            "frame_mode": self.options.frame_mode,
-            "device": str(self.device),
-            "dtype": str(self.dtype).replace("torch.", ""),
-            "tokenizer": self.tokenizer.source,
-            "layout_params": {},
-            "tiny": {"train_config": self.recipe.train.to_dict(),
-                     "data_config": self.recipe.data_config.to_dict(),
-                     "haystack": str(self.recipe.haystack_path),
-                     "checkpoints": "cache_dir('tiny','checkpoints', hash(train config, variant, "
-                                    "data config, vocabulary))"},
-        }
+        d = super().describe()
+        # The base records the embedding-row width as hidden_size; here that is the input width.
+        d.update({"hidden_size": self.model_hidden_size, "input_width": INPUT_WIDTH,
+                  "tiny": {"train_config": self.recipe.train.to_dict(),
+                           "data_config": self.recipe.data_config.to_dict(),
+                           "haystack": str(self.recipe.haystack_path),
+                           "checkpoints": "cache_dir('tiny','checkpoints', hash(train config, "
+                                          "variant, data config, vocabulary))"}})
+        return d
 
 
 def create_backend(rest: str, params: dict, options: BackendOptions) -> TinyBackend:
