@@ -197,3 +197,35 @@ def test_option_tokens_are_embedded_as_letter_plus_object():
     torch.testing.assert_close(got[0], e[v["B"]] + e[v["coffee"]])
     torch.testing.assert_close(got[1], e[v["coffee"]])
     torch.testing.assert_close(got[2], e[v["red"]])
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_checkpoint_round_trip_keeps_the_head_tied_or_untied(tmp_path, tie):
+    """Tied: the head *is* the embedding matrix after training and after loading, and the
+    checkpoint stores it once; untied: its own weights survive the round trip."""
+    from dataclasses import replace
+
+    from safetensors.torch import load_file
+
+    from vniahd.tiny.checkpoints import load_checkpoint, save_checkpoint
+
+    data, cfg = synthetic_data(), small_cfg(steps=2)
+    cfg = replace(cfg, model=replace(cfg.model, tie_embeddings=tie))
+    tok = tokenizer_for(cfg)
+    model = train(cfg, get_variant("videorope"), data, tok, progress=False).model
+    assert (model.lm_head.weight is model.text_model.embed_tokens.weight) is tie
+    words = vocabulary_words(list(OBJECTS), list(COLOURS), cfg.prompt)
+    path = save_checkpoint(model, words, [], {"variant_name": "videorope"}, tmp_path / "ckpt")
+    assert ("lm_head.weight" in load_file(str(path / "heads.safetensors"))) is not tie
+    loaded, *_ = load_checkpoint(path)
+    assert (loaded.lm_head.weight is loaded.text_model.embed_tokens.weight) is tie
+    assert loaded.config.tie_embeddings is tie
+    for k, t in model.state_dict().items():
+        assert torch.equal(t, loaded.state_dict()[k]), k
+
+
+def test_configs_written_before_head_tying_load_untied():
+    d = TinyConfig().to_dict()
+    del d["tie_embeddings"]
+    assert TinyConfig.from_dict(d).tie_embeddings is False
+    assert TinyConfig().tie_embeddings is True

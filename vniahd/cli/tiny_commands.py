@@ -9,7 +9,8 @@ ORDER = 60
 
 TRAIN_EPILOG = """\
 The tiny model: frozen EfficientNet-Lite0 features (4 tokens per frame) → LayerNorm+Linear →
-a 2-layer Qwen2VLTextModel (d=128, head dim 32, rotary sections 4/6/6, theta 1e4) → untied head,
+a 3-layer Qwen2VLTextModel (d=128, head dim 32, rotary sections 4/6/6, theta 1e4) → LM head tied
+to the word embeddings,
 trained on 16-frame haystacks from the training split of the demo haystack with augmented
 object×colour needle cards. Every variant trains on identical data from identical initial weights;
 only the RoPE variant differs. Checkpoints (transformers format + metadata) are cached under

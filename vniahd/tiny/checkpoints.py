@@ -4,7 +4,7 @@ Layout of ``cache_dir("tiny", "checkpoints", <key>)`` (``key`` = hash of the tra
 the variant, the data config and the vocabulary; see :func:`vniahd.tiny.train.config_key`)::
 
     text_model/            Qwen2VLTextModel.save_pretrained (config.json + model.safetensors)
-    heads.safetensors      projector (per-level LayerNorms + Linear) and the untied LM head
+    heads.safetensors      projector (per-level LayerNorms + Linear); the LM head too when untied
     vocab.json             the word list (+ chat special tokens)
     tiny.json              metadata: variant, seed, steps, training/data config and their hashes,
                            training time and loss curve, provenance
@@ -73,7 +73,8 @@ def save_checkpoint(model: TinyVideoLM, words: list[str], special_tokens: list[s
         with _no_transformers_bars():
             model.text_model.save_pretrained(tmp / "text_model")
         heads = {f"projector.{k}": v.contiguous() for k, v in model.projector.state_dict().items()}
-        heads["lm_head.weight"] = model.lm_head.weight.detach().contiguous()
+        if not model.config.tie_embeddings:  # tied: it *is* text_model's embed_tokens
+            heads["lm_head.weight"] = model.lm_head.weight.detach().contiguous()
         save_file(heads, str(tmp / "heads.safetensors"))
         save_words(tmp / "vocab.json", words, special_tokens)
         write_json_atomic(tmp / META_FILE, {"format": FORMAT, **meta,
@@ -120,6 +121,11 @@ def load_checkpoint(path: str | Path) -> tuple[TinyVideoLM, list[str], list[str]
     heads = load_file(str(path / "heads.safetensors"))
     model.projector.load_state_dict({k[len("projector."):]: v for k, v in heads.items()
                                      if k.startswith("projector.")}, strict=True)
-    model.lm_head.weight.data.copy_(heads["lm_head.weight"])
+    if cfg.tie_embeddings:
+        if "lm_head.weight" in heads:
+            raise VniahdError(f"{path}: the config ties the LM head to the embeddings but the "
+                              "checkpoint stores its own head; delete the directory and train again")
+    else:
+        model.lm_head.weight.data.copy_(heads["lm_head.weight"])
     model.eval().requires_grad_(False)
     return model, words, specials, meta
