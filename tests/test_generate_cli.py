@@ -67,6 +67,25 @@ def test_generate_is_deterministic_and_reuses_cache(video, tmp_path):
     assert Dataset.open(tmp_path / "a").fingerprint == Dataset.open(tmp_path / "b").fingerprint
 
 
+
+def test_same_content_at_another_path_is_the_same_dataset(video, tmp_path):
+    """The fingerprint follows content: a copied haystack gives the same dataset (its path is
+    still recorded); a haystack with other frames does not."""
+    import shutil
+
+    from vniahd.media import write_mp4
+
+    moved = tmp_path / "elsewhere" / "copy.mp4"
+    moved.parent.mkdir()
+    shutil.copy(video, moved)
+    assert _gen(video, tmp_path / "a") == 0 and _gen(moved, tmp_path / "b") == 0
+    a, b = Dataset.open(tmp_path / "a"), Dataset.open(tmp_path / "b")
+    assert a.fingerprint == b.fingerprint
+    assert a.config["haystack_spec"] == str(video) and b.config["haystack_spec"] == str(moved)
+    write_mp4(np.full((25, 36, 64, 3), 90, np.uint8), tmp_path / "grey.mp4", fps=1)
+    assert _gen(tmp_path / "grey.mp4", tmp_path / "c") == 0
+    assert Dataset.open(tmp_path / "c").fingerprint != a.fingerprint
+
 def test_period_auto_recorded(video, tmp_path):
     assert main(["generate", "--haystack", str(video), "--needles", "demo", "--lengths", "200",
                  "--depths", "0.5", "--period", "auto:32,1e4,4", "--size", SIZE, "--out", str(tmp_path / "d")]) == 0

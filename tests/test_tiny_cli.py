@@ -36,3 +36,32 @@ def test_backend_spec_errors():
         get_backend("tiny?colour=red")
     with pytest.raises(VniahdError, match="whole number"):
         get_backend("tiny?seed=abc")
+
+
+def test_demo_sets_aside_results_of_another_dataset_or_model(tmp_path):
+    """A rerun after the datasets or the recipe changed must not mix old and new results, nor stop
+    with an error: the old run directory moves to ``superseded/`` intact."""
+    import json
+    from types import SimpleNamespace
+
+    from vniahd.tiny.demo import retire_stale_run
+
+    out = tmp_path / "demo"
+    run_dir = out / "runs" / "vniah"
+    ds = SimpleNamespace(fingerprint="ds1")
+    backend = SimpleNamespace(fingerprint=lambda: "model1")
+    logs: list[str] = []
+    assert retire_stale_run(run_dir, ds, backend, out, logs.append) is None  # nothing there yet
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({"dataset": {"fingerprint": "ds1"},
+                                                  "model": {"fingerprint": "model1"}}))
+    (run_dir / "results.jsonl").write_text('{"correct": true}\n')
+    assert retire_stale_run(run_dir, ds, backend, out, logs.append) is None  # same: resume
+    assert run_dir.is_dir() and not logs
+    for changed in (SimpleNamespace(fingerprint="ds2"), ds):
+        be = backend if changed is not ds else SimpleNamespace(fingerprint=lambda: "model2")
+        dest = retire_stale_run(run_dir, changed, be, out, logs.append)
+        assert dest is not None and dest.parent == out / "superseded" and not run_dir.exists()
+        assert (dest / "results.jsonl").read_text() == '{"correct": true}\n'
+        assert str(dest) in logs[-1]
+        dest.rename(run_dir)  # put it back for the next case

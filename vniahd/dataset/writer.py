@@ -10,8 +10,8 @@ docs/architecture.md): everything the evaluator needs, nothing else required.
 - ``dataset.json``: configuration, haystack and needle-set fingerprints, the needles themselves,
   provenance; written last, so its presence means the directory is complete.
 
-Every file is written atomically. The dataset fingerprint hashes the configuration, the haystack
-content hash, the needle-set fingerprint and the sample rows (not the parquet bytes, which carry
+Every file is written atomically. The dataset fingerprint hashes the configuration (less the input
+paths), the haystack content hash, the needle-set fingerprint and the sample rows (not the parquet bytes, which carry
 the pyarrow version).
 """
 
@@ -103,9 +103,16 @@ def needle_record(n: Needle) -> dict[str, Any]:
     return rec
 
 
+#: Config entries that say *where* the inputs were found: recorded, but not part of the identity
+#: (their content is, through the haystack key and the needle-set fingerprint), so the same
+#: dataset regenerated from a moved or re-cached haystack keeps its fingerprint.
+LOCATION_KEYS = ("haystack_spec", "needles_spec", "distractor_needles_spec")
+
+
 def dataset_fingerprint(config: dict, haystack_key: str, needle_fingerprint: str,
                         samples: Sequence[Sample]) -> str:
-    return sha256_json({"config": config, "haystack_key": haystack_key, "needles": needle_fingerprint,
+    identity = {k: v for k, v in config.items() if k not in LOCATION_KEYS}
+    return sha256_json({"config": identity, "haystack_key": haystack_key, "needles": needle_fingerprint,
                         "samples": sha256_json([s.to_row() for s in samples])})
 
 

@@ -106,6 +106,31 @@ def evaluate_variant(dataset, backend, variant, out_dir: Path, *, scoring: str, 
     return Runner(dataset, backend, settings, out_dir).run()
 
 
+def retire_stale_run(run_dir: Path, dataset, backend, out: Path, log: Callable[[str], None]) -> Path | None:
+    """Move ``run_dir`` to ``out/superseded/`` when it holds results of another dataset or model.
+
+    The demo owns its output directory, so results from an older recipe or regenerated datasets
+    are set aside (not deleted, not mixed in) and the run starts over. Returns the new location."""
+    import json
+
+    run_file = run_dir / "run.json"
+    if not run_file.is_file():
+        return None
+    try:
+        old = json.loads(run_file.read_text())
+        same = (old["dataset"]["fingerprint"] == dataset.fingerprint
+                and old["model"]["fingerprint"] == backend.fingerprint())
+    except (OSError, ValueError, KeyError, TypeError):
+        same = False
+    if same:
+        return None
+    dest = out / "superseded" / f"{run_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    run_dir.rename(dest)
+    log(f"[4/5] {run_dir} held results of another dataset or model version; moved to {dest}")
+    return dest
+
+
 def run_demo(cfg: DemoConfig, log: Callable[[str], None] = _log) -> dict:
     """Run the whole demo; returns ``{"report": path, "summary_md": text, "timings": …}``."""
     from vniahd.models.base import BackendOptions
@@ -183,6 +208,7 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = _log) -> dict:
         backend = TinyBackend(spec, recipe, options, train_if_missing=False, progress=cfg.progress)
         for name, ds in datasets.items():
             run_dir = cfg.out / "runs" / (f"{name}" if len(cfg.seeds) == 1 else f"{name}-seed{seed}")
+            retire_stale_run(run_dir, ds, backend, cfg.out, log)
             for v in variants:
                 acc = evaluate_variant(ds, backend, v, run_dir, scoring=cfg.scoring, template=template,
                                        progress=cfg.progress)
@@ -221,4 +247,4 @@ def _is_variant(name: str) -> bool:
     return name in PRESETS
 
 
-__all__ = ["DemoConfig", "run_demo", "DEMO_VARIANTS", "replace", "field"]
+__all__ = ["DemoConfig", "run_demo", "retire_stale_run", "DEMO_VARIANTS", "replace", "field"]
