@@ -23,7 +23,8 @@ class TinyConfig:
     hidden_size: int = 128
     #: 3 layers, not the prototype's 2: with 2, mapping the card's object to its option letter
     #: (after the colour lookup) was learnt in some seeds and stuck near 0.7 in others; 3 learnt
-    #: it in every trial. The narrower MLP (256, not 512) keeps the step time of the 2-layer model.
+    #: it in every trial of one search, yet still failed for two VideoRoPE seeds later (fixed by
+    #: ``tie_embeddings``). The narrower MLP (256, not 512) keeps the 2-layer model's step time.
     num_layers: int = 3
     num_heads: int = 4
     head_dim: int = 32
