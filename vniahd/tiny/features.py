@@ -29,7 +29,8 @@ def encoder_key() -> str:
     if _ENCODER_KEY is None:
         _ENCODER_KEY = sha256_json({
             "weights": sha256_file(enc.weights_path()), "version": FEATURE_VERSION,
-            "input_size": enc.INPUT_SIZE, "pool_grid": enc.POOL_GRID, "levels": ["head", enc.COLOUR_BLOCK], "normalise": "(x-127)/128",
+            "input_size": enc.INPUT_SIZE, "pool_grid": enc.POOL_GRID,
+            "levels": ["head", enc.COLOUR_BLOCK], "normalise": "(x-127)/128",
             "resize": "bilinear antialias", "bn_eps": enc.BN_EPS,
         })[:16]
     return _ENCODER_KEY

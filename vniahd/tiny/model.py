@@ -18,7 +18,8 @@ from vniahd.tiny.encoder import COLOUR_CHANNELS, FEATURE_DIM, POOL_GRID
 
 @dataclass(frozen=True)
 class TinyConfig:
-    """Architecture of the tiny model (defaults from the feasibility prototype, issue 7)."""
+    """Architecture of the tiny model. Starting point: issue 7's feasibility prototype; each
+    default that differs from it says why, with what was measured."""
 
     hidden_size: int = 128
     #: 3 layers, not the prototype's 2: with 2, mapping the card's object to its option letter
