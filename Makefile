@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup demo test test-all bench tiny-acceptance clean
+.PHONY: setup demo test test-all bench tiny-acceptance lint clean
 
 $(BIN)/vniahd:
 	$(MAKE) setup
@@ -35,6 +35,13 @@ bench: $(BIN)/vniahd
 
 tiny-acceptance: $(BIN)/vniahd
 	$(BIN)/python -m pytest -q -s -ra -m slow tests/test_tiny_acceptance.py
+
+# Static checks (config in pyproject.toml; .pre-commit-config.yaml runs the same three).
+LINT_PATHS := vniahd tests bench scripts
+lint: $(BIN)/vniahd
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
