@@ -29,7 +29,7 @@ def test_smart_resize_literals(hw, expected):
 
 
 def test_merged_grid_reference_frame():
-    assert merged_grid((252, 448), PatchifyConfig()) == (9, 16)  # 144 tokens per frame (DESIGN §2)
+    assert merged_grid((252, 448), PatchifyConfig()) == (9, 16)  # 144 tokens per frame (reference protocol)
 
 
 @pytest.mark.parametrize("shape", [(56, 84), (100, 130), (252, 448), (30, 200)])

@@ -1,5 +1,5 @@
 """Frequency allocations: the axis of every pair for P = 64 and small P, written out by hand from
-DESIGN §2, default sections, and validation."""
+docs/rope-math.md, default sections, and validation."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def test_default_sections():
 
 
 def test_counts_equal_mrope_for_every_preset():
-    # LTA keeps M-RoPE's counts (DESIGN §2): 16 t, 24 h, 24 w for P = 64
+    # LTA keeps M-RoPE's counts (docs/rope-math.md): 16 t, 24 h, 24 w for P = 64
     for name in ("mrope", "videorope", "lta", "dl", "dl-lta", "videorope-seq-xy"):
         axes = get_variant(name).axes(64)
         assert [int((axes == i).sum()) for i in range(3)] == [16, 24, 24], name

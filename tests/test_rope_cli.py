@@ -1,4 +1,4 @@
-"""The inspection commands ``variants``, ``positions`` and ``freqs`` (issue 2 interface)."""
+"""The inspection commands ``variants``, ``positions`` and ``freqs`` (``--json`` output is a contract)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""Position layouts and presets: golden tables computed by hand (DESIGN §2), multi-segment rules,
+"""Position layouts and presets: golden tables computed by hand (docs/rope-math.md), multi-segment rules,
 properties, and the variant registry / spec parser.
 
 Golden case unless stated: N=2 text, T=3 frames of H×W = 3×4 (row-major), M=2 text, so S0 = 2
-and S = 40. Every expected list below was worked out on paper from the formulas in DESIGN §2.
+and S = 40. Every expected list below was worked out on paper from the formulas in docs/rope-math.md.
 """
 
 from __future__ import annotations

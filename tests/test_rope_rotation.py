@@ -33,7 +33,7 @@ def test_inv_freq_values():
 
 
 def test_temporal_period_known_values():
-    # DESIGN §3: Qwen2-VL-7B (d=128, θ=1e6, s_t=16) → ≈198.7 frames; d=32, θ=1e4, s_t=4 → 20π
+    # docs/rope-math.md: Qwen2-VL-7B (d=128, θ=1e6, s_t=16) → ≈198.7 frames; d=32, θ=1e4, s_t=4 → 20π
     assert temporal_period(128, 1e6, 16) == pytest.approx(198.6918, abs=1e-3)
     assert temporal_period(32, 1e4, 4) == pytest.approx(62.8319, abs=1e-3)
     assert wavelengths(8, 1e4).tolist() == pytest.approx(

@@ -1,4 +1,4 @@
-"""Acceptance of the tiny model (issue 7), run with ``make tiny-acceptance``.
+"""Acceptance of the tiny model (the demo's embedded default), run with ``make tiny-acceptance``.
 
 At the training length (16 frames), each of vanilla, tad, mrope and videorope must reach ≥ 0.90
 held-out accuracy on V-NIAH and on V-NIAH-D, averaged over depths and over 2 seeds. Held out:

@@ -14,7 +14,7 @@ grid syntax: a:b:step includes b when the steps land on it (exact decimals: 0:1:
 
 schedules:
   none       no distractor (plain V-NIAH)
-  reference  the reference code's rule (DESIGN §3): needle before haystack frame q=floor(depth*N);
+  reference  the reference code's rule: needle before haystack frame q=floor(depth*N);
              one distractor before haystack frame q-period or q+period (seeded 50/50 draw when
              both fit; none when neither does); needle and distractor end up period+1 slots apart
   periodic   distractors every period frames on both sides of the needle within the haystack

@@ -1,7 +1,7 @@
 """Inspection commands for RoPE variants: ``variants``, ``positions``, ``freqs``.
 
 These are how users debug a variant: which positions each token gets, and which stream each
-rotary pair reads. Output formats (``--json``) are a contract other tools rely on (issue 2).
+rotary pair reads. Output formats (``--json``) are a contract other tools rely on.
 """
 
 from __future__ import annotations

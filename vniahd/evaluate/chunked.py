@@ -15,7 +15,8 @@ One primitive, :func:`forward_rows`, serves every scoring path:
   mask is needed for the rows we keep: with right padding every real row precedes its padding,
   so causal attention never lets a real row see a pad. Pad rows compute garbage that is dropped.
 - **Row selection.** Only the requested rows' final hidden states are kept (a few per sample),
-  so the LM head never sees ``vocab × sequence`` (DESIGN §3).
+  so the LM head never sees ``vocab × sequence`` (the reference code's full fp32 logits cost
+  ~33 GB per GPU; docs/footguns.md).
 
 Rows are produced lazily by a callable ``rows(a, b) -> Tensor[b-a, hidden]`` on the model device,
 so a long prompt's embeddings are gathered from the host memmap one chunk at a time.

@@ -4,7 +4,8 @@ A template is two strings: ``before`` (text before the first visual token) and `
 between the last visual token and the answer), where ``after`` contains ``{question}``. The
 answer tokens follow ``after`` directly.
 
-``reference`` is the V-NIAH-D protocol (DESIGN §3, from the VideoRoPE/LongVA evaluation code)::
+``reference`` is the published V-NIAH-D template (VideoRoPE/LongVA evaluation code; see
+docs/reference-protocol.md)::
 
     <|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n<|im_start|>user\\n
     [frame embeddings, no vision start/end tokens]

@@ -1,4 +1,4 @@
-"""H.264 mp4 writing with PyAV (pip OpenCV cannot encode H.264; DESIGN §5).
+"""H.264 mp4 writing with PyAV (pip OpenCV cannot encode H.264; docs/footguns.md).
 
 libx264, yuv420p (what every player and every video-LM loader accepts). yuv420p needs even width
 and height, so odd sizes are padded by repeating the last row/column. The encoder runs on one

@@ -1,4 +1,4 @@
-"""Qwen2-VL pixel preprocessing done by us (no torchvision; DESIGN §5).
+"""Qwen2-VL pixel preprocessing done by us (no torchvision build matches our torch; docs/footguns.md).
 
 Reproduces transformers' ``Qwen2VLImageProcessorPil`` (the PIL/NumPy image processor):
 

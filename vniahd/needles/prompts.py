@@ -3,8 +3,8 @@
 Native needles are composed as ``"Options: A. x B. y C. z D. w\\n<question>"``: the options come
 first so that the query attribute (e.g. the card colour) is the last thing before the answer. A
 small model learns that as a one-hop lookup, a two-hop question with the options last did not train
-(issue 7). The answer instruction is the LLaVA/lmms-eval convention for multiple choice and short
-answers, appended on its own line when ``instruction=True``.
+(tiny-model feasibility prototype). The answer instruction is the LLaVA/lmms-eval convention for
+multiple choice and short answers, appended on its own line when ``instruction=True``.
 
 Reference-format needles carry their own verbatim prompt, which is returned unchanged (with
 ``instruction=False`` a trailing known instruction sentence is removed).

@@ -1,9 +1,9 @@
 """The distractor period: a number of frames, or derived from a model's rotary config.
 
-DESIGN §3: the period is the wavelength of the first rotary pair that M-RoPE does not give to time,
+The period is the wavelength of the first rotary pair that M-RoPE does not give to time,
 ``2π·θ^(2·s_t/d)`` (≈198.7 frames for Qwen2-VL-7B: d=128, θ=1e6, s_t=16; the reference rounds to
 200). ``auto:HEAD_DIM,THETA,T_SECTION`` computes it (rounded to the nearest whole frame) with
-:func:`vniahd.rope.rotation.temporal_period`.
+:func:`vniahd.rope.rotation.temporal_period` (derivation: docs/rope-math.md).
 """
 
 from __future__ import annotations

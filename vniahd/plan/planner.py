@@ -1,6 +1,6 @@
 """The plan: one sample per (length, depth, needle, repeat), with the final frame slots.
 
-Pure functions, no I/O. The needle goes before haystack frame ``q = ⌊depth·N⌋`` (DESIGN §3). The
+Pure functions, no I/O. The needle goes before haystack frame ``q = ⌊depth·N⌋`` (the reference rule). The
 product is computed exactly from the decimal depth; on the reference grid (depth k/5, N a multiple
 of 100) that equals the reference's float ``int(depth * N)``, and elsewhere it avoids float slips
 such as ``int(0.29 * 100) == 28``.
@@ -55,7 +55,7 @@ def sample_id(length: int, depth: Decimal, needle_id: str, repeat: int) -> str:
 
 
 def needle_position(depth: Decimal, length: int) -> int:
-    """``⌊depth·N⌋`` exactly (DESIGN §3)."""
+    """``⌊depth·N⌋`` exactly (the reference code's ``int(depth * N)`` without float slips)."""
     return int(Decimal(depth) * length)
 
 

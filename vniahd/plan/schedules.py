@@ -1,4 +1,4 @@
-"""Distractor schedules: where distractor frames go relative to the needle (DESIGN §3).
+"""Distractor schedules: where distractor frames go relative to the needle (docs/reference-protocol.md).
 
 A schedule maps (haystack length ``n``, needle position ``q``, ``period``) to the haystack positions
 before which distractors are inserted. A position ``h`` means "inserted before haystack frame h"

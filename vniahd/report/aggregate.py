@@ -27,7 +27,7 @@ from vniahd.report.stats import wilson_interval
 GROUP_KEYS = ("model_spec", "variant", "scoring", "schedule")
 X_AXES = ("frames", "tokens")
 
-#: Human names of the distractor schedules (DESIGN §3): ``none`` is plain V-NIAH.
+#: Human names of the distractor schedules (:mod:`vniahd.plan.schedules`): ``none`` is plain V-NIAH.
 _BENCHMARKS = {"none": "V-NIAH", "reference": "V-NIAH-D", "periodic": "V-NIAH-D (periodic)"}
 
 

@@ -1,4 +1,4 @@
-"""Depth × length heatmaps in the V-NIAH community's style (DESIGN §3), matplotlib only.
+"""Depth × length heatmaps in the V-NIAH community's style (docs/reference-protocol.md), matplotlib only.
 
 Depth ("Depth Percent", 0 at the top) on y, length on x, the red→yellow→green colormap on a fixed
 0..1 scale, white cell borders, and the mean accuracy in the title. Cells without data are left

@@ -11,7 +11,7 @@ Two inputs become one tidy table of *records* (one row per scored sample, or per
   so the model is ``reference`` and the variant is the name of the directory holding the file
   (the scripts save ``<output>/<model_name>/all_accuracies.json``), or the file's stem when it is
   not called ``all_accuracies.json``. Its schedule is ``unknown`` (the file does not say whether it
-  is V-NIAH or V-NIAH-D) and its tokens per frame are 144 (DESIGN §3) unless told otherwise.
+  is V-NIAH or V-NIAH-D) and its tokens per frame are 144 (9×16 at 252×448) unless told otherwise.
   Each entry is one record whose ``correct`` is the cell's score (a fraction of needles).
 
 Every malformed input raises :class:`~vniahd.errors.VniahdError` naming the file and line.
@@ -39,7 +39,7 @@ COLUMNS = (
 )
 REFERENCE_NAME = "all_accuracies.json"
 REFERENCE_KEYS = ("Num. Frame", "Frame Depth", "Score")
-#: Tokens per frame of the reference protocol (252×448 frames, DESIGN §3).
+#: Tokens per frame of the reference protocol (252×448 frames; docs/reference-protocol.md).
 REFERENCE_TOKENS_PER_FRAME = 144
 
 

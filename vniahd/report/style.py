@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from vniahd.files import atomic_path
 
-#: The community's V-NIAH heatmap colours, red → yellow → green (DESIGN §3).
+#: The community's V-NIAH heatmap colours, red → yellow → green (as in the reference scripts).
 HEATMAP_COLORS = ("#F0496E", "#EBB839", "#9ad5b3")
 HEATMAP_CMAP = LinearSegmentedColormap.from_list("vniah", list(HEATMAP_COLORS))
 #: Differences from a baseline: red worse, blue better, white no change.
@@ -26,7 +26,7 @@ MISSING_HATCH_COLOR = "#c4c4c4"
 DPI = 150
 FONT = {"title": 11, "label": 10.5, "tick": 9, "annot": 8}
 
-#: Line styles by schedule: V-NIAH solid, V-NIAH-D dashed (DESIGN §3 schedules).
+#: Line styles by schedule: V-NIAH solid, V-NIAH-D dashed (schedules of :mod:`vniahd.plan.schedules`).
 SCHEDULE_LINESTYLES = {"none": "-", "reference": "--", "periodic": "-.", "unknown": "-"}
 
 

@@ -5,7 +5,7 @@ same initial weights (``torch.manual_seed(seed)`` before building the model), fo
 only the RoPE variant — positions from ``Variant.positions`` and the allocation installed with
 ``install_allocation`` — differs. The loss is next-token cross-entropy on the answer tokens only.
 Optimiser: AdamW, linear warm-up over the first ``warmup`` fraction of steps, then cosine decay to
-zero (issue 7's prototype: lr 1e-3, 5 % warm-up, batch 32, 2000 steps).
+zero (as in the tiny model's feasibility prototype: lr 1e-3, 5 % warm-up, batch 32, 2000 steps).
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ question 0.99 of the time but stayed at chance on multiple choice for 1500 steps
 then matches it to an option token whose embedding carries the letter.
 
 Why drop instead of ``<unk>``: the question's attribute (the card colour) is then the last token
-before the answer whatever template and instruction the evaluator wraps around the question. Issue
-7's prototype found that exactly this makes the task learnable for a 2-layer model (the query token
+before the answer whatever template and instruction the evaluator wraps around the question. The
+feasibility prototype found that this makes the task learnable for a 2-layer model (the query token
 looks the card up itself); with the attribute ~20 boilerplate tokens before the answer, our 2-layer
 model stayed at chance on distractor episodes for 800+ steps (the extra positional hop must be
 learnt before any content hop pays off). It also makes the tiny model indifferent to prompt
