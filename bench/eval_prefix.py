@@ -69,7 +69,8 @@ def child(protocol: str, ds_dir: str, cache: str, out: str) -> None:
 
     from vniahd.dataset import Dataset
     from vniahd.evaluate import EvalSettings, FlopCounter, Runner, read_results
-    from vniahd.evaluate.runner import variant_axes
+    from vniahd.rope import variant_axes
+    from vniahd.rope.hf import install_allocation
     from vniahd.models import get_backend
     from vniahd.rope import get_variant
 
@@ -98,7 +99,7 @@ def child(protocol: str, ds_dir: str, cache: str, out: str) -> None:
             hay = runner.cache.haystack(ds.haystack_frames(), ds.haystack_key)
             names = {n for r in rows for n in [r["needle_image"], *r["distractor_images"]]}
             images = runner.cache.images({n: ds.image(n) for n in names})
-            be.install_allocation(variant_axes(variant, be.rotary))
+            install_allocation(be.language_model, variant_axes(variant, be.rotary))
             with torch.inference_mode():
                 for row in rows:
                     p = runner.prepare(row, hay, images)
@@ -140,7 +141,7 @@ def sequences(runner, rows, tpf: int, nb: int, answer_len) -> list[tuple[tuple, 
     for r in rows:
         refs = runner.dataset.frame_sequence(r)
         needle = runner.dataset.needles[r["needle_id"]]
-        after = runner.tokenizer.encode(runner.settings.template.render_after(runner._question(needle)))
+        after = runner.tokenizer.encode(runner.settings.template.render_after(runner.builder.question(needle)))
         ans = runner.tokenizer.encode(needle.answer)
         atoms = [(("before",), nb)] + [(("frame", kind, ref), tpf) for kind, ref in refs]
         atoms.append((("after", tuple(after + ans)), len(after) + len(ans)))

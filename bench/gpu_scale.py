@@ -63,13 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     from vniahd.evaluate.chunked import Feed, forward_rows
     from vniahd.evaluate.prompt import TEMPLATES
     from vniahd.models import get_backend
-    from vniahd.rope import Text, Video, get_variant
+    from vniahd.rope import Text, Video, get_variant, variant_axes
+    from vniahd.rope.hf import install_allocation
 
     spec = "random:qwen2-vl?size=7b&vision_depth=1" if args.shape == "7b" else "random:qwen2-vl"
     t0 = time.perf_counter()
     be = get_backend(spec, device=args.device, dtype="auto")
     variant = get_variant("videorope")
-    be.install_allocation(variant.axes(be.rotary.num_pairs))
+    install_allocation(be.language_model, variant_axes(variant, be.rotary))
     side = int(round(args.tokens_per_frame ** 0.5))
     grid = (side, args.tokens_per_frame // side)
     tpf = grid[0] * grid[1]

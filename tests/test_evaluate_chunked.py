@@ -9,13 +9,14 @@ from evaluate_fixtures import make_dataset
 from vniahd.evaluate import EvalSettings, Feed, Runner, default_prefill_chunk, forward_rows, read_results, result_key
 from vniahd.evaluate.chunked import tensor_rows
 from vniahd.models import get_backend
-from vniahd.rope import Text, Video, get_variant
+from vniahd.rope import Text, Video, get_variant, variant_axes
+from vniahd.rope.hf import install_allocation
 
 
 @pytest.fixture(scope="module")
 def backend():
     be = get_backend("random:qwen2-vl")
-    be.install_allocation(get_variant("videorope").axes(be.rotary.num_pairs))
+    install_allocation(be.language_model, variant_axes(get_variant("videorope"), be.rotary))
     return be
 
 

@@ -20,7 +20,9 @@ from vniahd.evaluate import (
     score,
 )
 from vniahd.evaluate.chunked import forward_rows
-from vniahd.evaluate.runner import build_segments, prefix_groups, variant_axes
+from vniahd.evaluate.runner import build_segments, prefix_groups
+from vniahd.rope import variant_axes
+from vniahd.rope.hf import install_allocation
 from vniahd.evaluate.scoring import crop_to, reference_feed
 from vniahd.models import get_backend
 from vniahd.rope import PRESETS, get_variant, parse_variant
@@ -98,7 +100,7 @@ def _prepared_group(ds, be, tmp_path, variant):
     names = {n for r in rows for n in [r["needle_image"], *r["distractor_images"]]}
     images = runner.cache.images({n: ds.image(n) for n in names})
     (_, group), = [g for g in prefix_groups(rows) if g[0][0] == 14]
-    be.install_allocation(variant_axes(variant, be.rotary))
+    install_allocation(be.language_model, variant_axes(variant, be.rotary))
     return runner, [runner.prepare(r, hay, images, lazy=True) for r in group]
 
 
@@ -176,8 +178,8 @@ def test_batched_equals_unbatched(dataset, backend, tmp_path, scoring):
     one.run()
     many = _runner(dataset, backend, tmp_path / "many", tmp_path / "c", variants, scoring, batch_size=4)
     batches = []
-    orig = many.batches
-    many.batches = lambda prepared: batches.append(b := orig(prepared)) or b
+    orig = many.executor.batches
+    many.executor.batches = lambda prepared: batches.append(b := orig(prepared)) or b
     many.run()
     assert max(len(b) for bs in batches for b in bs) == 4  # batching really happened
     a, b = _by_key(read_results(tmp_path / "one")), _by_key(read_results(tmp_path / "many"))

@@ -26,9 +26,10 @@ def setup(tmp_path_factory):
     rows = runner.rows()
     names = {n for r in rows for n in [r["needle_image"], *r["distractor_images"]]}
     images = runner.cache.images({n: ds.image(n) for n in names})
-    from vniahd.evaluate.runner import variant_axes
+    from vniahd.rope import variant_axes
+    from vniahd.rope.hf import install_allocation
 
-    be.install_allocation(variant_axes(variant, be.rotary))
+    install_allocation(be.language_model, variant_axes(variant, be.rotary))
     prepared = runner.prepare(rows[-1], hay, images)  # longest sample, multiple-choice or short
     positions = variant.positions(prepared.segments)
     inputs = dataclasses.replace(prepared.inputs, positions=positions)

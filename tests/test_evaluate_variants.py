@@ -6,10 +6,12 @@ import pytest
 import torch
 
 from evaluate_fixtures import make_dataset
-from vniahd.evaluate import EvalSettings, Runner, variant_axes
+import contextlib
+
+from vniahd.evaluate import EvalSettings, Runner
 from vniahd.models import get_backend
 from vniahd.needles import prompt_text
-from vniahd.rope import Text, Video, get_variant, inv_freq, rope_cos_sin
+from vniahd.rope import Text, Video, get_variant, inv_freq, rope_cos_sin, variant_axes
 
 
 @pytest.fixture(scope="module")
@@ -18,18 +20,22 @@ def dataset(tmp_path_factory):
 
 
 def capture_rotary(be, calls):
-    """Record (variant, position_ids, cos, sin) of every rotary call, whatever module is installed."""
-    original = be.install_allocation
-    state = {}
+    """Record (axes, position_ids, cos, sin) of every rotary call while a variant is applied."""
+    original = be.use_variant
 
-    def install(axes):
-        original(axes)
-        module = be.language_model.rotary_emb
-        state["axes"] = axes.clone()
-        module.register_forward_hook(
-            lambda m, args, out: calls.append((state["axes"], args[1].clone(), out[0].clone(), out[1].clone())))
+    @contextlib.contextmanager
+    def use_variant(variant):
+        with original(variant) as record:
+            module = be.language_model.rotary_emb
+            axes = module.axes.clone()
+            handle = module.register_forward_hook(
+                lambda m, args, out: calls.append((axes, args[1].clone(), out[0].clone(), out[1].clone())))
+            try:
+                yield record
+            finally:
+                handle.remove()
 
-    be.install_allocation = install
+    be.use_variant = use_variant
 
 
 def expected_positions(be, ds, row, variant, n):
@@ -81,14 +87,17 @@ def test_mrope_matches_native_rotary(spec):
     pos = variant.positions([Text(5), Video(7, 3, 4), Text(6)])[:, None].float()
     x = torch.zeros(1, pos.shape[-1], be.hidden_size)
     ncos, nsin = native(x, pos)
-    be.install_allocation(variant_axes(variant, be.rotary))
-    assert be.language_model.rotary_emb is not native
-    cos, sin = be.language_model.rotary_emb(x, pos)
+    with be.use_variant(variant) as record:
+        assert be.language_model.rotary_emb is not native
+        cos, sin = be.language_model.rotary_emb(x, pos)
     torch.testing.assert_close(cos, ncos, atol=1e-6, rtol=0)
     torch.testing.assert_close(sin, nsin, atol=1e-6, rtol=0)
+    assert record["axes"] == "t" * 16 + "h" * 24 + "w" * 24 if be.rotary.num_pairs == 64 else True
     # …and a different allocation does not
-    be.install_allocation(variant_axes(get_variant("videorope"), be.rotary))
-    assert not torch.allclose(be.language_model.rotary_emb(x, pos)[0], ncos)
+    with be.use_variant(get_variant("videorope")):
+        assert not torch.allclose(be.language_model.rotary_emb(x, pos)[0], ncos)
+    # leaving the block puts the model's own module back
+    assert be.language_model.rotary_emb is native
 
 
 def test_image_frame_mode_lays_out_images(dataset, tmp_path):

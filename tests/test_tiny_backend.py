@@ -58,7 +58,8 @@ def make_backend(recipe, train: bool):
 def test_missing_checkpoint_names_the_train_command(env):
     backend = make_backend(env["recipe"].with_train(seed=99), train=False)
     with pytest.raises(VniahdError, match="vniahd train-tiny --variant tad --seed 99"):
-        backend.select_variant(get_variant("tad"))
+        with backend.use_variant(get_variant("tad")):
+            pass
 
 
 def test_train_then_evaluate_through_the_runner(env):
@@ -70,7 +71,6 @@ def test_train_then_evaluate_through_the_runner(env):
     out = env["root"] / "results"
     for name in ("vanilla", "videorope"):
         v = get_variant(name)
-        backend.select_variant(v)
         settings = EvalSettings(variants=[v], template=get_template("reference"), progress=False)
         summary = Runner(ds, backend, settings, out).run()
         assert summary[name]["total"] == len(ds.samples) == 12  # 1 length × 2 depths × 6 needles
@@ -87,7 +87,8 @@ def test_train_then_evaluate_through_the_runner(env):
     assert meta["variant_name"] == "videorope" and meta["steps"] == 3 and meta["seed"] == 0
     # a second backend loads (does not train) the same weights
     again = make_backend(recipe, train=False)
-    again.select_variant(get_variant("videorope"))
+    again.pin_variant(get_variant("videorope"))
+    backend.pin_variant(get_variant("videorope"))
     for k, t in backend.model.state_dict().items():
         assert torch.equal(t, again.model.state_dict()[k]), k
 
@@ -106,7 +107,7 @@ def test_runner_path_equals_training_path(env):
     recipe, ds = env["recipe"], env["dataset"]
     backend = make_backend(recipe, train=True)
     v = get_variant("mrope")
-    backend.select_variant(v)
+    backend.pin_variant(v)
     runner = Runner(ds, backend, EvalSettings(variants=[v], template=get_template("reference"),
                                               progress=False), env["root"] / "r2")
     row = ds.samples.to_dict("records")[-1]  # depth 1 with a distractor before the needle

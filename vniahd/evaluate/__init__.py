@@ -36,7 +36,6 @@ from vniahd.evaluate.runner import (
     order_samples,
     prefix_groups,
     summarize,
-    variant_axes,
 )
 from vniahd.evaluate.scoring import (
     SCORING_MODES,
@@ -55,5 +54,5 @@ __all__ = [
     "CacheStats", "EmbeddingCache", "EvalSettings", "Prepared", "PromptTemplate", "REQUIRED_KEYS",
     "ResultsWriter", "Runner", "SCORING_MODES", "SampleInputs", "Score", "TEMPLATES",
     "build_segments", "check_and_write_run", "get_template", "length_groups", "order_samples",
-    "parse_choice", "read_results", "result_key", "score", "summarize", "variant_axes",
+    "parse_choice", "read_results", "result_key", "score", "summarize",
 ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from vniahd.errors import VniahdError
 from vniahd.files import write_json_atomic
@@ -62,18 +62,27 @@ def _parse_lines(path: Path) -> tuple[list[dict], int]:
     return records, pos
 
 
-def read_results(results_dir: str | Path) -> list[dict]:
-    """Every complete record in ``results*.jsonl`` (shards included), torn last lines dropped."""
+def read_results(results_dir: str | Path, pattern: str = RESULTS_GLOB) -> list[dict]:
+    """Every complete record in ``results*.jsonl`` (shards included; ``pattern=TIMINGS_GLOB``
+    reads the measurements instead), torn last lines dropped."""
     out: list[dict] = []
-    for path in sorted(Path(results_dir).glob(RESULTS_GLOB)):
+    for path in sorted(Path(results_dir).glob(pattern)):
         out.extend(_parse_lines(path)[0])
     return out
 
 
-class ResultsWriter:
-    """Appends records to one results file with an fsync per line."""
+#: Per-result measurements (seconds, peak memory) live beside the results, not in them: result
+#: lines must be byte-identical however a run was interrupted and resumed.
+TIMINGS_GLOB = "timings*.jsonl"
+TIMING_KEYS = ("sample_id", "variant", "scoring", "seconds", "peak_mem_bytes", "peak_mem_kind")
 
-    def __init__(self, path: str | Path):
+
+class ResultsWriter:
+    """Appends records to one results file with an fsync per line; each record must carry the
+    ``required`` keys (:data:`REQUIRED_KEYS` for results, :data:`TIMING_KEYS` for timings)."""
+
+    def __init__(self, path: str | Path, required: tuple[str, ...] = REQUIRED_KEYS):
+        self.required = required
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
@@ -88,7 +97,7 @@ class ResultsWriter:
             self._fh.write(b"\n")  # a complete last record written without its newline
 
     def append(self, record: dict) -> None:
-        missing = [k for k in REQUIRED_KEYS if k not in record]
+        missing = [k for k in self.required if k not in record]
         if missing:
             raise ValueError(f"result record lacks {missing}")
         line = json.dumps(record, sort_keys=True, default=_json_default).encode() + b"\n"
@@ -122,10 +131,6 @@ def _json_default(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()
     return str(obj)
-
-
-def done_keys(results_dir: str | Path) -> set[tuple[str, str, str]]:
-    return {result_key(r) for r in read_results(results_dir)}
 
 
 # ---- run.json ---------------------------------------------------------------------------------
@@ -205,8 +210,3 @@ def check_run(results_dir: str | Path, run: dict) -> dict:
         raise VniahdError(f"{path} lacks variants {sorted(missing)} that this rank runs; every rank "
                           "must be started with the same arguments")
     return old
-
-
-def iter_records(paths: Iterable[str | Path]) -> Iterator[dict]:
-    for p in paths:
-        yield from _parse_lines(Path(p))[0]

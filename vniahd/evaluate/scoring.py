@@ -3,7 +3,7 @@
 Every mode takes a :class:`SampleInputs` (the prompt's spliced embeddings and the variant's
 position ids, built by the runner) and returns a :class:`Score`. The LM head is applied only to
 the rows that are scored — never ``vocab × sequence`` logits (the reference code's fp32 logits
-over ~400k tokens cost ~33 GB per GPU, DESIGN §3).
+over ~400k tokens cost ~33 GB per GPU; see docs/footguns.md).
 
 - ``reference``: teacher-forced answer tokens in one forward pass; correct iff the argmax at every
   answer position equals the answer token (the published V-NIAH-D protocol).
@@ -24,14 +24,11 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from vniahd.evaluate.chunked import Feed, concat_rows, forward_rows
-
-SCORING_MODES = ("reference", "choice", "generate")
-
 
 @dataclass
 class SampleInputs:
@@ -218,13 +215,8 @@ def score_generate(backend, inputs: SampleInputs, max_new_tokens: int = 8,
 
 def batchable(inputs: SampleInputs, mode: str) -> bool:
     """Whether ``mode`` scores this sample from one teacher-forced pass (no per-sample cache
-    steps afterwards), so that it can share a batch: ``reference`` always, ``choice`` when every
-    option is one token (or the needle has no options: the reference fallback)."""
-    if mode == "reference":
-        return True
-    if mode == "choice":
-        return not inputs.letters or choice_is_single_token(inputs)
-    return False
+    steps afterwards), so that it can share a batch (see :data:`SCORING`)."""
+    return SCORING[mode].can_batch(inputs)
 
 
 def score_batch(backend, batch: list[SampleInputs], mode: str, ctx: Context) -> list[Score]:
@@ -273,13 +265,33 @@ def normalize_answer(text: str) -> str:
 
 def score(backend, inputs: SampleInputs, mode: str, max_new_tokens: int = 8,
           ctx: Context | None = None) -> Score:
-    """Dispatch on ``mode`` (one of :data:`SCORING_MODES`); ``ctx`` = shared prefix / chunking."""
-    if mode == "reference":
-        return score_reference(backend, inputs, ctx)
-    if mode == "choice":
-        return score_choice(backend, inputs, ctx)
-    if mode == "generate":
-        return score_generate(backend, inputs, max_new_tokens=max_new_tokens, ctx=ctx)
-    from vniahd.errors import UnknownNameError
+    """Dispatch on ``mode`` (a key of :data:`SCORING`); ``ctx`` = shared prefix / chunking."""
+    if mode not in SCORING:
+        from vniahd.errors import UnknownNameError
 
-    raise UnknownNameError("scoring mode", mode, SCORING_MODES)
+        raise UnknownNameError("scoring mode", mode, SCORING_MODES)
+    return SCORING[mode].score(backend, inputs, ctx, max_new_tokens)
+
+
+@dataclass(frozen=True)
+class ScoringMode:
+    """A registered scoring mode: how to score one sample, and whether a sample may share a
+    batch (:func:`score_batch`) — only modes that score from one teacher-forced pass can."""
+
+    name: str
+    score: Callable[[Any, SampleInputs, "Context | None", int], Score]
+    can_batch: Callable[[SampleInputs], bool]
+    description: str
+
+
+#: name → mode. ``reference`` is the published protocol.
+SCORING: dict[str, ScoringMode] = {m.name: m for m in (
+    ScoringMode("reference", lambda be, x, ctx, n: score_reference(be, x, ctx), lambda x: True,
+                "teacher-forced answer tokens, correct iff every argmax matches (published protocol)"),
+    ScoringMode("choice", lambda be, x, ctx, n: score_choice(be, x, ctx),
+                lambda x: not x.letters or choice_is_single_token(x),
+                "summed log-probability per option letter, argmax wins"),
+    ScoringMode("generate", lambda be, x, ctx, n: score_generate(be, x, max_new_tokens=n, ctx=ctx),
+                lambda x: False, "greedy decoding, the answer parsed from the text"),
+)}
+SCORING_MODES = tuple(SCORING)

@@ -19,41 +19,23 @@ the first ``:`` (or the whole spec) picks a factory from :data:`BACKENDS`; a use
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import parse_qsl
 
 import numpy as np
 import torch
 
 from vniahd.errors import UnknownNameError, VniahdError
+from vniahd.rope.model import RotaryConfig
+
+if TYPE_CHECKING:
+    from vniahd.rope import Variant
 
 FRAME_MODES = ("video", "image")
-
-
-@dataclass(frozen=True)
-class RotaryConfig:
-    """The text model's RoPE: ``head_dim`` (d), ``theta`` (β) and (t, h, w) ``sections`` in pairs."""
-
-    head_dim: int
-    theta: float
-    sections: tuple[int, int, int]
-
-    @property
-    def num_pairs(self) -> int:
-        return self.head_dim // 2
-
-    def temporal_period(self) -> float:
-        """2π·β^(2·s_t/d): the wavelength of the first pair M-RoPE does not give to time (DESIGN §3)."""
-        import math
-
-        return 2 * math.pi * self.theta ** (2 * self.sections[0] / self.head_dim)
-
-    def to_dict(self) -> dict:
-        return {"head_dim": self.head_dim, "theta": self.theta, "sections": list(self.sections),
-                "num_pairs": self.num_pairs, "temporal_period": self.temporal_period()}
 
 
 @dataclass(frozen=True)
@@ -197,11 +179,28 @@ class Backend(ABC):
 
         return DynamicCache(config=self.language_model.config)
 
-    def install_allocation(self, axes: torch.Tensor) -> None:
-        """Swap the text rotary module so pair n reads stream ``axes[n]`` (vniahd.rope.hf)."""
-        from vniahd.rope.hf import install_allocation
+    # ---- variants -------------------------------------------------------------------------
+    def variant_record(self, variant: Variant) -> dict[str, Any]:
+        """What scoring ``variant`` on this model applies, without applying it (run.json):
+        the allocation's sections and per-pair axes, and which weights score it."""
+        from vniahd.rope.model import applied_allocation
 
-        install_allocation(self.language_model, axes)
+        return {**applied_allocation(variant, self.rotary), "weights": self.fingerprint()}
+
+    @contextlib.contextmanager
+    def use_variant(self, variant: Variant) -> Iterator[dict[str, Any]]:
+        """Apply ``variant`` inside the block: the only way the evaluator applies a variant.
+
+        The default installs the variant's frequency allocation in the text rotary module and
+        puts the module that was there back on exit (also on error). Backends whose weights
+        depend on the variant (the tiny model) also load those weights. Yields
+        :meth:`variant_record`."""
+        from vniahd.rope.hf import allocation_installed
+        from vniahd.rope.model import variant_axes
+
+        record = self.variant_record(variant)
+        with allocation_installed(self.language_model, variant_axes(variant, self.rotary)):
+            yield record
 
 
 # ---- registry ---------------------------------------------------------------------------------

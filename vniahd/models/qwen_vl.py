@@ -8,8 +8,8 @@ that frame repeated ``temporal_patch_size`` (2) times — exactly what the Qwen2
 does to a still image and what the reference V-NIAH code fed the model (every haystack frame and
 every needle went through the image processor on its own, 144 tokens per 252×448 frame). A needle
 image is therefore repeated to fill its group too. The two frame modes differ only in how the
-evaluator lays out positions: ``video`` = one ``Video(T, H, W)`` segment (the protocol of DESIGN
-§3), ``image`` = ``T`` consecutive ``Image(H, W)`` segments. The encoder output is the same in both
+evaluator lays out positions: ``video`` = one ``Video(T, H, W)`` segment (the reference
+protocol), ``image`` = ``T`` consecutive ``Image(H, W)`` segments. The encoder output is the same in both
 modes (the vision tower attends within one temporal group), so both share one embedding cache.
 """
 
@@ -21,22 +21,12 @@ import numpy as np
 import torch
 
 from vniahd.files import sha256_json
-from vniahd.models.base import Backend, BackendOptions, RotaryConfig, module_weights_hash
+from vniahd.models.base import Backend, BackendOptions, module_weights_hash
 from vniahd.models.patchify import PatchifyConfig, merged_grid, patchify_frames
 from vniahd.models.tokenizer import TextTokenizer
 
 #: How a benchmark frame becomes a temporal group (recorded in run.json and the cache key).
 GROUPING = "each dataset frame is one temporal group: the frame repeated temporal_patch_size times"
-
-
-def rotary_config_of(text_config) -> RotaryConfig:
-    """Head dim, theta and mrope sections from a Qwen2-VL/Qwen2.5-VL text config."""
-    rope = dict(text_config.rope_parameters or {})
-    head_dim = getattr(text_config, "head_dim", None) or (
-        text_config.hidden_size // text_config.num_attention_heads)
-    sections = rope.get("mrope_section") or [16, 24, 24]
-    return RotaryConfig(head_dim=int(head_dim), theta=float(rope.get("rope_theta", 1e6)),
-                        sections=tuple(int(s) for s in sections))
 
 
 class QwenVLBackend(Backend):
@@ -54,7 +44,10 @@ class QwenVLBackend(Backend):
         self.tokenizer = tokenizer
         self.patch = patch
         self.options = options
-        self.rotary = rotary_config_of(self.language_model.config)
+        # Read from the rotary module itself (sections, θ, pair count): no defaults to drift.
+        from vniahd.rope.hf import rotary_config
+
+        self.rotary = rotary_config(self.language_model)
         self.layout_params = dict(layout_params or {})
         self._model_fingerprint = model_fingerprint
         self._fingerprint: str | None = None

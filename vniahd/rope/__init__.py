@@ -2,7 +2,7 @@
 
 A RoPE *variant* is a position layout (how the t/h/w streams are filled, :mod:`.layouts`) plus a
 frequency allocation (which stream each rotary pair reads, :mod:`.allocations`) plus parameters;
-:mod:`.presets` names the ones from the VideoRoPE paper and beyond (DESIGN §2). Pure torch; the
+:mod:`.presets` names the ones from the VideoRoPE paper and beyond (docs/rope-math.md). Pure torch; the
 transformers integration lives in :mod:`.hf` (imported on demand).
 
 Typical use::
@@ -22,6 +22,7 @@ from vniahd.rope.allocations import (
     default_sections,
 )
 from vniahd.rope.layouts import LAYOUTS, Layout, get_layout, layout_positions
+from vniahd.rope.model import RotaryConfig, applied_allocation, effective_sections, variant_axes
 from vniahd.rope.presets import (
     PRESETS,
     SPEC_HELP,
@@ -43,9 +44,10 @@ from vniahd.rope.segments import Image, Segment, Text, Video, num_tokens, simple
 
 __all__ = [
     "ALLOCATIONS", "AXIS_NAMES", "LAYOUTS", "PRESETS", "SPEC_HELP",
-    "Image", "Layout", "Segment", "Text", "Variant", "Video",
-    "allocation_axes", "apply_rotary", "axis_names", "check_sections", "default_sections",
+    "Image", "Layout", "RotaryConfig", "Segment", "Text", "Variant", "Video",
+    "allocation_axes", "applied_allocation", "apply_rotary", "axis_names", "check_sections",
+    "default_sections", "effective_sections",
     "get_layout", "get_variant", "inv_freq", "layout_positions", "load_variant_file",
     "make_variant", "num_tokens", "parse_variant", "rope_cos_sin", "rotate_half",
-    "simple_sequence", "temporal_period", "wavelengths",
+    "simple_sequence", "temporal_period", "variant_axes", "wavelengths",
 ]

@@ -1,4 +1,4 @@
-"""Frequency allocations: which position stream each rotary pair reads (DESIGN §2 "Allocations").
+"""Frequency allocations: which position stream each rotary pair reads (docs/rope-math.md).
 
 An allocation maps ``P`` rotary pairs (pair n has frequency ``θ^(-2n/d)``; n = 0 is the highest)
 to stream indices ``0 = t, 1 = h, 2 = w``: a long tensor of shape ``[P]``. ``sections`` is always
@@ -9,7 +9,7 @@ Registry: :data:`ALLOCATIONS` maps a name to a function ``(num_pairs, sections) 
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 

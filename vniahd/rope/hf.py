@@ -8,13 +8,12 @@ rotary module's ``recomposition_frequencies`` (blocks for Qwen2/2.5-VL, interlea
 "pair n reads stream axes[n]" (:func:`vniahd.rope.rotation.rope_cos_sin`).
 
 Callers pass position ids ``[3, B, S]`` computed with :mod:`vniahd.rope.layouts`; this module never
-calls transformers' ``get_rope_index`` (its 5.x text-after-video rule differs, DESIGN §5).
+calls transformers' ``get_rope_index`` (its 5.x text-after-video rule differs; docs/footguns.md).
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from typing import Iterator
 
 import torch
@@ -22,24 +21,8 @@ from torch import nn
 
 from vniahd.errors import VniahdError
 from vniahd.rope.allocations import axis_names
+from vniahd.rope.model import RotaryConfig
 from vniahd.rope.rotation import rope_cos_sin
-
-
-@dataclass(frozen=True)
-class RotaryConfig:
-    """What the RoPE variants need to know about a model's text rotary embedding."""
-
-    head_dim: int
-    theta: float
-    num_pairs: int
-    sections: tuple[int, int, int]  # native (t, h, w) mrope_section
-    native_allocation: str  # "mrope-blocks" (Qwen2/2.5-VL) or "interleaved" (Qwen3-VL)
-    rope_type: str = "default"
-
-    def to_dict(self) -> dict:
-        return {"head_dim": self.head_dim, "theta": self.theta, "num_pairs": self.num_pairs,
-                "sections": list(self.sections), "native_allocation": self.native_allocation,
-                "rope_type": self.rope_type}
 
 
 class AllocatedRotaryEmbedding(nn.Module):
@@ -124,7 +107,11 @@ def rotary_config(model: nn.Module) -> RotaryConfig:
     config = rot.config
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     params = getattr(config, "rope_parameters", None) or {}
-    theta = float(params.get("rope_theta", getattr(config, "rope_theta", 10000.0)))
+    theta_value = params.get("rope_theta", getattr(config, "rope_theta", None))
+    if theta_value is None:
+        raise VniahdError(f"{type(config).__name__} gives no rope_theta (in rope_parameters or as "
+                          "an attribute); set it in the model's config.json")
+    theta = float(theta_value)
     sections = tuple(int(s) for s in getattr(rot, "mrope_section", None) or ())
     num_pairs = int(rot.inv_freq.numel())
     if len(sections) != 3:
@@ -132,9 +119,10 @@ def rotary_config(model: nn.Module) -> RotaryConfig:
                           "Qwen2-VL, Qwen2.5-VL and Qwen3-VL text rotary modules")
     # Qwen3-VL's module interleaves t/h/w (its recomposition overwrites every third pair).
     native = "interleaved" if type(rot).__name__.startswith("Qwen3") else "mrope-blocks"
-    return RotaryConfig(head_dim=int(head_dim), theta=theta, num_pairs=num_pairs,
-                        sections=sections, native_allocation=native,  # type: ignore[arg-type]
-                        rope_type=str(getattr(rot, "rope_type", "default")))
+    rotary_dim = 2 * num_pairs if 2 * num_pairs != int(head_dim) else None
+    return RotaryConfig(head_dim=int(head_dim), theta=theta, sections=sections,  # type: ignore[arg-type]
+                        native_allocation=native, rope_type=str(getattr(rot, "rope_type", "default")),
+                        rotary_dim=rotary_dim)
 
 
 def install_allocation(model: nn.Module, axes: torch.Tensor) -> AllocatedRotaryEmbedding:

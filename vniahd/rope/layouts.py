@@ -2,7 +2,7 @@
 
 Every layout maps a list of segments (:mod:`vniahd.rope.segments`) to a float64 tensor of shape
 ``[3, S]`` (rows t, h, w). Values are integers except for a fractional diagonal ``delta``. The
-exact rules are DESIGN §2 "Layouts"; each function below cites its source.
+exact rules are in docs/rope-math.md ("Layouts"); each function below cites its source.
 
 Several videos/images and text runs may follow one another: every layout keeps a running "next
 position" and each segment starts from it, advancing it by the layout's own rule (the rule it
@@ -15,8 +15,9 @@ Registry: :data:`LAYOUTS` maps a name to a :class:`Layout`, which is callable as
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -57,7 +58,7 @@ def vanilla_positions(segments: Sequence[Segment]) -> Positions:
 
 
 def tad_positions(segments: Sequence[Segment]) -> Positions:
-    """TAD-RoPE as implemented in the VideoRoPE release code (DESIGN §2 "tad").
+    """TAD-RoPE as implemented in the VideoRoPE release code (its V-NIAH-D evaluation script).
 
     Value = flat index + a time index that advances by one per text token and by one per visual
     frame, the same on all streams. For ``Text(S0), Video(T,H,W), Text(M)``: text before 2τ;
@@ -228,10 +229,10 @@ LAYOUTS: dict[str, Layout] = {
     for layout in (
         Layout("vanilla", vanilla_positions,
                "flat index i on all three streams (1D RoPE)",
-               "Su et al., RoFormer (arXiv 2104.09864) Eq. 34; DESIGN §2 'vanilla'"),
+               "Su et al., RoFormer (arXiv 2104.09864) Eq. 34"),
         Layout("tad", tad_positions,
                "flat index + time index (text per token, visual per frame), same on all streams",
-               "TAD-RoPE as implemented in the VideoRoPE release code; DESIGN §2 'tad'"),
+               "TAD-RoPE as implemented in the VideoRoPE release code (V-NIAH-D evaluation script)"),
         Layout("mrope", mrope_positions,
                "(S0+f, S0+r, S0+c); next segment at max(t,h,w)+1",
                "Qwen2-VL (arXiv 2409.12191) §2.1 M-RoPE; original get_rope_index semantics"),

@@ -1,4 +1,4 @@
-"""RoPE variants = a position layout + a frequency allocation + parameters (DESIGN §2 "Presets").
+"""RoPE variants = a position layout + a frequency allocation + parameters (docs/rope-math.md).
 
 - :data:`PRESETS`: the named variants users pass as ``--variant`` (each cites its source).
 - :func:`get_variant`: a preset, optionally with overridden parameters.
@@ -32,8 +32,6 @@ from vniahd.rope.allocations import (
     ALLOCATIONS,
     allocation_axes,
     check_allocation,
-    check_sections,
-    default_sections,
 )
 from vniahd.rope.layouts import LAYOUTS, get_layout
 from vniahd.rope.segments import Segment
@@ -69,17 +67,18 @@ class Variant:
         """Position ids [3, S] (float64) of ``segments`` under this variant's layout."""
         return get_layout(self.layout)(segments, **dict(self.layout_params))
 
-    def sections_for(self, num_pairs: int) -> tuple[int, int, int] | None:
-        """The (t, h, w) sections used with ``num_pairs`` pairs (``None`` for uniform)."""
-        if self.allocation == "uniform":
-            return None
-        if self.sections is not None:
-            return check_sections(num_pairs, self.sections)
-        return default_sections(num_pairs, self.allocation)
+    def sections_for(self, num_pairs: int, model_sections: tuple[int, int, int] | None = None
+                     ) -> tuple[int, int, int] | None:
+        """The (t, h, w) sections used with ``num_pairs`` pairs (``None`` for uniform); with
+        ``model_sections``, block allocations keep the model's own (:mod:`vniahd.rope.model`)."""
+        from vniahd.rope.model import effective_sections
 
-    def axes(self, num_pairs: int) -> torch.Tensor:
-        """Stream index (0=t, 1=h, 2=w) of each of ``num_pairs`` rotary pairs: long [P]."""
-        return allocation_axes(self.allocation, num_pairs, self.sections_for(num_pairs))
+        return effective_sections(self, num_pairs, model_sections)
+
+    def axes(self, num_pairs: int, model_sections: tuple[int, int, int] | None = None) -> torch.Tensor:
+        """Stream index (0=t, 1=h, 2=w) of each of ``num_pairs`` rotary pairs: long [P]. For a
+        concrete model use :func:`vniahd.rope.variant_axes`, which passes its sections."""
+        return allocation_axes(self.allocation, num_pairs, self.sections_for(num_pairs, model_sections))
 
     @property
     def spec(self) -> str:
@@ -97,8 +96,7 @@ class Variant:
             "layout_params": dict(self.layout_params),
             "allocation": self.allocation,
             "sections": list(self.sections) if self.sections is not None else None,
-            "default_sections_rule": None if self.sections is not None or self.allocation == "uniform"
-            else _DEFAULT_RULE[self.allocation == "interleaved"],
+            "default_sections_rule": _default_rule(self),
             "description": self.description,
             "source": self.source,
             "spec": self.spec,
@@ -117,10 +115,17 @@ class Variant:
                               "'layout' and 'allocation'") from None
 
 
-_DEFAULT_RULE = {
-    False: "t=P//4, h=(P-t)//2, w=P-t-h",
-    True: "h=w=(5P)//16, t=P-h-w (Qwen3-VL (24,20,20) at P=64)",
-}
+def _default_rule(variant: Variant) -> str | None:
+    """How the sections are chosen when the variant fixes none (see :mod:`vniahd.rope.model`)."""
+    from vniahd.rope.model import MODEL_SECTION_ALLOCATIONS
+
+    if variant.sections is not None or variant.allocation == "uniform":
+        return None
+    if variant.allocation == "interleaved":
+        return "h=w=(5P)//16, t=P-h-w (Qwen3-VL (24,20,20) at P=64)"
+    if variant.allocation in MODEL_SECTION_ALLOCATIONS:
+        return "the model's own mrope_section; without a model t=P//4, h=(P-t)//2, w=P-t-h"
+    return "t=P//4, h=(P-t)//2, w=P-t-h"
 
 
 def _fmt_value(value: Any) -> str:
@@ -190,7 +195,7 @@ def _preset(name: str, layout: str, allocation: str, description: str, source: s
 
 _VIDEOROPE = "VideoRoPE (Wei et al., ICML 2025, arXiv 2502.05173)"
 
-#: Every preset of DESIGN §2, each with the paper table / equation or code it comes from.
+#: Every preset (table in docs/rope-math.md), each with the paper table / equation or code it comes from.
 PRESETS: dict[str, Variant] = {
     v.name: v
     for v in (

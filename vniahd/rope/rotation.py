@@ -1,6 +1,6 @@
 """Rotary embedding math: inverse frequencies, cos/sin under an allocation, NeoX rotation.
 
-Conventions (DESIGN §2): head dim ``d``, ``P = d/2`` pairs, ``θ_n = β^(-2n/d)``; channel ``k`` and
+Conventions (docs/rope-math.md): head dim ``d``, ``P = d/2`` pairs, ``θ_n = β^(-2n/d)``; channel ``k`` and
 ``k+P`` form pair ``k`` (NeoX ``rotate_half`` layout); pair n reads its angle from stream
 ``axes[n]``: angle = pos[axes[n]] · θ_n.
 
@@ -45,9 +45,10 @@ def wavelengths(head_dim: int, theta: float) -> torch.Tensor:
 
 def temporal_period(head_dim: int, theta: float, t_section: int) -> float:
     """``2π·θ^(2·s_t/d)``: the wavelength of pair ``s_t``, the first pair M-RoPE does not give to
-    time (DESIGN §3: ≈198.7 for Qwen2-VL-7B, d=128, θ=1e6, s_t=16). Distractors go this far away."""
+    time (≈198.7 for Qwen2-VL-7B, d=128, θ=1e6, s_t=16; docs/rope-math.md). Distractors go this far."""
     _check_head_dim(head_dim)
-    return 2 * math.pi * float(theta) ** (2 * t_section / head_dim)
+    period: float = 2 * math.pi * float(theta) ** (2 * t_section / head_dim)  # float ** float is Any
+    return period
 
 
 def rope_cos_sin(position_ids: torch.Tensor, inv_freq: torch.Tensor, axes: torch.Tensor,

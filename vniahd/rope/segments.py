@@ -2,14 +2,14 @@
 
 A sequence is a list of segments in order: :class:`Text` runs, :class:`Video` clips (``frames``
 temporal groups, each a ``height × width`` grid of merged visual tokens in row-major order) and
-:class:`Image` s. An image is laid out exactly like a one-frame video (DESIGN §2), which is also
+:class:`Image` s. An image is laid out exactly like a one-frame video (docs/rope-math.md), which is also
 how Qwen2-VL's ``get_rope_index`` treats it (grid_t = 1).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Union
 
 from vniahd.errors import VniahdError
 
@@ -61,7 +61,7 @@ class Image(Video):
         return f"Image(height={self.height}, width={self.width})"
 
 
-Segment = Union[Text, Video]
+Segment = Text | Video
 
 
 def num_tokens(segments: Sequence[Segment]) -> int:

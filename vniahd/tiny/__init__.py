@@ -22,9 +22,9 @@ Typical use::
     model, path, meta = ensure_model(Recipe(), get_variant("videorope"), train_if_missing=True)
 """
 
-from vniahd.tiny.model import TinyConfig, TinyVideoLM, temporal_period
+from vniahd.tiny.model import TinyConfig, TinyVideoLM
 from vniahd.tiny.recipe import Recipe, ensure_model, train_and_save
 from vniahd.tiny.train import TrainConfig, train
 
-__all__ = ["Recipe", "TinyConfig", "TinyVideoLM", "TrainConfig", "ensure_model", "temporal_period",
+__all__ = ["Recipe", "TinyConfig", "TinyVideoLM", "TrainConfig", "ensure_model",
            "train", "train_and_save"]

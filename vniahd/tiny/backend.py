@@ -5,10 +5,13 @@ Spec: ``tiny`` or ``tiny?seed=0&steps=2000&train=1&haystack=PATH&variant=NAME``.
 The evaluator's text path is used unchanged (spliced embeddings, our positions, our allocation
 swap, every scoring mode, the embedding cache, resume). Two things are particular to this model:
 
-- **One set of weights per RoPE variant.** ``select_variant(variant)`` loads the checkpoint
-  trained for that variant (see :mod:`vniahd.tiny.recipe`), or trains it with ``train=1``; without
-  a checkpoint it raises an error naming the ``vniahd train-tiny`` command. The evaluator calls it
-  before installing each variant's allocation; ``variant=NAME`` in the spec selects one up front.
+- **One set of weights per RoPE variant.** :meth:`TinyBackend.use_variant` (the evaluator's only
+  way to apply a variant) loads the checkpoint trained for that variant (see
+  :mod:`vniahd.tiny.recipe`), or trains it with ``train=1``, installs its allocation, and puts the
+  previous weights back on exit; without a checkpoint it raises an error naming the
+  ``vniahd train-tiny`` command. run.json records the checkpoint key per variant.
+  ``variant=NAME`` in the spec pins one variant's weights up front (for direct use of the model);
+  asking such a backend for another variant is refused, never silently scored with those weights.
 - **Variant-independent embeddings.** The projector (per-level LayerNorm + Linear) is trained per variant,
   so the frame encoder returns the frozen EfficientNet-Lite0 features and the projection happens
   inside :meth:`hidden_states`. Rows of the evaluator's embedding sequence are therefore
@@ -19,12 +22,15 @@ swap, every scoring mode, the embedding cache, resume). Two things are particula
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any, Iterator
+
 import numpy as np
 import torch
 
 from vniahd.errors import VniahdError
 from vniahd.files import sha256_json
-from vniahd.models.base import Backend, BackendOptions, RotaryConfig
+from vniahd.models.base import Backend, BackendOptions
 from vniahd.tiny.encoder import FEATURE_DIM, POOL_GRID
 
 INPUT_WIDTH = FEATURE_DIM + 1
@@ -69,9 +75,7 @@ class TinyBackend(Backend):
         self.options = options
         self.train_if_missing = train_if_missing
         self.progress = progress
-        mc = recipe.train.model
-        self.rotary = RotaryConfig(head_dim=mc.head_dim, theta=float(mc.rope_theta),
-                                   sections=tuple(mc.sections))
+        self.rotary = recipe.train.model.rotary
         self.layout_params = {}
         self.tokenizer = recipe.tokenizer()
         self.model = None
@@ -79,34 +83,69 @@ class TinyBackend(Backend):
         self.checkpoint = None
         self._material = None
         self._fingerprint: str | None = None
+        self.pinned = None  # the variant whose weights the spec fixed (variant=NAME), if any
         self.loaded: dict[str, str] = {}  # variant name → checkpoint dir
+        self._models: dict[str, Any] = {}  # checkpoint key → loaded model (kept for reuse)
 
-    # ---- variant selection ----------------------------------------------------------------
-    def select_variant(self, variant) -> None:
-        """Load (or train) the weights trained for ``variant`` and install its allocation."""
-        if self.variant is not None and self.variant == variant and self.model is not None:
-            return
+    # ---- variants -------------------------------------------------------------------------
+    def variant_record(self, variant) -> dict[str, Any]:
+        """The allocation applied and which trained weights score ``variant`` (run.json)."""
+        from vniahd.rope.model import applied_allocation
+
+        self._check_pin(variant)
+        key = self.recipe.checkpoint_key(variant)
+        return {**applied_allocation(variant, self.rotary),
+                "weights": {"trained_for": variant.name, "checkpoint_key": key,
+                            "checkpoint": str(self.recipe.checkpoint_path(variant))}}
+
+    def _load(self, variant) -> None:
+        """Make the weights trained for ``variant`` current, allocation installed."""
         from vniahd.tiny.recipe import TrainingMaterial, ensure_model
 
-        if self._material is None:
-            self._material = TrainingMaterial(self.recipe, progress=self.progress)
-        model, path, meta = ensure_model(self.recipe, variant, train_if_missing=self.train_if_missing,
-                                         material=self._material, progress=self.progress)
-        self.model = model.to(device=self.device, dtype=self.dtype)
-        self.variant = variant
-        self.checkpoint = path
+        key = self.recipe.checkpoint_key(variant)
+        if key not in self._models:
+            if self._material is None:
+                self._material = TrainingMaterial(self.recipe, progress=self.progress)
+            model, path, _meta = ensure_model(self.recipe, variant, train_if_missing=self.train_if_missing,
+                                              material=self._material, progress=self.progress)
+            self._models[key] = (model.to(device=self.device, dtype=self.dtype), path)
+        model, path = self._models[key]
+        model.set_variant(variant)  # the one axes rule, vniahd.rope.variant_axes
+        self.model, self.variant, self.checkpoint = model, variant, path
         self.loaded[variant.name] = str(path)
-        from vniahd.evaluate.runner import variant_axes
 
-        # The evaluator's own rule for the axes (model sections unless the variant fixes them).
-        super().install_allocation(variant_axes(variant, self.rotary))
+    def pin_variant(self, variant) -> None:
+        """Load ``variant``'s weights for direct use; :meth:`use_variant` then refuses others."""
+        self._load(variant)
+        self.pinned = variant
+
+    def _check_pin(self, variant) -> None:
+        if self.pinned is not None and self.pinned.name != variant.name:
+            raise VniahdError(
+                f"this tiny model is pinned to the weights trained for {self.pinned.name!r} "
+                f"(tiny?variant={self.pinned.name}), so it cannot score variant {variant.name!r}: "
+                "drop 'variant=' from the --model spec (each variant is then scored with its own "
+                f"weights) or evaluate only --variant {self.pinned.name}")
+
+    @contextlib.contextmanager
+    def use_variant(self, variant) -> Iterator[dict[str, Any]]:
+        """Score ``variant`` with the weights trained for it (see the module docstring)."""
+        self._check_pin(variant)
+        previous = (self.model, self.variant, self.checkpoint)
+        self._load(variant)
+        try:
+            yield self.variant_record(variant)
+        finally:
+            self.model, self.variant, self.checkpoint = previous
+            if self.model is not None and self.variant is not None:
+                self.model.set_variant(self.variant)
 
     def _require_model(self) -> None:
         if self.model is None:
             raise VniahdError(
-                "the tiny backend holds one trained model per RoPE variant and none is selected; "
-                "the evaluator must call backend.select_variant(variant) before scoring, or pass "
-                "the variant in the spec: --model 'tiny?variant=NAME'")
+                "the tiny backend holds one trained model per RoPE variant and none is applied; "
+                "score inside 'with backend.use_variant(variant):' (the evaluator does), or pin "
+                "one in the spec: --model 'tiny?variant=NAME'")
 
     @property
     def language_model(self) -> torch.nn.Module:  # type: ignore[override]
@@ -117,10 +156,6 @@ class TinyBackend(Backend):
     def lm_head(self) -> torch.nn.Module:  # type: ignore[override]
         self._require_model()
         return self.model.lm_head
-
-    def install_allocation(self, axes: torch.Tensor) -> None:
-        self._require_model()
-        super().install_allocation(axes)
 
     # ---- sizes ----------------------------------------------------------------------------
     @property
@@ -210,5 +245,5 @@ def create_backend(rest: str, params: dict, options: BackendOptions) -> TinyBack
     if variant_name:
         from vniahd.rope import parse_variant
 
-        backend.select_variant(parse_variant(variant_name))
+        backend.pin_variant(parse_variant(variant_name))
     return backend

@@ -98,10 +98,9 @@ def ensure_dataset(out: Path, *, haystack: Path, schedule: str, period: str, len
 
 def evaluate_variant(dataset, backend, variant, out_dir: Path, *, scoring: str, template,
                      progress: bool) -> dict:
-    """Select ``variant``'s weights and run the evaluator's runner for it into ``out_dir``."""
+    """Run the evaluator for ``variant`` into ``out_dir`` (it applies the variant's own weights)."""
     from vniahd.evaluate import EvalSettings, Runner
 
-    backend.select_variant(variant)
     settings = EvalSettings(variants=[variant], scoring=scoring, template=template, progress=progress)
     return Runner(dataset, backend, settings, out_dir).run()
 

@@ -3,7 +3,7 @@ transformers ``Qwen2VLTextModel`` → an LM head tied to the word embeddings (as
 
 The RoPE variant is not part of the weights' architecture: positions come from
 ``Variant.positions`` and the frequency allocation is installed with
-``vniahd.rope.hf.install_allocation``, exactly as for real Qwen2-VL checkpoints (DESIGN §2, §5).
+``vniahd.rope.hf.install_allocation``, exactly as for real Qwen2-VL checkpoints (docs/rope-math.md).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from vniahd.tiny.encoder import COLOUR_CHANNELS, FEATURE_DIM, POOL_GRID
 
 @dataclass(frozen=True)
 class TinyConfig:
-    """Architecture of the tiny model. Starting point: issue 7's feasibility prototype; each
-    default that differs from it says why, with what was measured."""
+    """Architecture of the tiny model. Starting point: the feasibility prototype written before
+    this package (2 layers, a 512-wide MLP); each default that differs from it says why, with
+    what was measured."""
 
     hidden_size: int = 128
     #: 3 layers, not the prototype's 2: with 2, mapping the card's object to its option letter
@@ -52,6 +53,14 @@ class TinyConfig:
     @property
     def num_pairs(self) -> int:
         return self.head_dim // 2
+
+    @property
+    def rotary(self):
+        """The text model's :class:`vniahd.rope.RotaryConfig` (what the variants apply to)."""
+        from vniahd.rope.model import RotaryConfig
+
+        return RotaryConfig(head_dim=self.head_dim, theta=float(self.rope_theta),
+                            sections=tuple(self.sections))
 
     @property
     def tokens_per_frame(self) -> int:
@@ -94,13 +103,6 @@ class TinyConfig:
             bos_token_id=None,
             eos_token_id=None,
         )
-
-
-def temporal_period(config: TinyConfig) -> float:
-    """Distractor spacing for this model: 2π·θ^(2·s_t/d) (DESIGN §3) ≈ 62.8 frames by default."""
-    from vniahd.rope.rotation import temporal_period as _period
-
-    return float(_period(config.head_dim, config.rope_theta, config.sections[0]))
 
 
 class FrameProjector(nn.Module):
@@ -153,8 +155,9 @@ class TinyVideoLM(nn.Module):
         """Install ``variant``'s frequency allocation in the rotary module (positions are given
         per call). Allocation only changes which stream each pair reads; no weights change."""
         from vniahd.rope.hf import install_allocation
+        from vniahd.rope.model import variant_axes
 
-        install_allocation(self.text_model, variant.axes(self.config.num_pairs))
+        install_allocation(self.text_model, variant_axes(variant, self.config.rotary))
         self.variant_name = variant.name
 
     # -- pieces -------------------------------------------------------------------------------

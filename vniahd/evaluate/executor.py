@@ -1,0 +1,142 @@
+"""The group executor: score one work unit (a variant's length-and-offset group) with a shared
+prefix, batching short samples, and turn each score into a result record.
+
+Within a group the KV cache of the common prefix is computed once and extended as the next
+batch's first inserted frame moves right (:class:`vniahd.evaluate.prefix.SharedPrefix`); each
+batch's suffixes run on top of it. The variant must already be applied to the backend
+(``backend.use_variant``); positions always come from :mod:`vniahd.rope`, never from
+transformers' ``get_rope_index``.
+
+Bitwise resume: batches and prefix-growth steps are planned from the *whole* group
+(:func:`vniahd.evaluate.work_plan.cut_batches`), never from what is left, so a resumed run does
+exactly the float operations of an uninterrupted one. A batch with any missing member is
+recomputed whole (only the missing records are emitted); a batch whose members are all done still
+advances the shared prefix as the uninterrupted run did, so later batches see the same cache.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Collection, Iterator, Sequence
+
+from vniahd.evaluate.memory import PeakMemory
+from vniahd.evaluate.prefix import SharedPrefix, fork_cache
+from vniahd.evaluate.samples import Prepared, SampleBuilder
+from vniahd.evaluate.scoring import SCORING, Context, SampleInputs, Score, score, score_batch
+from vniahd.evaluate.work_plan import cut_batches
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """How long a result took and how much memory it needed: kept out of the result line (it
+    depends on the machine and the schedule) and written beside it."""
+
+    seconds: float
+    peak_mem_bytes: int | None
+    peak_mem_kind: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seconds": self.seconds, "peak_mem_bytes": self.peak_mem_bytes,
+                "peak_mem_kind": self.peak_mem_kind}
+
+
+class GroupExecutor:
+    """Scores groups for one backend, scoring mode and schedule (see module docstring)."""
+
+    def __init__(self, backend: Any, builder: SampleBuilder, *, scoring: str, max_new_tokens: int,
+                 prefix_sharing: bool, prefill_chunk: int, batch_size: int | str):
+        self.backend = backend
+        self.builder = builder
+        self.scoring = scoring
+        self.max_new_tokens = max_new_tokens
+        self.prefix_sharing = prefix_sharing
+        self.prefill_chunk = prefill_chunk
+        self.batch_size = batch_size
+        self.prefix_stats = {"computed_tokens": 0, "reused_tokens": 0}
+
+    def batches(self, prepared: Sequence[Prepared]) -> list[list[Prepared]]:
+        """A group's samples cut into batches (a function of the group alone)."""
+        mode = SCORING[self.scoring]
+        cut = cut_batches([p.total_tokens for p in prepared],
+                          [mode.can_batch(p.inputs) for p in prepared],
+                          [p.prefix_tokens() if self.prefix_sharing else 0 for p in prepared],
+                          self.batch_size)
+        return [[prepared[i] for i in idx] for idx in cut]
+
+    def run_group(self, variant: Any, rows: Sequence[dict[str, Any]], haystack: Any,
+                  images: dict[str, Any], done: Collection[str] = ()
+                  ) -> Iterator[tuple[dict[str, Any], Measurement]]:
+        """Score the group ``rows`` (one length and offset, in plan order) under ``variant``;
+        yields ``(record, measurement)`` for every sample whose id is not in ``done``."""
+        be = self.backend
+        prepared = [self.builder.prepare(r, haystack, images, lazy=True) for r in rows]
+        prefix = SharedPrefix(be, self.prefill_chunk)
+        peak = PeakMemory(be.device)
+        batches = self.batches(prepared)
+        for bi, batch in enumerate(batches):
+            missing = [p.sample_id not in done for p in batch]
+            if not any(missing) and not self.prefix_sharing:
+                continue
+            t0 = time.perf_counter()
+            peak.start()
+            inputs = [self.builder.with_positions(p, variant) for p in batch]
+            start = self._prefix_step(prefix, batch, inputs[0], last=bi == len(batches) - 1)
+            if not any(missing):
+                continue  # the prefix step is all this batch contributes on a resume
+            results = self._score(batch, inputs, prefix, start)
+            measurement = Measurement(round((time.perf_counter() - t0) / len(batch), 4),
+                                      peak.read(), peak.kind)
+            self.prefix_stats["reused_tokens"] += start * len(batch)
+            for p, inp, res, todo in zip(batch, inputs, results, missing):
+                if todo:
+                    yield self.record(p, variant, res, inp), measurement
+        self.prefix_stats["computed_tokens"] += prefix.computed_tokens
+
+    def _prefix_step(self, prefix: SharedPrefix, batch: list[Prepared], first_inputs: SampleInputs,
+                     last: bool) -> int:
+        """Grow the shared prefix for ``batch``; returns the tokens its suffixes start after."""
+        if not self.prefix_sharing:
+            return 0
+        first = batch[0]
+        assert first.source is not None
+        if len(batch) == 1 and last:
+            # Nothing after this sample reuses its prefix: run its suffix from whatever the
+            # cache already holds instead of growing the cache first.
+            start = prefix.usable(first.source, first.first_frame)
+        else:
+            start = prefix.advance(first.source, first_inputs.positions, first.first_frame)
+        if len(batch) > 1 and not all(prefix.usable(p.source, p.first_frame) == start
+                                      for p in batch if p.source is not None):
+            start = 0  # not one shared prefix (cannot happen within a group; be safe)
+        return start
+
+    def _score(self, batch: list[Prepared], inputs: list[SampleInputs], prefix: SharedPrefix,
+               start: int) -> list[Score]:
+        be = self.backend
+        if len(batch) == 1:
+            ctx = Context(prefix.cache if start else None, start, self.prefill_chunk)
+            return [score(be, inputs[0], self.scoring, max_new_tokens=self.max_new_tokens, ctx=ctx)]
+        ctx = Context(fork_cache(be, prefix.cache, len(batch)) if start else None, start,
+                      self.prefill_chunk)
+        return score_batch(be, inputs, self.scoring, ctx)
+
+    def record(self, prepared: Prepared, variant: Any, result: Score, inputs: SampleInputs) -> dict[str, Any]:
+        """The result line of one sample (see :data:`vniahd.evaluate.results.REQUIRED_KEYS`):
+        a function of the plan, the model and the variant only, never of the schedule."""
+        be = self.backend
+        row = prepared.row
+        rec = {
+            "sample_id": prepared.sample_id, "variant": variant.name, "scoring": self.scoring,
+            "model": be.spec, "length": int(row["length"]), "depth": float(row["depth"]),
+            "needle_id": str(row["needle_id"]), "schedule": str(row.get("schedule", "")),
+            "repeat": int(row.get("repeat", 0) or 0),
+            "correct": bool(result.correct), "prediction": result.prediction, "answer": inputs.answer,
+            "num_frames": prepared.num_frames, "tokens_per_frame": self.builder.cache.tokens_per_frame,
+            "num_tokens": inputs.prompt_len + (len(inputs.answer_ids) if self.scoring == "reference" else 0),
+            "frame_mode": be.options.frame_mode,
+        }
+        for key in ("option_logprobs", "raw_text", "fallback"):
+            if key in result.extra:
+                rec[key] = result.extra[key]
+        return rec

@@ -1,0 +1,96 @@
+"""The sample builder: one dataset row → what the model sees, independent of the variant.
+
+Per sample: the frame refs, their cached embeddings (gathered lazily from the host memmap, see
+:class:`vniahd.evaluate.prefix.PromptSource`), the prompt text around them (spliced, no vision
+start/end tokens), the answer and option-letter token ids, and the sequence segments
+``[Text(before), Video(T, H, W) | T × Image(H, W), Text(after + room)]``. A variant then only adds
+position ids (:meth:`SampleBuilder.with_positions`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from vniahd.evaluate.prefix import PromptSource, first_inserted_frame
+from vniahd.evaluate.prompt import PromptTemplate
+from vniahd.evaluate.scoring import SampleInputs
+from vniahd.evaluate.variants import build_segments
+
+
+@dataclass
+class Prepared:
+    """One sample ready for scoring under any variant."""
+
+    row: dict[str, Any]
+    inputs: SampleInputs
+    segments: list[Any]
+    num_frames: int
+    source: PromptSource | None = None
+    first_frame: int = 0  # first inserted frame = the end of the shareable prefix (in frames)
+
+    @property
+    def sample_id(self) -> str:
+        return str(self.row["sample_id"])
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus teacher-forced answer tokens."""
+        return self.inputs.prompt_len + len(self.inputs.answer_ids)
+
+    def prefix_tokens(self) -> int:
+        """Prompt tokens before the first inserted frame (what a shared prefix can hold)."""
+        return self.source.prefix_tokens(self.first_frame) if self.source is not None else 0
+
+
+class SampleBuilder:
+    """Builds :class:`Prepared` samples of ``dataset`` for ``backend`` (see module docstring)."""
+
+    def __init__(self, dataset: Any, backend: Any, cache: Any, template: PromptTemplate,
+                 max_new_tokens: int):
+        self.dataset = dataset
+        self.backend = backend
+        self.cache = cache
+        self.template = template
+        self.max_new_tokens = max_new_tokens
+        self.tokenizer = backend.tokenizer
+        self.grid = cache.grid
+
+    def question(self, needle: Any) -> str:
+        from vniahd.needles import prompt_text
+
+        return str(prompt_text(needle))
+
+    def prepare(self, row: dict[str, Any], haystack: Any, images: dict[str, Any],
+                lazy: bool = False) -> Prepared:
+        """Embeddings, token ids and segments of one sample. ``lazy``: the prompt embeddings stay a
+        :class:`PromptSource` (gathered chunk by chunk), else they are one tensor on the device."""
+        be = self.backend
+        needle = self.dataset.needles[row["needle_id"]]
+        refs = self.dataset.frame_sequence(row)
+        before = self.tokenizer.encode(self.template.before)
+        after = self.tokenizer.encode(self.template.render_after(self.question(needle)))
+        answer_ids = self.tokenizer.encode(needle.answer)
+        letters = letter_ids = None
+        if needle.options:
+            from vniahd.needles.schema import option_letter
+
+            letters = [option_letter(i) for i in range(len(needle.options))]
+            letter_ids = [self.tokenizer.encode(x) for x in letters]
+        source = PromptSource(be, self.cache, refs, haystack, images, before, after)
+        room = max([len(answer_ids), self.max_new_tokens] + [len(x) for x in letter_ids or []])
+        segments = build_segments(len(before), len(refs), self.grid, len(after) + room,
+                                  be.options.frame_mode)
+        inputs = SampleInputs(embeds=source if lazy else source.materialize(), positions=torch.empty(0),
+                              answer=needle.answer, answer_ids=answer_ids, letters=letters,
+                              letter_ids=letter_ids)
+        return Prepared(row=row, inputs=inputs, segments=segments, num_frames=len(refs),
+                        source=source, first_frame=first_inserted_frame(refs))
+
+    @staticmethod
+    def with_positions(prepared: Prepared, variant: Any) -> SampleInputs:
+        """The sample's inputs with ``variant``'s position ids [3, S]."""
+        return dataclasses.replace(prepared.inputs, positions=variant.positions(prepared.segments))

@@ -1,0 +1,92 @@
+"""A variant on a concrete model: the model's rotary facts and the one rule turning a variant
+into per-pair axes for it.
+
+:class:`RotaryConfig` is what every caller (model backends, the tiny model's training, the
+evaluator, run.json) knows about a text model's rotary embedding. :func:`variant_axes` is the
+only place that decides which stream each of that model's pairs reads under a variant; training,
+evaluation and the recorded ``axes`` string all go through it, so they cannot drift apart.
+
+The section rule: an allocation that splits pairs into t/h/w blocks like M-RoPE does
+(``mrope-blocks``, ``lta``, ``lta-sequential``) keeps the *model's own* ``mrope_section`` counts
+unless the variant fixes sections itself — VideoRoPE keeps M-RoPE's section sizes and only moves
+where the temporal block sits (VideoRoPE paper, Sec. 3.2; see docs/rope-math.md). Every other
+allocation uses its own default for the pair count (:func:`vniahd.rope.default_sections`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from vniahd.rope.allocations import AXIS_NAMES, Sections, allocation_axes, check_sections, default_sections
+from vniahd.rope.rotation import temporal_period
+
+if TYPE_CHECKING:
+    from vniahd.rope.presets import Variant
+
+#: Allocations whose section counts follow the model's own ``mrope_section`` when the variant
+#: fixes none.
+MODEL_SECTION_ALLOCATIONS = ("mrope-blocks", "lta", "lta-sequential")
+
+
+@dataclass(frozen=True)
+class RotaryConfig:
+    """A text model's rotary embedding: head dim ``d``, base ``θ``, native (t, h, w) sections in
+    pairs, the native allocation (``mrope-blocks`` for Qwen2/2.5-VL, ``interleaved`` for
+    Qwen3-VL), transformers' ``rope_type`` and, for partial rotary, the rotated dims per head
+    (``rotary_dim``; ``None`` = all of ``head_dim``)."""
+
+    head_dim: int
+    theta: float
+    sections: Sections
+    native_allocation: str = "mrope-blocks"
+    rope_type: str = "default"
+    rotary_dim: int | None = None
+
+    def __post_init__(self) -> None:
+        check_sections(self.num_pairs, self.sections)
+
+    @property
+    def num_pairs(self) -> int:
+        return (self.rotary_dim or self.head_dim) // 2
+
+    def temporal_period(self) -> float:
+        """Wavelength of the first pair M-RoPE does not give to time (distractor spacing)."""
+        return temporal_period(self.rotary_dim or self.head_dim, self.theta, self.sections[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"head_dim": self.head_dim, "theta": self.theta, "sections": list(self.sections),
+                "num_pairs": self.num_pairs, "native_allocation": self.native_allocation,
+                "rope_type": self.rope_type, "rotary_dim": self.rotary_dim,
+                "temporal_period": self.temporal_period()}
+
+
+def effective_sections(variant: Variant, num_pairs: int,
+                       model_sections: Sections | None = None) -> Sections | None:
+    """The (t, h, w) sections ``variant`` uses with ``num_pairs`` pairs (``None`` for uniform):
+    the variant's own, else the model's for block allocations (module docstring), else the
+    allocation's default."""
+    if variant.allocation == "uniform":
+        return None
+    if variant.sections is not None:
+        return check_sections(num_pairs, variant.sections)
+    if model_sections is not None and variant.allocation in MODEL_SECTION_ALLOCATIONS:
+        return check_sections(num_pairs, model_sections)
+    return default_sections(num_pairs, variant.allocation)
+
+
+def variant_axes(variant: Variant, rotary: RotaryConfig) -> torch.Tensor:
+    """Stream (0=t, 1=h, 2=w) of each of the model's rotary pairs under ``variant``: long [P]."""
+    sections = effective_sections(variant, rotary.num_pairs, rotary.sections)
+    return allocation_axes(variant.allocation, rotary.num_pairs, sections)
+
+
+def applied_allocation(variant: Variant, rotary: RotaryConfig) -> dict[str, Any]:
+    """What applying ``variant`` to a model with ``rotary`` installs (recorded in run.json)."""
+    sections = effective_sections(variant, rotary.num_pairs, rotary.sections)
+    axes = variant_axes(variant, rotary)
+    return {"allocation": variant.allocation,
+            "effective_sections": list(sections) if sections is not None else None,
+            "axes": "".join(AXIS_NAMES[int(a)] for a in axes)}
