@@ -14,7 +14,8 @@ calls transformers' ``get_rope_index`` (its 5.x text-after-video rule differs; d
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -34,6 +35,9 @@ class AllocatedRotaryEmbedding(nn.Module):
     ``x.dtype``, like the module it replaces.
     """
 
+    base: nn.Module
+    axes: torch.Tensor
+
     def __init__(self, base: nn.Module, axes: torch.Tensor):
         super().__init__()
         if isinstance(base, AllocatedRotaryEmbedding):
@@ -42,21 +46,21 @@ class AllocatedRotaryEmbedding(nn.Module):
             raise VniahdError(f"{type(base).__name__} is not a transformers rotary module "
                               "(no inv_freq); pass a Qwen2-VL/Qwen2.5-VL/Qwen3-VL text model")
         axes = torch.as_tensor(axes, dtype=torch.long).flatten()
-        num_pairs = base.inv_freq.numel()
+        num_pairs = _inv_freq(base).numel()
         if axes.numel() != num_pairs or bool(((axes < 0) | (axes > 2)).any()):
             raise VniahdError(f"allocation must give a stream 0..2 for each of the model's "
                               f"{num_pairs} rotary pairs, got {axes.numel()} entries; build it "
                               f"with variant.axes({num_pairs})")
         self.base = base
-        self.register_buffer("axes", axes.to(base.inv_freq.device), persistent=False)
+        self.register_buffer("axes", axes.to(_inv_freq(base).device), persistent=False)
 
     @property
     def inv_freq(self) -> torch.Tensor:
-        return self.base.inv_freq
+        return _inv_freq(self.base)
 
     @property
     def attention_scaling(self) -> float:
-        return self.base.attention_scaling
+        return cast(float, self.base.attention_scaling)
 
     def extra_repr(self) -> str:
         return "axes=" + "".join(axis_names(self.axes))
@@ -67,13 +71,23 @@ class AllocatedRotaryEmbedding(nn.Module):
         if isinstance(rope_type, str) and ("dynamic" in rope_type or rope_type == "longrope"):
             # Let transformers grow/reset the base module's inv_freq exactly as it would.
             from transformers.modeling_rope_utils import dynamic_rope_update
-            dynamic_rope_update(lambda module, x_, pos_: None)(base, x, position_ids)
+            cast(Any, dynamic_rope_update)(lambda module, x_, pos_: None)(base, x, position_ids)
         if position_ids.dim() == 2:
             position_ids = position_ids[None]
         position_ids = position_ids.expand(3, -1, -1)
-        cos, sin = rope_cos_sin(position_ids, base.inv_freq, self.axes.to(position_ids.device),
-                                attention_scaling=base.attention_scaling)
+        cos, sin = rope_cos_sin(position_ids, _inv_freq(base), self.axes.to(position_ids.device),
+                                attention_scaling=cast(float, base.attention_scaling))
         return cos.to(dtype=x.dtype), sin.to(dtype=x.dtype)
+
+
+def _inv_freq(module: nn.Module) -> torch.Tensor:
+    """A transformers rotary module's ``inv_freq`` buffer."""
+    return cast(torch.Tensor, module.inv_freq)
+
+
+def _rotary_emb(owner: nn.Module) -> nn.Module:
+    """The ``rotary_emb`` child of a text model (see :func:`_text_model`)."""
+    return cast(nn.Module, owner.rotary_emb)
 
 
 def _text_model(model: nn.Module) -> nn.Module:
@@ -85,7 +99,7 @@ def _text_model(model: nn.Module) -> nn.Module:
         candidates.append(getattr(inner, "language_model", None))
     for cand in candidates:
         if isinstance(cand, nn.Module) and isinstance(getattr(cand, "rotary_emb", None), nn.Module) \
-                and hasattr(getattr(cand, "rotary_emb"), "inv_freq"):
+                and hasattr(cand.rotary_emb, "inv_freq"):
             return cand
     raise VniahdError(f"could not find a text rotary module in {type(model).__name__}; pass a "
                       "Qwen2-VL, Qwen2.5-VL or Qwen3-VL model (full, .model.language_model, or the "
@@ -94,7 +108,7 @@ def _text_model(model: nn.Module) -> nn.Module:
 
 def rotary_module(model: nn.Module) -> nn.Module:
     """The text rotary module currently installed in ``model``."""
-    return _text_model(model).rotary_emb
+    return _rotary_emb(_text_model(model))
 
 
 def _original(module: nn.Module) -> nn.Module:
@@ -104,7 +118,7 @@ def _original(module: nn.Module) -> nn.Module:
 def rotary_config(model: nn.Module) -> RotaryConfig:
     """Head dim, θ, pair count and native sections/allocation of ``model``'s text rotary module."""
     rot = _original(rotary_module(model))
-    config = rot.config
+    config: Any = rot.config
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     params = getattr(config, "rope_parameters", None) or {}
     theta_value = params.get("rope_theta", getattr(config, "rope_theta", None))
@@ -113,14 +127,14 @@ def rotary_config(model: nn.Module) -> RotaryConfig:
                           "an attribute); set it in the model's config.json")
     theta = float(theta_value)
     sections = tuple(int(s) for s in getattr(rot, "mrope_section", None) or ())
-    num_pairs = int(rot.inv_freq.numel())
+    num_pairs = int(_inv_freq(rot).numel())
     if len(sections) != 3:
         raise VniahdError(f"{type(rot).__name__} has no 3-part mrope_section; vniahd supports the "
                           "Qwen2-VL, Qwen2.5-VL and Qwen3-VL text rotary modules")
     # Qwen3-VL's module interleaves t/h/w (its recomposition overwrites every third pair).
     native = "interleaved" if type(rot).__name__.startswith("Qwen3") else "mrope-blocks"
     rotary_dim = 2 * num_pairs if 2 * num_pairs != int(head_dim) else None
-    return RotaryConfig(head_dim=int(head_dim), theta=theta, sections=sections,  # type: ignore[arg-type]
+    return RotaryConfig(head_dim=int(head_dim), theta=theta, sections=sections,
                         native_allocation=native, rope_type=str(getattr(rot, "rope_type", "default")),
                         rotary_dim=rotary_dim)
 
@@ -132,7 +146,7 @@ def install_allocation(model: nn.Module, axes: torch.Tensor) -> AllocatedRotaryE
     Returns the installed module. :func:`uninstall_allocation` restores the original.
     """
     owner = _text_model(model)
-    module = AllocatedRotaryEmbedding(owner.rotary_emb, axes)
+    module = AllocatedRotaryEmbedding(_rotary_emb(owner), axes)
     owner.rotary_emb = module
     return module
 
@@ -140,8 +154,8 @@ def install_allocation(model: nn.Module, axes: torch.Tensor) -> AllocatedRotaryE
 def uninstall_allocation(model: nn.Module) -> nn.Module:
     """Put the model's original rotary module back; returns it (no-op if none was installed)."""
     owner = _text_model(model)
-    owner.rotary_emb = _original(owner.rotary_emb)
-    return owner.rotary_emb
+    owner.rotary_emb = _original(_rotary_emb(owner))
+    return _rotary_emb(owner)
 
 
 @contextlib.contextmanager

@@ -21,9 +21,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -103,7 +104,7 @@ class Variant:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Variant":
+    def from_dict(cls, data: Mapping[str, Any]) -> Variant:
         """Inverse of :meth:`to_dict` (extra keys are ignored)."""
         try:
             return make_variant(
@@ -154,7 +155,7 @@ def _normalise_sections(sections: Any) -> tuple[int, int, int] | None:
     if len(parts) != 3 or any(p < 0 for p in parts):
         raise VniahdError(f"sections must be three non-negative integers t,h,w (e.g. 16,24,24), "
                           f"got {sections!r}")
-    return parts  # type: ignore[return-value]
+    return parts
 
 
 def make_variant(layout: str, allocation: str, *, name: str | None = None,
@@ -293,7 +294,7 @@ def parse_variant(spec: str) -> Variant:
     return get_variant(head, **params)
 
 
-def load_variant_file(path: str | os.PathLike) -> Variant:
+def load_variant_file(path: str | os.PathLike[str]) -> Variant:
     """Load a variant from JSON: either ``{"preset": NAME, "params": {...}}`` or
     ``{"layout": L, "allocation": A, "params"|"layout_params": {...}, "sections": [t,h,w],
     "name": ..., "description": ..., "source": ...}``."""
