@@ -17,6 +17,8 @@ import sys
 
 from vniahd.errors import VniahdError
 
+__all__ = ["build_parser", "main"]
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

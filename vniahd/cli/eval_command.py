@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 ORDER = 40
 
@@ -78,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frame-mode", default="video", choices=["video", "image"],
                    help="lay frames out as one video (default) or as separate images")
     p.add_argument("--prompt-template", default="reference", metavar="NAME|FILE",
-                   help="prompt around the frames: reference (DESIGN §3; default), qwen-vision-tokens, "
+                   help="prompt around the frames: reference (default), qwen-vision-tokens, "
                         "plain, or a JSON file {\"before\": ..., \"after\": \"...{question}...\"}")
     p.add_argument("--max-new-tokens", type=int, default=8, metavar="N",
                    help="generate mode: greedy decoding limit (default: %(default)s)")
@@ -99,62 +98,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_eval)
 
 
-def _precheck_out(out, dataset_fp: str, spec: str) -> None:
-    """Refuse a results dir from another dataset/model before loading the model (cheap check;
-    the runner repeats it with the model fingerprint)."""
-    import json
-    from pathlib import Path
-
-    from vniahd.errors import VniahdError
-
-    run = Path(out) / "run.json"
-    if not run.is_file():
-        return
-    try:
-        old = json.loads(run.read_text())
-    except ValueError:
-        return  # the runner reports it
-    if (old.get("dataset") or {}).get("fingerprint") != dataset_fp:
-        raise VniahdError(f"{out} holds results from a different dataset "
-                          f"({(old.get('dataset') or {}).get('path')}); choose another --out")
-    if (old.get("model") or {}).get("spec") != spec:
-        raise VniahdError(f"{out} holds results from a different model "
-                          f"({(old.get('model') or {}).get('spec')!r}); choose another --out")
-
-
 def run_eval(args: argparse.Namespace) -> int:
-    from vniahd.dataset import Dataset
-    from vniahd.errors import VniahdError
-    from vniahd.evaluate import EvalSettings, Runner, get_template
-    from vniahd.models import get_backend, resolve_device
-    from vniahd.rope import parse_variant
-
+    from vniahd._api import prepare_evaluation
     from vniahd.evaluate import distributed
 
-    chunk = _parse_chunk(args.prefill_chunk)
-    batch = args.batch_size if args.batch_size == "auto" else _parse_int(args.batch_size, "--batch-size", 1)
     info = distributed.from_env()
-    device = info.device(args.device)
-    if args.limit is not None and args.limit < 1:
-        raise VniahdError(f"--limit must be at least 1, got {args.limit}")
-    if args.max_new_tokens < 1:
-        raise VniahdError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
-    dataset = Dataset.open(args.dataset)
-    variants = [parse_variant(v) for v in args.variant]
-    template = get_template(args.prompt_template)
-    resolve_device(device)
-    _precheck_out(args.out, dataset.fingerprint, args.model)
-    distributed.init(info, device)
-
-    t0 = time.perf_counter()
-    backend = get_backend(args.model, device=device, dtype=args.dtype, frame_mode=args.frame_mode)
-    load_s = time.perf_counter() - t0
-    settings = EvalSettings(variants=variants, scoring=args.scoring, limit=args.limit, template=template,
-                            max_new_tokens=args.max_new_tokens, encode_chunk=args.encode_batch,
-                            cache_root=args.cache_dir, progress=not args.no_progress,
-                            prefix_sharing=not args.no_prefix_sharing, prefill_chunk=chunk,
-                            batch_size=batch, dist=info)
-    runner = Runner(dataset, backend, settings, args.out)
+    prepared = prepare_evaluation(
+        args.dataset, args.model, args.variant, out=args.out, device=args.device, dtype=args.dtype,
+        frame_mode=args.frame_mode, dist=info, scoring=args.scoring, limit=args.limit,
+        prompt_template=args.prompt_template, max_new_tokens=args.max_new_tokens,
+        encode_batch=args.encode_batch, cache_dir=args.cache_dir, progress=not args.no_progress,
+        prefix_sharing=not args.no_prefix_sharing, prefill_chunk=args.prefill_chunk,
+        batch_size=args.batch_size)
+    runner, backend, load_s = prepared.runner, prepared.backend, prepared.load_seconds
     try:
         summary = runner.run()
     finally:
@@ -177,19 +133,3 @@ def run_eval(args: argparse.Namespace) -> int:
     shards = "results.rank*.jsonl" if info.enabled else "results.jsonl"
     print(f"results: {args.out}/{shards}  provenance: {args.out}/run.json", file=sys.stdout)
     return 0
-
-
-def _parse_int(value: str, flag: str, minimum: int) -> int:
-    from vniahd.errors import VniahdError
-
-    try:
-        n = int(value)
-    except ValueError:
-        n = minimum - 1
-    if n < minimum:
-        raise VniahdError(f"{flag} must be an integer >= {minimum} or 'auto', got {value!r}")
-    return n
-
-
-def _parse_chunk(value: str) -> int | None:
-    return None if value == "auto" else _parse_int(value, "--prefill-chunk", 0)

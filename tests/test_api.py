@@ -1,0 +1,114 @@
+"""The top-level Python API: README's "From Python" block as it is, a light ``import vniahd``,
+and user errors raised as :class:`VniahdError` before any model is loaded."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vniahd
+from vniahd.errors import UnknownNameError, VniahdError
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+HEAVY = ("torch", "transformers", "cv2", "matplotlib")
+
+
+def readme_python_block() -> str:
+    text = README.read_text(encoding="utf-8")
+    m = re.search(r"^## From Python\n.*?^```python\n(.*?)^```", text, re.S | re.M)
+    assert m, "README.md lost its '## From Python' section or its ```python block"
+    return m.group(1)
+
+
+def test_readme_snippet_runs(tmp_path, monkeypatch):
+    # The real demo haystack takes ~30 s to build (tests/test_media_demo.py covers it); "demo"
+    # here resolves to a small clip, everything else is what the README runs.
+    import vniahd.media
+    from vniahd.media import write_mp4
+
+    rng = np.random.default_rng(0)
+    clip = write_mp4(rng.integers(0, 256, (24, 56, 84, 3), dtype=np.uint8), tmp_path / "hay.mp4", fps=1)
+    built: list[Path] = []
+    monkeypatch.setattr(vniahd.media, "build_demo_haystack", lambda *a, **k: built.append(clip) or clip)
+    monkeypatch.setenv("VNIAHD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+
+    scope: dict = {"__name__": "readme"}
+    exec(compile(readme_python_block(), str(README), "exec"), scope)
+
+    assert built, "the README's haystack='demo' no longer goes through vniahd.media.build_demo_haystack"
+    assert isinstance(scope["ds"], vniahd.dataset.Dataset)
+    summary = scope["summary"]
+    assert list(summary) == ["vanilla", "mrope", "videorope"]
+    assert all(s["total"] == len(scope["ds"].samples) == 36 for s in summary.values())
+    assert Path(scope["paths"]["report.html"]).is_file()
+    assert (tmp_path / "results" / "api-demo" / "run.json").is_file()
+
+    backend = vniahd.load_model(scope["model"])  # a loaded model serves several evaluate calls
+    again = vniahd.evaluate(scope["ds"], backend, "tad", out="results/again", limit=3, progress=False)
+    assert again == {"tad": {**again["tad"], "total": 3}}
+    with pytest.raises(VniahdError, match="only apply when model is a spec string"):
+        vniahd.evaluate(scope["ds"], backend, "tad", out="results/again", device="cpu")
+
+
+def test_import_vniahd_is_light():
+    code = (
+        "import json, sys, vniahd\n"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "names = [n for n in vniahd.__all__ if n not in ('evaluate', 'report')]\n"
+        "missing = [n for n in names if not hasattr(vniahd, n)]\n"
+        "import vniahd.report.stats\n"  # the subpackage imported first: still callable
+        "print(json.dumps({'heavy': heavy, 'missing': missing, 'report': callable(vniahd.report)}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.splitlines()[-1]) == {"heavy": [], "missing": [], "report": True}
+
+
+def test_evaluate_and_report_are_subpackages_and_functions():
+    from vniahd import _api
+    from vniahd.evaluate import Runner
+
+    for name in ("evaluate", "report"):
+        obj = getattr(vniahd, name)
+        assert callable(obj) and obj is sys.modules[f"vniahd.{name}"]
+        assert inspect.signature(obj) == inspect.signature(getattr(_api, name))
+    assert vniahd.evaluate.Runner is Runner
+    assert "variants" in inspect.signature(vniahd.evaluate).parameters
+
+
+def test_generate_is_the_cli_library_call():
+    from vniahd.dataset.generate import generate
+
+    assert vniahd.generate is generate
+
+
+def test_unknown_variant_is_a_clear_error(tmp_path):
+    with pytest.raises(UnknownNameError, match=r"unknown variant 'nope'; valid variants: .*videorope"):
+        vniahd.get_variant("nope")
+    with pytest.raises(VniahdError, match="not int"):
+        vniahd.get_variant(3)  # type: ignore[arg-type]
+    # checked before the dataset is opened or the model loaded
+    with pytest.raises(UnknownNameError, match="unknown variant 'nope'"):
+        vniahd.evaluate(tmp_path / "missing", "random:qwen2-vl", ["mrope", "nope"], out=tmp_path / "r")
+    assert vniahd.get_variant("videorope:delta=1").name == "videorope:delta=1"
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda p: vniahd.evaluate(p / "nil", "random:qwen2-vl", "mrope", out=p / "r"), "does not exist"),
+    (lambda p: vniahd.evaluate(p, "random:qwen2-vl", "mrope", out=p / "r", scoring="best"),
+     "unknown scoring mode 'best'"),
+    (lambda p: vniahd.evaluate(p, "random:qwen2-vl", "mrope", out=p / "r", limit=0), "--limit"),
+    (lambda p: vniahd.open_dataset(p), "not a vniahd dataset"),
+    (lambda p: vniahd.load_model("nope:x"), "unknown model backend 'nope'"),
+    (lambda p: vniahd.generate(haystack="demo", needles="demo", out=p / "d", lengths="x"), "length"),
+])
+def test_bad_inputs_raise_vniahd_error(tmp_path, call, message):
+    with pytest.raises(VniahdError, match=message):
+        call(tmp_path)

@@ -1,0 +1,214 @@
+"""The functions behind vniahd's top-level API (``vniahd.generate``, ``vniahd.evaluate``, …).
+
+Each is the library call its CLI command makes, so Python and ``vniahd …`` behave the same:
+:func:`prepare_evaluation` + :meth:`Runner.run` is ``vniahd eval``, :func:`report` is
+``vniahd plot``. (``vniahd.generate`` is :func:`vniahd.dataset.generate.generate` itself, the
+function ``vniahd generate`` calls.) Importing this module is cheap: torch,
+transformers, OpenCV and matplotlib are imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
+
+from vniahd.errors import VniahdError
+
+if TYPE_CHECKING:
+    from vniahd.dataset import Dataset
+    from vniahd.evaluate.distributed import DistInfo
+    from vniahd.evaluate.prompt import PromptTemplate
+    from vniahd.evaluate.runner import EvalSettings, Runner
+    from vniahd.models.base import Backend
+    from vniahd.rope.presets import Variant
+
+StrPath = str | Path
+VariantLike = Union[str, "Variant"]
+
+
+def open_dataset(path: StrPath) -> Dataset:
+    """Open a dataset directory written by :func:`generate` (or ``vniahd generate``)."""
+    from vniahd.dataset import Dataset
+
+    return Dataset.open(path)
+
+
+def load_model(spec: str, device: str = "cpu", dtype: str = "auto", frame_mode: str = "video",
+               **params: Any) -> Backend:
+    """Load the model backend named by ``spec`` (``hf:PATH``, ``random:qwen2-vl?layers=2``, ``tiny``).
+
+    ``params`` override the spec's ``?key=value`` parameters. The result can be passed to
+    :func:`evaluate` as ``model`` to score several datasets without reloading.
+    """
+    from vniahd.models import get_backend
+
+    return get_backend(spec, device=device, dtype=dtype, frame_mode=frame_mode, **params)
+
+
+def get_variant(spec: VariantLike) -> Variant:
+    """A RoPE variant from a preset name (``"videorope"``), a spec (``"videorope:delta=1"``,
+    ``"diagonal+lta:delta=0.5"``) or a JSON file; a :class:`~vniahd.rope.Variant` is returned as is."""
+    from vniahd.rope import Variant, parse_variant
+
+    if isinstance(spec, Variant):
+        return spec
+    if not isinstance(spec, str):
+        raise VniahdError(f"a variant is a name, a spec string or a Variant, not {type(spec).__name__}; "
+                          "e.g. 'mrope' or 'videorope:delta=1'")
+    return parse_variant(spec)
+
+
+def _count(value: int | str, flag: str, minimum: int) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = minimum - 1
+    if n < minimum:
+        raise VniahdError(f"{flag} must be an integer >= {minimum} or 'auto', got {value!r}")
+    return n
+
+
+def eval_settings(variants: VariantLike | Sequence[VariantLike], *, scoring: str = "reference",
+                  limit: int | None = None, prompt_template: str | PromptTemplate = "reference",
+                  max_new_tokens: int = 8, encode_batch: int = 16, cache_dir: StrPath | None = None,
+                  prefix_sharing: bool = True, prefill_chunk: int | str = "auto",
+                  batch_size: int | str = "auto", progress: bool = True,
+                  dist: DistInfo | None = None) -> EvalSettings:
+    """Check evaluation options given as ``vniahd eval`` takes them and build :class:`EvalSettings`.
+
+    ``prefill_chunk``: tokens per forward call, ``"auto"`` or 0 (off); ``batch_size``: a number or
+    ``"auto"``. Raises :class:`VniahdError` on a bad value before any model is loaded.
+    """
+    from vniahd.errors import UnknownNameError
+    from vniahd.evaluate.prompt import PromptTemplate, get_template
+    from vniahd.evaluate.runner import EvalSettings
+    from vniahd.evaluate.scoring import SCORING_MODES
+
+    chunk = None if prefill_chunk == "auto" else _count(prefill_chunk, "--prefill-chunk", 0)
+    batch = batch_size if batch_size == "auto" else _count(batch_size, "--batch-size", 1)
+    if limit is not None and limit < 1:
+        raise VniahdError(f"--limit must be at least 1, got {limit}")
+    if max_new_tokens < 1:
+        raise VniahdError(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
+    if scoring not in SCORING_MODES:
+        raise UnknownNameError("scoring mode", scoring, SCORING_MODES)
+    if isinstance(variants, str) or not isinstance(variants, Sequence):
+        variants = [variants]
+    template = (prompt_template if isinstance(prompt_template, PromptTemplate)
+                else get_template(prompt_template))
+    return EvalSettings(variants=[get_variant(v) for v in variants], scoring=scoring, limit=limit,
+                        template=template, max_new_tokens=max_new_tokens, encode_chunk=encode_batch,
+                        cache_root=cache_dir, progress=progress, prefix_sharing=prefix_sharing,
+                        prefill_chunk=chunk, batch_size=batch, dist=dist)
+
+
+def check_results_dir(out: StrPath, dataset_fingerprint: str, model_spec: str) -> None:
+    """Refuse a results directory of another dataset or model before any model is loaded (a cheap
+    check; the runner repeats it with the model's weight fingerprint)."""
+    import json
+
+    run = Path(out) / "run.json"
+    if not run.is_file():
+        return
+    try:
+        old = json.loads(run.read_text())
+    except ValueError:
+        return  # the runner reports it
+    if (old.get("dataset") or {}).get("fingerprint") != dataset_fingerprint:
+        raise VniahdError(f"{out} holds results from a different dataset "
+                          f"({(old.get('dataset') or {}).get('path')}); choose another --out")
+    if (old.get("model") or {}).get("spec") != model_spec:
+        raise VniahdError(f"{out} holds results from a different model "
+                          f"({(old.get('model') or {}).get('spec')!r}); choose another --out")
+
+
+class PreparedEvaluation(NamedTuple):
+    """What :func:`prepare_evaluation` returns: call ``runner.run()`` next."""
+
+    runner: Runner
+    backend: Backend
+    dist: DistInfo
+    load_seconds: float
+
+
+def prepare_evaluation(dataset: StrPath | Dataset, model: str | Backend,
+                       variants: VariantLike | Sequence[VariantLike], *, out: StrPath,
+                       device: str | None = None, dtype: str | None = None, frame_mode: str | None = None,
+                       dist: DistInfo | None = None, **settings: Any) -> PreparedEvaluation:
+    """Everything ``vniahd eval`` does before scoring: check the options (:func:`eval_settings`,
+    ``settings`` are its keywords), open the dataset, check ``out``, join the process group under
+    torchrun, load the model (unless ``model`` is a loaded backend) and build the :class:`Runner`.
+
+    ``device`` (default ``cpu``), ``dtype`` (``auto``) and ``frame_mode`` (``video``) apply when
+    ``model`` is a spec; a loaded backend already has them.
+    """
+    from vniahd.dataset import Dataset
+    from vniahd.evaluate import distributed
+    from vniahd.evaluate.runner import Runner
+    from vniahd.models.base import resolve_device
+
+    info = dist if dist is not None else distributed.from_env()
+    config = eval_settings(variants, dist=info, **settings)
+    ds = dataset if isinstance(dataset, Dataset) else Dataset.open(dataset)
+    if isinstance(model, str):
+        dev = info.device(device or "cpu")
+        resolve_device(dev)
+        check_results_dir(out, ds.fingerprint, model)
+    else:
+        given = [k for k, v in (("device", device), ("dtype", dtype), ("frame_mode", frame_mode)) if v]
+        if given:
+            raise VniahdError(f"{', '.join(given)} only apply when model is a spec string; this backend "
+                              f"is already loaded (pass them to vniahd.load_model)")
+        dev = model.options.device
+        check_results_dir(out, ds.fingerprint, model.spec)
+    distributed.init(info, dev)
+    t0 = time.perf_counter()
+    backend = model if not isinstance(model, str) else load_model(
+        model, device=dev, dtype=dtype or "auto", frame_mode=frame_mode or "video")
+    load_s = time.perf_counter() - t0
+    return PreparedEvaluation(Runner(ds, backend, config, out), backend, info, load_s)
+
+
+def evaluate(dataset: StrPath | Dataset, model: str | Backend,
+             variants: VariantLike | Sequence[VariantLike], *, out: StrPath, scoring: str = "reference",
+             limit: int | None = None, device: str | None = None, dtype: str | None = None,
+             frame_mode: str | None = None, prompt_template: str | PromptTemplate = "reference",
+             max_new_tokens: int = 8, encode_batch: int = 16, cache_dir: StrPath | None = None,
+             prefix_sharing: bool = True, prefill_chunk: int | str = "auto",
+             batch_size: int | str = "auto", progress: bool = True) -> dict[str, dict[str, Any]]:
+    """Score ``model`` on ``dataset`` under each RoPE variant into ``out`` (``vniahd eval``).
+
+    ``dataset``: a directory or an opened :class:`~vniahd.dataset.Dataset`; ``model``: a spec
+    (``random:qwen2-vl``, ``hf:PATH``, ``tiny``) or a backend from :func:`load_model`; ``variants``:
+    names, specs or :class:`~vniahd.rope.Variant` objects. The other keywords mirror the CLI flags
+    (``prefix_sharing=False`` is ``--no-prefix-sharing``). Resumable: a second call with the same
+    arguments scores only what is missing. Returns ``{variant: {"correct", "total", "accuracy"}}``.
+    """
+    from vniahd.evaluate import distributed
+
+    prepared = prepare_evaluation(
+        dataset, model, variants, out=out, device=device, dtype=dtype, frame_mode=frame_mode,
+        scoring=scoring, limit=limit, prompt_template=prompt_template, max_new_tokens=max_new_tokens,
+        encode_batch=encode_batch, cache_dir=cache_dir, prefix_sharing=prefix_sharing,
+        prefill_chunk=prefill_chunk, batch_size=batch_size, progress=progress)
+    try:
+        return prepared.runner.run()
+    finally:
+        distributed.shutdown(prepared.dist)
+
+
+def report(results_dirs: StrPath | Sequence[StrPath], out: StrPath, baseline: str | None = None,
+           x: str = "frames", annotate: bool | None = None) -> dict[str, Path]:
+    """Write heatmaps, comparisons, curves, summary tables and ``report.html`` into ``out``
+    (``vniahd plot``); returns file name → path, ``"report.html"`` among them.
+
+    ``results_dirs``: one or more results directories or reference ``all_accuracies.json`` files;
+    ``baseline``: a variant name, adds per-cell differences from it; ``x``: ``frames`` or ``tokens``.
+    """
+    from vniahd.report import write_report
+
+    dirs = [results_dirs] if isinstance(results_dirs, (str, os.PathLike)) else list(results_dirs)
+    return write_report(dirs, out, baseline=baseline, x=x, annotate=annotate)
