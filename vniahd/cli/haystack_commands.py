@@ -47,7 +47,7 @@ def _build_demo(args: argparse.Namespace) -> int:
     from vniahd.media import build_demo_haystack
 
     t0 = time.perf_counter()
-    path = build_demo_haystack(args.out, force=args.force)
+    path = build_demo_haystack(args.out, force=args.force, progress=True)  # says so when it builds (~30 s)
     meta = json.loads(path.with_suffix(".json").read_text())
     print(f"demo haystack: {path}")
     print(f"  {meta['num_frames']} frames at {meta['fps']:g} fps, {meta['size'][1]}x{meta['size'][0]}, "
@@ -59,16 +59,37 @@ def _build_demo(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from vniahd.media import fingerprint_video, sample_indices, video_info
+    from vniahd.errors import VniahdError
+    from vniahd.media import fingerprint_video, video_info
+    from vniahd.media.haystack import plan_sampling
+    from vniahd.media.readers import probe_timing
+    from vniahd.notices import warn
 
     info = video_info(args.video, backend=args.backend)
-    n_sampled = len(sample_indices(info, fps=args.fps))
+    timing = probe_timing(args.video)
+    try:
+        indices, rec, notes = plan_sampling(args.video, info, timing, fps=args.fps,
+                                            size=(info.height, info.width))
+        sampled = (f"{len(indices)} frames at {args.fps:g} fps ({rec['method']} sampling, "
+                   f"{rec['distinct_frames']} distinct)")
+    except VniahdError as exc:  # e.g. --fps above the video's rate: describe, do not fail
+        rec, notes, sampled = None, [], f"none: {exc}"
     print(f"video:        {args.video}")
-    print(f"frames:       {info.num_frames}")
-    print(f"fps:          {info.fps:.6g}")
+    in_stream = rec["source_num_frames"] if rec else info.num_frames
+    print(f"frames:       {info.num_frames} (header)"
+          + (f", {in_stream} in the stream" if in_stream != info.num_frames else ""))
+    origin = {"timestamps": "measured from the timestamps", "bitstream": "declared in the bitstream",
+              "assumed": "assumed (the file records none)"}
+    how = origin.get(rec["source_fps_from"]) if rec else None
+    used = f" (header); {rec['source_fps']:.6g} used, {how}" if rec and how else ""
+    print(f"fps:          {info.fps:.6g}{used}")
     print(f"size:         {info.width}x{info.height} (WxH)")
-    print(f"duration:     {info.duration_s:.3f} s")
-    print(f"sampled:      {n_sampled} frames at {args.fps:g} fps")
+    print(f"duration:     {info.duration_s:.3f} s"
+          + (f" by the header; {rec['source_duration_s']:.3f} s at the rate used"
+             if rec and abs(rec["source_duration_s"] - info.duration_s) > 1e-3 else ""))
+    print(f"sampled:      {sampled}")
     print(f"backend:      {info.backend}")
     print(f"fingerprint:  sha256:{fingerprint_video(args.video)}")
+    for note in notes:
+        warn(note)
     return 0

