@@ -2,12 +2,14 @@
 
 from vniahd.needles.cards import COLOURS, OBJECTS, load_object_photo, render_card
 from vniahd.needles.demo import DEMO_NEEDLES, build_demo_needles, demo_needles_path
+from vniahd.needles.images import DEFAULT_BACKGROUND, check_image, check_images, parse_colour, read_rgb
 from vniahd.needles.loaders import load_needle_set, parse_options
 from vniahd.needles.prompts import MC_INSTRUCTION, SHORT_INSTRUCTION, prompt_text
 from vniahd.needles.schema import Needle, NeedleSet
 
 __all__ = [
-    "COLOURS", "DEMO_NEEDLES", "MC_INSTRUCTION", "Needle", "NeedleSet", "OBJECTS", "SHORT_INSTRUCTION",
-    "build_demo_needles", "demo_needles_path", "load_needle_set", "load_object_photo", "parse_options",
-    "prompt_text", "render_card",
+    "COLOURS", "DEFAULT_BACKGROUND", "DEMO_NEEDLES", "MC_INSTRUCTION", "Needle", "NeedleSet",
+    "OBJECTS", "SHORT_INSTRUCTION", "build_demo_needles", "check_image", "check_images",
+    "demo_needles_path", "load_needle_set", "load_object_photo", "parse_colour", "parse_options",
+    "prompt_text", "read_rgb", "render_card",
 ]

@@ -212,7 +212,8 @@ def _reference(path: Path, data: Any, raw: bytes, distractor_path: Path | None) 
         needles.append(Needle(id=nid, image=image, question=question, answer=answer, options=options,
                               distractors=distractors, prompt=prompt))
         blobs += [image.read_bytes()] + [p.read_bytes() for p in distractors]
-    return NeedleSet(tuple(needles), sha256_bytes(*blobs), str(path), "reference", path.stem)
+    return NeedleSet(tuple(needles), sha256_bytes(*blobs), str(path), "reference", path.stem,
+                     str(distractor_path) if distractor_path is not None else None)
 
 
 def detect_format(data: Any) -> str:
@@ -230,8 +231,19 @@ def load_needle_set(path: str | Path, distractor_path: str | Path | None = None)
     """Load a native or reference needle set (format detected from the JSON shape).
 
     ``path`` may be ``"demo"`` for the bundled demo set. ``distractor_path`` is the reference
-    format's parallel distractor file; native files list distractors per needle instead.
+    format's parallel distractor file; native files list distractors per needle instead. With the
+    demo set, ``distractor_path="demo"`` names the demo's own distractors (so a command written
+    for reference-format files, ``--needles X --distractor-needles Y``, runs on the demo as
+    ``--needles demo --distractor-needles demo``).
     """
+    if distractor_path is not None and str(distractor_path) == "demo":
+        if str(path) != "demo":
+            raise VniahdError("--distractor-needles demo names the demo set's own distractors and goes "
+                              "with --needles demo; for your own needles pass the distractor file")
+        distractor_path = None
+    elif str(path) == "demo" and distractor_path is not None:
+        raise VniahdError(f"the demo needle set brings its own distractor images; drop --distractor-needles "
+                          f"{distractor_path} (or pass --distractor-needles demo)")
     if str(path) == "demo":
         from vniahd.needles.demo import demo_needles_path
 

@@ -99,6 +99,7 @@ class NeedleSet:
     source: str
     format: str  # "native" or "reference"
     name: str = ""
+    distractor_source: str | None = None  # reference format: the parallel distractor file
 
     def __post_init__(self) -> None:
         seen: dict[str, int] = {}
