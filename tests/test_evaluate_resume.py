@@ -1,0 +1,177 @@
+"""Bitwise resume: a run stopped at any moment and resumed writes exactly the result lines of an
+uninterrupted run — byte for byte after sorting, option log-probabilities included.
+
+Batching makes this non-trivial: a batch's floats depend on its members (padding, matmul shapes),
+and the shared prefix's floats depend on how the KV cache was grown. Both must be planned from the
+whole group, not from what a resumed run has left to do.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from evaluate_fixtures import make_dataset
+from vniahd.evaluate import EvalSettings, Runner, read_results
+from vniahd.models import get_backend
+from vniahd.rope import get_variant
+
+VARIANTS = ["vanilla", "videorope"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("resume") / "ds")
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return get_backend("random:qwen2-vl")
+
+
+def run(ds, be, out: Path, scoring: str, on_result=None, schedule: list | None = None) -> Runner:
+    """One run; ``schedule`` collects what it computed: ("batch", group, sample ids) per scored
+    batch and ("prefix", group, prefix frames, tokens) per shared-prefix step, where a group is
+    (variant name, its sample ids)."""
+    settings = EvalSettings(variants=[get_variant(v) for v in VARIANTS], scoring=scoring, progress=False)
+    runner = Runner(ds, be, settings, out, on_result=on_result)
+    if schedule is not None:
+        from vniahd.evaluate.prefix import SharedPrefix
+
+        ex = runner.executor
+        score, advance = ex._score, SharedPrefix.advance
+        variant = {}
+
+        def run_group(v, rows, *a, **k):
+            variant["name"] = (v.name, tuple(str(r["sample_id"]) for r in rows))  # the group
+            return type(ex).run_group(ex, v, rows, *a, **k)
+
+        def scored(batch, *a):
+            schedule.append(("batch", variant["name"], tuple(p.sample_id for p in batch)))
+            return score(batch, *a)
+
+        def advanced(self, source, positions, frames):
+            tokens = advance(self, source, positions, frames)
+            schedule.append(("prefix", variant["name"], tuple(source.refs[:frames]), tokens))
+            return tokens
+
+        ex.run_group, ex._score = run_group, scored
+        SharedPrefix.advance = advanced
+        try:
+            runner.run()
+        finally:
+            SharedPrefix.advance = advance
+        return runner
+    runner.run()
+    return runner
+
+
+def sorted_lines(out: Path) -> list[bytes]:
+    return sorted((out / "results.jsonl").read_bytes().splitlines())
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(dataset, backend, tmp_path_factory):
+    """Lines of one uninterrupted run per scoring mode (computed once)."""
+    out = {}
+    for scoring in ("reference", "choice"):
+        d = tmp_path_factory.mktemp(f"full-{scoring}")
+        schedule: list = []
+        run(dataset, backend, d, scoring, schedule=schedule)
+        out[scoring] = sorted_lines(d)
+        out[scoring, "schedule"] = schedule
+        assert len(out[scoring]) == len(VARIANTS) * len(dataset.samples)
+        # batching and prefix sharing really happened, or the test would prove little
+        assert max(len(s[2]) for s in schedule if s[0] == "batch") > 1
+        assert any(s[0] == "prefix" and s[3] > 0 for s in schedule)
+    return out
+
+
+@pytest.mark.parametrize("scoring", ["reference", "choice"])
+@pytest.mark.parametrize("stop_after", [1, 3, 5, 9, 13])
+def test_stopped_and_resumed_lines_are_byte_identical(dataset, backend, uninterrupted, tmp_path,
+                                                      scoring, stop_after):
+    seen = []
+
+    def crash(rec):
+        seen.append(rec)
+        if len(seen) == stop_after:
+            raise Crash
+
+    with pytest.raises(Crash):
+        run(dataset, backend, tmp_path, scoring, on_result=crash)
+    assert len(read_results(tmp_path)) == stop_after
+    schedule: list = []
+    resumed = run(dataset, backend, tmp_path, scoring, schedule=schedule)
+    assert sum(resumed.counts.values()) == len(uninterrupted[scoring]) - stop_after
+    assert sorted_lines(tmp_path) == uninterrupted[scoring]
+    # The mechanism, not only this machine's floats (other CPUs round other batch shapes
+    # differently): every batch the resumed run computed is a batch of the uninterrupted run,
+    # and the prefix steps it took are the uninterrupted run's steps, in the same order.
+    full = uninterrupted[scoring, "schedule"]
+    assert {s for s in schedule if s[0] == "batch"} <= {s for s in full if s[0] == "batch"}
+    groups = {s[1] for s in schedule}
+    assert groups, "the resumed run computed nothing"
+    for group in groups:
+        assert [s for s in schedule if s[0] == "prefix" and s[1] == group] == \
+            [s for s in full if s[0] == "prefix" and s[1] == group]
+
+
+def test_measurements_live_beside_the_results(dataset, backend, tmp_path):
+    """Seconds and peak memory differ between runs, so they are in timings.jsonl, one line per
+    result, and never in a result line."""
+    run(dataset, backend, tmp_path, "choice")
+    results = read_results(tmp_path)
+    timings = read_results(tmp_path, pattern="timings*.jsonl")
+    key = lambda r: (r["sample_id"], r["variant"], r["scoring"])  # noqa: E731
+    assert sorted(map(key, results)) == sorted(map(key, timings))
+    assert not any({"seconds", "peak_mem_bytes"} & set(r) for r in results)
+    assert all(t["seconds"] >= 0 and t["peak_mem_kind"] for t in timings)
+
+
+_KILLER = textwrap.dedent("""
+    import os, signal, sys
+    from vniahd.evaluate import sink
+
+    stop_after = int(sys.argv[1])
+    original = sink.ResultSink.add
+    written = []
+
+    def add(self, record, measurement):
+        original(self, record, measurement)
+        written.append(record)
+        if len(written) == stop_after:
+            os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no flush beyond what was written
+
+    sink.ResultSink.add = add
+    from vniahd.cli import main
+    sys.exit(main(sys.argv[2:]))
+""")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("stop_after", [2, 7])
+def test_sigkilled_cli_eval_resumes_to_identical_lines(dataset, uninterrupted, tmp_path, stop_after):
+    """`vniahd eval --scoring choice` killed with SIGKILL, then rerun: the same lines."""
+    out = tmp_path / "out"
+    args = ["eval", "--dataset", str(dataset.path), "--model", "random:qwen2-vl", "--scoring", "choice",
+            "--out", str(out), "--no-progress", *[a for v in VARIANTS for a in ("--variant", v)]]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    killed = subprocess.run([sys.executable, "-c", _KILLER, str(stop_after), *args], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert len(read_results(out)) == stop_after
+    resumed = subprocess.run([sys.executable, "-m", "vniahd", *args], env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted_lines(out) == uninterrupted["choice"]
