@@ -24,6 +24,13 @@ examples:
   vniahd generate --haystack demo --needles demo --out data/demo-ref
   vniahd generate --haystack movie.mp4 --needles needles.json --distractor-needles distractors.json \\
       --lengths 100:2900:200 --depths 0:1:0.2 --schedule reference --period auto:128,1e6,16 --out data/ref
+  (on the demo material: --haystack demo --needles demo --distractor-needles demo)
+
+refused (one line, nothing written): lengths over 100000 frames, a schedule that places no
+distractor in any sample, an unreadable needle image, --fps above the video's rate, a haystack of
+a single repeated frame. Warned (one line each): samples left without a distractor, variable frame
+rate or missing timestamps (then sampled by timestamp / rate stated), upscaled or stretched video,
+repeated or tiled frames, transparent needles (composited on --needle-background).
 """
 
 
@@ -47,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--needles", required=True, metavar="NEEDLES.json",
                    help="needle set: native JSON or the reference list format; 'demo' for needles/demo")
     g.add_argument("--distractor-needles", metavar="DISTRACTORS.json",
-                   help="reference format only: the parallel distractor file")
+                   help="reference format only: the parallel distractor file ('demo' with --needles demo: "
+                        "the demo set's own distractors)")
     g.add_argument("--lengths", default="100:2900:200", help="haystack lengths in frames (default: %(default)s)")
     g.add_argument("--depths", default="0:1:0.2", help="needle depths in [0, 1] (default: %(default)s)")
     g.add_argument("--schedule", default="reference", help="none | reference | periodic (default: %(default)s)")
@@ -60,6 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--repeats", type=int, default=1,
                    help="samples per (length, depth, needle) cell, each on another haystack window "
                         "(repeat 0 starts at frame 0; default: %(default)s)")
+    g.add_argument("--needle-background", default="black", metavar="COLOUR",
+                   help="colour transparent needle pixels are composited on, recorded in dataset.json "
+                        "(name, #RRGGBB or R,G,B; default: %(default)s)")
     g.add_argument("--out", required=True, metavar="DIR", help="output dataset directory")
     g.add_argument("--overwrite", action="store_true", help="replace a different dataset already in DIR")
     g.add_argument("--export-videos", action="store_true",
@@ -71,7 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "and --out, draw that sample as a PNG contact sheet (needle green, "
                                    "distractors red, slot numbers under each thumbnail).")
     i.add_argument("dir", metavar="DIR", help="dataset directory written by vniahd generate")
-    i.add_argument("--sample", metavar="ID", help="sample_id to draw (see samples.parquet); needs --out")
+    i.add_argument("--sample", metavar="ID", help="sample_id to draw (--list shows them); needs --out")
     i.add_argument("--out", metavar="PNG", help="where to write the contact sheet")
     i.add_argument("--max-thumbs", type=int, default=40,
                    help="thumbnails for long samples; inserted frames are always shown (default: %(default)s)")
@@ -86,8 +97,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "needles.json.")
     b.add_argument("--out", default=None, metavar="DIR", help="output folder (default: needles/demo in the checkout)")
     b.set_defaults(func=_needles_build_demo)
-    c = nsub.add_parser("check", help="load a needle set and print its needles and fingerprint",
-                        description="Validate a needle set (native or reference format) and show the prompts.")
+    c = nsub.add_parser("check", help="load a needle set, decode every image, print needles and fingerprint",
+                        description="Validate a needle set (native or reference format): parse it, open and "
+                                    "decode every needle and distractor image, and show the prompts.")
     c.add_argument("path", metavar="NEEDLES.json", help="needle file, or 'demo'")
     c.add_argument("--distractor-needles", metavar="DISTRACTORS.json", help="reference format: distractor file")
     c.set_defaults(func=_needles_check)
@@ -102,7 +114,7 @@ def _generate(args: argparse.Namespace) -> int:
                   distractor_needles=args.distractor_needles, lengths=args.lengths, depths=args.depths,
                   schedule=args.schedule, period=args.period, fps=args.fps, size=args.size, seed=args.seed,
                   repeats=args.repeats, max_distractors=args.max_distractors, overwrite=args.overwrite,
-                  export_videos=args.export_videos)
+                  export_videos=args.export_videos, needle_background=args.needle_background)
     hay = ds.meta["haystack"]
     print(f"wrote {ds.path}: {ds.meta['num_samples']} samples, schedule {ds.config['schedule']}, period "
           f"{ds.config['period']['frames']}, haystack {hay['num_frames']} frames"
@@ -139,14 +151,25 @@ def _needles_build_demo(args: argparse.Namespace) -> int:
 
 
 def _needles_check(args: argparse.Namespace) -> int:
-    from vniahd.needles import load_needle_set, prompt_text
+    from vniahd.needles import check_image, load_needle_set, prompt_text
 
     ns = load_needle_set(args.path, args.distractor_needles)
-    print(f"{ns.source}: {ns.format} format, {len(ns)} needles, fingerprint {ns.fingerprint}")
+    facts = {}
+    for n in ns:  # decode every image: a damaged file fails here, not halfway through generate
+        for p in (n.image, *n.distractors):
+            facts[p] = check_image(p)
+
+    def describe(p) -> str:
+        f = facts[p]
+        extra = ", transparent: composited on --needle-background by generate" if f.has_alpha else ""
+        return f"{p} ({f.width}×{f.height} {f.mode}{extra})"
+
+    print(f"{ns.source}: {ns.format} format, {len(ns)} needles, {len(facts)} images decoded, "
+          f"fingerprint {ns.fingerprint}")
     for n in ns:
-        print(f"\n[{n.id}] image {n.image}")
+        print(f"\n[{n.id}] image {describe(n.image)}")
         for d in n.distractors:
-            print(f"  distractor {d}")
+            print(f"  distractor {describe(d)}")
         print("  " + prompt_text(n).replace("\n", "\n  "))
         print(f"  answer: {n.answer}" + (f" ({n.answer_text})" if n.options else ""))
     sys.stdout.flush()

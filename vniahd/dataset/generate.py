@@ -3,6 +3,13 @@
 The CLI's ``vniahd generate`` is a thin wrapper over :func:`generate`; training code can call it
 too, or call :func:`vniahd.plan.plan_samples` and :func:`vniahd.dataset.write_dataset` directly
 with in-memory frames.
+
+Before anything is decoded or written, :func:`generate` refuses what would give a meaningless
+dataset (a length no model could take, a schedule that places no distractor at all, an
+unreadable needle image, a rate above the video's, a haystack of one repeated frame) and warns,
+one line each on stderr, about what is legal but suspicious (samples without a distractor, a
+variable-frame-rate or untimed video, an upscaled or stretched video, repeated frames, tiling).
+What was actually sampled is recorded in dataset.json under ``haystack.sampling``.
 """
 
 from __future__ import annotations
@@ -11,37 +18,89 @@ from pathlib import Path
 
 from vniahd.errors import VniahdError
 
+#: Longest haystack accepted, in frames (10x the reference's longest, 2900; 27.8 h at 1 fps).
+MAX_LENGTH = 100_000
+
 
 def generate(*, haystack: str | Path, needles: str | Path, out: str | Path,
              distractor_needles: str | Path | None = None, lengths: str = "100:2900:200",
              depths: str = "0:1:0.2", schedule: str = "reference", period: str | int = 200,
              fps: float = 1.0, size: str | tuple[int, int] = (252, 448), seed: int = 24242424,
              repeats: int = 1, max_distractors: int | None = None, overwrite: bool = False,
-             export_videos: bool = False, progress: bool = True):
+             export_videos: bool = False, progress: bool = True,
+             needle_background: str | tuple[int, int, int] = "black"):
     """Generate a dataset directory; returns the opened :class:`~vniahd.dataset.Dataset`.
 
     ``haystack`` is a video path or ``"demo"`` (builds/reuses the demo haystack); ``needles`` a
-    needle JSON path or ``"demo"``.
+    needle JSON path or ``"demo"`` (with ``distractor_needles`` ``None`` or ``"demo"``).
+    ``needle_background`` is the colour transparent needle pixels are composited on. On any error
+    ``out`` is left as it was.
     """
-    from vniahd.dataset.writer import write_dataset
+    from vniahd.dataset.writer import check_out_dir, write_dataset
     from vniahd.media import build_demo_haystack, load_haystack, parse_size
-    from vniahd.needles import load_needle_set
-    from vniahd.plan import get_schedule, parse_depths, parse_lengths, parse_period, plan_samples
+    from vniahd.needles import check_images, load_needle_set, parse_colour
+    from vniahd.notices import warn
+    from vniahd.plan import (
+        Sample,
+        check_distractor_coverage,
+        get_schedule,
+        parse_depths,
+        parse_lengths,
+        parse_period,
+        plan_samples,
+    )
 
     length_list = parse_lengths(lengths)
+    longest = max(length_list)
+    if longest > MAX_LENGTH:
+        raise VniahdError(f"--lengths {lengths}: {longest} frames is beyond what any video model takes "
+                          f"(the reference grid stops at 2900; vniahd accepts up to {MAX_LENGTH}); give "
+                          "lengths in frames, e.g. 100:2900:200")
     depth_list = parse_depths(depths)
     get_schedule(schedule)
     per = parse_period(period)
     frame_size = parse_size(size)
+    if frame_size is None:
+        raise VniahdError("--size is needed: the frame size HxW, e.g. 252x448")
     if fps is None or fps <= 0:
         raise VniahdError(f"--fps must be positive, got {fps}")
+    background = parse_colour(needle_background)
+    check_out_dir(out)
     nset = load_needle_set(needles, distractor_needles)
-    hay_path = build_demo_haystack() if str(haystack) == "demo" else Path(haystack)
+    check_images(nset)  # decode every image now: a damaged one fails before the haystack is decoded
+    needle_spec = [(n.id, len(n.distractors)) for n in nset]
+
+    def plan(haystack_frames: int) -> list[Sample]:
+        return plan_samples(lengths=length_list, depths=depth_list, needles=needle_spec, schedule=schedule,
+                            period=per.frames, seed=seed, haystack_frames=haystack_frames, repeats=repeats,
+                            max_distractors=max_distractors)
+
+    # distractor positions do not depend on the haystack (only window offsets do): check them first
+    period_label = per.spec if per.spec == str(per.frames) else f"{per.spec} ({per.frames} frames)"
+    coverage = check_distractor_coverage(plan(longest), schedule, period_label)
+
+    hay_path = build_demo_haystack(progress=progress) if str(haystack) == "demo" else Path(haystack)
     hay = load_haystack(hay_path, fps=fps, size=frame_size, progress=progress)
-    samples = plan_samples(lengths=length_list, depths=depth_list,
-                           needles=[(n.id, len(n.distractors)) for n in nset], schedule=schedule,
-                           period=per.frames, seed=seed, haystack_frames=len(hay), repeats=repeats,
-                           max_distractors=max_distractors)
+    sampling = hay.sampling
+    if hay.distinct_frames < 2:
+        src_n = sampling.get("source_num_frames", hay.source_num_frames)
+        dur = sampling.get("source_duration_s")
+        raise VniahdError(f"{hay_path.name} gives only {hay.distinct_frames} distinct frame at --fps {fps:g} "
+                          f"(the video has {src_n} frame{'s' if src_n != 1 else ''}"
+                          + (f", {dur:.3g} s" if dur else "") + "): every haystack frame would be the same "
+                          f"picture; use a longer video (at least {longest} frames at --fps {fps:g} for "
+                          f"--lengths up to {longest}) or a higher --fps")
+    for note in hay.notes:
+        warn(note)
+    if longest > len(hay):
+        tiled = [n for n in length_list if n > len(hay)]
+        shown = ", ".join(str(n) for n in tiled[:6]) + (", …" if len(tiled) > 6 else "")
+        warn(f"the haystack has {len(hay)} frames at --fps {fps:g} ({hay.distinct_frames} distinct); "
+             f"lengths {shown} are longer, so their windows repeat it end to end (tiled, as the "
+             "reference does); a longer video avoids repeats")
+    if coverage:
+        warn(coverage)
+    samples = plan(len(hay))
     config = {
         "lengths": length_list, "lengths_spec": str(lengths),
         "depths": [str(d) for d in depth_list], "depths_spec": str(depths),
@@ -53,5 +112,5 @@ def generate(*, haystack: str | Path, needles: str | Path, out: str | Path,
     }
     ds = write_dataset(out, haystack_frames=hay.frames, haystack_meta=hay.to_dict(), needle_set=nset,
                        samples=samples, config=config, overwrite=overwrite, export_videos=export_videos,
-                       progress=progress)
+                       progress=progress, needle_background=background)
     return ds

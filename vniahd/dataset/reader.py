@@ -151,8 +151,8 @@ class Dataset:
         hit = df[df["sample_id"] == sample_id]
         if hit.empty:
             ids = df["sample_id"].tolist()
-            raise VniahdError(f"no sample {sample_id!r} in {self.path}; e.g. {', '.join(ids[:3])} "
-                              f"({len(ids)} samples; `vniahd inspect {self.path}` lists the grid)")
+            raise VniahdError(f"no sample {sample_id!r} in {self.path}; `vniahd inspect {self.path} --list` "
+                              f"lists all {len(ids)} sample ids (e.g. {', '.join(ids[:3])})")
         return hit.iloc[0]
 
     def frames(self, row: Mapping[str, Any] | Any) -> np.ndarray:

@@ -10,25 +10,45 @@ docs/architecture.md): everything the evaluator needs, nothing else required.
 - ``dataset.json``: configuration, haystack and needle-set fingerprints, the needles themselves,
   provenance; written last, so its presence means the directory is complete.
 
-Every file is written atomically. The dataset fingerprint hashes the configuration (less the input
-paths), the haystack content hash, the needle-set fingerprint and the sample rows (not the parquet bytes, which carry
-the pyarrow version).
+The whole directory is built in a hidden sibling (``.<name>.partial-<pid>-…``) and moved into place
+only when complete, so a run that fails or is killed midway leaves ``out`` as it was (absent, empty,
+or the previous dataset) and the same command can simply be run again. Over an existing dataset
+the old entries are moved aside (``dataset.json`` first), the new ones moved in (``dataset.json``
+last), and the old ones deleted; a symlinked entry (say ``images/``) is removed as a link, never
+followed. Staging directories left by a killed run are swept by the next one.
+
+The dataset fingerprint hashes the configuration (less the input paths), the haystack content
+hash, the needle-set fingerprint and the sample rows (not the parquet bytes, which carry the
+pyarrow version). Needle images with transparency are composited on a background colour, which
+then joins the configuration (``needle_background``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import shutil
 import sys
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from vniahd.dataset import layout
 from vniahd.errors import VniahdError
-from vniahd.files import atomic_path, atomic_write, sha256_json, write_json_atomic
+from vniahd.files import atomic_path, atomic_write, sha256_file, sha256_json, write_json_atomic
+from vniahd.needles.images import (
+    DEFAULT_BACKGROUND,
+    colour_hex,
+    has_alpha,
+    open_image,
+    parse_colour,
+    read_rgb,
+)
 from vniahd.needles.schema import Needle, NeedleSet
 from vniahd.plan.planner import COLUMNS, Sample, distractor_image_name, needle_image_name
 
@@ -58,18 +78,11 @@ def stored_frame_count(samples: Sequence[Sample], total: int) -> int:
     return total if max(ends) > total else max(ends)
 
 
-def load_rgb(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """An image file as uint8 RGB at ``size`` (H, W), antialiased bicubic like the frames."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            if im.size != (size[1], size[0]):
-                im = im.resize((size[1], size[0]), Image.Resampling.BICUBIC)
-            return np.asarray(im)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise VniahdError(f"cannot read image {path}: {exc}; use a PNG or JPEG file") from None
+def load_rgb(path: Path, size: tuple[int, int],
+             background: tuple[int, int, int] = DEFAULT_BACKGROUND) -> np.ndarray:
+    """An image file as uint8 RGB at ``size`` (H, W), antialiased bicubic like the frames;
+    transparency is composited on ``background`` (see :mod:`vniahd.needles.images`)."""
+    return read_rgb(path, size, background)[0]
 
 
 def _save_png(arr: np.ndarray, path: Path) -> None:
@@ -116,43 +129,202 @@ def dataset_fingerprint(config: dict, haystack_key: str, needle_fingerprint: str
                         "samples": sha256_json([s.to_row() for s in samples])})
 
 
-def _prepare_dir(out: Path, fingerprint: str, overwrite: bool) -> None:
-    """Refuse to mix datasets: a non-empty ``out`` must be this same dataset, or --overwrite."""
+def _prepare_dir(out: Path, fingerprint: str, overwrite: bool, quiet: bool = False) -> Path:
+    """Refuse to mix datasets: a non-empty ``out`` must be this same dataset, or --overwrite.
+
+    Nothing is changed here; returns the directory the dataset will be moved into (``out``
+    resolved when it exists, so a symlinked ``out`` is written where it points).
+    """
+    if out.is_symlink() and not out.exists():
+        raise VniahdError(f"--out {out} is a symlink to {os.readlink(out)}, which does not exist; create "
+                          "the target directory or choose another --out")
     if out.exists() and not out.is_dir():
         raise VniahdError(f"--out {out} is a file; give a directory path")
-    if not out.exists() or not any(out.iterdir()):
-        return
+    if not out.exists():
+        return out.absolute()
+    try:
+        entries = [p.name for p in out.iterdir()]
+    except OSError as exc:
+        raise VniahdError(f"cannot read --out {out} ({exc.strerror or exc}); choose a directory you can "
+                          "write to") from None
+    if not entries:
+        return out.resolve()
     if not layout.is_dataset_dir(out):
+        if set(entries) <= set(layout.OWNED):
+            from vniahd.notices import warn
+
+            if not quiet:
+                warn(f"--out {out} holds an incomplete dataset (no {layout.CONFIG}: a generate that was "
+                     "interrupted); replacing it")
+            return out.resolve()
         raise VniahdError(f"--out {out} is not empty and holds no vniahd dataset; choose another --out "
                           "(an empty or new directory)")
     try:
         old = json.loads((out / layout.CONFIG).read_text()).get("fingerprint")
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         old = None
     if old != fingerprint and not overwrite:
         raise VniahdError(f"--out {out} already holds a different dataset; pass --overwrite to replace it "
                           "or choose another --out")
-    # Remove the completeness marker first: an interrupted rewrite then reads as "no dataset".
-    (out / layout.CONFIG).unlink()
-    for name in layout.OWNED:
-        p = out / name
-        if p.is_dir():
-            shutil.rmtree(p)
-        elif p.exists():
-            p.unlink()
+    return out.resolve()
+
+
+def check_out_dir(out: str | Path) -> None:
+    """The checks on ``--out`` that need no fingerprint (a file, a broken link, a directory of
+    other things), so that ``generate`` can refuse before decoding anything."""
+    _prepare_dir(Path(out), fingerprint="", overwrite=True, quiet=True)
+
+
+_STAGE, _OLD = "partial", "old"
+
+
+def _stage_prefix(name: str, kind: str) -> str:
+    return f".{name}.{kind}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _sweep_stale(parent: Path, name: str) -> None:
+    """Remove staging directories of ``name`` left by runs that were killed (their pid is gone)."""
+    try:
+        siblings = list(parent.iterdir())
+    except OSError:
+        return
+    for p in siblings:
+        for kind in (_STAGE, _OLD):
+            prefix = _stage_prefix(name, kind)
+            if p.name.startswith(prefix) and p.is_dir() and not p.is_symlink():
+                pid = p.name[len(prefix):].split("-", 1)[0]
+                if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+                    shutil.rmtree(p, ignore_errors=True)
+
+
+def _dir_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o777 & ~mask
+
+
+@contextlib.contextmanager
+def _staging(target: Path) -> Iterator[Path]:
+    """A fresh hidden sibling of ``target`` to build the dataset in; removed (with any parent
+    directories this call created) if the block fails."""
+    parent = target.parent
+    created: list[Path] = []
+    p = parent
+    while not p.exists() and p != p.parent:
+        created.append(p)
+        p = p.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        _sweep_stale(parent, target.name)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{_stage_prefix(target.name, _STAGE)}{os.getpid()}-", dir=parent))
+        os.chmod(tmp, _dir_mode())
+    except OSError as exc:
+        _remove_created(created)
+        raise VniahdError(f"cannot write in {parent} ({exc.strerror or exc}); choose an --out in a writable "
+                          "directory") from None
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_created(created)
+        raise
+
+
+def _remove_created(created: list[Path]) -> None:
+    for d in created:  # deepest first
+        try:
+            d.rmdir()
+        except OSError:
+            break
+
+
+def _install(tmp: Path, target: Path) -> None:
+    """Move the finished dataset ``tmp`` to ``target`` (absent, empty, or an older dataset)."""
+    if not target.exists():
+        os.rename(tmp, target)
+        return
+    if not any(target.iterdir()):
+        os.rename(tmp, target)  # rename(2) replaces an empty directory
+        return
+    prefix = f"{_stage_prefix(target.name, _OLD)}{os.getpid()}-"
+    old = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    moved_out: list[str] = []
+    moved_in: list[str] = []
+    try:
+        # the completeness marker goes first and comes back last
+        for name in (layout.CONFIG, *(n for n in layout.OWNED if n != layout.CONFIG)):
+            if os.path.lexists(target / name):
+                os.rename(target / name, old / name)
+                moved_out.append(name)
+        for name in sorted(os.listdir(tmp), key=lambda n: n == layout.CONFIG):
+            os.rename(tmp / name, target / name)
+            moved_in.append(name)
+    except OSError as exc:
+        for name in reversed(moved_in):
+            with contextlib.suppress(OSError):
+                os.rename(target / name, tmp / name)
+        for name in reversed(moved_out):
+            with contextlib.suppress(OSError):
+                os.rename(old / name, target / name)
+        with contextlib.suppress(OSError):
+            old.rmdir()
+        raise VniahdError(f"could not replace the dataset in {target} ({exc.strerror or exc}); the old "
+                          "dataset is kept; check that the directory is writable and retry") from None
+    shutil.rmtree(old, ignore_errors=True)  # symlinks inside are unlinked, never followed
+    with contextlib.suppress(OSError):
+        tmp.rmdir()
+
+
+def _file_record(source: str | None) -> dict[str, Any]:
+    """An input file as its resolved path and SHA-256 (the path as given when it is not a file)."""
+    if not source:
+        return {"path": None, "sha256": None}
+    p = Path(source)
+    if p.is_file():
+        return {"path": str(p.resolve()), "sha256": sha256_file(p)}
+    return {"path": str(source), "sha256": None}
+
+
+def _alpha_images(needle_set: NeedleSet) -> list[tuple[str, Path]]:
+    """(dataset image name, source path) of every needle/distractor image with transparency."""
+    out = []
+    for n in needle_set:
+        items = [(needle_image_name(n.id), n.image)]
+        items += [(distractor_image_name(n.id, k), d) for k, d in enumerate(n.distractors)]
+        for name, path in items:
+            with open_image(Path(path)) as im:  # header only: mode and tRNS are known before decoding
+                if has_alpha(im):
+                    out.append((name, Path(path)))
+    return out
 
 
 def write_dataset(out_dir: str | Path, *, haystack_frames: np.ndarray, haystack_meta: dict,
                   needle_set: NeedleSet, samples: Sequence[Sample], config: dict,
-                  overwrite: bool = False, export_videos: bool = False, progress: bool = True):
+                  overwrite: bool = False, export_videos: bool = False, progress: bool = True,
+                  needle_background: str | tuple[int, int, int] = DEFAULT_BACKGROUND):
     """Write the dataset directory and return it opened (:class:`vniahd.dataset.Dataset`).
 
     ``haystack_frames`` is the untiled sampled haystack, uint8 [M, H, W, 3] (an array or memmap);
     ``haystack_meta`` describes it (fingerprint, source, fps, …; recorded as given). ``config`` is
     the generation configuration (grid, schedule, period, seed, repeats, …), recorded verbatim and
-    hashed into the fingerprint.
+    hashed into the fingerprint. ``needle_background`` is the colour transparent needle pixels are
+    composited on (recorded, and added to the configuration, only when some image has alpha).
+
+    The directory is built beside ``out_dir`` and moved into place when complete: on any error
+    ``out_dir`` is left as it was.
     """
     from vniahd.dataset.reader import Dataset
+    from vniahd.notices import warn
 
     frames = haystack_frames
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -163,21 +335,56 @@ def write_dataset(out_dir: str | Path, *, haystack_frames: np.ndarray, haystack_
     for s in samples:
         if s.needle_id not in known:
             raise VniahdError(f"sample {s.sample_id} uses needle {s.needle_id!r}, not in {needle_set.source}")
+    background = parse_colour(needle_background)
+    alpha = _alpha_images(needle_set)
+    config = dict(config)
+    if alpha:
+        config["needle_background"] = colour_hex(background)
     k = stored_frame_count(samples, total)
     stored = frames[:k]
     hkey = frames_hash(stored)
     haystack = {**haystack_meta, "num_frames": total, "stored_frames": k, "frame_size": list(size),
                 "tiled": any(s.length > total for s in samples), "key": hkey}
-    needles_info = {"fingerprint": needle_set.fingerprint, "source": needle_set.source,
+    source = _file_record(needle_set.source)
+    needles_info = {"fingerprint": needle_set.fingerprint, "source": source["path"],
+                    "source_spec": needle_set.source, "source_sha256": source["sha256"],
                     "format": needle_set.format, "name": needle_set.name,
+                    "background": colour_hex(background), "composited_on_background": [n for n, _ in alpha],
                     "needles": [needle_record(n) for n in needle_set]}
+    if needle_set.distractor_source:
+        dist = _file_record(needle_set.distractor_source)
+        needles_info.update({"distractor_source": dist["path"], "distractor_source_sha256": dist["sha256"]})
     fingerprint = dataset_fingerprint(config, hkey, needle_set.fingerprint, samples)
     out = Path(out_dir)
-    _prepare_dir(out, fingerprint, overwrite)
-    out.mkdir(parents=True, exist_ok=True)
+    target = _prepare_dir(out, fingerprint, overwrite)
+    if alpha:
+        names = ", ".join(p.name for _, p in alpha[:3]) + (", …" if len(alpha) > 3 else "")
+        warn(f"{len(alpha)} needle image{'s' if len(alpha) > 1 else ''} ha{'ve' if len(alpha) > 1 else 's'} "
+             f"transparency ({names}): composited on {colour_hex(background)}, recorded as needle_background "
+             "in dataset.json; pass --needle-background COLOUR to choose another")
 
-    with atomic_path(out / layout.HAYSTACK) as tmp:
-        mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=stored.shape)
+    with _staging(target) as tmp:
+        try:
+            _write_entries(tmp, stored, k, needle_set, size, background, samples, fingerprint, config,
+                           haystack, needles_info, export_videos, progress)
+        except OSError as exc:  # disk full, permissions: the staging dir goes, out is untouched
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            raise VniahdError(f"could not write the dataset: {exc.strerror or exc}{where}; {out} was left "
+                              "as it was; free some space or fix the permissions and run the same command "
+                              "again") from None
+        _install(tmp, target)
+    return Dataset.open(out)
+
+
+def _write_entries(tmp: Path, stored: np.ndarray, k: int, needle_set: NeedleSet,
+                   size: tuple[int, int], background: tuple[int, int, int], samples: Sequence[Sample],
+                   fingerprint: str, config: dict, haystack: dict, needles_info: dict, export_videos: bool,
+                   progress: bool) -> None:
+    """Write every dataset entry into the staging directory ``tmp`` (dataset.json last)."""
+    from vniahd.notices import warn
+
+    with atomic_path(tmp / layout.HAYSTACK) as npy:
+        mm = np.lib.format.open_memmap(npy, mode="w+", dtype=np.uint8, shape=stored.shape)
         with _progress(k, "writing haystack frames", "frame", progress) as bar:
             for start in range(0, k, CHUNK_FRAMES):
                 chunk = stored[start:start + CHUNK_FRAMES]
@@ -186,18 +393,25 @@ def write_dataset(out_dir: str | Path, *, haystack_frames: np.ndarray, haystack_
         mm.flush()
         del mm
 
-    with _progress(sum(1 + len(n.distractors) for n in needle_set), "writing images", "image", progress) as bar:
+    def image(path: Path, name: str) -> None:
+        arr, facts = read_rgb(path, size, background)
+        if facts.oversized:
+            warn(f"needle image {path} is {facts.width}×{facts.height}, resized to {size[1]}×{size[0]}")
+        _save_png(arr, tmp / layout.IMAGES / name)
+
+    with _progress(sum(1 + len(n.distractors) for n in needle_set), "writing images", "image",
+                   progress) as bar:
         for n in needle_set:
-            _save_png(load_rgb(n.image, size), out / layout.IMAGES / needle_image_name(n.id))
+            image(n.image, needle_image_name(n.id))
             bar.update()
             for i, d in enumerate(n.distractors):
-                _save_png(load_rgb(d, size), out / layout.IMAGES / distractor_image_name(n.id, i))
+                image(d, distractor_image_name(n.id, i))
                 bar.update()
 
     import pyarrow.parquet as pq
 
-    with atomic_path(out / layout.SAMPLES) as tmp:
-        pq.write_table(samples_table(samples), tmp)
+    with atomic_path(tmp / layout.SAMPLES) as parquet:
+        pq.write_table(samples_table(samples), parquet)
 
     from vniahd.provenance import provenance
 
@@ -209,6 +423,5 @@ def write_dataset(out_dir: str | Path, *, haystack_frames: np.ndarray, haystack_
         # Written before dataset.json so a complete dataset always has its requested exports.
         from vniahd.dataset.export import export_videos as _export
 
-        _export(out, meta, samples, stored, fps=float(config.get("fps") or 1.0), progress=progress)
-    write_json_atomic(out / layout.CONFIG, meta)
-    return Dataset.open(out)
+        _export(tmp, meta, samples, stored, fps=float(config.get("fps") or 1.0), progress=progress)
+    write_json_atomic(tmp / layout.CONFIG, meta)
