@@ -116,3 +116,22 @@ def test_image_frame_mode_lays_out_images(dataset, tmp_path):
     import json
 
     assert json.loads((tmp_path / "out" / "run.json").read_text())["frame_mode"] == "image"
+
+
+def test_runner_leaves_the_callers_model_as_it_found_it(dataset, tmp_path):
+    """The runner applies each variant through backend.use_variant, which puts the model's own
+    rotary module back afterwards — also when scoring fails midway."""
+    be = get_backend("random:qwen2-vl")
+    native = be.language_model.rotary_emb
+    variants = [get_variant("videorope"), get_variant("tad")]
+    Runner(dataset, be, EvalSettings(variants=variants, limit=2, progress=False), tmp_path / "out").run()
+    assert be.language_model.rotary_emb is native
+
+    def boom(*a, **k):
+        raise RuntimeError("scoring failed")
+
+    runner = Runner(dataset, be, EvalSettings(variants=variants, progress=False), tmp_path / "out2")
+    runner.executor.run_group = boom
+    with pytest.raises(RuntimeError, match="scoring failed"):
+        runner.run()
+    assert be.language_model.rotary_emb is native

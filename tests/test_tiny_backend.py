@@ -141,3 +141,69 @@ def test_runner_path_equals_training_path(env):
 
 def row_answer(ds, row) -> str:
     return ds.needles[row["needle_id"]].answer
+
+
+def _sorted_lines(out: Path, variant: str) -> list[bytes]:
+    return sorted(line for line in (out / "results.jsonl").read_bytes().splitlines()
+                  if json.loads(line)["variant"] == variant)
+
+
+@pytest.mark.integration
+def test_two_variants_in_one_run_are_each_scored_with_their_own_weights(env):
+    """The tiny model holds one checkpoint per variant: a run with two variants must score each
+    with its own weights — the vanilla lines equal those of a vanilla-only run — and run.json
+    must say which checkpoint scored which variant."""
+    from vniahd.evaluate import EvalSettings, Runner
+
+    recipe, ds, root = env["recipe"], env["dataset"], env["root"]
+    vanilla, mrope = get_variant("vanilla"), get_variant("mrope")
+
+    def run(variants, out):
+        settings = EvalSettings(variants=variants, scoring="choice", progress=False)
+        Runner(ds, make_backend(recipe, train=True), settings, out).run()
+
+    run([vanilla, mrope], root / "both")
+    run([vanilla], root / "vanilla-only")
+    run([mrope], root / "mrope-only")
+    assert _sorted_lines(root / "both", "vanilla") == _sorted_lines(root / "vanilla-only", "vanilla")
+    assert _sorted_lines(root / "both", "mrope") == _sorted_lines(root / "mrope-only", "mrope")
+    weights = {n: v["weights"] for n, v in json.loads((root / "both" / "run.json").read_text())["variants"].items()}
+    assert weights["vanilla"]["trained_for"] == "vanilla" and weights["mrope"]["trained_for"] == "mrope"
+    assert weights["vanilla"]["checkpoint_key"] != weights["mrope"]["checkpoint_key"]
+    # the two checkpoints really differ, so the equalities above can tell them apart
+    a, b = make_backend(recipe, train=False), make_backend(recipe, train=False)
+    a.pin_variant(vanilla)
+    b.pin_variant(mrope)
+    assert any(not torch.equal(t, b.model.state_dict()[k]) for k, t in a.model.state_dict().items())
+
+
+def test_pinned_weights_refuse_another_variant_before_writing(env):
+    """tiny?variant=mrope pins the mrope-trained weights; scoring vanilla with them would be a
+    mislabelled number, so the run is refused before anything is written."""
+    from vniahd.evaluate import EvalSettings, Runner
+
+    backend = make_backend(env["recipe"], train=True)
+    backend.pin_variant(get_variant("mrope"))
+    out = env["root"] / "pinned"
+    settings = EvalSettings(variants=[get_variant("vanilla"), get_variant("mrope")], progress=False)
+    with pytest.raises(VniahdError, match=r"pinned to the weights trained for 'mrope'.*drop 'variant='"):
+        Runner(env["dataset"], backend, settings, out).run()
+    assert not out.exists() or not any(out.iterdir())
+    # the pinned variant itself is fine, and its weights are the ones recorded
+    Runner(env["dataset"], backend, EvalSettings(variants=[get_variant("mrope")], progress=False), out).run()
+    run = json.loads((out / "run.json").read_text())
+    assert run["variants"]["mrope"]["weights"]["trained_for"] == "mrope"
+
+
+def test_allocation_axes_follow_the_model_sections_in_training_and_evaluation():
+    """One rule for the axes: a tiny model with sections (2, 7, 7) trains and is evaluated on the
+    same per-pair streams (it used to train on the default t=P//4 split)."""
+    from vniahd.rope import variant_axes
+    from vniahd.tiny.model import TinyConfig, TinyVideoLM
+
+    cfg = TinyConfig(num_layers=1, intermediate_size=32, sections=(2, 7, 7))
+    model = TinyVideoLM(cfg, vocab_size=8)
+    model.set_variant(get_variant("mrope"))
+    installed = model.text_model.rotary_emb.axes.tolist()
+    assert installed == [0] * 2 + [1] * 7 + [2] * 7  # hand-written: t t h×7 w×7
+    assert installed == variant_axes(get_variant("mrope"), cfg.rotary).tolist()
