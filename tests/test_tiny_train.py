@@ -229,3 +229,18 @@ def test_configs_written_before_head_tying_load_untied():
     del d["tie_embeddings"]
     assert TinyConfig.from_dict(d).tie_embeddings is False
     assert TinyConfig().tie_embeddings is True
+
+
+def test_registering_a_template_changes_no_tiny_checkpoint_key():
+    """The tiny vocabulary comes from the built-in templates only: a user's registered template
+    must not change the vocabulary (and so every checkpoint key)."""
+    from vniahd.evaluate.prompt import TEMPLATES, PromptTemplate
+    from vniahd.needles import COLOURS, OBJECTS
+    from vniahd.tiny.episodes import vocabulary_words
+
+    before = vocabulary_words(list(OBJECTS), list(COLOURS))
+    TEMPLATES["mine"] = PromptTemplate("mine", "Watch carefully zebra ", "{question} Reply quickly: ")
+    try:
+        assert vocabulary_words(list(OBJECTS), list(COLOURS)) == before
+    finally:
+        del TEMPLATES["mine"]

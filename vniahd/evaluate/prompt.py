@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from vniahd.errors import UnknownNameError, VniahdError
 
@@ -40,24 +41,26 @@ class PromptTemplate:
     def render_after(self, question: str) -> str:
         return self.after.replace("{question}", question)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 _SYSTEM = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
 
-TEMPLATES: dict[str, PromptTemplate] = {
-    t.name: t
-    for t in (
-        PromptTemplate("reference", _SYSTEM, "{question}<|im_end|>\n<|im_start|>assistant\n"),
-        # Qwen2-VL's own chat template wraps the video in vision start/end tokens; the reference
-        # protocol does not, this one does (useful to check a checkpoint's sensitivity to it).
-        PromptTemplate("qwen-vision-tokens", _SYSTEM + "<|vision_start|>",
-                       "<|vision_end|>{question}<|im_end|>\n<|im_start|>assistant\n"),
-        # Bare: no chat markup (for base, non-instruct models).
-        PromptTemplate("plain", "", "\n{question}\nAnswer: "),
-    )
-}
+#: The templates that ship with vniahd. Frozen: the tiny model's vocabulary is derived from their
+#: text, so registering another template in :data:`TEMPLATES` must not change any checkpoint key.
+BUILTIN_TEMPLATES: tuple[PromptTemplate, ...] = (
+    PromptTemplate("reference", _SYSTEM, "{question}<|im_end|>\n<|im_start|>assistant\n"),
+    # Qwen2-VL's own chat template wraps the video in vision start/end tokens; the reference
+    # protocol does not, this one does (useful to check a checkpoint's sensitivity to it).
+    PromptTemplate("qwen-vision-tokens", _SYSTEM + "<|vision_start|>",
+                   "<|vision_end|>{question}<|im_end|>\n<|im_start|>assistant\n"),
+    # Bare: no chat markup (for base, non-instruct models).
+    PromptTemplate("plain", "", "\n{question}\nAnswer: "),
+)
+
+#: name → template: the built-ins, plus any a user registers.
+TEMPLATES: dict[str, PromptTemplate] = {t.name: t for t in BUILTIN_TEMPLATES}
 
 
 def get_template(name_or_path: str) -> PromptTemplate:

@@ -171,7 +171,3 @@ def group_mean(records: pd.DataFrame) -> tuple[float, float, float, int]:
     """(mean, ci_low, ci_high, n) of some records."""
     st = _stats(records["correct"])
     return st["mean"], st["ci_low"], st["ci_high"], st["n"]
-
-
-def as_array(table: pd.DataFrame) -> np.ndarray:
-    return table.to_numpy(dtype=float)

@@ -107,15 +107,6 @@ def haystack_clips(video: str | Path, source_indices: list[int], num_frames: int
     return tuple(out) if out else ((0, num_frames),)
 
 
-def demo_heldout_pairs() -> tuple[tuple[str, str], ...]:
-    """(object, colour) of every needle and distractor card of the demo needle set."""
-    from vniahd.needles.demo import DEMO_NEEDLES
-
-    pairs = {(d.object, d.colour) for d in DEMO_NEEDLES}
-    pairs |= {(d.distractor_object, d.distractor_colour) for d in DEMO_NEEDLES}
-    return tuple(sorted(pairs))
-
-
 def card_seed(base: int, obj: str, colour: str, k: int) -> int:
     from vniahd.plan import derive_seed
 
@@ -150,23 +141,6 @@ class TrainingData:
         for i, p in enumerate(self.card_pairs):
             out.setdefault(p, []).append(i)
         return out
-
-
-def data_config_for(video: str | Path, *, fps: float = 1.0, frame_size: tuple[int, int] = FRAME_SIZE,
-                    train_fraction: float = TRAIN_FRACTION, card_augmentations: int = 12,
-                    card_seed: int = 0, heldout_pairs: tuple[tuple[str, str], ...] | None = None):
-    """(DataConfig, Haystack) for a haystack video; decodes (or reuses) the sampled frames."""
-    from vniahd.media import load_haystack
-    from vniahd.needles import COLOURS, OBJECTS
-
-    hay = load_haystack(video, fps=fps, size=frame_size)
-    clips = haystack_clips(video, hay.source_indices, len(hay))
-    cfg = DataConfig(haystack_fingerprint=hay.fingerprint, clips=clips, objects=tuple(OBJECTS),
-                     colours=tuple(COLOURS),
-                     heldout_pairs=demo_heldout_pairs() if heldout_pairs is None else tuple(heldout_pairs),
-                     fps=float(fps), frame_size=tuple(frame_size), train_fraction=train_fraction,
-                     card_augmentations=card_augmentations, card_seed=card_seed)
-    return cfg, hay
 
 
 def prepare_training_data(cfg: DataConfig, haystack_frames: np.ndarray, *, progress: bool = True) -> TrainingData:

@@ -183,9 +183,10 @@ def frame_features(data: TrainingData, episode: Episode) -> torch.Tensor:
 def vocabulary_words(objects: list[str], colours: list[str], fmt=None) -> list[str]:
     """The tiny model's keywords: the words of the needle questions (both the multiple-choice and
     the short-answer form, for every colour), the objects and the option letters — minus
-    boilerplate, i.e. any word that also occurs in an answer instruction or a prompt template
-    (``the``, ``Answer``, ``system``…). Everything else is dropped by the tokenizer."""
-    from vniahd.evaluate.prompt import TEMPLATES
+    boilerplate, i.e. any word that also occurs in an answer instruction or a built-in prompt
+    template (``the``, ``Answer``, ``system``…; built-ins only, so registering a template changes
+    no checkpoint key). Everything else is dropped by the tokenizer."""
+    from vniahd.evaluate.prompt import BUILTIN_TEMPLATES
     from vniahd.needles.prompts import KNOWN_INSTRUCTIONS
     from vniahd.tiny.vocab import SPECIALS, split_words
 
@@ -196,7 +197,7 @@ def vocabulary_words(objects: list[str], colours: list[str], fmt=None) -> list[s
     words = {w for t in texts for w in split_words(t) if w[0].isalnum()}
     words |= set(objects) | set(colours) | set(LETTERS)
     options = {f"{letter}. {o}" for letter in LETTERS for o in objects}  # how prompt_text lists them
-    boiler = {w for t in (*KNOWN_INSTRUCTIONS, *(x for tp in TEMPLATES.values() for x in (tp.before, tp.after)))
+    boiler = {w for t in (*KNOWN_INSTRUCTIONS, *(x for tp in BUILTIN_TEMPLATES for x in (tp.before, tp.after)))
               for w in split_words(t)}
     keep = (words - boiler) | set(objects) | set(colours) | set(LETTERS) | options
     return list(SPECIALS) + sorted(keep - set(SPECIALS))
