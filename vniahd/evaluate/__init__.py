@@ -14,6 +14,7 @@ Typical use::
 
 from vniahd.evaluate.cache import CacheStats, EmbeddingCache
 from vniahd.evaluate.chunked import Feed, default_prefill_chunk, forward_rows
+from vniahd.evaluate.contracts import BackendLike, DatasetLike, TextModelBackendLike, TokenizerLike
 from vniahd.evaluate.distributed import DistInfo
 from vniahd.evaluate.flops import FlopCounter, ModelShape, trie_flops
 from vniahd.evaluate.memory import PeakMemory
@@ -27,16 +28,8 @@ from vniahd.evaluate.results import (
     read_results,
     result_key,
 )
-from vniahd.evaluate.runner import (
-    EvalSettings,
-    Prepared,
-    Runner,
-    build_segments,
-    length_groups,
-    order_samples,
-    prefix_groups,
-    summarize,
-)
+from vniahd.evaluate.runner import EvalSettings, Runner, summarize
+from vniahd.evaluate.samples import Prepared
 from vniahd.evaluate.scoring import (
     SCORING_MODES,
     Context,
@@ -46,8 +39,11 @@ from vniahd.evaluate.scoring import (
     score,
     score_batch,
 )
+from vniahd.evaluate.variants import build_segments
+from vniahd.evaluate.work_plan import length_groups, order_samples, prefix_groups
 
 __all__ = [
+    "BackendLike", "DatasetLike", "TextModelBackendLike", "TokenizerLike",
     "Context", "DistInfo", "Feed", "FlopCounter", "ModelShape", "PeakMemory", "PromptSource",
     "SharedPrefix", "check_run", "default_prefill_chunk", "fork_cache", "forward_rows",
     "prefix_groups", "score_batch", "trie_flops",

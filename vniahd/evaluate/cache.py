@@ -19,14 +19,18 @@ assert that a second run encodes nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 
 from vniahd.files import atomic_write, cache_dir, sha256_bytes, write_json_atomic
+
+if TYPE_CHECKING:
+    from vniahd.evaluate.contracts import BackendLike
 
 _STORE = {torch.float32: (np.float32, None), torch.float16: (np.float16, None),
           torch.bfloat16: (np.uint16, torch.bfloat16)}
@@ -56,10 +60,10 @@ def _to_torch(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
 class EmbeddingCache:
     """Frame embeddings of one backend, on disk. ``chunk`` frames are encoded per encoder call."""
 
-    def __init__(self, backend, frame_size: tuple[int, int], root: str | Path | None = None,
+    def __init__(self, backend: BackendLike, frame_size: tuple[int, int], root: str | Path | None = None,
                  chunk: int = 16, progress: bool = True):
         self.backend = backend
-        self.frame_size = tuple(int(x) for x in frame_size)
+        self.frame_size = cast("tuple[int, int]", tuple(int(x) for x in frame_size))
         self.key = backend.encoder_fingerprint(self.frame_size)
         self.root = Path(root) if root is not None else cache_dir("embeddings")
         self.dir = self.root / self.key[:24]
@@ -106,7 +110,8 @@ class EmbeddingCache:
                 done = int(state.get("done", 0))
         if done < n:
             mode = "r+" if done > 0 else "w+"
-            arr = np.lib.format.open_memmap(data, mode=mode, dtype=self.np_dtype, shape=shape if mode == "w+" else None)
+            arr = np.lib.format.open_memmap(data, mode=mode, dtype=self.np_dtype,
+                                            shape=shape if mode == "w+" else None)
             bar = None
             if self.progress:
                 from tqdm import tqdm
@@ -127,7 +132,7 @@ class EmbeddingCache:
         self._haystack = np.load(data, mmap_mode="r")
         return self._haystack
 
-    def images(self, named: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    def images(self, named: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
         """Embeddings [tokens_per_frame, hidden] (CPU) of needle / distractor images by name."""
         out: dict[str, torch.Tensor] = {}
         missing: list[tuple[str, np.ndarray, Path]] = []
@@ -154,8 +159,8 @@ class EmbeddingCache:
         return out
 
     # ---- gathering one sample ------------------------------------------------------------
-    def gather(self, refs: Sequence[tuple[str, object]], haystack: np.ndarray,
-               images: dict[str, torch.Tensor]) -> torch.Tensor:
+    def gather(self, refs: Sequence[tuple[str, Any]], haystack: np.ndarray,
+               images: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """[T · tokens_per_frame, hidden] on the CPU for frame refs ``("haystack", i)`` /
         ``("image", name)`` in order (one memmap fancy-index read for the haystack rows)."""
         hay_pos = [k for k, (kind, _) in enumerate(refs) if kind == "haystack"]

@@ -24,10 +24,14 @@ so a long prompt's embeddings are gathered from the host memmap one chunk at a t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from vniahd.evaluate.contracts import BackendLike
 
 #: ``--prefill-chunk auto``: tokens per chunk on CUDA (bounded activation memory at 7B scale:
 #: MLP 4096 × 18944 × 2 B ≈ 155 MB per projection) and on CPU (larger: fewer Python round trips).
@@ -56,14 +60,14 @@ class Feed:
 
 def concat_rows(*parts: tuple[int, RowFn]) -> RowFn:
     """A row function over consecutive parts ``(length, rows)``."""
-    starts = []
+    starts: list[int] = []
     total = 0
     for n, _ in parts:
         starts.append(total)
         total += n
 
     def rows(a: int, b: int) -> torch.Tensor:
-        out = []
+        out: list[torch.Tensor] = []
         for (n, fn), s in zip(parts, starts):
             lo, hi = max(a, s), min(b, s + n)
             if lo < hi:
@@ -77,7 +81,8 @@ def tensor_rows(t: torch.Tensor) -> RowFn:
     return lambda a, b: t[a:b]
 
 
-def forward_rows(backend, feeds: Sequence[Feed], cache=None, chunk: int = 0) -> list[torch.Tensor]:
+def forward_rows(backend: BackendLike, feeds: Sequence[Feed], cache: Any = None,
+                 chunk: int = 0) -> list[torch.Tensor]:
     """Run ``feeds`` (one batch) on top of ``cache`` and return, per feed, the final hidden states
     of its ``keep`` rows as ``[len(keep), hidden]``.
 
@@ -114,7 +119,8 @@ def forward_rows(backend, feeds: Sequence[Feed], cache=None, chunk: int = 0) -> 
             for k in kept]
 
 
-def _padded(backend, feeds: Sequence[Feed], a: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _padded(backend: BackendLike, feeds: Sequence[Feed], a: int, b: int
+            ) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows [a, b) of every feed, right-padded with zeros; pads repeat the last real position
     (any value is exact for the kept rows, see the module docstring)."""
     width = b - a

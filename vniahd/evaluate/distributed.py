@@ -21,10 +21,13 @@ device, and evaluates its own share of the work:
 from __future__ import annotations
 
 import os
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Hashable, Sequence
+from typing import TypeVar
 
 from vniahd.errors import VniahdError
+
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class DistInfo:
         return requested
 
 
-def from_env(env: dict | None = None) -> DistInfo:
+def from_env(env: Mapping[str, str] | None = None) -> DistInfo:
     """Rank / world size / local rank from a launcher's environment (1 process when unset)."""
     env = os.environ if env is None else env
     try:
@@ -104,7 +107,7 @@ def shutdown(info: DistInfo) -> None:
         dist.destroy_process_group()
 
 
-def assign(costs: Sequence[tuple[Hashable, float]], world_size: int) -> list[list]:
+def assign(costs: Sequence[tuple[K, float]], world_size: int) -> list[list[K]]:
     """Greedy LPT assignment of ``(key, cost)`` units to ``world_size`` ranks (deterministic:
     see the module docstring). Returns the keys of each rank, in the input order."""
     order = sorted(range(len(costs)), key=lambda i: (-float(costs[i][1]), str(costs[i][0])))

@@ -17,14 +17,22 @@ advances the shared prefix as the uninterrupted run did, so later batches see th
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Collection, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
 
 from vniahd.evaluate.memory import PeakMemory
 from vniahd.evaluate.prefix import SharedPrefix, fork_cache
 from vniahd.evaluate.samples import Prepared, SampleBuilder
 from vniahd.evaluate.scoring import SCORING, Context, SampleInputs, Score, score, score_batch
 from vniahd.evaluate.work_plan import cut_batches
+
+if TYPE_CHECKING:
+    from vniahd.evaluate.contracts import BackendLike
+    from vniahd.rope import Variant
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,7 @@ class Measurement:
 class GroupExecutor:
     """Scores groups for one backend, scoring mode and schedule (see module docstring)."""
 
-    def __init__(self, backend: Any, builder: SampleBuilder, *, scoring: str, max_new_tokens: int,
+    def __init__(self, backend: BackendLike, builder: SampleBuilder, *, scoring: str, max_new_tokens: int,
                  prefix_sharing: bool, prefill_chunk: int, batch_size: int | str):
         self.backend = backend
         self.builder = builder
@@ -64,8 +72,8 @@ class GroupExecutor:
                           self.batch_size)
         return [[prepared[i] for i in idx] for idx in cut]
 
-    def run_group(self, variant: Any, rows: Sequence[dict[str, Any]], haystack: Any,
-                  images: dict[str, Any], done: Collection[str] = ()
+    def run_group(self, variant: Variant, rows: Sequence[dict[str, Any]], haystack: np.ndarray,
+                  images: Mapping[str, torch.Tensor], done: Collection[str] = ()
                   ) -> Iterator[tuple[dict[str, Any], Measurement]]:
         """Score the group ``rows`` (one length and offset, in plan order) under ``variant``;
         yields ``(record, measurement)`` for every sample whose id is not in ``done``."""
@@ -121,7 +129,8 @@ class GroupExecutor:
                       self.prefill_chunk)
         return score_batch(be, inputs, self.scoring, ctx)
 
-    def record(self, prepared: Prepared, variant: Any, result: Score, inputs: SampleInputs) -> dict[str, Any]:
+    def record(self, prepared: Prepared, variant: Variant, result: Score,
+               inputs: SampleInputs) -> dict[str, Any]:
         """The result line of one sample (see :data:`vniahd.evaluate.results.REQUIRED_KEYS`):
         a function of the plan, the model and the variant only, never of the schedule."""
         be = self.backend

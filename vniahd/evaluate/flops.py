@@ -20,10 +20,16 @@ depth. Sequences are given as lists of atoms ``(key, n_tokens)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Hashable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from torch.utils.hooks import RemovableHandle
+
+    from vniahd.evaluate.contracts import TextModelBackendLike
 
 
 @dataclass(frozen=True)
@@ -37,15 +43,15 @@ class ModelShape:
     vocab: int
 
     @classmethod
-    def from_backend(cls, backend) -> "ModelShape":
-        c = backend.language_model.config
+    def from_backend(cls, backend: TextModelBackendLike) -> ModelShape:
+        c: Any = backend.language_model.config
         head_dim = int(getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads)
         return cls(hidden=int(c.hidden_size), layers=int(c.num_hidden_layers),
                    heads=int(c.num_attention_heads), kv_heads=int(c.num_key_value_heads),
                    head_dim=head_dim, intermediate=int(c.intermediate_size),
                    vocab=int(backend.vocab_size))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def linear_per_token(self) -> float:
@@ -62,7 +68,8 @@ class ModelShape:
         return float(self.layers * 4 * self.heads * self.head_dim * keys)
 
     def forward(self, n_new: int, n_past: int = 0, head_rows: int = 0) -> float:
-        return self.linear_per_token() * n_new + self.attention(n_new, n_past) + self.head_per_row() * head_rows
+        return (self.linear_per_token() * n_new + self.attention(n_new, n_past)
+                + self.head_per_row() * head_rows)
 
     def head_share(self, context: float = 0.0) -> float:
         """The LM head's share of one token's FLOPs (head on that token) at ``context`` keys."""
@@ -73,7 +80,7 @@ class ModelShape:
 def trie_flops(shape: ModelShape, sequences: Iterable[Sequence[tuple[Hashable, int]]]) -> dict[str, float]:
     """Forward FLOPs of the prefix tree (trie) of ``sequences`` (no LM head; add the scored rows'
     head separately) and the number of distinct token nodes."""
-    root: dict = {}
+    root: dict[Hashable, Any] = {}
     flops = 0.0
     tokens = 0
     for seq in sequences:
@@ -92,31 +99,33 @@ class FlopCounter:
     """Counts the FLOPs a backend actually runs, by wrapping ``hidden_states`` (tokens fed and
     the cache length they attend over, pads included) and hooking ``lm_head`` (rows)."""
 
-    def __init__(self, backend, shape: ModelShape | None = None):
+    def __init__(self, backend: TextModelBackendLike, shape: ModelShape | None = None):
         self.backend = backend
         self.shape = shape or ModelShape.from_backend(backend)
         self.flops = 0.0
         self.tokens = 0
         self.head_rows = 0
         self.max_head_rows = 0
-        self._orig = None
-        self._hook = None
+        self._orig: Callable[..., torch.Tensor] | None = None
+        self._hook: RemovableHandle | None = None
 
-    def __enter__(self) -> "FlopCounter":
+    def __enter__(self) -> FlopCounter:
         be = self.backend
         self._had = "hidden_states" in vars(be)
         self._orig = be.hidden_states
 
-        def counted(embeds, position_ids, cache=None, **kw: Any):
+        def counted(embeds: torch.Tensor, position_ids: torch.Tensor, cache: Any = None,
+                    **kw: Any) -> torch.Tensor:
             past = int(cache.get_seq_length()) if cache is not None else 0
             b, n = int(embeds.shape[0]), int(embeds.shape[1])
             self.flops += b * self.shape.forward(n, past)
             self.tokens += b * n
+            assert self._orig is not None
             return self._orig(embeds, position_ids, cache=cache, **kw)
 
-        be.hidden_states = counted
+        be.hidden_states = counted  # type: ignore[method-assign]  # instance attribute shadows the method
 
-        def head(module, args):
+        def head(module: torch.nn.Module, args: tuple[Any, ...]) -> None:
             rows = int(torch.as_tensor(args[0].shape[:-1]).prod()) if args[0].dim() > 1 else 1
             self.head_rows += rows
             self.max_head_rows = max(self.max_head_rows, rows)
@@ -127,7 +136,8 @@ class FlopCounter:
 
     def __exit__(self, *exc: Any) -> None:
         if self._had:
-            self.backend.hidden_states = self._orig
+            self.backend.hidden_states = self._orig  # type: ignore[method-assign, assignment]
         else:
             del self.backend.hidden_states  # the class's method shows through again
+        assert self._hook is not None
         self._hook.remove()

@@ -22,20 +22,30 @@ to the device.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 
 from vniahd.evaluate.chunked import Feed, forward_rows
 
+if TYPE_CHECKING:
+    from vniahd.evaluate.cache import EmbeddingCache
+    from vniahd.evaluate.contracts import BackendLike
+
+#: What a prompt's first rows are made of: (text-before ids, frame refs); see
+#: :meth:`PromptSource.prefix_identity`.
+PrefixIdentity = tuple[tuple[int, ...], tuple[tuple[str, Any], ...]]
+
 
 class PromptSource:
     """A sample's prompt ``[text before | T frames × tokens_per_frame | text after]`` as lazily
     gathered embedding rows on the model device."""
 
-    def __init__(self, backend, cache, refs: Sequence[tuple[str, Any]], haystack: np.ndarray,
-                 images: dict, before_ids: list[int], after_ids: list[int]):
+    def __init__(self, backend: BackendLike, cache: EmbeddingCache, refs: Sequence[tuple[str, Any]],
+                 haystack: np.ndarray, images: Mapping[str, torch.Tensor], before_ids: list[int],
+                 after_ids: list[int]):
         self.backend = backend
         self.cache = cache
         self.refs = list(refs)
@@ -57,13 +67,14 @@ class PromptSource:
         attr = "_" + which
         if getattr(self, attr) is None:
             emb = (self.backend.embed_text(ids).to(self.backend.dtype) if ids else
-                   torch.empty(0, self.backend.hidden_size, dtype=self.backend.dtype, device=self.backend.device))
+                   torch.empty(0, self.backend.hidden_size, dtype=self.backend.dtype,
+                               device=self.backend.device))
             setattr(self, attr, emb)
-        return getattr(self, attr)
+        return cast(torch.Tensor, getattr(self, attr))
 
     def rows(self, a: int, b: int) -> torch.Tensor:
         """Embeddings of prompt rows ``[a, b)`` on the model device."""
-        parts = []
+        parts: list[torch.Tensor] = []
         nb, nv = self.nb, self.nv
         if a < nb:
             parts.append(self._text("before")[a : min(b, nb)])
@@ -85,7 +96,7 @@ class PromptSource:
         """Tokens of the prompt before frame ``frames``."""
         return self.nb + frames * self.tpf
 
-    def prefix_identity(self, frames: int) -> tuple:
+    def prefix_identity(self, frames: int) -> PrefixIdentity:
         """What the prompt's first :meth:`prefix_tokens` rows are made of (exact equality of two
         identities ⇔ equal embeddings at equal positions, by causality)."""
         return (tuple(self.before_ids), tuple(self.refs[:frames]))
@@ -99,7 +110,7 @@ def first_inserted_frame(refs: Sequence[tuple[str, Any]]) -> int:
     return len(refs)
 
 
-def _is_prefix(short: tuple, long: tuple) -> bool:
+def _is_prefix(short: PrefixIdentity, long: PrefixIdentity) -> bool:
     return short[0] == long[0] and len(short[1]) <= len(long[1]) and long[1][: len(short[1])] == short[1]
 
 
@@ -109,12 +120,12 @@ class SharedPrefix:
     ``tokens`` is what the cache holds now; ``advance`` makes it hold a given sample's prefix
     (extending, or starting over when that sample does not continue the current prefix)."""
 
-    def __init__(self, backend, chunk: int = 0):
+    def __init__(self, backend: BackendLike, chunk: int = 0):
         self.backend = backend
         self.chunk = chunk
-        self.cache = None
+        self.cache: Any = None  # a transformers DynamicCache once started
         self.tokens = 0
-        self.identity: tuple | None = None
+        self.identity: PrefixIdentity | None = None
         self.computed_tokens = 0  # prefix tokens run through the model (for tests / benchmarks)
         self.resets = 0
 
@@ -150,7 +161,7 @@ class SharedPrefix:
         return self.tokens
 
 
-def fork_cache(backend, cache, batch: int):
+def fork_cache(backend: BackendLike, cache: Any, batch: int) -> Any:
     """A new cache holding ``cache``'s tokens repeated over a batch of ``batch`` (the original is
     untouched: DynamicCache layers concatenate into new tensors on update)."""
     if cache is None or int(cache.get_seq_length()) == 0:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +31,15 @@ REQUIRED_KEYS = ("sample_id", "variant", "scoring", "model", "length", "depth", 
                  "num_tokens")
 
 
-def result_key(rec: dict) -> tuple[str, str, str]:
+def result_key(rec: Mapping[str, Any]) -> tuple[str, str, str]:
     """The resume key: one line per (sample, variant, scoring)."""
     return (str(rec["sample_id"]), str(rec["variant"]), str(rec["scoring"]))
 
 
-def _parse_lines(path: Path) -> tuple[list[dict], int]:
+def _parse_lines(path: Path) -> tuple[list[dict[str, Any]], int]:
     """Records of ``path`` and the byte length of its valid prefix (a torn tail excluded)."""
     data = path.read_bytes()
-    records: list[dict] = []
+    records: list[dict[str, Any]] = []
     pos = 0
     lines = data.split(b"\n")
     for i, raw in enumerate(lines):
@@ -62,10 +63,10 @@ def _parse_lines(path: Path) -> tuple[list[dict], int]:
     return records, pos
 
 
-def read_results(results_dir: str | Path, pattern: str = RESULTS_GLOB) -> list[dict]:
+def read_results(results_dir: str | Path, pattern: str = RESULTS_GLOB) -> list[dict[str, Any]]:
     """Every complete record in ``results*.jsonl`` (shards included; ``pattern=TIMINGS_GLOB``
     reads the measurements instead), torn last lines dropped."""
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     for path in sorted(Path(results_dir).glob(pattern)):
         out.extend(_parse_lines(path)[0])
     return out
@@ -96,7 +97,7 @@ class ResultsWriter:
         if _last_byte(self.path) not in (b"", b"\n"):
             self._fh.write(b"\n")  # a complete last record written without its newline
 
-    def append(self, record: dict) -> None:
+    def append(self, record: Mapping[str, Any]) -> None:
         missing = [k for k in self.required if k not in record]
         if missing:
             raise ValueError(f"result record lacks {missing}")
@@ -109,7 +110,7 @@ class ResultsWriter:
         if not self._fh.closed:
             self._fh.close()
 
-    def __enter__(self) -> "ResultsWriter":
+    def __enter__(self) -> ResultsWriter:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -139,15 +140,16 @@ _IDENTITY = (("dataset", "fingerprint"), ("model", "spec"), ("model", "fingerpri
              ("frame_mode",), ("prompt_template",), ("generate", "max_new_tokens"))
 
 
-def _get(d: dict, path: tuple[str, ...]) -> Any:
+def _get(d: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    cur: Any = d
     for k in path:
-        if not isinstance(d, dict):
+        if not isinstance(cur, dict):
             return None
-        d = d.get(k)
-    return d
+        cur = cur.get(k)
+    return cur
 
 
-def _compare(results_dir: Path, old: dict, run: dict) -> dict:
+def _compare(results_dir: Path, old: Mapping[str, Any], run: Mapping[str, Any]) -> dict[str, Any]:
     """Raise unless ``run`` may append to a directory described by ``old``; return the variants
     merged."""
     for key in _IDENTITY:
@@ -166,14 +168,15 @@ def _compare(results_dir: Path, old: dict, run: dict) -> dict:
     return variants
 
 
-def _read_run(results_dir: Path, path: Path) -> dict:
+def _read_run(results_dir: Path, path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
+        run: dict[str, Any] = json.loads(path.read_text())
+        return run
     except (OSError, ValueError) as exc:
         raise VniahdError(f"{path} is unreadable ({exc}); choose another --out") from None
 
 
-def check_and_write_run(results_dir: str | Path, run: dict) -> dict:
+def check_and_write_run(results_dir: str | Path, run: dict[str, Any]) -> dict[str, Any]:
     """Create ``run.json``, or check an existing one matches ``run`` and merge the new variants
     and scoring modes into it. Raises :class:`VniahdError` on any mismatch."""
     results_dir = Path(results_dir)
@@ -195,7 +198,7 @@ def check_and_write_run(results_dir: str | Path, run: dict) -> dict:
     return merged
 
 
-def check_run(results_dir: str | Path, run: dict) -> dict:
+def check_run(results_dir: str | Path, run: Mapping[str, Any]) -> dict[str, Any]:
     """Check (never write) that ``run.json`` exists and covers ``run``: what the ranks other than
     0 of a multi-process run do after rank 0 wrote it."""
     results_dir = Path(results_dir)

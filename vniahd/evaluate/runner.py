@@ -19,10 +19,12 @@ share of the units into ``results.rank{K}.jsonl``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
 import torch
 
 from vniahd.errors import UnknownNameError, VniahdError
@@ -50,10 +52,14 @@ from vniahd.evaluate.work_plan import (  # noqa: F401  (re-exported: the runner'
     prefix_groups,
 )
 
+if TYPE_CHECKING:
+    from vniahd.evaluate.contracts import BackendLike, DatasetLike, TextModelBackendLike
+    from vniahd.rope import Variant
+
 
 @dataclass
 class EvalSettings:
-    variants: list  # vniahd.rope.Variant
+    variants: list[Variant]
     scoring: str = "reference"
     limit: int | None = None
     template: PromptTemplate = field(default_factory=lambda: TEMPLATES["reference"])
@@ -71,8 +77,8 @@ class EvalSettings:
 class Runner:
     """Evaluate ``dataset`` with ``backend`` into ``out_dir`` (see module docstring)."""
 
-    def __init__(self, dataset: Any, backend: Any, settings: EvalSettings, out_dir: str | Path,
-                 on_result: Callable[[dict[str, Any]], None] | None = None):
+    def __init__(self, dataset: DatasetLike, backend: BackendLike, settings: EvalSettings,
+                 out_dir: str | Path, on_result: Callable[[dict[str, Any]], None] | None = None):
         if settings.scoring not in SCORING_MODES:
             raise UnknownNameError("scoring mode", settings.scoring, SCORING_MODES)
         if not settings.variants:
@@ -111,7 +117,7 @@ class Runner:
     # ---- plan ----------------------------------------------------------------------------
     def rows(self) -> list[dict[str, Any]]:
         """The samples to evaluate (the first ``limit`` in dataset order), in run order."""
-        records = self.dataset.samples.to_dict("records")
+        records = cast("list[dict[str, Any]]", self.dataset.samples.to_dict("records"))
         if self.settings.limit is not None:
             records = records[: max(0, int(self.settings.limit))]
         return order_samples(records)
@@ -125,7 +131,8 @@ class Runner:
         from vniahd.evaluate.flops import ModelShape
 
         try:
-            forward = ModelShape.from_backend(self.backend).forward
+            # A backend without a language_model (or its config) raises AttributeError here.
+            forward = ModelShape.from_backend(cast("TextModelBackendLike", self.backend)).forward
         except (AttributeError, TypeError, VniahdError):
             forward = None  # a backend without a FLOP model: balance by token counts
         return group_cost(unit.rows, text_before=len(self.tokenizer.encode(self.settings.template.before)),
@@ -168,11 +175,11 @@ class Runner:
         }
 
     # ---- per sample (thin delegates, for callers that build samples themselves) ------------
-    def prepare(self, row: dict[str, Any], haystack: Any, images: dict[str, Any],
+    def prepare(self, row: dict[str, Any], haystack: np.ndarray, images: Mapping[str, torch.Tensor],
                 lazy: bool = False) -> Prepared:
         return self.builder.prepare(row, haystack, images, lazy=lazy)
 
-    def with_positions(self, prepared: Prepared, variant: Any) -> SampleInputs:
+    def with_positions(self, prepared: Prepared, variant: Variant) -> SampleInputs:
         return self.builder.with_positions(prepared, variant)
 
     # ---- the loop ------------------------------------------------------------------------
@@ -199,6 +206,7 @@ class Runner:
                           on_result=self.on_result)
         with sink:
             for variant, variant_units in _by_variant(mine):
+                assert haystack is not None and images is not None  # this rank has work: encoded
                 # The backend applies the variant (allocation, and for the tiny model its own
                 # weights) and restores the model afterwards; it must apply what run.json says.
                 with self.backend.use_variant(variant) as applied, torch.inference_mode():
@@ -220,7 +228,8 @@ class Runner:
         return summarize(read_results(self.out_dir), scoring=scoring,
                          variants=[v.name for v in self.variants])
 
-    def _encode(self, with_work: Sequence[WorkUnit], mine: Sequence[WorkUnit]) -> tuple[Any, Any]:
+    def _encode(self, with_work: Sequence[WorkUnit], mine: Sequence[WorkUnit]
+                ) -> tuple[np.ndarray | None, dict[str, torch.Tensor] | None]:
         """Haystack embeddings and the images of every unit with work left (a resumed batch is
         recomputed whole, so all samples of such a unit). Rank 0 fills the embedding cache for
         everyone; the other ranks then read it from disk."""
@@ -242,9 +251,9 @@ class Runner:
         return haystack, images
 
 
-def _by_variant(units: Sequence[WorkUnit]) -> list[tuple[Any, list[WorkUnit]]]:
+def _by_variant(units: Sequence[WorkUnit]) -> list[tuple[Variant, list[WorkUnit]]]:
     """Consecutive runs of units with the same variant (units are variant-outer)."""
-    out: list[tuple[Any, list[WorkUnit]]] = []
+    out: list[tuple[Variant, list[WorkUnit]]] = []
     for unit in units:
         if out and out[-1][0] is unit.variant:
             out[-1][1].append(unit)
@@ -253,11 +262,11 @@ def _by_variant(units: Sequence[WorkUnit]) -> list[tuple[Any, list[WorkUnit]]]:
     return out
 
 
-def _image_names(rows: Iterable[dict]) -> list[str]:
+def _image_names(rows: Iterable[dict[str, Any]]) -> list[str]:
     return sorted({name for r in rows for name in [r["needle_image"], *(r.get("distractor_images") or [])]})
 
 
-def _check_batch_size(value) -> int | str:
+def _check_batch_size(value: int | str) -> int | str:
     if value == "auto":
         return "auto"
     try:
@@ -269,7 +278,7 @@ def _check_batch_size(value) -> int | str:
     return n
 
 
-def summarize(records: Sequence[dict], scoring: str | None = None,
+def summarize(records: Sequence[dict[str, Any]], scoring: str | None = None,
               variants: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     """Accuracy per variant: ``{name: {"correct", "total", "accuracy"}}`` (one scoring mode)."""
     out: dict[str, dict[str, Any]] = {}
@@ -294,7 +303,7 @@ def _utc() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _provenance() -> dict:
+def _provenance() -> dict[str, Any]:
     from vniahd.provenance import provenance
 
     return provenance()

@@ -10,15 +10,23 @@ position ids (:meth:`SampleBuilder.with_positions`).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from vniahd.evaluate.prefix import PromptSource, first_inserted_frame
 from vniahd.evaluate.prompt import PromptTemplate
 from vniahd.evaluate.scoring import SampleInputs
 from vniahd.evaluate.variants import build_segments
+
+if TYPE_CHECKING:
+    from vniahd.evaluate.cache import EmbeddingCache
+    from vniahd.evaluate.contracts import BackendLike, DatasetLike
+    from vniahd.needles.schema import Needle
+    from vniahd.rope import Segment, Variant
 
 
 @dataclass
@@ -27,7 +35,7 @@ class Prepared:
 
     row: dict[str, Any]
     inputs: SampleInputs
-    segments: list[Any]
+    segments: list[Segment]
     num_frames: int
     source: PromptSource | None = None
     first_frame: int = 0  # first inserted frame = the end of the shareable prefix (in frames)
@@ -49,8 +57,8 @@ class Prepared:
 class SampleBuilder:
     """Builds :class:`Prepared` samples of ``dataset`` for ``backend`` (see module docstring)."""
 
-    def __init__(self, dataset: Any, backend: Any, cache: Any, template: PromptTemplate,
-                 max_new_tokens: int):
+    def __init__(self, dataset: DatasetLike, backend: BackendLike, cache: EmbeddingCache,
+                 template: PromptTemplate, max_new_tokens: int):
         self.dataset = dataset
         self.backend = backend
         self.cache = cache
@@ -59,12 +67,12 @@ class SampleBuilder:
         self.tokenizer = backend.tokenizer
         self.grid = cache.grid
 
-    def question(self, needle: Any) -> str:
+    def question(self, needle: Needle) -> str:
         from vniahd.needles import prompt_text
 
         return str(prompt_text(needle))
 
-    def prepare(self, row: dict[str, Any], haystack: Any, images: dict[str, Any],
+    def prepare(self, row: dict[str, Any], haystack: np.ndarray, images: Mapping[str, torch.Tensor],
                 lazy: bool = False) -> Prepared:
         """Embeddings, token ids and segments of one sample. ``lazy``: the prompt embeddings stay a
         :class:`PromptSource` (gathered chunk by chunk), else they are one tensor on the device."""
@@ -91,6 +99,6 @@ class SampleBuilder:
                         source=source, first_frame=first_inserted_frame(refs))
 
     @staticmethod
-    def with_positions(prepared: Prepared, variant: Any) -> SampleInputs:
+    def with_positions(prepared: Prepared, variant: Variant) -> SampleInputs:
         """The sample's inputs with ``variant``'s position ids [3, S]."""
         return dataclasses.replace(prepared.inputs, positions=variant.positions(prepared.segments))

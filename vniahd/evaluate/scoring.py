@@ -23,12 +23,18 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from vniahd.evaluate.chunked import Feed, concat_rows, forward_rows
+from vniahd.evaluate.chunked import Feed, RowFn, concat_rows, forward_rows
+
+if TYPE_CHECKING:
+    from vniahd.evaluate.contracts import BackendLike
+    from vniahd.evaluate.prefix import PromptSource
+
 
 @dataclass
 class SampleInputs:
@@ -42,7 +48,7 @@ class SampleInputs:
     positions after the video do not depend on how many tokens follow, so slicing is exact.
     """
 
-    embeds: Any
+    embeds: torch.Tensor | PromptSource
     positions: torch.Tensor
     answer: str
     answer_ids: list[int]
@@ -83,7 +89,7 @@ def _pos(inputs: SampleInputs, start: int, stop: int) -> torch.Tensor:
     return inputs.positions[:, None, start:stop]  # [3, 1, n]
 
 
-def crop_to(cache, length: int) -> None:
+def crop_to(cache: Any, length: int) -> None:
     """Drop the newest tokens of ``cache`` so it holds ``length``. transformers 5.x
     ``DynamicCache.crop(n)`` takes a *negative* n = tokens to remove (a positive n raises)."""
     if cache is None:
@@ -95,14 +101,15 @@ def crop_to(cache, length: int) -> None:
         cache.crop(-extra)
 
 
-def _text_rows(backend, ids: list[int]):
+def _text_rows(backend: BackendLike, ids: list[int]) -> RowFn:
     if not ids:
         return lambda a, b: torch.empty(0, backend.hidden_size, dtype=backend.dtype, device=backend.device)
     emb = backend.embed_text(list(ids)).to(backend.dtype)
     return lambda a, b: emb[a:b]
 
 
-def prompt_feed(backend, inputs: SampleInputs, start: int, extra_ids: list[int], keep) -> Feed:
+def prompt_feed(backend: BackendLike, inputs: SampleInputs, start: int, extra_ids: list[int],
+                keep: Iterable[int]) -> Feed:
     """Rows ``[start, S)`` of the prompt followed by ``extra_ids`` (teacher-forced tokens)."""
     s = inputs.prompt_len
     if not 0 <= start < s:
@@ -113,13 +120,13 @@ def prompt_feed(backend, inputs: SampleInputs, start: int, extra_ids: list[int],
                 positions=inputs.positions[:, start : s + len(extra_ids)], keep=list(keep))
 
 
-def reference_feed(backend, inputs: SampleInputs, start: int) -> Feed:
+def reference_feed(backend: BackendLike, inputs: SampleInputs, start: int) -> Feed:
     """Prompt + answer tokens; keeps the rows that predict each answer token (row s-1+j)."""
     s, ans = inputs.prompt_len, list(inputs.answer_ids)
     return prompt_feed(backend, inputs, start, ans, [s - 1 - start + j for j in range(len(ans))])
 
 
-def reference_from_hidden(backend, inputs: SampleInputs, hidden: torch.Tensor) -> Score:
+def reference_from_hidden(backend: BackendLike, inputs: SampleInputs, hidden: torch.Tensor) -> Score:
     # The LM head sees len(answer) rows only.
     pred = backend.logits(hidden).argmax(-1).tolist()
     ans = list(inputs.answer_ids)
@@ -127,7 +134,7 @@ def reference_from_hidden(backend, inputs: SampleInputs, hidden: torch.Tensor) -
                  extra={"predicted_ids": pred, "answer_ids": ans})
 
 
-def score_reference(backend, inputs: SampleInputs, ctx: Context | None = None) -> Score:
+def score_reference(backend: BackendLike, inputs: SampleInputs, ctx: Context | None = None) -> Score:
     """Teacher-forced: correct iff argmax == answer token at every answer position."""
     ctx = ctx or Context()
     hidden = forward_rows(backend, [reference_feed(backend, inputs, ctx.start)], ctx.cache, ctx.chunk)[0]
@@ -135,8 +142,8 @@ def score_reference(backend, inputs: SampleInputs, ctx: Context | None = None) -
     return reference_from_hidden(backend, inputs, hidden)
 
 
-def _continuation_logprob(backend, inputs: SampleInputs, last_logprobs: torch.Tensor,
-                          ids: list[int], cache) -> float:
+def _continuation_logprob(backend: BackendLike, inputs: SampleInputs, last_logprobs: torch.Tensor,
+                          ids: list[int], cache: Any) -> float:
     """log p(ids | prompt): the first token from the prompt's last row, the rest by extending
     ``cache`` (then cropped back to the prompt so the next option starts from the same state)."""
     total = float(last_logprobs[ids[0]])
@@ -150,19 +157,27 @@ def _continuation_logprob(backend, inputs: SampleInputs, last_logprobs: torch.Te
     return total
 
 
+def _options(inputs: SampleInputs) -> tuple[list[str], list[list[int]]]:
+    """A multiple-choice sample's option letters and their token ids (set together)."""
+    assert inputs.letters is not None and inputs.letter_ids is not None
+    return inputs.letters, inputs.letter_ids
+
+
 def choice_is_single_token(inputs: SampleInputs) -> bool:
-    return bool(inputs.letters) and all(len(ids) == 1 for ids in inputs.letter_ids)
+    return bool(inputs.letters) and all(len(ids) == 1 for ids in _options(inputs)[1])
 
 
-def choice_from_last(backend, inputs: SampleInputs, last_hidden: torch.Tensor, cache=None) -> Score:
+def choice_from_last(backend: BackendLike, inputs: SampleInputs, last_hidden: torch.Tensor,
+                     cache: Any = None) -> Score:
+    letters, letter_ids = _options(inputs)
     last = torch.log_softmax(backend.logits(last_hidden.reshape(-1)), dim=-1)
     logprobs = {letter: _continuation_logprob(backend, inputs, last, ids, cache)
-                for letter, ids in zip(inputs.letters, inputs.letter_ids)}
-    best = max(logprobs, key=lambda k: (logprobs[k], -inputs.letters.index(k)))
+                for letter, ids in zip(letters, letter_ids)}
+    best = max(logprobs, key=lambda k: (logprobs[k], -letters.index(k)))
     return Score(correct=best == inputs.answer, prediction=best, extra={"option_logprobs": logprobs})
 
 
-def score_choice(backend, inputs: SampleInputs, ctx: Context | None = None) -> Score:
+def score_choice(backend: BackendLike, inputs: SampleInputs, ctx: Context | None = None) -> Score:
     """Sum of log-probabilities of each option's continuation; argmax wins."""
     ctx = ctx or Context()
     if not inputs.letters:
@@ -182,7 +197,7 @@ def score_choice(backend, inputs: SampleInputs, ctx: Context | None = None) -> S
     return score
 
 
-def score_generate(backend, inputs: SampleInputs, max_new_tokens: int = 8,
+def score_generate(backend: BackendLike, inputs: SampleInputs, max_new_tokens: int = 8,
                    ctx: Context | None = None) -> Score:
     """Greedy decoding with a KV cache; stops at ``<|im_end|>`` / ``<|endoftext|>``."""
     ctx = ctx or Context()
@@ -219,11 +234,12 @@ def batchable(inputs: SampleInputs, mode: str) -> bool:
     return SCORING[mode].can_batch(inputs)
 
 
-def score_batch(backend, batch: list[SampleInputs], mode: str, ctx: Context) -> list[Score]:
+def score_batch(backend: BackendLike, batch: list[SampleInputs], mode: str, ctx: Context) -> list[Score]:
     """Score several :func:`batchable` samples in one right-padded pass. ``ctx.cache`` holds
     the common prefix ``[0, ctx.start)`` with batch size ``len(batch)`` (see
     :func:`vniahd.evaluate.prefix.fork_cache`) or is None; it is consumed (extended by pads)."""
-    feeds, kinds = [], []
+    feeds: list[Feed] = []
+    kinds: list[str] = []
     for inputs in batch:
         if mode == "reference" or not inputs.letters:
             feeds.append(reference_feed(backend, inputs, ctx.start))
@@ -233,7 +249,7 @@ def score_batch(backend, batch: list[SampleInputs], mode: str, ctx: Context) -> 
             feeds.append(prompt_feed(backend, inputs, ctx.start, [], [s - 1 - ctx.start]))
             kinds.append("choice")
     rows = forward_rows(backend, feeds, ctx.cache, ctx.chunk)
-    out = []
+    out: list[Score] = []
     for inputs, kind, hidden in zip(batch, kinds, rows):
         if kind == "reference":
             sc = reference_from_hidden(backend, inputs, hidden)
@@ -263,7 +279,7 @@ def normalize_answer(text: str) -> str:
     return text.strip(string.punctuation + " ")
 
 
-def score(backend, inputs: SampleInputs, mode: str, max_new_tokens: int = 8,
+def score(backend: BackendLike, inputs: SampleInputs, mode: str, max_new_tokens: int = 8,
           ctx: Context | None = None) -> Score:
     """Dispatch on ``mode`` (a key of :data:`SCORING`); ``ctx`` = shared prefix / chunking."""
     if mode not in SCORING:
@@ -279,7 +295,7 @@ class ScoringMode:
     batch (:func:`score_batch`) — only modes that score from one teacher-forced pass can."""
 
     name: str
-    score: Callable[[Any, SampleInputs, "Context | None", int], Score]
+    score: Callable[[BackendLike, SampleInputs, Context | None, int], Score]
     can_batch: Callable[[SampleInputs], bool]
     description: str
 

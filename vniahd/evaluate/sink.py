@@ -4,8 +4,9 @@ measurement in ``timings*.jsonl``, the progress bar, per-variant counts and an o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from vniahd.evaluate.executor import Measurement
 from vniahd.evaluate.results import TIMING_KEYS, ResultsWriter

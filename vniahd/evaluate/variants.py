@@ -4,8 +4,14 @@ segments of one sample (positions and per-pair axes come from :mod:`vniahd.rope`
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-def resolve_variant(variant, backend, fps: float | None):
+if TYPE_CHECKING:
+    from vniahd.evaluate.contracts import BackendLike
+    from vniahd.rope import Segment, Variant
+
+
+def resolve_variant(variant: Variant, backend: BackendLike, fps: float | None) -> Variant:
     """Fill a timed layout's defaults from the data: one temporal group is one dataset frame, so
     ``second_per_grid_t = 1/fps``; ``tokens_per_second`` comes from the model config."""
     if variant.layout != "mrope-timed":
@@ -23,9 +29,11 @@ def resolve_variant(variant, backend, fps: float | None):
     return dataclasses.replace(variant, layout_params=params)
 
 
-def build_segments(n_before: int, frames: int, grid: tuple[int, int], n_after: int, frame_mode: str):
+def build_segments(n_before: int, frames: int, grid: tuple[int, int], n_after: int,
+                   frame_mode: str) -> list[Segment]:
     from vniahd.rope import Image, Text, Video
 
+    visual: list[Segment]
     if frame_mode == "video":
         visual = [Video(frames, grid[0], grid[1])]
     else:

@@ -16,8 +16,12 @@ directory already holds.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vniahd.rope import Variant
 
 #: ``batch_size="auto"``: grow a batch while (batch size × its longest suffix) stays within this
 #: many tokens, up to :data:`AUTO_BATCH_MAX` samples — only short sequences batch (on a CPU the
@@ -69,7 +73,7 @@ class WorkUnit:
     """One (variant, length, offset) group: the unit of prefix sharing and of sharding."""
 
     key: tuple[int, int, int]  # (variant index, length, offset)
-    variant: Any  # vniahd.rope.Variant
+    variant: Variant
     rows: list[dict[str, Any]]
 
     @property
@@ -77,7 +81,7 @@ class WorkUnit:
         return [str(r["sample_id"]) for r in self.rows]
 
 
-def plan_units(rows: Sequence[dict[str, Any]], variants: Sequence[Any]) -> list[WorkUnit]:
+def plan_units(rows: Sequence[dict[str, Any]], variants: Sequence[Variant]) -> list[WorkUnit]:
     """Every unit in run order: variants outer (one variant applied at a time), then groups."""
     groups = prefix_groups(order_samples(rows))
     return [WorkUnit((vi, length, off), v, grp)
