@@ -250,11 +250,12 @@ def _remove_created(created: list[Path]) -> None:
 
 def _install(tmp: Path, target: Path) -> None:
     """Move the finished dataset ``tmp`` to ``target`` (absent, empty, or an older dataset)."""
-    if not target.exists():
-        os.rename(tmp, target)
-        return
-    if not any(target.iterdir()):
-        os.rename(tmp, target)  # rename(2) replaces an empty directory
+    if not target.exists() or not any(target.iterdir()):
+        try:
+            os.rename(tmp, target)  # rename(2) also replaces an empty directory
+        except OSError as exc:
+            raise VniahdError(f"could not move the finished dataset to {target} ({exc.strerror or exc}): "
+                              "did another run write there meanwhile? Run the same command again") from None
         return
     prefix = f"{_stage_prefix(target.name, _OLD)}{os.getpid()}-"
     old = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))

@@ -10,9 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from vniahd.errors import VniahdError
-from vniahd.plan.planner import Sample
+
+
+class Planned(Protocol):
+    """What the count needs of a planned sample (:class:`vniahd.plan.Sample` has it)."""
+
+    @property
+    def length(self) -> int: ...
+
+    @property
+    def distractor_slots(self) -> list[int]: ...
+
 
 MAX_LISTED = 8
 
@@ -34,7 +45,7 @@ class DistractorCoverage:
         return ", ".join(items[:MAX_LISTED]) + (f", and {more} more" if more > 0 else "")
 
 
-def distractor_coverage(samples: Sequence[Sample]) -> DistractorCoverage:
+def distractor_coverage(samples: Sequence[Planned]) -> DistractorCoverage:
     """Count samples without a distractor slot, overall and per length."""
     per: dict[int, list[int]] = {}
     without = 0
@@ -47,7 +58,7 @@ def distractor_coverage(samples: Sequence[Sample]) -> DistractorCoverage:
     return DistractorCoverage(len(samples), without, {n: (k, t) for n, (k, t) in per.items() if k})
 
 
-def check_distractor_coverage(samples: Sequence[Sample], schedule: str, period: int | str) -> str | None:
+def check_distractor_coverage(samples: Sequence[Planned], schedule: str, period: int | str) -> str | None:
     """Refuse a distractor schedule that places no distractor at all; return a warning line when
     it leaves some samples without one (``None`` when every sample has one, or for ``none``).
     ``period`` is only shown (e.g. ``"auto:128,1e6,16 (199 frames)"``)."""
