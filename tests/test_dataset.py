@@ -158,3 +158,18 @@ def test_export_videos(tmp_path, needles):
 def test_writer_rejects_bad_frames(tmp_path, needles):
     with pytest.raises(VniahdError, match=r"uint8 \[N, H, W, 3\]"):
         _write(tmp_path / "ds", needles, frames=np.zeros((M, H, W), np.uint8))
+
+
+def test_samples_round_trip_through_parquet_as_samples(tmp_path):
+    """What the planner made comes back from samples.parquet as equal ``Sample`` objects."""
+    from evaluate_fixtures import make_dataset
+    from vniahd.plan import plan_samples
+    from vniahd.records import Sample
+
+    ds = make_dataset(tmp_path / "ds")
+    planned = plan_samples(lengths=[6, 10], depths=["0", "0.5", "1"], needles=[("mc", 1), ("short", 1)],
+                           schedule="reference", period=3, seed=7, haystack_frames=12)
+    got = ds.sample_records()
+    assert all(type(s) is Sample for s in got)
+    assert sorted(got, key=lambda s: s.sample_id) == sorted(planned, key=lambda s: s.sample_id)
+    assert all(type(s.length) is int and type(s.distractor_slots) is list for s in got)

@@ -108,21 +108,20 @@ def eval_settings(variants: VariantLike | Sequence[VariantLike], *, scoring: str
 def check_results_dir(out: StrPath, dataset_fingerprint: str, model_spec: str) -> None:
     """Refuse a results directory of another dataset or model before any model is loaded (a cheap
     check; the runner repeats it with the model's weight fingerprint)."""
-    import json
+    from vniahd.records import RunManifest
 
     run = Path(out) / "run.json"
     if not run.is_file():
         return
     try:
-        old = json.loads(run.read_text())
-    except ValueError:
+        old = RunManifest.read(run)
+    except VniahdError:
         return  # the runner reports it
-    if (old.get("dataset") or {}).get("fingerprint") != dataset_fingerprint:
-        raise VniahdError(f"{out} holds results from a different dataset "
-                          f"({(old.get('dataset') or {}).get('path')}); choose another --out")
-    if (old.get("model") or {}).get("spec") != model_spec:
-        raise VniahdError(f"{out} holds results from a different model "
-                          f"({(old.get('model') or {}).get('spec')!r}); choose another --out")
+    new = {"dataset": {"fingerprint": dataset_fingerprint}, "model": {"spec": model_spec}}
+    for what, _there, _now in old.mismatches(new, fields=(("dataset", "fingerprint"), ("model", "spec"))):
+        kind = what.split(".")[0]
+        shown = (old.data.get("dataset") or {}).get("path") if kind == "dataset" else repr(old.model_spec)
+        raise VniahdError(f"{out} holds results from a different {kind} ({shown}); choose another --out")
 
 
 class PreparedEvaluation(NamedTuple):

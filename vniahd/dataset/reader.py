@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from vniahd.records import Sample
 from vniahd.dataset import layout
 from vniahd.errors import VniahdError
 from vniahd.needles.schema import Needle
@@ -92,6 +93,11 @@ class Dataset:
         table = pq.read_table(self.path / layout.SAMPLES)
         df = pd.DataFrame({c: table.column(c).to_pylist() for c in table.column_names})
         return df
+
+    def sample_records(self) -> list[Sample]:
+        """The samples as :class:`vniahd.records.Sample` (what the planner made, round-tripped
+        through samples.parquet)."""
+        return [Sample.from_row(r) for r in self.samples.to_dict("records")]
 
     @property
     def fingerprint(self) -> str:

@@ -20,20 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from vniahd.errors import VniahdError
+from vniahd.records import RESULT_KEYS, RunManifest, result_key  # noqa: F401  (re-exported)
 from vniahd.files import write_json_atomic
 
 RESULTS_GLOB = "results*.jsonl"
 RUN_FILE = "run.json"
 
-#: Keys every result line carries (docs/architecture.md "Results directory").
-REQUIRED_KEYS = ("sample_id", "variant", "scoring", "model", "length", "depth", "needle_id",
-                 "schedule", "correct", "prediction", "answer", "num_frames", "tokens_per_frame",
-                 "num_tokens")
-
-
-def result_key(rec: Mapping[str, Any]) -> tuple[str, str, str]:
-    """The resume key: one line per (sample, variant, scoring)."""
-    return (str(rec["sample_id"]), str(rec["variant"]), str(rec["scoring"]))
+#: Keys every result line carries (the one definition is :data:`vniahd.records.RESULT_KEYS`).
+REQUIRED_KEYS = RESULT_KEYS
 
 
 def _parse_lines(path: Path) -> tuple[list[dict[str, Any]], int]:
@@ -135,45 +129,20 @@ def _json_default(obj: Any) -> Any:
 
 
 # ---- run.json ---------------------------------------------------------------------------------
-#: run.json fields that must match for results to be appended to an existing directory.
-_IDENTITY = (("dataset", "fingerprint"), ("model", "spec"), ("model", "fingerprint"),
-             ("frame_mode",), ("prompt_template",), ("generate", "max_new_tokens"))
-
-
-def _get(d: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    cur: Any = d
-    for k in path:
-        if not isinstance(cur, dict):
-            return None
-        cur = cur.get(k)
-    return cur
-
-
-def _compare(results_dir: Path, old: Mapping[str, Any], run: Mapping[str, Any]) -> dict[str, Any]:
-    """Raise unless ``run`` may append to a directory described by ``old``; return the variants
-    merged."""
-    for key in _IDENTITY:
-        a, b = _get(old, key), _get(run, key)
-        if a != b:
-            what = ".".join(key)
-            raise VniahdError(
-                f"{results_dir} holds results from a different {key[0]} ({what}: {a!r} there, "
-                f"{b!r} now); results of different runs must not be mixed — choose another --out")
-    variants = dict(old.get("variants") or {})
+def _compare(results_dir: Path, old: RunManifest, run: Mapping[str, Any]) -> dict[str, Any]:
+    """Raise unless ``run`` may append to a directory described by ``old`` (the identity rule of
+    :class:`vniahd.records.RunManifest`); return the variants merged."""
+    for what, a, b in old.mismatches(run):
+        raise VniahdError(
+            f"{results_dir} holds results from a different {what.split('.')[0]} ({what}: {a!r} there, "
+            f"{b!r} now); results of different runs must not be mixed — choose another --out")
+    variants = old.variants
     for name, spec in (run.get("variants") or {}).items():
         if name in variants and variants[name] != spec:
             raise VniahdError(f"{results_dir} already has variant {name!r} with other parameters "
                               f"({variants[name]} there); choose another --out or another name")
         variants[name] = spec
     return variants
-
-
-def _read_run(results_dir: Path, path: Path) -> dict[str, Any]:
-    try:
-        run: dict[str, Any] = json.loads(path.read_text())
-        return run
-    except (OSError, ValueError) as exc:
-        raise VniahdError(f"{path} is unreadable ({exc}); choose another --out") from None
 
 
 def check_and_write_run(results_dir: str | Path, run: dict[str, Any]) -> dict[str, Any]:
@@ -189,11 +158,11 @@ def check_and_write_run(results_dir: str | Path, run: dict[str, Any]) -> dict[st
                               "unknown; choose another --out")
         write_json_atomic(path, run)
         return run
-    old = _read_run(results_dir, path)
+    old = RunManifest.read(path)
     variants = _compare(results_dir, old, run)
-    merged = {**old, "variants": variants,
-              "scoring": sorted(set(old.get("scoring") or []) | set(run.get("scoring") or [])),
-              "runs": list(old.get("runs") or []) + list(run.get("runs") or [])}
+    merged = {**old.data, "variants": variants,
+              "scoring": sorted(set(old.data.get("scoring") or []) | set(run.get("scoring") or [])),
+              "runs": list(old.data.get("runs") or []) + list(run.get("runs") or [])}
     write_json_atomic(path, merged)
     return merged
 
@@ -206,10 +175,10 @@ def check_run(results_dir: str | Path, run: Mapping[str, Any]) -> dict[str, Any]
     if not path.is_file():
         raise VniahdError(f"{path} is missing although rank 0 should have written it; check that "
                           "every rank sees the same --out directory (a shared filesystem)")
-    old = _read_run(results_dir, path)
+    old = RunManifest.read(path)
     _compare(results_dir, old, run)
-    missing = set(run.get("variants") or {}) - set(old.get("variants") or {})
+    missing = set(run.get("variants") or {}) - set(old.variants)
     if missing:
         raise VniahdError(f"{path} lacks variants {sorted(missing)} that this rank runs; every rank "
                           "must be started with the same arguments")
-    return old
+    return old.data

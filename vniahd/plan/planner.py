@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Sequence
 
 from vniahd.errors import VniahdError
+from vniahd.records import Sample  # noqa: F401  (re-exported: the planner makes Samples)
 from vniahd.plan.grid import depth_label
 from vniahd.plan.schedules import get_schedule, insert_slots
 
@@ -57,25 +57,6 @@ def sample_id(length: int, depth: Decimal, needle_id: str, repeat: int) -> str:
 def needle_position(depth: Decimal, length: int) -> int:
     """``⌊depth·N⌋`` exactly (the reference code's ``int(depth * N)`` without float slips)."""
     return int(Decimal(depth) * length)
-
-
-@dataclass(frozen=True)
-class Sample:
-    sample_id: str
-    length: int
-    depth: float
-    needle_id: str
-    repeat: int
-    haystack_offset: int
-    needle_slot: int
-    distractor_slots: list[int] = field(default_factory=list)
-    needle_image: str = ""
-    distractor_images: list[str] = field(default_factory=list)
-    num_frames: int = 0
-    schedule: str = ""
-
-    def to_row(self) -> dict:
-        return asdict(self)
 
 
 def window_offsets(seed: int, length: int, haystack_frames: int, repeats: int) -> list[int]:

@@ -28,10 +28,11 @@ from typing import Any, Iterable
 import pandas as pd
 
 from vniahd.errors import VniahdError
+from vniahd.records import RESULT_KEYS, check_result
 from vniahd.files import sha256_file
 
-#: Keys every results line must carry (the rest of the contract is optional for reports).
-REQUIRED_KEYS = ("variant", "scoring", "model", "length", "depth", "schedule", "correct")
+#: Keys every results line must carry: the evaluator's contract, :data:`vniahd.records.RESULT_KEYS`.
+REQUIRED_KEYS = RESULT_KEYS
 #: Columns of the records table, in order.
 COLUMNS = (
     "model", "model_spec", "variant", "scoring", "schedule", "length", "depth", "depth_pct",
@@ -98,20 +99,10 @@ def _number(value: Any, key: str, path: Path, line: int, *, integer: bool = Fals
 
 
 def _record_from_line(obj: Any, path: Path, line: int) -> dict:
-    if not isinstance(obj, dict):
-        raise VniahdError(f"{_where(path, line)}: expected a JSON object per line, got "
-                          f"{type(obj).__name__}; fix or delete that line")
-    missing = [k for k in REQUIRED_KEYS if k not in obj]
-    if missing:
-        raise VniahdError(f"{_where(path, line)}: result is missing {', '.join(missing)}; a results "
-                          "line needs " + ", ".join(REQUIRED_KEYS) + " (docs/architecture.md)")
+    check_result(obj, _where(path, line))  # the evaluator's own contract (vniahd.records)
     correct = obj["correct"]
-    if not isinstance(correct, bool) and correct not in (0, 1):
-        raise VniahdError(f"{_where(path, line)}: 'correct' must be true/false, got {correct!r}")
-    depth = _number(obj["depth"], "depth", path, line)
-    if not 0.0 <= depth <= 1.0:
-        raise VniahdError(f"{_where(path, line)}: 'depth' must be a fraction in [0, 1], got {depth}")
-    length = _number(obj["length"], "length", path, line, integer=True)
+    depth = float(obj["depth"])
+    length = int(obj["length"])
     tpf = obj.get("tokens_per_frame")
     ntok = obj.get("num_tokens")
     spec = str(obj["model"])

@@ -110,16 +110,15 @@ def retire_stale_run(run_dir: Path, dataset, backend, out: Path, log: Callable[[
 
     The demo owns its output directory, so results from an older recipe or regenerated datasets
     are set aside (not deleted, not mixed in) and the run starts over. Returns the new location."""
-    import json
+    from vniahd.records import RunManifest
 
     run_file = run_dir / "run.json"
     if not run_file.is_file():
         return None
     try:
-        old = json.loads(run_file.read_text())
-        same = (old["dataset"]["fingerprint"] == dataset.fingerprint
-                and old["model"]["fingerprint"] == backend.fingerprint())
-    except (OSError, ValueError, KeyError, TypeError):
+        old = RunManifest.read(run_file)
+        same = old.origin() == (dataset.fingerprint, backend.fingerprint())
+    except VniahdError:
         same = False
     if same:
         return None
