@@ -433,7 +433,9 @@ def test_inspect_bad_sample_suggests_list(video, tmp_path, capsys):
     capsys.readouterr()
     sheet = tmp_path / "s.png"
     assert main(["inspect", str(tmp_path / "ds"), "--sample", "L7_D0_x_r0", "--out", str(sheet)]) == 2
-    line = _only_error(capsys.readouterr().err, "no sample 'L7_D0_x_r0'")
+    captured = capsys.readouterr()
+    line = _only_error(captured.err, "no sample 'L7_D0_x_r0'")
+    assert captured.out == ""  # no summary before the error
     assert f"vniahd inspect {tmp_path / 'ds'} --list" in line
     assert not sheet.exists()
 

@@ -130,6 +130,8 @@ def _inspect(args: argparse.Namespace) -> int:
     ds = Dataset.open(args.dir)
     if bool(args.sample) != bool(args.out):
         raise VniahdError("--sample and --out go together: vniahd inspect DIR --sample ID --out sheet.png")
+    if args.sample:
+        ds.sample(args.sample)  # a wrong id fails before the summary is printed
     print(summary(ds))
     if args.list:
         print("\n".join(ds.samples["sample_id"]))
