@@ -175,3 +175,49 @@ def test_sigkilled_cli_eval_resumes_to_identical_lines(dataset, uninterrupted, t
                              text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert sorted_lines(out) == uninterrupted["choice"]
+
+
+_STALLER = textwrap.dedent("""
+    import sys, time
+    from vniahd.evaluate import sink
+
+    original = sink.ResultSink.add
+
+    def add(self, record, measurement):
+        original(self, record, measurement)
+        print("first result written", flush=True)
+        time.sleep(600)  # hold the results directory as a long run would
+
+    sink.ResultSink.add = add
+    from vniahd.cli import main
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+@pytest.mark.integration
+def test_second_evaluation_into_one_results_dir_is_refused_until_the_first_dies(dataset, uninterrupted,
+                                                                               tmp_path):
+    """Two real processes: the second gets one line naming the first's pid; after the first is
+    killed (its lock goes with it), the same command completes with no duplicate line."""
+    out = tmp_path / "out"
+    args = ["eval", "--dataset", str(dataset.path), "--model", "random:qwen2-vl", "--scoring", "choice",
+            "--out", str(out), "--no-progress", *[a for v in VARIANTS for a in ("--variant", v)]]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen([sys.executable, "-c", _STALLER, *args], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout.readline().strip() == "first result written"
+        second = subprocess.run([sys.executable, "-m", "vniahd", *args], env=env, capture_output=True,
+                                text=True, timeout=300)
+        assert second.returncode == 2
+        assert second.stderr.count("\n") == 1 and "Traceback" not in second.stderr
+        assert f"in use by another evaluation (pid {first.pid} on " in second.stderr
+        assert "choose another --out" in second.stderr
+        assert len(read_results(out)) == 1  # the refused run wrote nothing
+    finally:
+        first.kill()
+        first.wait()
+    again = subprocess.run([sys.executable, "-m", "vniahd", *args], env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert sorted_lines(out) == uninterrupted["choice"]

@@ -161,3 +161,23 @@ def test_limit_takes_first_samples_in_dataset_order(dataset, backend, tmp_path):
     make_runner(dataset, backend, tmp_path / "out", tmp_path / "cache", variants=["vanilla"], limit=3).run()
     got = {r["sample_id"] for r in read_results(tmp_path / "out")}
     assert got == set(dataset.samples["sample_id"][:3])
+
+
+def test_run_that_failed_before_its_first_result_does_not_block_the_corrected_command(dataset, backend, tmp_path):
+    """A run that wrote run.json but no result (a failure before scoring) leaves a directory the
+    corrected command can use, even with another model."""
+    out = tmp_path / "out"
+
+    def boom(*a, **k):
+        raise RuntimeError("failed before the first result")
+
+    failed = make_runner(dataset, backend, out, tmp_path / "cache", limit=2)
+    failed.executor.run_group = boom
+    with pytest.raises(RuntimeError):
+        failed.run()
+    assert (out / "run.json").is_file() and read_results(out) == []
+    other_model = get_backend("random:qwen2-vl", seed=3)
+    make_runner(dataset, other_model, out, tmp_path / "cache", limit=2).run()
+    run = json.loads((out / "run.json").read_text())
+    assert run["model"]["spec"] == other_model.spec and len(run["runs"]) == 1
+    assert len(read_results(out)) == 2 * len(VARIANTS)

@@ -152,8 +152,12 @@ def check_and_write_run(results_dir: str | Path, run: dict[str, Any]) -> dict[st
     path = results_dir / RUN_FILE
     if results_dir.exists() and not results_dir.is_dir():
         raise VniahdError(f"--out {results_dir} is a file; give a directory for the results")
+    if path.exists() and not read_results(results_dir):
+        # A run that failed before its first result (a missing checkpoint, a bad flag) leaves
+        # run.json alone: the corrected command may start over instead of being refused.
+        path.unlink()
     if not path.exists():
-        if results_dir.is_dir() and any(results_dir.glob(RESULTS_GLOB)):
+        if results_dir.is_dir() and any(results_dir.glob(RESULTS_GLOB)) and read_results(results_dir):
             raise VniahdError(f"{results_dir} holds results but no {RUN_FILE}, so their origin is "
                               "unknown; choose another --out")
         write_json_atomic(path, run)

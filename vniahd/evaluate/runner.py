@@ -32,6 +32,7 @@ from vniahd.evaluate import distributed
 from vniahd.evaluate.cache import EmbeddingCache
 from vniahd.evaluate.chunked import default_prefill_chunk
 from vniahd.evaluate.executor import GroupExecutor
+from vniahd.evaluate.lock import ResultsLock
 from vniahd.evaluate.memory import PeakMemory
 from vniahd.evaluate.prompt import TEMPLATES, PromptTemplate
 from vniahd.evaluate.results import check_and_write_run, check_run, read_results, result_key
@@ -184,9 +185,14 @@ class Runner:
 
     # ---- the loop ------------------------------------------------------------------------
     def run(self) -> dict[str, dict[str, Any]]:
-        """Evaluate everything not yet in the results directory; returns :func:`summarize`."""
+        """Evaluate everything not yet in the results directory; returns :func:`summarize`.
+        Holds the directory's lock (:mod:`.lock`) throughout, so two runs never interleave."""
+        record = self.run_record()  # before the lock: a refused variant writes nothing
+        with ResultsLock(self.out_dir, self.dist.rank if self.dist.enabled else None):
+            return self._run_locked(record)
+
+    def _run_locked(self, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
         info = self.dist
-        record = self.run_record()
         if info.is_main:
             check_and_write_run(self.out_dir, record)
         distributed.barrier(info)
