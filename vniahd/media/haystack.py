@@ -26,7 +26,7 @@ from vniahd.media.readers import decode_into, sample_indices, video_info
 from vniahd.media.sampling import parse_size
 
 REFERENCE_FPS = 1.0
-REFERENCE_SIZE = (252, 448)  # (H, W): 9x16 merged tokens per frame for Qwen2-VL (DESIGN §3)
+REFERENCE_SIZE = (252, 448)  # (H, W): 9x16 merged tokens per frame for Qwen2-VL (reference protocol)
 CACHE_VERSION = 1  # bump when decoding/resizing changes so old caches are not reused
 
 
@@ -79,10 +79,6 @@ class Haystack:
         if self.source_indices:
             return len(set(self.source_indices))
         return int(self.sampling.get("distinct_frames", len(self)))
-
-    def tiled_indices(self, n_needed: int) -> Tiling:
-        """Haystack frame indices covering ``n_needed`` frames (see :func:`tile_frames`)."""
-        return tile_frames(len(self), n_needed)
 
     def to_dict(self) -> dict:
         """JSON-able description (no frames) for dataset provenance."""

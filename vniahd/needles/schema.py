@@ -54,22 +54,6 @@ class Needle:
             return self.answer
         return self.options[LETTERS.index(self.answer)]
 
-    def to_dict(self, base: Path | None = None) -> dict[str, Any]:
-        """Native-JSON form; paths relative to ``base`` when given."""
-
-        def rel(p: Path) -> str:
-            return str(p.relative_to(base)) if base is not None else str(p)
-
-        out: dict[str, Any] = {"id": self.id, "image": rel(self.image), "question": self.question,
-                               "answer": self.answer, "distractors": [rel(d) for d in self.distractors]}
-        if self.options is not None:
-            out["options"] = list(self.options)
-        if self.prompt is not None:
-            out["prompt"] = self.prompt
-        if self.meta:
-            out["meta"] = dict(self.meta)
-        return out
-
 
 def validate_answer(where: str, answer: str, options: tuple[str, ...] | None) -> None:
     """Multiple choice: the answer must be the letter of one of the options."""
