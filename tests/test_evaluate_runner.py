@@ -181,3 +181,26 @@ def test_run_that_failed_before_its_first_result_does_not_block_the_corrected_co
     run = json.loads((out / "run.json").read_text())
     assert run["model"]["spec"] == other_model.spec and len(run["runs"]) == 1
     assert len(read_results(out)) == 2 * len(VARIANTS)
+
+
+def test_estimate_weighs_work_by_cost_and_warns_on_long_cpu_runs():
+    """The ETA extrapolates the measured cost rate (not the sample rate), and a CPU run headed for
+    hours gets one warning naming the ways to cut it."""
+    from vniahd.evaluate.estimate import RunEstimate, format_duration
+
+    said, warned = [], []
+    est = RunEstimate({"short": 1.0, "long": 99.0}, unit="FLOPs", device_type="cpu",
+                      say=said.append, warn_=warned.append)
+    est.start(results_left=20)
+    assert said and "100 FLOPs" in said[0]
+    est.done, est.elapsed = 1.0, 40.0  # the short group took 40 s: 99 units left at 40 s each
+    assert est.eta_seconds() == pytest.approx(99 * 40.0)
+    est.done, est.elapsed = 0.0, 0.0
+    est.unit_started()
+    est.elapsed = 40.0 - 1e-9  # as if the first (short) group took 40 s
+    est._t0 = None
+    est.unit_done("short")
+    assert len(warned) == 1 and "about 1 h 6 min" in warned[0] and "--limit" in warned[0]
+    est.unit_done("long")
+    assert len(warned) == 1  # said once
+    assert format_duration(75) == "1 min 15 s" and format_duration(7300) == "2 h 1 min"

@@ -31,6 +31,7 @@ from vniahd.errors import UnknownNameError, VniahdError
 from vniahd.evaluate import distributed
 from vniahd.evaluate.cache import EmbeddingCache
 from vniahd.evaluate.chunked import default_prefill_chunk
+from vniahd.evaluate.estimate import RunEstimate
 from vniahd.evaluate.executor import GroupExecutor
 from vniahd.evaluate.lock import ResultsLock
 from vniahd.evaluate.memory import PeakMemory
@@ -210,6 +211,8 @@ class Runner:
                           total=sum(len(left[u.key]) for u in mine), progress=self.settings.progress,
                           desc=f"evaluate[rank {info.rank}]" if info.enabled else "evaluate",
                           on_result=self.on_result)
+        estimate = self._estimate(mine, left)
+        estimate.start(sum(len(left[u.key]) for u in mine))
         with sink:
             for variant, variant_units in _by_variant(mine):
                 assert haystack is not None and images is not None  # this rank has work: encoded
@@ -222,17 +225,32 @@ class Runner:
                                           f"but run.json records {recorded}")
                     for unit in variant_units:
                         t0 = time.perf_counter()
-                        sink.status(f"{variant.name} L={unit.key[1]}")
+                        sink.status(f"{variant.name} L={unit.key[1]} {estimate.eta_text()}".rstrip())
+                        estimate.unit_started()
                         done_ids = set(unit.sample_ids) - left[unit.key]
                         for rec, measurement in self.executor.run_group(variant, unit.rows, haystack,
                                                                         images, done_ids):
                             sink.add(rec, measurement)
                         self.timings[variant.name] = (self.timings.get(variant.name, 0.0)
                                                       + time.perf_counter() - t0)
+                        estimate.unit_done(unit.key)
         self.counts = dict(sink.counts)
         distributed.barrier(info)
         return summarize(read_results(self.out_dir), scoring=scoring,
                          variants=[v.name for v in self.variants])
+
+    def _estimate(self, mine: Sequence[WorkUnit], left: dict[Any, set[str]]) -> RunEstimate:
+        """The cost of this process's work left: each unit's FLOPs × the share of it left."""
+        from vniahd.evaluate.flops import ModelShape
+
+        try:
+            ModelShape.from_backend(self.backend)
+            unit = "FLOPs"
+        except (AttributeError, TypeError, VniahdError):
+            unit = "token units"
+        costs = {u.key: self.estimated_cost(u) * len(left[u.key]) / max(1, len(u.rows)) for u in mine}
+        return RunEstimate(costs, unit=unit, device_type=self.backend.device.type,
+                           announce=self.settings.progress and self.dist.is_main)
 
     def _encode(self, with_work: Sequence[WorkUnit], mine: Sequence[WorkUnit]
                 ) -> tuple[np.ndarray | None, dict[str, torch.Tensor] | None]:
