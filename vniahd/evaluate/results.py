@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from vniahd.errors import VniahdError
-from vniahd.records import RESULT_KEYS, RunManifest, result_key  # noqa: F401  (re-exported)
 from vniahd.files import write_json_atomic
+from vniahd.records import RESULT_KEYS, RunManifest
+from vniahd.records import result_key as result_key  # re-exported (explicitly, for mypy)
 
 RESULTS_GLOB = "results*.jsonl"
 RUN_FILE = "run.json"
