@@ -19,7 +19,7 @@ share of the units into ``results.rank{K}.jsonl``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -244,11 +244,12 @@ class Runner:
         from vniahd.evaluate.flops import ModelShape
 
         try:
-            ModelShape.from_backend(self.backend)
+            ModelShape.from_backend(cast("TextModelBackendLike", self.backend))
             unit = "FLOPs"
         except (AttributeError, TypeError, VniahdError):
             unit = "token units"
-        costs = {u.key: self.estimated_cost(u) * len(left[u.key]) / max(1, len(u.rows)) for u in mine}
+        costs: dict[Hashable, float] = {u.key: self.estimated_cost(u) * len(left[u.key]) / max(1, len(u.rows))
+                                        for u in mine}
         return RunEstimate(costs, unit=unit, device_type=self.backend.device.type,
                            announce=self.settings.progress and self.dist.is_main)
 
