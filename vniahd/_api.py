@@ -168,6 +168,8 @@ def prepare_evaluation(dataset: StrPath | Dataset, model: str | Backend,
     backend = model if not isinstance(model, str) else load_model(
         model, device=dev, dtype=dtype or "auto", frame_mode=frame_mode or "video")
     load_s = time.perf_counter() - t0
+    if isinstance(model, str) and hasattr(backend, "progress"):
+        backend.progress = config.progress  # e.g. the tiny model's on-demand training bars
     return PreparedEvaluation(Runner(ds, backend, config, out), backend, info, load_s)
 
 
