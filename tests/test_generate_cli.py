@@ -12,8 +12,7 @@ SIZE = "36x64"
 
 
 @pytest.fixture
-def video(tmp_path, monkeypatch):
-    monkeypatch.setenv("VNIAHD_CACHE", str(tmp_path / "cache"))
+def video(tmp_path):
     from vniahd.media import write_mp4
 
     t = np.arange(25, dtype=np.uint8)
@@ -88,7 +87,8 @@ def test_same_content_at_another_path_is_the_same_dataset(video, tmp_path):
 
 def test_period_auto_recorded(video, tmp_path):
     assert main(["generate", "--haystack", str(video), "--needles", "demo", "--lengths", "200",
-                 "--depths", "0.5", "--period", "auto:32,1e4,4", "--size", SIZE, "--out", str(tmp_path / "d")]) == 0
+                 "--depths", "0.5", "--period", "auto:32,1e4,4", "--size", SIZE,
+                 "--out", str(tmp_path / "d")]) == 0
     ds = Dataset.open(tmp_path / "d")
     assert ds.config["period"]["frames"] == 63 and ds.config["period"]["spec"] == "auto:32,1e4,4"
     row = ds.samples.iloc[0]

