@@ -5,13 +5,16 @@ set ``func`` on its parser via ``set_defaults``. Modules keep heavy imports (tor
 inside their command functions so that ``vniahd --help`` stays fast.
 
 User mistakes raise :class:`vniahd.errors.VniahdError`; ``main`` prints them on one line and
-exits with status 2, never with a traceback.
+exits with status 2, never with a traceback. Output piped into a reader that stops early
+(``vniahd variants | head -1``) ends the command quietly with status 141 (128 + SIGPIPE, what a
+shell reports for a command that the closed pipe stopped).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -42,22 +45,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+#: What an interrupted command says unless its parser sets ``interrupted`` (set_defaults).
+INTERRUPTED = "interrupted; finished results are saved, rerun the same command to resume"
+#: Exit status when stdout's reader went away (128 + SIGPIPE), as for a command the pipe stopped.
+EXIT_BROKEN_PIPE = 141
+
+
+def _stdout_gone() -> int:
+    """stdout's reader has closed the pipe: point stdout at devnull so that the interpreter's
+    final flush cannot fail again (the Python docs' recipe, library/signal.html#note-on-sigpipe)."""
     try:
-        result = args.func(args)
-    except VniahdError as exc:
-        print(f"vniahd: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("vniahd: interrupted; finished results are saved, rerun the same command to resume",
-              file=sys.stderr)
-        return 130
-    return int(result or 0)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test's capture)
+        pass
+    return EXIT_BROKEN_PIPE
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        try:
+            result = args.func(args)
+        except VniahdError as exc:
+            print(f"vniahd: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:  # a command may say what an interruption leaves (``interrupted``)
+            print(f"vniahd: {getattr(args, 'interrupted', INTERRUPTED)}", file=sys.stderr)
+            return 130
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return int(result or 0)
+    except BrokenPipeError:
+        return _stdout_gone()
 
 
 if __name__ == "__main__":  # pragma: no cover
