@@ -90,7 +90,7 @@ def test_wide_summary_and_curve(tmp_path):
     assert list(dict.fromkeys(b for b, _ in wide.columns)) == ["V-NIAH", "V-NIAH-D"]
     assert wide[("V-NIAH", "mean")].tolist() == [0.5, 1.0]
     assert wide[("V-NIAH-D", "mean")].tolist() == [0.0, 1.0]
-    key = ("random:qwen2-vl", "vanilla", "reference", "none")
+    key = aggregate.GroupKey("random:qwen2-vl", "f00d", "vanilla", "reference", "none", "abc123")
     g = dict(aggregate.groups(records))[key]
     c = aggregate.curve(g, "frames")
     assert c["x"].tolist() == [100.0, 300.0] and c["mean"].tolist() == [1.0, 0.0]

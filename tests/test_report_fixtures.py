@@ -27,8 +27,13 @@ def write_results(
     shards: int = 1,
     skip: Callable[[str, str, int, float], bool] | None = None,
     run_json: bool = True,
+    dataset_fp: str = "abc123",
+    model_fp: str = "f00d",
+    period: float = 198.7,
 ) -> Path:
-    """One results directory; ``correct(variant, schedule, length, depth, needle, repeat)``."""
+    """One results directory; ``correct(variant, schedule, length, depth, needle, repeat)``.
+
+    ``dataset_fp``, ``model_fp`` and ``period`` go into run.json (the identity reports group by)."""
     out.mkdir(parents=True, exist_ok=True)
     lines: list[str] = []
     for variant in variants:
@@ -55,9 +60,9 @@ def write_results(
         (out / name).write_text("".join(l + "\n" for l in lines[k::shards]))
     if run_json:
         (out / "run.json").write_text(json.dumps({
-            "dataset": {"path": "/data/ds", "fingerprint": "abc123", "schedule": list(schedules)[0],
-                        "period": 198.7},
-            "model": {"spec": model, "fingerprint": "f00d"},
+            "dataset": {"path": "/data/ds", "fingerprint": dataset_fp, "schedule": list(schedules)[0],
+                        "period": {"frames": period, "spec": str(period)}},
+            "model": {"spec": model, "fingerprint": model_fp},
             "variants": {v: {"name": v} for v in variants},
         }))
     return out

@@ -12,7 +12,7 @@ from test_report_fixtures import write_results
 from vniahd.cli import main
 from vniahd.errors import VniahdError
 from vniahd.report import write_report
-from vniahd.report.heatmap import draw_grid, heatmap_filenames
+from vniahd.report.heatmap import MAX_NAME, draw_grid, heatmap_filename, heatmap_filenames
 from vniahd.report.load import load_inputs
 from vniahd.report.style import format_k, new_figure
 
@@ -45,10 +45,10 @@ def test_every_file_written_and_decodes(tmp_path):
     expected = {
         "compare.png", "accuracy_vs_length.png", "delta_videorope.png", "summary.csv", "summary.md",
         "report.html",
-        "heatmap_random-qwen2-vl_vanilla_reference_none.png",
-        "heatmap_random-qwen2-vl_vanilla_reference_reference.png",
-        "heatmap_random-qwen2-vl_videorope_reference_none.png",
-        "heatmap_random-qwen2-vl_videorope_reference_reference.png",
+        "heatmap_random-qwen2-vl_vanilla_scoring-reference_schedule-none.png",
+        "heatmap_random-qwen2-vl_vanilla_scoring-reference_schedule-reference.png",
+        "heatmap_random-qwen2-vl_videorope_scoring-reference_schedule-none.png",
+        "heatmap_random-qwen2-vl_videorope_scoring-reference_schedule-reference.png",
     }
     assert set(paths) == expected
     assert {p.name for p in out.iterdir()} == expected  # no temp files left behind
@@ -89,7 +89,7 @@ def test_sizes_scale_with_grid(tmp_path, n_len):
     d = write_results(tmp_path / "r", correct=lambda v, s, L, dp, n, r: L < 1000, variants=VARIANTS,
                       lengths=lengths, depths=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), needles=("n0",))
     paths = write_report([d], tmp_path / "out", x="tokens")
-    w, h = _png_size(paths["heatmap_random-qwen2-vl_vanilla_reference.png"])
+    w, h = _png_size(paths["heatmap_random-qwen2-vl_vanilla_scoring-reference_schedule-none.png"])
     lo, hi = {3: (700, 900), 15: (1300, 1550), 30: (1700, 2000)}[n_len]
     assert lo <= w <= hi and 600 <= h <= 900, (w, h)
     cw, _ = _png_size(paths["compare.png"])
@@ -107,21 +107,45 @@ def test_missing_cells_are_masked_not_zero():
     assert np.ma.is_masked(arr) and arr.mask.reshape(2, 2).tolist() == [[False, True], [False, False]]
 
 
-def test_filenames_sanitised_and_schedules_disambiguate():
-    short = {"hf:/ckpt/a/Qwen2-VL-7B": "Qwen2-VL-7B", "hf:/ckpt/b/Qwen2-VL-7B": "Qwen2-VL-7B",
-             "random:qwen2-vl": "random-qwen2-vl"}
-    keys = [("random:qwen2-vl", "tad", "choice", "none"),
-            ("random:qwen2-vl", "tad", "choice", "reference"),
-            ("random:qwen2-vl", "vanilla", "choice", "reference"),
-            ("hf:/ckpt/a/Qwen2-VL-7B", "vanilla", "reference", "none"),
-            ("hf:/ckpt/b/Qwen2-VL-7B", "vanilla", "reference", "none")]
-    names = heatmap_filenames(keys, short)
-    assert names[keys[0]] == "heatmap_random-qwen2-vl_tad_choice_none.png"
-    assert names[keys[1]] == "heatmap_random-qwen2-vl_tad_choice_reference.png"
-    assert names[keys[2]] == "heatmap_random-qwen2-vl_vanilla_choice.png"
-    assert names[keys[3]] != names[keys[4]]
-    assert names[keys[3]].startswith("heatmap_Qwen2-VL-7B_vanilla_reference_")
-    assert len(set(names.values())) == len(keys)
+def test_filenames_name_their_parts_and_stay_distinct():
+    # Scoring and schedule are named, so "reference" as one can never be read as the other.
+    assert heatmap_filename("random-qwen2-vl", "tad", "reference", "reference") == \
+        "heatmap_random-qwen2-vl_tad_scoring-reference_schedule-reference.png"
+    assert heatmap_filename("m", "v", "choice", "reference", "period 4") == \
+        "heatmap_m_v_scoring-choice_schedule-reference_dataset-period-4.png"
+    # File-system safe: no separators or odd characters, and never longer than MAX_NAME.
+    odd = heatmap_filename("Qwen2-VL-7B (1a2b3c4d)", "diagonal+lta:delta=0.5/../x", "gen erate",
+                           "none")
+    assert odd == "heatmap_Qwen2-VL-7B-1a2b3c4d_diagonal-lta-delta-0.5-..-x_scoring-gen-erate_" \
+        "schedule-none.png"
+    long = heatmap_filename("m", "v" * 400, "choice", "none")
+    assert len(long) <= MAX_NAME and long.endswith(".png") and "/" not in long
+    assert long != heatmap_filename("m", "v" * 399, "choice", "none")
+    # Labels that differ only in characters a file name cannot hold still give distinct names.
+    import pandas as pd
+
+    from vniahd.report.aggregate import GroupKey
+
+    groups = []
+    for variant in ("a b", "a/b", "a-b"):
+        key = GroupKey("random:qwen2-vl", "f00d", variant, "choice", "none", "abc123")
+        groups.append((key, pd.DataFrame({"model": ["random-qwen2-vl"], "dataset_tag": [""]})))
+    names = heatmap_filenames(groups)
+    assert len(set(names.values())) == 3
+    assert all(n.startswith("heatmap_random-qwen2-vl_a-b_scoring-choice_schedule-none_")
+               for n in names.values())
+
+
+def test_same_short_model_name_gets_a_tag(tmp_path):
+    a = write_results(tmp_path / "a", correct=lambda *_: True, model="hf:/ckpt/a/Qwen2-VL-7B",
+                      lengths=(100,), depths=(0.0,))
+    b = write_results(tmp_path / "b", correct=lambda *_: False, model="hf:/ckpt/b/Qwen2-VL-7B",
+                      lengths=(100,), depths=(0.0,))
+    paths = write_report([a, b], tmp_path / "out")
+    heatmaps = sorted(n for n in paths if n.startswith("heatmap_"))
+    assert len(heatmaps) == 2 and all(n.startswith("heatmap_Qwen2-VL-7B-") for n in heatmaps)
+    md = paths["summary.md"].read_text()
+    assert md.count("| Qwen2-VL-7B (") == 2 * 2  # wide and long tables, one row per checkpoint
 
 
 def test_format_k():
@@ -136,7 +160,7 @@ def test_reference_file_plots_with_ours(tmp_path):
     ref.write_text('[{"Num. Frame": 100, "Frame Depth": 0.0, "Score": 0.8},'
                    ' {"Num. Frame": 100, "Frame Depth": 100.0, "Score": 0.4}]')
     paths = write_report([a, ref], tmp_path / "out", x="tokens")
-    assert "heatmap_reference_videorope-7b_reference.png" in paths
+    assert "heatmap_reference_videorope-7b_scoring-reference_schedule-unknown.png" in paths
     md = paths["summary.md"].read_text()
     assert "| reference | videorope-7b | reference |" in md
     assert "60.0 (" in md  # mean of the two cell scores

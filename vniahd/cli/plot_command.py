@@ -8,13 +8,18 @@ ORDER = 50
 
 _EPILOG = """\
 writes into --out:
-  heatmap_<model>_<variant>_<scoring>.png   one per group (schedule appended when a group has
-                                            several, e.g. V-NIAH and V-NIAH-D in one place)
-  compare.png                               all variants side by side, one shared colour bar
-  delta_<variant>.png                       with --baseline: difference from the baseline
-  accuracy_vs_length.png                    one line per variant; solid V-NIAH, dashed V-NIAH-D
-  summary.csv, summary.md                   means with Wilson 95% intervals, near/far halves
-  report.html                               everything above in one self-contained page
+  heatmap_<model>_<variant>_scoring-<scoring>_schedule-<schedule>.png
+                            one per group; _dataset-<tag> is appended when two datasets share a
+                            schedule (tag: "period-4", or the dataset fingerprint's first digits)
+  compare.png               all variants side by side, one shared colour bar
+  delta_<variant>.png       with --baseline: difference from the baseline
+  accuracy_vs_length.png    one line per variant; solid V-NIAH, dashed V-NIAH-D
+  summary.csv, summary.md   means with Wilson 95% intervals, near/far halves
+  report.html               everything above in one self-contained page
+
+results are grouped by the dataset and model fingerprints in each directory's run.json: results
+of the same dataset and model pool (a sample scored in two directories counts once, with a
+warning), different datasets never do, even when their schedules share a name.
 
 examples:
   vniahd plot results/vniah results/vniahd --out report/
@@ -51,7 +56,8 @@ def register(subparsers) -> None:
                             "at most 16 lengths × 12 depths)")
     annot.add_argument("--no-annotate", dest="annotate", action="store_false",
                        help="never print values in heatmap cells")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, interrupted="interrupted; --out may hold only some of the report's "
+                                        "files (each one whole); rerun the same command")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,12 +13,14 @@ Modules: :mod:`.load` (inputs → records), :mod:`.aggregate` (grids, curves, su
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Iterable
 
 from tqdm import tqdm
 
 from vniahd.errors import VniahdError
+from vniahd.notices import status, warn
 from vniahd.provenance import provenance
 from vniahd.report import aggregate, compare, curves, heatmap, html, tables
 from vniahd.report.load import Loaded, load_inputs, load_reference_accuracies, load_results_dir
@@ -26,6 +28,25 @@ from vniahd.report.stats import wilson_interval
 
 __all__ = ["write_report", "load_inputs", "load_results_dir", "load_reference_accuracies",
            "wilson_interval", "Loaded"]
+
+
+def check_out_dir(out: Path) -> None:
+    """A VniahdError unless ``out`` is (or can become) a directory: not a file, not a broken link,
+    not under a file. Creates nothing."""
+    if out.is_symlink() and not out.exists():
+        raise VniahdError(f"--out {out} is a broken symbolic link; remove it or choose another "
+                          "directory")
+    if out.exists():
+        if not out.is_dir():
+            raise VniahdError(f"--out {out} is a file, not a directory; choose a directory for the "
+                              "report (it is created if missing)")
+        return
+    for parent in out.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise VniahdError(f"--out {out} cannot be created: {parent} is a file; choose a "
+                                  "directory for the report")
+            return
 
 
 def write_report(
@@ -41,24 +62,53 @@ def write_report(
     holding one. ``baseline``: a variant name; adds ``delta_<variant>.png`` for every other
     variant. ``x``: ``frames`` or ``tokens`` (frames × tokens_per_frame). ``annotate``: print cell
     values in heatmaps (default: when the grid has at most 16 lengths and 12 depths).
+
+    On stderr: a status line while reading and while drawing, and one warning per note on the
+    inputs (a torn last line skipped, results counted once that two inputs both hold, a missing
+    run.json, …; the same notes are in report.html). Nothing is written when an input or an option
+    is wrong: ``out_dir`` is created only once every input has been read and checked.
     """
     if x not in aggregate.X_AXES:
         raise VniahdError(f"unknown x axis {x!r}; use one of {', '.join(aggregate.X_AXES)}")
-    loaded = load_inputs(results_dirs)
+    out = Path(out_dir)
+    check_out_dir(out)
+    inputs = list(results_dirs)
+    status(f"reading {len(inputs)} results input(s)")
+    loaded = load_inputs(inputs)
     records = loaded.records
+    for src in loaded.sources:
+        for note in src.notes:
+            warn(f"{src.path}: {note}")
     if x == "tokens":  # fail before drawing anything if some group cannot be put on tokens
         for _, g in aggregate.groups(records):
             aggregate.tokens_per_frame(g)
     if baseline is not None and baseline not in set(records["variant"]):
         raise VniahdError(f"baseline variant {baseline!r} is not in these results; variants found: "
                           f"{', '.join(dict.fromkeys(records['variant']))}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    groups = aggregate.groups(records)
+    status(f"drawing {len(groups)} heatmap(s), the comparison and curves of {len(records)} "
+           f"results into {out}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return _write(loaded, groups, out, baseline=baseline, x=x, annotate=annotate)
+    except OSError as exc:
+        if exc.errno not in _WRITE_ERRORS:
+            raise
+        raise VniahdError(f"cannot write {exc.filename or out} ({exc.strerror or exc}); choose a "
+                          "writable --out with free space") from None
+
+
+#: Errors writing into --out that are the user's to fix (permissions, space, a read-only disk).
+_WRITE_ERRORS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EEXIST,
+                 errno.ENOTDIR, errno.EISDIR}
+
+
+def _write(loaded: Loaded, groups: list, out: Path, *, baseline: str | None, x: str,
+           annotate: bool | None) -> dict[str, Path]:
+    records = loaded.records
     paths: dict[str, Path] = {}
     figures: list[tuple[str, Path, str]] = []
-    groups = aggregate.groups(records)
-    short = dict(zip(records["model_spec"], records["model"]))
-    names = heatmap.heatmap_filenames([k for k, _ in groups], short)
+    names = heatmap.heatmap_filenames(groups)
 
     steps = tqdm(total=len(groups) + 4, desc="report", unit="fig", disable=None, leave=False)
     paths["compare.png"] = compare.plot_compare(records, out / "compare.png", x=x, annotate=annotate)
@@ -80,8 +130,9 @@ def write_report(
     for key, g in groups:
         name = names[key]
         paths[name] = heatmap.plot_heatmap(g, out / name, x=x, annotate=annotate)
-        figures.append((name, paths[name], f"{key[1]} · {aggregate.benchmark_label(key[3])} · "
-                                           f"{key[2]} scoring · model {key[0]}"))
+        figures.append((name, paths[name], f"{key.variant} · {aggregate.label(g, 'benchmark')} · "
+                                           f"{key.scoring} scoring · model "
+                                           f"{aggregate.label(g, 'model')} ({key.model_spec})"))
         steps.update()
 
     summary = aggregate.summary(records)

@@ -2,7 +2,10 @@
 
 Definitions used by every figure and table:
 
-- A *group* is one (model, variant, scoring, schedule); the model is keyed by its full spec.
+- A *group* is one (model, variant, scoring, benchmark): the model is keyed by its full spec and
+  fingerprint, the benchmark by its schedule and dataset (:class:`GroupKey`), so neither two
+  checkpoints nor two datasets whose schedules share a name ever merge into one cell. Labels
+  (``model``, ``benchmark``) come from :mod:`vniahd.report.load` and are distinct per identity.
 - A heatmap *cell* is the mean of ``correct`` over every record at that (depth, length) — i.e. over
   needles and repeats. A cell with no records is NaN (drawn blank, never as 0).
 - A group's *mean* pools all its records: k correct out of n, with a Wilson 95% interval
@@ -17,40 +20,83 @@ Definitions used by every figure and table:
 from __future__ import annotations
 
 import math
+import re
+from typing import NamedTuple
 
-import numpy as np
 import pandas as pd
 
 from vniahd.errors import VniahdError
 from vniahd.report.stats import wilson_interval
 
-GROUP_KEYS = ("model_spec", "variant", "scoring", "schedule")
+GROUP_KEYS = ("model_spec", "model_fp", "variant", "scoring", "schedule", "dataset")
 X_AXES = ("frames", "tokens")
+
+
+class GroupKey(NamedTuple):
+    """What one heatmap, panel, curve or summary row is of (columns :data:`GROUP_KEYS`)."""
+
+    model_spec: str
+    model_fp: str
+    variant: str
+    scoring: str
+    schedule: str
+    dataset: str
+
+    @property
+    def model(self) -> tuple[str, str]:
+        """The model's identity: (spec, fingerprint)."""
+        return self.model_spec, self.model_fp
+
+    @property
+    def bench(self) -> tuple[str, str]:
+        """The benchmark's identity: (schedule, dataset)."""
+        return self.schedule, self.dataset
+
 
 #: Human names of the distractor schedules (:mod:`vniahd.plan.schedules`): ``none`` is plain V-NIAH.
 _BENCHMARKS = {"none": "V-NIAH", "reference": "V-NIAH-D", "periodic": "V-NIAH-D (periodic)"}
 
 
-def benchmark_label(schedule: str) -> str:
-    """``V-NIAH`` for schedule ``none``, ``V-NIAH-D`` for ``reference``, else a descriptive name."""
+def benchmark_label(schedule: str, tag: str = "") -> str:
+    """``V-NIAH`` for schedule ``none``, ``V-NIAH-D`` for ``reference``, else a descriptive name;
+    ``tag`` tells apart datasets with the same schedule (``V-NIAH-D [period 4]``)."""
     if schedule in _BENCHMARKS:
-        return _BENCHMARKS[schedule]
-    if schedule == "unknown":
-        return "all_accuracies"
-    return f"V-NIAH-D ({schedule})"
+        label = _BENCHMARKS[schedule]
+    elif schedule == "unknown":
+        label = "all_accuracies"
+    else:
+        label = f"V-NIAH-D ({schedule})"
+    return f"{label} [{tag}]" if tag else label
 
 
 def is_distractor_schedule(schedule: str) -> bool:
     return schedule not in ("none", "unknown")
 
 
-def groups(records: pd.DataFrame) -> list[tuple[tuple, pd.DataFrame]]:
-    """(group key, records) pairs in a stable order: model, variant (first seen), scoring, schedule."""
+def natural_key(text: str) -> list:
+    """Sort key that orders numbers inside labels by value (``[period 4]`` before ``[period 199]``)."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", str(text)) if t]
+
+
+def schedule_order(schedule: str) -> tuple[bool, bool, str]:
+    """V-NIAH first, then V-NIAH-D, then the other schedules by name."""
+    return schedule != "none", schedule != "reference", schedule
+
+
+def groups(records: pd.DataFrame) -> list[tuple[GroupKey, pd.DataFrame]]:
+    """(group key, records) pairs in a stable order: model, variant (first seen), scoring, schedule,
+    benchmark label."""
     variant_order = {v: i for i, v in enumerate(pd.unique(records["variant"]))}
-    out = list(records.groupby(list(GROUP_KEYS), sort=False))
-    out.sort(key=lambda kv: (kv[0][0], variant_order[kv[0][1]], kv[0][2],
-                             kv[0][3] != "none", kv[0][3]))
+    out = [(GroupKey(*map(str, k)), g) for k, g in records.groupby(list(GROUP_KEYS), sort=False)]
+    out.sort(key=lambda kv: (kv[0].model_spec, kv[0].model_fp, variant_order[kv[0].variant],
+                             kv[0].scoring, schedule_order(kv[0].schedule),
+                             natural_key(kv[1]["benchmark"].iloc[0])))
     return out
+
+
+def label(g: pd.DataFrame, column: str) -> str:
+    """A group's ``model`` or ``benchmark`` label (the same on every record of a group)."""
+    return str(g[column].iloc[0])
 
 
 def tokens_per_frame(records: pd.DataFrame) -> float:
@@ -116,10 +162,12 @@ def _span(lengths: list[int]) -> str:
 def summary(records: pd.DataFrame) -> pd.DataFrame:
     """One row per group: mean, n, Wilson 95% CI, and the same for the near and far halves."""
     rows = []
-    for (spec, variant, scoring, schedule), g in groups(records):
+    for key, g in groups(records):
         near, far = split_lengths(g["length"])
-        row = {"model": g["model"].iloc[0], "model_spec": spec, "variant": variant,
-               "scoring": scoring, "schedule": schedule, "benchmark": benchmark_label(schedule)}
+        row: dict[str, object] = {
+            "model": label(g, "model"), "model_spec": key.model_spec, "variant": key.variant,
+            "scoring": key.scoring, "schedule": key.schedule, "benchmark": label(g, "benchmark"),
+            "dataset": key.dataset, "model_fp": key.model_fp}
         row.update(_stats(g["correct"]))
         for name, half in (("near", near), ("far", far)):
             st = _stats(g.loc[g["length"].isin(half), "correct"])
@@ -134,11 +182,13 @@ def summary(records: pd.DataFrame) -> pd.DataFrame:
 def wide_summary(summary_df: pd.DataFrame) -> pd.DataFrame:
     """Table-3 layout: one row per (model, variant, scoring), one column group per benchmark.
 
-    Columns are a (benchmark, statistic) MultiIndex with statistics mean, ci_low, ci_high, n.
+    Columns are a (benchmark, statistic) MultiIndex with statistics mean, ci_low, ci_high, n; a
+    benchmark is one (schedule, dataset), named by its distinct label.
     """
-    keys = ["model", "model_spec", "variant", "scoring"]
+    keys = ["model", "model_spec", "model_fp", "variant", "scoring"]
+    schedule_of = dict(zip(summary_df["benchmark"], summary_df["schedule"]))
     order = list(dict.fromkeys(summary_df["benchmark"]))
-    order.sort(key=lambda b: (b != "V-NIAH", b != "V-NIAH-D", b))
+    order.sort(key=lambda b: (schedule_order(schedule_of[b]), natural_key(b)))
     table = summary_df.pivot_table(index=keys, columns="benchmark",
                                    values=["mean", "ci_low", "ci_high", "n"], aggfunc="first",
                                    sort=False)

@@ -1,11 +1,12 @@
 """Side-by-side comparisons: every variant's heatmap on one figure, and differences from a baseline.
 
-``compare.png`` has one panel per (model, variant, scoring, schedule) — variants side by side, one
+``compare.png`` has one panel per (model, variant, scoring, benchmark) — variants side by side, one
 row per benchmark on short grids, one row per variant on long ones — with one shared 0..1 colour
 bar, and each panel titled with its mean and Wilson 95% interval. Rows of more than
 :data:`MAX_COLS` panels wrap. ``delta_<variant>.png`` shows variant − baseline per cell
 on a diverging colormap with symmetric limits (white = no change), one panel per (model, scoring,
-schedule) where both exist.
+benchmark) where both exist. A benchmark is one dataset of one schedule
+(:class:`~vniahd.report.aggregate.GroupKey`), titled by its distinct label.
 """
 
 from __future__ import annotations
@@ -59,13 +60,16 @@ def plot_compare(records: pd.DataFrame, path: str | Path, *, x: str = "frames",
     stay wide enough for readable labels.
     """
     groups = aggregate.groups(records)
-    variants = list(dict.fromkeys((k[0], k[1]) for k, _ in groups))  # (model_spec, variant)
-    benches = list(dict.fromkeys((k[2], k[3]) for k, _ in groups))  # (scoring, schedule)
-    benches.sort(key=lambda r: (r[0], r[1] != "none", r[1]))
+    variants = list(dict.fromkeys((k.model_spec, k.model_fp, k.variant) for k, _ in groups))
+    benches = list(dict.fromkeys((k.scoring, k.schedule, k.dataset) for k, _ in groups))
     by_key = {k: g for k, g in groups}
+    model_label = {k.model: aggregate.label(g, "model") for k, g in groups}
+    bench_label = {k.bench: aggregate.label(g, "benchmark") for k, g in groups}
+    benches.sort(key=lambda b: (b[0], aggregate.schedule_order(b[1]),
+                                aggregate.natural_key(bench_label[(b[1], b[2])])))
     tables = {k: aggregate.pivot(g, x) for k, g in groups}
     n_len = max(t.shape[1] for t in tables.values())
-    many_models = len({v[0] for v in variants}) > 1
+    many_models = len({v[:2] for v in variants}) > 1
     many_scorings = len({b[0] for b in benches}) > 1
     by_variant = n_len > WIDE_MAX_LENGTHS and len(variants) > 1
     if by_variant:
@@ -81,11 +85,11 @@ def plot_compare(records: pd.DataFrame, path: str | Path, *, x: str = "frames",
     for (v, b), (gi, gj) in zip([p for row in panels for p in row], positions):
         ax = fig.add_subplot(grid[gi, gj])
         axes.append(ax)
-        key = (v[0], v[1], b[0], b[1])
-        name = v[1]
+        key = aggregate.GroupKey(v[0], v[1], v[2], b[0], b[1], b[2])
+        name = v[2]
         if many_models:
-            name = f"{records.loc[records['model_spec'] == v[0], 'model'].iloc[0]} · {name}"
-        bench = aggregate.benchmark_label(b[1]) + (f" · {b[0]}" if many_scorings else "")
+            name = f"{model_label[v[:2]]} · {name}"
+        bench = bench_label[(b[1], b[2])] + (f" · {b[0]}" if many_scorings else "")
         if key not in by_key:
             ax.set_axis_off()
             ax.text(0.5, 0.5, f"{name}\nno {bench} results", ha="center", va="center",
@@ -124,8 +128,8 @@ def plot_deltas(records: pd.DataFrame, baseline: str, out_dir: str | Path, *, x:
     for variant in variants:
         if variant == baseline:
             continue
-        pairs = [(k, (k[0], baseline, k[2], k[3])) for k in groups
-                 if k[1] == variant and (k[0], baseline, k[2], k[3]) in groups]
+        pairs = [(k, k._replace(variant=baseline)) for k in groups
+                 if k.variant == variant and k._replace(variant=baseline) in groups]
         if not pairs:
             continue
         deltas = [aggregate.delta(aggregate.pivot(groups[k], x), aggregate.pivot(groups[b], x))
@@ -147,9 +151,10 @@ def plot_deltas(records: pd.DataFrame, baseline: str, out_dir: str | Path, *, x:
                              cell_width_in=cell_w)
             m_t = aggregate.group_mean(groups[k])[0]
             m_b = aggregate.group_mean(groups[b])[0]
-            model = groups[k]["model"].iloc[0]
-            ax.set_title(f"{variant} − {baseline} · {model}\n{aggregate.benchmark_label(k[3])} · "
-                         f"{k[2]} · mean Δ {m_t - m_b:+.3f}", fontsize=style.FONT["title"] - 1)
+            model = aggregate.label(groups[k], "model")
+            ax.set_title(f"{variant} − {baseline} · {model}\n"
+                         f"{aggregate.label(groups[k], 'benchmark')} · "
+                         f"{k.scoring} · mean Δ {m_t - m_b:+.3f}", fontsize=style.FONT["title"] - 1)
         cbar = fig.colorbar(mesh, ax=axes, fraction=0.05, pad=0.02)
         cbar.set_label(f"Accuracy − {baseline}", fontsize=style.FONT["label"])
         cbar.ax.tick_params(labelsize=style.FONT["tick"])

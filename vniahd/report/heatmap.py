@@ -103,9 +103,10 @@ def figure_size(table: pd.DataFrame, panels: int = 1) -> tuple[float, float]:
     return width, height
 
 
-def title_lines(model: str, variant: str, schedule: str, scoring: str,
+def title_lines(model: str, variant: str, benchmark: str, scoring: str,
                 mean: float, lo: float, hi: float) -> str:
-    return (f"{model} · {variant}\n{aggregate.benchmark_label(schedule)} · {scoring} scoring · "
+    """``benchmark``: the group's benchmark label (``V-NIAH-D``, ``V-NIAH-D [period 4]``)."""
+    return (f"{model} · {variant}\n{benchmark} · {scoring} scoring · "
             f"mean {style.ci_text(mean, lo, hi)}")
 
 
@@ -118,7 +119,7 @@ def plot_heatmap(records: pd.DataFrame, path: str | Path, *, x: str = "frames",
     fig = style.new_figure(*figure_size(table))
     ax = fig.add_subplot()
     mesh = draw_grid(ax, table, x=x, annotate=annotate)
-    ax.set_title(title_lines(first["model"], first["variant"], first["schedule"], first["scoring"],
+    ax.set_title(title_lines(first["model"], first["variant"], first["benchmark"], first["scoring"],
                              mean, lo, hi), fontsize=style.FONT["title"], wrap=True)
     cbar = fig.colorbar(mesh, ax=ax, fraction=0.05, pad=0.02)
     cbar.set_label("Accuracy", fontsize=style.FONT["label"])
@@ -130,32 +131,45 @@ def plot_heatmap(records: pd.DataFrame, path: str | Path, *, x: str = "frames",
     return style.save_png(fig, path)
 
 
-def heatmap_filenames(keys: list[tuple[str, str, str, str]], short: dict[str, str]) -> dict[tuple, str]:
-    """File name of every group's heatmap: ``heatmap_<model>_<variant>_<scoring>.png``.
+#: Longest file name we write (most file systems allow 255 bytes; leave room for a temp suffix).
+MAX_NAME = 200
 
-    ``keys`` are (model_spec, variant, scoring, schedule); ``short`` maps a spec to its short model
-    name. When one (model, variant, scoring) has several schedules, every one of them gets the
-    schedule appended (``..._<scoring>_<schedule>.png``); if two specs still collide (two
-    checkpoints with the same last path component), an 8-hex-digit hash of the spec is appended.
+
+def heatmap_filename(model: str, variant: str, scoring: str, schedule: str, dataset_tag: str = "") -> str:
+    """``heatmap_<model>_<variant>_scoring-<scoring>_schedule-<schedule>[_dataset-<tag>].png``.
+
+    Scoring and schedule are named, so ``…_scoring-reference_schedule-reference.png`` cannot be
+    misread; ``dataset_tag`` (e.g. ``period 4``) tells apart datasets with the same schedule. Every
+    part is :func:`~vniahd.report.load.safe_name`-d; a name over :data:`MAX_NAME` characters is cut
+    and ends in a hash of the whole.
     """
-    def base(k):
-        return (short[k[0]], k[1], k[2])
+    parts = [safe_name(model), safe_name(variant), f"scoring-{safe_name(scoring)}",
+             f"schedule-{safe_name(schedule)}"]
+    if dataset_tag:
+        parts.append(f"dataset-{safe_name(dataset_tag)}")
+    stem = "heatmap_" + "_".join(parts)
+    if len(stem) + 4 > MAX_NAME:
+        stem = f"{stem[:MAX_NAME - 4 - 9]}_{sha256_bytes(stem)[:8]}"
+    return f"{stem}.png"
 
-    per_base: dict[tuple, list] = {}
-    for k in keys:
-        per_base.setdefault(base(k), []).append(k)
-    names = {}
-    for k in keys:
-        parts = [short[k[0]], k[1], k[2]]
-        if len({kk[3] for kk in per_base[base(k)]}) > 1:
-            parts.append(k[3])
-        names[k] = "_".join(safe_name(p) for p in parts)
-    # Distinct specs with the same short name: disambiguate by a hash of the full spec.
-    seen: dict[str, list] = {}
+
+def heatmap_filenames(
+    groups: list[tuple[aggregate.GroupKey, pd.DataFrame]],
+) -> dict[aggregate.GroupKey, str]:
+    """File name of every group's heatmap (:func:`heatmap_filename`), distinct per group.
+
+    The model and dataset labels of :mod:`vniahd.report.load` are already distinct per identity;
+    should two names still coincide (labels that differ only in characters a file name cannot
+    hold), each gets an 8-hex-digit hash of its group key appended.
+    """
+    names = {k: heatmap_filename(aggregate.label(g, "model"), k.variant, k.scoring, k.schedule,
+                                 aggregate.label(g, "dataset_tag"))
+             for k, g in groups}
+    seen: dict[str, list[aggregate.GroupKey]] = {}
     for k, n in names.items():
         seen.setdefault(n, []).append(k)
     for n, ks in seen.items():
         if len(ks) > 1:
             for k in ks:
-                names[k] = f"{n}_{sha256_bytes(k[0])[:8]}"
-    return {k: f"heatmap_{n}.png" for k, n in names.items()}
+                names[k] = f"{n[:-4]}_{sha256_bytes(chr(0).join(k))[:8]}.png"
+    return names

@@ -61,8 +61,11 @@ def _source(src: Source) -> str:
     if src.run is not None:
         run = ("<details><summary>run.json</summary><pre>"
                + esc(json.dumps(src.run, indent=2, sort_keys=True, default=str)) + "</pre></details>")
+    identity = f" · dataset <code>{esc(src.dataset)}</code>" if src.dataset else ""
+    if src.model_fp:
+        identity += f" · model fingerprint <code>{esc(src.model_fp)}</code>"
     return (f"<h3><code>{esc(src.path)}</code></h3><p class='muted'>{esc(src.kind)} · "
-            f"{src.num_records} records</p><ul>{files}{notes}</ul>{run}")
+            f"{src.num_records} records{identity}</p><ul>{files}{notes}</ul>{run}")
 
 
 def render(summary_df: pd.DataFrame, figures: list[tuple[str, Path, str]], sources: list[Source],

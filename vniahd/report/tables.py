@@ -1,6 +1,8 @@
 """``summary.csv`` and ``summary.md``: the numbers behind the figures, with Wilson 95% intervals.
 
-The CSV is the long form, one row per (model, variant, scoring, schedule), in fractions. The
+The CSV is the long form, one row per (model, variant, scoring, benchmark), in fractions — a
+benchmark being one dataset (``dataset``: its fingerprint, or ``source:<path>`` for an input
+pooled with no other) of one schedule, and a model one spec with one fingerprint. The
 markdown has the paper's Table 3 layout first (one row per model/variant/scoring, one column per
 benchmark: V-NIAH, V-NIAH-D, …, accuracy in percent with the 95% interval) and the long form
 with the near/far halves of the lengths below it.
@@ -19,7 +21,7 @@ from vniahd.report import aggregate
 CSV_COLUMNS = (
     "model", "model_spec", "variant", "scoring", "schedule", "benchmark", "n", "mean", "ci_low",
     "ci_high", "near_lengths", "near_n", "near_mean", "near_ci_low", "near_ci_high", "far_lengths",
-    "far_n", "far_mean", "far_ci_low", "far_ci_high", "lengths", "depths",
+    "far_n", "far_mean", "far_ci_low", "far_ci_high", "lengths", "depths", "dataset", "model_fp",
 )
 
 
@@ -39,11 +41,11 @@ def wide_rows(summary_df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """Header and cells of the Table-3 layout."""
     wide = aggregate.wide_summary(summary_df)
     benchmarks = list(dict.fromkeys(b for b, _ in wide.columns))
-    many_models = summary_df["model_spec"].nunique() > 1
+    many_models = len(summary_df[["model_spec", "model_fp"]].drop_duplicates()) > 1
     header = (["Model"] if many_models else []) + ["Variant", "Scoring"]
     header += [f"{b} acc. % (95% CI)" for b in benchmarks] + [f"n {b}" for b in benchmarks]
     rows = []
-    for (model, _spec, variant, scoring), r in wide.iterrows():
+    for (model, _spec, _fp, variant, scoring), r in wide.iterrows():
         cells = ([model] if many_models else []) + [variant, scoring]
         cells += [pct_ci(r[(b, "mean")], r[(b, "ci_low")], r[(b, "ci_high")]) for b in benchmarks]
         cells += ["–" if pd.isna(r[(b, "n")]) else str(int(r[(b, "n")])) for b in benchmarks]
