@@ -16,12 +16,17 @@ import pytest
 CACHE_ENV = "VNIAHD_CACHE"  # read by vniahd.files.cache_dir on every call
 TEST_CACHE_ENV = "VNIAHD_TEST_CACHE"
 
-# Tests over ~5 s that live in files other suites own; marked here so that the marker policy is in
-# one place. A test using the ``demo_haystack`` fixture is marked as well (the build takes ~15 s).
+# Tests over ~5 s (measured with --durations on 2 shared cores) in files other suites own, by test
+# function (every parametrization); marked here so that the marker policy is in one place. A test
+# using the ``demo_haystack`` fixture is marked too (the build takes ~15 s).
 INTEGRATION = {
-    "tests/test_tiny_backend.py::test_train_then_evaluate_through_the_runner",  # ~26 s
-    "tests/test_evaluate_distributed.py::test_torchrun_two_processes_equals_single",  # ~8 s
-    "tests/test_evaluate_prefix.py::test_shared_prefix_equals_independent_evaluation[generate]",  # ~7 s
+    "tests/test_tiny_backend.py::test_train_then_evaluate_through_the_runner",  # 15-26 s
+    "tests/test_evaluate_prefix.py::test_shared_prefix_equals_independent_evaluation",  # 9-26 s each
+    "tests/test_evaluate_resume.py::test_second_evaluation_into_one_results_dir_is_refused_until_the_first_dies",
+    "tests/test_evaluate_resume.py::test_sigkilled_cli_eval_resumes_to_identical_lines",  # ~9 s each
+    "tests/test_evaluate_distributed.py::test_torchrun_two_processes_equals_single",  # 8-11 s
+    "tests/test_evaluate_chunked.py::test_runner_chunked_equals_unchunked",  # ~6 s each
+    "tests/test_api.py::test_readme_snippet_runs",  # ~7 s
 }
 
 
@@ -82,5 +87,5 @@ def demo_haystack(isolated_cache) -> Path:
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if item.nodeid in INTEGRATION or "demo_haystack" in item.fixturenames:
+        if item.nodeid.split("[")[0] in INTEGRATION or "demo_haystack" in item.fixturenames:
             item.add_marker(pytest.mark.integration)
