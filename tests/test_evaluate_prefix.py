@@ -99,7 +99,7 @@ def _prepared_group(ds, be, tmp_path, variant):
     hay = runner.cache.haystack(ds.haystack_frames(), ds.haystack_key)
     names = {n for r in rows for n in [r["needle_image"], *r["distractor_images"]]}
     images = runner.cache.images({n: ds.image(n) for n in names})
-    (_, group), = [g for g in prefix_groups(rows) if g[0][0] == 14]
+    (_, group), = [g for g in prefix_groups(rows) if g[0] == 0]  # offset 0: all lengths
     install_allocation(be.language_model, variant_axes(variant, be.rotary))
     return runner, [runner.prepare(r, hay, images, lazy=True) for r in group]
 
@@ -206,3 +206,49 @@ def test_lm_head_never_sees_a_sequence(dataset, backend, tmp_path, scoring):
     rows = [int(torch.tensor(s[:-1]).prod()) if len(s) > 1 else 1 for s in seen]
     assert seen and max(rows) <= longest_answer
     assert counter.max_head_rows == max(rows) and counter.tokens > 0
+
+
+def _rows(spec):
+    """(sample id, length, first inserted slot, frames) → planner-like rows at offset 0."""
+    return [dict(sample_id=sid, length=L, needle_slot=q, distractor_slots=[], num_frames=L + 1,
+                 haystack_offset=0) for sid, L, q in spec]
+
+
+def test_samples_of_every_length_share_one_prefix_group():
+    """Offset 0 for all lengths: one group, ordered by first inserted slot, so each haystack
+    prefix is computed once for all lengths (the global prefix-tree floor)."""
+    from vniahd.evaluate.work_plan import plan_units
+
+    rows = _rows([("a", 10, 9), ("b", 4, 1), ("c", 8, 3), ("d", 4, 3), ("e", 10, 2)])
+    (unit,) = plan_units(rows, [get_variant("vanilla")])
+    assert unit.sample_ids == ["b", "e", "d", "c", "a"]  # slots 1, 2, 3 (length 4 first), 3, 9
+
+
+def test_split_units_is_contiguous_balanced_and_pays_only_restarts():
+    """Hand-checkable costs (token counts, 1 token per frame, no text): the split covers the run
+    in order, its shares' costs add up to the single-process cost plus one prefix recomputation
+    per cut, and no share costs more than the evenly split total plus one restart and one sample."""
+    from vniahd.evaluate.work_plan import cost_profile, plan_units, split_cost, split_units
+
+    rows = _rows([(f"s{i}", 40, 2 * i + 1) for i in range(12)])
+    units = plan_units(rows, [get_variant("vanilla"), get_variant("tad")])
+
+    def profile(u):
+        return cost_profile(u.rows, text_before=0, tokens_per_frame=1, prefix_sharing=True)
+
+    # one sample's suffix = 41 frames + 64 text − slot; prefix growth 2 per sample after the first
+    marginal, restart = profile(units[0])
+    assert marginal[:2] == [1 + (41 + 64 - 1), 2 + (41 + 64 - 3)] and restart[:2] == [0, 1]
+    single = sum(sum(profile(u)[0]) for u in units)
+    for world in (1, 2, 3, 4, 8):
+        shares = split_units(units, world, profile)
+        assert len(shares) == world
+        flat = [(u.variant.name, sid) for share in shares for u in share for sid in u.sample_ids]
+        assert flat == [(u.variant.name, sid) for u in units for sid in u.sample_ids]
+        costs = split_cost(shares, profile)
+        cuts = [u for share in shares for u in share if u.key[2] > 0]
+        # a part starting at sample k recomputes its prefix (slot 2k+1 frames) instead of
+        # growing it by 2: 2k − 1 extra tokens per cut, nothing else
+        assert sum(costs) == single + sum(2 * u.key[2] - 1 for u in cuts)
+        assert len(cuts) <= world - 1
+        assert max(costs) <= single / world + max(restart) + 2 * max(marginal) + 30

@@ -159,14 +159,33 @@ _KILLER = textwrap.dedent("""
 """)
 
 
+def cli_args(dataset, out: Path) -> list[str]:
+    return ["eval", "--dataset", str(dataset.path), "--model", "random:qwen2-vl", "--scoring", "choice",
+            "--out", str(out), "--no-progress", *[a for v in VARIANTS for a in ("--variant", v)]]
+
+
+#: Every CLI run of these tests uses one thread count: float reductions may split differently
+#: with another, and the comparison is bit for bit.
+CLI_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_cli(dataset, tmp_path_factory) -> list[bytes]:
+    """Sorted lines of one uninterrupted `vniahd eval --scoring choice` in a subprocess."""
+    out = tmp_path_factory.mktemp("cli-full") / "out"
+    proc = subprocess.run([sys.executable, "-m", "vniahd", *cli_args(dataset, out)], env=CLI_ENV,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return sorted_lines(out)
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("stop_after", [2, 7])
-def test_sigkilled_cli_eval_resumes_to_identical_lines(dataset, uninterrupted, tmp_path, stop_after):
+def test_sigkilled_cli_eval_resumes_to_identical_lines(dataset, uninterrupted_cli, tmp_path, stop_after):
     """`vniahd eval --scoring choice` killed with SIGKILL, then rerun: the same lines."""
     out = tmp_path / "out"
-    args = ["eval", "--dataset", str(dataset.path), "--model", "random:qwen2-vl", "--scoring", "choice",
-            "--out", str(out), "--no-progress", *[a for v in VARIANTS for a in ("--variant", v)]]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = cli_args(dataset, out)
+    env = CLI_ENV
     killed = subprocess.run([sys.executable, "-c", _KILLER, str(stop_after), *args], env=env,
                             capture_output=True, text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
@@ -174,7 +193,7 @@ def test_sigkilled_cli_eval_resumes_to_identical_lines(dataset, uninterrupted, t
     resumed = subprocess.run([sys.executable, "-m", "vniahd", *args], env=env, capture_output=True,
                              text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    assert sorted_lines(out) == uninterrupted["choice"]
+    assert sorted_lines(out) == uninterrupted_cli
 
 
 _STALLER = textwrap.dedent("""
@@ -195,14 +214,13 @@ _STALLER = textwrap.dedent("""
 
 
 @pytest.mark.integration
-def test_second_evaluation_into_one_results_dir_is_refused_until_the_first_dies(dataset, uninterrupted,
+def test_second_evaluation_into_one_results_dir_is_refused_until_the_first_dies(dataset, uninterrupted_cli,
                                                                                tmp_path):
     """Two real processes: the second gets one line naming the first's pid; after the first is
     killed (its lock goes with it), the same command completes with no duplicate line."""
     out = tmp_path / "out"
-    args = ["eval", "--dataset", str(dataset.path), "--model", "random:qwen2-vl", "--scoring", "choice",
-            "--out", str(out), "--no-progress", *[a for v in VARIANTS for a in ("--variant", v)]]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = cli_args(dataset, out)
+    env = CLI_ENV
     first = subprocess.Popen([sys.executable, "-c", _STALLER, *args], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     try:
@@ -220,4 +238,4 @@ def test_second_evaluation_into_one_results_dir_is_refused_until_the_first_dies(
     again = subprocess.run([sys.executable, "-m", "vniahd", *args], env=env, capture_output=True,
                            text=True, timeout=300)
     assert again.returncode == 0, again.stderr
-    assert sorted_lines(out) == uninterrupted["choice"]
+    assert sorted_lines(out) == uninterrupted_cli

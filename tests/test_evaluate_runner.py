@@ -152,7 +152,10 @@ def test_order_and_length_groups():
     rows = [dict(sample_id=s, length=L, needle_slot=q, distractor_slots=d)
             for s, L, q, d in [("a", 10, 5, []), ("b", 6, 4, [1]), ("c", 6, 2, [5]), ("d", 10, 8, [3])]]
     ordered = order_samples(rows)
-    assert [r["sample_id"] for r in ordered] == ["b", "c", "d", "a"]  # first inserted slots 1,2 | 3,5
+    # one offset: every length shares the haystack prefix, ordered by first inserted slot 1,2,3,5
+    assert [r["sample_id"] for r in ordered] == ["b", "c", "d", "a"]
+    rows[1]["haystack_offset"] = 7  # another window: its own group, after offset 0
+    assert [r["sample_id"] for r in order_samples(rows)] == ["c", "d", "a", "b"]
     assert [(L, [r["sample_id"] for r in rs]) for L, rs in length_groups(ordered)] == \
         [(6, ["b", "c"]), (10, ["d", "a"])]
 

@@ -89,7 +89,7 @@ class GroupExecutor:
             t0 = time.perf_counter()
             peak.start()
             inputs = [self.builder.with_positions(p, variant) for p in batch]
-            start = self._prefix_step(prefix, batch, inputs[0], last=bi == len(batches) - 1)
+            start = self._prefix_step(prefix, batch, inputs, last=bi == len(batches) - 1)
             if not any(missing):
                 continue  # the prefix step is all this batch contributes on a resume
             results = self._score(batch, inputs, prefix, start)
@@ -101,7 +101,7 @@ class GroupExecutor:
                     yield self.record(p, variant, res, inp), measurement
         self.prefix_stats["computed_tokens"] += prefix.computed_tokens
 
-    def _prefix_step(self, prefix: SharedPrefix, batch: list[Prepared], first_inputs: SampleInputs,
+    def _prefix_step(self, prefix: SharedPrefix, batch: list[Prepared], inputs: list[SampleInputs],
                      last: bool) -> int:
         """Grow the shared prefix for ``batch``; returns the tokens its suffixes start after."""
         if not self.prefix_sharing:
@@ -111,12 +111,12 @@ class GroupExecutor:
         if len(batch) == 1 and last:
             # Nothing after this sample reuses its prefix: run its suffix from whatever the
             # cache already holds instead of growing the cache first.
-            start = prefix.usable(first.source, first.first_frame)
+            start = prefix.usable(first.source, first.first_frame, inputs[0].positions)
         else:
-            start = prefix.advance(first.source, first_inputs.positions, first.first_frame)
-        if len(batch) > 1 and not all(prefix.usable(p.source, p.first_frame) == start
-                                      for p in batch if p.source is not None):
-            start = 0  # not one shared prefix (cannot happen within a group; be safe)
+            start = prefix.advance(first.source, inputs[0].positions, first.first_frame)
+        if len(batch) > 1 and not all(prefix.usable(p.source, p.first_frame, x.positions) == start
+                                      for p, x in zip(batch, inputs) if p.source is not None):
+            start = 0  # not one shared prefix (cannot happen in a planned group; be safe)
         return start
 
     def _score(self, batch: list[Prepared], inputs: list[SampleInputs], prefix: SharedPrefix,

@@ -126,6 +126,7 @@ class SharedPrefix:
         self.cache: Any = None  # a transformers DynamicCache once started
         self.tokens = 0
         self.identity: PrefixIdentity | None = None
+        self.positions: torch.Tensor | None = None  # [3, tokens] positions the cache was built at
         self.computed_tokens = 0  # prefix tokens run through the model (for tests / benchmarks)
         self.resets = 0
 
@@ -133,11 +134,24 @@ class SharedPrefix:
         self.cache = None
         self.tokens = 0
         self.identity = None
+        self.positions = None
 
-    def usable(self, source: PromptSource, frames: int) -> int:
-        """Tokens of the current cache that ``source``'s prefix of ``frames`` frames can reuse
-        (0 when the cache holds something else)."""
+    def _same_positions(self, positions: torch.Tensor | None) -> bool:
+        """Whether the cached rows sit at ``positions``' first rows too. Every preset layout is
+        causal (a frame's position does not depend on how many frames follow), so samples of
+        different lengths share their prefix; a layout where that fails is caught here and gets
+        its own cache instead of wrong keys."""
+        if positions is None or self.positions is None:
+            return True
+        n = self.positions.shape[-1]
+        return positions.shape[-1] >= n and torch.equal(self.positions, positions[:, :n].to(self.positions))
+
+    def usable(self, source: PromptSource, frames: int, positions: torch.Tensor | None = None) -> int:
+        """Tokens of the current cache that ``source``'s prefix of ``frames`` frames (at
+        ``positions``, when given) can reuse (0 when the cache holds something else)."""
         if self.identity is None or not _is_prefix(self.identity, source.prefix_identity(frames)):
+            return 0
+        if not self._same_positions(positions):
             return 0
         return self.tokens
 
@@ -146,7 +160,8 @@ class SharedPrefix:
         ``[3, ≥ prefix]`` are that sample's own); returns the prefix length in tokens."""
         ident = source.prefix_identity(frames)
         target = source.prefix_tokens(frames)
-        if self.identity is None or not _is_prefix(self.identity, ident) or self.cache is None:
+        if (self.identity is None or not _is_prefix(self.identity, ident) or self.cache is None
+                or not self._same_positions(positions)):
             self.reset()
             self.resets += 1
             self.cache = self.backend.new_cache()
@@ -157,6 +172,7 @@ class SharedPrefix:
             forward_rows(self.backend, [feed], self.cache, self.chunk)
             self.computed_tokens += target - start
             self.tokens = target
+            self.positions = positions[:, :target].detach().clone()
         self.identity = ident
         return self.tokens
 

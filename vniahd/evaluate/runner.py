@@ -44,9 +44,10 @@ from vniahd.evaluate.variants import build_segments, resolve_variant  # noqa: F4
 from vniahd.evaluate.work_plan import (  # noqa: F401  (re-exported: the runner's public helpers)
     AUTO_BATCH_MAX,
     AUTO_BATCH_TOKENS,
+    Profile,
     WorkUnit,
+    cost_profile,
     first_inserted_slot,
-    group_cost,
     length_groups,
     my_units,
     order_samples,
@@ -128,8 +129,9 @@ class Runner:
         """Every work unit of the run, in run order (all ranks)."""
         return plan_units(self.rows(), self.variants)
 
-    def estimated_cost(self, unit: WorkUnit) -> float:
-        """FLOPs of a unit under the prefix-shared schedule: what the multi-process split balances."""
+    def cost_profile(self, unit: WorkUnit) -> Profile:
+        """Per-sample FLOPs of a unit under the prefix-shared schedule (marginal, restart): what
+        the multi-process split balances and the ETA weighs."""
         from vniahd.evaluate.flops import ModelShape
 
         try:
@@ -137,9 +139,13 @@ class Runner:
             forward = ModelShape.from_backend(cast("TextModelBackendLike", self.backend)).forward
         except (AttributeError, TypeError, VniahdError):
             forward = None  # a backend without a FLOP model: balance by token counts
-        return group_cost(unit.rows, text_before=len(self.tokenizer.encode(self.settings.template.before)),
-                          tokens_per_frame=self.cache.tokens_per_frame,
-                          prefix_sharing=self.settings.prefix_sharing, forward=forward)
+        return cost_profile(unit.rows, text_before=len(self.tokenizer.encode(self.settings.template.before)),
+                            tokens_per_frame=self.cache.tokens_per_frame,
+                            prefix_sharing=self.settings.prefix_sharing, forward=forward)
+
+    def estimated_cost(self, unit: WorkUnit) -> float:
+        """FLOPs of running a unit from an empty cache."""
+        return sum(self.cost_profile(unit)[0])
 
     def evaluation_settings(self) -> dict[str, Any]:
         """How the work is scheduled (recorded in run.json; results do not depend on it)."""
@@ -203,10 +209,12 @@ class Runner:
         scoring = self.settings.scoring
         units = self.units()
         # Ids still to score per unit; every rank reads the same done keys before any rank writes.
-        todo = [{sid for sid in u.sample_ids if (sid, u.variant.name, scoring) not in done} for u in units]
-        left = {u.key: t for u, t in zip(units, todo)}
-        mine = [u for u in my_units(units, info.rank, info.world_size, self.estimated_cost) if left[u.key]]
-        haystack, images = self._encode([u for u, t in zip(units, todo) if t], mine)
+        def missing(u: WorkUnit) -> set[str]:
+            return {sid for sid in u.sample_ids if (sid, u.variant.name, scoring) not in done}
+
+        mine = [u for u in my_units(units, info.rank, info.world_size, self.cost_profile) if missing(u)]
+        left = {u.key: missing(u) for u in mine}
+        haystack, images = self._encode([u for u in units if missing(u)], mine)
         sink = ResultSink(self.out_dir, info.results_file(self.settings.results_file),
                           total=sum(len(left[u.key]) for u in mine), progress=self.settings.progress,
                           desc=f"evaluate[rank {info.rank}]" if info.enabled else "evaluate",
@@ -225,7 +233,7 @@ class Runner:
                                           f"but run.json records {recorded}")
                     for unit in variant_units:
                         t0 = time.perf_counter()
-                        sink.status(f"{variant.name} L={unit.key[1]} {estimate.eta_text()}".rstrip())
+                        sink.status(f"{variant.name} {estimate.eta_text()}".rstrip())
                         estimate.unit_started()
                         done_ids = set(unit.sample_ids) - left[unit.key]
                         for rec, measurement in self.executor.run_group(variant, unit.rows, haystack,

@@ -2,13 +2,15 @@
 batches — pure functions of the dataset, the variants and the settings, never of what a results
 directory already holds.
 
-- **Order and groups.** Samples of one haystack length and window offset read the same haystack
-  frames before their first inserted frame (needle or distractor). Ordered by that first inserted
-  slot, each sample's shareable prefix contains the previous one's: the order in which
-  :mod:`vniahd.evaluate.prefix` extends its KV cache. A work unit is one (variant, length,
-  offset) group.
-- **Shards.** Under several processes every rank computes the same assignment of units from the
-  full plan (:func:`my_units`), balanced by an estimated FLOP cost.
+- **Order and groups.** Samples whose haystack window starts at the same offset read the same
+  haystack frames before their first inserted frame (needle or distractor), whatever their length
+  (positions are causal: a frame's position does not depend on how many frames follow). Ordered
+  by that first inserted slot, each sample's shareable prefix contains the previous one's: the
+  order in which :mod:`vniahd.evaluate.prefix` extends its KV cache, so every haystack prefix is
+  computed once per variant (the global prefix-tree floor). A work unit is one (variant, offset)
+  group.
+- **Shards.** Under several processes the run is cut into contiguous ranges of equal estimated
+  FLOP cost (:func:`split_units`); every rank computes the same split from the full plan.
 - **Batches.** Consecutive short samples of a group share a right-padded batch. Batches are cut
   from the whole group, so a resumed run recomputes exactly the batches of an uninterrupted one
   (docs/footguns.md, "bitwise resume under batching").
@@ -38,18 +40,20 @@ def first_inserted_slot(row: dict[str, Any]) -> int:
 
 
 def order_samples(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Group by length (ascending) and haystack window offset, then by first inserted slot, then
-    sample id."""
-    return sorted(rows, key=lambda r: (int(r["length"]), int(r.get("haystack_offset", 0) or 0),
-                                       first_inserted_slot(r), str(r["sample_id"])))
+    """Group by haystack window offset, then order by first inserted slot — across lengths: a
+    frame's position never depends on how many frames follow it, so samples of every length that
+    start at the same offset share the haystack frames before their first inserted slot — then by
+    length and sample id."""
+    return sorted(rows, key=lambda r: (int(r.get("haystack_offset", 0) or 0), first_inserted_slot(r),
+                                       int(r["length"]), str(r["sample_id"])))
 
 
-def prefix_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[tuple[int, int], list[dict[str, Any]]]]:
-    """Consecutive ((length, offset), rows) groups of an ordered sample list: the samples that
-    can share a haystack prefix."""
-    groups: list[tuple[tuple[int, int], list[dict[str, Any]]]] = []
+def prefix_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[int, list[dict[str, Any]]]]:
+    """Consecutive (offset, rows) groups of an ordered sample list: the samples that can share a
+    haystack prefix (all lengths together)."""
+    groups: list[tuple[int, list[dict[str, Any]]]] = []
     for r in rows:
-        key = (int(r["length"]), int(r.get("haystack_offset", 0) or 0))
+        key = int(r.get("haystack_offset", 0) or 0)
         if groups and groups[-1][0] == key:
             groups[-1][1].append(r)
         else:
@@ -58,21 +62,19 @@ def prefix_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[tuple[int, int],
 
 
 def length_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[int, list[dict[str, Any]]]]:
-    """Consecutive (length, rows) groups of an ordered sample list."""
-    groups: list[tuple[int, list[dict[str, Any]]]] = []
+    """(length, rows) per length, lengths ascending, rows in their given order."""
+    groups: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
-        if groups and groups[-1][0] == int(r["length"]):
-            groups[-1][1].append(r)
-        else:
-            groups.append((int(r["length"]), [r]))
-    return groups
+        groups.setdefault(int(r["length"]), []).append(r)
+    return sorted(groups.items())
 
 
 @dataclass(frozen=True)
 class WorkUnit:
-    """One (variant, length, offset) group: the unit of prefix sharing and of sharding."""
+    """Samples that share one KV prefix, run in order under one variant: a whole (variant,
+    offset) group, or under several processes a contiguous part of one (see :func:`split_units`)."""
 
-    key: tuple[int, int, int]  # (variant index, length, offset)
+    key: tuple[int, int, int]  # (variant index, offset, index of the part's first sample in the group)
     variant: Variant
     rows: list[dict[str, Any]]
 
@@ -82,42 +84,110 @@ class WorkUnit:
 
 
 def plan_units(rows: Sequence[dict[str, Any]], variants: Sequence[Variant]) -> list[WorkUnit]:
-    """Every unit in run order: variants outer (one variant applied at a time), then groups."""
+    """Every unit in run order: variants outer (one variant applied at a time), then offsets."""
     groups = prefix_groups(order_samples(rows))
-    return [WorkUnit((vi, length, off), v, grp)
-            for vi, v in enumerate(variants) for (length, off), grp in groups]
+    return [WorkUnit((vi, off, 0), v, grp) for vi, v in enumerate(variants) for off, grp in groups]
 
 
 # ---- cost and shards ----------------------------------------------------------------------------
 def group_cost(rows: Sequence[dict[str, Any]], *, text_before: int, tokens_per_frame: int,
                prefix_sharing: bool, forward: Callable[[int, int], float] | None = None) -> float:
-    """FLOPs of a group under the prefix-shared schedule (approximate text lengths); ``forward(n,
-    past)`` is the model's FLOP model (token count when ``None``)."""
+    """FLOPs of running ``rows`` in order on one shared prefix started from nothing (approximate
+    text lengths); ``forward(n, past)`` is the model's FLOP model (token count when ``None``)."""
+    marginal, _ = cost_profile(rows, text_before=text_before, tokens_per_frame=tokens_per_frame,
+                               prefix_sharing=prefix_sharing, forward=forward)
+    return sum(marginal)
+
+
+def cost_profile(rows: Sequence[dict[str, Any]], *, text_before: int, tokens_per_frame: int,
+                 prefix_sharing: bool, forward: Callable[[int, int], float] | None = None
+                 ) -> tuple[list[float], list[float]]:
+    """Per sample, in order: its marginal cost (the prefix growth it triggers plus its own suffix;
+    they sum to :func:`group_cost`) and the extra cost of *starting* a cache at it (recomputing its
+    prefix from nothing instead of growing the previous sample's)."""
     def tokens(n: int, past: int = 0) -> float:
         return float(n)
 
     cost = forward or tokens
-    total, prefix = 0.0, 0
+    marginal, restart, prefix = [], [], 0
     for r in rows:
         first = text_before + first_inserted_slot(r) * tokens_per_frame if prefix_sharing else 0
         seq = text_before + int(r["num_frames"]) * tokens_per_frame + 64  # ≈ question + answer
-        if first > prefix:
-            total += cost(first - prefix, prefix)
-            prefix = first
-        total += cost(seq - first, first)
-    return total
+        growth = cost(first - prefix, prefix) if first > prefix else 0.0
+        restart.append((cost(first, 0) if first > 0 else 0.0) - growth)
+        prefix = max(prefix, first)
+        marginal.append(growth + cost(seq - first, first))
+    return marginal, restart
+
+
+Profile = tuple[list[float], list[float]]
+
+
+def split_units(units: Sequence[WorkUnit], world_size: int,
+                profile: Callable[[WorkUnit], Profile]) -> list[list[WorkUnit]]:
+    """Cut the run into ``world_size`` contiguous shares of about equal cost.
+
+    The units, in run order, form one sequence of samples; share r is the r-th contiguous range.
+    A share that starts inside a group recomputes that group's prefix up to its first sample (the
+    ``restart`` term of :func:`cost_profile`); nothing else is lost: each rank grows one cache per
+    group part, in slot order. The cut points minimise the most expensive share (binary search
+    over a cap, greedy filling). Every rank computes the same split from the full plan."""
+    marginal: list[float] = []
+    restart: list[float] = []
+    where: list[tuple[int, int]] = []
+    for ui, u in enumerate(units):
+        m, r = profile(u)
+        marginal += m
+        restart += [0.0] + r[1:]  # a unit's first sample starts from nothing in every schedule
+        where += [(ui, j) for j in range(len(u.rows))]
+    if world_size <= 1 or not where:
+        return [list(units)] + [[] for _ in range(max(0, world_size - 1))]
+
+    def starts_under(cap: float) -> list[int] | None:
+        starts, load = [0], restart[0] + marginal[0]
+        for j in range(1, len(where)):
+            if load + marginal[j] > cap:
+                starts.append(j)
+                if len(starts) > world_size:
+                    return None
+                load = restart[j] + marginal[j]
+            else:
+                load += marginal[j]
+        return starts
+
+    lo, hi = sum(marginal) / world_size, sum(marginal) + sum(restart)
+    best = starts_under(hi)
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        starts = starts_under(mid)
+        if starts is not None:
+            best, hi = starts, mid
+        else:
+            lo = mid
+    assert best is not None
+    bounds = best + [len(where)]
+    shares: list[list[WorkUnit]] = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        share: list[WorkUnit] = []
+        for ui in sorted({where[i][0] for i in range(a, b)}):
+            ks = [where[i][1] for i in range(a, b) if where[i][0] == ui]
+            u = units[ui]
+            share.append(WorkUnit((u.key[0], u.key[1], ks[0]), u.variant, u.rows[ks[0]:ks[-1] + 1]))
+        shares.append(share)
+    return shares + [[] for _ in range(world_size - len(shares))]
+
+
+def split_cost(shares: Sequence[Sequence[WorkUnit]], profile: Callable[[WorkUnit], Profile]) -> list[float]:
+    """Cost of each share as its rank runs it (every part grows its own cache from nothing)."""
+    return [sum(sum(profile(u)[0]) for u in share) for share in shares]
 
 
 def my_units(units: Sequence[WorkUnit], rank: int, world_size: int,
-             cost: Callable[[WorkUnit], float]) -> list[WorkUnit]:
-    """This rank's share of ``units`` (every rank computes the same split from the full plan)."""
+             profile: Callable[[WorkUnit], Profile]) -> list[WorkUnit]:
+    """This rank's share of ``units`` (:func:`split_units`)."""
     if world_size <= 1:
         return list(units)
-    from vniahd.evaluate.distributed import assign
-
-    shares = assign([(u.key, cost(u)) for u in units], world_size)
-    mine = set(shares[rank])
-    return [u for u in units if u.key in mine]
+    return split_units(units, world_size, profile)[rank]
 
 
 # ---- batches ------------------------------------------------------------------------------------
