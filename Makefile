@@ -10,7 +10,7 @@ $(BIN)/vniahd:
 	$(MAKE) setup
 
 # torch==2.13.0 first: on these machines it is a local CPU wheel; an unpinned torch would pull
-# gigabytes of CUDA packages (DESIGN §5). No `pip check`: decord's wheel metadata fails it.
+# gigabytes of CUDA packages (docs/footguns.md). No `pip check`: decord's wheel metadata fails it.
 setup:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
