@@ -100,11 +100,12 @@ def group_cost(rows: Sequence[dict[str, Any]], *, text_before: int, tokens_per_f
 
 
 def cost_profile(rows: Sequence[dict[str, Any]], *, text_before: int, tokens_per_frame: int,
-                 prefix_sharing: bool, forward: Callable[[int, int], float] | None = None
-                 ) -> tuple[list[float], list[float]]:
+                 prefix_sharing: bool, forward: Callable[[int, int], float] | None = None,
+                 text_after: int = 64) -> tuple[list[float], list[float]]:
     """Per sample, in order: its marginal cost (the prefix growth it triggers plus its own suffix;
     they sum to :func:`group_cost`) and the extra cost of *starting* a cache at it (recomputing its
-    prefix from nothing instead of growing the previous sample's)."""
+    prefix from nothing instead of growing the previous sample's). ``text_after``: tokens after
+    the video (question and answer; 64 approximates the reference prompt)."""
     def tokens(n: int, past: int = 0) -> float:
         return float(n)
 
@@ -112,7 +113,7 @@ def cost_profile(rows: Sequence[dict[str, Any]], *, text_before: int, tokens_per
     marginal, restart, prefix = [], [], 0
     for r in rows:
         first = text_before + first_inserted_slot(r) * tokens_per_frame if prefix_sharing else 0
-        seq = text_before + int(r["num_frames"]) * tokens_per_frame + 64  # ≈ question + answer
+        seq = text_before + int(r["num_frames"]) * tokens_per_frame + text_after  # question + answer
         growth = cost(first - prefix, prefix) if first > prefix else 0.0
         restart.append((cost(first, 0) if first > 0 else 0.0) - growth)
         prefix = max(prefix, first)
