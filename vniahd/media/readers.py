@@ -1,7 +1,7 @@
 """Video decoding: decord first, PyAV as the fallback (and as the reference in tests).
 
 Both backends index frames in presentation order and convert to RGB24 with FFmpeg's swscale, so
-they return bit-identical frames (DESIGN §5; checked in ``tests/test_media_readers.py``).
+they return bit-identical frames (checked in ``tests/test_media_readers.py``).
 
 Decoding streams: only the requested indices are converted, in batches, and each is resized as
 soon as it is decoded, so the full-resolution video is never held in memory. Callers that want

@@ -1,4 +1,4 @@
-"""Read needle sets: the native JSON format and the reference V-NIAH(-D) format (DESIGN §3).
+"""Read needle sets: the native JSON format and the reference V-NIAH(-D) format (docs/reference-protocol.md).
 
 Native (``needles/README.md``)::
 
