@@ -29,7 +29,7 @@ def level_features(images: np.ndarray, batch: int = 32) -> dict[str, np.ndarray]
     out: dict[str, list[torch.Tensor]] = {}
     with torch.no_grad():
         for s in range(0, len(images), batch):
-            x = F.relu6(model._bn0(model._conv_stem(enc.resize_frames(images[s:s + batch]))))
+            x = F.relu6(model._bn0(model._conv_stem(enc.resize_frames(images[s : s + batch]))))
             maps = {"stem": x}
             for i, block in enumerate(model._blocks):
                 x = block(x)
@@ -43,8 +43,9 @@ def level_features(images: np.ndarray, batch: int = 32) -> dict[str, np.ndarray]
 def ridge_probe(x: np.ndarray, y: np.ndarray, classes: int, train: int, lam: float = 10.0) -> float:
     x = (x - x.mean(0)) / (x.std(0) + 1e-6)
     a = np.c_[x, np.ones(len(x))]
-    w = np.linalg.solve(a[:train].T @ a[:train] + lam * np.eye(a.shape[1]),
-                        a[:train].T @ np.eye(classes)[y[:train]])
+    w = np.linalg.solve(
+        a[:train].T @ a[:train] + lam * np.eye(a.shape[1]), a[:train].T @ np.eye(classes)[y[:train]]
+    )
     return float((np.argmax(a[train:] @ w, 1) == y[train:]).mean())
 
 
@@ -67,12 +68,16 @@ def main() -> None:
     levels = ["stem", "block0", "block2", f"block{enc.COLOUR_BLOCK}", "block7", "block10", "block15", "head"]
     for name in levels:
         x = feats[name]
-        print(f"{name:<10} {x.shape[1]:>5} {ridge_probe(x, yc_, len(colours), train):>7.3f} "
-              f"{ridge_probe(x, yo_, len(objects), train):>7.3f}")
+        print(
+            f"{name:<10} {x.shape[1]:>5} {ridge_probe(x, yc_, len(colours), train):>7.3f} "
+            f"{ridge_probe(x, yo_, len(objects), train):>7.3f}"
+        )
     both = np.c_[feats["head"], feats[f"block{enc.COLOUR_BLOCK}"]]
-    print(f"{'head+blk' + str(enc.COLOUR_BLOCK):<10} {both.shape[1]:>5} "
-          f"{ridge_probe(both, yc_, len(colours), train):>7.3f} {ridge_probe(both, yo_, len(objects), train):>7.3f}"
-          "   <- the tiny model's features")
+    print(
+        f"{'head+blk' + str(enc.COLOUR_BLOCK):<10} {both.shape[1]:>5} "
+        f"{ridge_probe(both, yc_, len(colours), train):>7.3f} {ridge_probe(both, yo_, len(objects), train):>7.3f}"
+        "   <- the tiny model's features"
+    )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SPEC = ("random:qwen2-vl?layers=7&hidden=112&heads=7&kv_heads=1&intermediate=592&vocab=1188"
-        "&theta=1000000")
+SPEC = "random:qwen2-vl?layers=7&hidden=112&heads=7&kv_heads=1&intermediate=592&vocab=1188&theta=1000000"
 VARIANT = "videorope"
 SEVEN_B = dict(hidden=3584, layers=28, heads=28, kv_heads=4, head_dim=128, intermediate=18944, vocab=152064)
 
@@ -69,10 +68,9 @@ def child(protocol: str, ds_dir: str, cache: str, out: str) -> None:
 
     from vniahd.dataset import Dataset
     from vniahd.evaluate import EvalSettings, FlopCounter, Runner, read_results
-    from vniahd.rope import variant_axes
-    from vniahd.rope.hf import install_allocation
     from vniahd.models import get_backend
-    from vniahd.rope import get_variant
+    from vniahd.rope import get_variant, variant_axes
+    from vniahd.rope.hf import install_allocation
 
     ds = Dataset.open(ds_dir)
     be = get_backend(SPEC)
@@ -115,11 +113,24 @@ def child(protocol: str, ds_dir: str, cache: str, out: str) -> None:
                     del logits, hidden
         seconds = time.perf_counter() - t0
     eval_peak = peak.read()
-    Path(out, f"{protocol}.json").write_text(json.dumps({
-        "seconds": seconds, "peak_rss_mb": _rss_mb(), "base_rss_mb": base_rss,
-        "eval_peak_rss_mb": eval_peak / 2**20 if eval_peak else float("nan"), "rss_before_mb": rss_before, "flops": counter.flops,
-        "tokens": counter.tokens, "head_rows": counter.head_rows, "max_logits_bytes": max_logits,
-        "answers": answers, "prefill_chunk": runner.prefill_chunk, "batch_size": runner.batch_size}))
+    Path(out, f"{protocol}.json").write_text(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak_rss_mb": _rss_mb(),
+                "base_rss_mb": base_rss,
+                "eval_peak_rss_mb": eval_peak / 2**20 if eval_peak else float("nan"),
+                "rss_before_mb": rss_before,
+                "flops": counter.flops,
+                "tokens": counter.tokens,
+                "head_rows": counter.head_rows,
+                "max_logits_bytes": max_logits,
+                "answers": answers,
+                "prefill_chunk": runner.prefill_chunk,
+                "batch_size": runner.batch_size,
+            }
+        )
+    )
 
 
 # ---- parent ----------------------------------------------------------------------------------
@@ -131,8 +142,18 @@ def build_dataset(root: Path, size: str):
     src["needles"] = src["needles"][:5]
     path = root / "needles" / "needles5.json"
     path.write_text(json.dumps(src))
-    return generate(haystack="demo", needles=path, out=root / "ds", lengths="10:290:20", depths="0:1:0.2",
-                    schedule="reference", period=20, fps=1.0, size=size, progress=False)
+    return generate(
+        haystack="demo",
+        needles=path,
+        out=root / "ds",
+        lengths="10:290:20",
+        depths="0:1:0.2",
+        schedule="reference",
+        period=20,
+        fps=1.0,
+        size=size,
+        progress=False,
+    )
 
 
 def sequences(runner, rows, tpf: int, nb: int, answer_len) -> list[tuple[tuple, list]]:
@@ -141,7 +162,9 @@ def sequences(runner, rows, tpf: int, nb: int, answer_len) -> list[tuple[tuple, 
     for r in rows:
         refs = runner.dataset.frame_sequence(r)
         needle = runner.dataset.needles[r["needle_id"]]
-        after = runner.tokenizer.encode(runner.settings.template.render_after(runner.builder.question(needle)))
+        after = runner.tokenizer.encode(
+            runner.settings.template.render_after(runner.builder.question(needle))
+        )
         ans = runner.tokenizer.encode(needle.answer)
         atoms = [(("before",), nb)] + [(("frame", kind, ref), tpf) for kind, ref in refs]
         atoms.append((("after", tuple(after + ans)), len(after) + len(ans)))
@@ -169,9 +192,15 @@ def seven_b_grid() -> None:
     from vniahd.plan.period import parse_period  # noqa: F401  (documents where the period lives)
 
     shape = ModelShape(**SEVEN_B)
-    samples = plan_samples(lengths=list(range(100, 2901, 200)), depths=["0", "0.2", "0.4", "0.6", "0.8", "1"],
-                           needles=[(f"n{i}", 1) for i in range(5)], schedule="reference", period=200,
-                           seed=24242424, haystack_frames=3000)
+    samples = plan_samples(
+        lengths=list(range(100, 2901, 200)),
+        depths=["0", "0.2", "0.4", "0.6", "0.8", "1"],
+        needles=[(f"n{i}", 1) for i in range(5)],
+        schedule="reference",
+        period=200,
+        seed=24242424,
+        haystack_frames=3000,
+    )
     from vniahd.evaluate.work_plan import cost_profile, plan_units, split_cost, split_units
     from vniahd.rope import get_variant
 
@@ -185,7 +214,10 @@ def seven_b_grid() -> None:
         first = min([s.needle_slot, *s.distractor_slots])
         groups.setdefault(s.length, []).append((first, n))
         atoms = [(("b",), nb)]
-        inserted = {s.needle_slot: ("needle", s.needle_id), **{d: ("dis", s.needle_id) for d in s.distractor_slots}}
+        inserted = {
+            s.needle_slot: ("needle", s.needle_id),
+            **{d: ("dis", s.needle_id) for d in s.distractor_slots},
+        }
         i = 0
         for slot in range(s.num_frames):
             if slot in inserted:
@@ -195,6 +227,7 @@ def seven_b_grid() -> None:
                 i += 1
         atoms.append((("a", s.sample_id), na + ans))
         seqs.append((s.length, atoms))
+
     def per_length_schedule() -> float:  # the schedule before prefixes were shared across lengths
         total = 0.0
         for _, members in groups.items():
@@ -214,28 +247,42 @@ def seven_b_grid() -> None:
     units = plan_units(rows, [get_variant(VARIANT)])
 
     def profile(u):  # the runner's own FLOP profile, with this grid's text lengths
-        return cost_profile(u.rows, text_before=nb, tokens_per_frame=tpf, prefix_sharing=True,
-                            forward=forward, text_after=na + ans)
+        return cost_profile(
+            u.rows,
+            text_before=nb,
+            tokens_per_frame=tpf,
+            prefix_sharing=True,
+            forward=forward,
+            text_after=na + ans,
+        )
 
     head = len(samples) * ans * shape.head_per_row()
     ours = sum(sum(profile(u)[0]) for u in units) + head
     old = per_length_schedule()
     per_group = sum(trie_flops(shape, [a for k, a in seqs if k == L])["flops"] for L in groups)
     glob = trie_flops(shape, [a for _, a in seqs])["flops"]
-    print("\n7B shapes on the real reference grid (FLOP model only; 144 tokens/frame, 100..2900 frames, "
-          f"{len(samples)} samples, ~{nb}+{na} text tokens):")
+    print(
+        "\n7B shapes on the real reference grid (FLOP model only; 144 tokens/frame, 100..2900 frames, "
+        f"{len(samples)} samples, ~{nb}+{na} text tokens):"
+    )
     print(f"  reference protocol        {ref:.3e} FLOPs")
     print(f"  per-length schedule (old) {old:.3e} FLOPs  (old / global floor = {old / (glob + head):.4f})")
     print(f"  ours (prefix schedule)    {ours:.3e} FLOPs  ({ref / ours:.2f}x below reference)")
-    print(f"  floor, per-length trie    {per_group + head:.3e} FLOPs  (ours / floor = {ours / (per_group + head):.4f})")
+    print(
+        f"  floor, per-length trie    {per_group + head:.3e} FLOPs  (ours / floor = {ours / (per_group + head):.4f})"
+    )
     print(f"  floor, global trie        {glob + head:.3e} FLOPs  (ours / floor = {ours / (glob + head):.4f})")
     print("  multi-rank split (contiguous ranges of first inserted slot, balanced by the FLOP model):")
-    print(f"  {'ranks':>5s} {'sum over ranks':>15s} {'/ global floor':>15s} {'busiest rank':>13s} {'/ even share':>13s}")
+    print(
+        f"  {'ranks':>5s} {'sum over ranks':>15s} {'/ global floor':>15s} {'busiest rank':>13s} {'/ even share':>13s}"
+    )
     for world in (1, 2, 4, 8):
         costs = split_cost(split_units(units, world, profile), profile)
         total = sum(costs) + head
-        print(f"  {world:5d} {total:15.3e} {total / (glob + head):15.4f} {max(costs):13.3e} "
-              f"{max(costs) / (sum(costs) / world):13.4f}")
+        print(
+            f"  {world:5d} {total:15.3e} {total / (glob + head):15.4f} {max(costs):13.3e} "
+            f"{max(costs) / (sum(costs) / world):13.4f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,8 +303,12 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         ds = build_dataset(root, args.size)
         be = get_backend(SPEC)
-        runner = Runner(ds, be, EvalSettings(variants=[get_variant(VARIANT)], cache_root=root / "cache",
-                                             progress=False), root / "unused")
+        runner = Runner(
+            ds,
+            be,
+            EvalSettings(variants=[get_variant(VARIANT)], cache_root=root / "cache", progress=False),
+            root / "unused",
+        )
         rows = runner.rows()
         runner.cache.haystack(ds.haystack_frames(), ds.haystack_key)  # fill the cache outside timings
         names = {n for r in rows for n in [r["needle_image"], *r["distractor_images"]]}
@@ -265,49 +316,85 @@ def main(argv: list[str] | None = None) -> int:
         tpf = runner.cache.tokens_per_frame
         nb = len(be.tokenizer.encode(runner.settings.template.before))
         shape, big = ModelShape.from_backend(be), ModelShape(**SEVEN_B)
-        print(f"dataset: {len(rows)} samples = 15 lengths (10..290 step 20) x 6 depths x 5 needles, "
-              f"reference schedule, period 20, frames {args.size} -> {tpf} tokens/frame "
-              f"(built in {time.perf_counter() - t0:.1f}s)")
+        print(
+            f"dataset: {len(rows)} samples = 15 lengths (10..290 step 20) x 6 depths x 5 needles, "
+            f"reference schedule, period 20, frames {args.size} -> {tpf} tokens/frame "
+            f"(built in {time.perf_counter() - t0:.1f}s)"
+        )
         print(f"model:   {SPEC}")
         print(f"  shapes tiny: {shape.to_dict()}")
         print(f"  shapes 7B:   {big.to_dict()}")
         seqs = sequences(runner, rows, tpf, nb, None)
         mean_ctx = sum(sum(n for _, n in a) for _, a in seqs) / len(seqs) / 2
-        print(f"  LM head share of one token's FLOPs (linear only): tiny {shape.head_share():.4f}, "
-              f"7B {big.head_share():.4f}")
-        print(f"  ... at this grid's mean context ({mean_ctx:.0f} keys): tiny {shape.head_share(mean_ctx):.4f}; "
-              f"7B at the real grid's mean context (108,000 keys): {big.head_share(108_000):.4f}")
+        print(
+            f"  LM head share of one token's FLOPs (linear only): tiny {shape.head_share():.4f}, "
+            f"7B {big.head_share():.4f}"
+        )
+        print(
+            f"  ... at this grid's mean context ({mean_ctx:.0f} keys): tiny {shape.head_share(mean_ctx):.4f}; "
+            f"7B at the real grid's mean context (108,000 keys): {big.head_share(108_000):.4f}"
+        )
 
         figures = {}
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
         for protocol in ("reference", "ours"):
-            cmd = [sys.executable, __file__, "--child", protocol, str(ds.path), str(root / "cache"), str(root)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                protocol,
+                str(ds.path),
+                str(root / "cache"),
+                str(root),
+            ]
             subprocess.run(cmd, check=True, env=env)
             figures[protocol] = json.loads((root / f"{protocol}.json").read_text())
             f = figures[protocol]
-            print(f"  {protocol:9s} done: {f['seconds']:.1f}s, peak RSS {f['peak_rss_mb']:.0f} MB", flush=True)
+            print(
+                f"  {protocol:9s} done: {f['seconds']:.1f}s, peak RSS {f['peak_rss_mb']:.0f} MB", flush=True
+            )
 
         ref, ours = figures["reference"], figures["ours"]
         answer_rows = sum(len(be.tokenizer.encode(ds.needles[r["needle_id"]].answer)) for r in rows)
         fl = floors(shape, seqs, answer_rows)
         same = ref["answers"] == ours["answers"] and len(ours["answers"]) == len(rows)
         print(f"\n{'':26s} {'reference':>12s} {'ours':>12s} {'ratio ref/ours':>15s}")
-        print(f"{'wall seconds':26s} {ref['seconds']:12.1f} {ours['seconds']:12.1f} {ref['seconds'] / ours['seconds']:15.2f}")
-        print(f"{'peak RSS MB, lifetime':26s} {ref['peak_rss_mb']:12.0f} {ours['peak_rss_mb']:12.0f} "
-              f"{ref['peak_rss_mb'] / ours['peak_rss_mb']:15.2f}")
-        print(f"{'peak RSS MB, evaluation':26s} {ref['eval_peak_rss_mb']:12.0f} {ours['eval_peak_rss_mb']:12.0f} "
-              f"{ref['eval_peak_rss_mb'] / ours['eval_peak_rss_mb']:15.2f}")
-        print(f"{'  growth over its start':26s} {ref['eval_peak_rss_mb'] - ref['rss_before_mb']:12.1f} "
-              f"{ours['eval_peak_rss_mb'] - ours['rss_before_mb']:12.1f}")
-        print(f"{'largest logits tensor MB':26s} {ref['max_logits_bytes'] / 1e6:12.2f} {ours['max_logits_bytes'] / 1e6:12.4f}")
-        print(f"{'tokens fed':26s} {ref['tokens']:12d} {ours['tokens']:12d} {ref['tokens'] / ours['tokens']:15.2f}")
+        print(
+            f"{'wall seconds':26s} {ref['seconds']:12.1f} {ours['seconds']:12.1f} {ref['seconds'] / ours['seconds']:15.2f}"
+        )
+        print(
+            f"{'peak RSS MB, lifetime':26s} {ref['peak_rss_mb']:12.0f} {ours['peak_rss_mb']:12.0f} "
+            f"{ref['peak_rss_mb'] / ours['peak_rss_mb']:15.2f}"
+        )
+        print(
+            f"{'peak RSS MB, evaluation':26s} {ref['eval_peak_rss_mb']:12.0f} {ours['eval_peak_rss_mb']:12.0f} "
+            f"{ref['eval_peak_rss_mb'] / ours['eval_peak_rss_mb']:15.2f}"
+        )
+        print(
+            f"{'  growth over its start':26s} {ref['eval_peak_rss_mb'] - ref['rss_before_mb']:12.1f} "
+            f"{ours['eval_peak_rss_mb'] - ours['rss_before_mb']:12.1f}"
+        )
+        print(
+            f"{'largest logits tensor MB':26s} {ref['max_logits_bytes'] / 1e6:12.2f} {ours['max_logits_bytes'] / 1e6:12.4f}"
+        )
+        print(
+            f"{'tokens fed':26s} {ref['tokens']:12d} {ours['tokens']:12d} {ref['tokens'] / ours['tokens']:15.2f}"
+        )
         print(f"{'LM head rows':26s} {ref['head_rows']:12d} {ours['head_rows']:12d}")
-        print(f"{'FLOPs (measured calls)':26s} {ref['flops']:12.3e} {ours['flops']:12.3e} {ref['flops'] / ours['flops']:15.2f}")
-        print(f"floor, per-length trie:    {fl['per_group']:.3e} FLOPs; ours / floor = {ours['flops'] / fl['per_group']:.4f}; "
-              f"reference / floor = {ref['flops'] / fl['per_group']:.2f}")
-        print(f"floor, global trie:        {fl['global']:.3e} FLOPs; ours / floor = {ours['flops'] / fl['global']:.4f}")
-        print(f"our schedule targets the global trie (one prefix per variant and window offset, across "
-              f"lengths); prefill chunk {ours['prefill_chunk']}, batch size {ours['batch_size']}")
+        print(
+            f"{'FLOPs (measured calls)':26s} {ref['flops']:12.3e} {ours['flops']:12.3e} {ref['flops'] / ours['flops']:15.2f}"
+        )
+        print(
+            f"floor, per-length trie:    {fl['per_group']:.3e} FLOPs; ours / floor = {ours['flops'] / fl['per_group']:.4f}; "
+            f"reference / floor = {ref['flops'] / fl['per_group']:.2f}"
+        )
+        print(
+            f"floor, global trie:        {fl['global']:.3e} FLOPs; ours / floor = {ours['flops'] / fl['global']:.4f}"
+        )
+        print(
+            f"our schedule targets the global trie (one prefix per variant and window offset, across "
+            f"lengths); prefill chunk {ours['prefill_chunk']}, batch size {ours['batch_size']}"
+        )
         if same:
             print(f"answers: identical ({len(rows)} samples: same correct and prediction)")
         else:

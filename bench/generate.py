@@ -41,13 +41,18 @@ def main(argv: list[str] | None = None) -> int:
 
         size = parse_size(args.size)
         video = build_demo_haystack()
-        print(f"haystack: {video} ({video.stat().st_size / 1e6:.1f} MB), sampled at {args.fps} fps to {args.size}")
+        print(
+            f"haystack: {video} ({video.stat().st_size / 1e6:.1f} MB), sampled at {args.fps} fps to {args.size}"
+        )
 
         rows = []
         for backend in ("decord", "pyav"):
             before = decode_count()
-            hay, cold = _timed(lambda: load_haystack(video, fps=args.fps, size=size, cache=False,
-                                                     backend=backend, progress=False))
+            hay, cold = _timed(
+                lambda backend=backend: load_haystack(
+                    video, fps=args.fps, size=size, cache=False, backend=backend, progress=False
+                )
+            )
             rows.append((f"decode {backend} (no cache)", len(hay), cold, decode_count() - before))
         before = decode_count()
         hay, fill = _timed(lambda: load_haystack(video, fps=args.fps, size=size, progress=False))
@@ -62,9 +67,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warm/cold speedup (decord): {rows[0][2] / warm:.0f}x")
 
         def build(out: str):
-            return generate(haystack=video, needles="demo", out=Path(tmp) / out, lengths=args.lengths,
-                            depths=args.depths, schedule="reference", fps=args.fps, size=size,
-                            progress=False)
+            return generate(
+                haystack=video,
+                needles="demo",
+                out=Path(tmp) / out,
+                lengths=args.lengths,
+                depths=args.depths,
+                schedule="reference",
+                fps=args.fps,
+                size=size,
+                progress=False,
+            )
 
         os.environ["VNIAHD_CACHE"] = str(Path(tmp) / "cache2")  # cold again for the dataset build
         ds, t_cold = _timed(lambda: build("ds_cold"))

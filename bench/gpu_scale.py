@@ -34,13 +34,20 @@ def grid_schedule(tpf: int, nb: int, na: int):
     """(frames, first inserted slot) of every sample of the reference grid, per length."""
     from vniahd.plan import plan_samples
 
-    samples = plan_samples(lengths=list(range(100, 2901, 200)), depths=["0", "0.2", "0.4", "0.6", "0.8", "1"],
-                           needles=[(f"n{i}", 1) for i in range(5)], schedule="reference", period=200,
-                           seed=24242424, haystack_frames=3000)
+    samples = plan_samples(
+        lengths=list(range(100, 2901, 200)),
+        depths=["0", "0.2", "0.4", "0.6", "0.8", "1"],
+        needles=[(f"n{i}", 1) for i in range(5)],
+        schedule="reference",
+        period=200,
+        seed=24242424,
+        haystack_frames=3000,
+    )
     groups: dict[int, list[tuple[int, int]]] = {}
     for s in samples:
-        groups.setdefault(s.length, []).append((nb + s.num_frames * tpf + na,
-                                                nb + min([s.needle_slot, *s.distractor_slots]) * tpf))
+        groups.setdefault(s.length, []).append(
+            (nb + s.num_frames * tpf + na, nb + min([s.needle_slot, *s.distractor_slots]) * tpf)
+        )
     return groups, len(samples)
 
 
@@ -56,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print("gpu_scale: skipped — no CUDA GPU visible to torch here (run on a GPU machine; "
-              "--shape tiny --device cpu runs the logic on a tiny model)")
+        print(
+            "gpu_scale: skipped — no CUDA GPU visible to torch here (run on a GPU machine; "
+            "--shape tiny --device cpu runs the logic on a tiny model)"
+        )
         return 0
 
     from vniahd.evaluate.chunked import Feed, forward_rows
@@ -71,14 +80,16 @@ def main(argv: list[str] | None = None) -> int:
     be = get_backend(spec, device=args.device, dtype="auto")
     variant = get_variant("videorope")
     install_allocation(be.language_model, variant_axes(variant, be.rotary))
-    side = int(round(args.tokens_per_frame ** 0.5))
+    side = int(round(args.tokens_per_frame**0.5))
     grid = (side, args.tokens_per_frame // side)
     tpf = grid[0] * grid[1]
     nb = len(be.tokenizer.encode(TEMPLATES["reference"].before))
     na = 60 + 1  # ≈ a demo question in a BPE tokenizer + one answer token
     cuda = be.device.type == "cuda"
-    print(f"model {spec} on {be.device} ({str(be.dtype).replace('torch.', '')}), loaded in "
-          f"{time.perf_counter() - t0:.1f}s; {tpf} tokens/frame, prefill chunk {args.chunk}")
+    print(
+        f"model {spec} on {be.device} ({str(be.dtype).replace('torch.', '')}), loaded in "
+        f"{time.perf_counter() - t0:.1f}s; {tpf} tokens/frame, prefill chunk {args.chunk}"
+    )
 
     calls: list[tuple[int, int, float]] = []  # (tokens, attended keys, seconds)
     orig = be.hidden_states
@@ -102,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         n = pos.shape[1]
         gen = torch.Generator(device=be.device)
 
-        def rows(a: int, b: int):
+        def rows(a: int, b: int, gen: torch.Generator = gen):
             gen.manual_seed(a)  # deterministic rows, made on the device chunk by chunk
             return torch.randn(b - a, be.hidden_size, generator=gen, device=be.device).to(be.dtype) * 0.02
 
@@ -119,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         secs = time.perf_counter() - start
         peak = torch.cuda.max_memory_allocated(be.device) / 2**30 if cuda else float("nan")
-        print(f"frames={frames}: {n} tokens, {secs:.2f} s, {n / secs:.0f} tokens/s, peak memory "
-              f"{peak:.2f} GiB" + ("" if cuda else " (CPU: not measured)"))
+        print(
+            f"frames={frames}: {n} tokens, {secs:.2f} s, {n / secs:.0f} tokens/s, peak memory "
+            f"{peak:.2f} GiB" + ("" if cuda else " (CPU: not measured)")
+        )
     be.hidden_states = orig
 
     if len(calls) < 2:
@@ -150,9 +163,11 @@ def main(argv: list[str] | None = None) -> int:
                 prefix = p
             shared += predict(n - p, p)
     print(f"fit: t = {a:.3e} s/token + {b:.3e} s/attended key")
-    print(f"projected 450-sample grid ({total} samples, one variant): without prefix sharing "
-          f"{independent / 3600:.2f} h, with prefix sharing {shared / 3600:.2f} h "
-          f"({independent / shared:.2f}x)")
+    print(
+        f"projected 450-sample grid ({total} samples, one variant): without prefix sharing "
+        f"{independent / 3600:.2f} h, with prefix sharing {shared / 3600:.2f} h "
+        f"({independent / shared:.2f}x)"
+    )
     return 0
 
 

@@ -100,15 +100,20 @@ def test_unknown_variant_is_a_clear_error(tmp_path):
     assert vniahd.get_variant("videorope:delta=1").name == "videorope:delta=1"
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda p: vniahd.evaluate(p / "nil", "random:qwen2-vl", "mrope", out=p / "r"), "does not exist"),
-    (lambda p: vniahd.evaluate(p, "random:qwen2-vl", "mrope", out=p / "r", scoring="best"),
-     "unknown scoring mode 'best'"),
-    (lambda p: vniahd.evaluate(p, "random:qwen2-vl", "mrope", out=p / "r", limit=0), "--limit"),
-    (lambda p: vniahd.open_dataset(p), "not a vniahd dataset"),
-    (lambda p: vniahd.load_model("nope:x"), "unknown model backend 'nope'"),
-    (lambda p: vniahd.generate(haystack="demo", needles="demo", out=p / "d", lengths="x"), "length"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda p: vniahd.evaluate(p / "nil", "random:qwen2-vl", "mrope", out=p / "r"), "does not exist"),
+        (
+            lambda p: vniahd.evaluate(p, "random:qwen2-vl", "mrope", out=p / "r", scoring="best"),
+            "unknown scoring mode 'best'",
+        ),
+        (lambda p: vniahd.evaluate(p, "random:qwen2-vl", "mrope", out=p / "r", limit=0), "--limit"),
+        (lambda p: vniahd.open_dataset(p), "not a vniahd dataset"),
+        (lambda p: vniahd.load_model("nope:x"), "unknown model backend 'nope'"),
+        (lambda p: vniahd.generate(haystack="demo", needles="demo", out=p / "d", lengths="x"), "length"),
+    ],
+)
 def test_bad_inputs_raise_vniahd_error(tmp_path, call, message):
     with pytest.raises(VniahdError, match=message):
         call(tmp_path)

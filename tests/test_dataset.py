@@ -26,28 +26,82 @@ def _haystack(m: int = M) -> np.ndarray:
 def needles(tmp_path):
     d = tmp_path / "needles"
     d.mkdir()
-    colours = {"n1": (250, 0, 0), "d1": (0, 0, 250), "n2": (0, 250, 0), "d2a": (250, 250, 0), "d2b": (0, 250, 250)}
+    colours = {
+        "n1": (250, 0, 0),
+        "d1": (0, 0, 250),
+        "n2": (0, 250, 0),
+        "d2a": (250, 250, 0),
+        "d2b": (0, 250, 250),
+    }
     for name, rgb in colours.items():
         Image.new("RGB", (64, 48), rgb).save(d / f"{name}.png")
-    (d / "set.json").write_text(json.dumps({"needles": [
-        {"id": "one", "image": "n1.png", "question": "Which?", "options": ["a", "b", "c", "d"], "answer": "C",
-         "distractors": ["d1.png"]},
-        {"id": "two", "image": "n2.png", "question": "How many?", "answer": "200",
-         "distractors": ["d2a.png", "d2b.png"]},
-    ]}))
+    (d / "set.json").write_text(
+        json.dumps(
+            {
+                "needles": [
+                    {
+                        "id": "one",
+                        "image": "n1.png",
+                        "question": "Which?",
+                        "options": ["a", "b", "c", "d"],
+                        "answer": "C",
+                        "distractors": ["d1.png"],
+                    },
+                    {
+                        "id": "two",
+                        "image": "n2.png",
+                        "question": "How many?",
+                        "answer": "200",
+                        "distractors": ["d2a.png", "d2b.png"],
+                    },
+                ]
+            }
+        )
+    )
     return load_needle_set(d / "set.json")
 
 
-def _write(out, needles, *, lengths=(10, 30, 60), schedule="reference", period=8, repeats=3, seed=11,
-           frames=None, **kw):
+def _write(
+    out,
+    needles,
+    *,
+    lengths=(10, 30, 60),
+    schedule="reference",
+    period=8,
+    repeats=3,
+    seed=11,
+    frames=None,
+    **kw,
+):
     frames = _haystack() if frames is None else frames
-    samples = plan_samples(lengths=list(lengths), depths=["0", "0.5", "1"],
-                           needles=[(n.id, len(n.distractors)) for n in needles], schedule=schedule,
-                           period=period, seed=seed, haystack_frames=len(frames), repeats=repeats)
-    config = {"lengths": list(lengths), "schedule": schedule, "period": {"frames": period, "spec": str(period)},
-              "seed": seed, "repeats": repeats, "fps": 1.0}
-    return write_dataset(out, haystack_frames=frames, haystack_meta={"fingerprint": "synthetic", "source": "memory"},
-                         needle_set=needles, samples=samples, config=config, progress=False, **kw)
+    samples = plan_samples(
+        lengths=list(lengths),
+        depths=["0", "0.5", "1"],
+        needles=[(n.id, len(n.distractors)) for n in needles],
+        schedule=schedule,
+        period=period,
+        seed=seed,
+        haystack_frames=len(frames),
+        repeats=repeats,
+    )
+    config = {
+        "lengths": list(lengths),
+        "schedule": schedule,
+        "period": {"frames": period, "spec": str(period)},
+        "seed": seed,
+        "repeats": repeats,
+        "fps": 1.0,
+    }
+    return write_dataset(
+        out,
+        haystack_frames=frames,
+        haystack_meta={"fingerprint": "synthetic", "source": "memory"},
+        needle_set=needles,
+        samples=samples,
+        config=config,
+        progress=False,
+        **kw,
+    )
 
 
 def test_round_trip_and_frame_order(tmp_path, needles):
@@ -89,7 +143,11 @@ def test_two_runs_are_byte_identical(tmp_path, needles):
     a = _write(tmp_path / "a", needles)
     b = _write(tmp_path / "b", needles)
     assert a.fingerprint == b.fingerprint
-    for rel in ["samples.parquet", "haystack.npy", *[f"images/{p.name}" for p in (tmp_path / "a/images").iterdir()]]:
+    for rel in [
+        "samples.parquet",
+        "haystack.npy",
+        *[f"images/{p.name}" for p in (tmp_path / "a/images").iterdir()],
+    ]:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
     c = _write(tmp_path / "c", needles, seed=12)
     assert c.fingerprint != a.fingerprint
@@ -125,7 +183,9 @@ def test_contact_sheet_and_summary(tmp_path, needles):
     text = summary(ds)
     assert "periodic" in text and ds.fingerprint in text and needles.fingerprint in text
     assert "18 samples" not in text and "54" in text
-    png = contact_sheet(ds, "L60_D0.5_two_r1", tmp_path / "sheet.png", max_thumbs=12, columns=6, thumb_width=96)
+    png = contact_sheet(
+        ds, "L60_D0.5_two_r1", tmp_path / "sheet.png", max_thumbs=12, columns=6, thumb_width=96
+    )
     im = Image.open(png)
     assert im.format == "PNG" and im.width == 6 * (96 + 12) + 6
     row = ds.sample("L60_D0.5_two_r1")
@@ -142,7 +202,11 @@ def test_export_videos(tmp_path, needles):
     lines = [json.loads(x) for x in (tmp_path / "ds/questions.jsonl").read_text().splitlines()]
     assert len(lines) == len(ds.samples) == 6
     q = next(x for x in lines if x["sample_id"] == "L10_D0.5_one_r0")
-    assert q["options"] == ["a", "b", "c", "d"] and q["answer"] == "C" and q["question"].startswith("Options: A. a")
+    assert (
+        q["options"] == ["a", "b", "c", "d"]
+        and q["answer"] == "C"
+        and q["question"].startswith("Options: A. a")
+    )
     with av.open(str(tmp_path / "ds" / q["video"])) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == q["num_frames"] == 11  # q=5: both sides out of range at period 8
@@ -163,12 +227,20 @@ def test_writer_rejects_bad_frames(tmp_path, needles):
 def test_samples_round_trip_through_parquet_as_samples(tmp_path):
     """What the planner made comes back from samples.parquet as equal ``Sample`` objects."""
     from evaluate_fixtures import make_dataset
+
     from vniahd.plan import plan_samples
     from vniahd.records import Sample
 
     ds = make_dataset(tmp_path / "ds")
-    planned = plan_samples(lengths=[6, 10], depths=["0", "0.5", "1"], needles=[("mc", 1), ("short", 1)],
-                           schedule="reference", period=3, seed=7, haystack_frames=12)
+    planned = plan_samples(
+        lengths=[6, 10],
+        depths=["0", "0.5", "1"],
+        needles=[("mc", 1), ("short", 1)],
+        schedule="reference",
+        period=3,
+        seed=7,
+        haystack_frames=12,
+    )
     got = ds.sample_records()
     assert all(type(s) is Sample for s in got)
     assert sorted(got, key=lambda s: s.sample_id) == sorted(planned, key=lambda s: s.sample_id)

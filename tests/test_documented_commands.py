@@ -70,8 +70,13 @@ def readme_blocks() -> list[list[tuple[str, list[str]]]]:
                     cmds[-1][1].append(line)
         else:
             cmds = [(c, []) for c in _join_continuations(lines)]
-        blocks.append([(shlex.join(shlex.split(c, comments=True)), out) for c, out in cmds
-                       if c.strip().startswith(("vniahd ", "make "))])
+        blocks.append(
+            [
+                (shlex.join(shlex.split(c, comments=True)), out)
+                for c, out in cmds
+                if c.strip().startswith(("vniahd ", "make "))
+            ]
+        )
     return blocks
 
 
@@ -130,8 +135,12 @@ def one(commands: list[str], prefix: str, *, contains: str = "") -> str:
     return hits[0]
 
 
-def substitute(argv: list[str], values: dict[str, str] | None = None, drop: tuple[str, ...] = (),
-               extra: list[str] | None = None) -> list[str]:
+def substitute(
+    argv: list[str],
+    values: dict[str, str] | None = None,
+    drop: tuple[str, ...] = (),
+    extra: list[str] | None = None,
+) -> list[str]:
     """Replace option values (``{"--model": SPEC}``), drop options with their value, append
     ``extra`` (argparse keeps the last value of an option given twice)."""
     values, out, i = values or {}, [], 0
@@ -195,8 +204,11 @@ def test_docs_yield_commands():
     shown = {argv_of(c)[0] for c in readme_commands() if c.startswith("vniahd ")}
     assert {"generate", "inspect", "eval", "plot", "positions", "freqs"} <= shown
     assert {"make demo", "make test"} <= set(readme_commands())
-    with_examples = {" ".join(path) for path, sub in subparsers(build_parser())
-                     if re.search(r"^\s*examples?:", sub.epilog or "", flags=re.I | re.M)}
+    with_examples = {
+        " ".join(path)
+        for path, sub in subparsers(build_parser())
+        if re.search(r"^\s*examples?:", sub.epilog or "", flags=re.I | re.M)
+    }
     assert with_examples == {path for path, _ in help_examples()}  # each such epilog yields commands
     assert {"generate", "eval", "plot", "positions", "freqs", "train-tiny"} <= with_examples
 
@@ -223,8 +235,13 @@ def test_every_help_renders():
         assert sub.format_help().startswith("usage: vniahd " + " ".join(path)), path
 
 
-@pytest.mark.parametrize("target", sorted({c.split()[1] for c in readme_commands() if c.startswith("make ")}
-                                          | {s.split()[1] for s in readme_inline() if s.startswith("make ")}))
+@pytest.mark.parametrize(
+    "target",
+    sorted(
+        {c.split()[1] for c in readme_commands() if c.startswith("make ")}
+        | {s.split()[1] for s in readme_inline() if s.startswith("make ")}
+    ),
+)
 def test_readme_make_targets_exist(target):
     targets = set(re.findall(r"^([A-Za-z0-9_.-]+):", MAKEFILE.read_text(), flags=re.M))
     assert target in targets
@@ -258,8 +275,15 @@ def test_readme_inline_commands_name_real_options():
 
 
 # ------------------------------------------------------------------------ cheap commands, run
-@pytest.mark.parametrize("cmd", [c for c in readme_commands() + [c for _, c in help_examples()]
-                                 if c.split()[1] in ("positions", "freqs", "variants")], ids=short)
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        c
+        for c in readme_commands() + [c for _, c in help_examples()]
+        if c.split()[1] in ("positions", "freqs", "variants")
+    ],
+    ids=short,
+)
 def test_rope_commands_run_as_documented(cmd, capsys):
     assert main(argv_of(cmd)) == 0
     out = capsys.readouterr().out
@@ -278,8 +302,9 @@ def test_readme_shown_output_is_current(capsys):
         actual = capsys.readouterr().out.splitlines()
         pos = 0
         for line in lines:
-            assert line in actual[pos:], \
-                f"README shows {line!r} for `{cmd}`; it now prints:\n" + "\n".join(actual)
+            assert line in actual[pos:], f"README shows {line!r} for `{cmd}`; it now prints:\n" + "\n".join(
+                actual
+            )
             pos = actual.index(line, pos) + 1
 
 
@@ -296,8 +321,9 @@ def test_readme_workflow_runs_end_to_end(demo_haystack, tmp_path, monkeypatch, c
     gen = argv_of(one(cmds, "vniahd generate"))
     # "--haystack demo and --needles demo … so every command above can be tried" (the demo
     # needle set takes "--distractor-needles demo" or none).
-    gen = substitute(gen, {"--haystack": "demo", "--needles": "demo", "--distractor-needles": "demo"},
-                     extra=SMALL)
+    gen = substitute(
+        gen, {"--haystack": "demo", "--needles": "demo", "--distractor-needles": "demo"}, extra=SMALL
+    )
     run_ok(gen, tmp_path, monkeypatch)
     assert (tmp_path / gen[gen.index("--out") + 1] / "dataset.json").is_file()
 
@@ -342,7 +368,7 @@ def test_help_examples_run_end_to_end(demo_haystack, tmp_path, monkeypatch, caps
     plots = [argv_of(c) for c in examples if c.startswith("vniahd plot ")]
     ran = 0
     for plot in plots:
-        inputs = plot[1:plot.index("--out")]
+        inputs = plot[1 : plot.index("--out")]
         if sum(not p.endswith(".json") for p in inputs) > 1:
             continue  # several results directories (V-NIAH and V-NIAH-D runs): parsed above only
         for src in inputs:  # results/run → this run; a reference all_accuracies.json → a small one
@@ -351,8 +377,14 @@ def test_help_examples_run_end_to_end(demo_haystack, tmp_path, monkeypatch, caps
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
             if src.endswith(".json"):
-                path.write_text(json.dumps([{"Num. Frame": 100, "Frame Depth": 0.0, "Score": 0.8},
-                                            {"Num. Frame": 100, "Frame Depth": 100.0, "Score": 0.4}]))
+                path.write_text(
+                    json.dumps(
+                        [
+                            {"Num. Frame": 100, "Frame Depth": 0.0, "Score": 0.8},
+                            {"Num. Frame": 100, "Frame Depth": 100.0, "Score": 0.4},
+                        ]
+                    )
+                )
             else:
                 path.symlink_to(tmp_path / results, target_is_directory=True)
         run_ok(plot, tmp_path, monkeypatch)
@@ -375,18 +407,40 @@ def test_train_tiny_example_runs(demo_haystack, tmp_path, monkeypatch):
     argv = _tiny_example("vniahd train-tiny") + ["--steps", "2", "--no-progress"]
     run_ok(argv, tmp_path, monkeypatch)
     metas = [json.loads(p.read_text()) for p in cache_dir("tiny", "checkpoints").glob("*/tiny.json")]
-    assert any(m.get("steps") == 2 and m.get("variant_name") == argv[argv.index("--variant") + 1]
-               for m in metas)
+    assert any(
+        m.get("steps") == 2 and m.get("variant_name") == argv[argv.index("--variant") + 1] for m in metas
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.integration
 def test_eval_tiny_example_runs(demo_haystack, tmp_path, monkeypatch):
     """`vniahd train-tiny --help`'s eval example (`--model tiny`), training on demand for 2 steps."""
-    run_ok(["generate", "--haystack", "demo", "--needles", "demo", "--lengths", "8,16",
-            "--depths", "0:1:0.5", "--period", "4", "--out", "data/tiny", *SMALL], tmp_path, monkeypatch)
-    ev = substitute(_tiny_example("vniahd eval"),
-                    {"--dataset": "data/tiny", "--model": "tiny?train=1&steps=2"}, extra=QUICK)
+    run_ok(
+        [
+            "generate",
+            "--haystack",
+            "demo",
+            "--needles",
+            "demo",
+            "--lengths",
+            "8,16",
+            "--depths",
+            "0:1:0.5",
+            "--period",
+            "4",
+            "--out",
+            "data/tiny",
+            *SMALL,
+        ],
+        tmp_path,
+        monkeypatch,
+    )
+    ev = substitute(
+        _tiny_example("vniahd eval"),
+        {"--dataset": "data/tiny", "--model": "tiny?train=1&steps=2"},
+        extra=QUICK,
+    )
     run_ok(ev, tmp_path, monkeypatch)
     lines = (tmp_path / ev[ev.index("--out") + 1] / "results.jsonl").read_text().splitlines()
     assert len(lines) == 2

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from evaluate_fixtures import make_dataset
+
 from vniahd.cli import main
 from vniahd.errors import VniahdError
 from vniahd.evaluate import ResultsWriter, get_template, read_results
@@ -20,9 +20,26 @@ def ds(tmp_path_factory):
 def test_eval_runs_resumes_and_summarises(ds, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("VNIAHD_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "res"
-    args = ["eval", "--dataset", str(ds.path), "--model", "random:qwen2-vl", "--variant", "vanilla",
-            "--variant", "tad", "--variant", "mrope", "--variant", "videorope", "--out", str(out),
-            "--limit", "4", "--no-progress"]
+    args = [
+        "eval",
+        "--dataset",
+        str(ds.path),
+        "--model",
+        "random:qwen2-vl",
+        "--variant",
+        "vanilla",
+        "--variant",
+        "tad",
+        "--variant",
+        "mrope",
+        "--variant",
+        "videorope",
+        "--out",
+        str(out),
+        "--limit",
+        "4",
+        "--no-progress",
+    ]
     assert main(args) == 0
     first = capsys.readouterr()
     for name in ("vanilla", "tad", "mrope", "videorope"):
@@ -37,12 +54,15 @@ def test_eval_runs_resumes_and_summarises(ds, tmp_path, capsys, monkeypatch):
     assert set(run["variants"]) == {"vanilla", "tad", "mrope", "videorope"}
 
 
-@pytest.mark.parametrize("extra,message", [
-    (["--variant", "nope"], "unknown variant"),
-    (["--variant", "vanilla", "--model", "hf:/no/such/dir"], "does not exist"),
-    (["--variant", "vanilla", "--limit", "0"], "--limit"),
-    (["--variant", "vanilla", "--prompt-template", "fancy"], "unknown prompt template"),
-])
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--variant", "nope"], "unknown variant"),
+        (["--variant", "vanilla", "--model", "hf:/no/such/dir"], "does not exist"),
+        (["--variant", "vanilla", "--limit", "0"], "--limit"),
+        (["--variant", "vanilla", "--prompt-template", "fancy"], "unknown prompt template"),
+    ],
+)
 def test_user_errors(ds, tmp_path, capsys, extra, message):
     args = ["eval", "--dataset", str(ds.path), "--model", "random:qwen2-vl", "--out", str(tmp_path / "r")]
     assert main(args + extra) == 2
@@ -50,8 +70,22 @@ def test_user_errors(ds, tmp_path, capsys, extra, message):
 
 
 def test_not_a_dataset_and_no_gpu(tmp_path, capsys):
-    assert main(["eval", "--dataset", str(tmp_path), "--model", "random:qwen2-vl", "--variant", "mrope",
-                 "--out", str(tmp_path / "r")]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "--dataset",
+                str(tmp_path),
+                "--model",
+                "random:qwen2-vl",
+                "--variant",
+                "mrope",
+                "--out",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 2
+    )
     assert "not a vniahd dataset" in capsys.readouterr().err
 
 
@@ -60,15 +94,41 @@ def test_cuda_without_gpu(ds, tmp_path, capsys):
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    assert main(["eval", "--dataset", str(ds.path), "--model", "random:qwen2-vl", "--variant", "mrope",
-                 "--out", str(tmp_path / "r"), "--device", "cuda"]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "--dataset",
+                str(ds.path),
+                "--model",
+                "random:qwen2-vl",
+                "--variant",
+                "mrope",
+                "--out",
+                str(tmp_path / "r"),
+                "--device",
+                "cuda",
+            ]
+        )
+        == 2
+    )
     assert "no CUDA GPU" in capsys.readouterr().err
 
 
 def test_other_model_refused_before_loading(ds, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("VNIAHD_CACHE", str(tmp_path / "cache"))
-    base = ["eval", "--dataset", str(ds.path), "--variant", "mrope", "--out", str(tmp_path / "r"),
-            "--limit", "1", "--no-progress"]
+    base = [
+        "eval",
+        "--dataset",
+        str(ds.path),
+        "--variant",
+        "mrope",
+        "--out",
+        str(tmp_path / "r"),
+        "--limit",
+        "1",
+        "--no-progress",
+    ]
     assert main(base + ["--model", "random:qwen2-vl"]) == 0
     capsys.readouterr()
     assert main(base + ["--model", "random:qwen2.5-vl"]) == 2
@@ -76,9 +136,25 @@ def test_other_model_refused_before_loading(ds, tmp_path, capsys, monkeypatch):
 
 
 def test_results_reader_tolerance(tmp_path):
-    rec = {k: 1 for k in ("sample_id", "variant", "scoring", "model", "length", "depth", "needle_id",
-                          "schedule", "correct", "prediction", "answer", "num_frames",
-                          "tokens_per_frame", "num_tokens")}
+    rec = {
+        k: 1
+        for k in (
+            "sample_id",
+            "variant",
+            "scoring",
+            "model",
+            "length",
+            "depth",
+            "needle_id",
+            "schedule",
+            "correct",
+            "prediction",
+            "answer",
+            "num_frames",
+            "tokens_per_frame",
+            "num_tokens",
+        )
+    }
     path = tmp_path / "results.jsonl"
     path.write_text(json.dumps(rec) + "\n" + json.dumps({**rec, "sample_id": 2}))  # no final newline
     assert len(read_results(tmp_path)) == 2  # a complete last line counts

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from evaluate_fixtures import make_dataset
-from vniahd.evaluate import EvalSettings, Feed, Runner, default_prefill_chunk, forward_rows, read_results, result_key
+
+from vniahd.evaluate import (
+    EvalSettings,
+    Feed,
+    Runner,
+    default_prefill_chunk,
+    forward_rows,
+    read_results,
+    result_key,
+)
 from vniahd.evaluate.chunked import tensor_rows
 from vniahd.models import get_backend
 from vniahd.rope import Text, Video, get_variant, variant_axes
@@ -95,11 +103,18 @@ def test_runner_chunked_equals_unchunked(tmp_path, backend, scoring):
     be = get_backend("random:qwen2-vl")
     out = {}
     for chunk in (0, 16):
-        settings = EvalSettings(variants=[get_variant("mrope"), get_variant("videorope")], scoring=scoring,
-                                cache_root=tmp_path / "c", progress=False, prefill_chunk=chunk)
+        settings = EvalSettings(
+            variants=[get_variant("mrope"), get_variant("videorope")],
+            scoring=scoring,
+            cache_root=tmp_path / "c",
+            progress=False,
+            prefill_chunk=chunk,
+        )
         Runner(ds, be, settings, tmp_path / f"o{chunk}").run()
-        out[chunk] = {result_key(r): (r["correct"], r["prediction"], r.get("raw_text"))
-                      for r in read_results(tmp_path / f"o{chunk}")}
+        out[chunk] = {
+            result_key(r): (r["correct"], r["prediction"], r.get("raw_text"))
+            for r in read_results(tmp_path / f"o{chunk}")
+        }
     assert out[0] == out[16] and len(out[0]) == 2 * len(ds.samples)
     run = __import__("json").loads((tmp_path / "o16" / "run.json").read_text())
     assert run["evaluation"]["prefill_chunk"] == 16 and run["evaluation"]["prefix_sharing"] is True

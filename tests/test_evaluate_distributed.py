@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from evaluate_fixtures import make_dataset
+
 from vniahd.errors import VniahdError
 from vniahd.evaluate import DistInfo, EvalSettings, Runner, read_results, result_key
 from vniahd.evaluate.distributed import assign, from_env
@@ -45,7 +45,7 @@ def test_assign_is_lpt_and_deterministic():
 
 
 def comparable(records):
-    return sorted(((result_key(r), r["correct"], r["prediction"], r["num_tokens"]) for r in records))
+    return sorted((result_key(r), r["correct"], r["prediction"], r["num_tokens"]) for r in records)
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +53,9 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("dist")
     ds = make_dataset(root / "ds")
     be = get_backend("random:qwen2-vl")
-    settings = EvalSettings(variants=[get_variant(v) for v in VARIANTS], cache_root=root / "cache",
-                            progress=False)
+    settings = EvalSettings(
+        variants=[get_variant(v) for v in VARIANTS], cache_root=root / "cache", progress=False
+    )
     Runner(ds, be, settings, root / "single").run()  # also fills the embedding cache
     return root, ds, be
 
@@ -62,10 +63,30 @@ def setup(tmp_path_factory):
 def test_torchrun_two_processes_equals_single(setup):
     root, ds, _ = setup
     env = {**os.environ, "OMP_NUM_THREADS": "1", "VNIAHD_CACHE": str(root / "vcache")}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "vniahd", "eval", "--dataset", str(ds.path), "--model", "random:qwen2-vl",
-           "--variant", VARIANTS[0], "--variant", VARIANTS[1], "--out", str(root / "multi"),
-           "--cache-dir", str(root / "cache"), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "vniahd",
+        "eval",
+        "--dataset",
+        str(ds.path),
+        "--model",
+        "random:qwen2-vl",
+        "--variant",
+        VARIANTS[0],
+        "--variant",
+        VARIANTS[1],
+        "--out",
+        str(root / "multi"),
+        "--cache-dir",
+        str(root / "cache"),
+        "--no-progress",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = root / "multi"
@@ -81,8 +102,10 @@ def test_torchrun_two_processes_equals_single(setup):
     from vniahd.evaluate.work_plan import order_samples
 
     order = [(v, str(r["sample_id"])) for v in VARIANTS for r in order_samples(ds.samples.to_dict("records"))]
-    positions = [sorted(order.index((r["variant"], r["sample_id"])) for r in read_results_file(out / s))
-                 for s in shards]
+    positions = [
+        sorted(order.index((r["variant"], r["sample_id"])) for r in read_results_file(out / s))
+        for s in shards
+    ]
     for pos in positions:
         assert pos == list(range(pos[0], pos[0] + len(pos)))
 
@@ -96,9 +119,15 @@ def test_rank_resumes_its_own_shard(setup, tmp_path):
     lines missing from its shard; rank 1 checks run.json and never writes it."""
     root, ds, be = setup
     out = tmp_path / "out"
-    settings = lambda rank: EvalSettings(variants=[get_variant(v) for v in VARIANTS],  # noqa: E731
-                                         cache_root=root / "cache", progress=False,
-                                         dist=DistInfo(rank, 2, rank))
+
+    def settings(rank):
+        return EvalSettings(
+            variants=[get_variant(v) for v in VARIANTS],
+            cache_root=root / "cache",
+            progress=False,
+            dist=DistInfo(rank, 2, rank),
+        )
+
     with pytest.raises(VniahdError, match="run.json is missing"):
         Runner(ds, be, settings(1), out).run()
     for rank in (0, 1):

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 import torch
-
 from evaluate_fixtures import make_dataset
+
 from vniahd.evaluate import (
     Context,
     EvalSettings,
@@ -21,21 +21,27 @@ from vniahd.evaluate import (
 )
 from vniahd.evaluate.chunked import forward_rows
 from vniahd.evaluate.runner import build_segments, prefix_groups
-from vniahd.rope import variant_axes
-from vniahd.rope.hf import install_allocation
 from vniahd.evaluate.scoring import crop_to, reference_feed
 from vniahd.models import get_backend
-from vniahd.rope import PRESETS, get_variant, parse_variant
+from vniahd.rope import PRESETS, get_variant, parse_variant, variant_axes
+from vniahd.rope.hf import install_allocation
 
-ALL_VARIANTS = sorted(PRESETS) + ["videorope:delta=0.5", "videorope:delta=0.5,text_after=paper",
-                                  "mrope-timed:second_per_grid_t=0.7,tokens_per_second=3"]
+ALL_VARIANTS = sorted(PRESETS) + [
+    "videorope:delta=0.5",
+    "videorope:delta=0.5,text_after=paper",
+    "mrope-timed:second_per_grid_t=0.7,tokens_per_second=3",
+]
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     # lengths 10 and 14 with period 3 give groups of 6 samples with varied first inserted slots
-    return make_dataset(tmp_path_factory.mktemp("prefix") / "ds", lengths=(10, 14),
-                        depths=("0", "0.3", "0.6", "1"), haystack_frames=16)
+    return make_dataset(
+        tmp_path_factory.mktemp("prefix") / "ds",
+        lengths=(10, 14),
+        depths=("0", "0.3", "0.6", "1"),
+        haystack_frames=16,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +67,9 @@ def test_prefix_positions_do_not_depend_on_what_follows(spec, mode):
 
 
 def _runner(ds, be, out, cache, variants, scoring="reference", **kw):
-    settings = EvalSettings(variants=[parse_variant(v) for v in variants], scoring=scoring,
-                            cache_root=cache, progress=False, **kw)
+    settings = EvalSettings(
+        variants=[parse_variant(v) for v in variants], scoring=scoring, cache_root=cache, progress=False, **kw
+    )
     return Runner(ds, be, settings, out)
 
 
@@ -73,11 +80,28 @@ def _by_key(records):
 @pytest.mark.parametrize("scoring", ["reference", "choice", "generate"])
 def test_shared_prefix_equals_independent_evaluation(dataset, backend, tmp_path, scoring):
     variants = ["vanilla", "tad", "mrope", "videorope:delta=0.5"]
-    shared = _runner(dataset, backend, tmp_path / "shared", tmp_path / "c", variants, scoring,
-                     batch_size=1, prefill_chunk=0)
+    shared = _runner(
+        dataset,
+        backend,
+        tmp_path / "shared",
+        tmp_path / "c",
+        variants,
+        scoring,
+        batch_size=1,
+        prefill_chunk=0,
+    )
     shared.run()
-    alone = _runner(dataset, backend, tmp_path / "alone", tmp_path / "c", variants, scoring,
-                    batch_size=1, prefill_chunk=0, prefix_sharing=False)
+    alone = _runner(
+        dataset,
+        backend,
+        tmp_path / "alone",
+        tmp_path / "c",
+        variants,
+        scoring,
+        batch_size=1,
+        prefill_chunk=0,
+        prefix_sharing=False,
+    )
     alone.run()
     a, b = _by_key(read_results(tmp_path / "shared")), _by_key(read_results(tmp_path / "alone"))
     assert set(a) == set(b) and len(a) == len(variants) * len(dataset.samples)
@@ -99,7 +123,7 @@ def _prepared_group(ds, be, tmp_path, variant):
     hay = runner.cache.haystack(ds.haystack_frames(), ds.haystack_key)
     names = {n for r in rows for n in [r["needle_image"], *r["distractor_images"]]}
     images = runner.cache.images({n: ds.image(n) for n in names})
-    (_, group), = [g for g in prefix_groups(rows) if g[0] == 0]  # offset 0: all lengths
+    ((_, group),) = [g for g in prefix_groups(rows) if g[0] == 0]  # offset 0: all lengths
     install_allocation(be.language_model, variant_axes(variant, be.rotary))
     return runner, [runner.prepare(r, hay, images, lazy=True) for r in group]
 
@@ -136,8 +160,9 @@ def test_multi_token_choice_and_generate_on_a_shared_cache(dataset, backend, tmp
     with torch.inference_mode():
         for p in group[:3]:
             inputs = runner.with_positions(p, variant)
-            inputs = dataclasses.replace(inputs, letters=["A", "B", "C"], answer="B",
-                                         letter_ids=[[65, 66], [50, 48, 48], [67]])
+            inputs = dataclasses.replace(
+                inputs, letters=["A", "B", "C"], answer="B", letter_ids=[[65, 66], [50, 48, 48], [67]]
+            )
             start = prefix.advance(p.source, inputs.positions, p.first_frame)
             for mode in ("choice", "generate"):
                 got = score(backend, inputs, mode, max_new_tokens=4, ctx=Context(prefix.cache, start))
@@ -160,7 +185,7 @@ def test_dynamic_cache_crop_semantics(backend):
     with torch.inference_mode():
         backend.hidden_states(emb, pos, cache=cache)
     assert cache.get_seq_length() == 9
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017  (any failure will do: transformers' own refusal)
         cache.crop(4)
     crop_to(cache, 6)
     assert cache.get_seq_length() == 6
@@ -198,8 +223,9 @@ def test_lm_head_never_sees_a_sequence(dataset, backend, tmp_path, scoring):
     handle = backend.lm_head.register_forward_pre_hook(lambda m, a: seen.append(tuple(a[0].shape)))
     try:
         with FlopCounter(backend) as counter:
-            _runner(dataset, backend, tmp_path / "o", tmp_path / "c", ["videorope"], scoring,
-                    batch_size=1).run()
+            _runner(
+                dataset, backend, tmp_path / "o", tmp_path / "c", ["videorope"], scoring, batch_size=1
+            ).run()
     finally:
         handle.remove()
     longest_answer = 3  # "200" in the byte tokenizer
@@ -210,8 +236,10 @@ def test_lm_head_never_sees_a_sequence(dataset, backend, tmp_path, scoring):
 
 def _rows(spec):
     """(sample id, length, first inserted slot, frames) → planner-like rows at offset 0."""
-    return [dict(sample_id=sid, length=L, needle_slot=q, distractor_slots=[], num_frames=L + 1,
-                 haystack_offset=0) for sid, L, q in spec]
+    return [
+        dict(sample_id=sid, length=L, needle_slot=q, distractor_slots=[], num_frames=L + 1, haystack_offset=0)
+        for sid, L, q in spec
+    ]
 
 
 def test_samples_of_every_length_share_one_prefix_group():

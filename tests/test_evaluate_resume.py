@@ -16,8 +16,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from evaluate_fixtures import make_dataset
+
 from vniahd.evaluate import EvalSettings, Runner, read_results
 from vniahd.models import get_backend
 from vniahd.rope import get_variant
@@ -99,8 +99,9 @@ def uninterrupted(dataset, backend, tmp_path_factory):
 
 @pytest.mark.parametrize("scoring", ["reference", "choice"])
 @pytest.mark.parametrize("stop_after", [1, 3, 5, 9, 13])
-def test_stopped_and_resumed_lines_are_byte_identical(dataset, backend, uninterrupted, tmp_path,
-                                                      scoring, stop_after):
+def test_stopped_and_resumed_lines_are_byte_identical(
+    dataset, backend, uninterrupted, tmp_path, scoring, stop_after
+):
     seen = []
 
     def crash(rec):
@@ -123,8 +124,9 @@ def test_stopped_and_resumed_lines_are_byte_identical(dataset, backend, uninterr
     groups = {s[1] for s in schedule}
     assert groups, "the resumed run computed nothing"
     for group in groups:
-        assert [s for s in schedule if s[0] == "prefix" and s[1] == group] == \
-            [s for s in full if s[0] == "prefix" and s[1] == group]
+        assert [s for s in schedule if s[0] == "prefix" and s[1] == group] == [
+            s for s in full if s[0] == "prefix" and s[1] == group
+        ]
 
 
 def test_measurements_live_beside_the_results(dataset, backend, tmp_path):
@@ -160,8 +162,19 @@ _KILLER = textwrap.dedent("""
 
 
 def cli_args(dataset, out: Path) -> list[str]:
-    return ["eval", "--dataset", str(dataset.path), "--model", "random:qwen2-vl", "--scoring", "choice",
-            "--out", str(out), "--no-progress", *[a for v in VARIANTS for a in ("--variant", v)]]
+    return [
+        "eval",
+        "--dataset",
+        str(dataset.path),
+        "--model",
+        "random:qwen2-vl",
+        "--scoring",
+        "choice",
+        "--out",
+        str(out),
+        "--no-progress",
+        *[a for v in VARIANTS for a in ("--variant", v)],
+    ]
 
 
 #: Every CLI run of these tests uses one thread count: float reductions may split differently
@@ -173,8 +186,13 @@ CLI_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 def uninterrupted_cli(dataset, tmp_path_factory) -> list[bytes]:
     """Sorted lines of one uninterrupted `vniahd eval --scoring choice` in a subprocess."""
     out = tmp_path_factory.mktemp("cli-full") / "out"
-    proc = subprocess.run([sys.executable, "-m", "vniahd", *cli_args(dataset, out)], env=CLI_ENV,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "vniahd", *cli_args(dataset, out)],
+        env=CLI_ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     return sorted_lines(out)
 
@@ -186,12 +204,18 @@ def test_sigkilled_cli_eval_resumes_to_identical_lines(dataset, uninterrupted_cl
     out = tmp_path / "out"
     args = cli_args(dataset, out)
     env = CLI_ENV
-    killed = subprocess.run([sys.executable, "-c", _KILLER, str(stop_after), *args], env=env,
-                            capture_output=True, text=True, timeout=300)
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLER, str(stop_after), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert len(read_results(out)) == stop_after
-    resumed = subprocess.run([sys.executable, "-m", "vniahd", *args], env=env, capture_output=True,
-                             text=True, timeout=300)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "vniahd", *args], env=env, capture_output=True, text=True, timeout=300
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert sorted_lines(out) == uninterrupted_cli
 
@@ -214,19 +238,26 @@ _STALLER = textwrap.dedent("""
 
 
 @pytest.mark.integration
-def test_second_evaluation_into_one_results_dir_is_refused_until_the_first_dies(dataset, uninterrupted_cli,
-                                                                               tmp_path):
+def test_second_evaluation_into_one_results_dir_is_refused_until_the_first_dies(
+    dataset, uninterrupted_cli, tmp_path
+):
     """Two real processes: the second gets one line naming the first's pid; after the first is
     killed (its lock goes with it), the same command completes with no duplicate line."""
     out = tmp_path / "out"
     args = cli_args(dataset, out)
     env = CLI_ENV
-    first = subprocess.Popen([sys.executable, "-c", _STALLER, *args], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-c", _STALLER, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert first.stdout.readline().strip() == "first result written"
-        second = subprocess.run([sys.executable, "-m", "vniahd", *args], env=env, capture_output=True,
-                                text=True, timeout=300)
+        second = subprocess.run(
+            [sys.executable, "-m", "vniahd", *args], env=env, capture_output=True, text=True, timeout=300
+        )
         assert second.returncode == 2
         assert second.stderr.count("\n") == 1 and "Traceback" not in second.stderr
         assert f"in use by another evaluation (pid {first.pid} on " in second.stderr
@@ -235,7 +266,8 @@ def test_second_evaluation_into_one_results_dir_is_refused_until_the_first_dies(
     finally:
         first.kill()
         first.wait()
-    again = subprocess.run([sys.executable, "-m", "vniahd", *args], env=env, capture_output=True,
-                           text=True, timeout=300)
+    again = subprocess.run(
+        [sys.executable, "-m", "vniahd", *args], env=env, capture_output=True, text=True, timeout=300
+    )
     assert again.returncode == 0, again.stderr
     assert sorted_lines(out) == uninterrupted_cli

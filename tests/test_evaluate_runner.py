@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from evaluate_fixtures import make_dataset
+
 from vniahd.errors import VniahdError
 from vniahd.evaluate import REQUIRED_KEYS, EvalSettings, Runner, read_results, result_key
 from vniahd.evaluate.runner import length_groups, order_samples
@@ -27,14 +27,17 @@ def backend():
 
 
 def make_runner(ds, be, out, cache, scoring="reference", variants=VARIANTS, on_result=None, **kw):
-    settings = EvalSettings(variants=[get_variant(v) for v in variants], scoring=scoring,
-                            cache_root=cache, progress=False, **kw)
+    settings = EvalSettings(
+        variants=[get_variant(v) for v in variants], scoring=scoring, cache_root=cache, progress=False, **kw
+    )
     return Runner(ds, be, settings, out, on_result=on_result)
 
 
 def comparable(records):
-    return sorted(({k: v for k, v in r.items() if k not in ("seconds", "peak_mem_bytes")}
-                   for r in records), key=lambda r: result_key(r))
+    return sorted(
+        ({k: v for k, v in r.items() if k not in ("seconds", "peak_mem_bytes")} for r in records),
+        key=lambda r: result_key(r),
+    )
 
 
 class Crash(Exception):
@@ -56,8 +59,9 @@ def test_interrupted_then_resumed_equals_uninterrupted(dataset, backend, tmp_pat
             raise Crash
 
     with pytest.raises(Crash):
-        make_runner(dataset, backend, tmp_path / "resumed", tmp_path / "cache", scoring,
-                    on_result=crash_after_7).run()
+        make_runner(
+            dataset, backend, tmp_path / "resumed", tmp_path / "cache", scoring, on_result=crash_after_7
+        ).run()
     assert len(read_results(tmp_path / "resumed")) == 7
     # a kill in the middle of a write leaves a torn last line: the next run must cope
     with open(tmp_path / "resumed" / "results.jsonl", "ab") as fh:
@@ -149,15 +153,19 @@ def test_refuses_other_dataset_or_model(dataset, backend, tmp_path):
 
 
 def test_order_and_length_groups():
-    rows = [dict(sample_id=s, length=L, needle_slot=q, distractor_slots=d)
-            for s, L, q, d in [("a", 10, 5, []), ("b", 6, 4, [1]), ("c", 6, 2, [5]), ("d", 10, 8, [3])]]
+    rows = [
+        dict(sample_id=s, length=L, needle_slot=q, distractor_slots=d)
+        for s, L, q, d in [("a", 10, 5, []), ("b", 6, 4, [1]), ("c", 6, 2, [5]), ("d", 10, 8, [3])]
+    ]
     ordered = order_samples(rows)
     # one offset: every length shares the haystack prefix, ordered by first inserted slot 1,2,3,5
     assert [r["sample_id"] for r in ordered] == ["b", "c", "d", "a"]
     rows[1]["haystack_offset"] = 7  # another window: its own group, after offset 0
     assert [r["sample_id"] for r in order_samples(rows)] == ["c", "d", "a", "b"]
-    assert [(L, [r["sample_id"] for r in rs]) for L, rs in length_groups(ordered)] == \
-        [(6, ["b", "c"]), (10, ["d", "a"])]
+    assert [(L, [r["sample_id"] for r in rs]) for L, rs in length_groups(ordered)] == [
+        (6, ["b", "c"]),
+        (10, ["d", "a"]),
+    ]
 
 
 def test_limit_takes_first_samples_in_dataset_order(dataset, backend, tmp_path):
@@ -166,7 +174,9 @@ def test_limit_takes_first_samples_in_dataset_order(dataset, backend, tmp_path):
     assert got == set(dataset.samples["sample_id"][:3])
 
 
-def test_run_that_failed_before_its_first_result_does_not_block_the_corrected_command(dataset, backend, tmp_path):
+def test_run_that_failed_before_its_first_result_does_not_block_the_corrected_command(
+    dataset, backend, tmp_path
+):
     """A run that wrote run.json but no result (a failure before scoring) leaves a directory the
     corrected command can use, even with another model."""
     out = tmp_path / "out"
@@ -192,8 +202,9 @@ def test_estimate_weighs_work_by_cost_and_warns_on_long_cpu_runs():
     from vniahd.evaluate.estimate import RunEstimate, format_duration
 
     said, warned = [], []
-    est = RunEstimate({"short": 1.0, "long": 99.0}, unit="FLOPs", device_type="cpu",
-                      say=said.append, warn_=warned.append)
+    est = RunEstimate(
+        {"short": 1.0, "long": 99.0}, unit="FLOPs", device_type="cpu", say=said.append, warn_=warned.append
+    )
     est.start(results_left=20)
     assert said and "100 FLOPs" in said[0]
     est.done, est.elapsed = 1.0, 40.0  # the short group took 40 s: 99 units left at 40 s each

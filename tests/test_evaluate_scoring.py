@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 import torch
-
 from evaluate_fixtures import make_dataset
+
 from vniahd.evaluate import EvalSettings, Runner, parse_choice, score
 from vniahd.evaluate.scoring import normalize_answer
 from vniahd.models import get_backend
@@ -20,8 +20,9 @@ def setup(tmp_path_factory):
     ds = make_dataset(root / "ds")
     be = get_backend("random:qwen2-vl")
     variant = get_variant("videorope")
-    runner = Runner(ds, be, EvalSettings(variants=[variant], cache_root=root / "cache", progress=False),
-                    root / "out")
+    runner = Runner(
+        ds, be, EvalSettings(variants=[variant], cache_root=root / "cache", progress=False), root / "out"
+    )
     hay = runner.cache.haystack(ds.haystack_frames(), ds.haystack_key)
     rows = runner.rows()
     names = {n for r in rows for n in [r["needle_image"], *r["distractor_images"]]}
@@ -57,15 +58,20 @@ class RowCounter:
 
     def __init__(self, module):
         self.rows = []
-        self.handle = module.register_forward_hook(lambda m, a, o: self.rows.append(a[0].reshape(-1, a[0].shape[-1]).shape[0]))
+        self.handle = module.register_forward_hook(
+            lambda m, a, o: self.rows.append(a[0].reshape(-1, a[0].shape[-1]).shape[0])
+        )
 
 
 def test_reference_equals_full_logits(setup):
     be, inputs = setup
     s = inputs.prompt_len
     greedy = slow_greedy(be, inputs, 3)
-    for answer_ids, expect in [(greedy, True), (greedy[:2] + [(greedy[2] + 1) % 256], False),
-                               (inputs.answer_ids, None)]:
+    for answer_ids, expect in [
+        (greedy, True),
+        (greedy[:2] + [(greedy[2] + 1) % 256], False),
+        (inputs.answer_ids, None),
+    ]:
         inp = dataclasses.replace(inputs, answer_ids=answer_ids)
         counter = RowCounter(be.lm_head)
         with torch.inference_mode():
@@ -124,8 +130,17 @@ def test_generate_equals_naive_greedy(setup):
     assert got.extra["raw_text"] == be.tokenizer.decode(naive[:cut])
 
 
-@pytest.mark.parametrize("text,letter", [("B", "B"), ("(C) rocket", "C"), ("The answer is D.", "D"),
-                                         ("A. cat", "A"), ("none", ""), ("Bread", "")])
+@pytest.mark.parametrize(
+    "text,letter",
+    [
+        ("B", "B"),
+        ("(C) rocket", "C"),
+        ("The answer is D.", "D"),
+        ("A. cat", "A"),
+        ("none", ""),
+        ("Bread", ""),
+    ],
+)
 def test_parse_choice(text, letter):
     assert parse_choice(text, ["A", "B", "C", "D"]) == letter
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
-
 from evaluate_fixtures import make_dataset
-import contextlib
 
 from vniahd.evaluate import EvalSettings, Runner
 from vniahd.models import get_backend
 from vniahd.needles import prompt_text
-from vniahd.rope import Text, Video, get_variant, inv_freq, rope_cos_sin, variant_axes
+from vniahd.rope import Text, Video, get_variant, inv_freq, rope_cos_sin
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,8 @@ def capture_rotary(be, calls):
             module = be.language_model.rotary_emb
             axes = module.axes.clone()
             handle = module.register_forward_hook(
-                lambda m, args, out: calls.append((axes, args[1].clone(), out[0].clone(), out[1].clone())))
+                lambda m, args, out: calls.append((axes, args[1].clone(), out[0].clone(), out[1].clone()))
+            )
             try:
                 yield record
             finally:
@@ -55,8 +56,12 @@ def test_variants_change_positions_and_allocation(dataset, tmp_path):
     capture_rotary(be, calls)
     names = ["vanilla", "mrope", "videorope"]
     variants = [get_variant(n) for n in names]
-    runner = Runner(dataset, be, EvalSettings(variants=variants, limit=1, cache_root=tmp_path / "c",
-                                              progress=False), tmp_path / "out")
+    runner = Runner(
+        dataset,
+        be,
+        EvalSettings(variants=variants, limit=1, cache_root=tmp_path / "c", progress=False),
+        tmp_path / "out",
+    )
     runner.run()
     assert len(calls) == 3  # one forward per (sample, variant) in reference mode
     row = runner.rows()[0]
@@ -110,8 +115,12 @@ def test_image_frame_mode_lays_out_images(dataset, tmp_path):
     mrope = get_variant("mrope")
     assert not torch.equal(mrope.positions(video), mrope.positions(image))
     be = get_backend("random:qwen2-vl", frame_mode="image")
-    runner = Runner(dataset, be, EvalSettings(variants=[mrope], limit=2, cache_root=tmp_path / "c",
-                                              progress=False), tmp_path / "out")
+    runner = Runner(
+        dataset,
+        be,
+        EvalSettings(variants=[mrope], limit=2, cache_root=tmp_path / "c", progress=False),
+        tmp_path / "out",
+    )
     runner.run()
     import json
 

@@ -13,8 +13,9 @@ from vniahd.evaluate import Feed, FlopCounter, ModelShape, forward_rows, trie_fl
 from vniahd.evaluate.chunked import tensor_rows
 from vniahd.models import get_backend
 
-SEVEN_B = ModelShape(hidden=3584, layers=28, heads=28, kv_heads=4, head_dim=128, intermediate=18944,
-                     vocab=152064)
+SEVEN_B = ModelShape(
+    hidden=3584, layers=28, heads=28, kv_heads=4, head_dim=128, intermediate=18944, vocab=152064
+)
 
 
 def test_seven_b_per_token_numbers():
@@ -40,8 +41,14 @@ def test_trie_floor():
     b = [("sys", 3), ("f0", 2), ("f1", 2), ("needle", 2)]
     c = [("sys", 3), ("x", 1)]
     got = trie_flops(s, [a, b, c])
-    want = (s.forward(3, 0) + s.forward(2, 3) + s.forward(2, 5) + s.forward(2, 5) + s.forward(2, 7)
-            + s.forward(1, 3))
+    want = (
+        s.forward(3, 0)
+        + s.forward(2, 3)
+        + s.forward(2, 5)
+        + s.forward(2, 5)
+        + s.forward(2, 7)
+        + s.forward(1, 3)
+    )
     assert got["flops"] == pytest.approx(want) and got["tokens"] == 3 + 2 + 2 + 2 + 2 + 1
     assert trie_flops(s, [a, a])["flops"] == trie_flops(s, [a])["flops"]
 
@@ -69,8 +76,9 @@ def _load_bench(name: str):
 
 def test_gpu_scale_tiny_cpu_smoke(capsys):
     mod = _load_bench("gpu_scale")
-    rc = mod.main(["--shape", "tiny", "--device", "cpu", "--frames", "4,9", "--tokens-per-frame", "6",
-                   "--chunk", "16"])
+    rc = mod.main(
+        ["--shape", "tiny", "--device", "cpu", "--frames", "4,9", "--tokens-per-frame", "6", "--chunk", "16"]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "frames=4" in out and "frames=9" in out and "projected 450-sample grid" in out

@@ -25,8 +25,26 @@ def video(tmp_path):
 
 
 def _gen(video, out, *extra):
-    return main(["generate", "--haystack", str(video), "--needles", "demo", "--lengths", "10,20:40:20",
-                 "--depths", "0:1:0.5", "--period", "6", "--size", SIZE, "--out", str(out), *extra])
+    return main(
+        [
+            "generate",
+            "--haystack",
+            str(video),
+            "--needles",
+            "demo",
+            "--lengths",
+            "10,20:40:20",
+            "--depths",
+            "0:1:0.5",
+            "--period",
+            "6",
+            "--size",
+            SIZE,
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 @pytest.mark.parametrize("schedule, per_sample", [("none", 0), ("reference", None), ("periodic", None)])
@@ -66,7 +84,6 @@ def test_generate_is_deterministic_and_reuses_cache(video, tmp_path):
     assert Dataset.open(tmp_path / "a").fingerprint == Dataset.open(tmp_path / "b").fingerprint
 
 
-
 def test_same_content_at_another_path_is_the_same_dataset(video, tmp_path):
     """The fingerprint follows content: a copied haystack gives the same dataset (its path is
     still recorded); a haystack with other frames does not."""
@@ -85,25 +102,48 @@ def test_same_content_at_another_path_is_the_same_dataset(video, tmp_path):
     assert _gen(tmp_path / "grey.mp4", tmp_path / "c") == 0
     assert Dataset.open(tmp_path / "c").fingerprint != a.fingerprint
 
+
 def test_period_auto_recorded(video, tmp_path):
-    assert main(["generate", "--haystack", str(video), "--needles", "demo", "--lengths", "200",
-                 "--depths", "0.5", "--period", "auto:32,1e4,4", "--size", SIZE,
-                 "--out", str(tmp_path / "d")]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--haystack",
+                str(video),
+                "--needles",
+                "demo",
+                "--lengths",
+                "200",
+                "--depths",
+                "0.5",
+                "--period",
+                "auto:32,1e4,4",
+                "--size",
+                SIZE,
+                "--out",
+                str(tmp_path / "d"),
+            ]
+        )
+        == 0
+    )
     ds = Dataset.open(tmp_path / "d")
     assert ds.config["period"]["frames"] == 63 and ds.config["period"]["spec"] == "auto:32,1e4,4"
     row = ds.samples.iloc[0]
     assert abs(row["needle_slot"] - row["distractor_slots"][0]) == 64
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--lengths", "0:10:0"], "step must be positive"),
-    (["--depths", "0:2:1"], "outside [0, 1]"),
-    (["--schedule", "sometimes"], "unknown schedule 'sometimes'"),
-    (["--period", "x"], "--period 'x'"),
-    (["--size", "big"], "size 'big' is not HxW"),
-    (["--fps", "0"], "--fps must be positive"),
-    (["--repeats", "0"], "--repeats must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--lengths", "0:10:0"], "step must be positive"),
+        (["--depths", "0:2:1"], "outside [0, 1]"),
+        (["--schedule", "sometimes"], "unknown schedule 'sometimes'"),
+        (["--period", "x"], "--period 'x'"),
+        (["--size", "big"], "size 'big' is not HxW"),
+        (["--fps", "0"], "--fps must be positive"),
+        (["--repeats", "0"], "--repeats must be at least 1"),
+    ],
+)
 def test_generate_bad_inputs(video, tmp_path, capsys, args, fragment):
     assert _gen(video, tmp_path / "x", *args) == 2
     err = capsys.readouterr().err
@@ -111,11 +151,35 @@ def test_generate_bad_inputs(video, tmp_path, capsys, args, fragment):
 
 
 def test_generate_bad_files(video, tmp_path, capsys):
-    assert main(["generate", "--haystack", str(tmp_path / "missing.mp4"), "--needles", "demo",
-                 "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "generate",
+                "--haystack",
+                str(tmp_path / "missing.mp4"),
+                "--needles",
+                "demo",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "missing.mp4" in capsys.readouterr().err
-    assert main(["generate", "--haystack", str(video), "--needles", str(tmp_path / "n.json"),
-                 "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "generate",
+                "--haystack",
+                str(video),
+                "--needles",
+                str(tmp_path / "n.json"),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "n.json not found" in capsys.readouterr().err
 
 

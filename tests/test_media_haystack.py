@@ -136,8 +136,14 @@ def test_write_mp4_textured_quality_and_determinism(tmp_path):
     # crf 0 is lossless in YUV, so decoding must give exactly the swscale RGB→yuv420p→RGB round trip
     import av
 
-    expected = np.stack([av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p")
-                         .to_ndarray(format="rgb24") for f in frames])
+    expected = np.stack(
+        [
+            av.VideoFrame.from_ndarray(f, format="rgb24")
+            .reformat(format="yuv420p")
+            .to_ndarray(format="rgb24")
+            for f in frames
+        ]
+    )
     assert np.array_equal(read_frames(a), expected)
 
 

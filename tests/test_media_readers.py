@@ -7,12 +7,11 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from media_helpers import decoded_levels, index_frames, textured_frames, write_video
 from PIL import Image
 
-from media_helpers import decoded_levels, index_frames, textured_frames, write_video
 from vniahd.errors import UnknownNameError, VniahdError
-from vniahd.media import even_indices, fps_indices, parse_size, read_frames, video_info
-from vniahd.media import readers
+from vniahd.media import even_indices, fps_indices, parse_size, read_frames, readers, video_info
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +50,10 @@ def test_fps_indices_exact_hand_checked():
     assert fps_indices(10, Fraction(25), 10.0, "exact").tolist() == [0, 3, 5, 8]
 
 
-@pytest.mark.parametrize("n,src,fps", [(1, 25, 1), (97, Fraction(30000, 1001), 2.5), (500, 23.976, 0.7),
-                                       (64, 24, 24), (10, 12, 25)])
+@pytest.mark.parametrize(
+    "n,src,fps",
+    [(1, 25, 1), (97, Fraction(30000, 1001), 2.5), (500, 23.976, 0.7), (64, 24, 24), (10, 12, 25)],
+)
 def test_fps_indices_exact_matches_slow_loop(n, src, fps):
     ratio = Fraction(src).limit_denominator(1_001_000) / Fraction(fps).limit_denominator(1_001_000)
     slow, k = [], 0
@@ -90,8 +91,10 @@ def test_decord_and_pyav_bit_identical(textured):
     assert a.shape == b.shape == (40, 48, 64, 3) and a.dtype == np.uint8
     assert np.array_equal(a, b)
     # sparse reads (seeking in decord, skipping in PyAV) agree too
-    assert np.array_equal(read_frames(textured, num_frames=7, backend="decord"),
-                          read_frames(textured, num_frames=7, backend="pyav"))
+    assert np.array_equal(
+        read_frames(textured, num_frames=7, backend="decord"),
+        read_frames(textured, num_frames=7, backend="pyav"),
+    )
     # and the sparse read equals the same rows of the full read
     assert np.array_equal(read_frames(textured, num_frames=7), a[even_indices(40, 7)])
 
@@ -108,7 +111,14 @@ def test_video_info_both_backends(indexed):
 def test_fps_sampling_reads_the_right_frames(indexed, backend):
     assert decoded_levels(read_frames(indexed, fps=1, backend=backend)) == [0, 25]
     assert decoded_levels(read_frames(indexed, fps=10, backend=backend)) == list(range(0, 50, 2))
-    assert decoded_levels(read_frames(indexed, fps=10, method="exact", backend=backend))[:6] == [0, 3, 5, 8, 10, 13]
+    assert decoded_levels(read_frames(indexed, fps=10, method="exact", backend=backend))[:6] == [
+        0,
+        3,
+        5,
+        8,
+        10,
+        13,
+    ]
     assert decoded_levels(read_frames(indexed, num_frames=5, backend=backend)) == [0, 12, 25, 37, 49]
 
 
@@ -116,7 +126,9 @@ def test_resize_is_antialiased_bicubic(textured):
     full = read_frames(textured)
     small = read_frames(textured, size=(31, 47), num_frames=3)
     assert small.shape == (3, 31, 47, 3)
-    expect = [np.asarray(Image.fromarray(f).resize((47, 31), Image.Resampling.BICUBIC)) for f in full[[0, 20, 39]]]
+    expect = [
+        np.asarray(Image.fromarray(f).resize((47, 31), Image.Resampling.BICUBIC)) for f in full[[0, 20, 39]]
+    ]
     assert np.array_equal(small, np.stack(expect))
     assert read_frames(textured, size="96x128", num_frames=1).shape == (1, 96, 128, 3)
 

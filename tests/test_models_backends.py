@@ -31,7 +31,11 @@ def test_tokenizer_bytes_and_specials():
 
 
 def test_spec_parsing():
-    assert parse_spec("random:qwen2-vl?layers=3&hidden=32") == ("random", "qwen2-vl", {"layers": "3", "hidden": "32"})
+    assert parse_spec("random:qwen2-vl?layers=3&hidden=32") == (
+        "random",
+        "qwen2-vl",
+        {"layers": "3", "hidden": "32"},
+    )
     assert parse_spec("hf:/a/b?c") == ("hf", "/a/b?c", {})
     assert parse_spec("tiny") == ("tiny", "", {})
 
@@ -67,8 +71,14 @@ def test_7b_shapes():
     from vniahd.models.random_qwen import resolve_params
 
     p = resolve_params({"size": "7b"})
-    assert (p["layers"], p["hidden"], p["heads"], p["kv_heads"], p["intermediate"], p["vocab"]) == \
-        (28, 3584, 28, 4, 18944, 152064)
+    assert (p["layers"], p["hidden"], p["heads"], p["kv_heads"], p["intermediate"], p["vocab"]) == (
+        28,
+        3584,
+        28,
+        4,
+        18944,
+        152064,
+    )
     assert p["sections"] == (16, 24, 24) and p["theta"] == 1e6
     assert resolve_params({"size": "7b", "layers": "2"})["layers"] == 2
 
@@ -92,9 +102,16 @@ def test_hf_path_round_trip(tmp_path, qwen2):
     same vision embeddings, same logits."""
     qwen2.model.save_pretrained(tmp_path)
     qwen2.tokenizer.tokenizer.save(str(tmp_path / "tokenizer.json"))
-    (tmp_path / "preprocessor_config.json").write_text(json.dumps(
-        {"image_mean": list(qwen2.patch.image_mean), "image_std": list(qwen2.patch.image_std),
-         "min_pixels": qwen2.patch.min_pixels, "max_pixels": qwen2.patch.max_pixels}))
+    (tmp_path / "preprocessor_config.json").write_text(
+        json.dumps(
+            {
+                "image_mean": list(qwen2.patch.image_mean),
+                "image_std": list(qwen2.patch.image_std),
+                "min_pixels": qwen2.patch.min_pixels,
+                "max_pixels": qwen2.patch.max_pixels,
+            }
+        )
+    )
     be = get_backend(f"hf:{tmp_path}", dtype="float32")
     assert be.spec == f"hf:{tmp_path}" and be.rotary == qwen2.rotary
     assert be.tokenizer.encode("<|im_end|>B") == qwen2.tokenizer.encode("<|im_end|>B")
@@ -103,8 +120,9 @@ def test_hf_path_round_trip(tmp_path, qwen2):
     emb = torch.randn(1, 20, be.hidden_size)
     pos = torch.arange(20.0).expand(3, 1, 20)
     with torch.inference_mode():
-        torch.testing.assert_close(be.logits(be.hidden_states(emb, pos)),
-                                   qwen2.logits(qwen2.hidden_states(emb, pos)))
+        torch.testing.assert_close(
+            be.logits(be.hidden_states(emb, pos)), qwen2.logits(qwen2.hidden_states(emb, pos))
+        )
 
 
 def test_hf_path_errors(tmp_path):

@@ -18,12 +18,15 @@ from vniahd.models.patchify import (
 )
 
 
-@pytest.mark.parametrize("hw,expected", [
-    ((252, 448), (252, 448)),   # already multiples of 28: untouched (the reference frame size)
-    ((100, 130), (112, 140)),   # round(100/28)=4 → 112, round(130/28)=5 → 140
-    ((20, 20), (56, 56)),       # below min_pixels 56·56: scaled up to 2 × 2 blocks
-    ((2000, 3000), (812, 1204)),  # above max_pixels: β=√(6e6/1003520)≈2.445; ⌊29.2⌋·28, ⌊43.8⌋·28
-])
+@pytest.mark.parametrize(
+    "hw,expected",
+    [
+        ((252, 448), (252, 448)),  # already multiples of 28: untouched (the reference frame size)
+        ((100, 130), (112, 140)),  # round(100/28)=4 → 112, round(130/28)=5 → 140
+        ((20, 20), (56, 56)),  # below min_pixels 56·56: scaled up to 2 × 2 blocks
+        ((2000, 3000), (812, 1204)),  # above max_pixels: β=√(6e6/1003520)≈2.445; ⌊29.2⌋·28, ⌊43.8⌋·28
+    ],
+)
 def test_smart_resize_literals(hw, expected):
     assert smart_resize(*hw) == expected
 
@@ -60,8 +63,13 @@ def test_two_frame_group_matches_loop_reference():
             for mh in range(m):
                 for mw in range(m):
                     r, c = (bh * m + mh) * p, (bw * m + mw) * p
-                    vec = [pix[t, ch, r + i, c + j] for ch in range(3) for t in range(2)
-                           for i in range(p) for j in range(p)]
+                    vec = [
+                        pix[t, ch, r + i, c + j]
+                        for ch in range(3)
+                        for t in range(2)
+                        for i in range(p)
+                        for j in range(p)
+                    ]
                     expected.append(vec)
     np.testing.assert_array_equal(rows, np.asarray(expected, dtype=np.float32))
 
@@ -76,8 +84,16 @@ def test_normalisation_literal():
 
 def test_preprocessor_config_reading():
     cfg = PatchifyConfig.from_preprocessor_config(
-        {"min_pixels": 3136, "max_pixels": 1000000, "image_mean": [0.5, 0.5, 0.5],
-         "image_std": [0.5, 0.5, 0.5], "patch_size": 14, "merge_size": 2, "temporal_patch_size": 2})
+        {
+            "min_pixels": 3136,
+            "max_pixels": 1000000,
+            "image_mean": [0.5, 0.5, 0.5],
+            "image_std": [0.5, 0.5, 0.5],
+            "patch_size": 14,
+            "merge_size": 2,
+            "temporal_patch_size": 2,
+        }
+    )
     assert (cfg.min_pixels, cfg.max_pixels, cfg.image_mean) == (3136, 1000000, (0.5, 0.5, 0.5))
 
 

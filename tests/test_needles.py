@@ -11,8 +11,15 @@ import pytest
 from PIL import Image
 
 from vniahd.errors import UnknownNameError, VniahdError
-from vniahd.needles import (COLOURS, OBJECTS, build_demo_needles, load_needle_set, parse_options,
-                            prompt_text, render_card)
+from vniahd.needles import (
+    COLOURS,
+    OBJECTS,
+    build_demo_needles,
+    load_needle_set,
+    parse_options,
+    prompt_text,
+    render_card,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "needles" / "demo" / "needles.json"
@@ -38,13 +45,16 @@ def imgs(tmp_path):
 
 # --- native -------------------------------------------------------------------------------------
 
+
 def test_demo_set_loads_with_exact_prompt():
     ns = load_needle_set("demo")
     assert ns.format == "native" and len(ns) >= 5
     n = ns.by_id()["red-cat"]
-    assert prompt_text(n) == ("Options: A. coffee B. cat C. rocket D. horse\n"
-                              "Which object is on the card coloured red?\n"
-                              "Answer with the option's letter from the given choices directly.")
+    assert prompt_text(n) == (
+        "Options: A. coffee B. cat C. rocket D. horse\n"
+        "Which object is on the card coloured red?\n"
+        "Answer with the option's letter from the given choices directly."
+    )
     assert prompt_text(n, instruction=False).endswith("coloured red?")
     assert n.answer == "B" and n.answer_text == "cat"
 
@@ -61,8 +71,10 @@ def test_demo_set_distractors_show_a_wrong_option_on_another_colour():
 
 
 def test_native_short_answer_and_paths_relative_to_file(imgs, tmp_path, monkeypatch):
-    p = _native(imgs, [{"id": "q1", "image": "n.png", "question": "How many?", "answer": 200,
-                        "distractors": ["d.png"]}])
+    p = _native(
+        imgs,
+        [{"id": "q1", "image": "n.png", "question": "How many?", "answer": 200, "distractors": ["d.png"]}],
+    )
     monkeypatch.chdir("/")
     ns = load_needle_set(p)
     n = ns.needles[0]
@@ -81,17 +93,30 @@ def test_fingerprint_covers_json_and_image_bytes(imgs):
     assert load_needle_set(p).fingerprint not in (f1, f2)
 
 
-@pytest.mark.parametrize("entry, needle_index, fragment", [
-    ({"id": "a", "image": "missing.png", "question": "Q", "answer": "x"}, 0, "'missing.png' not found"),
-    ({"id": "a", "image": "n.png", "question": "Q", "options": ["x", "y", "z", "w"], "answer": "E"}, 0,
-     "answer 'E' is not among the options A, B, C, D"),
-    ({"id": "a", "image": "n.png", "question": "Q", "options": ["x", "y"], "answer": "x"}, 0, "not among the options"),
-    ({"id": "a", "image": "n.png", "question": "Q", "answer": "x", "distractors": ["nope.png"]}, 0,
-     "distractor 0 'nope.png' not found"),
-    ({"id": "a", "image": "n.png", "answer": "x"}, 0, "missing 'question'"),
-    ({"id": "a", "image": "n.png", "question": "Q", "answer": "x", "colour": "red"}, 0, "unknown key"),
-    ({"id": "a b", "image": "n.png", "question": "Q", "answer": "x"}, 0, "ids may hold only"),
-])
+@pytest.mark.parametrize(
+    "entry, needle_index, fragment",
+    [
+        ({"id": "a", "image": "missing.png", "question": "Q", "answer": "x"}, 0, "'missing.png' not found"),
+        (
+            {"id": "a", "image": "n.png", "question": "Q", "options": ["x", "y", "z", "w"], "answer": "E"},
+            0,
+            "answer 'E' is not among the options A, B, C, D",
+        ),
+        (
+            {"id": "a", "image": "n.png", "question": "Q", "options": ["x", "y"], "answer": "x"},
+            0,
+            "not among the options",
+        ),
+        (
+            {"id": "a", "image": "n.png", "question": "Q", "answer": "x", "distractors": ["nope.png"]},
+            0,
+            "distractor 0 'nope.png' not found",
+        ),
+        ({"id": "a", "image": "n.png", "answer": "x"}, 0, "missing 'question'"),
+        ({"id": "a", "image": "n.png", "question": "Q", "answer": "x", "colour": "red"}, 0, "unknown key"),
+        ({"id": "a b", "image": "n.png", "question": "Q", "answer": "x"}, 0, "ids may hold only"),
+    ],
+)
 def test_native_errors_point_at_the_entry(imgs, entry, needle_index, fragment):
     ok = {"id": "first", "image": "n.png", "question": "Q", "answer": "x"}
     p = _native(imgs, [ok, entry])
@@ -132,8 +157,11 @@ def test_native_file_rejects_distractor_file(imgs):
 # --- reference format ---------------------------------------------------------------------------
 
 REF_PROMPTS = [
-    ("What colour is the bird?\nA. Red\nB. Yellow\nC. Blue\nD. Green\n"
-     "Answer with the option's letter from the given choices directly.", "B"),
+    (
+        "What colour is the bird?\nA. Red\nB. Yellow\nC. Blue\nD. Green\n"
+        "Answer with the option's letter from the given choices directly.",
+        "B",
+    ),
     ("Which animal appears? (A) a dog (B) a cat (C) a horse (D) a fish", "C"),
     ("Options: A. cat B. coffee C. rocket D. astronaut\nWhich object is on the card coloured red?", "A"),
     ("How many apples are on the table? Answer the question using a single word or phrase.", "200"),
@@ -144,7 +172,9 @@ def _reference(tmp: Path, prompts=REF_PROMPTS, dist_prompts=None):
     entries, dents = [], []
     for i, (prompt, ans) in enumerate(prompts):
         entries.append({"path": _img(tmp / f"needle_{i}.png"), "prompt": prompt, "answer": ans})
-        dents.append({"path": _img(tmp / f"distractor_{i}.png", (0, 0, 200)), "prompt": prompt, "answer": ans})
+        dents.append(
+            {"path": _img(tmp / f"distractor_{i}.png", (0, 0, 200)), "prompt": prompt, "answer": ans}
+        )
     if dist_prompts is not None:
         dents = dist_prompts(dents)
     (tmp / "needles.json").write_text(json.dumps(entries))
@@ -166,7 +196,9 @@ def test_reference_format_read_as_is(tmp_path):
     for n, (prompt, _) in zip(ns, REF_PROMPTS):
         assert prompt_text(n) == prompt  # verbatim
         assert n.distractors[0].name.startswith("distractor_")
-    assert prompt_text(n0, instruction=False) == "What colour is the bird?\nA. Red\nB. Yellow\nC. Blue\nD. Green"
+    assert (
+        prompt_text(n0, instruction=False) == "What colour is the bird?\nA. Red\nB. Yellow\nC. Blue\nD. Green"
+    )
     # without the distractor file: same needles, no distractors
     assert all(n.distractors == () for n in load_needle_set(p))
 
@@ -187,8 +219,9 @@ def test_reference_errors(tmp_path):
     p, d = _reference(tmp_path, prompts=REF_PROMPTS[:2], dist_prompts=lambda ds: ds[:1])
     with pytest.raises(VniahdError, match="1 entries but .* has 2"):
         load_needle_set(p, d)
-    p, d = _reference(tmp_path, prompts=REF_PROMPTS[:2],
-                      dist_prompts=lambda ds: [ds[0], {**ds[1], "prompt": "different"}])
+    p, d = _reference(
+        tmp_path, prompts=REF_PROMPTS[:2], dist_prompts=lambda ds: [ds[0], {**ds[1], "prompt": "different"}]
+    )
     with pytest.raises(VniahdError, match=r"distractors.json: entry 1 .*same entries in the same order"):
         load_needle_set(p, d)
     (tmp_path / "needle_1.png").unlink()
@@ -200,17 +233,19 @@ def test_reference_errors(tmp_path):
     bad.write_text(json.dumps([{"path": "needle_0.png", "prompt": "Q"}]))
     with pytest.raises(VniahdError, match="entry 0: needs 'path', 'prompt' and 'answer'"):
         from vniahd.needles.loaders import _reference_entries
+
         _reference_entries(bad, json.loads(bad.read_text()))
 
 
 # --- cards and the demo builder -----------------------------------------------------------------
+
 
 def test_render_card_canonical_and_seeded():
     a = np.asarray(render_card("cat", "red", (126, 224)))
     assert a.shape == (126, 224, 3)
     assert tuple(a[20, 15]) == COLOURS["red"]  # the card colour fills the frame around the photo
     assert tuple(a[0, 0]) == (58, 58, 58)  # neutral surround, so it reads as a card
-    red = (np.abs(a.astype(int) - COLOURS["red"]).sum(-1) < 10)
+    red = np.abs(a.astype(int) - COLOURS["red"]).sum(-1) < 10
     assert 0.35 < red.mean() < 0.75
     for quadrant in (red[:63, :112], red[:63, 112:], red[63:, :112], red[63:, 112:]):
         assert quadrant.mean() > 0.25  # every cell of a 2x2 pooled grid sees the colour

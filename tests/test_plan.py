@@ -8,13 +8,24 @@ from decimal import Decimal
 import pytest
 
 from vniahd.errors import UnknownNameError, VniahdError
-from vniahd.plan import (COLUMNS, get_schedule, insert_slots, needle_position, parse_depths,
-                         parse_lengths, parse_period, parse_values, plan_samples, window_offsets)
+from vniahd.plan import (
+    COLUMNS,
+    get_schedule,
+    insert_slots,
+    needle_position,
+    parse_depths,
+    parse_lengths,
+    parse_period,
+    parse_values,
+    plan_samples,
+    window_offsets,
+)
 
 P = 200
 
 
 # --- grid ---------------------------------------------------------------------------------------
+
 
 def test_ranges_are_exact_and_inclusive():
     assert [float(d) for d in parse_depths("0:1:0.2")] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
@@ -26,12 +37,21 @@ def test_ranges_are_exact_and_inclusive():
     assert parse_lengths("7") == [7] and parse_depths("0.50") == [Decimal("0.5")]
 
 
-@pytest.mark.parametrize("spec, fragment", [
-    ("0:10:0", "step must be positive"), ("0:10:-1", "step must be positive"),
-    ("10:0:1", "below its start"), ("a:b:c", "is not a number"), ("1:2", "must be a:b:step"),
-    ("1,,2", "empty item"), ("", "empty value"), ("1,1", "appears twice"), ("0:1:1e-9", "use a larger step"),
-    ("nan", "not a finite number"),
-])
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ("0:10:0", "step must be positive"),
+        ("0:10:-1", "step must be positive"),
+        ("10:0:1", "below its start"),
+        ("a:b:c", "is not a number"),
+        ("1:2", "must be a:b:step"),
+        ("1,,2", "empty item"),
+        ("", "empty value"),
+        ("1,1", "appears twice"),
+        ("0:1:1e-9", "use a larger step"),
+        ("nan", "not a finite number"),
+    ],
+)
 def test_grid_errors(spec, fragment):
     with pytest.raises(VniahdError, match=fragment):
         parse_values(spec, "--x")
@@ -55,21 +75,33 @@ def test_needle_position_is_exact_and_matches_reference_floats_on_its_grid():
 
 # --- reference schedule -------------------------------------------------------------------------
 
+
 def _one(n, depth, seed=24242424, schedule="reference", period=P, **kw):
-    (s,) = plan_samples(lengths=[n], depths=[depth], needles=[("x", 1)], schedule=schedule,
-                        period=period, seed=seed, haystack_frames=10_000, **kw)
+    (s,) = plan_samples(
+        lengths=[n],
+        depths=[depth],
+        needles=[("x", 1)],
+        schedule=schedule,
+        period=period,
+        seed=seed,
+        haystack_frames=10_000,
+        **kw,
+    )
     return s
 
 
-@pytest.mark.parametrize("n, depth, needle, dslots, total", [
-    (100, "0.5", 50, [], 101),       # q-200 <= 0 and q+200 >= N: none
-    (300, "0", 0, [201], 302),       # q < 200: after (before haystack frame 200)
-    (300, "1", 301, [100], 302),     # q+200 >= N: before (before haystack frame 100)
-    (400, "0.5", 200, [], 401),      # q=200: q-200=0 <= 0 and q+200=400 >= 400: none
-    (500, "0.2", 100, [301], 502),   # q=100 < 200: after
-    (2900, "1", 2901, [2700], 2902),  # depth 1 appends the needle; distractor before frame 2700
-    (2900, "0", 0, [201], 2902),
-])
+@pytest.mark.parametrize(
+    "n, depth, needle, dslots, total",
+    [
+        (100, "0.5", 50, [], 101),  # q-200 <= 0 and q+200 >= N: none
+        (300, "0", 0, [201], 302),  # q < 200: after (before haystack frame 200)
+        (300, "1", 301, [100], 302),  # q+200 >= N: before (before haystack frame 100)
+        (400, "0.5", 200, [], 401),  # q=200: q-200=0 <= 0 and q+200=400 >= 400: none
+        (500, "0.2", 100, [301], 502),  # q=100 < 200: after
+        (2900, "1", 2901, [2700], 2902),  # depth 1 appends the needle; distractor before frame 2700
+        (2900, "0", 0, [201], 2902),
+    ],
+)
 def test_reference_hand_worked(n, depth, needle, dslots, total):
     s = _one(n, depth)
     assert (s.needle_slot, s.distractor_slots, s.num_frames) == (needle, dslots, total)
@@ -90,17 +122,20 @@ def _reference_by_list(n: int, q: int, side: str | None) -> tuple[int, list[int]
     if side is None:
         seq = hay[:q] + ["N"] + hay[q:]
     elif side == "before":
-        seq = hay[:q - P] + ["D"] + hay[q - P:q] + ["N"] + hay[q:]
+        seq = hay[: q - P] + ["D"] + hay[q - P : q] + ["N"] + hay[q:]
     else:
-        seq = hay[:q] + ["N"] + hay[q:q + P] + ["D"] + hay[q + P:]
+        seq = hay[:q] + ["N"] + hay[q : q + P] + ["D"] + hay[q + P :]
     return seq.index("N"), [i for i, x in enumerate(seq) if x == "D"], len(seq)
 
 
 def test_reference_exhaustive_against_list_model():
     sched = get_schedule("reference")
     for n in list(range(1, 460, 3)) + [899, 900, 901, 2900]:
-        qs = range(n + 1) if n < 460 else sorted(set(range(0, n + 1, 11)) | {P - 1, P, P + 1, n - P - 1,
-                                                                            n - P, n - P + 1, n})
+        qs = (
+            range(n + 1)
+            if n < 460
+            else sorted(set(range(0, n + 1, 11)) | {P - 1, P, P + 1, n - P - 1, n - P, n - P + 1, n})
+        )
         for q in qs:
             rng = random.Random(n * 7919 + q)
             pos = sched.positions(n, q, P, rng, None)
@@ -118,8 +153,14 @@ def test_reference_exhaustive_against_list_model():
 
 
 def test_reference_draw_is_seeded_balanced_and_grid_independent():
-    kw = dict(lengths=[1500, 2100, 2900], depths=["0.4", "0.6"], needles=[(f"n{i}", 1) for i in range(40)],
-              schedule="reference", period=P, haystack_frames=500)
+    kw = dict(
+        lengths=[1500, 2100, 2900],
+        depths=["0.4", "0.6"],
+        needles=[(f"n{i}", 1) for i in range(40)],
+        schedule="reference",
+        period=P,
+        haystack_frames=500,
+    )
     a = plan_samples(seed=1, **kw)
     assert a == plan_samples(seed=1, **kw)
     b = plan_samples(seed=2, **kw)
@@ -133,6 +174,7 @@ def test_reference_draw_is_seeded_balanced_and_grid_independent():
 
 # --- periodic and none --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("period", [1, 7, 63, 200])
 def test_periodic_spacing_exact(period):
     sched = get_schedule("periodic")
@@ -141,8 +183,9 @@ def test_periodic_spacing_exact(period):
             if not 0 <= q <= n:
                 continue
             pos = sched.positions(n, q, period, random.Random(0), None)
-            expected = [q - k * period for k in range(1, n + 1) if q - k * period > 0] + \
-                       [q + k * period for k in range(1, n + 1) if q + k * period < n]
+            expected = [q - k * period for k in range(1, n + 1) if q - k * period > 0] + [
+                q + k * period for k in range(1, n + 1) if q + k * period < n
+            ]
             assert pos == sorted(expected)
             needle, ds, total = insert_slots(n, q, pos)
             slots = sorted(ds + [needle])
@@ -160,11 +203,22 @@ def test_periodic_cap_keeps_nearest():
 
 
 def test_periodic_distractor_images_cycle_nearest_first():
-    (s,) = plan_samples(lengths=[1000], depths=["0.5"], needles=[("a", 2)], schedule="periodic",
-                        period=200, seed=0, haystack_frames=1000)
+    (s,) = plan_samples(
+        lengths=[1000],
+        depths=["0.5"],
+        needles=[("a", 2)],
+        schedule="periodic",
+        period=200,
+        seed=0,
+        haystack_frames=1000,
+    )
     # slots 100 (k=-2), 301 (k=-1), 703 (k=+1), 904 (k=+2); nearest order: 300,700,100,900
-    assert s.distractor_images == ["distractor-a-0.png", "distractor-a-0.png", "distractor-a-1.png",
-                                   "distractor-a-1.png"]
+    assert s.distractor_images == [
+        "distractor-a-0.png",
+        "distractor-a-0.png",
+        "distractor-a-1.png",
+        "distractor-a-1.png",
+    ]
 
 
 def test_none_schedule():
@@ -174,9 +228,18 @@ def test_none_schedule():
 
 # --- samples, offsets, ids, validation ----------------------------------------------------------
 
+
 def test_sample_rows_ids_and_columns():
-    samples = plan_samples(lengths=[100, 300], depths=parse_depths("0:1:0.5"), needles=[("a", 1), ("b-2", 1)],
-                           schedule="reference", period=P, seed=3, haystack_frames=250, repeats=3)
+    samples = plan_samples(
+        lengths=[100, 300],
+        depths=parse_depths("0:1:0.5"),
+        needles=[("a", 1), ("b-2", 1)],
+        schedule="reference",
+        period=P,
+        seed=3,
+        haystack_frames=250,
+        repeats=3,
+    )
     assert len(samples) == 2 * 3 * 2 * 3
     assert tuple(samples[0].to_row()) == COLUMNS
     ids = [s.sample_id for s in samples]
@@ -199,8 +262,15 @@ def test_window_offsets():
 
 
 def test_plan_validation():
-    kw = dict(lengths=[10], depths=["0.5"], needles=[("a", 1)], schedule="reference", period=P, seed=0,
-              haystack_frames=10)
+    kw = dict(
+        lengths=[10],
+        depths=["0.5"],
+        needles=[("a", 1)],
+        schedule="reference",
+        period=P,
+        seed=0,
+        haystack_frames=10,
+    )
     with pytest.raises(UnknownNameError, match="valid schedules: none, periodic, reference"):
         plan_samples(**{**kw, "schedule": "sometimes"})
     with pytest.raises(VniahdError, match="no distractor image"):

@@ -23,9 +23,15 @@ def _pinned(v, s, L, d, n, r):
 
 @pytest.fixture
 def pinned(tmp_path):
-    d = write_results(tmp_path / "r", correct=_pinned, lengths=(100, 300), depths=(0.0, 0.5, 1.0),
-                      needles=("n0", "n1"), repeats=2,
-                      skip=lambda v, s, L, dp: L == 300 and dp == 1.0)
+    d = write_results(
+        tmp_path / "r",
+        correct=_pinned,
+        lengths=(100, 300),
+        depths=(0.0, 0.5, 1.0),
+        needles=("n0", "n1"),
+        repeats=2,
+        skip=lambda v, s, L, dp: L == 300 and dp == 1.0,
+    )
     return load_inputs([d]).records
 
 
@@ -59,9 +65,14 @@ def test_pinned_summary(pinned):
 
 
 def test_known_answer_near_right_far_wrong(tmp_path):
-    d = write_results(tmp_path / "r", correct=lambda v, s, L, dp, n, r: L <= 200,
-                      lengths=(100, 200, 300, 400), depths=(0.0, 0.25, 0.5, 0.75, 1.0),
-                      needles=("a", "b", "c", "d", "e"), schedules=("reference",))
+    d = write_results(
+        tmp_path / "r",
+        correct=lambda v, s, L, dp, n, r: L <= 200,
+        lengths=(100, 200, 300, 400),
+        depths=(0.0, 0.25, 0.5, 0.75, 1.0),
+        needles=("a", "b", "c", "d", "e"),
+        schedules=("reference",),
+    )
     row = aggregate.summary(load_inputs([d]).records).iloc[0]
     assert (row["n"], row["mean"], row["near_mean"], row["far_mean"]) == (100, 0.5, 1.0, 0.0)
     assert (row["near_lengths"], row["far_lengths"]) == ("100-200", "300-400")
@@ -79,9 +90,15 @@ def test_split_lengths():
 
 
 def test_wide_summary_and_curve(tmp_path):
-    d = write_results(tmp_path / "r", variants=("vanilla", "videorope"), schedules=("none", "reference"),
-                      correct=lambda v, s, L, dp, n, r: v == "videorope" or (s == "none" and L == 100),
-                      lengths=(100, 300), depths=(0.0, 1.0), needles=("n0",))
+    d = write_results(
+        tmp_path / "r",
+        variants=("vanilla", "videorope"),
+        schedules=("none", "reference"),
+        correct=lambda v, s, L, dp, n, r: v == "videorope" or (s == "none" and L == 100),
+        lengths=(100, 300),
+        depths=(0.0, 1.0),
+        needles=("n0",),
+    )
     records = load_inputs([d]).records
     summ = aggregate.summary(records)
     assert list(summ["variant"]) == ["vanilla", "vanilla", "videorope", "videorope"]

@@ -7,8 +7,8 @@ report tests depend on nothing but that contract.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 
 def write_results(
@@ -45,24 +45,42 @@ def write_results(
                     for needle in needles:
                         for rep in range(repeats):
                             ok = bool(correct(variant, schedule, length, depth, needle, rep))
-                            lines.append(json.dumps({
-                                "sample_id": f"{schedule}-L{length}-D{depth}-{needle}-r{rep}",
-                                "variant": variant, "scoring": scoring, "model": model,
-                                "length": length, "depth": depth, "needle_id": needle,
-                                "schedule": schedule, "correct": ok,
-                                "prediction": "A" if ok else "B", "answer": "A",
-                                "num_frames": length + (1 if schedule == "none" else 2),
-                                "tokens_per_frame": tokens_per_frame,
-                                "num_tokens": length * tokens_per_frame + 40,
-                            }))
+                            lines.append(
+                                json.dumps(
+                                    {
+                                        "sample_id": f"{schedule}-L{length}-D{depth}-{needle}-r{rep}",
+                                        "variant": variant,
+                                        "scoring": scoring,
+                                        "model": model,
+                                        "length": length,
+                                        "depth": depth,
+                                        "needle_id": needle,
+                                        "schedule": schedule,
+                                        "correct": ok,
+                                        "prediction": "A" if ok else "B",
+                                        "answer": "A",
+                                        "num_frames": length + (1 if schedule == "none" else 2),
+                                        "tokens_per_frame": tokens_per_frame,
+                                        "num_tokens": length * tokens_per_frame + 40,
+                                    }
+                                )
+                            )
     for k in range(shards):
         name = "results.jsonl" if shards == 1 else f"results.rank{k}.jsonl"
-        (out / name).write_text("".join(l + "\n" for l in lines[k::shards]))
+        (out / name).write_text("".join(line + "\n" for line in lines[k::shards]))
     if run_json:
-        (out / "run.json").write_text(json.dumps({
-            "dataset": {"path": "/data/ds", "fingerprint": dataset_fp, "schedule": list(schedules)[0],
-                        "period": {"frames": period, "spec": str(period)}},
-            "model": {"spec": model, "fingerprint": model_fp},
-            "variants": {v: {"name": v} for v in variants},
-        }))
+        (out / "run.json").write_text(
+            json.dumps(
+                {
+                    "dataset": {
+                        "path": "/data/ds",
+                        "fingerprint": dataset_fp,
+                        "schedule": list(schedules)[0],
+                        "period": {"frames": period, "spec": str(period)},
+                    },
+                    "model": {"spec": model, "fingerprint": model_fp},
+                    "variants": {v: {"name": v} for v in variants},
+                }
+            )
+        )
     return out

@@ -27,8 +27,12 @@ def _n0_right(v, s, L, d, n, r):
 
 def _snapshot(*dirs: Path) -> dict[str, str]:
     """sha256 of every file under ``dirs`` (to show that nothing was changed or lost)."""
-    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
-            for d in dirs for p in sorted(d.rglob("*")) if p.is_file()}
+    return {
+        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+        for d in dirs
+        for p in sorted(d.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _warnings(err: str) -> list[str]:
@@ -46,9 +50,11 @@ def test_two_dirs_of_one_dataset_count_each_result_once(tmp_path, capsys):
     summary = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert summary[["n", "mean"]].values.tolist() == [[12, 0.5]]
     warned = _warnings(err)
-    assert warned == [f"vniahd: warning: {b.resolve()}: 12 result(s) also in {a.resolve()} (same "
-                      "dataset, model, sample, variant and scoring): counted once, from "
-                      f"{a.resolve()}"]
+    assert warned == [
+        f"vniahd: warning: {b.resolve()}: 12 result(s) also in {a.resolve()} (same "
+        "dataset, model, sample, variant and scoring): counted once, from "
+        f"{a.resolve()}"
+    ]
     assert "Traceback" not in err
     assert _snapshot(a, b) == before  # inputs untouched
     page = (tmp_path / "out" / "report.html").read_text()
@@ -67,30 +73,42 @@ def test_disagreeing_duplicates_are_counted_and_other_models_stay_apart(tmp_path
     assert loaded.sources[1].num_records == 0 and loaded.sources[2].notes == []
     paths = write_report([a, b, c], tmp_path / "out")
     summary = pd.read_csv(paths["summary.csv"])
-    assert sorted(summary[["model_fp", "n", "mean"]].values.tolist()) == [["beef", 12, 0.0],
-                                                                           ["f00d", 12, 0.5]]
+    assert sorted(summary[["model_fp", "n", "mean"]].values.tolist()) == [
+        ["beef", 12, 0.0],
+        ["f00d", 12, 0.5],
+    ]
     assert len(_warnings(capsys.readouterr().err)) == 1
 
 
 def test_datasets_sharing_a_schedule_name_stay_apart(tmp_path, capsys):
-    p4 = write_results(tmp_path / "p4", correct=_n0_right, schedules=("reference",),
-                       dataset_fp="aaaa1111", period=4)
-    p199 = write_results(tmp_path / "p199", correct=lambda *_: True, schedules=("reference",),
-                         dataset_fp="bbbb2222", period=199)
+    p4 = write_results(
+        tmp_path / "p4", correct=_n0_right, schedules=("reference",), dataset_fp="aaaa1111", period=4
+    )
+    p199 = write_results(
+        tmp_path / "p199",
+        correct=lambda *_: True,
+        schedules=("reference",),
+        dataset_fp="bbbb2222",
+        period=199,
+    )
     paths = write_report([p4, p199], tmp_path / "out")
     summary = pd.read_csv(paths["summary.csv"])
     rows = summary[["benchmark", "dataset", "n", "mean"]].values.tolist()
-    assert rows == [["V-NIAH-D [period 4]", "aaaa1111", 12, 0.5],
-                    ["V-NIAH-D [period 199]", "bbbb2222", 12, 1.0]]
+    assert rows == [
+        ["V-NIAH-D [period 4]", "aaaa1111", 12, 0.5],
+        ["V-NIAH-D [period 199]", "bbbb2222", 12, 1.0],
+    ]
     assert {n for n in paths if n.startswith("heatmap_")} == {
         "heatmap_random-qwen2-vl_vanilla_scoring-reference_schedule-reference_dataset-period-4.png",
-        "heatmap_random-qwen2-vl_vanilla_scoring-reference_schedule-reference_dataset-period-199.png"}
+        "heatmap_random-qwen2-vl_vanilla_scoring-reference_schedule-reference_dataset-period-199.png",
+    }
     md = paths["summary.md"].read_text()
     assert "V-NIAH-D [period 4] acc. % (95% CI)" in md and "V-NIAH-D [period 199] acc. %" in md
     assert _warnings(capsys.readouterr().err) == []  # nothing pooled, nothing to say
     # Same period: the fingerprint tells them apart.
-    q = write_results(tmp_path / "q", correct=_n0_right, schedules=("reference",),
-                      dataset_fp="cccc3333", period=4)
+    q = write_results(
+        tmp_path / "q", correct=_n0_right, schedules=("reference",), dataset_fp="cccc3333", period=4
+    )
     labels = set(load_inputs([p4, q]).records["benchmark"])
     assert labels == {"V-NIAH-D [dataset aaaa1111]", "V-NIAH-D [dataset cccc3333]"}
 
@@ -100,18 +118,22 @@ def test_inputs_without_a_fingerprint_keep_their_own_identity(tmp_path, capsys):
     for run in ("run1", "run2"):  # the same variant name (directory) in two reference runs
         ref = tmp_path / run / "videorope" / "all_accuracies.json"
         ref.parent.mkdir(parents=True)
-        ref.write_text('[{"Num. Frame": 100, "Frame Depth": 0, "Score": 1.0},'
-                       ' {"Num. Frame": 100, "Frame Depth": 100, "Score": 0.0}]')
+        ref.write_text(
+            '[{"Num. Frame": 100, "Frame Depth": 0, "Score": 1.0},'
+            ' {"Num. Frame": 100, "Frame Depth": 100, "Score": 0.0}]'
+        )
         refs.append(ref)
-    bare = [write_results(tmp_path / f"bare{i}", correct=_n0_right, run_json=False)
-            for i in range(2)]
+    bare = [write_results(tmp_path / f"bare{i}", correct=_n0_right, run_json=False) for i in range(2)]
     loaded = load_inputs([*refs, *bare])
     recs = loaded.records
     assert len(recs) == 2 + 2 + 12 + 12  # nothing dropped as a duplicate
     assert recs.groupby(["schedule", "dataset"]).ngroups == 4
-    assert set(recs["benchmark"]) == {"all_accuracies [run1/videorope]",
-                                      "all_accuracies [run2/videorope]",
-                                      "V-NIAH [bare0]", "V-NIAH [bare1]"}
+    assert set(recs["benchmark"]) == {
+        "all_accuracies [run1/videorope]",
+        "all_accuracies [run2/videorope]",
+        "V-NIAH [bare0]",
+        "V-NIAH [bare1]",
+    }
     write_report([*refs, *bare], tmp_path / "out")
     warned = _warnings(capsys.readouterr().err)
     assert sum("run.json is missing" in w for w in warned) == 2
@@ -136,8 +158,10 @@ def test_torn_line_note_reaches_the_terminal(tmp_path, capsys):
     before = _snapshot(d)
     assert main(["plot", str(d), "--out", str(tmp_path / "out")]) == 0
     warned = _warnings(capsys.readouterr().err)
-    assert warned == [f"vniahd: warning: {d.resolve()}: results.jsonl, line 13: torn last line "
-                      "skipped (run interrupted or still running)"]
+    assert warned == [
+        f"vniahd: warning: {d.resolve()}: results.jsonl, line 13: torn last line "
+        "skipped (run interrupted or still running)"
+    ]
     assert _snapshot(d) == before  # the torn line is skipped, not repaired or deleted
     assert pd.read_csv(tmp_path / "out" / "summary.csv")["n"].tolist() == [12]
 
@@ -148,9 +172,11 @@ def test_out_naming_a_file_is_one_line_and_writes_nothing(tmp_path, capsys):
     target = tmp_path / "report.txt"
     target.write_text("keep me")
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
-    cases = {str(target): "is a file, not a directory",
-             str(target / "sub"): "cannot be created: ",
-             str(tmp_path / "dangling"): "is a broken symbolic link"}
+    cases = {
+        str(target): "is a file, not a directory",
+        str(target / "sub"): "cannot be created: ",
+        str(tmp_path / "dangling"): "is a broken symbolic link",
+    }
     for out, message in cases.items():
         before = sorted(p.name for p in tmp_path.iterdir())
         assert main(["plot", str(d), "--out", out]) == 2
@@ -167,10 +193,12 @@ def test_unreadable_inputs_are_one_line(tmp_path, capsys):
     (tmp_path / "list").mkdir()
     (tmp_path / "list" / "results.jsonl").write_text((d / "results.jsonl").read_text())
     (tmp_path / "list" / "run.json").write_text("[1, 2]")
-    cases = {tmp_path / "bin.jsonl": "is not UTF-8 text",
-             tmp_path / "dir": "is a directory, not a results file",
-             d / "run.json": f"pass the directory {d} instead",
-             tmp_path / "list": "run.json is not a JSON object"}
+    cases = {
+        tmp_path / "bin.jsonl": "is not UTF-8 text",
+        tmp_path / "dir": "is a directory, not a results file",
+        d / "run.json": f"pass the directory {d} instead",
+        tmp_path / "list": "run.json is not a JSON object",
+    }
     for path, message in cases.items():
         assert main(["plot", str(path), "--out", str(tmp_path / "out")]) == 2
         err = capsys.readouterr().err
@@ -196,10 +224,16 @@ def test_closed_stdout_pipe_ends_quietly():
 def test_piped_into_head_shows_no_traceback(tmp_path):
     # As a user types it: the first line arrives, nothing on stderr whichever side wins the race.
     d = write_results(tmp_path / "r", correct=_n0_right)
-    script = ('"$0" -m vniahd variants | head -1; echo "rc=${PIPESTATUS[0]}" >&2; '
-              '"$0" -m vniahd plot "$1" --out "$2" | head -1; echo "rc=${PIPESTATUS[0]}" >&2')
-    run = subprocess.run(["bash", "-c", script, sys.executable, str(d), str(tmp_path / "out")],
-                         capture_output=True, text=True, timeout=120)
+    script = (
+        '"$0" -m vniahd variants | head -1; echo "rc=${PIPESTATUS[0]}" >&2; '
+        '"$0" -m vniahd plot "$1" --out "$2" | head -1; echo "rc=${PIPESTATUS[0]}" >&2'
+    )
+    run = subprocess.run(
+        ["bash", "-c", script, sys.executable, str(d), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.stdout.splitlines()[0].startswith("name ")
     assert run.stdout.splitlines()[1] == "# V-NIAH / V-NIAH-D summary"
     codes = [line for line in run.stderr.splitlines() if line.startswith("rc=")]
@@ -214,8 +248,7 @@ def test_plot_prints_status_lines(tmp_path, capsys):
     assert main(["plot", str(d), "--out", str(tmp_path / "out")]) == 0
     err = capsys.readouterr().err.splitlines()
     assert err[0] == "vniahd: reading 1 results input(s)"
-    assert err[1].startswith("vniahd: drawing 1 heatmap(s), the comparison and curves of 12 "
-                             "results into ")
+    assert err[1].startswith("vniahd: drawing 1 heatmap(s), the comparison and curves of 12 results into ")
 
 
 @pytest.mark.parametrize("variant", ["a b", "x/../y"])

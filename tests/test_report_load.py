@@ -6,8 +6,7 @@ import pytest
 from test_report_fixtures import write_results
 
 from vniahd.errors import VniahdError
-from vniahd.report.load import (load_inputs, load_reference_accuracies, load_results_dir,
-                                model_short_name)
+from vniahd.report.load import load_inputs, load_reference_accuracies, load_results_dir, model_short_name
 
 
 def _all_right(*_):
@@ -15,12 +14,22 @@ def _all_right(*_):
 
 
 def test_results_dir_round_trip_and_shards(tmp_path):
-    d = write_results(tmp_path / "r", correct=lambda v, s, L, dp, n, r: n == "n0", shards=3,
-                      lengths=(100, 300), depths=(0.0, 1.0), needles=("n0", "n1"))
+    d = write_results(
+        tmp_path / "r",
+        correct=lambda v, s, L, dp, n, r: n == "n0",
+        shards=3,
+        lengths=(100, 300),
+        depths=(0.0, 1.0),
+        needles=("n0", "n1"),
+    )
     df, src = load_results_dir(d)
     assert len(df) == 2 * 2 * 2
-    assert sorted(src.files) == ["results.rank0.jsonl", "results.rank1.jsonl",
-                                 "results.rank2.jsonl", "run.json"]
+    assert sorted(src.files) == [
+        "results.rank0.jsonl",
+        "results.rank1.jsonl",
+        "results.rank2.jsonl",
+        "run.json",
+    ]
     assert src.run["dataset"]["fingerprint"] == "abc123"
     assert df["correct"].sum() == 4
     assert set(df["model"]) == {"random-qwen2-vl"} and set(df["model_spec"]) == {"random:qwen2-vl"}
@@ -30,8 +39,7 @@ def test_results_dir_round_trip_and_shards(tmp_path):
 
 
 def test_duplicate_lines_count_once(tmp_path):
-    d = write_results(tmp_path / "r", correct=_all_right, lengths=(100,), depths=(0.5,),
-                      needles=("n0",))
+    d = write_results(tmp_path / "r", correct=_all_right, lengths=(100,), depths=(0.5,), needles=("n0",))
     line = (d / "results.jsonl").read_text().splitlines()[0]
     flipped = json.loads(line)
     flipped["correct"] = False
@@ -42,8 +50,9 @@ def test_duplicate_lines_count_once(tmp_path):
 
 
 def test_malformed_line_names_file_and_line(tmp_path):
-    d = write_results(tmp_path / "r", correct=_all_right, lengths=(100,), depths=(0.0, 0.5, 1.0),
-                      needles=("n0",))
+    d = write_results(
+        tmp_path / "r", correct=_all_right, lengths=(100,), depths=(0.0, 0.5, 1.0), needles=("n0",)
+    )
     path = d / "results.jsonl"
     lines = path.read_text().splitlines()
     lines[1] = lines[1][:25]  # a truncated write
@@ -53,8 +62,9 @@ def test_malformed_line_names_file_and_line(tmp_path):
 
 
 def test_torn_last_line_is_skipped_with_a_note(tmp_path):
-    d = write_results(tmp_path / "r", correct=_all_right, lengths=(100,), depths=(0.0, 0.5, 1.0),
-                      needles=("n0",))
+    d = write_results(
+        tmp_path / "r", correct=_all_right, lengths=(100,), depths=(0.0, 0.5, 1.0), needles=("n0",)
+    )
     path = d / "results.jsonl"
     text = path.read_text()
     path.write_text(text + text.splitlines()[0][:30])  # a write killed mid-line
@@ -64,8 +74,7 @@ def test_torn_last_line_is_skipped_with_a_note(tmp_path):
 
 
 def test_missing_key_and_bad_values_name_line(tmp_path):
-    d = write_results(tmp_path / "r", correct=_all_right, lengths=(100,), depths=(0.0, 0.5),
-                      needles=("n0",))
+    d = write_results(tmp_path / "r", correct=_all_right, lengths=(100,), depths=(0.0, 0.5), needles=("n0",))
     path = d / "results.jsonl"
     rows = [json.loads(x) for x in path.read_text().splitlines()]
     del rows[1]["correct"]
@@ -88,16 +97,16 @@ def test_missing_and_empty_inputs(tmp_path):
     (tmp_path / "empty" / "results.jsonl").write_text("\n")
     with pytest.raises(VniahdError, match=r"hold no results yet"):
         load_inputs([tmp_path / "empty"])
-    d = write_results(tmp_path / "r", correct=_all_right, lengths=(100,), depths=(0.0,),
-                      needles=("n0",))
+    d = write_results(tmp_path / "r", correct=_all_right, lengths=(100,), depths=(0.0,), needles=("n0",))
     (d / "run.json").write_text("{not json")
     with pytest.raises(VniahdError, match=r"run\.json, line 1: not valid JSON"):
         load_results_dir(d)
 
 
 def test_missing_run_json_is_a_note(tmp_path):
-    d = write_results(tmp_path / "r", correct=_all_right, lengths=(100,), depths=(0.0,),
-                      needles=("n0",), run_json=False)
+    d = write_results(
+        tmp_path / "r", correct=_all_right, lengths=(100,), depths=(0.0,), needles=("n0",), run_json=False
+    )
     df, src = load_results_dir(d)
     assert len(df) == 1 and src.run is None and "run.json is missing" in src.notes[0]
 
@@ -129,15 +138,22 @@ def test_reference_loader_percent(tmp_path):
 
 def test_reference_loader_fraction_and_errors(tmp_path):
     p = tmp_path / "run7.json"
-    p.write_text(json.dumps([{"Num. Frame": 10, "Frame Depth": 0.25, "Score": True},
-                             {"Num. Frame": 10, "Frame Depth": 1, "Score": 0}]))
+    p.write_text(
+        json.dumps(
+            [
+                {"Num. Frame": 10, "Frame Depth": 0.25, "Score": True},
+                {"Num. Frame": 10, "Frame Depth": 1, "Score": 0},
+            ]
+        )
+    )
     df, src = load_reference_accuracies(p)
     assert list(df["depth"]) == [0.25, 1.0] and list(df["correct"]) == [1.0, 0.0]
     assert set(df["variant"]) == {"run7"} and "fractions" in src.notes[0]
     bad = tmp_path / "bad" / "all_accuracies.json"
     bad.parent.mkdir()
-    bad.write_text('[\n {"Num. Frame": 10, "Frame Depth": 0, "Score": 1},\n'
-                   ' {"Num. Frame": 10, "Score": 1}\n]\n')
+    bad.write_text(
+        '[\n {"Num. Frame": 10, "Frame Depth": 0, "Score": 1},\n {"Num. Frame": 10, "Score": 1}\n]\n'
+    )
     with pytest.raises(VniahdError, match=r"all_accuracies\.json, line 3: entry is missing 'Frame Depth'"):
         load_reference_accuracies(bad)
     bad.write_text('[\n {"Num. Frame": 10, "Frame Depth": 0, "Score": 1},\n {"Num. Frame": 10,,}\n]')

@@ -23,11 +23,25 @@ def _two_benchmarks(tmp_path, lengths=(100, 300, 500), model="random:qwen2-vl"):
     def correct(v, s, L, d, n, r):
         return (v == "videorope" or L == lengths[0]) and not (s == "reference" and n == "n1")
 
-    a = write_results(tmp_path / "vniah", correct=correct, variants=VARIANTS, schedules=("none",),
-                      lengths=lengths, depths=(0.0, 0.5, 1.0), model=model)
-    b = write_results(tmp_path / "vniahd", correct=correct, variants=VARIANTS,
-                      schedules=("reference",), lengths=lengths, depths=(0.0, 0.5, 1.0), model=model,
-                      skip=lambda v, s, L, d: L == lengths[-1] and d == 1.0)
+    a = write_results(
+        tmp_path / "vniah",
+        correct=correct,
+        variants=VARIANTS,
+        schedules=("none",),
+        lengths=lengths,
+        depths=(0.0, 0.5, 1.0),
+        model=model,
+    )
+    b = write_results(
+        tmp_path / "vniahd",
+        correct=correct,
+        variants=VARIANTS,
+        schedules=("reference",),
+        lengths=lengths,
+        depths=(0.0, 0.5, 1.0),
+        model=model,
+        skip=lambda v, s, L, d: L == lengths[-1] and d == 1.0,
+    )
     return a, b
 
 
@@ -43,7 +57,11 @@ def test_every_file_written_and_decodes(tmp_path):
     out = tmp_path / "out"
     paths = write_report([a, b], out, baseline="vanilla")
     expected = {
-        "compare.png", "accuracy_vs_length.png", "delta_videorope.png", "summary.csv", "summary.md",
+        "compare.png",
+        "accuracy_vs_length.png",
+        "delta_videorope.png",
+        "summary.csv",
+        "summary.md",
         "report.html",
         "heatmap_random-qwen2-vl_vanilla_scoring-reference_schedule-none.png",
         "heatmap_random-qwen2-vl_vanilla_scoring-reference_schedule-reference.png",
@@ -86,8 +104,14 @@ def test_html_embeds_every_figure_and_table(tmp_path):
 @pytest.mark.parametrize("n_len", [3, 15, 30])
 def test_sizes_scale_with_grid(tmp_path, n_len):
     lengths = tuple(100 + 100 * i for i in range(n_len))
-    d = write_results(tmp_path / "r", correct=lambda v, s, L, dp, n, r: L < 1000, variants=VARIANTS,
-                      lengths=lengths, depths=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), needles=("n0",))
+    d = write_results(
+        tmp_path / "r",
+        correct=lambda v, s, L, dp, n, r: L < 1000,
+        variants=VARIANTS,
+        lengths=lengths,
+        depths=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+        needles=("n0",),
+    )
     paths = write_report([d], tmp_path / "out", x="tokens")
     w, h = _png_size(paths["heatmap_random-qwen2-vl_vanilla_scoring-reference_schedule-none.png"])
     lo, hi = {3: (700, 900), 15: (1300, 1550), 30: (1700, 2000)}[n_len]
@@ -109,15 +133,19 @@ def test_missing_cells_are_masked_not_zero():
 
 def test_filenames_name_their_parts_and_stay_distinct():
     # Scoring and schedule are named, so "reference" as one can never be read as the other.
-    assert heatmap_filename("random-qwen2-vl", "tad", "reference", "reference") == \
-        "heatmap_random-qwen2-vl_tad_scoring-reference_schedule-reference.png"
-    assert heatmap_filename("m", "v", "choice", "reference", "period 4") == \
-        "heatmap_m_v_scoring-choice_schedule-reference_dataset-period-4.png"
+    assert (
+        heatmap_filename("random-qwen2-vl", "tad", "reference", "reference")
+        == "heatmap_random-qwen2-vl_tad_scoring-reference_schedule-reference.png"
+    )
+    assert (
+        heatmap_filename("m", "v", "choice", "reference", "period 4")
+        == "heatmap_m_v_scoring-choice_schedule-reference_dataset-period-4.png"
+    )
     # File-system safe: no separators or odd characters, and never longer than MAX_NAME.
-    odd = heatmap_filename("Qwen2-VL-7B (1a2b3c4d)", "diagonal+lta:delta=0.5/../x", "gen erate",
-                           "none")
-    assert odd == "heatmap_Qwen2-VL-7B-1a2b3c4d_diagonal-lta-delta-0.5-..-x_scoring-gen-erate_" \
-        "schedule-none.png"
+    odd = heatmap_filename("Qwen2-VL-7B (1a2b3c4d)", "diagonal+lta:delta=0.5/../x", "gen erate", "none")
+    assert (
+        odd == "heatmap_Qwen2-VL-7B-1a2b3c4d_diagonal-lta-delta-0.5-..-x_scoring-gen-erate_schedule-none.png"
+    )
     long = heatmap_filename("m", "v" * 400, "choice", "none")
     assert len(long) <= MAX_NAME and long.endswith(".png") and "/" not in long
     assert long != heatmap_filename("m", "v" * 399, "choice", "none")
@@ -132,15 +160,22 @@ def test_filenames_name_their_parts_and_stay_distinct():
         groups.append((key, pd.DataFrame({"model": ["random-qwen2-vl"], "dataset_tag": [""]})))
     names = heatmap_filenames(groups)
     assert len(set(names.values())) == 3
-    assert all(n.startswith("heatmap_random-qwen2-vl_a-b_scoring-choice_schedule-none_")
-               for n in names.values())
+    assert all(
+        n.startswith("heatmap_random-qwen2-vl_a-b_scoring-choice_schedule-none_") for n in names.values()
+    )
 
 
 def test_same_short_model_name_gets_a_tag(tmp_path):
-    a = write_results(tmp_path / "a", correct=lambda *_: True, model="hf:/ckpt/a/Qwen2-VL-7B",
-                      lengths=(100,), depths=(0.0,))
-    b = write_results(tmp_path / "b", correct=lambda *_: False, model="hf:/ckpt/b/Qwen2-VL-7B",
-                      lengths=(100,), depths=(0.0,))
+    a = write_results(
+        tmp_path / "a", correct=lambda *_: True, model="hf:/ckpt/a/Qwen2-VL-7B", lengths=(100,), depths=(0.0,)
+    )
+    b = write_results(
+        tmp_path / "b",
+        correct=lambda *_: False,
+        model="hf:/ckpt/b/Qwen2-VL-7B",
+        lengths=(100,),
+        depths=(0.0,),
+    )
     paths = write_report([a, b], tmp_path / "out")
     heatmaps = sorted(n for n in paths if n.startswith("heatmap_"))
     assert len(heatmaps) == 2 and all(n.startswith("heatmap_Qwen2-VL-7B-") for n in heatmaps)
@@ -149,16 +184,23 @@ def test_same_short_model_name_gets_a_tag(tmp_path):
 
 
 def test_format_k():
-    assert [format_k(v) for v in (950, 1200, 14400, 417600, 1_500_000)] == \
-        ["950", "1.2K", "14.4K", "417.6K", "1.5M"]
+    assert [format_k(v) for v in (950, 1200, 14400, 417600, 1_500_000)] == [
+        "950",
+        "1.2K",
+        "14.4K",
+        "417.6K",
+        "1.5M",
+    ]
 
 
 def test_reference_file_plots_with_ours(tmp_path):
     a, _ = _two_benchmarks(tmp_path)
     ref = tmp_path / "videorope-7b" / "all_accuracies.json"
     ref.parent.mkdir()
-    ref.write_text('[{"Num. Frame": 100, "Frame Depth": 0.0, "Score": 0.8},'
-                   ' {"Num. Frame": 100, "Frame Depth": 100.0, "Score": 0.4}]')
+    ref.write_text(
+        '[{"Num. Frame": 100, "Frame Depth": 0.0, "Score": 0.8},'
+        ' {"Num. Frame": 100, "Frame Depth": 100.0, "Score": 0.4}]'
+    )
     paths = write_report([a, ref], tmp_path / "out", x="tokens")
     assert "heatmap_reference_videorope-7b_scoring-reference_schedule-unknown.png" in paths
     md = paths["summary.md"].read_text()
@@ -170,8 +212,12 @@ def test_bad_baseline_and_cli(tmp_path, capsys):
     a, b = _two_benchmarks(tmp_path)
     with pytest.raises(VniahdError, match=r"baseline variant 'rope' is not in these results"):
         write_report([a], tmp_path / "x", baseline="rope")
-    assert main(["plot", str(a), str(b), "--out", str(tmp_path / "cli"), "--baseline", "vanilla",
-                 "--no-annotate"]) == 0
+    assert (
+        main(
+            ["plot", str(a), str(b), "--out", str(tmp_path / "cli"), "--baseline", "vanilla", "--no-annotate"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "| vanilla | reference |" in out and "report: " in out
     assert (tmp_path / "cli" / "delta_videorope.png").is_file()
@@ -194,10 +240,20 @@ def test_chromium_renders_report(tmp_path):
     a, b = _two_benchmarks(tmp_path)
     paths = write_report([a, b], tmp_path / "out")
     shot = tmp_path / "shot.png"
-    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-                    f"--screenshot={shot}", "--window-size=1200,2000",
-                    paths["report.html"].resolve().as_uri()], check=True, timeout=90,
-                   capture_output=True)
+    subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--screenshot={shot}",
+            "--window-size=1200,2000",
+            paths["report.html"].resolve().as_uri(),
+        ],
+        check=True,
+        timeout=90,
+        capture_output=True,
+    )
     with Image.open(shot) as im:
         px = np.asarray(im.convert("RGB"), dtype=int)
     # Rendered: not a blank page; the heatmap colours (#9ad5b3 green) appear somewhere.

@@ -18,17 +18,12 @@ def axes_str(name, num_pairs, sections=None) -> str:
 
 # P = 64 with the default sections (16, 24, 24); interleaved with (24, 20, 20).
 P64 = {
-    "uniform":
-        "tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt",
-    "mrope-blocks":
-        "tttttttttttttttthhhhhhhhhhhhhhhhhhhhhhhhwwwwwwwwwwwwwwwwwwwwwwww",
-    "lta":
-        "hwhwhwhwhwhwhwhwhwhwhwhwhwhwhwhwhwhwhwhwhwhwhwhwtttttttttttttttt",
-    "lta-sequential":
-        "hhhhhhhhhhhhhhhhhhhhhhhhwwwwwwwwwwwwwwwwwwwwwwwwtttttttttttttttt",
+    "uniform": "tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt",
+    "mrope-blocks": "tttttttttttttttthhhhhhhhhhhhhhhhhhhhhhhhwwwwwwwwwwwwwwwwwwwwwwww",
+    "lta": "hwhwhwhwhwhwhwhwhwhwhwhwhwhwhwhwhwhwhwhwhwhwhwhwtttttttttttttttt",
+    "lta-sequential": "hhhhhhhhhhhhhhhhhhhhhhhhwwwwwwwwwwwwwwwwwwwwwwwwtttttttttttttttt",
     # n%3==1 and n<60 → h; n%3==2 and n<60 → w; rest (n%3==0, and 60..63) → t
-    "interleaved":
-        "thwthwthwthwthwthwthwthwthwthwthwthwthwthwthwthwthwthwthwthwtttt",
+    "interleaved": "thwthwthwthwthwthwthwthwthwthwthwthwthwthwthwthwthwthwthwthwtttt",
 }
 
 

@@ -30,13 +30,31 @@ def test_positions_json_defaults_videorope(capsys):
 
 
 def test_positions_json_options_and_float_delta(capsys):
-    code, out, _ = run(capsys, "positions", "--variant", "videorope", "--delta", "0.5",
-                       "--text-before", "1", "--frames", "2", "--grid", "1x2", "--text-after", "1",
-                       "--json")
+    code, out, _ = run(
+        capsys,
+        "positions",
+        "--variant",
+        "videorope",
+        "--delta",
+        "0.5",
+        "--text-before",
+        "1",
+        "--frames",
+        "2",
+        "--grid",
+        "1x2",
+        "--text-after",
+        "1",
+        "--json",
+    )
     assert code == 0
     # t = 1 + 0.5f; W=2 offsets 0,1; after (code) 1 + 0.5 + 1 = 2.5
-    assert json.loads(out) == {"variant": "videorope", "t": [0, 1, 1, 1.5, 1.5, 2.5],
-                               "h": [0, 1, 1, 1.5, 1.5, 2.5], "w": [0, 1, 2, 1.5, 2.5, 2.5]}
+    assert json.loads(out) == {
+        "variant": "videorope",
+        "t": [0, 1, 1, 1.5, 1.5, 2.5],
+        "h": [0, 1, 1, 1.5, 1.5, 2.5],
+        "w": [0, 1, 2, 1.5, 2.5, 2.5],
+    }
 
 
 def test_positions_json_mrope_and_custom_spec(capsys):
@@ -63,8 +81,9 @@ def test_freqs_json(capsys):
     code, out, _ = run(capsys, "freqs", "--variant", "mrope", "--head-dim", "16", "--json")
     assert code == 0
     assert json.loads(out) == {"variant": "mrope", "axes": ["t", "t", "h", "h", "h", "w", "w", "w"]}
-    _, out, _ = run(capsys, "freqs", "--variant", "videorope", "--head-dim", "16",
-                    "--sections", "4,2,2", "--json")
+    _, out, _ = run(
+        capsys, "freqs", "--variant", "videorope", "--head-dim", "16", "--sections", "4,2,2", "--json"
+    )
     assert json.loads(out)["axes"] == ["h", "w", "h", "w", "t", "t", "t", "t"]
     _, out, _ = run(capsys, "freqs", "--variant", "vanilla", "--head-dim", "8", "--json")
     assert json.loads(out)["axes"] == ["t", "t", "t", "t"]
@@ -87,24 +106,37 @@ def test_variants_table_and_json(capsys):
     code, out, _ = run(capsys, "variants")
     assert code == 0
     names = [line.split()[0] for line in out.splitlines()[2:12]]
-    assert names == ["vanilla", "tad", "mrope", "videorope", "dl", "dl-lta", "lta",
-                     "videorope-seq-xy", "mrope-timed", "mrope-interleaved"]
+    assert names == [
+        "vanilla",
+        "tad",
+        "mrope",
+        "videorope",
+        "dl",
+        "dl-lta",
+        "lta",
+        "videorope-seq-xy",
+        "mrope-timed",
+        "mrope-interleaved",
+    ]
     assert "delta=2, text_after=code" in out
     _, out, _ = run(capsys, "variants", "--json")
     data = {d["name"]: d for d in json.loads(out)}
     assert data["videorope"]["allocation"] == "lta" and data["videorope"]["source"]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["positions", "--variant", "videoroep"], "valid variants:"),
-    (["positions", "--variant", "mrope", "--delta", "2"], "diagonal layout only"),
-    (["positions", "--variant", "mrope", "--grid", "3"], "HxW"),
-    (["positions", "--variant", "mrope", "--frames", "0"], "--frames"),
-    (["freqs", "--variant", "mrope", "--head-dim", "15"], "even"),
-    (["freqs", "--variant", "mrope", "--head-dim", "16", "--sections", "1,2,3"], "sum to 6"),
-    (["freqs", "--variant", "vanilla", "--sections", "16,24,24"], "uniform"),
-    (["freqs", "--variant", "spiral+lta"], "valid layouts:"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["positions", "--variant", "videoroep"], "valid variants:"),
+        (["positions", "--variant", "mrope", "--delta", "2"], "diagonal layout only"),
+        (["positions", "--variant", "mrope", "--grid", "3"], "HxW"),
+        (["positions", "--variant", "mrope", "--frames", "0"], "--frames"),
+        (["freqs", "--variant", "mrope", "--head-dim", "15"], "even"),
+        (["freqs", "--variant", "mrope", "--head-dim", "16", "--sections", "1,2,3"], "sum to 6"),
+        (["freqs", "--variant", "vanilla", "--sections", "16,24,24"], "uniform"),
+        (["freqs", "--variant", "spiral+lta"], "valid layouts:"),
+    ],
+)
 def test_user_errors_are_one_line(capsys, argv, message):
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == ""
@@ -112,8 +144,9 @@ def test_user_errors_are_one_line(capsys, argv, message):
 
 
 def test_console_entry_point_help():
-    proc = subprocess.run([sys.executable, "-m", "vniahd", "positions", "--help"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "vniahd", "positions", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0
     assert "LAYOUT+ALLOCATION" in proc.stdout and "--text-before" in proc.stdout
 
@@ -129,8 +162,10 @@ def test_help_names_every_layout_and_allocation(capsys):
 
 
 def test_cli_help_does_not_import_torch():
-    code = ("import sys, argparse; from vniahd.cli import rope_commands; "
-            "rope_commands.register(argparse.ArgumentParser().add_subparsers()); "
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys, argparse; from vniahd.cli import rope_commands; "
+        "rope_commands.register(argparse.ArgumentParser().add_subparsers()); "
+        "print('torch' in sys.modules)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "False", proc.stderr

@@ -34,23 +34,35 @@ from vniahd.rope.hf import (  # noqa: E402
 
 logging.getLogger("transformers").setLevel(logging.ERROR)
 
-TEXT = dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-            num_attention_heads=2, num_key_value_heads=1, bos_token_id=1, eos_token_id=2,
-            pad_token_id=0)
+TEXT = dict(
+    vocab_size=64,
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    bos_token_id=1,
+    eos_token_id=2,
+    pad_token_id=0,
+)
 
 
 def qwen2_text(sections=(2, 3, 3), theta=1e4, init=0.02):
     cfg = transformers.Qwen2VLTextConfig(
-        **TEXT, initializer_range=init,
-        rope_parameters={"rope_type": "default", "rope_theta": theta, "mrope_section": list(sections)})
+        **TEXT,
+        initializer_range=init,
+        rope_parameters={"rope_type": "default", "rope_theta": theta, "mrope_section": list(sections)},
+    )
     torch.manual_seed(0)
     return transformers.Qwen2VLTextModel(cfg).eval()
 
 
 def qwen3_text(sections=(4, 2, 2)):
     cfg = transformers.Qwen3VLTextConfig(
-        **TEXT, head_dim=16,
-        rope_parameters={"rope_type": "default", "rope_theta": 5e5, "mrope_section": list(sections)})
+        **TEXT,
+        head_dim=16,
+        rope_parameters={"rope_type": "default", "rope_theta": 5e5, "mrope_section": list(sections)},
+    )
     torch.manual_seed(0)
     return transformers.Qwen3VLTextModel(cfg).eval()
 
@@ -77,7 +89,8 @@ def test_mrope_blocks_equals_qwen2vl_module_bitwise():
 
 def test_mrope_blocks_equals_qwen2_5_vl_module_bitwise():
     cfg = transformers.Qwen2_5_VLTextConfig(
-        **TEXT, rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]})
+        **TEXT, rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]}
+    )
     model = transformers.Qwen2_5_VLTextModel(cfg).eval()
     pos = mixed_positions("mrope-timed").long()
     cos_hf, sin_hf = model.rotary_emb(torch.zeros(1, pos.shape[-1], 32), pos)
@@ -93,18 +106,23 @@ def test_interleaved_equals_qwen3vl_module_bitwise():
     cos, sin = rope_cos_sin(pos, inv_freq(16, 5e5), allocation_axes("interleaved", 8, (4, 2, 2)))
     assert torch.equal(cos, cos_hf) and torch.equal(sin, sin_hf)
     # the preset's default sections for P = 8 are exactly this map
-    assert torch.equal(get_variant("mrope-interleaved").axes(8),
-                       allocation_axes("interleaved", 8, (4, 2, 2)))
+    assert torch.equal(get_variant("mrope-interleaved").axes(8), allocation_axes("interleaved", 8, (4, 2, 2)))
     cfg = rotary_config(model)
-    assert (cfg.head_dim, cfg.num_pairs, cfg.theta, cfg.sections, cfg.native_allocation) == \
-        (16, 8, 5e5, (4, 2, 2), "interleaved")
+    assert (cfg.head_dim, cfg.num_pairs, cfg.theta, cfg.sections, cfg.native_allocation) == (
+        16,
+        8,
+        5e5,
+        (4, 2, 2),
+        "interleaved",
+    )
 
 
 def tiny_qwen2_text(sections, theta=100.0, seed=0):
     """head_dim 8 (4 rotary pairs): small enough to write every angle by hand."""
     cfg = transformers.Qwen2VLTextConfig(
         **{**TEXT, "hidden_size": 16, "intermediate_size": 32},
-        rope_parameters={"rope_type": "default", "rope_theta": theta, "mrope_section": list(sections)})
+        rope_parameters={"rope_type": "default", "rope_theta": theta, "mrope_section": list(sections)},
+    )
     torch.manual_seed(seed)
     return transformers.Qwen2VLTextModel(cfg).eval()
 
@@ -136,8 +154,12 @@ def test_installed_allocations_equal_hand_computed_cos_sin():
     torch.testing.assert_close(sin.double(), want_sin, atol=1e-5, rtol=0)
     # VideoRoPE LTA, sections (t=2, h=1, w=1): h and w alternate on the fast pairs, t takes the
     # two slowest; Qwen3-VL interleaving with the same sections: t, h, w, then t.
-    for name, streams in (("lta", "hwtt"), ("interleaved", "thwt"), ("lta-sequential", "hwtt"),
-                          ("uniform", "tttt")):
+    for name, streams in (
+        ("lta", "hwtt"),
+        ("interleaved", "thwt"),
+        ("lta-sequential", "hwtt"),
+        ("uniform", "tttt"),
+    ):
         with allocation_installed(model, allocation_axes(name, 4, (2, 1, 1))):
             cos, sin = model.rotary_emb(x, HAND_POS)
         want_cos, want_sin = hand_cos_sin(streams)
@@ -209,10 +231,12 @@ def test_swapped_lta_changes_visual_tokens_only():
 
 
 def test_install_finds_module_in_full_models():
-    text = dict(TEXT, rope_parameters={"rope_type": "default", "rope_theta": 1e4,
-                                       "mrope_section": [2, 3, 3]})
-    full = transformers.Qwen2VLForConditionalGeneration(transformers.Qwen2VLConfig(
-        text_config=text, vision_config=dict(depth=1, embed_dim=16, hidden_size=32, num_heads=2)))
+    text = dict(TEXT, rope_parameters={"rope_type": "default", "rope_theta": 1e4, "mrope_section": [2, 3, 3]})
+    full = transformers.Qwen2VLForConditionalGeneration(
+        transformers.Qwen2VLConfig(
+            text_config=text, vision_config=dict(depth=1, embed_dim=16, hidden_size=32, num_heads=2)
+        )
+    )
     for model in (full, full.model, full.model.language_model):
         cfg = rotary_config(model)
         assert (cfg.head_dim, cfg.num_pairs, cfg.sections) == (16, 8, (2, 3, 3))
@@ -226,11 +250,23 @@ def test_install_finds_module_in_full_models():
     second = install_allocation(full, torch.ones(8, dtype=torch.long))
     assert type(second.base).__name__ == "Qwen2VLRotaryEmbedding"
 
-    q3 = transformers.Qwen3VLForConditionalGeneration(transformers.Qwen3VLConfig(
-        text_config=dict(TEXT, head_dim=16, rope_parameters={
-            "rope_type": "default", "rope_theta": 5e5, "mrope_section": [4, 2, 2]}),
-        vision_config=dict(depth=1, hidden_size=32, intermediate_size=32, num_heads=2,
-                           out_hidden_size=32, deepstack_visual_indexes=[])))
+    q3 = transformers.Qwen3VLForConditionalGeneration(
+        transformers.Qwen3VLConfig(
+            text_config=dict(
+                TEXT,
+                head_dim=16,
+                rope_parameters={"rope_type": "default", "rope_theta": 5e5, "mrope_section": [4, 2, 2]},
+            ),
+            vision_config=dict(
+                depth=1,
+                hidden_size=32,
+                intermediate_size=32,
+                num_heads=2,
+                out_hidden_size=32,
+                deepstack_visual_indexes=[],
+            ),
+        )
+    )
     assert rotary_config(q3).native_allocation == "interleaved"
     install_allocation(q3, allocation_axes("lta", 8, (4, 2, 2)))
     assert isinstance(q3.model.language_model.rotary_emb, AllocatedRotaryEmbedding)

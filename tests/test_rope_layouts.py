@@ -37,42 +37,229 @@ def streams(pos: torch.Tensor) -> tuple[list, list, list]:
 
 # ---- golden tables ----------------------------------------------------------------------------
 
+
 def test_vanilla_golden():
     t, h, w = streams(layout_positions("vanilla", SEQ))
-    expected = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
-                20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39]
+    expected = [
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        7,
+        8,
+        9,
+        10,
+        11,
+        12,
+        13,
+        14,
+        15,
+        16,
+        17,
+        18,
+        19,
+        20,
+        21,
+        22,
+        23,
+        24,
+        25,
+        26,
+        27,
+        28,
+        29,
+        30,
+        31,
+        32,
+        33,
+        34,
+        35,
+        36,
+        37,
+        38,
+        39,
+    ]
     assert t == expected and h == expected and w == expected
 
 
 def test_tad_golden():
     # text before 2τ; frame f token j: 2·S0 + f·(HW+1) + j = 4 + 13f + j; text after 4 + 39 + 2k
     t, h, w = streams(layout_positions("tad", SEQ))
-    expected = [0, 2,
-                4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
-                17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28,
-                30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41,
-                43, 45]
+    expected = [
+        0,
+        2,
+        4,
+        5,
+        6,
+        7,
+        8,
+        9,
+        10,
+        11,
+        12,
+        13,
+        14,
+        15,
+        17,
+        18,
+        19,
+        20,
+        21,
+        22,
+        23,
+        24,
+        25,
+        26,
+        27,
+        28,
+        30,
+        31,
+        32,
+        33,
+        34,
+        35,
+        36,
+        37,
+        38,
+        39,
+        40,
+        41,
+        43,
+        45,
+    ]
     assert t == expected and h == expected and w == expected
 
 
-MROPE_H = [0, 1,
-           2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4,
-           2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4,
-           2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4]
-MROPE_W = [0, 1,
-           2, 3, 4, 5, 2, 3, 4, 5, 2, 3, 4, 5,
-           2, 3, 4, 5, 2, 3, 4, 5, 2, 3, 4, 5,
-           2, 3, 4, 5, 2, 3, 4, 5, 2, 3, 4, 5]
+MROPE_H = [
+    0,
+    1,
+    2,
+    2,
+    2,
+    2,
+    3,
+    3,
+    3,
+    3,
+    4,
+    4,
+    4,
+    4,
+    2,
+    2,
+    2,
+    2,
+    3,
+    3,
+    3,
+    3,
+    4,
+    4,
+    4,
+    4,
+    2,
+    2,
+    2,
+    2,
+    3,
+    3,
+    3,
+    3,
+    4,
+    4,
+    4,
+    4,
+]
+MROPE_W = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    2,
+    3,
+    4,
+    5,
+    2,
+    3,
+    4,
+    5,
+    2,
+    3,
+    4,
+    5,
+    2,
+    3,
+    4,
+    5,
+    2,
+    3,
+    4,
+    5,
+    2,
+    3,
+    4,
+    5,
+    2,
+    3,
+    4,
+    5,
+    2,
+    3,
+    4,
+    5,
+]
 
 
 def test_mrope_golden():
     # (S0+f, S0+r, S0+c); text after at S0 + max(T,H,W) = 2 + 4 = 6
     t, h, w = streams(layout_positions("mrope", SEQ))
-    assert t == [0, 1,
-                 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-                 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
-                 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-                 6, 7]
+    assert t == [
+        0,
+        1,
+        2,
+        2,
+        2,
+        2,
+        2,
+        2,
+        2,
+        2,
+        2,
+        2,
+        2,
+        2,
+        3,
+        3,
+        3,
+        3,
+        3,
+        3,
+        3,
+        3,
+        3,
+        3,
+        3,
+        3,
+        4,
+        4,
+        4,
+        4,
+        4,
+        4,
+        4,
+        4,
+        4,
+        4,
+        4,
+        4,
+        6,
+        7,
+    ]
     assert h == MROPE_H + [6, 7]
     assert w == MROPE_W + [6, 7]
 
@@ -80,36 +267,180 @@ def test_mrope_golden():
 def test_mrope_timed_golden_defaults():
     # defaults 1.0 s/grid × 2 tokens/s: t = 2 + 2f; after = max over streams (6) + 1 = 7
     t, h, w = streams(layout_positions("mrope-timed", SEQ))
-    assert t == [0, 1,
-                 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-                 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-                 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
-                 7, 8]
+    assert t == [
+        0,
+        1,
+        2,
+        2,
+        2,
+        2,
+        2,
+        2,
+        2,
+        2,
+        2,
+        2,
+        2,
+        2,
+        4,
+        4,
+        4,
+        4,
+        4,
+        4,
+        4,
+        4,
+        4,
+        4,
+        4,
+        4,
+        6,
+        6,
+        6,
+        6,
+        6,
+        6,
+        6,
+        6,
+        6,
+        6,
+        6,
+        6,
+        7,
+        8,
+    ]
     assert h == MROPE_H + [7, 8]
     assert w == MROPE_W + [7, 8]
 
 
 def test_mrope_timed_truncates():
     # 0.7 × 2 = 1.4 per frame: int(0) = 0, int(1.4) = 1, int(2.8) = 2; after = max(4,4,5)+1 = 6
-    t, h, w = streams(layout_positions("mrope-timed", SEQ, second_per_grid_t=0.7,
-                                       tokens_per_second=2))
+    t, h, w = streams(layout_positions("mrope-timed", SEQ, second_per_grid_t=0.7, tokens_per_second=2))
     assert t[2:38] == [2] * 12 + [3] * 12 + [4] * 12
     assert t[38:] == h[38:] == w[38:] == [6, 7]
     assert h == MROPE_H + [6, 7]
 
 
-DIAG_D2_H = [0, 1,
-             1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3,
-             3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5,
-             5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7]
-DIAG_D2_W = [0, 1,
-             1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4,
-             3, 4, 5, 6, 3, 4, 5, 6, 3, 4, 5, 6,
-             5, 6, 7, 8, 5, 6, 7, 8, 5, 6, 7, 8]
-DIAG_D2_T = [0, 1,
-             2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-             4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-             6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6]
+DIAG_D2_H = [
+    0,
+    1,
+    1,
+    1,
+    1,
+    1,
+    2,
+    2,
+    2,
+    2,
+    3,
+    3,
+    3,
+    3,
+    3,
+    3,
+    3,
+    3,
+    4,
+    4,
+    4,
+    4,
+    5,
+    5,
+    5,
+    5,
+    5,
+    5,
+    5,
+    5,
+    6,
+    6,
+    6,
+    6,
+    7,
+    7,
+    7,
+    7,
+]
+DIAG_D2_W = [
+    0,
+    1,
+    1,
+    2,
+    3,
+    4,
+    1,
+    2,
+    3,
+    4,
+    1,
+    2,
+    3,
+    4,
+    3,
+    4,
+    5,
+    6,
+    3,
+    4,
+    5,
+    6,
+    3,
+    4,
+    5,
+    6,
+    5,
+    6,
+    7,
+    8,
+    5,
+    6,
+    7,
+    8,
+    5,
+    6,
+    7,
+    8,
+]
+DIAG_D2_T = [
+    0,
+    1,
+    2,
+    2,
+    2,
+    2,
+    2,
+    2,
+    2,
+    2,
+    2,
+    2,
+    2,
+    2,
+    4,
+    4,
+    4,
+    4,
+    4,
+    4,
+    4,
+    4,
+    4,
+    4,
+    4,
+    4,
+    6,
+    6,
+    6,
+    6,
+    6,
+    6,
+    6,
+    6,
+    6,
+    6,
+    6,
+    6,
+]
 
 
 @pytest.mark.parametrize("text_after, after", [("code", [7, 8]), ("paper", [8, 9])])
@@ -126,18 +457,138 @@ def test_diagonal_golden_delta2_even_width(text_after, after):
 def test_diagonal_golden_delta_half(text_after, after):
     # t = 2 + 0.5f; code: 2 + 0.5·2 + 1 = 4; paper: 2 + 0.5·3 = 3.5
     t, h, w = streams(layout_positions("diagonal", SEQ, delta=0.5, text_after=text_after))
-    assert t == [0, 1,
-                 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-                 2.5, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5,
-                 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3] + after
-    assert h == [0, 1,
-                 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3,
-                 1.5, 1.5, 1.5, 1.5, 2.5, 2.5, 2.5, 2.5, 3.5, 3.5, 3.5, 3.5,
-                 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4] + after
-    assert w == [0, 1,
-                 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4,
-                 1.5, 2.5, 3.5, 4.5, 1.5, 2.5, 3.5, 4.5, 1.5, 2.5, 3.5, 4.5,
-                 2, 3, 4, 5, 2, 3, 4, 5, 2, 3, 4, 5] + after
+    assert (
+        t
+        == [
+            0,
+            1,
+            2,
+            2,
+            2,
+            2,
+            2,
+            2,
+            2,
+            2,
+            2,
+            2,
+            2,
+            2,
+            2.5,
+            2.5,
+            2.5,
+            2.5,
+            2.5,
+            2.5,
+            2.5,
+            2.5,
+            2.5,
+            2.5,
+            2.5,
+            2.5,
+            3,
+            3,
+            3,
+            3,
+            3,
+            3,
+            3,
+            3,
+            3,
+            3,
+            3,
+            3,
+        ]
+        + after
+    )
+    assert (
+        h
+        == [
+            0,
+            1,
+            1,
+            1,
+            1,
+            1,
+            2,
+            2,
+            2,
+            2,
+            3,
+            3,
+            3,
+            3,
+            1.5,
+            1.5,
+            1.5,
+            1.5,
+            2.5,
+            2.5,
+            2.5,
+            2.5,
+            3.5,
+            3.5,
+            3.5,
+            3.5,
+            2,
+            2,
+            2,
+            2,
+            3,
+            3,
+            3,
+            3,
+            4,
+            4,
+            4,
+            4,
+        ]
+        + after
+    )
+    assert (
+        w
+        == [
+            0,
+            1,
+            1,
+            2,
+            3,
+            4,
+            1,
+            2,
+            3,
+            4,
+            1,
+            2,
+            3,
+            4,
+            1.5,
+            2.5,
+            3.5,
+            4.5,
+            1.5,
+            2.5,
+            3.5,
+            4.5,
+            1.5,
+            2.5,
+            3.5,
+            4.5,
+            2,
+            3,
+            4,
+            5,
+            2,
+            3,
+            4,
+            5,
+            2,
+            3,
+            4,
+            5,
+        ]
+        + after
+    )
 
 
 def test_diagonal_golden_odd_grid():
@@ -153,24 +604,52 @@ def test_diagonal_golden_odd_grid():
 MULTI = [Text(1), Image(2, 2), Text(1), Video(2, 1, 2), Text(1)]
 
 
-@pytest.mark.parametrize("name, params, t, h, w", [
-    ("vanilla", {}, list(range(11)), list(range(11)), list(range(11))),
-    # flat+time: text 0; image 2..5 (flat 1, time 1); text 5+2 = 7; frames 9,10 | 12,13; text 15
-    ("tad", {}, [0, 2, 3, 4, 5, 7, 9, 10, 12, 13, 15],
-     [0, 2, 3, 4, 5, 7, 9, 10, 12, 13, 15], [0, 2, 3, 4, 5, 7, 9, 10, 12, 13, 15]),
-    # image at 1 → next max(1,2,2)+1 = 3; video at 4 → next max(5,4,5)+1 = 6
-    ("mrope", {}, [0, 1, 1, 1, 1, 3, 4, 4, 5, 5, 6],
-     [0, 1, 1, 2, 2, 3, 4, 4, 4, 4, 6], [0, 1, 2, 1, 2, 3, 4, 5, 4, 5, 6]),
-    # as mrope but video t = 4 + 2f → next max(6,4,5)+1 = 7
-    ("mrope-timed", {}, [0, 1, 1, 1, 1, 3, 4, 4, 6, 6, 7],
-     [0, 1, 1, 2, 2, 3, 4, 4, 4, 4, 7], [0, 1, 2, 1, 2, 3, 4, 5, 4, 5, 7]),
-    # image (H=W=2: offsets 0,1) at 1, code next 1+0+1 = 2; video at 3: t 3,5, next 3+2+1 = 6
-    ("diagonal", {}, [0, 1, 1, 1, 1, 2, 3, 3, 5, 5, 6],
-     [0, 1, 1, 2, 2, 2, 3, 3, 5, 5, 6], [0, 1, 2, 1, 2, 2, 3, 4, 5, 6, 6]),
-    # paper: image next 1 + 2 = 3; video at 4: t 4,6, next 4 + 4 = 8
-    ("diagonal", {"text_after": "paper"}, [0, 1, 1, 1, 1, 3, 4, 4, 6, 6, 8],
-     [0, 1, 1, 2, 2, 3, 4, 4, 6, 6, 8], [0, 1, 2, 1, 2, 3, 4, 5, 6, 7, 8]),
-])
+@pytest.mark.parametrize(
+    "name, params, t, h, w",
+    [
+        ("vanilla", {}, list(range(11)), list(range(11)), list(range(11))),
+        # flat+time: text 0; image 2..5 (flat 1, time 1); text 5+2 = 7; frames 9,10 | 12,13; text 15
+        (
+            "tad",
+            {},
+            [0, 2, 3, 4, 5, 7, 9, 10, 12, 13, 15],
+            [0, 2, 3, 4, 5, 7, 9, 10, 12, 13, 15],
+            [0, 2, 3, 4, 5, 7, 9, 10, 12, 13, 15],
+        ),
+        # image at 1 → next max(1,2,2)+1 = 3; video at 4 → next max(5,4,5)+1 = 6
+        (
+            "mrope",
+            {},
+            [0, 1, 1, 1, 1, 3, 4, 4, 5, 5, 6],
+            [0, 1, 1, 2, 2, 3, 4, 4, 4, 4, 6],
+            [0, 1, 2, 1, 2, 3, 4, 5, 4, 5, 6],
+        ),
+        # as mrope but video t = 4 + 2f → next max(6,4,5)+1 = 7
+        (
+            "mrope-timed",
+            {},
+            [0, 1, 1, 1, 1, 3, 4, 4, 6, 6, 7],
+            [0, 1, 1, 2, 2, 3, 4, 4, 4, 4, 7],
+            [0, 1, 2, 1, 2, 3, 4, 5, 4, 5, 7],
+        ),
+        # image (H=W=2: offsets 0,1) at 1, code next 1+0+1 = 2; video at 3: t 3,5, next 3+2+1 = 6
+        (
+            "diagonal",
+            {},
+            [0, 1, 1, 1, 1, 2, 3, 3, 5, 5, 6],
+            [0, 1, 1, 2, 2, 2, 3, 3, 5, 5, 6],
+            [0, 1, 2, 1, 2, 2, 3, 4, 5, 6, 6],
+        ),
+        # paper: image next 1 + 2 = 3; video at 4: t 4,6, next 4 + 4 = 8
+        (
+            "diagonal",
+            {"text_after": "paper"},
+            [0, 1, 1, 1, 1, 3, 4, 4, 6, 6, 8],
+            [0, 1, 1, 2, 2, 3, 4, 4, 6, 6, 8],
+            [0, 1, 2, 1, 2, 3, 4, 5, 6, 7, 8],
+        ),
+    ],
+)
 def test_multi_segment_golden(name, params, t, h, w):
     assert streams(layout_positions(name, MULTI, **params)) == (t, h, w)
 
@@ -193,6 +672,7 @@ def test_empty_and_bad_segments():
 
 
 # ---- properties -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_text_only_is_1d(preset):
@@ -243,8 +723,7 @@ EXPECTED_PRESETS = {
     "dl-lta": ("diagonal", "lta", {"delta": 1.0, "text_after": "code"}),
     "lta": ("mrope", "lta", {}),
     "videorope-seq-xy": ("diagonal", "lta-sequential", {"delta": 2.0, "text_after": "code"}),
-    "mrope-timed": ("mrope-timed", "mrope-blocks",
-                    {"second_per_grid_t": 1.0, "tokens_per_second": 2.0}),
+    "mrope-timed": ("mrope-timed", "mrope-blocks", {"second_per_grid_t": 1.0, "tokens_per_second": 2.0}),
     "mrope-interleaved": ("mrope", "interleaved", {}),
 }
 
@@ -260,8 +739,9 @@ def test_presets_match_design_table():
 def test_variant_to_dict_round_trip():
     for v in PRESETS.values():
         d = json.loads(json.dumps(v.to_dict()))
-        assert {"name", "layout", "layout_params", "allocation", "sections", "description",
-                "source"} <= set(d)
+        assert {"name", "layout", "layout_params", "allocation", "sections", "description", "source"} <= set(
+            d
+        )
         assert Variant.from_dict(d) == v
         assert parse_variant(d["spec"]).positions(SEQ).equal(v.positions(SEQ))
 
@@ -283,16 +763,23 @@ def test_get_variant_overrides():
 
 def test_parse_variant_specs():
     v = parse_variant("diagonal+lta:delta=0.5,text_after=paper")
-    assert (v.layout, v.allocation, v.layout_params) == ("diagonal", "lta",
-                                                         {"delta": 0.5, "text_after": "paper"})
+    assert (v.layout, v.allocation, v.layout_params) == (
+        "diagonal",
+        "lta",
+        {"delta": 0.5, "text_after": "paper"},
+    )
     assert parse_variant("videorope") == get_variant("videorope")
     a = parse_variant("mrope+lta:sections=8,28,28")
     b = parse_variant("mrope+lta:sections=8/28/28")
     assert a == b and a.sections == (8, 28, 28)
     assert parse_variant(a.spec) == a
-    for bad, exc in [("diagonal+spiral", UnknownNameError), ("spiral+lta", UnknownNameError),
-                     ("videorope:delta", VniahdError), ("mrope+lta:sections=1,2", VniahdError),
-                     ("vanilla:sections=1/1/1", VniahdError)]:
+    for bad, exc in [
+        ("diagonal+spiral", UnknownNameError),
+        ("spiral+lta", UnknownNameError),
+        ("videorope:delta", VniahdError),
+        ("mrope+lta:sections=1,2", VniahdError),
+        ("vanilla:sections=1/1/1", VniahdError),
+    ]:
         with pytest.raises(exc):
             parse_variant(bad)
 
@@ -301,8 +788,17 @@ def test_make_variant_and_json_file(tmp_path):
     v = make_variant("tad", "lta", name="my-tad-lta", sections=(2, 3, 3))
     assert v.name == "my-tad-lta" and v.axes(8).tolist() == [1, 2, 1, 2, 1, 2, 0, 0]
     path = tmp_path / "variant.json"
-    path.write_text(json.dumps({"name": "slow-diag", "layout": "diagonal", "allocation": "lta",
-                                "params": {"delta": 0.5}, "sections": [4, 14, 14]}))
+    path.write_text(
+        json.dumps(
+            {
+                "name": "slow-diag",
+                "layout": "diagonal",
+                "allocation": "lta",
+                "params": {"delta": 0.5},
+                "sections": [4, 14, 14],
+            }
+        )
+    )
     v = load_variant_file(path)
     assert v.name == "slow-diag" and v.layout_params["delta"] == 0.5 and v.sections == (4, 14, 14)
     assert parse_variant(str(path)) == v

@@ -37,7 +37,8 @@ def test_temporal_period_known_values():
     assert temporal_period(128, 1e6, 16) == pytest.approx(198.6918, abs=1e-3)
     assert temporal_period(32, 1e4, 4) == pytest.approx(62.8319, abs=1e-3)
     assert wavelengths(8, 1e4).tolist() == pytest.approx(
-        [2 * math.pi, 20 * math.pi, 200 * math.pi, 2000 * math.pi])
+        [2 * math.pi, 20 * math.pi, 200 * math.pi, 2000 * math.pi]
+    )
     # the period is the wavelength of pair s_t
     assert wavelengths(128, 1e6)[16].item() == pytest.approx(temporal_period(128, 1e6, 16))
 
@@ -89,8 +90,12 @@ def test_rotation_preserves_norms(preset):
 def _score(axes, p_q, p_k, q, k, head_dim=16):
     pos = torch.tensor([p_q, p_k], dtype=torch.float64).T[:, None, :]  # [3, 1, 2]
     cos, sin = rope_cos_sin(pos, inv_freq(head_dim, 1e4), axes)
-    qr, kr = apply_rotary(q.view(1, 1, 1, -1).expand(1, 1, 2, -1).clone(),
-                          k.view(1, 1, 1, -1).expand(1, 1, 2, -1).clone(), cos, sin)
+    qr, kr = apply_rotary(
+        q.view(1, 1, 1, -1).expand(1, 1, 2, -1).clone(),
+        k.view(1, 1, 1, -1).expand(1, 1, 2, -1).clone(),
+        cos,
+        sin,
+    )
     return (qr[0, 0, 0] * kr[0, 0, 1]).sum().item()
 
 
@@ -102,8 +107,13 @@ def test_score_depends_only_on_per_stream_differences(allocation):
     base = _score(axes, (3, 5, 7), (1, 2, 4), q, k)
     # the same shift on both tokens, different per stream: unchanged
     shift = (11, -4, 25)
-    moved = _score(axes, tuple(a + s for a, s in zip((3, 5, 7), shift)),
-                   tuple(a + s for a, s in zip((1, 2, 4), shift)), q, k)
+    moved = _score(
+        axes,
+        tuple(a + s for a, s in zip((3, 5, 7), shift)),
+        tuple(a + s for a, s in zip((1, 2, 4), shift)),
+        q,
+        k,
+    )
     assert moved == pytest.approx(base, abs=1e-4)
     # changing one stream's difference changes the score (so the check above can fail)
     for stream in range(3):

@@ -40,8 +40,9 @@ def test_tiny_models_reach_090_at_training_length(tmp_path):
     material = TrainingMaterial(base, progress=False)
     heldout = heldout_haystack(base, material)
     root = cache_dir("tiny", "acceptance-datasets")
-    common = dict(haystack=heldout, lengths=str(length), depths="0:1:0.25", repeats=9,
-                  seed=DATASET_SEED, progress=False)
+    common = dict(
+        haystack=heldout, lengths=str(length), depths="0:1:0.25", repeats=9, seed=DATASET_SEED, progress=False
+    )
     datasets = {
         "V-NIAH": ensure_dataset(root / "vniah", schedule="none", period="6", **common),
         "V-NIAH-D": ensure_dataset(root / "vniahd-p6", schedule="reference", period="6", **common),
@@ -53,15 +54,15 @@ def test_tiny_models_reach_090_at_training_length(tmp_path):
     for seed in SEEDS:
         recipe = base.with_train(seed=seed)
         material.recipe = recipe
-        backend = TinyBackend("tiny" if seed == 0 else f"tiny?seed={seed}", recipe, BackendOptions(),
-                              progress=False)
+        backend = TinyBackend(
+            "tiny" if seed == 0 else f"tiny?seed={seed}", recipe, BackendOptions(), progress=False
+        )
         for name in VARIANTS:
             v = get_variant(name)
             ensure_model(recipe, v, train_if_missing=True, material=material, progress=False)
             for bench, ds in datasets.items():
                 out = tmp_path / f"{bench}-seed{seed}"
-                evaluate_variant(ds, backend, v, out, scoring="reference", template=template,
-                                 progress=False)
+                evaluate_variant(ds, backend, v, out, scoring="reference", template=template, progress=False)
                 recs = [r for r in read_results(out) if r["variant"] == name]
                 assert len(recs) == len(ds.samples) == 5 * 6 * 9
                 # mean over depths of the per-depth accuracy (equal counts, so = overall mean)
@@ -71,8 +72,10 @@ def test_tiny_models_reach_090_at_training_length(tmp_path):
                 per_depth = [sum(v_) / len(v_) for v_ in by_depth.values()]
                 acc.setdefault((name, bench), []).append(sum(per_depth) / len(per_depth))
 
-    lines = [f"{n:<10} {b:<9} " + " ".join(f"{a:.3f}" for a in accs) + f"  mean {sum(accs) / len(accs):.3f}"
-             for (n, b), accs in acc.items()]
+    lines = [
+        f"{n:<10} {b:<9} " + " ".join(f"{a:.3f}" for a in accs) + f"  mean {sum(accs) / len(accs):.3f}"
+        for (n, b), accs in acc.items()
+    ]
     print("\n".join(lines))
     failed = [(n, b, sum(a) / len(a)) for (n, b), a in acc.items() if sum(a) / len(a) < THRESHOLD]
     assert not failed, f"below {THRESHOLD}: {failed}\n" + "\n".join(lines)

@@ -33,14 +33,30 @@ def env(tmp_path_factory):
 
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, size=(1, 8, 14, 3)).astype(np.float32)
-    frames = [np.clip(np.kron(base[0] + 12 * i, np.ones((8, 8, 1))), 0, 255).astype(np.uint8)
-              for i in range(20)]
+    frames = [
+        np.clip(np.kron(base[0] + 12 * i, np.ones((8, 8, 1))), 0, 255).astype(np.uint8) for i in range(20)
+    ]
     video = write_mp4(frames, root / "hay.mp4", 1.0)
-    recipe = Recipe(train=TrainConfig(steps=3, batch_size=4, length=6,
-                                      model=TinyConfig(num_layers=1, intermediate_size=64)),
-                    haystack=video, frame_size=SIZE, card_augmentations=1)
-    ds = generate(haystack=video, needles=demo_needles_path(), out=root / "ds", lengths="6",
-                  depths="0,1", schedule="reference", period=3, size=SIZE, repeats=1, progress=False)
+    recipe = Recipe(
+        train=TrainConfig(
+            steps=3, batch_size=4, length=6, model=TinyConfig(num_layers=1, intermediate_size=64)
+        ),
+        haystack=video,
+        frame_size=SIZE,
+        card_augmentations=1,
+    )
+    ds = generate(
+        haystack=video,
+        needles=demo_needles_path(),
+        out=root / "ds",
+        lengths="6",
+        depths="0,1",
+        schedule="reference",
+        period=3,
+        size=SIZE,
+        repeats=1,
+        progress=False,
+    )
     yield {"root": root, "recipe": recipe, "dataset": ds}
     if old is None:
         os.environ.pop("VNIAHD_CACHE", None)
@@ -102,14 +118,18 @@ def test_runner_path_equals_training_path(env):
     from vniahd.tiny.data import TrainingData
     from vniahd.tiny.episodes import Episode
     from vniahd.tiny.features import frame_features
-    from vniahd.tiny.train import batch_loss, collate, embed_batch
+    from vniahd.tiny.train import collate, embed_batch
 
     recipe, ds = env["recipe"], env["dataset"]
     backend = make_backend(recipe, train=True)
     v = get_variant("mrope")
     backend.pin_variant(v)
-    runner = Runner(ds, backend, EvalSettings(variants=[v], template=get_template("reference"),
-                                              progress=False), env["root"] / "r2")
+    runner = Runner(
+        ds,
+        backend,
+        EvalSettings(variants=[v], template=get_template("reference"), progress=False),
+        env["root"] / "r2",
+    )
     row = ds.samples.to_dict("records")[-1]  # depth 1 with a distractor before the needle
     assert len(row["distractor_slots"]) == 1
     hay = runner.cache.haystack(ds.haystack_frames(), ds.haystack_key)
@@ -127,11 +147,17 @@ def test_runner_path_equals_training_path(env):
     # the same sample as a training episode
     refs = ds.frame_sequence(row)
     hay_frames = ds.haystack_frames()
-    feats = frame_features(np.stack([hay_frames[i] if k == "haystack" else ds.image(i) for k, i in refs]),
-                           progress=False)
+    feats = frame_features(
+        np.stack([hay_frames[i] if k == "haystack" else ds.image(i) for k, i in refs]), progress=False
+    )
     data = TrainingData(recipe.data_config, feats, np.arange(len(feats)), feats[:0], [])
-    ep = Episode(tuple(("h", i) for i in range(len(refs))), prompt_text(ds.needles[row["needle_id"]]),
-                 row_answer(ds, row), row["needle_slot"], tuple(row["distractor_slots"]))
+    ep = Episode(
+        tuple(("h", i) for i in range(len(refs))),
+        prompt_text(ds.needles[row["needle_id"]]),
+        row_answer(ds, row),
+        row["needle_slot"],
+        tuple(row["distractor_slots"]),
+    )
     batch = collate([ep], data, backend.tokenizer, recipe.train.prompt, v, recipe.train.model)
     with torch.inference_mode():
         h = backend.model.hidden_states(embed_batch(backend.model, batch), batch.position_ids)
@@ -144,8 +170,11 @@ def row_answer(ds, row) -> str:
 
 
 def _sorted_lines(out: Path, variant: str) -> list[bytes]:
-    return sorted(line for line in (out / "results.jsonl").read_bytes().splitlines()
-                  if json.loads(line)["variant"] == variant)
+    return sorted(
+        line
+        for line in (out / "results.jsonl").read_bytes().splitlines()
+        if json.loads(line)["variant"] == variant
+    )
 
 
 @pytest.mark.integration
@@ -167,7 +196,9 @@ def test_two_variants_in_one_run_are_each_scored_with_their_own_weights(env):
     run([mrope], root / "mrope-only")
     assert _sorted_lines(root / "both", "vanilla") == _sorted_lines(root / "vanilla-only", "vanilla")
     assert _sorted_lines(root / "both", "mrope") == _sorted_lines(root / "mrope-only", "mrope")
-    weights = {n: v["weights"] for n, v in json.loads((root / "both" / "run.json").read_text())["variants"].items()}
+    weights = {
+        n: v["weights"] for n, v in json.loads((root / "both" / "run.json").read_text())["variants"].items()
+    }
     assert weights["vanilla"]["trained_for"] == "vanilla" and weights["mrope"]["trained_for"] == "mrope"
     assert weights["vanilla"]["checkpoint_key"] != weights["mrope"]["checkpoint_key"]
     # the two checkpoints really differ, so the equalities above can tell them apart

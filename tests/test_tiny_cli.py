@@ -53,8 +53,9 @@ def test_demo_sets_aside_results_of_another_dataset_or_model(tmp_path):
     logs: list[str] = []
     assert retire_stale_run(run_dir, ds, backend, out, logs.append) is None  # nothing there yet
     run_dir.mkdir(parents=True)
-    (run_dir / "run.json").write_text(json.dumps({"dataset": {"fingerprint": "ds1"},
-                                                  "model": {"fingerprint": "model1"}}))
+    (run_dir / "run.json").write_text(
+        json.dumps({"dataset": {"fingerprint": "ds1"}, "model": {"fingerprint": "model1"}})
+    )
     (run_dir / "results.jsonl").write_text('{"correct": true}\n')
     assert retire_stale_run(run_dir, ds, backend, out, logs.append) is None  # same: resume
     assert run_dir.is_dir() and not logs

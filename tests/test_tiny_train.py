@@ -24,18 +24,32 @@ def synthetic_data(seed: int = 0, frames: int = 24) -> TrainingData:
     """Random 'features' (the training loop only sees features) for a small haystack and one
     card per (object, colour) pair."""
     g = torch.Generator().manual_seed(seed)
-    cfg = DataConfig(haystack_fingerprint="synthetic", clips=((0, frames),), objects=OBJECTS,
-                     colours=COLOURS, heldout_pairs=())
+    cfg = DataConfig(
+        haystack_fingerprint="synthetic",
+        clips=((0, frames),),
+        objects=OBJECTS,
+        colours=COLOURS,
+        heldout_pairs=(),
+    )
     pairs = cfg.train_pairs
-    return TrainingData(cfg, torch.rand(frames, 4, FEATURE_DIM, generator=g), np.arange(frames),
-                        torch.rand(len(pairs), 4, FEATURE_DIM, generator=g), list(pairs))
+    return TrainingData(
+        cfg,
+        torch.rand(frames, 4, FEATURE_DIM, generator=g),
+        np.arange(frames),
+        torch.rand(len(pairs), 4, FEATURE_DIM, generator=g),
+        list(pairs),
+    )
 
 
 def small_cfg(seed: int = 0, steps: int = 3) -> TrainConfig:
-    return TrainConfig(seed=seed, steps=steps, batch_size=4, length=6,
-                       model=TinyConfig(hidden_size=32, num_heads=2, head_dim=16, intermediate_size=64,
-                                        sections=(2, 3, 3)),
-                       prompt=PromptFormat())
+    return TrainConfig(
+        seed=seed,
+        steps=steps,
+        batch_size=4,
+        length=6,
+        model=TinyConfig(hidden_size=32, num_heads=2, head_dim=16, intermediate_size=64, sections=(2, 3, 3)),
+        prompt=PromptFormat(),
+    )
 
 
 def tokenizer_for(cfg: TrainConfig):
@@ -79,7 +93,7 @@ def test_batch_projects_each_distinct_frame_once_and_matches_per_episode_feature
         for i, e in enumerate(episodes):
             slow = model.embed_frames(frame_features(data, e)).flatten(0, 1)  # [F*4, d]
             start = len(batch.embeds_parts[i][0])
-            torch.testing.assert_close(fast[i, start:start + len(slow)], slow, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(fast[i, start : start + len(slow)], slow, rtol=1e-5, atol=1e-6)
 
 
 def test_every_variant_gets_identical_episodes_and_initial_weights():
@@ -90,8 +104,10 @@ def test_every_variant_gets_identical_episodes_and_initial_weights():
     s2 = EpisodeSampler(data, length=6, seed=7)
     assert s1.batch(5, 8) == s2.batch(5, 8)
     assert s1.batch(5, 8) != s1.batch(6, 8)
-    w = {n: build_model(cfg, tok.vocab_size, get_variant(n)).state_dict()
-         for n in ("vanilla", "tad", "mrope", "videorope")}
+    w = {
+        n: build_model(cfg, tok.vocab_size, get_variant(n)).state_dict()
+        for n in ("vanilla", "tad", "mrope", "videorope")
+    }
     for n in ("tad", "mrope", "videorope"):
         for k in w["vanilla"]:
             assert torch.equal(w["vanilla"][k], w[n][k])
@@ -113,7 +129,7 @@ def test_loss_reads_only_answer_tokens():
         before, frames, after = b.embeds_parts[i]
         s = len(before) + frames * 4 + len(after) - len(ans)
         assert b.target_rows[i, 0] == s - 1
-        assert list(after[-len(ans):]) == ans  # teacher-forced answer at the end of the sequence
+        assert list(after[-len(ans) :]) == ans  # teacher-forced answer at the end of the sequence
 
 
 def test_episode_slots_follow_the_planner():
@@ -131,9 +147,9 @@ def test_episode_slots_follow_the_planner():
 
 
 def test_lr_schedule_warmup_then_cosine():
-    assert lr_factor(0, 100, 0.05) == pytest.approx(0.2)   # (0+1)/5
+    assert lr_factor(0, 100, 0.05) == pytest.approx(0.2)  # (0+1)/5
     assert lr_factor(4, 100, 0.05) == pytest.approx(1.0)
-    assert lr_factor(5, 100, 0.05) == pytest.approx(1.0)   # cosine starts at 1
+    assert lr_factor(5, 100, 0.05) == pytest.approx(1.0)  # cosine starts at 1
     assert lr_factor(100, 100, 0.05) == pytest.approx(0.0)
     # 25 steps, 20 % warm-up = 5 steps; the cosine runs over the other 20: half way at step 15
     assert lr_factor(15, 25, 0.2) == pytest.approx(0.5)
@@ -142,7 +158,29 @@ def test_lr_schedule_warmup_then_cosine():
 
 def test_split_keeps_a_portion_of_every_clip():
     train_idx, held = split_clips(((0, 10), (10, 15), (15, 35)), 0.6)
-    assert train_idx.tolist() == [0, 1, 2, 3, 4, 5, 10, 11, 12, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26]
+    assert train_idx.tolist() == [
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+        10,
+        11,
+        12,
+        15,
+        16,
+        17,
+        18,
+        19,
+        20,
+        21,
+        22,
+        23,
+        24,
+        25,
+        26,
+    ]
     assert held.tolist() == [6, 7, 8, 9, 13, 14, 27, 28, 29, 30, 31, 32, 33, 34]
     assert not set(train_idx) & set(held)
 
@@ -157,8 +195,30 @@ def test_keyword_tokenizer_keeps_content_words_and_drops_boilerplate():
     words = vocabulary_words(list(OBJECTS), list(COLOURS))
     options = [f"{letter}. {o}" for letter in "ABCD" for o in sorted(OBJECTS)]  # 4 × 5 whole options
     assert words == sorted(["<pad>", "<unk>"]) + sorted(
-        ["A", "B", "C", "D", "Options", "Which", "blue", "card", "cat", "coffee", "coins", "coloured",
-         "green", "horse", "is", "object", "on", "red", "rocket", "yellow"] + options)
+        [
+            "A",
+            "B",
+            "C",
+            "D",
+            "Options",
+            "Which",
+            "blue",
+            "card",
+            "cat",
+            "coffee",
+            "coins",
+            "coloured",
+            "green",
+            "horse",
+            "is",
+            "object",
+            "on",
+            "red",
+            "rocket",
+            "yellow",
+        ]
+        + options
+    )
     assert "A. coins" in words and len(words) == 2 + 20 + 20
     tok = text_tokenizer(words)
     q = compose_question("red", ["cat", "coffee", "rocket", "horse"], "B", instruction=True)
@@ -167,14 +227,31 @@ def test_keyword_tokenizer_keeps_content_words_and_drops_boilerplate():
         t = get_template(name)
         ids = tok.encode(t.before) + tok.encode(t.render_after(q))
         seqs.append([tok.tokenizer.id_to_token(i) for i in ids])
-    assert seqs[0] == seqs[1] == ["Options", "A. cat", "B. coffee", "C. rocket", "D. horse",
-                                  "Which", "object", "is", "on", "card", "coloured", "red"]
+    assert (
+        seqs[0]
+        == seqs[1]
+        == [
+            "Options",
+            "A. cat",
+            "B. coffee",
+            "C. rocket",
+            "D. horse",
+            "Which",
+            "object",
+            "is",
+            "on",
+            "card",
+            "coloured",
+            "red",
+        ]
+    )
     assert tok.encode(get_template("reference").before) == []
     assert tok.encode("B") == [words.index("B")]
     # the tokenizers pipeline splits like the pure-Python rule
     text = "Options: A. cat\nWhich object?"
-    assert [w for w in split_words(text) if w in words] == \
-        [tok.tokenizer.id_to_token(i) for i in tok.encode(text)]
+    assert [w for w in split_words(text) if w in words] == [
+        tok.tokenizer.id_to_token(i) for i in tok.encode(text)
+    ]
 
 
 def test_option_tokens_are_embedded_as_letter_plus_object():
@@ -185,7 +262,7 @@ def test_option_tokens_are_embedded_as_letter_plus_object():
     parts = option_parts(vocab)  # [8, 2]
     assert parts.tolist() == [[0, -1], [1, -1], [2, -1], [2, 6], [4, -1], [5, -1], [6, -1], [7, -1]]
     # ("B. dog": no "dog" in the vocabulary; "C. cat": no "C" — both stay whole tokens)
-    data, cfg = synthetic_data(), small_cfg()
+    cfg = small_cfg()
     tok = tokenizer_for(cfg)
     from vniahd.tiny.train import tokenizer_vocab
 

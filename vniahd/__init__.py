@@ -47,8 +47,15 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
-    "UnknownNameError", "VniahdError", "__version__", "evaluate", "generate", "get_variant",
-    "load_model", "open_dataset", "report",
+    "UnknownNameError",
+    "VniahdError",
+    "__version__",
+    "evaluate",
+    "generate",
+    "get_variant",
+    "load_model",
+    "open_dataset",
+    "report",
 ]
 
 _CALLABLE_SUBPACKAGES = ("evaluate", "report")  # subpackage name = vniahd._api function name

@@ -36,8 +36,9 @@ def open_dataset(path: StrPath) -> Dataset:
     return Dataset.open(path)
 
 
-def load_model(spec: str, device: str = "cpu", dtype: str = "auto", frame_mode: str = "video",
-               **params: Any) -> Backend:
+def load_model(
+    spec: str, device: str = "cpu", dtype: str = "auto", frame_mode: str = "video", **params: Any
+) -> Backend:
     """Load the model backend named by ``spec`` (``hf:PATH``, ``random:qwen2-vl?layers=2``, ``tiny``).
 
     ``params`` override the spec's ``?key=value`` parameters. The result can be passed to
@@ -56,8 +57,10 @@ def get_variant(spec: VariantLike) -> Variant:
     if isinstance(spec, Variant):
         return spec
     if not isinstance(spec, str):
-        raise VniahdError(f"a variant is a name, a spec string or a Variant, not {type(spec).__name__}; "
-                          "e.g. 'mrope' or 'videorope:delta=1'")
+        raise VniahdError(
+            f"a variant is a name, a spec string or a Variant, not {type(spec).__name__}; "
+            "e.g. 'mrope' or 'videorope:delta=1'"
+        )
     return parse_variant(spec)
 
 
@@ -71,12 +74,21 @@ def _count(value: int | str, flag: str, minimum: int) -> int:
     return n
 
 
-def eval_settings(variants: VariantLike | Sequence[VariantLike], *, scoring: str = "reference",
-                  limit: int | None = None, prompt_template: str | PromptTemplate = "reference",
-                  max_new_tokens: int = 8, encode_batch: int = 16, cache_dir: StrPath | None = None,
-                  prefix_sharing: bool = True, prefill_chunk: int | str = "auto",
-                  batch_size: int | str = "auto", progress: bool = True,
-                  dist: DistInfo | None = None) -> EvalSettings:
+def eval_settings(
+    variants: VariantLike | Sequence[VariantLike],
+    *,
+    scoring: str = "reference",
+    limit: int | None = None,
+    prompt_template: str | PromptTemplate = "reference",
+    max_new_tokens: int = 8,
+    encode_batch: int = 16,
+    cache_dir: StrPath | None = None,
+    prefix_sharing: bool = True,
+    prefill_chunk: int | str = "auto",
+    batch_size: int | str = "auto",
+    progress: bool = True,
+    dist: DistInfo | None = None,
+) -> EvalSettings:
     """Check evaluation options given as ``vniahd eval`` takes them and build :class:`EvalSettings`.
 
     ``prefill_chunk``: tokens per forward call, ``"auto"`` or 0 (off); ``batch_size``: a number or
@@ -97,12 +109,23 @@ def eval_settings(variants: VariantLike | Sequence[VariantLike], *, scoring: str
         raise UnknownNameError("scoring mode", scoring, SCORING_MODES)
     if isinstance(variants, str) or not isinstance(variants, Sequence):
         variants = [variants]
-    template = (prompt_template if isinstance(prompt_template, PromptTemplate)
-                else get_template(prompt_template))
-    return EvalSettings(variants=[get_variant(v) for v in variants], scoring=scoring, limit=limit,
-                        template=template, max_new_tokens=max_new_tokens, encode_chunk=encode_batch,
-                        cache_root=cache_dir, progress=progress, prefix_sharing=prefix_sharing,
-                        prefill_chunk=chunk, batch_size=batch, dist=dist)
+    template = (
+        prompt_template if isinstance(prompt_template, PromptTemplate) else get_template(prompt_template)
+    )
+    return EvalSettings(
+        variants=[get_variant(v) for v in variants],
+        scoring=scoring,
+        limit=limit,
+        template=template,
+        max_new_tokens=max_new_tokens,
+        encode_chunk=encode_batch,
+        cache_root=cache_dir,
+        progress=progress,
+        prefix_sharing=prefix_sharing,
+        prefill_chunk=chunk,
+        batch_size=batch,
+        dist=dist,
+    )
 
 
 def check_results_dir(out: StrPath, dataset_fingerprint: str, model_spec: str) -> None:
@@ -133,10 +156,18 @@ class PreparedEvaluation(NamedTuple):
     load_seconds: float
 
 
-def prepare_evaluation(dataset: StrPath | Dataset, model: str | Backend,
-                       variants: VariantLike | Sequence[VariantLike], *, out: StrPath,
-                       device: str | None = None, dtype: str | None = None, frame_mode: str | None = None,
-                       dist: DistInfo | None = None, **settings: Any) -> PreparedEvaluation:
+def prepare_evaluation(
+    dataset: StrPath | Dataset,
+    model: str | Backend,
+    variants: VariantLike | Sequence[VariantLike],
+    *,
+    out: StrPath,
+    device: str | None = None,
+    dtype: str | None = None,
+    frame_mode: str | None = None,
+    dist: DistInfo | None = None,
+    **settings: Any,
+) -> PreparedEvaluation:
     """Everything ``vniahd eval`` does before scoring: check the options (:func:`eval_settings`,
     ``settings`` are its keywords), open the dataset, check ``out``, join the process group under
     torchrun, load the model (unless ``model`` is a loaded backend) and build the :class:`Runner`.
@@ -159,27 +190,45 @@ def prepare_evaluation(dataset: StrPath | Dataset, model: str | Backend,
     else:
         given = [k for k, v in (("device", device), ("dtype", dtype), ("frame_mode", frame_mode)) if v]
         if given:
-            raise VniahdError(f"{', '.join(given)} only apply when model is a spec string; this backend "
-                              f"is already loaded (pass them to vniahd.load_model)")
+            raise VniahdError(
+                f"{', '.join(given)} only apply when model is a spec string; this backend "
+                f"is already loaded (pass them to vniahd.load_model)"
+            )
         dev = model.options.device
         check_results_dir(out, ds.fingerprint, model.spec)
     distributed.init(info, dev)
     t0 = time.perf_counter()
-    backend = model if not isinstance(model, str) else load_model(
-        model, device=dev, dtype=dtype or "auto", frame_mode=frame_mode or "video")
+    backend = (
+        model
+        if not isinstance(model, str)
+        else load_model(model, device=dev, dtype=dtype or "auto", frame_mode=frame_mode or "video")
+    )
     load_s = time.perf_counter() - t0
     if isinstance(model, str) and hasattr(backend, "progress"):
         backend.progress = config.progress  # e.g. the tiny model's on-demand training bars
     return PreparedEvaluation(Runner(ds, backend, config, out), backend, info, load_s)
 
 
-def evaluate(dataset: StrPath | Dataset, model: str | Backend,
-             variants: VariantLike | Sequence[VariantLike], *, out: StrPath, scoring: str = "reference",
-             limit: int | None = None, device: str | None = None, dtype: str | None = None,
-             frame_mode: str | None = None, prompt_template: str | PromptTemplate = "reference",
-             max_new_tokens: int = 8, encode_batch: int = 16, cache_dir: StrPath | None = None,
-             prefix_sharing: bool = True, prefill_chunk: int | str = "auto",
-             batch_size: int | str = "auto", progress: bool = True) -> dict[str, dict[str, Any]]:
+def evaluate(
+    dataset: StrPath | Dataset,
+    model: str | Backend,
+    variants: VariantLike | Sequence[VariantLike],
+    *,
+    out: StrPath,
+    scoring: str = "reference",
+    limit: int | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    frame_mode: str | None = None,
+    prompt_template: str | PromptTemplate = "reference",
+    max_new_tokens: int = 8,
+    encode_batch: int = 16,
+    cache_dir: StrPath | None = None,
+    prefix_sharing: bool = True,
+    prefill_chunk: int | str = "auto",
+    batch_size: int | str = "auto",
+    progress: bool = True,
+) -> dict[str, dict[str, Any]]:
     """Score ``model`` on ``dataset`` under each RoPE variant into ``out`` (``vniahd eval``).
 
     ``dataset``: a directory or an opened :class:`~vniahd.dataset.Dataset`; ``model``: a spec
@@ -191,18 +240,37 @@ def evaluate(dataset: StrPath | Dataset, model: str | Backend,
     from vniahd.evaluate import distributed
 
     prepared = prepare_evaluation(
-        dataset, model, variants, out=out, device=device, dtype=dtype, frame_mode=frame_mode,
-        scoring=scoring, limit=limit, prompt_template=prompt_template, max_new_tokens=max_new_tokens,
-        encode_batch=encode_batch, cache_dir=cache_dir, prefix_sharing=prefix_sharing,
-        prefill_chunk=prefill_chunk, batch_size=batch_size, progress=progress)
+        dataset,
+        model,
+        variants,
+        out=out,
+        device=device,
+        dtype=dtype,
+        frame_mode=frame_mode,
+        scoring=scoring,
+        limit=limit,
+        prompt_template=prompt_template,
+        max_new_tokens=max_new_tokens,
+        encode_batch=encode_batch,
+        cache_dir=cache_dir,
+        prefix_sharing=prefix_sharing,
+        prefill_chunk=prefill_chunk,
+        batch_size=batch_size,
+        progress=progress,
+    )
     try:
         return prepared.runner.run()
     finally:
         distributed.shutdown(prepared.dist)
 
 
-def report(results_dirs: StrPath | Sequence[StrPath], out: StrPath, baseline: str | None = None,
-           x: str = "frames", annotate: bool | None = None) -> dict[str, Path]:
+def report(
+    results_dirs: StrPath | Sequence[StrPath],
+    out: StrPath,
+    baseline: str | None = None,
+    x: str = "frames",
+    annotate: bool | None = None,
+) -> dict[str, Path]:
     """Write heatmaps, comparisons, curves, summary tables and ``report.html`` into ``out``
     (``vniahd plot``); returns file name → path, ``"report.html"`` among them.
 

@@ -7,8 +7,18 @@ import importlib.metadata as _md
 import platform
 
 _PACKAGES = (
-    "vniahd", "torch", "transformers", "tokenizers", "numpy", "pandas", "pyarrow",
-    "decord", "av", "opencv-python-headless", "pillow", "matplotlib",
+    "vniahd",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "decord",
+    "av",
+    "opencv-python-headless",
+    "pillow",
+    "matplotlib",
 )
 
 

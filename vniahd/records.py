@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from vniahd.errors import VniahdError
 
@@ -52,18 +53,23 @@ class Sample:
         Python ints, floats, strings and lists)."""
         try:
             return cls(
-                sample_id=str(row["sample_id"]), length=int(row["length"]), depth=float(row["depth"]),
-                needle_id=str(row["needle_id"]), repeat=int(row.get("repeat", 0) or 0),
+                sample_id=str(row["sample_id"]),
+                length=int(row["length"]),
+                depth=float(row["depth"]),
+                needle_id=str(row["needle_id"]),
+                repeat=int(row.get("repeat", 0) or 0),
                 haystack_offset=int(row.get("haystack_offset", 0) or 0),
                 needle_slot=int(row["needle_slot"]),
                 distractor_slots=[int(s) for s in _as_list(row.get("distractor_slots"))],
                 needle_image=str(row.get("needle_image", "") or ""),
                 distractor_images=[str(s) for s in _as_list(row.get("distractor_images"))],
                 num_frames=int(row.get("num_frames", 0) or 0),
-                schedule=str(row.get("schedule", "") or ""))
+                schedule=str(row.get("schedule", "") or ""),
+            )
         except KeyError as exc:
-            raise VniahdError(f"sample record lacks {exc.args[0]!r}; regenerate the dataset with "
-                              "'vniahd generate'") from None
+            raise VniahdError(
+                f"sample record lacks {exc.args[0]!r}; regenerate the dataset with 'vniahd generate'"
+            ) from None
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -76,9 +82,22 @@ def _as_list(value: Any) -> list[Any]:
 
 # ---- result lines -------------------------------------------------------------------------------
 #: Keys every result line carries (docs/architecture.md, "Results directory").
-RESULT_KEYS = ("sample_id", "variant", "scoring", "model", "length", "depth", "needle_id",
-               "schedule", "correct", "prediction", "answer", "num_frames", "tokens_per_frame",
-               "num_tokens")
+RESULT_KEYS = (
+    "sample_id",
+    "variant",
+    "scoring",
+    "model",
+    "length",
+    "depth",
+    "needle_id",
+    "schedule",
+    "correct",
+    "prediction",
+    "answer",
+    "num_frames",
+    "tokens_per_frame",
+    "num_tokens",
+)
 
 
 def result_key(rec: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -90,20 +109,25 @@ def check_result(obj: Any, where: str) -> dict[str, Any]:
     """``obj`` if it is a valid result line, else a :class:`VniahdError` naming ``where`` (file
     and line) and the problem."""
     if not isinstance(obj, dict):
-        raise VniahdError(f"{where}: expected a JSON object per line, got {type(obj).__name__}; "
-                          "fix or delete that line")
+        raise VniahdError(
+            f"{where}: expected a JSON object per line, got {type(obj).__name__}; fix or delete that line"
+        )
     missing = [k for k in RESULT_KEYS if k not in obj]
     if missing:
-        raise VniahdError(f"{where}: result is missing {', '.join(missing)}; a results line needs "
-                          + ", ".join(RESULT_KEYS) + " (docs/architecture.md)")
+        raise VniahdError(
+            f"{where}: result is missing {', '.join(missing)}; a results line needs "
+            + ", ".join(RESULT_KEYS)
+            + " (docs/architecture.md)"
+        )
     correct = obj["correct"]
     if not isinstance(correct, bool) and correct not in (0, 1):
         raise VniahdError(f"{where}: 'correct' must be true/false, got {correct!r}")
     for key, integer in (("length", True), ("depth", False)):
         value = obj[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise VniahdError(f"{where}: {key!r} must be a finite number, got {value!r}; fix or "
-                              "delete that line")
+            raise VniahdError(
+                f"{where}: {key!r} must be a finite number, got {value!r}; fix or delete that line"
+            )
         if integer and float(value) != int(value):
             raise VniahdError(f"{where}: {key!r} must be a whole number, got {value!r}")
     if not 0.0 <= float(obj["depth"]) <= 1.0:
@@ -115,8 +139,13 @@ def check_result(obj: Any, where: str) -> dict[str, Any]:
 #: run.json fields that must be equal for two results directories (or a directory and a new
 #: run) to be the same experiment.
 IDENTITY: tuple[tuple[str, ...], ...] = (
-    ("dataset", "fingerprint"), ("model", "spec"), ("model", "fingerprint"), ("frame_mode",),
-    ("prompt_template",), ("generate", "max_new_tokens"))
+    ("dataset", "fingerprint"),
+    ("model", "spec"),
+    ("model", "fingerprint"),
+    ("frame_mode",),
+    ("prompt_template",),
+    ("generate", "max_new_tokens"),
+)
 
 
 def _get(d: Any, path: tuple[str, ...]) -> Any:
@@ -164,13 +193,17 @@ class RunManifest:
         """(dataset fingerprint, model fingerprint): what reports group results by."""
         return self.dataset_fingerprint, self.model_fingerprint
 
-    def mismatches(self, other: RunManifest | Mapping[str, Any],
-                   fields: tuple[tuple[str, ...], ...] = IDENTITY) -> list[tuple[str, Any, Any]]:
+    def mismatches(
+        self, other: RunManifest | Mapping[str, Any], fields: tuple[tuple[str, ...], ...] = IDENTITY
+    ) -> list[tuple[str, Any, Any]]:
         """``(field, ours, theirs)`` for every identity field that differs (empty = same origin).
         ``fields`` narrows the rule, e.g. to the dataset and model spec before a model loads."""
         theirs = other.data if isinstance(other, RunManifest) else dict(other)
-        return [(".".join(key), _get(self.data, key), _get(theirs, key)) for key in fields
-                if _get(self.data, key) != _get(theirs, key)]
+        return [
+            (".".join(key), _get(self.data, key), _get(theirs, key))
+            for key in fields
+            if _get(self.data, key) != _get(theirs, key)
+        ]
 
     def same_origin(self, other: RunManifest | Mapping[str, Any]) -> bool:
         return not self.mismatches(other)

@@ -56,44 +56,106 @@ example:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="score a model on a dataset under RoPE variants (resumable)",
-                       description="Evaluate a video-language model on a V-NIAH(-D) dataset directory under "
-                                   "one or more RoPE variants; append one result line per sample.",
-                       epilog=EVAL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", required=True, metavar="DIR", help="dataset directory (from 'vniahd generate')")
+    p = sub.add_parser(
+        "eval",
+        help="score a model on a dataset under RoPE variants (resumable)",
+        description="Evaluate a video-language model on a V-NIAH(-D) dataset directory under "
+        "one or more RoPE variants; append one result line per sample.",
+        epilog=EVAL_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--dataset", required=True, metavar="DIR", help="dataset directory (from 'vniahd generate')"
+    )
     p.add_argument("--model", required=True, metavar="SPEC", help="model spec (see below)")
-    p.add_argument("--variant", action="append", required=True, metavar="NAME",
-                   help="RoPE variant, repeatable: a preset (vanilla, tad, mrope, videorope, …; "
-                        "'vniahd variants' lists them), NAME:key=value overrides, LAYOUT+ALLOCATION, "
-                        "or a JSON file")
-    p.add_argument("--scoring", default="reference", choices=["reference", "choice", "generate"],
-                   help="scoring mode (default: %(default)s)")
-    p.add_argument("--out", required=True, metavar="RESULTS_DIR", help="results directory (created; resumed if it exists)")
-    p.add_argument("--limit", type=int, default=None, metavar="N",
-                   help="evaluate only the first N samples of the dataset (in dataset order)")
+    p.add_argument(
+        "--variant",
+        action="append",
+        required=True,
+        metavar="NAME",
+        help="RoPE variant, repeatable: a preset (vanilla, tad, mrope, videorope, …; "
+        "'vniahd variants' lists them), NAME:key=value overrides, LAYOUT+ALLOCATION, "
+        "or a JSON file",
+    )
+    p.add_argument(
+        "--scoring",
+        default="reference",
+        choices=["reference", "choice", "generate"],
+        help="scoring mode (default: %(default)s)",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="RESULTS_DIR",
+        help="results directory (created; resumed if it exists)",
+    )
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="evaluate only the first N samples of the dataset (in dataset order)",
+    )
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
-    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
-                   help="model dtype; auto = bfloat16 on a CUDA GPU that supports it, else float32")
-    p.add_argument("--frame-mode", default="video", choices=["video", "image"],
-                   help="lay frames out as one video (default) or as separate images")
-    p.add_argument("--prompt-template", default="reference", metavar="NAME|FILE",
-                   help="prompt around the frames: reference (default), qwen-vision-tokens, "
-                        "plain, or a JSON file {\"before\": ..., \"after\": \"...{question}...\"}")
-    p.add_argument("--max-new-tokens", type=int, default=8, metavar="N",
-                   help="generate mode: greedy decoding limit (default: %(default)s)")
-    p.add_argument("--encode-batch", type=int, default=16, metavar="N",
-                   help="frames per vision-encoder call when filling the cache (default: %(default)s)")
-    p.add_argument("--cache-dir", default=None, metavar="DIR",
-                   help="embedding cache root (default: $VNIAHD_CACHE/embeddings)")
-    p.add_argument("--no-prefix-sharing", action="store_true",
-                   help="evaluate every sample from scratch instead of reusing the KV cache of the "
-                        "haystack prefix that samples of one length share (see below)")
-    p.add_argument("--prefill-chunk", default="auto", metavar="TOKENS|auto",
-                   help="tokens per forward call when filling the KV cache (auto: 4096 on CUDA, "
-                        "8192 on CPU; 0 = whole sequence at once)")
-    p.add_argument("--batch-size", default="auto", metavar="N|auto",
-                   help="samples per forward pass for short sequences (auto: while batch x longest "
-                        "remainder <= 1024 tokens; 1 = no batching)")
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "float32", "bfloat16", "float16"],
+        help="model dtype; auto = bfloat16 on a CUDA GPU that supports it, else float32",
+    )
+    p.add_argument(
+        "--frame-mode",
+        default="video",
+        choices=["video", "image"],
+        help="lay frames out as one video (default) or as separate images",
+    )
+    p.add_argument(
+        "--prompt-template",
+        default="reference",
+        metavar="NAME|FILE",
+        help="prompt around the frames: reference (default), qwen-vision-tokens, "
+        'plain, or a JSON file {"before": ..., "after": "...{question}..."}',
+    )
+    p.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=8,
+        metavar="N",
+        help="generate mode: greedy decoding limit (default: %(default)s)",
+    )
+    p.add_argument(
+        "--encode-batch",
+        type=int,
+        default=16,
+        metavar="N",
+        help="frames per vision-encoder call when filling the cache (default: %(default)s)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        metavar="DIR",
+        help="embedding cache root (default: $VNIAHD_CACHE/embeddings)",
+    )
+    p.add_argument(
+        "--no-prefix-sharing",
+        action="store_true",
+        help="evaluate every sample from scratch instead of reusing the KV cache of the "
+        "haystack prefix that samples of one length share (see below)",
+    )
+    p.add_argument(
+        "--prefill-chunk",
+        default="auto",
+        metavar="TOKENS|auto",
+        help="tokens per forward call when filling the KV cache (auto: 4096 on CUDA, "
+        "8192 on CPU; 0 = whole sequence at once)",
+    )
+    p.add_argument(
+        "--batch-size",
+        default="auto",
+        metavar="N|auto",
+        help="samples per forward pass for short sequences (auto: while batch x longest "
+        "remainder <= 1024 tokens; 1 = no batching)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_eval)
 
@@ -104,12 +166,25 @@ def run_eval(args: argparse.Namespace) -> int:
 
     info = distributed.from_env()
     prepared = prepare_evaluation(
-        args.dataset, args.model, args.variant, out=args.out, device=args.device, dtype=args.dtype,
-        frame_mode=args.frame_mode, dist=info, scoring=args.scoring, limit=args.limit,
-        prompt_template=args.prompt_template, max_new_tokens=args.max_new_tokens,
-        encode_batch=args.encode_batch, cache_dir=args.cache_dir, progress=not args.no_progress,
-        prefix_sharing=not args.no_prefix_sharing, prefill_chunk=args.prefill_chunk,
-        batch_size=args.batch_size)
+        args.dataset,
+        args.model,
+        args.variant,
+        out=args.out,
+        device=args.device,
+        dtype=args.dtype,
+        frame_mode=args.frame_mode,
+        dist=info,
+        scoring=args.scoring,
+        limit=args.limit,
+        prompt_template=args.prompt_template,
+        max_new_tokens=args.max_new_tokens,
+        encode_batch=args.encode_batch,
+        cache_dir=args.cache_dir,
+        progress=not args.no_progress,
+        prefix_sharing=not args.no_prefix_sharing,
+        prefill_chunk=args.prefill_chunk,
+        batch_size=args.batch_size,
+    )
     runner, backend, load_s = prepared.runner, prepared.backend, prepared.load_seconds
     try:
         summary = runner.run()
@@ -120,16 +195,25 @@ def run_eval(args: argparse.Namespace) -> int:
         return 0  # rank 0 prints the summary of the whole run
 
     err = sys.stderr
-    print(f"model {backend.spec} loaded in {load_s:.1f}s; frames encoded this run: "
-          f"{stats.frames_encoded} (haystack {stats.haystack_frames_encoded}, images "
-          f"{stats.images_encoded}); encoding took {runner.timings.get('encode', 0.0):.1f}s", file=err)
-    print(f"scoring: {args.scoring}   frame mode: {backend.options.frame_mode}   tokens/frame: "
-          f"{runner.cache.tokens_per_frame}", file=sys.stdout)
+    print(
+        f"model {backend.spec} loaded in {load_s:.1f}s; frames encoded this run: "
+        f"{stats.frames_encoded} (haystack {stats.haystack_frames_encoded}, images "
+        f"{stats.images_encoded}); encoding took {runner.timings.get('encode', 0.0):.1f}s",
+        file=err,
+    )
+    print(
+        f"scoring: {args.scoring}   frame mode: {backend.options.frame_mode}   tokens/frame: "
+        f"{runner.cache.tokens_per_frame}",
+        file=sys.stdout,
+    )
     width = max([len(v) for v in summary] + [7])
     print(f"{'variant':<{width}}  accuracy  correct/total  scored now  wall s", file=sys.stdout)
     for name, d in summary.items():
-        print(f"{name:<{width}}  {d['accuracy']:8.3f}  {d['correct']:>7}/{d['total']:<5}  "
-              f"{runner.counts.get(name, 0):>10}  {runner.timings.get(name, 0.0):6.1f}", file=sys.stdout)
+        print(
+            f"{name:<{width}}  {d['accuracy']:8.3f}  {d['correct']:>7}/{d['total']:<5}  "
+            f"{runner.counts.get(name, 0):>10}  {runner.timings.get(name, 0.0):6.1f}",
+            file=sys.stdout,
+        )
     shards = "results.rank*.jsonl" if info.enabled else "results.jsonl"
     print(f"results: {args.out}/{shards}  provenance: {args.out}/run.json", file=sys.stdout)
     return 0

@@ -44,64 +44,120 @@ def _int_or_none(text: str) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     from vniahd.plan.period import PERIOD_HELP
 
-    g = sub.add_parser("generate", help="generate a V-NIAH(-D) dataset directory from a video and a needle set",
-                       description="Plan needle/distractor placements over a length x depth grid and write a "
-                                   "self-contained dataset directory (samples.parquet, dataset.json, haystack "
-                                   "frames, needle images).",
-                       epilog=GENERATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    g.add_argument("--haystack", required=True, metavar="VIDEO",
-                   help="haystack video file, or 'demo' for the bundled demo haystack (built on first use)")
-    g.add_argument("--needles", required=True, metavar="NEEDLES.json",
-                   help="needle set: native JSON or the reference list format; 'demo' for needles/demo")
-    g.add_argument("--distractor-needles", metavar="DISTRACTORS.json",
-                   help="reference format only: the parallel distractor file ('demo' with --needles demo: "
-                        "the demo set's own distractors)")
-    g.add_argument("--lengths", default="100:2900:200", help="haystack lengths in frames (default: %(default)s)")
+    g = sub.add_parser(
+        "generate",
+        help="generate a V-NIAH(-D) dataset directory from a video and a needle set",
+        description="Plan needle/distractor placements over a length x depth grid and write a "
+        "self-contained dataset directory (samples.parquet, dataset.json, haystack "
+        "frames, needle images).",
+        epilog=GENERATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g.add_argument(
+        "--haystack",
+        required=True,
+        metavar="VIDEO",
+        help="haystack video file, or 'demo' for the bundled demo haystack (built on first use)",
+    )
+    g.add_argument(
+        "--needles",
+        required=True,
+        metavar="NEEDLES.json",
+        help="needle set: native JSON or the reference list format; 'demo' for needles/demo",
+    )
+    g.add_argument(
+        "--distractor-needles",
+        metavar="DISTRACTORS.json",
+        help="reference format only: the parallel distractor file ('demo' with --needles demo: "
+        "the demo set's own distractors)",
+    )
+    g.add_argument(
+        "--lengths", default="100:2900:200", help="haystack lengths in frames (default: %(default)s)"
+    )
     g.add_argument("--depths", default="0:1:0.2", help="needle depths in [0, 1] (default: %(default)s)")
-    g.add_argument("--schedule", default="reference", help="none | reference | periodic (default: %(default)s)")
+    g.add_argument(
+        "--schedule", default="reference", help="none | reference | periodic (default: %(default)s)"
+    )
     g.add_argument("--period", default="200", help=PERIOD_HELP + " (default: %(default)s)")
-    g.add_argument("--max-distractors", type=_int_or_none, default=None, metavar="K",
-                   help="periodic schedule: keep at most the K nearest distractors")
+    g.add_argument(
+        "--max-distractors",
+        type=_int_or_none,
+        default=None,
+        metavar="K",
+        help="periodic schedule: keep at most the K nearest distractors",
+    )
     g.add_argument("--fps", type=float, default=1.0, help="haystack sampling rate (default: %(default)s)")
     g.add_argument("--size", default="252x448", help="frame size HxW (default: %(default)s)")
-    g.add_argument("--seed", type=int, default=24242424, help="seed for every random draw (default: %(default)s)")
-    g.add_argument("--repeats", type=int, default=1,
-                   help="samples per (length, depth, needle) cell, each on another haystack window "
-                        "(repeat 0 starts at frame 0; default: %(default)s)")
-    g.add_argument("--needle-background", default="black", metavar="COLOUR",
-                   help="colour transparent needle pixels are composited on, recorded in dataset.json "
-                        "(name, #RRGGBB or R,G,B; default: %(default)s)")
+    g.add_argument(
+        "--seed", type=int, default=24242424, help="seed for every random draw (default: %(default)s)"
+    )
+    g.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="samples per (length, depth, needle) cell, each on another haystack window "
+        "(repeat 0 starts at frame 0; default: %(default)s)",
+    )
+    g.add_argument(
+        "--needle-background",
+        default="black",
+        metavar="COLOUR",
+        help="colour transparent needle pixels are composited on, recorded in dataset.json "
+        "(name, #RRGGBB or R,G,B; default: %(default)s)",
+    )
     g.add_argument("--out", required=True, metavar="DIR", help="output dataset directory")
     g.add_argument("--overwrite", action="store_true", help="replace a different dataset already in DIR")
-    g.add_argument("--export-videos", action="store_true",
-                   help="also write every sample as an H.264 mp4 under DIR/videos and DIR/questions.jsonl")
+    g.add_argument(
+        "--export-videos",
+        action="store_true",
+        help="also write every sample as an H.264 mp4 under DIR/videos and DIR/questions.jsonl",
+    )
     g.set_defaults(func=_generate)
 
-    i = sub.add_parser("inspect", help="summarise a dataset directory, or draw one sample's contact sheet",
-                       description="Print a dataset's grid, schedule, counts and fingerprints. With --sample "
-                                   "and --out, draw that sample as a PNG contact sheet (needle green, "
-                                   "distractors red, slot numbers under each thumbnail).")
+    i = sub.add_parser(
+        "inspect",
+        help="summarise a dataset directory, or draw one sample's contact sheet",
+        description="Print a dataset's grid, schedule, counts and fingerprints. With --sample "
+        "and --out, draw that sample as a PNG contact sheet (needle green, "
+        "distractors red, slot numbers under each thumbnail).",
+    )
     i.add_argument("dir", metavar="DIR", help="dataset directory written by vniahd generate")
     i.add_argument("--sample", metavar="ID", help="sample_id to draw (--list shows them); needs --out")
     i.add_argument("--out", metavar="PNG", help="where to write the contact sheet")
-    i.add_argument("--max-thumbs", type=int, default=40,
-                   help="thumbnails for long samples; inserted frames are always shown (default: %(default)s)")
+    i.add_argument(
+        "--max-thumbs",
+        type=int,
+        default=40,
+        help="thumbnails for long samples; inserted frames are always shown (default: %(default)s)",
+    )
     i.add_argument("--list", action="store_true", help="also list every sample_id")
     i.set_defaults(func=_inspect)
 
-    n = sub.add_parser("needles", help="check a needle set or rebuild the demo needle set",
-                       description="Needle-set utilities.")
+    n = sub.add_parser(
+        "needles",
+        help="check a needle set or rebuild the demo needle set",
+        description="Needle-set utilities.",
+    )
     nsub = n.add_subparsers(dest="needles_command", metavar="SUBCOMMAND")
-    b = nsub.add_parser("build-demo", help="regenerate the demo needle set (images + needles.json)",
-                        description="Render the demo cards (scikit-image photos on coloured cards) and write "
-                                    "needles.json.")
-    b.add_argument("--out", default=None, metavar="DIR", help="output folder (default: needles/demo in the checkout)")
+    b = nsub.add_parser(
+        "build-demo",
+        help="regenerate the demo needle set (images + needles.json)",
+        description="Render the demo cards (scikit-image photos on coloured cards) and write needles.json.",
+    )
+    b.add_argument(
+        "--out", default=None, metavar="DIR", help="output folder (default: needles/demo in the checkout)"
+    )
     b.set_defaults(func=_needles_build_demo)
-    c = nsub.add_parser("check", help="load a needle set, decode every image, print needles and fingerprint",
-                        description="Validate a needle set (native or reference format): parse it, open and "
-                                    "decode every needle and distractor image, and show the prompts.")
+    c = nsub.add_parser(
+        "check",
+        help="load a needle set, decode every image, print needles and fingerprint",
+        description="Validate a needle set (native or reference format): parse it, open and "
+        "decode every needle and distractor image, and show the prompts.",
+    )
     c.add_argument("path", metavar="NEEDLES.json", help="needle file, or 'demo'")
-    c.add_argument("--distractor-needles", metavar="DISTRACTORS.json", help="reference format: distractor file")
+    c.add_argument(
+        "--distractor-needles", metavar="DISTRACTORS.json", help="reference format: distractor file"
+    )
     c.set_defaults(func=_needles_check)
     n.set_defaults(func=lambda args: (n.print_help(), 2)[1])
 
@@ -110,15 +166,30 @@ def _generate(args: argparse.Namespace) -> int:
     from vniahd.dataset.generate import generate
 
     t0 = time.perf_counter()
-    ds = generate(haystack=args.haystack, needles=args.needles, out=args.out,
-                  distractor_needles=args.distractor_needles, lengths=args.lengths, depths=args.depths,
-                  schedule=args.schedule, period=args.period, fps=args.fps, size=args.size, seed=args.seed,
-                  repeats=args.repeats, max_distractors=args.max_distractors, overwrite=args.overwrite,
-                  export_videos=args.export_videos, needle_background=args.needle_background)
+    ds = generate(
+        haystack=args.haystack,
+        needles=args.needles,
+        out=args.out,
+        distractor_needles=args.distractor_needles,
+        lengths=args.lengths,
+        depths=args.depths,
+        schedule=args.schedule,
+        period=args.period,
+        fps=args.fps,
+        size=args.size,
+        seed=args.seed,
+        repeats=args.repeats,
+        max_distractors=args.max_distractors,
+        overwrite=args.overwrite,
+        export_videos=args.export_videos,
+        needle_background=args.needle_background,
+    )
     hay = ds.meta["haystack"]
-    print(f"wrote {ds.path}: {ds.meta['num_samples']} samples, schedule {ds.config['schedule']}, period "
-          f"{ds.config['period']['frames']}, haystack {hay['num_frames']} frames"
-          f"{' (tiled)' if hay['tiled'] else ''}, in {time.perf_counter() - t0:.1f}s")
+    print(
+        f"wrote {ds.path}: {ds.meta['num_samples']} samples, schedule {ds.config['schedule']}, period "
+        f"{ds.config['period']['frames']}, haystack {hay['num_frames']} frames"
+        f"{' (tiled)' if hay['tiled'] else ''}, in {time.perf_counter() - t0:.1f}s"
+    )
     print(f"fingerprint {ds.fingerprint}")
     return 0
 
@@ -166,8 +237,10 @@ def _needles_check(args: argparse.Namespace) -> int:
         extra = ", transparent: composited on --needle-background by generate" if f.has_alpha else ""
         return f"{p} ({f.width}×{f.height} {f.mode}{extra})"
 
-    print(f"{ns.source}: {ns.format} format, {len(ns)} needles, {len(facts)} images decoded, "
-          f"fingerprint {ns.fingerprint}")
+    print(
+        f"{ns.source}: {ns.format} format, {len(ns)} needles, {len(facts)} images decoded, "
+        f"fingerprint {ns.fingerprint}"
+    )
     for n in ns:
         print(f"\n[{n.id}] image {describe(n.image)}")
         for d in n.distractors:

@@ -41,30 +41,49 @@ def register(subparsers) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("results", nargs="+", metavar="RESULTS_DIR",
-                   help="a results directory (results*.jsonl + run.json), an all_accuracies.json "
-                        "file, or a directory holding one; several are combined")
+    p.add_argument(
+        "results",
+        nargs="+",
+        metavar="RESULTS_DIR",
+        help="a results directory (results*.jsonl + run.json), an all_accuracies.json "
+        "file, or a directory holding one; several are combined",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the report files")
-    p.add_argument("--baseline", metavar="VARIANT",
-                   help="also draw delta_<variant>.png: each variant minus this one, per cell")
-    p.add_argument("--x", choices=("frames", "tokens"), default="frames",
-                   help="x axis: haystack length in frames (default) or in visual tokens "
-                        "(frames × tokens_per_frame, the paper's axis)")
+    p.add_argument(
+        "--baseline",
+        metavar="VARIANT",
+        help="also draw delta_<variant>.png: each variant minus this one, per cell",
+    )
+    p.add_argument(
+        "--x",
+        choices=("frames", "tokens"),
+        default="frames",
+        help="x axis: haystack length in frames (default) or in visual tokens "
+        "(frames × tokens_per_frame, the paper's axis)",
+    )
     annot = p.add_mutually_exclusive_group()
-    annot.add_argument("--annotate", dest="annotate", action="store_true", default=None,
-                       help="print the value in every heatmap cell (default: only on grids of "
-                            "at most 16 lengths × 12 depths)")
-    annot.add_argument("--no-annotate", dest="annotate", action="store_false",
-                       help="never print values in heatmap cells")
-    p.set_defaults(func=run, interrupted="interrupted; --out may hold only some of the report's "
-                                        "files (each one whole); rerun the same command")
+    annot.add_argument(
+        "--annotate",
+        dest="annotate",
+        action="store_true",
+        default=None,
+        help="print the value in every heatmap cell (default: only on grids of "
+        "at most 16 lengths × 12 depths)",
+    )
+    annot.add_argument(
+        "--no-annotate", dest="annotate", action="store_false", help="never print values in heatmap cells"
+    )
+    p.set_defaults(
+        func=run,
+        interrupted="interrupted; --out may hold only some of the report's "
+        "files (each one whole); rerun the same command",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from vniahd.report import write_report
 
-    paths = write_report(args.results, args.out, baseline=args.baseline, x=args.x,
-                         annotate=args.annotate)
+    paths = write_report(args.results, args.out, baseline=args.baseline, x=args.x, annotate=args.annotate)
     print(paths["summary.md"].read_text(encoding="utf-8").split("\nSources:")[0].rstrip())
     print()
     print(f"wrote {len(paths)} files to {paths['report.html'].parent}")

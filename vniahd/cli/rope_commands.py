@@ -50,46 +50,78 @@ SPEC_HELP = (
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "variants", help="list the RoPE variant presets",
+        "variants",
+        help="list the RoPE variant presets",
         description="Table of RoPE variant presets: name, layout, allocation, parameters and a "
-                    "one-line description. Any layout can be combined with any allocation as "
-                    "'LAYOUT+ALLOCATION:key=value,...' wherever a variant is accepted.")
-    p.add_argument("--json", action="store_true",
-                   help="print a JSON list of Variant.to_dict() records instead of a table")
+        "one-line description. Any layout can be combined with any allocation as "
+        "'LAYOUT+ALLOCATION:key=value,...' wherever a variant is accepted.",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list of Variant.to_dict() records instead of a table",
+    )
     p.set_defaults(func=cmd_variants)
 
     p = subparsers.add_parser(
-        "positions", help="show the (t,h,w) position of every token under a variant",
+        "positions",
+        help="show the (t,h,w) position of every token under a variant",
         description="Print the three position streams a variant assigns to text, video frames and "
-                    "text, frame by frame.",
-        epilog=_POS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "text, frame by frame.",
+        epilog=_POS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--variant", required=True, metavar="NAME", help="the variant: " + SPEC_HELP)
-    p.add_argument("--text-before", type=int, default=2, metavar="N",
-                   help="text tokens before the video (default 2)")
-    p.add_argument("--frames", type=int, default=3, metavar="T",
-                   help="video frames / temporal groups (default 3)")
-    p.add_argument("--grid", default="2x3", metavar="HxW",
-                   help="visual tokens per frame as HEIGHTxWIDTH (default 2x3)")
-    p.add_argument("--text-after", type=int, default=2, metavar="M",
-                   help="text tokens after the video (default 2)")
-    p.add_argument("--delta", type=float, default=None, metavar="D",
-                   help="override the diagonal layout's temporal spacing δ (e.g. 0.5)")
+    p.add_argument(
+        "--text-before", type=int, default=2, metavar="N", help="text tokens before the video (default 2)"
+    )
+    p.add_argument(
+        "--frames", type=int, default=3, metavar="T", help="video frames / temporal groups (default 3)"
+    )
+    p.add_argument(
+        "--grid", default="2x3", metavar="HxW", help="visual tokens per frame as HEIGHTxWIDTH (default 2x3)"
+    )
+    p.add_argument(
+        "--text-after", type=int, default=2, metavar="M", help="text tokens after the video (default 2)"
+    )
+    p.add_argument(
+        "--delta",
+        type=float,
+        default=None,
+        metavar="D",
+        help="override the diagonal layout's temporal spacing δ (e.g. 0.5)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_positions)
 
     p = subparsers.add_parser(
-        "freqs", help="show which stream (t/h/w) each rotary pair reads under a variant",
+        "freqs",
+        help="show which stream (t/h/w) each rotary pair reads under a variant",
         description="Print every rotary pair of a head: its wavelength in positions and the "
-                    "position stream (t, h or w) its angle comes from.",
-        epilog=_FREQ_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "position stream (t, h or w) its angle comes from.",
+        epilog=_FREQ_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--variant", required=True, metavar="NAME", help="the variant: " + SPEC_HELP)
-    p.add_argument("--head-dim", type=int, default=128, metavar="D",
-                   help="attention head dimension (default 128, Qwen2-VL-7B); pairs = D/2")
-    p.add_argument("--theta", type=float, default=1e6,
-                   help="RoPE base θ (default 1e6, Qwen2-VL); only affects wavelengths")
-    p.add_argument("--sections", default=None, metavar="t,h,w",
-                   help="pairs per stream, summing to D/2 (default: the variant's, e.g. "
-                        "16,24,24 for D=128)")
+    p.add_argument(
+        "--head-dim",
+        type=int,
+        default=128,
+        metavar="D",
+        help="attention head dimension (default 128, Qwen2-VL-7B); pairs = D/2",
+    )
+    p.add_argument(
+        "--theta",
+        type=float,
+        default=1e6,
+        help="RoPE base θ (default 1e6, Qwen2-VL); only affects wavelengths",
+    )
+    p.add_argument(
+        "--sections",
+        default=None,
+        metavar="t,h,w",
+        help="pairs per stream, summing to D/2 (default: the variant's, e.g. 16,24,24 for D=128)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_freqs)
 
@@ -113,8 +145,7 @@ def _parse_grid(text: str) -> tuple[int, int]:
 
 
 def _params_text(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in params.items()) or "-"
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()) or "-"
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -156,12 +187,20 @@ def _resolve_variant(spec: str, delta: float | None):
     if delta is None:
         return variant
     if "delta" not in get_layout(variant.layout).defaults:
-        raise VniahdError(f"--delta applies to the diagonal layout only; variant {variant.name!r} "
-                          f"uses layout {variant.layout!r}")
+        raise VniahdError(
+            f"--delta applies to the diagonal layout only; variant {variant.name!r} "
+            f"uses layout {variant.layout!r}"
+        )
     params = {**variant.layout_params, "delta": delta}
-    return make_variant(variant.layout, variant.allocation, name=variant.name,
-                        sections=variant.sections, description=variant.description,
-                        source=variant.source, **params)
+    return make_variant(
+        variant.layout,
+        variant.allocation,
+        name=variant.name,
+        sections=variant.sections,
+        description=variant.description,
+        source=variant.source,
+        **params,
+    )
 
 
 def cmd_positions(args: argparse.Namespace) -> int:
@@ -169,13 +208,15 @@ def cmd_positions(args: argparse.Namespace) -> int:
     from vniahd.rope.segments import simple_sequence
 
     height, width = _parse_grid(args.grid)
-    for flag, value, low in (("--text-before", args.text_before, 0), ("--frames", args.frames, 1),
-                             ("--text-after", args.text_after, 0)):
+    for flag, value, low in (
+        ("--text-before", args.text_before, 0),
+        ("--frames", args.frames, 1),
+        ("--text-after", args.text_after, 0),
+    ):
         if value < low:
             raise VniahdError(f"{flag} must be >= {low}, got {value}")
     variant = _resolve_variant(args.variant, args.delta)
-    pos = variant.positions(simple_sequence(args.text_before, args.frames, height, width,
-                                            args.text_after))
+    pos = variant.positions(simple_sequence(args.text_before, args.frames, height, width, args.text_after))
     if args.json:
         out = {"variant": args.variant}
         for i, axis in enumerate("thw"):
@@ -185,10 +226,14 @@ def cmd_positions(args: argparse.Namespace) -> int:
 
     cols = pos.t().tolist()  # [S, 3]
     cell = lambda p: "(" + ",".join(_fmt(x) for x in p) + ")"  # noqa: E731
-    print(f"variant {variant.name}: layout {variant.layout} "
-          f"({_params_text(dict(variant.layout_params))}), allocation {variant.allocation}")
-    print(f"sequence: {args.text_before} text, {args.frames} frames of {height}x{width}, "
-          f"{args.text_after} text; cells are (t,h,w)")
+    print(
+        f"variant {variant.name}: layout {variant.layout} "
+        f"({_params_text(dict(variant.layout_params))}), allocation {variant.allocation}"
+    )
+    print(
+        f"sequence: {args.text_before} text, {args.frames} frames of {height}x{width}, "
+        f"{args.text_after} text; cells are (t,h,w)"
+    )
     idx = 0
 
     def text_block(title: str, n: int) -> None:
@@ -196,19 +241,19 @@ def cmd_positions(args: argparse.Namespace) -> int:
         if n == 0:
             return
         print(f"\n{title}")
-        for k in range(n):
+        for _ in range(n):
             print(f"  token {idx:>3}  {cell(cols[idx])}")
             idx += 1
 
     text_block("text before", args.text_before)
     hw = height * width
     for f in range(args.frames):
-        frame = cols[idx: idx + hw]
+        frame = cols[idx : idx + hw]
         cells = [cell(p) for p in frame]
         wcell = max(len(c) for c in cells)
         print(f"\nframe {f} (tokens {idx}..{idx + hw - 1})")
         for r in range(height):
-            print("  " + "  ".join(c.rjust(wcell) for c in cells[r * width:(r + 1) * width]))
+            print("  " + "  ".join(c.rjust(wcell) for c in cells[r * width : (r + 1) * width]))
         idx += hw
     text_block("text after", args.text_after)
     return 0
@@ -228,24 +273,36 @@ def cmd_freqs(args: argparse.Namespace) -> int:
     variant = parse_variant(args.variant)
     if args.sections is not None:
         if variant.allocation == "uniform":
-            raise VniahdError(f"variant {variant.name!r} uses the uniform allocation, which has no "
-                              "sections; drop --sections")
-        variant = make_variant(variant.layout, variant.allocation, name=variant.name,
-                               sections=args.sections, description=variant.description,
-                               source=variant.source, **dict(variant.layout_params))
+            raise VniahdError(
+                f"variant {variant.name!r} uses the uniform allocation, which has no "
+                "sections; drop --sections"
+            )
+        variant = make_variant(
+            variant.layout,
+            variant.allocation,
+            name=variant.name,
+            sections=args.sections,
+            description=variant.description,
+            source=variant.source,
+            **dict(variant.layout_params),
+        )
     names = axis_names(variant.axes(num_pairs))
     if args.json:
         print(json.dumps({"variant": args.variant, "axes": names}))
         return 0
     sections = variant.sections_for(num_pairs)
     waves = wavelengths(args.head_dim, args.theta).tolist()
-    print(f"variant {variant.name}: allocation {variant.allocation}, head_dim {args.head_dim} "
-          f"({num_pairs} pairs), theta {args.theta:g}, sections (t,h,w) "
-          f"{'-' if sections is None else sections}")
+    print(
+        f"variant {variant.name}: allocation {variant.allocation}, head_dim {args.head_dim} "
+        f"({num_pairs} pairs), theta {args.theta:g}, sections (t,h,w) "
+        f"{'-' if sections is None else sections}"
+    )
     rows = [[str(n), f"{waves[n]:.6g}", names[n]] for n in range(num_pairs)]
     print(_table(rows, ["pair", "wavelength", "axis"]))
     if sections is not None and variant.allocation == "mrope-blocks" and sections[0] < num_pairs:
-        print(f"\ntemporal period 2*pi*theta^(2*s_t/d) = "
-              f"{temporal_period(args.head_dim, args.theta, sections[0]):.6g} positions "
-              "(wavelength of the first pair not given to t)")
+        print(
+            f"\ntemporal period 2*pi*theta^(2*s_t/d) = "
+            f"{temporal_period(args.head_dim, args.theta, sections[0]):.6g} positions "
+            "(wavelength of the first pair not given to t)"
+        )
     return 0

@@ -31,36 +31,80 @@ Everything is cached: a second run trains and encodes nothing.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train-tiny", help="train the tiny video LM for one RoPE variant (CPU, minutes)",
-                       description="Train (or reuse) the embedded tiny video-language model for one "
-                                   "RoPE variant and cache the checkpoint.",
-                       epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--variant", required=True, metavar="NAME",
-                   help="RoPE variant: a preset (vanilla, tad, mrope, videorope, …) or any spec "
-                        "'vniahd eval --variant' accepts")
+    p = sub.add_parser(
+        "train-tiny",
+        help="train the tiny video LM for one RoPE variant (CPU, minutes)",
+        description="Train (or reuse) the embedded tiny video-language model for one "
+        "RoPE variant and cache the checkpoint.",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--variant",
+        required=True,
+        metavar="NAME",
+        help="RoPE variant: a preset (vanilla, tad, mrope, videorope, …) or any spec "
+        "'vniahd eval --variant' accepts",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed for initial weights and episodes (default: 0)")
-    p.add_argument("--steps", type=int, default=None, metavar="N",
-                   help="optimizer steps (default: the recipe's, see 'vniahd.tiny.train.TrainConfig')")
-    p.add_argument("--haystack", default=None, metavar="VIDEO",
-                   help="haystack video to train on (default: the demo haystack)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="optimizer steps (default: the recipe's, see 'vniahd.tiny.train.TrainConfig')",
+    )
+    p.add_argument(
+        "--haystack",
+        default=None,
+        metavar="VIDEO",
+        help="haystack video to train on (default: the demo haystack)",
+    )
     p.add_argument("--force", action="store_true", help="train again even if a checkpoint exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_train)
 
-    d = sub.add_parser("demo", help="the whole small-scale experiment on CPU: data, training, evaluation, report",
-                       description="Run the embedded V-NIAH / V-NIAH-D experiment with tiny models "
-                                   "trained per RoPE variant, and write a report.",
-                       epilog=DEMO_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    d.add_argument("--out", default="results/demo", metavar="DIR", help="report directory (default: %(default)s)")
-    d.add_argument("--variants", default="vanilla,tad,mrope,videorope", metavar="A,B,…",
-                   help="comma-separated variants (default: %(default)s)")
-    d.add_argument("--seeds", default="0", metavar="S,…", help="comma-separated training seeds (default: %(default)s)")
-    d.add_argument("--steps", type=int, default=None, metavar="N", help="training steps per model (default: the recipe's)")
-    d.add_argument("--lengths", default=None, metavar="SPEC",
-                   help="haystack lengths in frames (default: 16,32,64,96,128 = 1x..8x the training length)")
+    d = sub.add_parser(
+        "demo",
+        help="the whole small-scale experiment on CPU: data, training, evaluation, report",
+        description="Run the embedded V-NIAH / V-NIAH-D experiment with tiny models "
+        "trained per RoPE variant, and write a report.",
+        epilog=DEMO_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d.add_argument(
+        "--out", default="results/demo", metavar="DIR", help="report directory (default: %(default)s)"
+    )
+    d.add_argument(
+        "--variants",
+        default="vanilla,tad,mrope,videorope",
+        metavar="A,B,…",
+        help="comma-separated variants (default: %(default)s)",
+    )
+    d.add_argument(
+        "--seeds", default="0", metavar="S,…", help="comma-separated training seeds (default: %(default)s)"
+    )
+    d.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="training steps per model (default: the recipe's)",
+    )
+    d.add_argument(
+        "--lengths",
+        default=None,
+        metavar="SPEC",
+        help="haystack lengths in frames (default: 16,32,64,96,128 = 1x..8x the training length)",
+    )
     d.add_argument("--depths", default=None, metavar="SPEC", help="needle depths (default: 0:1:0.25)")
-    d.add_argument("--repeats", type=int, default=None, metavar="R",
-                   help="haystack windows per (length, depth, needle) (default: 9 → 54 samples per cell)")
+    d.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        metavar="R",
+        help="haystack windows per (length, depth, needle) (default: 9 → 54 samples per cell)",
+    )
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
     d.set_defaults(func=run_demo_cmd)
 
@@ -98,8 +142,9 @@ def run_train(args: argparse.Namespace) -> int:
         return 0
     if path.exists():
         shutil.rmtree(path)
-    out = train_and_save(recipe, variant, progress=not args.no_progress,
-                         log=lambda m: print(m, file=sys.stderr))
+    out = train_and_save(
+        recipe, variant, progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr)
+    )
     print(f"checkpoint: {out}")
     return 0
 
@@ -110,9 +155,13 @@ def run_demo_cmd(args: argparse.Namespace) -> int:
 
     from vniahd.tiny.demo import DemoConfig, run_demo
 
-    cfg = DemoConfig(out=Path(args.out),
-                     variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()),
-                     seeds=_ints(args.seeds, "--seeds"), steps=args.steps, progress=not args.no_progress)
+    cfg = DemoConfig(
+        out=Path(args.out),
+        variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()),
+        seeds=_ints(args.seeds, "--seeds"),
+        steps=args.steps,
+        progress=not args.no_progress,
+    )
     if args.lengths:
         cfg = replace(cfg, lengths=args.lengths)
     if args.depths:

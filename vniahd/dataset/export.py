@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -19,8 +19,9 @@ from vniahd.plan.planner import Sample
 EXPORT_PRESET = "veryfast"
 
 
-def export_videos(out: Path, meta: dict, samples: Sequence[Sample], stored: np.ndarray, *, fps: float,
-                  progress: bool = True) -> None:
+def export_videos(
+    out: Path, meta: dict, samples: Sequence[Sample], stored: np.ndarray, *, fps: float, progress: bool = True
+) -> None:
     from PIL import Image
     from tqdm import tqdm
 
@@ -38,20 +39,48 @@ def export_videos(out: Path, meta: dict, samples: Sequence[Sample], stored: np.n
         return cache[name]
 
     lines = []
-    for s in tqdm(samples, desc="exporting videos", unit="video", leave=False, file=sys.stderr,
-                  disable=None if progress else True):
-        refs = frame_refs(s.num_frames, s.needle_slot, s.needle_image, s.distractor_slots,
-                          s.distractor_images, s.haystack_offset, total)
+    for s in tqdm(
+        samples,
+        desc="exporting videos",
+        unit="video",
+        leave=False,
+        file=sys.stderr,
+        disable=None if progress else True,
+    ):
+        refs = frame_refs(
+            s.num_frames,
+            s.needle_slot,
+            s.needle_image,
+            s.distractor_slots,
+            s.distractor_images,
+            s.haystack_offset,
+            total,
+        )
         rel = f"{layout.VIDEOS}/{s.sample_id}.mp4"
         # veryfast: ~4x quicker than x264 "medium" at crf 18, still visually near-lossless
-        write_mp4((stored[r] if k == "haystack" else image(r) for k, r in refs), out / rel, fps,
-                  preset=EXPORT_PRESET)
+        write_mp4(
+            (stored[r] if k == "haystack" else image(r) for k, r in refs),
+            out / rel,
+            fps,
+            preset=EXPORT_PRESET,
+        )
         n = needles[s.needle_id]
-        lines.append(json.dumps({
-            "sample_id": s.sample_id, "video": rel, "question": prompt_text(n),
-            "options": list(n.options) if n.options is not None else None, "answer": n.answer,
-            "answer_text": n.answer_text, "needle_slot": s.needle_slot,
-            "distractor_slots": list(s.distractor_slots), "num_frames": s.num_frames, "fps": fps,
-        }, sort_keys=True))
+        lines.append(
+            json.dumps(
+                {
+                    "sample_id": s.sample_id,
+                    "video": rel,
+                    "question": prompt_text(n),
+                    "options": list(n.options) if n.options is not None else None,
+                    "answer": n.answer,
+                    "answer_text": n.answer_text,
+                    "needle_slot": s.needle_slot,
+                    "distractor_slots": list(s.distractor_slots),
+                    "num_frames": s.num_frames,
+                    "fps": fps,
+                },
+                sort_keys=True,
+            )
+        )
     with atomic_write(out / layout.QUESTIONS, "w") as fh:
         fh.write("\n".join(lines) + ("\n" if lines else ""))

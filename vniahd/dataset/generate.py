@@ -22,13 +22,26 @@ from vniahd.errors import VniahdError
 MAX_LENGTH = 100_000
 
 
-def generate(*, haystack: str | Path, needles: str | Path, out: str | Path,
-             distractor_needles: str | Path | None = None, lengths: str = "100:2900:200",
-             depths: str = "0:1:0.2", schedule: str = "reference", period: str | int = 200,
-             fps: float = 1.0, size: str | tuple[int, int] = (252, 448), seed: int = 24242424,
-             repeats: int = 1, max_distractors: int | None = None, overwrite: bool = False,
-             export_videos: bool = False, progress: bool = True,
-             needle_background: str | tuple[int, int, int] = "black"):
+def generate(
+    *,
+    haystack: str | Path,
+    needles: str | Path,
+    out: str | Path,
+    distractor_needles: str | Path | None = None,
+    lengths: str = "100:2900:200",
+    depths: str = "0:1:0.2",
+    schedule: str = "reference",
+    period: str | int = 200,
+    fps: float = 1.0,
+    size: str | tuple[int, int] = (252, 448),
+    seed: int = 24242424,
+    repeats: int = 1,
+    max_distractors: int | None = None,
+    overwrite: bool = False,
+    export_videos: bool = False,
+    progress: bool = True,
+    needle_background: str | tuple[int, int, int] = "black",
+):
     """Generate a dataset directory; returns the opened :class:`~vniahd.dataset.Dataset`.
 
     ``haystack`` is a video path or ``"demo"`` (builds/reuses the demo haystack); ``needles`` a
@@ -53,9 +66,11 @@ def generate(*, haystack: str | Path, needles: str | Path, out: str | Path,
     length_list = parse_lengths(lengths)
     longest = max(length_list)
     if longest > MAX_LENGTH:
-        raise VniahdError(f"--lengths {lengths}: {longest} frames is beyond what any video model takes "
-                          f"(the reference grid stops at 2900; vniahd accepts up to {MAX_LENGTH}); give "
-                          "lengths in frames, e.g. 100:2900:200")
+        raise VniahdError(
+            f"--lengths {lengths}: {longest} frames is beyond what any video model takes "
+            f"(the reference grid stops at 2900; vniahd accepts up to {MAX_LENGTH}); give "
+            "lengths in frames, e.g. 100:2900:200"
+        )
     depth_list = parse_depths(depths)
     get_schedule(schedule)
     per = parse_period(period)
@@ -71,9 +86,17 @@ def generate(*, haystack: str | Path, needles: str | Path, out: str | Path,
     needle_spec = [(n.id, len(n.distractors)) for n in nset]
 
     def plan(haystack_frames: int) -> list[Sample]:
-        return plan_samples(lengths=length_list, depths=depth_list, needles=needle_spec, schedule=schedule,
-                            period=per.frames, seed=seed, haystack_frames=haystack_frames, repeats=repeats,
-                            max_distractors=max_distractors)
+        return plan_samples(
+            lengths=length_list,
+            depths=depth_list,
+            needles=needle_spec,
+            schedule=schedule,
+            period=per.frames,
+            seed=seed,
+            haystack_frames=haystack_frames,
+            repeats=repeats,
+            max_distractors=max_distractors,
+        )
 
     # distractor positions do not depend on the haystack (only window offsets do): check them first
     period_label = per.spec if per.spec == str(per.frames) else f"{per.spec} ({per.frames} frames)"
@@ -85,32 +108,54 @@ def generate(*, haystack: str | Path, needles: str | Path, out: str | Path,
     if hay.distinct_frames < 2:
         src_n = sampling.get("source_num_frames", hay.source_num_frames)
         dur = sampling.get("source_duration_s")
-        raise VniahdError(f"{hay_path.name} gives only {hay.distinct_frames} distinct frame at --fps {fps:g} "
-                          f"(the video has {src_n} frame{'s' if src_n != 1 else ''}"
-                          + (f", {dur:.3g} s" if dur else "") + "): every haystack frame would be the same "
-                          f"picture; use a longer video (at least {longest} frames at --fps {fps:g} for "
-                          f"--lengths up to {longest}) or a higher --fps")
+        raise VniahdError(
+            f"{hay_path.name} gives only {hay.distinct_frames} distinct frame at --fps {fps:g} "
+            f"(the video has {src_n} frame{'s' if src_n != 1 else ''}"
+            + (f", {dur:.3g} s" if dur else "")
+            + "): every haystack frame would be the same "
+            f"picture; use a longer video (at least {longest} frames at --fps {fps:g} for "
+            f"--lengths up to {longest}) or a higher --fps"
+        )
     for note in hay.notes:
         warn(note)
     if longest > len(hay):
         tiled = [n for n in length_list if n > len(hay)]
         shown = ", ".join(str(n) for n in tiled[:6]) + (", …" if len(tiled) > 6 else "")
-        warn(f"the haystack has {len(hay)} frames at --fps {fps:g} ({hay.distinct_frames} distinct); "
-             f"lengths {shown} are longer, so their windows repeat it end to end (tiled, as the "
-             "reference does); a longer video avoids repeats")
+        warn(
+            f"the haystack has {len(hay)} frames at --fps {fps:g} ({hay.distinct_frames} distinct); "
+            f"lengths {shown} are longer, so their windows repeat it end to end (tiled, as the "
+            "reference does); a longer video avoids repeats"
+        )
     if coverage:
         warn(coverage)
     samples = plan(len(hay))
     config = {
-        "lengths": length_list, "lengths_spec": str(lengths),
-        "depths": [str(d) for d in depth_list], "depths_spec": str(depths),
-        "schedule": schedule, "period": per.to_dict(), "seed": int(seed), "repeats": int(repeats),
-        "max_distractors": max_distractors, "fps": float(fps), "size": list(frame_size),
-        "haystack_spec": str(haystack), "needles_spec": str(needles),
+        "lengths": length_list,
+        "lengths_spec": str(lengths),
+        "depths": [str(d) for d in depth_list],
+        "depths_spec": str(depths),
+        "schedule": schedule,
+        "period": per.to_dict(),
+        "seed": int(seed),
+        "repeats": int(repeats),
+        "max_distractors": max_distractors,
+        "fps": float(fps),
+        "size": list(frame_size),
+        "haystack_spec": str(haystack),
+        "needles_spec": str(needles),
         "distractor_needles_spec": str(distractor_needles) if distractor_needles else None,
         "placement": "needle before haystack frame floor(depth*N) (exact decimal); see vniahd.plan",
     }
-    ds = write_dataset(out, haystack_frames=hay.frames, haystack_meta=hay.to_dict(), needle_set=nset,
-                       samples=samples, config=config, overwrite=overwrite, export_videos=export_videos,
-                       progress=progress, needle_background=background)
+    ds = write_dataset(
+        out,
+        haystack_frames=hay.frames,
+        haystack_meta=hay.to_dict(),
+        needle_set=nset,
+        samples=samples,
+        config=config,
+        overwrite=overwrite,
+        export_videos=export_videos,
+        progress=progress,
+        needle_background=background,
+    )
     return ds

@@ -36,8 +36,9 @@ def summary(ds: Dataset) -> str:
         f"schedule     {cfg.get('schedule')}  period {cfg.get('period', {}).get('frames')} "
         f"({cfg.get('period', {}).get('spec')})  seed {cfg.get('seed')}"
         + (f"  max distractors {cfg['max_distractors']}" if cfg.get("max_distractors") is not None else ""),
-        f"distractors  " + ", ".join(f"{k}: {v} samples" for k, v in sorted(Counter(nd).items())),
-        f"frames       {int(df['num_frames'].min()) if len(df) else 0}..{int(df['num_frames'].max()) if len(df) else 0}"
+        "distractors  " + ", ".join(f"{k}: {v} samples" for k, v in sorted(Counter(nd).items())),
+        f"frames       {int(df['num_frames'].min()) if len(df) else 0}.."
+        f"{int(df['num_frames'].max()) if len(df) else 0}"
         f" per sample, size {ds.frame_size[0]}x{ds.frame_size[1]}, fps {cfg.get('fps')}",
         f"haystack     {hay.get('source')}  {hay['num_frames']} frames"
         f"{' (tiled)' if hay.get('tiled') else ''}, {hay['stored_frames']} stored",
@@ -45,7 +46,8 @@ def summary(ds: Dataset) -> str:
         f"  content key {hay['key']}",
         f"needles      {ns.get('source')} ({ns.get('format')}, {len(ns['needles'])} needles)",
         f"  fingerprint {ns['fingerprint']}",
-        f"videos       {'exported (videos/, questions.jsonl)' if ds.meta.get('exported_videos') else 'not exported'}",
+        "videos       "
+        + ("exported (videos/, questions.jsonl)" if ds.meta.get("exported_videos") else "not exported"),
     ]
     return "\n".join(lines)
 
@@ -68,8 +70,15 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-def contact_sheet(ds: Dataset, sample_id: str, out: str | Path, *, max_thumbs: int = 40,
-                  columns: int = 8, thumb_width: int = 192) -> Path:
+def contact_sheet(
+    ds: Dataset,
+    sample_id: str,
+    out: str | Path,
+    *,
+    max_thumbs: int = 40,
+    columns: int = 8,
+    thumb_width: int = 192,
+) -> Path:
     """Draw one sample as a PNG contact sheet; returns the path."""
     from PIL import Image, ImageDraw
 

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from vniahd.records import Sample
 from vniahd.dataset import layout
 from vniahd.errors import VniahdError
 from vniahd.needles.schema import Needle
+from vniahd.records import Sample
 
 FrameRef = tuple[str, Any]  # ("haystack", int index) or ("image", str name)
 
 
-def frame_refs(num_frames: int, needle_slot: int, needle_image: str, distractor_slots: Sequence[int],
-               distractor_images: Sequence[str], haystack_offset: int, haystack_len: int) -> list[FrameRef]:
+def frame_refs(
+    num_frames: int,
+    needle_slot: int,
+    needle_image: str,
+    distractor_slots: Sequence[int],
+    distractor_images: Sequence[str],
+    haystack_offset: int,
+    haystack_len: int,
+) -> list[FrameRef]:
     """The final frame order of one sample.
 
     Inserted slots show their image; the remaining slots, in order, are window frames
@@ -41,10 +49,16 @@ def frame_refs(num_frames: int, needle_slot: int, needle_image: str, distractor_
 
 def needle_from_record(rec: Mapping[str, Any], images: Path) -> Needle:
     opts = rec.get("options")
-    return Needle(id=rec["id"], image=images / rec["image"], question=rec["question"], answer=rec["answer"],
-                  options=tuple(opts) if opts is not None else None,
-                  distractors=tuple(images / d for d in rec.get("distractors", [])),
-                  prompt=rec.get("prompt"), meta=rec.get("meta") or {})
+    return Needle(
+        id=rec["id"],
+        image=images / rec["image"],
+        question=rec["question"],
+        answer=rec["answer"],
+        options=tuple(opts) if opts is not None else None,
+        distractors=tuple(images / d for d in rec.get("distractors", [])),
+        prompt=rec.get("prompt"),
+        meta=rec.get("meta") or {},
+    )
 
 
 class Dataset:
@@ -55,10 +69,12 @@ class Dataset:
         self.meta = meta
 
     @classmethod
-    def open(cls, path: str | Path) -> "Dataset":
+    def open(cls, path: str | Path) -> Dataset:
         p = Path(path)
-        how = ("make one with: vniahd generate --haystack VIDEO --needles NEEDLES.json --out DIR "
-               "(or --haystack demo --needles demo)")
+        how = (
+            "make one with: vniahd generate --haystack VIDEO --needles NEEDLES.json --out DIR "
+            "(or --haystack demo --needles demo)"
+        )
         if not p.is_dir():
             raise VniahdError(f"dataset directory {p} does not exist; {how}")
         if not layout.is_dataset_dir(p):
@@ -70,7 +86,9 @@ class Dataset:
         if meta.get("format") != layout.FORMAT:
             raise VniahdError(f"{p} is not a vniahd dataset ({layout.CONFIG} has no format tag); {how}")
         if meta.get("format_version", 0) > layout.FORMAT_VERSION:
-            raise VniahdError(f"{p} was written by a newer vniahd (format {meta['format_version']}); upgrade vniahd")
+            raise VniahdError(
+                f"{p} was written by a newer vniahd (format {meta['format_version']}); upgrade vniahd"
+            )
         for name in (layout.SAMPLES, layout.HAYSTACK):
             if not (p / name).is_file():
                 raise VniahdError(f"{p} is incomplete: {name} is missing; regenerate it with vniahd generate")
@@ -128,15 +146,17 @@ class Dataset:
         images = self.path / layout.IMAGES
         return {r["id"]: needle_from_record(r, images) for r in self.meta["needle_set"]["needles"]}
 
-    @functools.lru_cache(maxsize=64)
+    @functools.lru_cache(maxsize=64)  # noqa: B019  (a Dataset lives as long as its run; the cache is the point)
     def image(self, name: str) -> np.ndarray:
         """An inserted image (needle or distractor) as uint8 [H, W, 3] at frame size."""
         from PIL import Image
 
         p = self.path / layout.IMAGES / name
         if not p.is_file():
-            raise VniahdError(f"image {name!r} is not in {self.path / layout.IMAGES}; the dataset is "
-                              "incomplete, regenerate it")
+            raise VniahdError(
+                f"image {name!r} is not in {self.path / layout.IMAGES}; the dataset is "
+                "incomplete, regenerate it"
+            )
         with Image.open(p) as im:
             arr = np.asarray(im.convert("RGB"))
         arr.setflags(write=False)
@@ -146,9 +166,15 @@ class Dataset:
         """Frame refs in final order for a sample row (a DataFrame row, dict or sample_id)."""
         if isinstance(row, str):
             row = self.sample(row)
-        return frame_refs(row["num_frames"], row["needle_slot"], row["needle_image"],
-                          list(row["distractor_slots"]), list(row["distractor_images"]),
-                          row["haystack_offset"], self.haystack_len)
+        return frame_refs(
+            row["num_frames"],
+            row["needle_slot"],
+            row["needle_image"],
+            list(row["distractor_slots"]),
+            list(row["distractor_images"]),
+            row["haystack_offset"],
+            self.haystack_len,
+        )
 
     # --- helpers ----------------------------------------------------------------------------------
     def sample(self, sample_id: str):
@@ -157,8 +183,10 @@ class Dataset:
         hit = df[df["sample_id"] == sample_id]
         if hit.empty:
             ids = df["sample_id"].tolist()
-            raise VniahdError(f"no sample {sample_id!r} in {self.path}; `vniahd inspect {self.path} --list` "
-                              f"lists all {len(ids)} sample ids (e.g. {', '.join(ids[:3])})")
+            raise VniahdError(
+                f"no sample {sample_id!r} in {self.path}; `vniahd inspect {self.path} --list` "
+                f"lists all {len(ids)} sample ids (e.g. {', '.join(ids[:3])})"
+            )
         return hit.iloc[0]
 
     def frames(self, row: Mapping[str, Any] | Any) -> np.ndarray:

@@ -58,15 +58,16 @@ CHUNK_FRAMES = 64
 def _progress(total: int, desc: str, unit: str, enabled: bool):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, leave=False, disable=None if enabled else True,
-                file=sys.stderr)
+    return tqdm(
+        total=total, desc=desc, unit=unit, leave=False, disable=None if enabled else True, file=sys.stderr
+    )
 
 
 def frames_hash(frames: np.ndarray, progress: bool = False) -> str:
     """SHA-256 over the frame array's shape and bytes (the dataset's ``haystack_key``)."""
     h = hashlib.sha256(json.dumps([list(frames.shape), str(frames.dtype)]).encode())
     for start in range(0, frames.shape[0], CHUNK_FRAMES):
-        h.update(np.ascontiguousarray(frames[start:start + CHUNK_FRAMES]).tobytes())
+        h.update(np.ascontiguousarray(frames[start : start + CHUNK_FRAMES]).tobytes())
     return h.hexdigest()
 
 
@@ -78,8 +79,9 @@ def stored_frame_count(samples: Sequence[Sample], total: int) -> int:
     return total if max(ends) > total else max(ends)
 
 
-def load_rgb(path: Path, size: tuple[int, int],
-             background: tuple[int, int, int] = DEFAULT_BACKGROUND) -> np.ndarray:
+def load_rgb(
+    path: Path, size: tuple[int, int], background: tuple[int, int, int] = DEFAULT_BACKGROUND
+) -> np.ndarray:
     """An image file as uint8 RGB at ``size`` (H, W), antialiased bicubic like the frames;
     transparency is composited on ``background`` (see :mod:`vniahd.needles.images`)."""
     return read_rgb(path, size, background)[0]
@@ -96,23 +98,38 @@ def samples_table(samples: Sequence[Sample]):
     """A pyarrow table with a fixed schema (so identical plans give identical parquet bytes)."""
     import pyarrow as pa
 
-    schema = pa.schema([
-        ("sample_id", pa.string()), ("length", pa.int64()), ("depth", pa.float64()),
-        ("needle_id", pa.string()), ("repeat", pa.int64()), ("haystack_offset", pa.int64()),
-        ("needle_slot", pa.int64()), ("distractor_slots", pa.list_(pa.int64())),
-        ("needle_image", pa.string()), ("distractor_images", pa.list_(pa.string())),
-        ("num_frames", pa.int64()), ("schedule", pa.string()),
-    ])
+    schema = pa.schema(
+        [
+            ("sample_id", pa.string()),
+            ("length", pa.int64()),
+            ("depth", pa.float64()),
+            ("needle_id", pa.string()),
+            ("repeat", pa.int64()),
+            ("haystack_offset", pa.int64()),
+            ("needle_slot", pa.int64()),
+            ("distractor_slots", pa.list_(pa.int64())),
+            ("needle_image", pa.string()),
+            ("distractor_images", pa.list_(pa.string())),
+            ("num_frames", pa.int64()),
+            ("schedule", pa.string()),
+        ]
+    )
     assert tuple(schema.names) == COLUMNS
     return pa.Table.from_pylist([s.to_row() for s in samples], schema=schema)
 
 
 def needle_record(n: Needle) -> dict[str, Any]:
     """How a needle is stored in dataset.json (images by their dataset names)."""
-    rec = {"id": n.id, "image": needle_image_name(n.id), "question": n.question, "answer": n.answer,
-           "options": list(n.options) if n.options is not None else None,
-           "distractors": [distractor_image_name(n.id, k) for k in range(len(n.distractors))],
-           "prompt": n.prompt, "meta": dict(n.meta)}
+    rec = {
+        "id": n.id,
+        "image": needle_image_name(n.id),
+        "question": n.question,
+        "answer": n.answer,
+        "options": list(n.options) if n.options is not None else None,
+        "distractors": [distractor_image_name(n.id, k) for k in range(len(n.distractors))],
+        "prompt": n.prompt,
+        "meta": dict(n.meta),
+    }
     return rec
 
 
@@ -122,11 +139,18 @@ def needle_record(n: Needle) -> dict[str, Any]:
 LOCATION_KEYS = ("haystack_spec", "needles_spec", "distractor_needles_spec")
 
 
-def dataset_fingerprint(config: dict, haystack_key: str, needle_fingerprint: str,
-                        samples: Sequence[Sample]) -> str:
+def dataset_fingerprint(
+    config: dict, haystack_key: str, needle_fingerprint: str, samples: Sequence[Sample]
+) -> str:
     identity = {k: v for k, v in config.items() if k not in LOCATION_KEYS}
-    return sha256_json({"config": identity, "haystack_key": haystack_key, "needles": needle_fingerprint,
-                        "samples": sha256_json([s.to_row() for s in samples])})
+    return sha256_json(
+        {
+            "config": identity,
+            "haystack_key": haystack_key,
+            "needles": needle_fingerprint,
+            "samples": sha256_json([s.to_row() for s in samples]),
+        }
+    )
 
 
 def _prepare_dir(out: Path, fingerprint: str, overwrite: bool, quiet: bool = False) -> Path:
@@ -136,8 +160,10 @@ def _prepare_dir(out: Path, fingerprint: str, overwrite: bool, quiet: bool = Fal
     resolved when it exists, so a symlinked ``out`` is written where it points).
     """
     if out.is_symlink() and not out.exists():
-        raise VniahdError(f"--out {out} is a symlink to {os.readlink(out)}, which does not exist; create "
-                          "the target directory or choose another --out")
+        raise VniahdError(
+            f"--out {out} is a symlink to {os.readlink(out)}, which does not exist; create "
+            "the target directory or choose another --out"
+        )
     if out.exists() and not out.is_dir():
         raise VniahdError(f"--out {out} is a file; give a directory path")
     if not out.exists():
@@ -145,8 +171,9 @@ def _prepare_dir(out: Path, fingerprint: str, overwrite: bool, quiet: bool = Fal
     try:
         entries = [p.name for p in out.iterdir()]
     except OSError as exc:
-        raise VniahdError(f"cannot read --out {out} ({exc.strerror or exc}); choose a directory you can "
-                          "write to") from None
+        raise VniahdError(
+            f"cannot read --out {out} ({exc.strerror or exc}); choose a directory you can write to"
+        ) from None
     if not entries:
         return out.resolve()
     if not layout.is_dataset_dir(out):
@@ -154,18 +181,24 @@ def _prepare_dir(out: Path, fingerprint: str, overwrite: bool, quiet: bool = Fal
             from vniahd.notices import warn
 
             if not quiet:
-                warn(f"--out {out} holds an incomplete dataset (no {layout.CONFIG}: a generate that was "
-                     "interrupted); replacing it")
+                warn(
+                    f"--out {out} holds an incomplete dataset (no {layout.CONFIG}: a generate that was "
+                    "interrupted); replacing it"
+                )
             return out.resolve()
-        raise VniahdError(f"--out {out} is not empty and holds no vniahd dataset; choose another --out "
-                          "(an empty or new directory)")
+        raise VniahdError(
+            f"--out {out} is not empty and holds no vniahd dataset; choose another --out "
+            "(an empty or new directory)"
+        )
     try:
         old = json.loads((out / layout.CONFIG).read_text()).get("fingerprint")
     except (OSError, ValueError, AttributeError):
         old = None
     if old != fingerprint and not overwrite:
-        raise VniahdError(f"--out {out} already holds a different dataset; pass --overwrite to replace it "
-                          "or choose another --out")
+        raise VniahdError(
+            f"--out {out} already holds a different dataset; pass --overwrite to replace it "
+            "or choose another --out"
+        )
     return out.resolve()
 
 
@@ -202,7 +235,7 @@ def _sweep_stale(parent: Path, name: str) -> None:
         for kind in (_STAGE, _OLD):
             prefix = _stage_prefix(name, kind)
             if p.name.startswith(prefix) and p.is_dir() and not p.is_symlink():
-                pid = p.name[len(prefix):].split("-", 1)[0]
+                pid = p.name[len(prefix) :].split("-", 1)[0]
                 if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
                     shutil.rmtree(p, ignore_errors=True)
 
@@ -230,8 +263,9 @@ def _staging(target: Path) -> Iterator[Path]:
         os.chmod(tmp, _dir_mode())
     except OSError as exc:
         _remove_created(created)
-        raise VniahdError(f"cannot write in {parent} ({exc.strerror or exc}); choose an --out in a writable "
-                          "directory") from None
+        raise VniahdError(
+            f"cannot write in {parent} ({exc.strerror or exc}); choose an --out in a writable directory"
+        ) from None
     try:
         yield tmp
     except BaseException:
@@ -254,8 +288,10 @@ def _install(tmp: Path, target: Path) -> None:
         try:
             os.rename(tmp, target)  # rename(2) also replaces an empty directory
         except OSError as exc:
-            raise VniahdError(f"could not move the finished dataset to {target} ({exc.strerror or exc}): "
-                              "did another run write there meanwhile? Run the same command again") from None
+            raise VniahdError(
+                f"could not move the finished dataset to {target} ({exc.strerror or exc}): "
+                "did another run write there meanwhile? Run the same command again"
+            ) from None
         return
     prefix = f"{_stage_prefix(target.name, _OLD)}{os.getpid()}-"
     old = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
@@ -279,8 +315,10 @@ def _install(tmp: Path, target: Path) -> None:
                 os.rename(old / name, target / name)
         with contextlib.suppress(OSError):
             old.rmdir()
-        raise VniahdError(f"could not replace the dataset in {target} ({exc.strerror or exc}); the old "
-                          "dataset is kept; check that the directory is writable and retry") from None
+        raise VniahdError(
+            f"could not replace the dataset in {target} ({exc.strerror or exc}); the old "
+            "dataset is kept; check that the directory is writable and retry"
+        ) from None
     shutil.rmtree(old, ignore_errors=True)  # symlinks inside are unlinked, never followed
     with contextlib.suppress(OSError):
         tmp.rmdir()
@@ -309,10 +347,19 @@ def _alpha_images(needle_set: NeedleSet) -> list[tuple[str, Path]]:
     return out
 
 
-def write_dataset(out_dir: str | Path, *, haystack_frames: np.ndarray, haystack_meta: dict,
-                  needle_set: NeedleSet, samples: Sequence[Sample], config: dict,
-                  overwrite: bool = False, export_videos: bool = False, progress: bool = True,
-                  needle_background: str | tuple[int, int, int] = DEFAULT_BACKGROUND):
+def write_dataset(
+    out_dir: str | Path,
+    *,
+    haystack_frames: np.ndarray,
+    haystack_meta: dict,
+    needle_set: NeedleSet,
+    samples: Sequence[Sample],
+    config: dict,
+    overwrite: bool = False,
+    export_videos: bool = False,
+    progress: bool = True,
+    needle_background: str | tuple[int, int, int] = DEFAULT_BACKGROUND,
+):
     """Write the dataset directory and return it opened (:class:`vniahd.dataset.Dataset`).
 
     ``haystack_frames`` is the untiled sampled haystack, uint8 [M, H, W, 3] (an array or memmap);
@@ -344,14 +391,26 @@ def write_dataset(out_dir: str | Path, *, haystack_frames: np.ndarray, haystack_
     k = stored_frame_count(samples, total)
     stored = frames[:k]
     hkey = frames_hash(stored)
-    haystack = {**haystack_meta, "num_frames": total, "stored_frames": k, "frame_size": list(size),
-                "tiled": any(s.length > total for s in samples), "key": hkey}
+    haystack = {
+        **haystack_meta,
+        "num_frames": total,
+        "stored_frames": k,
+        "frame_size": list(size),
+        "tiled": any(s.length > total for s in samples),
+        "key": hkey,
+    }
     source = _file_record(needle_set.source)
-    needles_info = {"fingerprint": needle_set.fingerprint, "source": source["path"],
-                    "source_spec": needle_set.source, "source_sha256": source["sha256"],
-                    "format": needle_set.format, "name": needle_set.name,
-                    "background": colour_hex(background), "composited_on_background": [n for n, _ in alpha],
-                    "needles": [needle_record(n) for n in needle_set]}
+    needles_info = {
+        "fingerprint": needle_set.fingerprint,
+        "source": source["path"],
+        "source_spec": needle_set.source,
+        "source_sha256": source["sha256"],
+        "format": needle_set.format,
+        "name": needle_set.name,
+        "background": colour_hex(background),
+        "composited_on_background": [n for n, _ in alpha],
+        "needles": [needle_record(n) for n in needle_set],
+    }
     if needle_set.distractor_source:
         dist = _file_record(needle_set.distractor_source)
         needles_info.update({"distractor_source": dist["path"], "distractor_source_sha256": dist["sha256"]})
@@ -360,27 +419,55 @@ def write_dataset(out_dir: str | Path, *, haystack_frames: np.ndarray, haystack_
     target = _prepare_dir(out, fingerprint, overwrite)
     if alpha:
         names = ", ".join(p.name for _, p in alpha[:3]) + (", …" if len(alpha) > 3 else "")
-        warn(f"{len(alpha)} needle image{'s' if len(alpha) > 1 else ''} ha{'ve' if len(alpha) > 1 else 's'} "
-             f"transparency ({names}): composited on {colour_hex(background)}, recorded as needle_background "
-             "in dataset.json; pass --needle-background COLOUR to choose another")
+        warn(
+            f"{len(alpha)} needle image{'s' if len(alpha) > 1 else ''} ha{'ve' if len(alpha) > 1 else 's'} "
+            f"transparency ({names}): composited on {colour_hex(background)}, recorded as needle_background "
+            "in dataset.json; pass --needle-background COLOUR to choose another"
+        )
 
     with _staging(target) as tmp:
         try:
-            _write_entries(tmp, stored, k, needle_set, size, background, samples, fingerprint, config,
-                           haystack, needles_info, export_videos, progress)
+            _write_entries(
+                tmp,
+                stored,
+                k,
+                needle_set,
+                size,
+                background,
+                samples,
+                fingerprint,
+                config,
+                haystack,
+                needles_info,
+                export_videos,
+                progress,
+            )
         except OSError as exc:  # disk full, permissions: the staging dir goes, out is untouched
             where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-            raise VniahdError(f"could not write the dataset: {exc.strerror or exc}{where}; {out} was left "
-                              "as it was; free some space or fix the permissions and run the same command "
-                              "again") from None
+            raise VniahdError(
+                f"could not write the dataset: {exc.strerror or exc}{where}; {out} was left "
+                "as it was; free some space or fix the permissions and run the same command "
+                "again"
+            ) from None
         _install(tmp, target)
     return Dataset.open(out)
 
 
-def _write_entries(tmp: Path, stored: np.ndarray, k: int, needle_set: NeedleSet,
-                   size: tuple[int, int], background: tuple[int, int, int], samples: Sequence[Sample],
-                   fingerprint: str, config: dict, haystack: dict, needles_info: dict, export_videos: bool,
-                   progress: bool) -> None:
+def _write_entries(
+    tmp: Path,
+    stored: np.ndarray,
+    k: int,
+    needle_set: NeedleSet,
+    size: tuple[int, int],
+    background: tuple[int, int, int],
+    samples: Sequence[Sample],
+    fingerprint: str,
+    config: dict,
+    haystack: dict,
+    needles_info: dict,
+    export_videos: bool,
+    progress: bool,
+) -> None:
     """Write every dataset entry into the staging directory ``tmp`` (dataset.json last)."""
     from vniahd.notices import warn
 
@@ -388,8 +475,8 @@ def _write_entries(tmp: Path, stored: np.ndarray, k: int, needle_set: NeedleSet,
         mm = np.lib.format.open_memmap(npy, mode="w+", dtype=np.uint8, shape=stored.shape)
         with _progress(k, "writing haystack frames", "frame", progress) as bar:
             for start in range(0, k, CHUNK_FRAMES):
-                chunk = stored[start:start + CHUNK_FRAMES]
-                mm[start:start + len(chunk)] = chunk
+                chunk = stored[start : start + CHUNK_FRAMES]
+                mm[start : start + len(chunk)] = chunk
                 bar.update(len(chunk))
         mm.flush()
         del mm
@@ -400,8 +487,9 @@ def _write_entries(tmp: Path, stored: np.ndarray, k: int, needle_set: NeedleSet,
             warn(f"needle image {path} is {facts.width}×{facts.height}, resized to {size[1]}×{size[0]}")
         _save_png(arr, tmp / layout.IMAGES / name)
 
-    with _progress(sum(1 + len(n.distractors) for n in needle_set), "writing images", "image",
-                   progress) as bar:
+    with _progress(
+        sum(1 + len(n.distractors) for n in needle_set), "writing images", "image", progress
+    ) as bar:
         for n in needle_set:
             image(n.image, needle_image_name(n.id))
             bar.update()
@@ -416,10 +504,18 @@ def _write_entries(tmp: Path, stored: np.ndarray, k: int, needle_set: NeedleSet,
 
     from vniahd.provenance import provenance
 
-    meta = {"format": layout.FORMAT, "format_version": layout.FORMAT_VERSION, "fingerprint": fingerprint,
-            "config": config, "haystack": haystack, "needle_set": needles_info,
-            "num_samples": len(samples), "frame_size": list(size), "exported_videos": export_videos,
-            "provenance": provenance()}
+    meta = {
+        "format": layout.FORMAT,
+        "format_version": layout.FORMAT_VERSION,
+        "fingerprint": fingerprint,
+        "config": config,
+        "haystack": haystack,
+        "needle_set": needles_info,
+        "num_samples": len(samples),
+        "frame_size": list(size),
+        "exported_videos": export_videos,
+        "provenance": provenance(),
+    }
     if export_videos:
         # Written before dataset.json so a complete dataset always has its requested exports.
         from vniahd.dataset.export import export_videos as _export

@@ -32,8 +32,11 @@ from vniahd.files import atomic_write, cache_dir, sha256_bytes, write_json_atomi
 if TYPE_CHECKING:
     from vniahd.evaluate.contracts import BackendLike
 
-_STORE = {torch.float32: (np.float32, None), torch.float16: (np.float16, None),
-          torch.bfloat16: (np.uint16, torch.bfloat16)}
+_STORE = {
+    torch.float32: (np.float32, None),
+    torch.float16: (np.float16, None),
+    torch.bfloat16: (np.uint16, torch.bfloat16),
+}
 
 
 @dataclass
@@ -60,8 +63,14 @@ def _to_torch(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
 class EmbeddingCache:
     """Frame embeddings of one backend, on disk. ``chunk`` frames are encoded per encoder call."""
 
-    def __init__(self, backend: BackendLike, frame_size: tuple[int, int], root: str | Path | None = None,
-                 chunk: int = 16, progress: bool = True):
+    def __init__(
+        self,
+        backend: BackendLike,
+        frame_size: tuple[int, int],
+        root: str | Path | None = None,
+        chunk: int = 16,
+        progress: bool = True,
+    ):
         self.backend = backend
         self.frame_size = cast("tuple[int, int]", tuple(int(x) for x in frame_size))
         self.key = backend.encoder_fingerprint(self.frame_size)
@@ -78,9 +87,17 @@ class EmbeddingCache:
         self.stats = CacheStats()
         meta = self.dir / "meta.json"
         if not meta.exists():
-            write_json_atomic(meta, {"encoder_key": self.key, "frame_size": list(self.frame_size),
-                                     "grid": list(self.grid), "hidden": self.hidden,
-                                     "dtype": str(self.dtype), "backend": backend.spec})
+            write_json_atomic(
+                meta,
+                {
+                    "encoder_key": self.key,
+                    "frame_size": list(self.frame_size),
+                    "grid": list(self.grid),
+                    "hidden": self.hidden,
+                    "dtype": str(self.dtype),
+                    "backend": backend.spec,
+                },
+            )
         self._haystack: np.ndarray | None = None
         self._images: dict[str, torch.Tensor] = {}
 
@@ -110,14 +127,21 @@ class EmbeddingCache:
                 done = int(state.get("done", 0))
         if done < n:
             mode = "r+" if done > 0 else "w+"
-            arr = np.lib.format.open_memmap(data, mode=mode, dtype=self.np_dtype,
-                                            shape=shape if mode == "w+" else None)
+            arr = np.lib.format.open_memmap(
+                data, mode=mode, dtype=self.np_dtype, shape=shape if mode == "w+" else None
+            )
             bar = None
             if self.progress:
                 from tqdm import tqdm
 
-                bar = tqdm(total=n, initial=done, desc="encode haystack frames", unit="frame",
-                           leave=False, dynamic_ncols=True)
+                bar = tqdm(
+                    total=n,
+                    initial=done,
+                    desc="encode haystack frames",
+                    unit="frame",
+                    leave=False,
+                    dynamic_ncols=True,
+                )
             for start in range(done, n, self.chunk):
                 stop = min(n, start + self.chunk)
                 arr[start:stop] = self._encode(frames[start:stop])
@@ -159,8 +183,9 @@ class EmbeddingCache:
         return out
 
     # ---- gathering one sample ------------------------------------------------------------
-    def gather(self, refs: Sequence[tuple[str, Any]], haystack: np.ndarray,
-               images: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    def gather(
+        self, refs: Sequence[tuple[str, Any]], haystack: np.ndarray, images: Mapping[str, torch.Tensor]
+    ) -> torch.Tensor:
         """[T · tokens_per_frame, hidden] on the CPU for frame refs ``("haystack", i)`` /
         ``("image", name)`` in order (one memmap fancy-index read for the haystack rows)."""
         hay_pos = [k for k, (kind, _) in enumerate(refs) if kind == "haystack"]

@@ -81,8 +81,9 @@ def tensor_rows(t: torch.Tensor) -> RowFn:
     return lambda a, b: t[a:b]
 
 
-def forward_rows(backend: BackendLike, feeds: Sequence[Feed], cache: Any = None,
-                 chunk: int = 0) -> list[torch.Tensor]:
+def forward_rows(
+    backend: BackendLike, feeds: Sequence[Feed], cache: Any = None, chunk: int = 0
+) -> list[torch.Tensor]:
     """Run ``feeds`` (one batch) on top of ``cache`` and return, per feed, the final hidden states
     of its ``keep`` rows as ``[len(keep), hidden]``.
 
@@ -115,12 +116,10 @@ def forward_rows(backend: BackendLike, feeds: Sequence[Feed], cache: Any = None,
                 kept[i].append(hidden[i, (sel - a).to(hidden.device)])
         del hidden
     hidden_size = backend.hidden_size
-    return [torch.cat(k, dim=0) if k else torch.empty(0, hidden_size, device=backend.device)
-            for k in kept]
+    return [torch.cat(k, dim=0) if k else torch.empty(0, hidden_size, device=backend.device) for k in kept]
 
 
-def _padded(backend: BackendLike, feeds: Sequence[Feed], a: int, b: int
-            ) -> tuple[torch.Tensor, torch.Tensor]:
+def _padded(backend: BackendLike, feeds: Sequence[Feed], a: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows [a, b) of every feed, right-padded with zeros; pads repeat the last real position
     (any value is exact for the kept rows, see the module docstring)."""
     width = b - a

@@ -62,11 +62,15 @@ def from_env(env: Mapping[str, str] | None = None) -> DistInfo:
         rank = int(env.get("RANK", "0"))
         local = int(env.get("LOCAL_RANK", str(rank)))
     except ValueError:
-        raise VniahdError("RANK / WORLD_SIZE / LOCAL_RANK must be integers (set by torchrun or "
-                          "accelerate launch); unset them for a single-process run") from None
+        raise VniahdError(
+            "RANK / WORLD_SIZE / LOCAL_RANK must be integers (set by torchrun or "
+            "accelerate launch); unset them for a single-process run"
+        ) from None
     if world < 1 or not 0 <= rank < world:
-        raise VniahdError(f"RANK={rank} is not within WORLD_SIZE={world}; launch with torchrun "
-                          "--nproc-per-node K or unset them")
+        raise VniahdError(
+            f"RANK={rank} is not within WORLD_SIZE={world}; launch with torchrun "
+            "--nproc-per-node K or unset them"
+        )
     return DistInfo(rank=rank, world_size=world, local_rank=local)
 
 
@@ -79,8 +83,10 @@ def init(info: DistInfo, device: str) -> None:
     if dist.is_available() and dist.is_initialized():
         return
     if "MASTER_ADDR" not in os.environ or "MASTER_PORT" not in os.environ:
-        raise VniahdError("WORLD_SIZE > 1 but MASTER_ADDR/MASTER_PORT are unset; start the run with "
-                          "torchrun --nproc-per-node K -m vniahd eval ... (or accelerate launch)")
+        raise VniahdError(
+            "WORLD_SIZE > 1 but MASTER_ADDR/MASTER_PORT are unset; start the run with "
+            "torchrun --nproc-per-node K -m vniahd eval ... (or accelerate launch)"
+        )
     backend = "nccl" if device.startswith("cuda") else "gloo"
     if backend == "nccl":
         import torch

@@ -22,9 +22,16 @@ LONG_CPU_RUN_S = 3600.0
 class RunEstimate:
     """Tracks the cost of the units this process runs; see the module docstring."""
 
-    def __init__(self, costs: dict[Hashable, float], *, unit: str, device_type: str,
-                 announce: bool = True, say: Callable[[str], None] = status,
-                 warn_: Callable[[str], None] = warn):
+    def __init__(
+        self,
+        costs: dict[Hashable, float],
+        *,
+        unit: str,
+        device_type: str,
+        announce: bool = True,
+        say: Callable[[str], None] = status,
+        warn_: Callable[[str], None] = warn,
+    ):
         self.costs = costs
         self.total = sum(costs.values())
         self.unit = unit
@@ -38,8 +45,10 @@ class RunEstimate:
 
     def start(self, results_left: int) -> None:
         if self.announce and results_left:
-            self.say(f"{results_left} results to score, about {self.total:.3g} {self.unit} of work "
-                     "(FLOP model); a time estimate follows the first group")
+            self.say(
+                f"{results_left} results to score, about {self.total:.3g} {self.unit} of work "
+                "(FLOP model); a time estimate follows the first group"
+            )
 
     def unit_started(self) -> None:
         self._t0 = time.perf_counter()
@@ -53,9 +62,11 @@ class RunEstimate:
         if first and eta is not None:
             self._warned = True
             if self.device_type == "cpu" and eta > LONG_CPU_RUN_S:
-                self.warn(f"this CPU run is headed for about {format_duration(eta)} more (rate measured "
-                          "on the first group); for a quick look use --limit N, fewer --lengths or "
-                          "--variant, or run on a GPU with --device cuda")
+                self.warn(
+                    f"this CPU run is headed for about {format_duration(eta)} more (rate measured "
+                    "on the first group); for a quick look use --limit N, fewer --lengths or "
+                    "--variant, or run on a GPU with --device cuda"
+                )
             elif self.announce and eta > 60:
                 self.say(f"estimated time left: about {format_duration(eta)}")
 

@@ -45,15 +45,27 @@ class Measurement:
     peak_mem_kind: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seconds": self.seconds, "peak_mem_bytes": self.peak_mem_bytes,
-                "peak_mem_kind": self.peak_mem_kind}
+        return {
+            "seconds": self.seconds,
+            "peak_mem_bytes": self.peak_mem_bytes,
+            "peak_mem_kind": self.peak_mem_kind,
+        }
 
 
 class GroupExecutor:
     """Scores groups for one backend, scoring mode and schedule (see module docstring)."""
 
-    def __init__(self, backend: BackendLike, builder: SampleBuilder, *, scoring: str, max_new_tokens: int,
-                 prefix_sharing: bool, prefill_chunk: int, batch_size: int | str):
+    def __init__(
+        self,
+        backend: BackendLike,
+        builder: SampleBuilder,
+        *,
+        scoring: str,
+        max_new_tokens: int,
+        prefix_sharing: bool,
+        prefill_chunk: int,
+        batch_size: int | str,
+    ):
         self.backend = backend
         self.builder = builder
         self.scoring = scoring
@@ -66,15 +78,22 @@ class GroupExecutor:
     def batches(self, prepared: Sequence[Prepared]) -> list[list[Prepared]]:
         """A group's samples cut into batches (a function of the group alone)."""
         mode = SCORING[self.scoring]
-        cut = cut_batches([p.total_tokens for p in prepared],
-                          [mode.can_batch(p.inputs) for p in prepared],
-                          [p.prefix_tokens() if self.prefix_sharing else 0 for p in prepared],
-                          self.batch_size)
+        cut = cut_batches(
+            [p.total_tokens for p in prepared],
+            [mode.can_batch(p.inputs) for p in prepared],
+            [p.prefix_tokens() if self.prefix_sharing else 0 for p in prepared],
+            self.batch_size,
+        )
         return [[prepared[i] for i in idx] for idx in cut]
 
-    def run_group(self, variant: Variant, rows: Sequence[dict[str, Any]], haystack: np.ndarray,
-                  images: Mapping[str, torch.Tensor], done: Collection[str] = ()
-                  ) -> Iterator[tuple[dict[str, Any], Measurement]]:
+    def run_group(
+        self,
+        variant: Variant,
+        rows: Sequence[dict[str, Any]],
+        haystack: np.ndarray,
+        images: Mapping[str, torch.Tensor],
+        done: Collection[str] = (),
+    ) -> Iterator[tuple[dict[str, Any], Measurement]]:
         """Score the group ``rows`` (one length and offset, in plan order) under ``variant``;
         yields ``(record, measurement)`` for every sample whose id is not in ``done``."""
         be = self.backend
@@ -93,16 +112,18 @@ class GroupExecutor:
             if not any(missing):
                 continue  # the prefix step is all this batch contributes on a resume
             results = self._score(batch, inputs, prefix, start)
-            measurement = Measurement(round((time.perf_counter() - t0) / len(batch), 4),
-                                      peak.read(), peak.kind)
+            measurement = Measurement(
+                round((time.perf_counter() - t0) / len(batch), 4), peak.read(), peak.kind
+            )
             self.prefix_stats["reused_tokens"] += start * len(batch)
             for p, inp, res, todo in zip(batch, inputs, results, missing):
                 if todo:
                     yield self.record(p, variant, res, inp), measurement
         self.prefix_stats["computed_tokens"] += prefix.computed_tokens
 
-    def _prefix_step(self, prefix: SharedPrefix, batch: list[Prepared], inputs: list[SampleInputs],
-                     last: bool) -> int:
+    def _prefix_step(
+        self, prefix: SharedPrefix, batch: list[Prepared], inputs: list[SampleInputs], last: bool
+    ) -> int:
         """Grow the shared prefix for ``batch``; returns the tokens its suffixes start after."""
         if not self.prefix_sharing:
             return 0
@@ -114,34 +135,46 @@ class GroupExecutor:
             start = prefix.usable(first.source, first.first_frame, inputs[0].positions)
         else:
             start = prefix.advance(first.source, inputs[0].positions, first.first_frame)
-        if len(batch) > 1 and not all(prefix.usable(p.source, p.first_frame, x.positions) == start
-                                      for p, x in zip(batch, inputs) if p.source is not None):
+        if len(batch) > 1 and not all(
+            prefix.usable(p.source, p.first_frame, x.positions) == start
+            for p, x in zip(batch, inputs)
+            if p.source is not None
+        ):
             start = 0  # not one shared prefix (cannot happen in a planned group; be safe)
         return start
 
-    def _score(self, batch: list[Prepared], inputs: list[SampleInputs], prefix: SharedPrefix,
-               start: int) -> list[Score]:
+    def _score(
+        self, batch: list[Prepared], inputs: list[SampleInputs], prefix: SharedPrefix, start: int
+    ) -> list[Score]:
         be = self.backend
         if len(batch) == 1:
             ctx = Context(prefix.cache if start else None, start, self.prefill_chunk)
             return [score(be, inputs[0], self.scoring, max_new_tokens=self.max_new_tokens, ctx=ctx)]
-        ctx = Context(fork_cache(be, prefix.cache, len(batch)) if start else None, start,
-                      self.prefill_chunk)
+        ctx = Context(fork_cache(be, prefix.cache, len(batch)) if start else None, start, self.prefill_chunk)
         return score_batch(be, inputs, self.scoring, ctx)
 
-    def record(self, prepared: Prepared, variant: Variant, result: Score,
-               inputs: SampleInputs) -> dict[str, Any]:
+    def record(
+        self, prepared: Prepared, variant: Variant, result: Score, inputs: SampleInputs
+    ) -> dict[str, Any]:
         """The result line of one sample (see :data:`vniahd.evaluate.results.REQUIRED_KEYS`):
         a function of the plan, the model and the variant only, never of the schedule."""
         be = self.backend
         row = prepared.row
         rec = {
-            "sample_id": prepared.sample_id, "variant": variant.name, "scoring": self.scoring,
-            "model": be.spec, "length": int(row["length"]), "depth": float(row["depth"]),
-            "needle_id": str(row["needle_id"]), "schedule": str(row.get("schedule", "")),
+            "sample_id": prepared.sample_id,
+            "variant": variant.name,
+            "scoring": self.scoring,
+            "model": be.spec,
+            "length": int(row["length"]),
+            "depth": float(row["depth"]),
+            "needle_id": str(row["needle_id"]),
+            "schedule": str(row.get("schedule", "")),
             "repeat": int(row.get("repeat", 0) or 0),
-            "correct": bool(result.correct), "prediction": result.prediction, "answer": inputs.answer,
-            "num_frames": prepared.num_frames, "tokens_per_frame": self.builder.cache.tokens_per_frame,
+            "correct": bool(result.correct),
+            "prediction": result.prediction,
+            "answer": inputs.answer,
+            "num_frames": prepared.num_frames,
+            "tokens_per_frame": self.builder.cache.tokens_per_frame,
             "num_tokens": inputs.prompt_len + (len(inputs.answer_ids) if self.scoring == "reference" else 0),
             "frame_mode": be.options.frame_mode,
         }

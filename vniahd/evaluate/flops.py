@@ -46,10 +46,15 @@ class ModelShape:
     def from_backend(cls, backend: TextModelBackendLike) -> ModelShape:
         c: Any = backend.language_model.config
         head_dim = int(getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads)
-        return cls(hidden=int(c.hidden_size), layers=int(c.num_hidden_layers),
-                   heads=int(c.num_attention_heads), kv_heads=int(c.num_key_value_heads),
-                   head_dim=head_dim, intermediate=int(c.intermediate_size),
-                   vocab=int(backend.vocab_size))
+        return cls(
+            hidden=int(c.hidden_size),
+            layers=int(c.num_hidden_layers),
+            heads=int(c.num_attention_heads),
+            kv_heads=int(c.num_key_value_heads),
+            head_dim=head_dim,
+            intermediate=int(c.intermediate_size),
+            vocab=int(backend.vocab_size),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,8 +73,9 @@ class ModelShape:
         return float(self.layers * 4 * self.heads * self.head_dim * keys)
 
     def forward(self, n_new: int, n_past: int = 0, head_rows: int = 0) -> float:
-        return (self.linear_per_token() * n_new + self.attention(n_new, n_past)
-                + self.head_per_row() * head_rows)
+        return (
+            self.linear_per_token() * n_new + self.attention(n_new, n_past) + self.head_per_row() * head_rows
+        )
 
     def head_share(self, context: float = 0.0) -> float:
         """The LM head's share of one token's FLOPs (head on that token) at ``context`` keys."""
@@ -114,8 +120,9 @@ class FlopCounter:
         self._had = "hidden_states" in vars(be)
         self._orig = be.hidden_states
 
-        def counted(embeds: torch.Tensor, position_ids: torch.Tensor, cache: Any = None,
-                    **kw: Any) -> torch.Tensor:
+        def counted(
+            embeds: torch.Tensor, position_ids: torch.Tensor, cache: Any = None, **kw: Any
+        ) -> torch.Tensor:
             past = int(cache.get_seq_length()) if cache is not None else 0
             b, n = int(embeds.shape[0]), int(embeds.shape[1])
             self.flops += b * self.shape.forward(n, past)

@@ -42,7 +42,8 @@ class ResultsLock:
             raise VniahdError(
                 f"{self.dir} is in use by another evaluation ({holder}); two runs appending to one "
                 "results directory would score every sample twice — wait for it to finish, stop it, "
-                "or choose another --out") from None
+                "or choose another --out"
+            ) from None
         fh.seek(0)
         fh.truncate()
         fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
@@ -50,8 +51,9 @@ class ResultsLock:
         self._fh = fh
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._fh is not None:
             self._fh.close()  # closing the descriptor releases the flock
             self._fh = None

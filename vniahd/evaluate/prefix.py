@@ -43,9 +43,16 @@ class PromptSource:
     """A sample's prompt ``[text before | T frames × tokens_per_frame | text after]`` as lazily
     gathered embedding rows on the model device."""
 
-    def __init__(self, backend: BackendLike, cache: EmbeddingCache, refs: Sequence[tuple[str, Any]],
-                 haystack: np.ndarray, images: Mapping[str, torch.Tensor], before_ids: list[int],
-                 after_ids: list[int]):
+    def __init__(
+        self,
+        backend: BackendLike,
+        cache: EmbeddingCache,
+        refs: Sequence[tuple[str, Any]],
+        haystack: np.ndarray,
+        images: Mapping[str, torch.Tensor],
+        before_ids: list[int],
+        after_ids: list[int],
+    ):
         self.backend = backend
         self.cache = cache
         self.refs = list(refs)
@@ -66,9 +73,13 @@ class PromptSource:
         ids = self.before_ids if which == "before" else self.after_ids
         attr = "_" + which
         if getattr(self, attr) is None:
-            emb = (self.backend.embed_text(ids).to(self.backend.dtype) if ids else
-                   torch.empty(0, self.backend.hidden_size, dtype=self.backend.dtype,
-                               device=self.backend.device))
+            emb = (
+                self.backend.embed_text(ids).to(self.backend.dtype)
+                if ids
+                else torch.empty(
+                    0, self.backend.hidden_size, dtype=self.backend.dtype, device=self.backend.device
+                )
+            )
             setattr(self, attr, emb)
         return cast(torch.Tensor, getattr(self, attr))
 
@@ -160,15 +171,23 @@ class SharedPrefix:
         ``[3, ≥ prefix]`` are that sample's own); returns the prefix length in tokens."""
         ident = source.prefix_identity(frames)
         target = source.prefix_tokens(frames)
-        if (self.identity is None or not _is_prefix(self.identity, ident) or self.cache is None
-                or not self._same_positions(positions)):
+        if (
+            self.identity is None
+            or not _is_prefix(self.identity, ident)
+            or self.cache is None
+            or not self._same_positions(positions)
+        ):
             self.reset()
             self.resets += 1
             self.cache = self.backend.new_cache()
         if target > self.tokens:
             start = self.tokens
-            feed = Feed(n=target - start, rows=lambda a, b: source.rows(start + a, start + b),
-                        positions=positions[:, start:target], keep=[])
+            feed = Feed(
+                n=target - start,
+                rows=lambda a, b: source.rows(start + a, start + b),
+                positions=positions[:, start:target],
+                keep=[],
+            )
             forward_rows(self.backend, [feed], self.cache, self.chunk)
             self.computed_tokens += target - start
             self.tokens = target

@@ -53,8 +53,11 @@ BUILTIN_TEMPLATES: tuple[PromptTemplate, ...] = (
     PromptTemplate("reference", _SYSTEM, "{question}<|im_end|>\n<|im_start|>assistant\n"),
     # Qwen2-VL's own chat template wraps the video in vision start/end tokens; the reference
     # protocol does not, this one does (useful to check a checkpoint's sensitivity to it).
-    PromptTemplate("qwen-vision-tokens", _SYSTEM + "<|vision_start|>",
-                   "<|vision_end|>{question}<|im_end|>\n<|im_start|>assistant\n"),
+    PromptTemplate(
+        "qwen-vision-tokens",
+        _SYSTEM + "<|vision_start|>",
+        "<|vision_end|>{question}<|im_end|>\n<|im_start|>assistant\n",
+    ),
     # Bare: no chat markup (for base, non-instruct models).
     PromptTemplate("plain", "", "\n{question}\nAnswer: "),
 )

@@ -51,8 +51,10 @@ def _parse_lines(path: Path) -> tuple[list[dict[str, Any]], int]:
             # Only the final line can be torn by a kill; "final" = nothing but blanks after it.
             if all(not r.strip() for r in lines[i + 1 :]):
                 return records, pos
-            raise VniahdError(f"{path}: line {i + 1} is not valid JSON ({exc}) and is not the last "
-                              "line, so it is not a torn write; fix or remove that line") from None
+            raise VniahdError(
+                f"{path}: line {i + 1} is not valid JSON ({exc}) and is not the last "
+                "line, so it is not a torn write; fix or remove that line"
+            ) from None
         records.append(rec)
         pos = end
     return records, pos
@@ -136,12 +138,15 @@ def _compare(results_dir: Path, old: RunManifest, run: Mapping[str, Any]) -> dic
     for what, a, b in old.mismatches(run):
         raise VniahdError(
             f"{results_dir} holds results from a different {what.split('.')[0]} ({what}: {a!r} there, "
-            f"{b!r} now); results of different runs must not be mixed — choose another --out")
+            f"{b!r} now); results of different runs must not be mixed — choose another --out"
+        )
     variants = old.variants
     for name, spec in (run.get("variants") or {}).items():
         if name in variants and variants[name] != spec:
-            raise VniahdError(f"{results_dir} already has variant {name!r} with other parameters "
-                              f"({variants[name]} there); choose another --out or another name")
+            raise VniahdError(
+                f"{results_dir} already has variant {name!r} with other parameters "
+                f"({variants[name]} there); choose another --out or another name"
+            )
         variants[name] = spec
     return variants
 
@@ -159,15 +164,20 @@ def check_and_write_run(results_dir: str | Path, run: dict[str, Any]) -> dict[st
         path.unlink()
     if not path.exists():
         if results_dir.is_dir() and any(results_dir.glob(RESULTS_GLOB)) and read_results(results_dir):
-            raise VniahdError(f"{results_dir} holds results but no {RUN_FILE}, so their origin is "
-                              "unknown; choose another --out")
+            raise VniahdError(
+                f"{results_dir} holds results but no {RUN_FILE}, so their origin is "
+                "unknown; choose another --out"
+            )
         write_json_atomic(path, run)
         return run
     old = RunManifest.read(path)
     variants = _compare(results_dir, old, run)
-    merged = {**old.data, "variants": variants,
-              "scoring": sorted(set(old.data.get("scoring") or []) | set(run.get("scoring") or [])),
-              "runs": list(old.data.get("runs") or []) + list(run.get("runs") or [])}
+    merged = {
+        **old.data,
+        "variants": variants,
+        "scoring": sorted(set(old.data.get("scoring") or []) | set(run.get("scoring") or [])),
+        "runs": list(old.data.get("runs") or []) + list(run.get("runs") or []),
+    }
     write_json_atomic(path, merged)
     return merged
 
@@ -178,12 +188,16 @@ def check_run(results_dir: str | Path, run: Mapping[str, Any]) -> dict[str, Any]
     results_dir = Path(results_dir)
     path = results_dir / RUN_FILE
     if not path.is_file():
-        raise VniahdError(f"{path} is missing although rank 0 should have written it; check that "
-                          "every rank sees the same --out directory (a shared filesystem)")
+        raise VniahdError(
+            f"{path} is missing although rank 0 should have written it; check that "
+            "every rank sees the same --out directory (a shared filesystem)"
+        )
     old = RunManifest.read(path)
     _compare(results_dir, old, run)
     missing = set(run.get("variants") or {}) - set(old.variants)
     if missing:
-        raise VniahdError(f"{path} lacks variants {sorted(missing)} that this rank runs; every rank "
-                          "must be started with the same arguments")
+        raise VniahdError(
+            f"{path} lacks variants {sorted(missing)} that this rank runs; every rank "
+            "must be started with the same arguments"
+        )
     return old.data

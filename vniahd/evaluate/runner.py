@@ -80,8 +80,14 @@ class EvalSettings:
 class Runner:
     """Evaluate ``dataset`` with ``backend`` into ``out_dir`` (see module docstring)."""
 
-    def __init__(self, dataset: DatasetLike, backend: BackendLike, settings: EvalSettings,
-                 out_dir: str | Path, on_result: Callable[[dict[str, Any]], None] | None = None):
+    def __init__(
+        self,
+        dataset: DatasetLike,
+        backend: BackendLike,
+        settings: EvalSettings,
+        out_dir: str | Path,
+        on_result: Callable[[dict[str, Any]], None] | None = None,
+    ):
         if settings.scoring not in SCORING_MODES:
             raise UnknownNameError("scoring mode", settings.scoring, SCORING_MODES)
         if not settings.variants:
@@ -96,20 +102,32 @@ class Runner:
         self.on_result = on_result
         self.fps = dataset.config.get("fps")
         self.variants = [resolve_variant(v, backend, self.fps) for v in settings.variants]
-        self.cache = EmbeddingCache(backend, dataset.frame_size, root=settings.cache_root,
-                                    chunk=settings.encode_chunk, progress=settings.progress)
+        self.cache = EmbeddingCache(
+            backend,
+            dataset.frame_size,
+            root=settings.cache_root,
+            chunk=settings.encode_chunk,
+            progress=settings.progress,
+        )
         self.grid = self.cache.grid
         self.tokenizer = backend.tokenizer
         self.dist = settings.dist if settings.dist is not None else distributed.from_env()
-        self.prefill_chunk = (default_prefill_chunk(backend.device) if settings.prefill_chunk is None
-                              else max(0, int(settings.prefill_chunk)))
+        self.prefill_chunk = (
+            default_prefill_chunk(backend.device)
+            if settings.prefill_chunk is None
+            else max(0, int(settings.prefill_chunk))
+        )
         self.batch_size = _check_batch_size(settings.batch_size)
-        self.builder = SampleBuilder(dataset, backend, self.cache, settings.template,
-                                     settings.max_new_tokens)
-        self.executor = GroupExecutor(backend, self.builder, scoring=settings.scoring,
-                                      max_new_tokens=settings.max_new_tokens,
-                                      prefix_sharing=settings.prefix_sharing,
-                                      prefill_chunk=self.prefill_chunk, batch_size=self.batch_size)
+        self.builder = SampleBuilder(dataset, backend, self.cache, settings.template, settings.max_new_tokens)
+        self.executor = GroupExecutor(
+            backend,
+            self.builder,
+            scoring=settings.scoring,
+            max_new_tokens=settings.max_new_tokens,
+            prefix_sharing=settings.prefix_sharing,
+            prefill_chunk=self.prefill_chunk,
+            batch_size=self.batch_size,
+        )
         self.timings: dict[str, float] = {}
         self.counts: dict[str, int] = {}
 
@@ -139,9 +157,13 @@ class Runner:
             forward = ModelShape.from_backend(cast("TextModelBackendLike", self.backend)).forward
         except (AttributeError, TypeError, VniahdError):
             forward = None  # a backend without a FLOP model: balance by token counts
-        return cost_profile(unit.rows, text_before=len(self.tokenizer.encode(self.settings.template.before)),
-                            tokens_per_frame=self.cache.tokens_per_frame,
-                            prefix_sharing=self.settings.prefix_sharing, forward=forward)
+        return cost_profile(
+            unit.rows,
+            text_before=len(self.tokenizer.encode(self.settings.template.before)),
+            tokens_per_frame=self.cache.tokens_per_frame,
+            prefix_sharing=self.settings.prefix_sharing,
+            forward=forward,
+        )
 
     def estimated_cost(self, unit: WorkUnit) -> float:
         """FLOPs of running a unit from an empty cache."""
@@ -149,25 +171,36 @@ class Runner:
 
     def evaluation_settings(self) -> dict[str, Any]:
         """How the work is scheduled (recorded in run.json; results do not depend on it)."""
-        return {"prefix_sharing": bool(self.settings.prefix_sharing),
-                "prefill_chunk": self.prefill_chunk, "batch_size": self.batch_size,
-                "auto_batch_tokens": AUTO_BATCH_TOKENS, "auto_batch_max": AUTO_BATCH_MAX,
-                "world_size": self.dist.world_size, "peak_mem_kind": PeakMemory(self.backend.device).kind}
+        return {
+            "prefix_sharing": bool(self.settings.prefix_sharing),
+            "prefill_chunk": self.prefill_chunk,
+            "batch_size": self.batch_size,
+            "auto_batch_tokens": AUTO_BATCH_TOKENS,
+            "auto_batch_max": AUTO_BATCH_MAX,
+            "world_size": self.dist.world_size,
+            "peak_mem_kind": PeakMemory(self.backend.device).kind,
+        }
 
     def run_record(self) -> dict[str, Any]:
         ds = self.dataset
         cfg = ds.config
         return {
-            "dataset": {"path": str(Path(ds.path).resolve()), "fingerprint": ds.fingerprint,
-                        "haystack_key": ds.haystack_key, "frame_size": list(ds.frame_size),
-                        "num_samples": int(len(ds.samples)),
-                        **{k: cfg.get(k) for k in ("schedule", "period", "fps", "seed", "lengths",
-                                                   "depths") if k in cfg}},
+            "dataset": {
+                "path": str(Path(ds.path).resolve()),
+                "fingerprint": ds.fingerprint,
+                "haystack_key": ds.haystack_key,
+                "frame_size": list(ds.frame_size),
+                "num_samples": int(len(ds.samples)),
+                **{
+                    k: cfg.get(k)
+                    for k in ("schedule", "period", "fps", "seed", "lengths", "depths")
+                    if k in cfg
+                },
+            },
             "model": self.backend.describe(),
             # Per variant: its definition and what applying it to this model installs (sections,
             # axes) and which weights score it — from the backend that applies it.
-            "variants": {v.name: {**v.to_dict(), **self.backend.variant_record(v)}
-                         for v in self.variants},
+            "variants": {v.name: {**v.to_dict(), **self.backend.variant_record(v)} for v in self.variants},
             "frame_mode": self.backend.options.frame_mode,
             "tokens_per_frame": self.cache.tokens_per_frame,
             "visual_grid": list(self.grid),
@@ -176,15 +209,26 @@ class Runner:
             "scoring": [self.settings.scoring],
             "generate": {"max_new_tokens": self.settings.max_new_tokens},
             "evaluation": self.evaluation_settings(),
-            "runs": [{"started_utc": _utc(), "variants": [v.name for v in self.variants],
-                      "scoring": self.settings.scoring, "limit": self.settings.limit,
-                      **self.evaluation_settings()}],
+            "runs": [
+                {
+                    "started_utc": _utc(),
+                    "variants": [v.name for v in self.variants],
+                    "scoring": self.settings.scoring,
+                    "limit": self.settings.limit,
+                    **self.evaluation_settings(),
+                }
+            ],
             "provenance": _provenance(),
         }
 
     # ---- per sample (thin delegates, for callers that build samples themselves) ------------
-    def prepare(self, row: dict[str, Any], haystack: np.ndarray, images: Mapping[str, torch.Tensor],
-                lazy: bool = False) -> Prepared:
+    def prepare(
+        self,
+        row: dict[str, Any],
+        haystack: np.ndarray,
+        images: Mapping[str, torch.Tensor],
+        lazy: bool = False,
+    ) -> Prepared:
         return self.builder.prepare(row, haystack, images, lazy=lazy)
 
     def with_positions(self, prepared: Prepared, variant: Variant) -> SampleInputs:
@@ -208,6 +252,7 @@ class Runner:
         done = {result_key(r) for r in read_results(self.out_dir)}
         scoring = self.settings.scoring
         units = self.units()
+
         # Ids still to score per unit; every rank reads the same done keys before any rank writes.
         def missing(u: WorkUnit) -> set[str]:
             return {sid for sid in u.sample_ids if (sid, u.variant.name, scoring) not in done}
@@ -215,10 +260,14 @@ class Runner:
         mine = [u for u in my_units(units, info.rank, info.world_size, self.cost_profile) if missing(u)]
         left = {u.key: missing(u) for u in mine}
         haystack, images = self._encode([u for u in units if missing(u)], mine)
-        sink = ResultSink(self.out_dir, info.results_file(self.settings.results_file),
-                          total=sum(len(left[u.key]) for u in mine), progress=self.settings.progress,
-                          desc=f"evaluate[rank {info.rank}]" if info.enabled else "evaluate",
-                          on_result=self.on_result)
+        sink = ResultSink(
+            self.out_dir,
+            info.results_file(self.settings.results_file),
+            total=sum(len(left[u.key]) for u in mine),
+            progress=self.settings.progress,
+            desc=f"evaluate[rank {info.rank}]" if info.enabled else "evaluate",
+            on_result=self.on_result,
+        )
         estimate = self._estimate(mine, left)
         estimate.start(sum(len(left[u.key]) for u in mine))
         with sink:
@@ -229,23 +278,28 @@ class Runner:
                 with self.backend.use_variant(variant) as applied, torch.inference_mode():
                     recorded = record["variants"][variant.name]
                     if any(recorded.get(k) != v for k, v in applied.items()):
-                        raise VniahdError(f"the backend applied {applied} for variant {variant.name!r}, "
-                                          f"but run.json records {recorded}")
+                        raise VniahdError(
+                            f"the backend applied {applied} for variant {variant.name!r}, "
+                            f"but run.json records {recorded}"
+                        )
                     for unit in variant_units:
                         t0 = time.perf_counter()
                         sink.status(f"{variant.name} {estimate.eta_text()}".rstrip())
                         estimate.unit_started()
                         done_ids = set(unit.sample_ids) - left[unit.key]
-                        for rec, measurement in self.executor.run_group(variant, unit.rows, haystack,
-                                                                        images, done_ids):
+                        for rec, measurement in self.executor.run_group(
+                            variant, unit.rows, haystack, images, done_ids
+                        ):
                             sink.add(rec, measurement)
-                        self.timings[variant.name] = (self.timings.get(variant.name, 0.0)
-                                                      + time.perf_counter() - t0)
+                        self.timings[variant.name] = (
+                            self.timings.get(variant.name, 0.0) + time.perf_counter() - t0
+                        )
                         estimate.unit_done(unit.key)
         self.counts = dict(sink.counts)
         distributed.barrier(info)
-        return summarize(read_results(self.out_dir), scoring=scoring,
-                         variants=[v.name for v in self.variants])
+        return summarize(
+            read_results(self.out_dir), scoring=scoring, variants=[v.name for v in self.variants]
+        )
 
     def _estimate(self, mine: Sequence[WorkUnit], left: dict[Any, set[str]]) -> RunEstimate:
         """The cost of this process's work left: each unit's FLOPs × the share of it left."""
@@ -256,13 +310,19 @@ class Runner:
             unit = "FLOPs"
         except (AttributeError, TypeError, VniahdError):
             unit = "token units"
-        costs: dict[Hashable, float] = {u.key: self.estimated_cost(u) * len(left[u.key]) / max(1, len(u.rows))
-                                        for u in mine}
-        return RunEstimate(costs, unit=unit, device_type=self.backend.device.type,
-                           announce=self.settings.progress and self.dist.is_main)
+        costs: dict[Hashable, float] = {
+            u.key: self.estimated_cost(u) * len(left[u.key]) / max(1, len(u.rows)) for u in mine
+        }
+        return RunEstimate(
+            costs,
+            unit=unit,
+            device_type=self.backend.device.type,
+            announce=self.settings.progress and self.dist.is_main,
+        )
 
-    def _encode(self, with_work: Sequence[WorkUnit], mine: Sequence[WorkUnit]
-                ) -> tuple[np.ndarray | None, dict[str, torch.Tensor] | None]:
+    def _encode(
+        self, with_work: Sequence[WorkUnit], mine: Sequence[WorkUnit]
+    ) -> tuple[np.ndarray | None, dict[str, torch.Tensor] | None]:
         """Haystack embeddings and the images of every unit with work left (a resumed batch is
         recomputed whole, so all samples of such a unit). Rank 0 fills the embedding cache for
         everyone; the other ranks then read it from disk."""
@@ -311,8 +371,9 @@ def _check_batch_size(value: int | str) -> int | str:
     return n
 
 
-def summarize(records: Sequence[dict[str, Any]], scoring: str | None = None,
-              variants: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+def summarize(
+    records: Sequence[dict[str, Any]], scoring: str | None = None, variants: Sequence[str] | None = None
+) -> dict[str, dict[str, Any]]:
     """Accuracy per variant: ``{name: {"correct", "total", "accuracy"}}`` (one scoring mode)."""
     out: dict[str, dict[str, Any]] = {}
     for r in records:

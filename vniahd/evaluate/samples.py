@@ -57,8 +57,14 @@ class Prepared:
 class SampleBuilder:
     """Builds :class:`Prepared` samples of ``dataset`` for ``backend`` (see module docstring)."""
 
-    def __init__(self, dataset: DatasetLike, backend: BackendLike, cache: EmbeddingCache,
-                 template: PromptTemplate, max_new_tokens: int):
+    def __init__(
+        self,
+        dataset: DatasetLike,
+        backend: BackendLike,
+        cache: EmbeddingCache,
+        template: PromptTemplate,
+        max_new_tokens: int,
+    ):
         self.dataset = dataset
         self.backend = backend
         self.cache = cache
@@ -72,8 +78,13 @@ class SampleBuilder:
 
         return str(prompt_text(needle))
 
-    def prepare(self, row: dict[str, Any], haystack: np.ndarray, images: Mapping[str, torch.Tensor],
-                lazy: bool = False) -> Prepared:
+    def prepare(
+        self,
+        row: dict[str, Any],
+        haystack: np.ndarray,
+        images: Mapping[str, torch.Tensor],
+        lazy: bool = False,
+    ) -> Prepared:
         """Embeddings, token ids and segments of one sample. ``lazy``: the prompt embeddings stay a
         :class:`PromptSource` (gathered chunk by chunk), else they are one tensor on the device."""
         be = self.backend
@@ -90,13 +101,23 @@ class SampleBuilder:
             letter_ids = [self.tokenizer.encode(x) for x in letters]
         source = PromptSource(be, self.cache, refs, haystack, images, before, after)
         room = max([len(answer_ids), self.max_new_tokens] + [len(x) for x in letter_ids or []])
-        segments = build_segments(len(before), len(refs), self.grid, len(after) + room,
-                                  be.options.frame_mode)
-        inputs = SampleInputs(embeds=source if lazy else source.materialize(), positions=torch.empty(0),
-                              answer=needle.answer, answer_ids=answer_ids, letters=letters,
-                              letter_ids=letter_ids)
-        return Prepared(row=row, inputs=inputs, segments=segments, num_frames=len(refs),
-                        source=source, first_frame=first_inserted_frame(refs))
+        segments = build_segments(len(before), len(refs), self.grid, len(after) + room, be.options.frame_mode)
+        inputs = SampleInputs(
+            embeds=source if lazy else source.materialize(),
+            positions=torch.empty(0),
+            answer=needle.answer,
+            answer_ids=answer_ids,
+            letters=letters,
+            letter_ids=letter_ids,
+        )
+        return Prepared(
+            row=row,
+            inputs=inputs,
+            segments=segments,
+            num_frames=len(refs),
+            source=source,
+            first_frame=first_inserted_frame(refs),
+        )
 
     @staticmethod
     def with_positions(prepared: Prepared, variant: Variant) -> SampleInputs:

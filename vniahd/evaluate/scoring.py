@@ -108,16 +108,23 @@ def _text_rows(backend: BackendLike, ids: list[int]) -> RowFn:
     return lambda a, b: emb[a:b]
 
 
-def prompt_feed(backend: BackendLike, inputs: SampleInputs, start: int, extra_ids: list[int],
-                keep: Iterable[int]) -> Feed:
+def prompt_feed(
+    backend: BackendLike, inputs: SampleInputs, start: int, extra_ids: list[int], keep: Iterable[int]
+) -> Feed:
     """Rows ``[start, S)`` of the prompt followed by ``extra_ids`` (teacher-forced tokens)."""
     s = inputs.prompt_len
     if not 0 <= start < s:
         raise ValueError(f"prefix of {start} tokens leaves no prompt row of {s} to score from")
-    rows = concat_rows((s - start, lambda a, b: inputs.prompt_rows(start + a, start + b)),
-                       (len(extra_ids), _text_rows(backend, extra_ids)))
-    return Feed(n=s - start + len(extra_ids), rows=rows,
-                positions=inputs.positions[:, start : s + len(extra_ids)], keep=list(keep))
+    rows = concat_rows(
+        (s - start, lambda a, b: inputs.prompt_rows(start + a, start + b)),
+        (len(extra_ids), _text_rows(backend, extra_ids)),
+    )
+    return Feed(
+        n=s - start + len(extra_ids),
+        rows=rows,
+        positions=inputs.positions[:, start : s + len(extra_ids)],
+        keep=list(keep),
+    )
 
 
 def reference_feed(backend: BackendLike, inputs: SampleInputs, start: int) -> Feed:
@@ -130,8 +137,11 @@ def reference_from_hidden(backend: BackendLike, inputs: SampleInputs, hidden: to
     # The LM head sees len(answer) rows only.
     pred = backend.logits(hidden).argmax(-1).tolist()
     ans = list(inputs.answer_ids)
-    return Score(correct=pred == ans, prediction=backend.tokenizer.decode(pred),
-                 extra={"predicted_ids": pred, "answer_ids": ans})
+    return Score(
+        correct=pred == ans,
+        prediction=backend.tokenizer.decode(pred),
+        extra={"predicted_ids": pred, "answer_ids": ans},
+    )
 
 
 def score_reference(backend: BackendLike, inputs: SampleInputs, ctx: Context | None = None) -> Score:
@@ -142,8 +152,9 @@ def score_reference(backend: BackendLike, inputs: SampleInputs, ctx: Context | N
     return reference_from_hidden(backend, inputs, hidden)
 
 
-def _continuation_logprob(backend: BackendLike, inputs: SampleInputs, last_logprobs: torch.Tensor,
-                          ids: list[int], cache: Any) -> float:
+def _continuation_logprob(
+    backend: BackendLike, inputs: SampleInputs, last_logprobs: torch.Tensor, ids: list[int], cache: Any
+) -> float:
     """log p(ids | prompt): the first token from the prompt's last row, the rest by extending
     ``cache`` (then cropped back to the prompt so the next option starts from the same state)."""
     total = float(last_logprobs[ids[0]])
@@ -167,12 +178,15 @@ def choice_is_single_token(inputs: SampleInputs) -> bool:
     return bool(inputs.letters) and all(len(ids) == 1 for ids in _options(inputs)[1])
 
 
-def choice_from_last(backend: BackendLike, inputs: SampleInputs, last_hidden: torch.Tensor,
-                     cache: Any = None) -> Score:
+def choice_from_last(
+    backend: BackendLike, inputs: SampleInputs, last_hidden: torch.Tensor, cache: Any = None
+) -> Score:
     letters, letter_ids = _options(inputs)
     last = torch.log_softmax(backend.logits(last_hidden.reshape(-1)), dim=-1)
-    logprobs = {letter: _continuation_logprob(backend, inputs, last, ids, cache)
-                for letter, ids in zip(letters, letter_ids)}
+    logprobs = {
+        letter: _continuation_logprob(backend, inputs, last, ids, cache)
+        for letter, ids in zip(letters, letter_ids)
+    }
     best = max(logprobs, key=lambda k: (logprobs[k], -letters.index(k)))
     return Score(correct=best == inputs.answer, prediction=best, extra={"option_logprobs": logprobs})
 
@@ -197,14 +211,16 @@ def score_choice(backend: BackendLike, inputs: SampleInputs, ctx: Context | None
     return score
 
 
-def score_generate(backend: BackendLike, inputs: SampleInputs, max_new_tokens: int = 8,
-                   ctx: Context | None = None) -> Score:
+def score_generate(
+    backend: BackendLike, inputs: SampleInputs, max_new_tokens: int = 8, ctx: Context | None = None
+) -> Score:
     """Greedy decoding with a KV cache; stops at ``<|im_end|>`` / ``<|endoftext|>``."""
     ctx = ctx or Context()
     s = inputs.prompt_len
     cache = ctx.cache if ctx.cache is not None else backend.new_cache()
-    hidden = forward_rows(backend, [prompt_feed(backend, inputs, ctx.start, [], [s - 1 - ctx.start])],
-                          cache, ctx.chunk)[0]
+    hidden = forward_rows(
+        backend, [prompt_feed(backend, inputs, ctx.start, [], [s - 1 - ctx.start])], cache, ctx.chunk
+    )[0]
     generated: list[int] = []
     stop = set(backend.tokenizer.stop_ids)
     for k in range(max_new_tokens):
@@ -224,8 +240,7 @@ def score_generate(backend: BackendLike, inputs: SampleInputs, max_new_tokens: i
     else:
         prediction = raw.strip()
         correct = normalize_answer(raw) == normalize_answer(inputs.answer)
-    return Score(correct=correct, prediction=prediction,
-                 extra={"raw_text": raw, "generated_ids": generated})
+    return Score(correct=correct, prediction=prediction, extra={"raw_text": raw, "generated_ids": generated})
 
 
 def batchable(inputs: SampleInputs, mode: str) -> bool:
@@ -279,8 +294,9 @@ def normalize_answer(text: str) -> str:
     return text.strip(string.punctuation + " ")
 
 
-def score(backend: BackendLike, inputs: SampleInputs, mode: str, max_new_tokens: int = 8,
-          ctx: Context | None = None) -> Score:
+def score(
+    backend: BackendLike, inputs: SampleInputs, mode: str, max_new_tokens: int = 8, ctx: Context | None = None
+) -> Score:
     """Dispatch on ``mode`` (a key of :data:`SCORING`); ``ctx`` = shared prefix / chunking."""
     if mode not in SCORING:
         from vniahd.errors import UnknownNameError
@@ -301,13 +317,27 @@ class ScoringMode:
 
 
 #: name → mode. ``reference`` is the published protocol.
-SCORING: dict[str, ScoringMode] = {m.name: m for m in (
-    ScoringMode("reference", lambda be, x, ctx, n: score_reference(be, x, ctx), lambda x: True,
-                "teacher-forced answer tokens, correct iff every argmax matches (published protocol)"),
-    ScoringMode("choice", lambda be, x, ctx, n: score_choice(be, x, ctx),
-                lambda x: not x.letters or choice_is_single_token(x),
-                "summed log-probability per option letter, argmax wins"),
-    ScoringMode("generate", lambda be, x, ctx, n: score_generate(be, x, max_new_tokens=n, ctx=ctx),
-                lambda x: False, "greedy decoding, the answer parsed from the text"),
-)}
+SCORING: dict[str, ScoringMode] = {
+    m.name: m
+    for m in (
+        ScoringMode(
+            "reference",
+            lambda be, x, ctx, n: score_reference(be, x, ctx),
+            lambda x: True,
+            "teacher-forced answer tokens, correct iff every argmax matches (published protocol)",
+        ),
+        ScoringMode(
+            "choice",
+            lambda be, x, ctx, n: score_choice(be, x, ctx),
+            lambda x: not x.letters or choice_is_single_token(x),
+            "summed log-probability per option letter, argmax wins",
+        ),
+        ScoringMode(
+            "generate",
+            lambda be, x, ctx, n: score_generate(be, x, max_new_tokens=n, ctx=ctx),
+            lambda x: False,
+            "greedy decoding, the answer parsed from the text",
+        ),
+    )
+}
 SCORING_MODES = tuple(SCORING)

@@ -15,8 +15,16 @@ from vniahd.evaluate.results import TIMING_KEYS, ResultsWriter
 class ResultSink:
     """Context manager appending results (and their measurements) of one process."""
 
-    def __init__(self, out_dir: Path, results_file: str, *, total: int, progress: bool,
-                 desc: str = "evaluate", on_result: Callable[[dict[str, Any]], None] | None = None):
+    def __init__(
+        self,
+        out_dir: Path,
+        results_file: str,
+        *,
+        total: int,
+        progress: bool,
+        desc: str = "evaluate",
+        on_result: Callable[[dict[str, Any]], None] | None = None,
+    ):
         self.results_path = Path(out_dir) / results_file
         self.timings_path = Path(out_dir) / results_file.replace("results", "timings", 1)
         self.total = total
@@ -33,8 +41,13 @@ class ResultSink:
 
         self._results = ResultsWriter(self.results_path)
         self._timings = ResultsWriter(self.timings_path, required=TIMING_KEYS)
-        self._bar = tqdm(total=self.total, desc=self.desc, unit="sample", dynamic_ncols=True,
-                         disable=not self.progress or self.total == 0)
+        self._bar = tqdm(
+            total=self.total,
+            desc=self.desc,
+            unit="sample",
+            dynamic_ncols=True,
+            disable=not self.progress or self.total == 0,
+        )
         return self
 
     def status(self, text: str) -> None:
@@ -43,8 +56,14 @@ class ResultSink:
     def add(self, record: dict[str, Any], measurement: Measurement) -> None:
         assert self._results is not None and self._timings is not None
         self._results.append(record)
-        self._timings.append({"sample_id": record["sample_id"], "variant": record["variant"],
-                              "scoring": record["scoring"], **measurement.to_dict()})
+        self._timings.append(
+            {
+                "sample_id": record["sample_id"],
+                "variant": record["variant"],
+                "scoring": record["scoring"],
+                **measurement.to_dict(),
+            }
+        )
         self.counts[record["variant"]] = self.counts.get(record["variant"], 0) + 1
         self._bar.update(1)
         if self.on_result is not None:

@@ -29,8 +29,9 @@ def resolve_variant(variant: Variant, backend: BackendLike, fps: float | None) -
     return dataclasses.replace(variant, layout_params=params)
 
 
-def build_segments(n_before: int, frames: int, grid: tuple[int, int], n_after: int,
-                   frame_mode: str) -> list[Segment]:
+def build_segments(
+    n_before: int, frames: int, grid: tuple[int, int], n_after: int, frame_mode: str
+) -> list[Segment]:
     from vniahd.rope import Image, Text, Video
 
     visual: list[Segment]

@@ -44,8 +44,15 @@ def order_samples(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     frame's position never depends on how many frames follow it, so samples of every length that
     start at the same offset share the haystack frames before their first inserted slot — then by
     length and sample id."""
-    return sorted(rows, key=lambda r: (int(r.get("haystack_offset", 0) or 0), first_inserted_slot(r),
-                                       int(r["length"]), str(r["sample_id"])))
+    return sorted(
+        rows,
+        key=lambda r: (
+            int(r.get("haystack_offset", 0) or 0),
+            first_inserted_slot(r),
+            int(r["length"]),
+            str(r["sample_id"]),
+        ),
+    )
 
 
 def prefix_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[int, list[dict[str, Any]]]]:
@@ -90,22 +97,40 @@ def plan_units(rows: Sequence[dict[str, Any]], variants: Sequence[Variant]) -> l
 
 
 # ---- cost and shards ----------------------------------------------------------------------------
-def group_cost(rows: Sequence[dict[str, Any]], *, text_before: int, tokens_per_frame: int,
-               prefix_sharing: bool, forward: Callable[[int, int], float] | None = None) -> float:
+def group_cost(
+    rows: Sequence[dict[str, Any]],
+    *,
+    text_before: int,
+    tokens_per_frame: int,
+    prefix_sharing: bool,
+    forward: Callable[[int, int], float] | None = None,
+) -> float:
     """FLOPs of running ``rows`` in order on one shared prefix started from nothing (approximate
     text lengths); ``forward(n, past)`` is the model's FLOP model (token count when ``None``)."""
-    marginal, _ = cost_profile(rows, text_before=text_before, tokens_per_frame=tokens_per_frame,
-                               prefix_sharing=prefix_sharing, forward=forward)
+    marginal, _ = cost_profile(
+        rows,
+        text_before=text_before,
+        tokens_per_frame=tokens_per_frame,
+        prefix_sharing=prefix_sharing,
+        forward=forward,
+    )
     return sum(marginal)
 
 
-def cost_profile(rows: Sequence[dict[str, Any]], *, text_before: int, tokens_per_frame: int,
-                 prefix_sharing: bool, forward: Callable[[int, int], float] | None = None,
-                 text_after: int = 64) -> tuple[list[float], list[float]]:
+def cost_profile(
+    rows: Sequence[dict[str, Any]],
+    *,
+    text_before: int,
+    tokens_per_frame: int,
+    prefix_sharing: bool,
+    forward: Callable[[int, int], float] | None = None,
+    text_after: int = 64,
+) -> tuple[list[float], list[float]]:
     """Per sample, in order: its marginal cost (the prefix growth it triggers plus its own suffix;
     they sum to :func:`group_cost`) and the extra cost of *starting* a cache at it (recomputing its
     prefix from nothing instead of growing the previous sample's). ``text_after``: tokens after
     the video (question and answer; 64 approximates the reference prompt)."""
+
     def tokens(n: int, past: int = 0) -> float:
         return float(n)
 
@@ -124,8 +149,9 @@ def cost_profile(rows: Sequence[dict[str, Any]], *, text_before: int, tokens_per
 Profile = tuple[list[float], list[float]]
 
 
-def split_units(units: Sequence[WorkUnit], world_size: int,
-                profile: Callable[[WorkUnit], Profile]) -> list[list[WorkUnit]]:
+def split_units(
+    units: Sequence[WorkUnit], world_size: int, profile: Callable[[WorkUnit], Profile]
+) -> list[list[WorkUnit]]:
     """Cut the run into ``world_size`` contiguous shares of about equal cost.
 
     The units, in run order, form one sequence of samples; share r is the r-th contiguous range.
@@ -173,7 +199,7 @@ def split_units(units: Sequence[WorkUnit], world_size: int,
         for ui in sorted({where[i][0] for i in range(a, b)}):
             ks = [where[i][1] for i in range(a, b) if where[i][0] == ui]
             u = units[ui]
-            share.append(WorkUnit((u.key[0], u.key[1], ks[0]), u.variant, u.rows[ks[0]:ks[-1] + 1]))
+            share.append(WorkUnit((u.key[0], u.key[1], ks[0]), u.variant, u.rows[ks[0] : ks[-1] + 1]))
         shares.append(share)
     return shares + [[] for _ in range(world_size - len(shares))]
 
@@ -183,8 +209,9 @@ def split_cost(shares: Sequence[Sequence[WorkUnit]], profile: Callable[[WorkUnit
     return [sum(sum(profile(u)[0]) for u in share) for share in shares]
 
 
-def my_units(units: Sequence[WorkUnit], rank: int, world_size: int,
-             profile: Callable[[WorkUnit], Profile]) -> list[WorkUnit]:
+def my_units(
+    units: Sequence[WorkUnit], rank: int, world_size: int, profile: Callable[[WorkUnit], Profile]
+) -> list[WorkUnit]:
     """This rank's share of ``units`` (:func:`split_units`)."""
     if world_size <= 1:
         return list(units)
@@ -192,8 +219,9 @@ def my_units(units: Sequence[WorkUnit], rank: int, world_size: int,
 
 
 # ---- batches ------------------------------------------------------------------------------------
-def cut_batches(lengths: Sequence[int], batchable: Sequence[bool], prefixes: Sequence[int],
-                batch_size: int | str) -> list[list[int]]:
+def cut_batches(
+    lengths: Sequence[int], batchable: Sequence[bool], prefixes: Sequence[int], batch_size: int | str
+) -> list[list[int]]:
     """Cut a group's samples (by index, in order) into batches.
 
     ``lengths[i]``: tokens of sample i's prompt and answer; ``batchable[i]``: whether its scoring

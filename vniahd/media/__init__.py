@@ -32,6 +32,14 @@ from vniahd.media.sampling import parse_size as parse_size
 from vniahd.media.sampling import resize_frame as resize_frame
 
 __all__ = [
-    "Haystack", "Tiling", "VideoInfo", "build_demo_haystack", "fingerprint_video", "load_haystack",
-    "read_frames", "tile_frames", "video_info", "write_mp4",
+    "Haystack",
+    "Tiling",
+    "VideoInfo",
+    "build_demo_haystack",
+    "fingerprint_video",
+    "load_haystack",
+    "read_frames",
+    "tile_frames",
+    "video_info",
+    "write_mp4",
 ]

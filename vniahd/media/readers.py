@@ -72,10 +72,18 @@ def _check_backend(backend: str) -> None:
 
 def _make_info(path: Path, num_frames: int, fps: float, height: int, width: int, backend: str) -> VideoInfo:
     if num_frames <= 0:
-        raise VniahdError(f"video has no frames: {path}; the file holds a video stream with zero decodable "
-                          "frames, re-export it")
-    return VideoInfo(int(num_frames), float(fps), int(height), int(width),
-                     float(num_frames / fps) if fps > 0 else 0.0, backend)
+        raise VniahdError(
+            f"video has no frames: {path}; the file holds a video stream with zero decodable "
+            "frames, re-export it"
+        )
+    return VideoInfo(
+        int(num_frames),
+        float(fps),
+        int(height),
+        int(width),
+        float(num_frames / fps) if fps > 0 else 0.0,
+        backend,
+    )
 
 
 # ------------------------------------------------------------------------------- native stderr
@@ -158,13 +166,14 @@ def _decord_iter(path: Path, indices: np.ndarray) -> Iterator[tuple[int, np.ndar
         raise _BackendFailed(f"decord could not decode its first frame: {_first_line(exc)}") from None
     batch = max(1, min(32, _BATCH_BYTES // (h * w * 3)))
     for start in range(0, len(indices), batch):
-        chunk = indices[start:start + batch]
+        chunk = indices[start : start + batch]
         try:
             with quiet_native_stderr():
                 frames = vr.get_batch([int(i) for i in chunk]).asnumpy()
         except Exception as exc:
-            raise _BackendFailed(f"decord failed at frames {chunk[0]}..{chunk[-1]}: "
-                                 f"{_first_line(exc)}") from None
+            raise _BackendFailed(
+                f"decord failed at frames {chunk[0]}..{chunk[-1]}: {_first_line(exc)}"
+            ) from None
         for i, frame in zip(chunk, frames):
             yield int(i), frame
 
@@ -227,8 +236,27 @@ def _pyav_iter(path: Path, indices: np.ndarray) -> Iterator[tuple[int, np.ndarra
 # ---------------------------------------------------------------------------- stream timestamps
 #: FFmpeg demuxers of bare elementary streams: no container, so no timestamps of their own (the
 #: demuxer invents them at an assumed rate, 25 fps unless the bitstream declares one).
-RAW_FORMATS = frozenset({"h264", "hevc", "vvc", "evc", "mjpeg", "mpjpeg", "m4v", "mpegvideo", "rawvideo",
-                         "h261", "h263", "cavsvideo", "vc1", "dirac", "avs2", "avs3", "image2pipe"})
+RAW_FORMATS = frozenset(
+    {
+        "h264",
+        "hevc",
+        "vvc",
+        "evc",
+        "mjpeg",
+        "mpjpeg",
+        "m4v",
+        "mpegvideo",
+        "rawvideo",
+        "h261",
+        "h263",
+        "cavsvideo",
+        "vc1",
+        "dirac",
+        "avs2",
+        "avs3",
+        "image2pipe",
+    }
+)
 
 
 @dataclass
@@ -313,8 +341,10 @@ def _order(backend: str) -> tuple[str, ...]:
 
 
 def _failed(path: Path, reasons: list[str]) -> VniahdError:
-    return VniahdError(f"cannot decode video {path} ({'; '.join(reasons)}); the file is corrupt or not a "
-                       "video: check it plays (e.g. ffprobe) or re-export it as H.264 mp4")
+    return VniahdError(
+        f"cannot decode video {path} ({'; '.join(reasons)}); the file is corrupt or not a "
+        "video: check it plays (e.g. ffprobe) or re-export it as H.264 mp4"
+    )
 
 
 # ------------------------------------------------------------------------------------ public API
@@ -330,8 +360,9 @@ def video_info(path: str | os.PathLike, *, backend: str = "auto") -> VideoInfo:
     raise _failed(p, reasons)
 
 
-def sample_indices(info: VideoInfo, *, fps: float | None = None, num_frames: int | None = None,
-                   method: str = "reference") -> np.ndarray:
+def sample_indices(
+    info: VideoInfo, *, fps: float | None = None, num_frames: int | None = None, method: str = "reference"
+) -> np.ndarray:
     """Source indices for ``fps`` sampling, ``num_frames`` evenly spaced, or every frame."""
     if fps is not None and num_frames is not None:
         raise VniahdError("give either fps or num_frames, not both")
@@ -342,9 +373,15 @@ def sample_indices(info: VideoInfo, *, fps: float | None = None, num_frames: int
     return np.arange(info.num_frames, dtype=np.int64)
 
 
-def decode_into(path: str | os.PathLike, indices: np.ndarray, out: np.ndarray, *,
-                size: tuple[int, int] | None, backend: str = "auto",
-                on_frame: Callable[[], None] | None = None) -> str:
+def decode_into(
+    path: str | os.PathLike,
+    indices: np.ndarray,
+    out: np.ndarray,
+    *,
+    size: tuple[int, int] | None,
+    backend: str = "auto",
+    on_frame: Callable[[], None] | None = None,
+) -> str:
     """Decode source frames ``indices`` (any order, repeats allowed) into ``out[k]``, resized.
 
     Returns the backend that succeeded. With ``backend="auto"`` a decord failure (missing, cannot
@@ -366,9 +403,11 @@ def decode_into(path: str | os.PathLike, indices: np.ndarray, out: np.ndarray, *
             for i, frame in _ITER[name](p, unique):
                 small = resize_frame(frame, size)
                 if small.shape != out.shape[1:]:
-                    raise VniahdError(f"frame {i} of {p} is {small.shape[1]}x{small.shape[0]}, expected "
-                                      f"{out.shape[2]}x{out.shape[1]}; videos whose size changes mid-stream "
-                                      "need a --size to normalise them")
+                    raise VniahdError(
+                        f"frame {i} of {p} is {small.shape[1]}x{small.shape[0]}, expected "
+                        f"{out.shape[2]}x{out.shape[1]}; videos whose size changes mid-stream "
+                        "need a --size to normalise them"
+                    )
                 for k in slots[i]:
                     out[k] = small
                 if on_frame:
@@ -379,9 +418,15 @@ def decode_into(path: str | os.PathLike, indices: np.ndarray, out: np.ndarray, *
     raise _failed(p, reasons)
 
 
-def read_frames(path: str | os.PathLike, *, fps: float | None = None, num_frames: int | None = None,
-                size: tuple[int, int] | str | None = None, backend: str = "auto",
-                method: str = "reference") -> np.ndarray:
+def read_frames(
+    path: str | os.PathLike,
+    *,
+    fps: float | None = None,
+    num_frames: int | None = None,
+    size: tuple[int, int] | str | None = None,
+    backend: str = "auto",
+    method: str = "reference",
+) -> np.ndarray:
     """Sample a video and return RGB frames, ``uint8 [N, H, W, 3]``.
 
     - ``fps``: frames at this rate (see :mod:`vniahd.media.sampling` for the exact indices;

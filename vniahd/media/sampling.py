@@ -37,7 +37,9 @@ def as_fraction(rate: float | Fraction) -> Fraction:
     return Fraction(rate).limit_denominator(1_001_000)
 
 
-def fps_indices(num_frames: int, src_fps: float | Fraction, fps: float, method: str = "reference") -> np.ndarray:
+def fps_indices(
+    num_frames: int, src_fps: float | Fraction, fps: float, method: str = "reference"
+) -> np.ndarray:
     """Source frame indices (int64, increasing) that sample a ``num_frames`` video at ``fps``."""
     if method not in FPS_METHODS:
         raise UnknownNameError("fps sampling method", method, FPS_METHODS)

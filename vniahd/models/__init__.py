@@ -24,7 +24,16 @@ from vniahd.models.base import (
 )
 
 __all__ = [
-    "BACKENDS", "FRAME_MODES", "Backend", "BackendOptions", "RotaryConfig",
-    "get_backend", "module_weights_digest", "module_weights_hash", "parse_spec", "register_backend", "resolve_device",
+    "BACKENDS",
+    "FRAME_MODES",
+    "Backend",
+    "BackendOptions",
+    "RotaryConfig",
+    "get_backend",
+    "module_weights_digest",
+    "module_weights_hash",
+    "parse_spec",
+    "register_backend",
+    "resolve_device",
     "resolve_dtype",
 ]

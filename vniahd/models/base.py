@@ -22,8 +22,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import numpy as np
@@ -57,8 +58,10 @@ def resolve_device(device: str) -> torch.device:
     """``cpu`` / ``cuda`` / ``cuda:N``; CUDA without a GPU is a user error, not a crash."""
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise VniahdError(f"--device {device} asked for, but no CUDA GPU is visible to torch here; "
-                              "use --device cpu (or run on a machine with a GPU and a CUDA torch build)")
+            raise VniahdError(
+                f"--device {device} asked for, but no CUDA GPU is visible to torch here; "
+                "use --device cpu (or run on a machine with a GPU and a CUDA torch build)"
+            )
         return torch.device(device)
     if device != "cpu":
         raise VniahdError(f"unknown device {device!r}; use cpu or cuda")
@@ -157,8 +160,9 @@ class Backend(ABC):
         t = torch.tensor(ids, dtype=torch.long, device=self.device)
         return self.language_model.embed_tokens(t)
 
-    def hidden_states(self, embeds: torch.Tensor, position_ids: torch.Tensor,
-                      cache: Any = None) -> torch.Tensor:
+    def hidden_states(
+        self, embeds: torch.Tensor, position_ids: torch.Tensor, cache: Any = None
+    ) -> torch.Tensor:
         """Final-norm hidden states [B, S, hidden] for ``embeds`` [B, S, hidden] at
         ``position_ids`` [3, B, S]; with ``cache`` (a transformers DynamicCache) the call extends
         it, so a prefix can be reused (chunked prefill, prefix sharing, greedy decoding)."""
@@ -235,8 +239,9 @@ def parse_spec(spec: str) -> tuple[str, str, dict]:
     return prefix, rest, params
 
 
-def get_backend(spec: str, *, device: str = "cpu", dtype: str = "auto", frame_mode: str = "video",
-                **params: Any) -> Backend:
+def get_backend(
+    spec: str, *, device: str = "cpu", dtype: str = "auto", frame_mode: str = "video", **params: Any
+) -> Backend:
     """Load the backend named by ``spec``; keyword ``params`` override ``?key=value`` ones."""
     if frame_mode not in FRAME_MODES:
         raise VniahdError(f"unknown frame mode {frame_mode!r}; use one of {', '.join(FRAME_MODES)}")
@@ -249,8 +254,10 @@ def get_backend(spec: str, *, device: str = "cpu", dtype: str = "auto", frame_mo
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            raise VniahdError(f"model backend {prefix!r} is not available in this install "
-                              f"({exc}); use hf:PATH or random:qwen2-vl") from exc
+            raise VniahdError(
+                f"model backend {prefix!r} is not available in this install "
+                f"({exc}); use hf:PATH or random:qwen2-vl"
+            ) from exc
         factory = getattr(module, func)
     options = BackendOptions(device=device, dtype=dtype, frame_mode=frame_mode)
     options.torch_device()  # fail early on --device cuda without a GPU

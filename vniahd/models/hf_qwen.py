@@ -21,8 +21,10 @@ from vniahd.models.patchify import PatchifyConfig
 from vniahd.models.qwen_vl import QwenVLBackend
 from vniahd.models.tokenizer import load_tokenizer_file
 
-SUPPORTED = {"qwen2_vl": "Qwen2VLForConditionalGeneration",
-             "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration"}
+SUPPORTED = {
+    "qwen2_vl": "Qwen2VLForConditionalGeneration",
+    "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
+}
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 
 
@@ -30,8 +32,10 @@ def read_checkpoint_config(path: Path) -> dict:
     if not path.exists():
         raise VniahdError(f"checkpoint directory {path} does not exist; pass hf:/path/to/Qwen2-VL-checkpoint")
     if not path.is_dir() or not (path / "config.json").is_file():
-        raise VniahdError(f"{path} is not a transformers checkpoint (no config.json); pass the directory "
-                          "written by save_pretrained for a Qwen2-VL or Qwen2.5-VL model")
+        raise VniahdError(
+            f"{path} is not a transformers checkpoint (no config.json); pass the directory "
+            "written by save_pretrained for a Qwen2-VL or Qwen2.5-VL model"
+        )
     try:
         cfg = json.loads((path / "config.json").read_text())
     except json.JSONDecodeError as exc:
@@ -39,8 +43,10 @@ def read_checkpoint_config(path: Path) -> dict:
     model_type = cfg.get("model_type")
     if model_type not in SUPPORTED:
         extra = " (Qwen3-VL's DeepStack is not supported yet)" if str(model_type).startswith("qwen3") else ""
-        raise VniahdError(f"{path} holds a {model_type!r} model{extra}; supported model types: "
-                          f"{', '.join(SUPPORTED)} (Qwen2-VL and Qwen2.5-VL checkpoints)")
+        raise VniahdError(
+            f"{path} holds a {model_type!r} model{extra}; supported model types: "
+            f"{', '.join(SUPPORTED)} (Qwen2-VL and Qwen2.5-VL checkpoints)"
+        )
     return cfg
 
 
@@ -68,8 +74,9 @@ def create_backend(rest: str, params: dict, options: BackendOptions) -> QwenVLBa
     path = Path(rest).expanduser()
     cfg = read_checkpoint_config(path)
     if not any(p.suffix in _WEIGHT_SUFFIXES for p in path.iterdir()):
-        raise VniahdError(f"{path} has a config.json but no weight files (*.safetensors); "
-                          "copy the full checkpoint")
+        raise VniahdError(
+            f"{path} has a config.json but no weight files (*.safetensors); copy the full checkpoint"
+        )
     tokenizer = load_tokenizer_file(path)
     device, dtype = options.torch_device(), options.torch_dtype()
 
@@ -86,12 +93,22 @@ def create_backend(rest: str, params: dict, options: BackendOptions) -> QwenVLBa
     pre = {}
     if (path / "preprocessor_config.json").is_file():
         pre = json.loads((path / "preprocessor_config.json").read_text())
-    pre.update(patch_size=vision.patch_size, temporal_patch_size=vision.temporal_patch_size,
-               merge_size=vision.spatial_merge_size)
+    pre.update(
+        patch_size=vision.patch_size,
+        temporal_patch_size=vision.temporal_patch_size,
+        merge_size=vision.spatial_merge_size,
+    )
     patch = PatchifyConfig.from_preprocessor_config(pre)
     layout_params = {}
     if cfg["model_type"] == "qwen2_5_vl":
         layout_params["tokens_per_second"] = int(getattr(vision, "tokens_per_second", 2))
-    return QwenVLBackend(spec=f"hf:{rest}", model=model, tokenizer=tokenizer, patch=patch,
-                         options=options, model_fingerprint=lambda: checkpoint_fingerprint(path),
-                         layout_params=layout_params, family=cfg["model_type"])
+    return QwenVLBackend(
+        spec=f"hf:{rest}",
+        model=model,
+        tokenizer=tokenizer,
+        patch=patch,
+        options=options,
+        model_fingerprint=lambda: checkpoint_fingerprint(path),
+        layout_params=layout_params,
+        family=cfg["model_type"],
+    )

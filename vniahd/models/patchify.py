@@ -53,7 +53,7 @@ class PatchifyConfig:
         return d
 
     @classmethod
-    def from_preprocessor_config(cls, cfg: dict) -> "PatchifyConfig":
+    def from_preprocessor_config(cls, cfg: dict) -> PatchifyConfig:
         """Read a checkpoint's ``preprocessor_config.json`` (missing keys keep the defaults)."""
         size = cfg.get("size") or {}
         kwargs: dict = {}
@@ -75,8 +75,9 @@ class PatchifyConfig:
         return cls(**kwargs)
 
 
-def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = 56 * 56,
-                 max_pixels: int = 28 * 28 * 1280) -> tuple[int, int]:
+def smart_resize(
+    height: int, width: int, factor: int = 28, min_pixels: int = 56 * 56, max_pixels: int = 28 * 28 * 1280
+) -> tuple[int, int]:
     """Target (H, W): multiples of ``factor``, pixel count in range, aspect ratio kept.
 
     Same rule as Qwen2-VL's image processor (``smart_resize`` in transformers' qwen2_vl).

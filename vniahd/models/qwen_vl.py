@@ -15,7 +15,7 @@ modes (the vision tower attends within one temporal group), so both share one em
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -32,9 +32,18 @@ GROUPING = "each dataset frame is one temporal group: the frame repeated tempora
 class QwenVLBackend(Backend):
     """A loaded ``Qwen2VLForConditionalGeneration`` / ``Qwen2_5_VLForConditionalGeneration``."""
 
-    def __init__(self, *, spec: str, model: torch.nn.Module, tokenizer: TextTokenizer,
-                 patch: PatchifyConfig, options: BackendOptions, model_fingerprint: Callable[[], str],
-                 layout_params: dict | None = None, family: str = "qwen2_vl"):
+    def __init__(
+        self,
+        *,
+        spec: str,
+        model: torch.nn.Module,
+        tokenizer: TextTokenizer,
+        patch: PatchifyConfig,
+        options: BackendOptions,
+        model_fingerprint: Callable[[], str],
+        layout_params: dict | None = None,
+        family: str = "qwen2_vl",
+    ):
         self.spec = spec
         self.model = model.eval()
         self.family = family
@@ -80,14 +89,16 @@ class QwenVLBackend(Backend):
     def encoder_fingerprint(self, frame_size: tuple[int, int]) -> str:
         if self._visual_hash is None:
             self._visual_hash = module_weights_hash(self.visual)
-        return sha256_json({
-            "encoder": f"{self.family} vision tower",
-            "weights": self._visual_hash,
-            "patchify": self.patch.to_dict(),
-            "frame_size": list(frame_size),
-            "grouping": GROUPING,
-            "dtype": str(self.dtype),
-        })
+        return sha256_json(
+            {
+                "encoder": f"{self.family} vision tower",
+                "weights": self._visual_hash,
+                "patchify": self.patch.to_dict(),
+                "frame_size": list(frame_size),
+                "grouping": GROUPING,
+                "dtype": str(self.dtype),
+            }
+        )
 
     # ---- identity ------------------------------------------------------------------------
     def fingerprint(self) -> str:

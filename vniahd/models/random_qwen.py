@@ -40,13 +40,48 @@ from vniahd.models.tokenizer import byte_tokenizer
 
 FAMILIES = ("qwen2-vl", "qwen2.5-vl")
 
-TINY = dict(layers=2, hidden=64, heads=4, kv_heads=2, intermediate=128, vocab=512, theta=1e4,
-            vision_depth=1, vision_dim=32, vision_heads=2, patch=14, seed=0)
-SEVEN_B = dict(layers=28, hidden=3584, heads=28, kv_heads=4, intermediate=18944, vocab=152064,
-               theta=1e6, sections="16,24,24", vision_depth=32, vision_dim=1280, vision_heads=16,
-               patch=14, seed=0)
-_INT = {"layers", "hidden", "heads", "kv_heads", "intermediate", "vocab", "vision_depth",
-        "vision_dim", "vision_heads", "patch", "seed"}
+TINY = dict(
+    layers=2,
+    hidden=64,
+    heads=4,
+    kv_heads=2,
+    intermediate=128,
+    vocab=512,
+    theta=1e4,
+    vision_depth=1,
+    vision_dim=32,
+    vision_heads=2,
+    patch=14,
+    seed=0,
+)
+SEVEN_B = dict(
+    layers=28,
+    hidden=3584,
+    heads=28,
+    kv_heads=4,
+    intermediate=18944,
+    vocab=152064,
+    theta=1e6,
+    sections="16,24,24",
+    vision_depth=32,
+    vision_dim=1280,
+    vision_heads=16,
+    patch=14,
+    seed=0,
+)
+_INT = {
+    "layers",
+    "hidden",
+    "heads",
+    "kv_heads",
+    "intermediate",
+    "vocab",
+    "vision_depth",
+    "vision_dim",
+    "vision_heads",
+    "patch",
+    "seed",
+}
 _KNOWN = _INT | {"theta", "sections", "size"}
 
 
@@ -54,8 +89,9 @@ def resolve_params(params: dict) -> dict:
     """Defaults (by ``size``) overlaid with the user's parameters, typed and validated."""
     unknown = set(params) - _KNOWN
     if unknown:
-        raise VniahdError(f"unknown random-model parameter(s) {sorted(unknown)}; "
-                          f"valid: {', '.join(sorted(_KNOWN))}")
+        raise VniahdError(
+            f"unknown random-model parameter(s) {sorted(unknown)}; valid: {', '.join(sorted(_KNOWN))}"
+        )
     size = str(params.get("size", "tiny")).lower()
     if size not in ("tiny", "7b"):
         raise VniahdError(f"unknown size {size!r} for a random model; use size=tiny or size=7b")
@@ -92,27 +128,52 @@ def resolve_params(params: dict) -> dict:
 
 def build_config(family: str, p: dict, bos: int, eos: int):
     """The transformers config for ``family`` with resolved parameters ``p``."""
-    text = dict(vocab_size=p["vocab"], hidden_size=p["hidden"], intermediate_size=p["intermediate"],
-                num_hidden_layers=p["layers"], num_attention_heads=p["heads"],
-                num_key_value_heads=p["kv_heads"], max_position_embeddings=1 << 20,
-                rope_parameters={"rope_type": "default", "rope_theta": p["theta"],
-                                 "mrope_section": list(p["sections"])},
-                bos_token_id=bos, eos_token_id=eos)
+    text = dict(
+        vocab_size=p["vocab"],
+        hidden_size=p["hidden"],
+        intermediate_size=p["intermediate"],
+        num_hidden_layers=p["layers"],
+        num_attention_heads=p["heads"],
+        num_key_value_heads=p["kv_heads"],
+        max_position_embeddings=1 << 20,
+        rope_parameters={
+            "rope_type": "default",
+            "rope_theta": p["theta"],
+            "mrope_section": list(p["sections"]),
+        },
+        bos_token_id=bos,
+        eos_token_id=eos,
+    )
     if family == "qwen2-vl":
         from transformers import Qwen2VLConfig
 
-        vision = dict(depth=p["vision_depth"], embed_dim=p["vision_dim"], hidden_size=p["hidden"],
-                      num_heads=p["vision_heads"], patch_size=p["patch"], spatial_merge_size=2,
-                      temporal_patch_size=2, mlp_ratio=4)
+        vision = dict(
+            depth=p["vision_depth"],
+            embed_dim=p["vision_dim"],
+            hidden_size=p["hidden"],
+            num_heads=p["vision_heads"],
+            patch_size=p["patch"],
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            mlp_ratio=4,
+        )
         return Qwen2VLConfig(text_config=text, vision_config=vision)
     from transformers import Qwen2_5_VLConfig
 
     depth = p["vision_depth"]
-    vision = dict(depth=depth, hidden_size=p["vision_dim"], out_hidden_size=p["hidden"],
-                  intermediate_size=p["vision_dim"] * 8 // 3 if p["size"] == "tiny" else 3420,
-                  num_heads=p["vision_heads"], patch_size=p["patch"], spatial_merge_size=2,
-                  temporal_patch_size=2, window_size=p["patch"] * 8, tokens_per_second=2,
-                  fullatt_block_indexes=[i for i in range(depth) if i % 8 == 7] or [depth - 1])
+    vision = dict(
+        depth=depth,
+        hidden_size=p["vision_dim"],
+        out_hidden_size=p["hidden"],
+        intermediate_size=p["vision_dim"] * 8 // 3 if p["size"] == "tiny" else 3420,
+        num_heads=p["vision_heads"],
+        patch_size=p["patch"],
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        window_size=p["patch"] * 8,
+        tokens_per_second=2,
+        fullatt_block_indexes=[i for i in range(depth) if i % 8 == 7] or [depth - 1],
+    )
     return Qwen2_5_VLConfig(text_config=text, vision_config=vision)
 
 
@@ -125,8 +186,9 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
     tokenizer = byte_tokenizer()
     if p["vocab"] < tokenizer.vocab_size:
         raise VniahdError(f"vocab={p['vocab']} is smaller than the tokenizer ({tokenizer.vocab_size} ids)")
-    config = build_config(family, p, bos=tokenizer.token_id("<|endoftext|>"),
-                          eos=tokenizer.token_id("<|im_end|>"))
+    config = build_config(
+        family, p, bos=tokenizer.token_id("<|endoftext|>"), eos=tokenizer.token_id("<|im_end|>")
+    )
     device, dtype = options.torch_device(), options.torch_dtype()
     config._attn_implementation = "sdpa"
     if family == "qwen2-vl":
@@ -141,11 +203,20 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
     model = model.eval()
     patch = PatchifyConfig(patch_size=p["patch"], temporal_patch_size=2, merge_size=2)
     layout_params = {"tokens_per_second": 2} if family == "qwen2.5-vl" else {}
-    ident = {"family": family, "params": {k: list(v) if isinstance(v, tuple) else v for k, v in p.items()},
-             "init_device": device.type, "dtype": str(dtype), "torch": torch.__version__}
+    ident = {
+        "family": family,
+        "params": {k: list(v) if isinstance(v, tuple) else v for k, v in p.items()},
+        "init_device": device.type,
+        "dtype": str(dtype),
+        "torch": torch.__version__,
+    }
     return QwenVLBackend(
-        spec=f"random:{family}" + ("?" + "&".join(f"{k}={v}" for k, v in sorted(params.items())) if params else ""),
-        model=model, tokenizer=tokenizer, patch=patch, options=options,
+        spec=f"random:{family}"
+        + ("?" + "&".join(f"{k}={v}" for k, v in sorted(params.items())) if params else ""),
+        model=model,
+        tokenizer=tokenizer,
+        patch=patch,
+        options=options,
         model_fingerprint=lambda: sha256_json({**ident, "weights": module_weights_digest(model)}),
         layout_params=layout_params,
         family=family.replace("-", "_").replace(".", "_"),

@@ -99,8 +99,11 @@ def byte_tokenizer() -> TextTokenizer:
 
 def _gpt2_bytes_to_unicode() -> dict[int, str]:
     """GPT-2's reversible byte → printable-unicode map (Radford et al. 2019, encoder.py)."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
-        list(range(ord("®"), ord("ÿ") + 1))
+    printable = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
     codes = printable[:]
     extra = 0
     for b in range(256):

@@ -3,15 +3,41 @@
 from vniahd.plan.coverage import DistractorCoverage, check_distractor_coverage, distractor_coverage
 from vniahd.plan.grid import depth_label, parse_depths, parse_lengths, parse_values
 from vniahd.plan.period import PERIOD_HELP, Period, parse_period
-from vniahd.plan.planner import (COLUMNS, Sample, derive_seed, distractor_image_name,
-                                 needle_image_name, needle_position, plan_samples, sample_id,
-                                 window_offsets)
+from vniahd.plan.planner import (
+    COLUMNS,
+    Sample,
+    derive_seed,
+    distractor_image_name,
+    needle_image_name,
+    needle_position,
+    plan_samples,
+    sample_id,
+    window_offsets,
+)
 from vniahd.plan.schedules import SCHEDULES, Schedule, get_schedule, insert_slots
 
 __all__ = [
-    "COLUMNS", "PERIOD_HELP", "DistractorCoverage", "Period", "SCHEDULES", "Sample", "Schedule",
-    "check_distractor_coverage", "depth_label", "derive_seed", "distractor_coverage",
-    "distractor_image_name", "get_schedule", "insert_slots", "needle_image_name",
-    "needle_position", "parse_depths", "parse_lengths", "parse_period", "parse_values",
-    "plan_samples", "sample_id", "window_offsets",
+    "COLUMNS",
+    "PERIOD_HELP",
+    "DistractorCoverage",
+    "Period",
+    "SCHEDULES",
+    "Sample",
+    "Schedule",
+    "check_distractor_coverage",
+    "depth_label",
+    "derive_seed",
+    "distractor_coverage",
+    "distractor_image_name",
+    "get_schedule",
+    "insert_slots",
+    "needle_image_name",
+    "needle_position",
+    "parse_depths",
+    "parse_lengths",
+    "parse_period",
+    "parse_values",
+    "plan_samples",
+    "sample_id",
+    "window_offsets",
 ]

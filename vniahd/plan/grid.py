@@ -18,7 +18,9 @@ def _num(text: str, what: str, spec: str) -> Decimal:
     try:
         d = Decimal(text.strip())
     except InvalidOperation:
-        raise VniahdError(f"{what} {spec!r}: {text.strip()!r} is not a number; use a:b:step or a,b,c") from None
+        raise VniahdError(
+            f"{what} {spec!r}: {text.strip()!r} is not a number; use a:b:step or a,b,c"
+        ) from None
     if not d.is_finite():
         raise VniahdError(f"{what} {spec!r}: {text.strip()!r} is not a finite number")
     return d
@@ -71,7 +73,9 @@ def parse_depths(spec: str) -> list[Decimal]:
     vals = parse_values(spec, "--depths")
     for v in vals:
         if not 0 <= v <= 1:
-            raise VniahdError(f"--depths {spec!r}: {v} is outside [0, 1]; depth is a fraction of the haystack")
+            raise VniahdError(
+                f"--depths {spec!r}: {v} is outside [0, 1]; depth is a fraction of the haystack"
+            )
     return [v.normalize() if v != 0 else Decimal(0) for v in vals]
 
 

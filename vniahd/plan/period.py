@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from vniahd.errors import VniahdError
 
-PERIOD_HELP = ("distractor spacing in frames: a whole number (reference: 200), or "
-               "auto:HEAD_DIM,THETA,T_SECTION to use 2π·θ^(2·T_SECTION/HEAD_DIM) rounded "
-               "(auto:128,1e6,16 → 199 for Qwen2-VL; auto:32,1e4,4 → 63 for the tiny model)")
+PERIOD_HELP = (
+    "distractor spacing in frames: a whole number (reference: 200), or "
+    "auto:HEAD_DIM,THETA,T_SECTION to use 2π·θ^(2·T_SECTION/HEAD_DIM) rounded "
+    "(auto:128,1e6,16 → 199 for Qwen2-VL; auto:32,1e4,4 → 63 for the tiny model)"
+)
 
 
 @dataclass(frozen=True)
@@ -36,11 +38,13 @@ def parse_period(spec: str | int) -> Period:
             if len(parts) != 3:
                 raise ValueError
         except (ValueError, IndexError):
-            raise VniahdError(f"--period {text!r}: expected auto:HEAD_DIM,THETA,T_SECTION, e.g. "
-                              "auto:128,1e6,16") from None
+            raise VniahdError(
+                f"--period {text!r}: expected auto:HEAD_DIM,THETA,T_SECTION, e.g. auto:128,1e6,16"
+            ) from None
         if head_dim <= 0 or head_dim % 2 or theta <= 1 or not 0 <= t_section <= head_dim // 2:
-            raise VniahdError(f"--period {text!r}: need an even HEAD_DIM > 0, THETA > 1 and "
-                              "0 ≤ T_SECTION ≤ HEAD_DIM/2")
+            raise VniahdError(
+                f"--period {text!r}: need an even HEAD_DIM > 0, THETA > 1 and 0 ≤ T_SECTION ≤ HEAD_DIM/2"
+            )
         from vniahd.rope.rotation import temporal_period
 
         exact = float(temporal_period(head_dim, theta, t_section))

@@ -25,16 +25,28 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Sequence
 
 from vniahd.errors import VniahdError
-from vniahd.records import Sample  # noqa: F401  (re-exported: the planner makes Samples)
 from vniahd.plan.grid import depth_label
 from vniahd.plan.schedules import get_schedule, insert_slots
+from vniahd.records import Sample  # noqa: F401  (re-exported: the planner makes Samples)
 
-COLUMNS = ("sample_id", "length", "depth", "needle_id", "repeat", "haystack_offset", "needle_slot",
-           "distractor_slots", "needle_image", "distractor_images", "num_frames", "schedule")
+COLUMNS = (
+    "sample_id",
+    "length",
+    "depth",
+    "needle_id",
+    "repeat",
+    "haystack_offset",
+    "needle_slot",
+    "distractor_slots",
+    "needle_image",
+    "distractor_images",
+    "num_frames",
+    "schedule",
+)
 
 
 def derive_seed(seed: int, purpose: str, key: object) -> int:
@@ -73,10 +85,18 @@ def window_offsets(seed: int, length: int, haystack_frames: int, repeats: int) -
     return offsets
 
 
-def plan_samples(*, lengths: Sequence[int], depths: Sequence[Decimal | str | float],
-                 needles: Sequence[tuple[str, int]], schedule: str, period: int, seed: int,
-                 haystack_frames: int, repeats: int = 1,
-                 max_distractors: int | None = None) -> list[Sample]:
+def plan_samples(
+    *,
+    lengths: Sequence[int],
+    depths: Sequence[Decimal | str | float],
+    needles: Sequence[tuple[str, int]],
+    schedule: str,
+    period: int,
+    seed: int,
+    haystack_frames: int,
+    repeats: int = 1,
+    max_distractors: int | None = None,
+) -> list[Sample]:
     """All samples, ordered by length, depth, needle, repeat.
 
     ``needles`` is ``[(needle_id, number_of_distractor_images), …]``. ``haystack_frames`` is M, the
@@ -94,8 +114,10 @@ def plan_samples(*, lengths: Sequence[int], depths: Sequence[Decimal | str | flo
     if sched.name != "none":
         for nid, nd in needles:
             if nd < 1:
-                raise VniahdError(f"needle {nid!r} has no distractor image, which schedule "
-                                  f"{sched.name!r} needs; add one or use --schedule none")
+                raise VniahdError(
+                    f"needle {nid!r} has no distractor image, which schedule "
+                    f"{sched.name!r} needs; add one or use --schedule none"
+                )
     out: list[Sample] = []
     for n in lengths:
         offsets = window_offsets(seed, n, haystack_frames, repeats)
@@ -112,6 +134,20 @@ def plan_samples(*, lengths: Sequence[int], depths: Sequence[Decimal | str | flo
                     by_distance = sorted(range(len(pos)), key=lambda i: (abs(pos[i] - q), pos[i]))
                     rank = {i: k for k, i in enumerate(by_distance)}
                     images = [distractor_image_name(nid, rank[i] % nd) for i in range(len(pos))]
-                    out.append(Sample(sid, n, float(d), nid, r, offsets[r], needle_slot, dslots,
-                                      needle_image_name(nid), images, total, sched.name))
+                    out.append(
+                        Sample(
+                            sid,
+                            n,
+                            float(d),
+                            nid,
+                            r,
+                            offsets[r],
+                            needle_slot,
+                            dslots,
+                            needle_image_name(nid),
+                            images,
+                            total,
+                            sched.name,
+                        )
+                    )
     return out

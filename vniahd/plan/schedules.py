@@ -17,8 +17,8 @@ before which distractors are inserted. A position ``h`` means "inserted before h
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from vniahd.errors import UnknownNameError
 
@@ -56,13 +56,25 @@ def _periodic(n: int, q: int, p: int, rng: random.Random, cap: int | None) -> li
     return sorted(out)
 
 
-SCHEDULES: dict[str, Schedule] = {s.name: s for s in (
-    Schedule("none", "no distractor (plain V-NIAH)", _none),
-    Schedule("reference", "one distractor one period before or after the needle, as the reference "
-             "code places it (seeded 50/50 draw when both fit)", _reference, uses_rng=True),
-    Schedule("periodic", "distractors every period frames on both sides of the needle, within the "
-             "haystack (optional --max-distractors cap, nearest kept)", _periodic),
-)}
+SCHEDULES: dict[str, Schedule] = {
+    s.name: s
+    for s in (
+        Schedule("none", "no distractor (plain V-NIAH)", _none),
+        Schedule(
+            "reference",
+            "one distractor one period before or after the needle, as the reference "
+            "code places it (seeded 50/50 draw when both fit)",
+            _reference,
+            uses_rng=True,
+        ),
+        Schedule(
+            "periodic",
+            "distractors every period frames on both sides of the needle, within the "
+            "haystack (optional --max-distractors cap, nearest kept)",
+            _periodic,
+        ),
+    )
+}
 
 
 def get_schedule(name: str) -> Schedule:

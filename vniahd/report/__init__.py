@@ -14,8 +14,8 @@ Modules: :mod:`.load` (inputs → records), :mod:`.aggregate` (grids, curves, su
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from tqdm import tqdm
 
@@ -26,26 +26,34 @@ from vniahd.report import aggregate, compare, curves, heatmap, html, tables
 from vniahd.report.load import Loaded, load_inputs, load_reference_accuracies, load_results_dir
 from vniahd.report.stats import wilson_interval
 
-__all__ = ["write_report", "load_inputs", "load_results_dir", "load_reference_accuracies",
-           "wilson_interval", "Loaded"]
+__all__ = [
+    "write_report",
+    "load_inputs",
+    "load_results_dir",
+    "load_reference_accuracies",
+    "wilson_interval",
+    "Loaded",
+]
 
 
 def check_out_dir(out: Path) -> None:
     """A VniahdError unless ``out`` is (or can become) a directory: not a file, not a broken link,
     not under a file. Creates nothing."""
     if out.is_symlink() and not out.exists():
-        raise VniahdError(f"--out {out} is a broken symbolic link; remove it or choose another "
-                          "directory")
+        raise VniahdError(f"--out {out} is a broken symbolic link; remove it or choose another directory")
     if out.exists():
         if not out.is_dir():
-            raise VniahdError(f"--out {out} is a file, not a directory; choose a directory for the "
-                              "report (it is created if missing)")
+            raise VniahdError(
+                f"--out {out} is a file, not a directory; choose a directory for the "
+                "report (it is created if missing)"
+            )
         return
     for parent in out.absolute().parents:
         if parent.exists():
             if not parent.is_dir():
-                raise VniahdError(f"--out {out} cannot be created: {parent} is a file; choose a "
-                                  "directory for the report")
+                raise VniahdError(
+                    f"--out {out} cannot be created: {parent} is a file; choose a directory for the report"
+                )
             return
 
 
@@ -83,28 +91,42 @@ def write_report(
         for _, g in aggregate.groups(records):
             aggregate.tokens_per_frame(g)
     if baseline is not None and baseline not in set(records["variant"]):
-        raise VniahdError(f"baseline variant {baseline!r} is not in these results; variants found: "
-                          f"{', '.join(dict.fromkeys(records['variant']))}")
+        raise VniahdError(
+            f"baseline variant {baseline!r} is not in these results; variants found: "
+            f"{', '.join(dict.fromkeys(records['variant']))}"
+        )
     groups = aggregate.groups(records)
-    status(f"drawing {len(groups)} heatmap(s), the comparison and curves of {len(records)} "
-           f"results into {out}")
+    status(
+        f"drawing {len(groups)} heatmap(s), the comparison and curves of {len(records)} results into {out}"
+    )
     try:
         out.mkdir(parents=True, exist_ok=True)
         return _write(loaded, groups, out, baseline=baseline, x=x, annotate=annotate)
     except OSError as exc:
         if exc.errno not in _WRITE_ERRORS:
             raise
-        raise VniahdError(f"cannot write {exc.filename or out} ({exc.strerror or exc}); choose a "
-                          "writable --out with free space") from None
+        raise VniahdError(
+            f"cannot write {exc.filename or out} ({exc.strerror or exc}); choose a "
+            "writable --out with free space"
+        ) from None
 
 
 #: Errors writing into --out that are the user's to fix (permissions, space, a read-only disk).
-_WRITE_ERRORS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EEXIST,
-                 errno.ENOTDIR, errno.EISDIR}
+_WRITE_ERRORS = {
+    errno.EACCES,
+    errno.EPERM,
+    errno.ENOSPC,
+    errno.EROFS,
+    errno.EDQUOT,
+    errno.EEXIST,
+    errno.ENOTDIR,
+    errno.EISDIR,
+}
 
 
-def _write(loaded: Loaded, groups: list, out: Path, *, baseline: str | None, x: str,
-           annotate: bool | None) -> dict[str, Path]:
+def _write(
+    loaded: Loaded, groups: list, out: Path, *, baseline: str | None, x: str, annotate: bool | None
+) -> dict[str, Path]:
     records = loaded.records
     paths: dict[str, Path] = {}
     figures: list[tuple[str, Path, str]] = []
@@ -112,37 +134,59 @@ def _write(loaded: Loaded, groups: list, out: Path, *, baseline: str | None, x: 
 
     steps = tqdm(total=len(groups) + 4, desc="report", unit="fig", disable=None, leave=False)
     paths["compare.png"] = compare.plot_compare(records, out / "compare.png", x=x, annotate=annotate)
-    figures.append(("compare.png", paths["compare.png"],
-                    "every variant side by side on one 0..1 colour scale; rows are benchmarks, "
-                    "panel titles give the mean accuracy and its Wilson 95% interval"))
+    figures.append(
+        (
+            "compare.png",
+            paths["compare.png"],
+            "every variant side by side on one 0..1 colour scale; rows are benchmarks, "
+            "panel titles give the mean accuracy and its Wilson 95% interval",
+        )
+    )
     steps.update()
     paths["accuracy_vs_length.png"] = curves.plot_curves(records, out / "accuracy_vs_length.png", x=x)
-    figures.append(("accuracy_vs_length.png", paths["accuracy_vs_length.png"],
-                    "mean accuracy at each length (over depths and needles) with Wilson 95% bands; "
-                    "solid = V-NIAH, dashed = V-NIAH-D"))
+    figures.append(
+        (
+            "accuracy_vs_length.png",
+            paths["accuracy_vs_length.png"],
+            "mean accuracy at each length (over depths and needles) with Wilson 95% bands; "
+            "solid = V-NIAH, dashed = V-NIAH-D",
+        )
+    )
     steps.update()
     if baseline is not None:
         for name, p in compare.plot_deltas(records, baseline, out, x=x, annotate=annotate).items():
             paths[name] = p
-            figures.append((name, p, f"per-cell accuracy minus {baseline}; blue better, red worse, "
-                                     "white no change; hatched = a side has no data"))
+            figures.append(
+                (
+                    name,
+                    p,
+                    f"per-cell accuracy minus {baseline}; blue better, red worse, "
+                    "white no change; hatched = a side has no data",
+                )
+            )
     steps.update()
     for key, g in groups:
         name = names[key]
         paths[name] = heatmap.plot_heatmap(g, out / name, x=x, annotate=annotate)
-        figures.append((name, paths[name], f"{key.variant} · {aggregate.label(g, 'benchmark')} · "
-                                           f"{key.scoring} scoring · model "
-                                           f"{aggregate.label(g, 'model')} ({key.model_spec})"))
+        figures.append(
+            (
+                name,
+                paths[name],
+                f"{key.variant} · {aggregate.label(g, 'benchmark')} · "
+                f"{key.scoring} scoring · model "
+                f"{aggregate.label(g, 'model')} ({key.model_spec})",
+            )
+        )
         steps.update()
 
     summary = aggregate.summary(records)
     source_paths = [s.path for s in loaded.sources]
     paths["summary.csv"] = tables.write_csv(summary, out / "summary.csv")
     paths["summary.md"] = tables.write_markdown(summary, out / "summary.md", source_paths)
-    options = {"inputs": [str(p) for p in source_paths], "baseline": baseline, "x": x,
-               "annotate": annotate}
-    paths["report.html"] = html.write_html(out / "report.html", summary, figures, loaded.sources,
-                                           provenance(), options)
+    options = {"inputs": [str(p) for p in source_paths], "baseline": baseline, "x": x, "annotate": annotate}
+    paths["report.html"] = html.write_html(
+        out / "report.html", summary, figures, loaded.sources, provenance(), options
+    )
     steps.update()
     steps.close()
     return paths

@@ -88,9 +88,16 @@ def groups(records: pd.DataFrame) -> list[tuple[GroupKey, pd.DataFrame]]:
     benchmark label."""
     variant_order = {v: i for i, v in enumerate(pd.unique(records["variant"]))}
     out = [(GroupKey(*map(str, k)), g) for k, g in records.groupby(list(GROUP_KEYS), sort=False)]
-    out.sort(key=lambda kv: (kv[0].model_spec, kv[0].model_fp, variant_order[kv[0].variant],
-                             kv[0].scoring, schedule_order(kv[0].schedule),
-                             natural_key(kv[1]["benchmark"].iloc[0])))
+    out.sort(
+        key=lambda kv: (
+            kv[0].model_spec,
+            kv[0].model_fp,
+            variant_order[kv[0].variant],
+            kv[0].scoring,
+            schedule_order(kv[0].schedule),
+            natural_key(kv[1]["benchmark"].iloc[0]),
+        )
+    )
     return out
 
 
@@ -103,8 +110,10 @@ def tokens_per_frame(records: pd.DataFrame) -> float:
     """The most common tokens_per_frame of these records; an error if none is recorded."""
     tpf = records["tokens_per_frame"].dropna()
     if tpf.empty:
-        raise VniahdError("--x tokens needs tokens_per_frame in the results, and these results have "
-                          "none; plot with --x frames")
+        raise VniahdError(
+            "--x tokens needs tokens_per_frame in the results, and these results have "
+            "none; plot with --x frames"
+        )
     return float(tpf.mode().iloc[0])
 
 
@@ -123,8 +132,7 @@ def pivot(records: pd.DataFrame, x: str = "frames") -> pd.DataFrame:
     Every depth and length present in the records gets a row/column; cells without records are NaN.
     """
     df = records.assign(_x=x_values(records, x))
-    table = df.pivot_table(index="depth_pct", columns="_x", values="correct", aggfunc="mean",
-                           dropna=False)
+    table = df.pivot_table(index="depth_pct", columns="_x", values="correct", aggfunc="mean", dropna=False)
     table = table.reindex(index=sorted(df["depth_pct"].unique()), columns=sorted(df["_x"].unique()))
     table.index.name, table.columns.name = "depth_pct", x
     return table
@@ -133,10 +141,10 @@ def pivot(records: pd.DataFrame, x: str = "frames") -> pd.DataFrame:
 def counts(records: pd.DataFrame, x: str = "frames") -> pd.DataFrame:
     """Number of records per heatmap cell, same shape as :func:`pivot` (0 where empty)."""
     df = records.assign(_x=x_values(records, x))
-    table = df.pivot_table(index="depth_pct", columns="_x", values="correct", aggfunc="size",
-                           fill_value=0)
-    return table.reindex(index=sorted(df["depth_pct"].unique()),
-                         columns=sorted(df["_x"].unique()), fill_value=0)
+    table = df.pivot_table(index="depth_pct", columns="_x", values="correct", aggfunc="size", fill_value=0)
+    return table.reindex(
+        index=sorted(df["depth_pct"].unique()), columns=sorted(df["_x"].unique()), fill_value=0
+    )
 
 
 def split_lengths(lengths) -> tuple[list[int], list[int]]:
@@ -165,9 +173,15 @@ def summary(records: pd.DataFrame) -> pd.DataFrame:
     for key, g in groups(records):
         near, far = split_lengths(g["length"])
         row: dict[str, object] = {
-            "model": label(g, "model"), "model_spec": key.model_spec, "variant": key.variant,
-            "scoring": key.scoring, "schedule": key.schedule, "benchmark": label(g, "benchmark"),
-            "dataset": key.dataset, "model_fp": key.model_fp}
+            "model": label(g, "model"),
+            "model_spec": key.model_spec,
+            "variant": key.variant,
+            "scoring": key.scoring,
+            "schedule": key.schedule,
+            "benchmark": label(g, "benchmark"),
+            "dataset": key.dataset,
+            "model_fp": key.model_fp,
+        }
         row.update(_stats(g["correct"]))
         for name, half in (("near", near), ("far", far)):
             st = _stats(g.loc[g["length"].isin(half), "correct"])
@@ -189,14 +203,19 @@ def wide_summary(summary_df: pd.DataFrame) -> pd.DataFrame:
     schedule_of = dict(zip(summary_df["benchmark"], summary_df["schedule"]))
     order = list(dict.fromkeys(summary_df["benchmark"]))
     order.sort(key=lambda b: (schedule_order(schedule_of[b]), natural_key(b)))
-    table = summary_df.pivot_table(index=keys, columns="benchmark",
-                                   values=["mean", "ci_low", "ci_high", "n"], aggfunc="first",
-                                   sort=False)
+    table = summary_df.pivot_table(
+        index=keys,
+        columns="benchmark",
+        values=["mean", "ci_low", "ci_high", "n"],
+        aggfunc="first",
+        sort=False,
+    )
     table = table.swaplevel(0, 1, axis=1)
     cols = [(b, s) for b in order for s in ("mean", "ci_low", "ci_high", "n") if (b, s) in table]
     row_order = list(dict.fromkeys(map(tuple, summary_df[keys].values.tolist())))
-    return table.reindex(index=pd.MultiIndex.from_tuples(row_order, names=keys), columns=
-                         pd.MultiIndex.from_tuples(cols))
+    return table.reindex(
+        index=pd.MultiIndex.from_tuples(row_order, names=keys), columns=pd.MultiIndex.from_tuples(cols)
+    )
 
 
 def curve(records: pd.DataFrame, x: str = "frames") -> pd.DataFrame:

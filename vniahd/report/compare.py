@@ -51,8 +51,9 @@ def _layout(n_panels_per_row: list[int]) -> tuple[list[tuple[int, int]], int, in
     return positions, r, cols
 
 
-def plot_compare(records: pd.DataFrame, path: str | Path, *, x: str = "frames",
-                 annotate: bool | None = None) -> Path:
+def plot_compare(
+    records: pd.DataFrame, path: str | Path, *, x: str = "frames", annotate: bool | None = None
+) -> Path:
     """All groups as heatmap panels with one shared colour bar.
 
     Short grids (≤ :data:`WIDE_MAX_LENGTHS` lengths) put the variants side by side in a row per
@@ -65,8 +66,9 @@ def plot_compare(records: pd.DataFrame, path: str | Path, *, x: str = "frames",
     by_key = {k: g for k, g in groups}
     model_label = {k.model: aggregate.label(g, "model") for k, g in groups}
     bench_label = {k.bench: aggregate.label(g, "benchmark") for k, g in groups}
-    benches.sort(key=lambda b: (b[0], aggregate.schedule_order(b[1]),
-                                aggregate.natural_key(bench_label[(b[1], b[2])])))
+    benches.sort(
+        key=lambda b: (b[0], aggregate.schedule_order(b[1]), aggregate.natural_key(bench_label[(b[1], b[2])]))
+    )
     tables = {k: aggregate.pivot(g, x) for k, g in groups}
     n_len = max(t.shape[1] for t in tables.values())
     many_models = len({v[:2] for v in variants}) > 1
@@ -92,17 +94,34 @@ def plot_compare(records: pd.DataFrame, path: str | Path, *, x: str = "frames",
         bench = bench_label[(b[1], b[2])] + (f" · {b[0]}" if many_scorings else "")
         if key not in by_key:
             ax.set_axis_off()
-            ax.text(0.5, 0.5, f"{name}\nno {bench} results", ha="center", va="center",
-                    fontsize=style.FONT["label"], color="#777777", transform=ax.transAxes)
+            ax.text(
+                0.5,
+                0.5,
+                f"{name}\nno {bench} results",
+                ha="center",
+                va="center",
+                fontsize=style.FONT["label"],
+                color="#777777",
+                transform=ax.transAxes,
+            )
             continue
-        mesh = draw_grid(ax, tables[key], x=x, annotate=annotate, show_ylabels=(gj == 0),
-                         max_annotated_lengths=COMPARE_MAX_ANNOTATED, max_xlabels=16,
-                         cell_width_in=cell_w)
+        mesh = draw_grid(
+            ax,
+            tables[key],
+            x=x,
+            annotate=annotate,
+            show_ylabels=(gj == 0),
+            max_annotated_lengths=COMPARE_MAX_ANNOTATED,
+            max_xlabels=16,
+            cell_width_in=cell_w,
+        )
         mean, lo, hi, _ = aggregate.group_mean(by_key[key])
-        ax.set_title(f"{name} · {bench}\nmean {style.ci_text(mean, lo, hi)}",
-                     fontsize=style.FONT["title"] - 1)
-    cbar = fig.colorbar(mesh, ax=axes, fraction=0.04 if ncols > 1 else 0.06, pad=0.02,
-                        shrink=0.9 if nrows == 1 else 0.6)
+        ax.set_title(
+            f"{name} · {bench}\nmean {style.ci_text(mean, lo, hi)}", fontsize=style.FONT["title"] - 1
+        )
+    cbar = fig.colorbar(
+        mesh, ax=axes, fraction=0.04 if ncols > 1 else 0.06, pad=0.02, shrink=0.9 if nrows == 1 else 0.6
+    )
     cbar.set_label("Accuracy", fontsize=style.FONT["label"])
     cbar.ax.tick_params(labelsize=style.FONT["tick"])
     cbar.outline.set_visible(False)
@@ -116,24 +135,35 @@ def _symmetric_limit(values: np.ndarray) -> float:
     return min(1.0, max(0.1, math.ceil(biggest * 10 - 1e-9) / 10))
 
 
-def plot_deltas(records: pd.DataFrame, baseline: str, out_dir: str | Path, *, x: str = "frames",
-                annotate: bool | None = None) -> dict[str, Path]:
+def plot_deltas(
+    records: pd.DataFrame,
+    baseline: str,
+    out_dir: str | Path,
+    *,
+    x: str = "frames",
+    annotate: bool | None = None,
+) -> dict[str, Path]:
     """``delta_<variant>.png`` for every variant other than ``baseline``; returns name → path."""
     variants = list(dict.fromkeys(records["variant"]))
     if baseline not in variants:
-        raise VniahdError(f"baseline variant {baseline!r} is not in these results; variants found: "
-                          f"{', '.join(variants)}")
+        raise VniahdError(
+            f"baseline variant {baseline!r} is not in these results; variants found: {', '.join(variants)}"
+        )
     groups = dict(aggregate.groups(records))
     out: dict[str, Path] = {}
     for variant in variants:
         if variant == baseline:
             continue
-        pairs = [(k, k._replace(variant=baseline)) for k in groups
-                 if k.variant == variant and k._replace(variant=baseline) in groups]
+        pairs = [
+            (k, k._replace(variant=baseline))
+            for k in groups
+            if k.variant == variant and k._replace(variant=baseline) in groups
+        ]
         if not pairs:
             continue
-        deltas = [aggregate.delta(aggregate.pivot(groups[k], x), aggregate.pivot(groups[b], x))
-                  for k, b in pairs]
+        deltas = [
+            aggregate.delta(aggregate.pivot(groups[k], x), aggregate.pivot(groups[b], x)) for k, b in pairs
+        ]
         limit = _symmetric_limit(np.concatenate([d.to_numpy(dtype=float).ravel() for d in deltas]))
         norm = Normalize(vmin=-limit, vmax=limit)  # symmetric: white is exactly zero
         positions, nrows, ncols = _layout([len(pairs)])
@@ -145,16 +175,28 @@ def plot_deltas(records: pd.DataFrame, baseline: str, out_dir: str | Path, *, x:
         for (k, b), d, (gi, gj) in zip(pairs, deltas, positions):
             ax = fig.add_subplot(grid[gi, gj])
             axes.append(ax)
-            mesh = draw_grid(ax, d, x=x, cmap=style.DELTA_CMAP, norm=norm, annotate=annotate,
-                             signed=True, show_ylabels=(gj == 0),
-                             max_annotated_lengths=COMPARE_MAX_ANNOTATED, max_xlabels=16,
-                             cell_width_in=cell_w)
+            mesh = draw_grid(
+                ax,
+                d,
+                x=x,
+                cmap=style.DELTA_CMAP,
+                norm=norm,
+                annotate=annotate,
+                signed=True,
+                show_ylabels=(gj == 0),
+                max_annotated_lengths=COMPARE_MAX_ANNOTATED,
+                max_xlabels=16,
+                cell_width_in=cell_w,
+            )
             m_t = aggregate.group_mean(groups[k])[0]
             m_b = aggregate.group_mean(groups[b])[0]
             model = aggregate.label(groups[k], "model")
-            ax.set_title(f"{variant} − {baseline} · {model}\n"
-                         f"{aggregate.label(groups[k], 'benchmark')} · "
-                         f"{k.scoring} · mean Δ {m_t - m_b:+.3f}", fontsize=style.FONT["title"] - 1)
+            ax.set_title(
+                f"{variant} − {baseline} · {model}\n"
+                f"{aggregate.label(groups[k], 'benchmark')} · "
+                f"{k.scoring} · mean Δ {m_t - m_b:+.3f}",
+                fontsize=style.FONT["title"] - 1,
+            )
         cbar = fig.colorbar(mesh, ax=axes, fraction=0.05, pad=0.02)
         cbar.set_label(f"Accuracy − {baseline}", fontsize=style.FONT["label"])
         cbar.ax.tick_params(labelsize=style.FONT["tick"])

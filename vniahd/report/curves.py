@@ -48,16 +48,22 @@ def plot_curves(records: pd.DataFrame, path: str | Path, *, x: str = "frames") -
                 continue
             c = aggregate.curve(g, x)
             all_x.update(c["x"])
-            name = (f"{aggregate.label(g, 'model')} · {key.variant}" if many_models
-                    else key.variant)
+            name = f"{aggregate.label(g, 'model')} · {key.variant}" if many_models else key.variant
             colour = colours[(key.model_spec, key.model_fp, key.variant)]
-            ax.fill_between(c["x"], c["ci_low"], c["ci_high"], color=colour, alpha=0.10,
-                            linewidth=0)
-            ax.plot(c["x"], c["mean"], linestyle=style.linestyle(key.schedule), color=colour,
-                    marker=markers[key.bench], markersize=3.5, linewidth=1.8,
-                    label=f"{name} · {aggregate.label(g, 'benchmark')}")
-        ax.set_title(f"{scoring} scoring" if len(scorings) > 1 else "Accuracy vs. length",
-                     fontsize=style.FONT["title"])
+            ax.fill_between(c["x"], c["ci_low"], c["ci_high"], color=colour, alpha=0.10, linewidth=0)
+            ax.plot(
+                c["x"],
+                c["mean"],
+                linestyle=style.linestyle(key.schedule),
+                color=colour,
+                marker=markers[key.bench],
+                markersize=3.5,
+                linewidth=1.8,
+                label=f"{name} · {aggregate.label(g, 'benchmark')}",
+            )
+        ax.set_title(
+            f"{scoring} scoring" if len(scorings) > 1 else "Accuracy vs. length", fontsize=style.FONT["title"]
+        )
         ax.set_xlabel(style.x_label(x), fontsize=style.FONT["label"])
         ax.set_ylim(-0.02, 1.02)
         ax.grid(True, color="#e5e5e5", linewidth=0.8)
@@ -82,6 +88,5 @@ def plot_curves(records: pd.DataFrame, path: str | Path, *, x: str = "frames") -
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
-    fig.legend(handles, labels, loc="outside right center", fontsize=style.FONT["tick"],
-               frameon=False)
+    fig.legend(handles, labels, loc="outside right center", fontsize=style.FONT["tick"], frameon=False)
     return style.save_png(fig, path)

@@ -54,12 +54,29 @@ def draw_grid(
     values = table.to_numpy(dtype=float)
     n_depth, n_len = values.shape
     # Hatched background: visible only where a cell is masked (no data).
-    ax.add_patch(Rectangle((0, 0), n_len, n_depth, facecolor=style.MISSING_FACE,
-                           edgecolor=style.MISSING_HATCH_COLOR, hatch="///", linewidth=0, zorder=0))
+    ax.add_patch(
+        Rectangle(
+            (0, 0),
+            n_len,
+            n_depth,
+            facecolor=style.MISSING_FACE,
+            edgecolor=style.MISSING_HATCH_COLOR,
+            hatch="///",
+            linewidth=0,
+            zorder=0,
+        )
+    )
     border = style.clamp(2.4 - 0.06 * n_len, 0.8, 2.0)
-    mesh = ax.pcolormesh(np.arange(n_len + 1), np.arange(n_depth + 1),
-                         np.ma.masked_invalid(values), cmap=cmap, norm=norm,
-                         edgecolors="white", linewidth=border, zorder=1)
+    mesh = ax.pcolormesh(
+        np.arange(n_len + 1),
+        np.arange(n_depth + 1),
+        np.ma.masked_invalid(values),
+        cmap=cmap,
+        norm=norm,
+        edgecolors="white",
+        linewidth=border,
+        zorder=1,
+    )
     ax.set_xlim(0, n_len)
     ax.set_ylim(n_depth, 0)  # depth 0 % at the top, as in the community's figures
     ax.set_xticks(np.arange(n_len) + 0.5)
@@ -68,12 +85,17 @@ def draw_grid(
     # Rotate only when the widest label would not fit its cell(s) upright (9 pt ≈ 0.075 in/char).
     room = (cell_width_in or cell_size_inches(n_len, n_depth)[0]) * step
     rotate = max(len(t) for t in labels) * 0.075 > 0.9 * room
-    ax.set_xticklabels(labels,
-                       rotation=45 if rotate else 0, ha="right" if rotate else "center",
-                       rotation_mode="anchor", fontsize=style.FONT["tick"])
+    ax.set_xticklabels(
+        labels,
+        rotation=45 if rotate else 0,
+        ha="right" if rotate else "center",
+        rotation_mode="anchor",
+        fontsize=style.FONT["tick"],
+    )
     ax.set_yticks(np.arange(n_depth) + 0.5)
-    ax.set_yticklabels([style.format_depth(v) for v in table.index] if show_ylabels else [],
-                       fontsize=style.FONT["tick"])
+    ax.set_yticklabels(
+        [style.format_depth(v) for v in table.index] if show_ylabels else [], fontsize=style.FONT["tick"]
+    )
     ax.tick_params(length=0)
     for side in ax.spines.values():
         side.set_visible(False)
@@ -89,8 +111,16 @@ def draw_grid(
                     continue
                 text = (f"{v:+.2f}" if abs(v) >= 0.005 else "0") if signed else f"{v:.2f}"
                 dark = signed and abs(norm(v) - 0.5) > 0.33  # deep ends of a diverging map
-                ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=fontsize,
-                        color="white" if dark else "#222222", zorder=2)
+                ax.text(
+                    j + 0.5,
+                    i + 0.5,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=fontsize,
+                    color="white" if dark else "#222222",
+                    zorder=2,
+                )
     return mesh
 
 
@@ -103,15 +133,16 @@ def figure_size(table: pd.DataFrame, panels: int = 1) -> tuple[float, float]:
     return width, height
 
 
-def title_lines(model: str, variant: str, benchmark: str, scoring: str,
-                mean: float, lo: float, hi: float) -> str:
+def title_lines(
+    model: str, variant: str, benchmark: str, scoring: str, mean: float, lo: float, hi: float
+) -> str:
     """``benchmark``: the group's benchmark label (``V-NIAH-D``, ``V-NIAH-D [period 4]``)."""
-    return (f"{model} · {variant}\n{benchmark} · {scoring} scoring · "
-            f"mean {style.ci_text(mean, lo, hi)}")
+    return f"{model} · {variant}\n{benchmark} · {scoring} scoring · mean {style.ci_text(mean, lo, hi)}"
 
 
-def plot_heatmap(records: pd.DataFrame, path: str | Path, *, x: str = "frames",
-                 annotate: bool | None = None) -> Path:
+def plot_heatmap(
+    records: pd.DataFrame, path: str | Path, *, x: str = "frames", annotate: bool | None = None
+) -> Path:
     """One group's heatmap PNG at ``path``."""
     table = aggregate.pivot(records, x)
     mean, lo, hi, _ = aggregate.group_mean(records)
@@ -119,15 +150,25 @@ def plot_heatmap(records: pd.DataFrame, path: str | Path, *, x: str = "frames",
     fig = style.new_figure(*figure_size(table))
     ax = fig.add_subplot()
     mesh = draw_grid(ax, table, x=x, annotate=annotate)
-    ax.set_title(title_lines(first["model"], first["variant"], first["benchmark"], first["scoring"],
-                             mean, lo, hi), fontsize=style.FONT["title"], wrap=True)
+    ax.set_title(
+        title_lines(first["model"], first["variant"], first["benchmark"], first["scoring"], mean, lo, hi),
+        fontsize=style.FONT["title"],
+        wrap=True,
+    )
     cbar = fig.colorbar(mesh, ax=ax, fraction=0.05, pad=0.02)
     cbar.set_label("Accuracy", fontsize=style.FONT["label"])
     cbar.ax.tick_params(labelsize=style.FONT["tick"])
     cbar.outline.set_visible(False)
     if table.isna().to_numpy().any():
-        fig.text(0.995, 0.005, "hatched: no data", ha="right", va="bottom",
-                 fontsize=style.FONT["tick"] - 1, color="#666666")
+        fig.text(
+            0.995,
+            0.005,
+            "hatched: no data",
+            ha="right",
+            va="bottom",
+            fontsize=style.FONT["tick"] - 1,
+            color="#666666",
+        )
     return style.save_png(fig, path)
 
 
@@ -143,13 +184,17 @@ def heatmap_filename(model: str, variant: str, scoring: str, schedule: str, data
     part is :func:`~vniahd.report.load.safe_name`-d; a name over :data:`MAX_NAME` characters is cut
     and ends in a hash of the whole.
     """
-    parts = [safe_name(model), safe_name(variant), f"scoring-{safe_name(scoring)}",
-             f"schedule-{safe_name(schedule)}"]
+    parts = [
+        safe_name(model),
+        safe_name(variant),
+        f"scoring-{safe_name(scoring)}",
+        f"schedule-{safe_name(schedule)}",
+    ]
     if dataset_tag:
         parts.append(f"dataset-{safe_name(dataset_tag)}")
     stem = "heatmap_" + "_".join(parts)
     if len(stem) + 4 > MAX_NAME:
-        stem = f"{stem[:MAX_NAME - 4 - 9]}_{sha256_bytes(stem)[:8]}"
+        stem = f"{stem[: MAX_NAME - 4 - 9]}_{sha256_bytes(stem)[:8]}"
     return f"{stem}.png"
 
 
@@ -162,9 +207,12 @@ def heatmap_filenames(
     should two names still coincide (labels that differ only in characters a file name cannot
     hold), each gets an 8-hex-digit hash of its group key appended.
     """
-    names = {k: heatmap_filename(aggregate.label(g, "model"), k.variant, k.scoring, k.schedule,
-                                 aggregate.label(g, "dataset_tag"))
-             for k, g in groups}
+    names = {
+        k: heatmap_filename(
+            aggregate.label(g, "model"), k.variant, k.scoring, k.schedule, aggregate.label(g, "dataset_tag")
+        )
+        for k, g in groups
+    }
     seen: dict[str, list[aggregate.GroupKey]] = {}
     for k, n in names.items():
         seen.setdefault(n, []).append(k)

@@ -40,50 +40,69 @@ def _table(header: list[str], rows: list[list[str]], num_from: int) -> str:
     esc = html.escape
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join(
-        "<tr>" + "".join(f'<td class="num">{esc(str(c))}</td>' if i >= num_from
-                         else f"<td>{esc(str(c))}</td>" for i, c in enumerate(r)) + "</tr>"
-        for r in rows)
+        "<tr>"
+        + "".join(
+            f'<td class="num">{esc(str(c))}</td>' if i >= num_from else f"<td>{esc(str(c))}</td>"
+            for i, c in enumerate(r)
+        )
+        + "</tr>"
+        for r in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _figure(name: str, path: Path, caption: str) -> str:
-    return (f'<figure id="{html.escape(name)}"><img alt="{html.escape(name)}" '
-            f'src="{data_uri(path)}"><figcaption><b>{html.escape(name)}</b> — '
-            f"{html.escape(caption)}</figcaption></figure>")
+    return (
+        f'<figure id="{html.escape(name)}"><img alt="{html.escape(name)}" '
+        f'src="{data_uri(path)}"><figcaption><b>{html.escape(name)}</b> — '
+        f"{html.escape(caption)}</figcaption></figure>"
+    )
 
 
 def _source(src: Source) -> str:
     esc = html.escape
-    files = "".join(f"<li><code>{esc(n)}</code> sha256 <code>{esc(h)}</code></li>"
-                    for n, h in src.files.items())
+    files = "".join(
+        f"<li><code>{esc(n)}</code> sha256 <code>{esc(h)}</code></li>" for n, h in src.files.items()
+    )
     notes = "".join(f"<li>{esc(n)}</li>" for n in src.notes)
     run = ""
     if src.run is not None:
-        run = ("<details><summary>run.json</summary><pre>"
-               + esc(json.dumps(src.run, indent=2, sort_keys=True, default=str)) + "</pre></details>")
+        run = (
+            "<details><summary>run.json</summary><pre>"
+            + esc(json.dumps(src.run, indent=2, sort_keys=True, default=str))
+            + "</pre></details>"
+        )
     identity = f" · dataset <code>{esc(src.dataset)}</code>" if src.dataset else ""
     if src.model_fp:
         identity += f" · model fingerprint <code>{esc(src.model_fp)}</code>"
-    return (f"<h3><code>{esc(src.path)}</code></h3><p class='muted'>{esc(src.kind)} · "
-            f"{src.num_records} records{identity}</p><ul>{files}{notes}</ul>{run}")
+    return (
+        f"<h3><code>{esc(src.path)}</code></h3><p class='muted'>{esc(src.kind)} · "
+        f"{src.num_records} records{identity}</p><ul>{files}{notes}</ul>{run}"
+    )
 
 
-def render(summary_df: pd.DataFrame, figures: list[tuple[str, Path, str]], sources: list[Source],
-           provenance: dict, options: dict) -> str:
+def render(
+    summary_df: pd.DataFrame,
+    figures: list[tuple[str, Path, str]],
+    sources: list[Source],
+    provenance: dict,
+    options: dict,
+) -> str:
     """The page's HTML. ``figures`` are (file name, path, caption) in display order."""
     wide_h, wide_r = tables.wide_rows(summary_df)
     long_h, long_r = tables.long_rows(summary_df)
     figs = "\n".join(_figure(n, p, c) for n, p, c in figures)
     srcs = "\n".join(_source(s) for s in sources)
-    prov = html.escape(json.dumps({"report": provenance, "options": options}, indent=2,
-                                  sort_keys=True, default=str))
+    prov = html.escape(
+        json.dumps({"report": provenance, "options": options}, indent=2, sort_keys=True, default=str)
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>V-NIAH-D report</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>
 <body>
 <h1>V-NIAH / V-NIAH-D report</h1>
-<p class="muted">Generated {html.escape(str(provenance.get('created_utc', '')))} by vniahd
-{html.escape(str(provenance.get('versions', {}).get('vniahd', '')))} from {len(sources)} input(s).
+<p class="muted">Generated {html.escape(str(provenance.get("created_utc", "")))} by vniahd
+{html.escape(str(provenance.get("versions", {}).get("vniahd", "")))} from {len(sources)} input(s).
 Accuracies in percent with Wilson 95% confidence intervals.</p>
 <h2 id="summary">Summary</h2>
 {_table(wide_h, wide_r, num_from=tables.first_numeric_column(wide_h))}

@@ -34,9 +34,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -48,9 +49,24 @@ from vniahd.records import RESULT_KEYS, RunManifest, check_result
 REQUIRED_KEYS = RESULT_KEYS
 #: Columns of the records table, in order.
 COLUMNS = (
-    "model", "model_spec", "model_fp", "variant", "scoring", "schedule", "dataset", "dataset_tag",
-    "benchmark", "length", "depth", "depth_pct", "needle_id", "sample_id", "correct",
-    "tokens_per_frame", "num_tokens", "source",
+    "model",
+    "model_spec",
+    "model_fp",
+    "variant",
+    "scoring",
+    "schedule",
+    "dataset",
+    "dataset_tag",
+    "benchmark",
+    "length",
+    "depth",
+    "depth_pct",
+    "needle_id",
+    "sample_id",
+    "correct",
+    "tokens_per_frame",
+    "num_tokens",
+    "source",
 )
 #: A result's identity across inputs: the same dataset, model, sample, variant and scoring.
 RESULT_IDENTITY = ("dataset", "model_spec", "model_fp", "sample_id", "variant", "scoring")
@@ -115,8 +131,9 @@ def _where(path: Path, line: int | None) -> str:
 def _number(value: Any, key: str, path: Path, line: int, *, integer: bool = False) -> float:
     """``value`` as a finite number, or a VniahdError naming the key, file and line."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise VniahdError(f"{_where(path, line)}: {key!r} must be a finite number, got {value!r}; "
-                          "fix or delete that line")
+        raise VniahdError(
+            f"{_where(path, line)}: {key!r} must be a finite number, got {value!r}; fix or delete that line"
+        )
     if integer and float(value) != int(value):
         raise VniahdError(f"{_where(path, line)}: {key!r} must be a whole number, got {value!r}")
     return float(value)
@@ -164,12 +181,15 @@ def read_jsonl(path: Path, notes: list[str] | None = None) -> list[dict]:
         except json.JSONDecodeError as exc:
             if i == last:
                 if notes is not None:
-                    notes.append(f"{path.name}, line {line_no}: torn last line skipped (run "
-                                 "interrupted or still running)")
+                    notes.append(
+                        f"{path.name}, line {line_no}: torn last line skipped (run "
+                        "interrupted or still running)"
+                    )
                 continue
             raise VniahdError(
                 f"{_where(path, line_no)}: not valid JSON ({exc.msg}) and not the last line, so "
-                "not a torn write; fix or delete that line") from None
+                "not a torn write; fix or delete that line"
+            ) from None
         rows.append(_record_from_line(obj, path, line_no))
     return rows
 
@@ -183,12 +203,16 @@ def load_results_dir(path: str | Path, shards: list[Path] | None = None) -> tupl
     """
     path = Path(path)
     if not path.is_dir():
-        raise VniahdError(f"results directory {path} does not exist; pass a directory written by "
-                          "'vniahd eval' or an all_accuracies.json file")
+        raise VniahdError(
+            f"results directory {path} does not exist; pass a directory written by "
+            "'vniahd eval' or an all_accuracies.json file"
+        )
     shards = sorted(path.glob("results*.jsonl")) if shards is None else shards
     if not shards:
-        raise VniahdError(f"{path} has no results*.jsonl; pass a directory written by "
-                          "'vniahd eval' (or a reference all_accuracies.json)")
+        raise VniahdError(
+            f"{path} has no results*.jsonl; pass a directory written by "
+            "'vniahd eval' (or a reference all_accuracies.json)"
+        )
     source = Source(path=str(path.resolve()), kind="results")
     rows: list[dict] = []
     for shard in shards:
@@ -199,12 +223,12 @@ def load_results_dir(path: str | Path, shards: list[Path] | None = None) -> tupl
     for r in rows:
         r.update(source=source.path, dataset=source.dataset, model_fp=source.model_fp)
     if not rows:
-        raise VniahdError(f"{path}: the results*.jsonl files hold no results yet; run or finish "
-                          "'vniahd eval' first")
+        raise VniahdError(
+            f"{path}: the results*.jsonl files hold no results yet; run or finish 'vniahd eval' first"
+        )
     df = pd.DataFrame(rows)
     before = len(df)
-    df = df.drop_duplicates(subset=["sample_id", "model_spec", "variant", "scoring", "schedule"],
-                            keep="last")
+    df = df.drop_duplicates(subset=["sample_id", "model_spec", "variant", "scoring", "schedule"], keep="last")
     if len(df) < before:
         source.notes.append(f"{before - len(df)} duplicate result line(s) counted once (last kept)")
     source.num_records = len(df)
@@ -216,11 +240,13 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise VniahdError(f"{path} is not UTF-8 text; pass results written by 'vniahd eval' or an "
-                          "all_accuracies.json file") from None
+        raise VniahdError(
+            f"{path} is not UTF-8 text; pass results written by 'vniahd eval' or an all_accuracies.json file"
+        ) from None
     except IsADirectoryError:
-        raise VniahdError(f"{path} is a directory, not a results file; rename it or pass the "
-                          "results files themselves") from None
+        raise VniahdError(
+            f"{path} is a directory, not a results file; rename it or pass the results files themselves"
+        ) from None
     except OSError as exc:
         raise VniahdError(f"cannot read {path} ({exc.strerror or exc}); check its permissions") from None
 
@@ -247,15 +273,19 @@ def _read_run_json(run_path: Path, source: Source) -> None:
     own = f"{SOURCE_PREFIX}{source.path}"
     if not run_path.is_file():
         source.dataset = own
-        source.notes.append("run.json is missing: model and variant details come from the results "
-                            "lines, and with no dataset fingerprint these results are pooled with "
-                            "no other input")
+        source.notes.append(
+            "run.json is missing: model and variant details come from the results "
+            "lines, and with no dataset fingerprint these results are pooled with "
+            "no other input"
+        )
         return
     try:
         data = json.loads(_read_text(run_path))
     except json.JSONDecodeError as exc:
-        raise VniahdError(f"{_where(run_path, exc.lineno)}: not valid JSON ({exc.msg}); "
-                          "restore run.json or rerun the evaluation") from None
+        raise VniahdError(
+            f"{_where(run_path, exc.lineno)}: not valid JSON ({exc.msg}); "
+            "restore run.json or rerun the evaluation"
+        ) from None
     if not isinstance(data, dict):
         raise VniahdError(f"{run_path} is not a JSON object; restore run.json or rerun the evaluation")
     source.run = data
@@ -265,8 +295,9 @@ def _read_run_json(run_path: Path, source: Source) -> None:
     source.model_fp = str(model_fp) if model_fp else ""
     source.period = _period(data.get("dataset"))
     if not dataset_fp:
-        source.notes.append("run.json names no dataset fingerprint: these results are pooled with "
-                            "no other input")
+        source.notes.append(
+            "run.json names no dataset fingerprint: these results are pooled with no other input"
+        )
 
 
 def _json_list_items(text: str, path: Path) -> list[tuple[Any, int]]:
@@ -274,8 +305,10 @@ def _json_list_items(text: str, path: Path) -> list[tuple[Any, int]]:
     decoder = json.JSONDecoder()
 
     def fail(msg: str, pos: int) -> VniahdError:
-        return VniahdError(f"{_where(path, text.count(chr(10), 0, pos) + 1)}: {msg}; expected a "
-                           'JSON list of {"Num. Frame", "Frame Depth", "Score"} objects')
+        return VniahdError(
+            f"{_where(path, text.count(chr(10), 0, pos) + 1)}: {msg}; expected a "
+            'JSON list of {"Num. Frame", "Frame Depth", "Score"} objects'
+        )
 
     n, i = len(text), 0
 
@@ -321,11 +354,15 @@ def load_reference_accuracies(
     if path.is_dir():
         path = path / REFERENCE_NAME
     if not path.is_file():
-        raise VniahdError(f"reference results file {path} does not exist; pass an "
-                          "all_accuracies.json written by the V-NIAH scripts")
+        raise VniahdError(
+            f"reference results file {path} does not exist; pass an "
+            "all_accuracies.json written by the V-NIAH scripts"
+        )
     if path.name == "run.json":
-        raise VniahdError(f"{path} is a results directory's run.json, not a results file; pass the "
-                          f"directory {path.parent} instead")
+        raise VniahdError(
+            f"{path} is a results directory's run.json, not a results file; pass the "
+            f"directory {path.parent} instead"
+        )
     items = _json_list_items(_read_text(path), path)
     if not items:
         raise VniahdError(f"{path}: the list is empty; nothing to plot")
@@ -337,15 +374,19 @@ def load_reference_accuracies(
             raise VniahdError(f"{_where(path, line)}: expected an object, got {type(obj).__name__}")
         missing = [k for k in REFERENCE_KEYS if k not in obj]
         if missing:
-            raise VniahdError(f"{_where(path, line)}: entry is missing {', '.join(map(repr, missing))}"
-                              "; every entry needs \"Num. Frame\", \"Frame Depth\" and \"Score\"")
+            raise VniahdError(
+                f"{_where(path, line)}: entry is missing {', '.join(map(repr, missing))}"
+                '; every entry needs "Num. Frame", "Frame Depth" and "Score"'
+            )
         frames = _number(obj["Num. Frame"], "Num. Frame", path, line, integer=True)
         depth = _number(obj["Frame Depth"], "Frame Depth", path, line)
         score = obj["Score"]
         score = float(score) if isinstance(score, bool) else _number(score, "Score", path, line)
         if not 0.0 <= score <= 1.0 or frames <= 0 or depth < 0:
-            raise VniahdError(f"{_where(path, line)}: need Score in [0, 1], Num. Frame > 0 and "
-                              f"Frame Depth >= 0; got {obj!r}")
+            raise VniahdError(
+                f"{_where(path, line)}: need Score in [0, 1], Num. Frame > 0 and "
+                f"Frame Depth >= 0; got {obj!r}"
+            )
         depths.append(depth)
         rows.append({"length": int(frames), "depth": depth, "correct": score, "line": line})
     # The scripts write percents (0..100); a file whose depths are all <= 1 is in fractions.
@@ -354,20 +395,35 @@ def load_reference_accuracies(
     for r in rows:
         r["depth"] = r["depth"] / scale
         if r["depth"] > 1.0:
-            raise VniahdError(f"{_where(path, r['line'])}: Frame Depth {r['depth'] * scale} is above "
-                              "100 percent")
-        r.update(model=model_short_name(spec), model_spec=spec, variant=variant, scoring="reference",
-                 schedule=schedule, needle_id="", sample_id=f"line{r.pop('line')}",
-                 tokens_per_frame=float(tokens_per_frame), num_tokens=math.nan,
-                 source=str(path.resolve()), dataset=f"{SOURCE_PREFIX}{path.resolve()}",
-                 model_fp="")
-    source = Source(path=str(path.resolve()), kind="reference",
-                    files={path.name: _sha256(path)}, num_records=len(rows),
-                    dataset=f"{SOURCE_PREFIX}{path.resolve()}")
+            raise VniahdError(
+                f"{_where(path, r['line'])}: Frame Depth {r['depth'] * scale} is above 100 percent"
+            )
+        r.update(
+            model=model_short_name(spec),
+            model_spec=spec,
+            variant=variant,
+            scoring="reference",
+            schedule=schedule,
+            needle_id="",
+            sample_id=f"line{r.pop('line')}",
+            tokens_per_frame=float(tokens_per_frame),
+            num_tokens=math.nan,
+            source=str(path.resolve()),
+            dataset=f"{SOURCE_PREFIX}{path.resolve()}",
+            model_fp="",
+        )
+    source = Source(
+        path=str(path.resolve()),
+        kind="reference",
+        files={path.name: _sha256(path)},
+        num_records=len(rows),
+        dataset=f"{SOURCE_PREFIX}{path.resolve()}",
+    )
     source.notes.append(
         f"reference file: Frame Depth read as {'fractions' if scale == 1 else 'percent'}; each entry "
         "is one cell score, so n counts cells (a conservative interval); schedule unknown; "
-        f"{tokens_per_frame:g} tokens per frame assumed")
+        f"{tokens_per_frame:g} tokens per frame assumed"
+    )
     return pd.DataFrame(rows), source
 
 
@@ -386,22 +442,29 @@ def load_inputs(paths: Iterable[str | Path]) -> Loaded:
     for raw in paths:
         p = Path(raw)
         if not p.exists():
-            raise VniahdError(f"results path {p} does not exist; pass results directories written by "
-                              "'vniahd eval' or all_accuracies.json files")
+            raise VniahdError(
+                f"results path {p} does not exist; pass results directories written by "
+                "'vniahd eval' or all_accuracies.json files"
+            )
         key = p.resolve()
         if key in seen:
             continue
         seen.add(key)
         if p.is_file():
-            df, src = (load_reference_accuracies(p) if p.suffix == ".json"
-                       else load_results_dir(p.parent, shards=[p]))
+            df, src = (
+                load_reference_accuracies(p)
+                if p.suffix == ".json"
+                else load_results_dir(p.parent, shards=[p])
+            )
         elif any(p.glob("results*.jsonl")):
             df, src = load_results_dir(p)
         elif (p / REFERENCE_NAME).is_file():
             df, src = load_reference_accuracies(p / REFERENCE_NAME)
         else:
-            raise VniahdError(f"{p} has neither results*.jsonl nor {REFERENCE_NAME}; pass a "
-                              "directory written by 'vniahd eval' or a reference results file")
+            raise VniahdError(
+                f"{p} has neither results*.jsonl nor {REFERENCE_NAME}; pass a "
+                "directory written by 'vniahd eval' or a reference results file"
+            )
         df["input"] = len(sources)
         frames.append(df)
         sources.append(src)
@@ -430,8 +493,10 @@ def _count_duplicates_once(records: pd.DataFrame, sources: list[Source]) -> pd.D
         n, differ = len(d), int((d["correct"] != d["correct_kept"]).sum())
         a, b = sources[int(earlier)], sources[int(later)]
         disagree = f", {differ} of them scored differently" if differ else ""
-        b.notes.append(f"{n} result(s) also in {a.path} (same dataset, model, sample, variant and "
-                       f"scoring{disagree}): counted once, from {a.path}")
+        b.notes.append(
+            f"{n} result(s) also in {a.path} (same dataset, model, sample, variant and "
+            f"scoring{disagree}): counted once, from {a.path}"
+        )
         b.num_records -= n
     return records[~dup]
 
@@ -449,8 +514,10 @@ def _note_settings_that_differ(sources: list[Source]) -> None:
             continue
         differ = [f for f, _ours, _theirs in RunManifest(src.run).mismatches(other.run or {})]
         if differ:
-            src.notes.append(f"pooled with {other.path} (same dataset and model) although run.json "
-                             f"differs in {', '.join(differ)}; plot them separately if that matters")
+            src.notes.append(
+                f"pooled with {other.path} (same dataset and model) although run.json "
+                f"differs in {', '.join(differ)}; plot them separately if that matters"
+            )
 
 
 def _tags(ids: list[str], candidates: dict[str, list[str]]) -> dict[str, str]:
@@ -459,7 +526,7 @@ def _tags(ids: list[str], candidates: dict[str, list[str]]) -> dict[str, str]:
     out = {i: "" for i in ids}
     pending = list(ids)
     for rank in range(max((len(c) for c in candidates.values()), default=0)):
-        tried = {i: (candidates.get(i) or [])[rank:rank + 1] for i in pending}
+        tried = {i: (candidates.get(i) or [])[rank : rank + 1] for i in pending}
         counts: dict[str, int] = {}
         for c in tried.values():
             if c:
@@ -494,14 +561,15 @@ def _label(records: pd.DataFrame, sources: list[Source]) -> None:
             if not d.startswith(SOURCE_PREFIX):
                 candidates[d] = period + [f"dataset {d[:8]}", f"dataset {d[:16]}"]
             else:  # an input of its own: the directory (or the reference file's directory) name
-                own = Path(d[len(SOURCE_PREFIX):])
+                own = Path(d[len(SOURCE_PREFIX) :])
                 own = own.parent if d.endswith(".json") else own
                 candidates[d] = [own.name, f"{own.parent.name}/{own.name}"]
         tags = _tags(datasets, candidates)
         mask = records["schedule"] == schedule
         records.loc[mask, "dataset_tag"] = records.loc[mask, "dataset"].map(tags)
-    records["benchmark"] = [benchmark_label(s, t) for s, t in
-                            zip(records["schedule"], records["dataset_tag"])]
+    records["benchmark"] = [
+        benchmark_label(s, t) for s, t in zip(records["schedule"], records["dataset_tag"])
+    ]
     models = records[["model", "model_spec", "model_fp"]].drop_duplicates()
     for short, g in models.groupby("model", sort=False):
         if len(g) < 2:

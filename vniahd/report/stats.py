@@ -51,6 +51,7 @@ def wilson_arrays(k: np.ndarray, n: np.ndarray, z: float = Z95) -> tuple[np.ndar
     lo = np.full(np.broadcast(k, n).shape, np.nan)
     hi = lo.copy()
     for idx in np.ndindex(lo.shape):
-        lo[idx], hi[idx] = wilson_interval(float(np.broadcast_to(k, lo.shape)[idx]),
-                                           float(np.broadcast_to(n, lo.shape)[idx]), z)
+        lo[idx], hi[idx] = wilson_interval(
+            float(np.broadcast_to(k, lo.shape)[idx]), float(np.broadcast_to(n, lo.shape)[idx]), z
+        )
     return lo, hi

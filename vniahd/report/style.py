@@ -77,7 +77,7 @@ def save_png(fig: Figure, path: str | Path) -> Path:
 
 
 def ci_text(mean: float, lo: float, hi: float) -> str:
-    """"0.873 [0.842, 0.899]" (a mean with its 95% interval), or "n/a"."""
+    """ "0.873 [0.842, 0.899]" (a mean with its 95% interval), or "n/a"."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "n/a"
     return f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"

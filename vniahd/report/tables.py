@@ -19,14 +19,35 @@ from vniahd.files import write_text_atomic
 from vniahd.report import aggregate
 
 CSV_COLUMNS = (
-    "model", "model_spec", "variant", "scoring", "schedule", "benchmark", "n", "mean", "ci_low",
-    "ci_high", "near_lengths", "near_n", "near_mean", "near_ci_low", "near_ci_high", "far_lengths",
-    "far_n", "far_mean", "far_ci_low", "far_ci_high", "lengths", "depths", "dataset", "model_fp",
+    "model",
+    "model_spec",
+    "variant",
+    "scoring",
+    "schedule",
+    "benchmark",
+    "n",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "near_lengths",
+    "near_n",
+    "near_mean",
+    "near_ci_low",
+    "near_ci_high",
+    "far_lengths",
+    "far_n",
+    "far_mean",
+    "far_ci_low",
+    "far_ci_high",
+    "lengths",
+    "depths",
+    "dataset",
+    "model_fp",
 )
 
 
 def pct_ci(mean: float, lo: float, hi: float) -> str:
-    """"87.3 (84.1–90.0)": percent with the 95% interval, or "–" when there is no data."""
+    """ "87.3 (84.1–90.0)": percent with the 95% interval, or "–" when there is no data."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "–"
     return f"{100 * mean:.1f} ({100 * lo:.1f}–{100 * hi:.1f})"
@@ -55,16 +76,34 @@ def wide_rows(summary_df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 
 def long_rows(summary_df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """Header and cells of the long form, with the near/far halves of the lengths."""
-    header = ["Model", "Variant", "Scoring", "Benchmark (schedule)", "n", "Acc. % (95% CI)",
-              "Near lengths", "Near acc. %", "Far lengths", "Far acc. %"]
+    header = [
+        "Model",
+        "Variant",
+        "Scoring",
+        "Benchmark (schedule)",
+        "n",
+        "Acc. % (95% CI)",
+        "Near lengths",
+        "Near acc. %",
+        "Far lengths",
+        "Far acc. %",
+    ]
     rows = []
     for _, r in summary_df.iterrows():
-        rows.append([
-            r["model"], r["variant"], r["scoring"], f"{r['benchmark']} ({r['schedule']})",
-            str(int(r["n"])), pct_ci(r["mean"], r["ci_low"], r["ci_high"]),
-            r["near_lengths"] or "–", pct_ci(r["near_mean"], r["near_ci_low"], r["near_ci_high"]),
-            r["far_lengths"] or "–", pct_ci(r["far_mean"], r["far_ci_low"], r["far_ci_high"]),
-        ])
+        rows.append(
+            [
+                r["model"],
+                r["variant"],
+                r["scoring"],
+                f"{r['benchmark']} ({r['schedule']})",
+                str(int(r["n"])),
+                pct_ci(r["mean"], r["ci_low"], r["ci_high"]),
+                r["near_lengths"] or "–",
+                pct_ci(r["near_mean"], r["near_ci_low"], r["near_ci_high"]),
+                r["far_lengths"] or "–",
+                pct_ci(r["far_mean"], r["far_ci_low"], r["far_ci_high"]),
+            ]
+        )
     return header, rows
 
 
@@ -78,8 +117,10 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
         return str(s).replace("|", "\\|")
 
     first = first_numeric_column(header)
-    lines = ["| " + " | ".join(map(esc, header)) + " |",
-             "|" + "|".join("---" if i < first else "--:" for i in range(len(header))) + "|"]
+    lines = [
+        "| " + " | ".join(map(esc, header)) + " |",
+        "|" + "|".join("---" if i < first else "--:" for i in range(len(header))) + "|",
+    ]
     lines += ["| " + " | ".join(map(esc, row)) + " |" for row in rows]
     return "\n".join(lines)
 

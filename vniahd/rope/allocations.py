@@ -23,8 +23,9 @@ Sections = tuple[int, int, int]
 
 def _check_num_pairs(num_pairs: int) -> None:
     if isinstance(num_pairs, bool) or not isinstance(num_pairs, int) or num_pairs < 1:
-        raise VniahdError(f"number of rotary pairs must be a positive integer (head_dim/2), "
-                          f"got {num_pairs!r}")
+        raise VniahdError(
+            f"number of rotary pairs must be a positive integer (head_dim/2), got {num_pairs!r}"
+        )
 
 
 def check_sections(num_pairs: int, sections: Sequence[int] | None) -> Sections:
@@ -40,9 +41,11 @@ def check_sections(num_pairs: int, sections: Sequence[int] | None) -> Sections:
     if not ok:
         raise VniahdError(f"sections must be three non-negative integers (t,h,w), got {sections!r}")
     if sum(parts) != num_pairs:
-        raise VniahdError(f"sections {parts} sum to {sum(parts)} but there are {num_pairs} rotary "
-                          f"pairs (head_dim/2); choose t+h+w = {num_pairs}, "
-                          f"e.g. {default_sections(num_pairs, 'mrope-blocks')}")
+        raise VniahdError(
+            f"sections {parts} sum to {sum(parts)} but there are {num_pairs} rotary "
+            f"pairs (head_dim/2); choose t+h+w = {num_pairs}, "
+            f"e.g. {default_sections(num_pairs, 'mrope-blocks')}"
+        )
     return parts  # type: ignore[return-value]
 
 
@@ -120,9 +123,11 @@ def interleaved_axes(num_pairs: int, sections: Sequence[int]) -> torch.Tensor:
     """
     st, sh, sw = check_sections(num_pairs, sections)
     if 3 * sh > num_pairs + 1 or 3 * sw > num_pairs:
-        raise VniahdError(f"interleaved allocation: sections {(st, sh, sw)} cannot be realised "
-                          f"with {num_pairs} pairs (needs 3·h ≤ P+1 and 3·w ≤ P); use e.g. "
-                          f"{default_sections(num_pairs, 'interleaved')}")
+        raise VniahdError(
+            f"interleaved allocation: sections {(st, sh, sw)} cannot be realised "
+            f"with {num_pairs} pairs (needs 3·h ≤ P+1 and 3·w ≤ P); use e.g. "
+            f"{default_sections(num_pairs, 'interleaved')}"
+        )
     axes = []
     for n in range(num_pairs):
         if n % 3 == 1 and n < 3 * sh:

@@ -43,14 +43,18 @@ class AllocatedRotaryEmbedding(nn.Module):
         if isinstance(base, AllocatedRotaryEmbedding):
             base = base.base
         if not hasattr(base, "inv_freq"):
-            raise VniahdError(f"{type(base).__name__} is not a transformers rotary module "
-                              "(no inv_freq); pass a Qwen2-VL/Qwen2.5-VL/Qwen3-VL text model")
+            raise VniahdError(
+                f"{type(base).__name__} is not a transformers rotary module "
+                "(no inv_freq); pass a Qwen2-VL/Qwen2.5-VL/Qwen3-VL text model"
+            )
         axes = torch.as_tensor(axes, dtype=torch.long).flatten()
         num_pairs = _inv_freq(base).numel()
         if axes.numel() != num_pairs or bool(((axes < 0) | (axes > 2)).any()):
-            raise VniahdError(f"allocation must give a stream 0..2 for each of the model's "
-                              f"{num_pairs} rotary pairs, got {axes.numel()} entries; build it "
-                              f"with variant.axes({num_pairs})")
+            raise VniahdError(
+                f"allocation must give a stream 0..2 for each of the model's "
+                f"{num_pairs} rotary pairs, got {axes.numel()} entries; build it "
+                f"with variant.axes({num_pairs})"
+            )
         self.base = base
         self.register_buffer("axes", axes.to(_inv_freq(base).device), persistent=False)
 
@@ -71,12 +75,17 @@ class AllocatedRotaryEmbedding(nn.Module):
         if isinstance(rope_type, str) and ("dynamic" in rope_type or rope_type == "longrope"):
             # Let transformers grow/reset the base module's inv_freq exactly as it would.
             from transformers.modeling_rope_utils import dynamic_rope_update
+
             cast(Any, dynamic_rope_update)(lambda module, x_, pos_: None)(base, x, position_ids)
         if position_ids.dim() == 2:
             position_ids = position_ids[None]
         position_ids = position_ids.expand(3, -1, -1)
-        cos, sin = rope_cos_sin(position_ids, _inv_freq(base), self.axes.to(position_ids.device),
-                                attention_scaling=cast(float, base.attention_scaling))
+        cos, sin = rope_cos_sin(
+            position_ids,
+            _inv_freq(base),
+            self.axes.to(position_ids.device),
+            attention_scaling=cast(float, base.attention_scaling),
+        )
         return cos.to(dtype=x.dtype), sin.to(dtype=x.dtype)
 
 
@@ -98,12 +107,17 @@ def _text_model(model: nn.Module) -> nn.Module:
     if inner is not None:
         candidates.append(getattr(inner, "language_model", None))
     for cand in candidates:
-        if isinstance(cand, nn.Module) and isinstance(getattr(cand, "rotary_emb", None), nn.Module) \
-                and hasattr(cand.rotary_emb, "inv_freq"):
+        if (
+            isinstance(cand, nn.Module)
+            and isinstance(getattr(cand, "rotary_emb", None), nn.Module)
+            and hasattr(cand.rotary_emb, "inv_freq")
+        ):
             return cand
-    raise VniahdError(f"could not find a text rotary module in {type(model).__name__}; pass a "
-                      "Qwen2-VL, Qwen2.5-VL or Qwen3-VL model (full, .model.language_model, or the "
-                      "bare text model)")
+    raise VniahdError(
+        f"could not find a text rotary module in {type(model).__name__}; pass a "
+        "Qwen2-VL, Qwen2.5-VL or Qwen3-VL model (full, .model.language_model, or the "
+        "bare text model)"
+    )
 
 
 def rotary_module(model: nn.Module) -> nn.Module:
@@ -123,20 +137,29 @@ def rotary_config(model: nn.Module) -> RotaryConfig:
     params = getattr(config, "rope_parameters", None) or {}
     theta_value = params.get("rope_theta", getattr(config, "rope_theta", None))
     if theta_value is None:
-        raise VniahdError(f"{type(config).__name__} gives no rope_theta (in rope_parameters or as "
-                          "an attribute); set it in the model's config.json")
+        raise VniahdError(
+            f"{type(config).__name__} gives no rope_theta (in rope_parameters or as "
+            "an attribute); set it in the model's config.json"
+        )
     theta = float(theta_value)
     sections = tuple(int(s) for s in getattr(rot, "mrope_section", None) or ())
     num_pairs = int(_inv_freq(rot).numel())
     if len(sections) != 3:
-        raise VniahdError(f"{type(rot).__name__} has no 3-part mrope_section; vniahd supports the "
-                          "Qwen2-VL, Qwen2.5-VL and Qwen3-VL text rotary modules")
+        raise VniahdError(
+            f"{type(rot).__name__} has no 3-part mrope_section; vniahd supports the "
+            "Qwen2-VL, Qwen2.5-VL and Qwen3-VL text rotary modules"
+        )
     # Qwen3-VL's module interleaves t/h/w (its recomposition overwrites every third pair).
     native = "interleaved" if type(rot).__name__.startswith("Qwen3") else "mrope-blocks"
     rotary_dim = 2 * num_pairs if 2 * num_pairs != int(head_dim) else None
-    return RotaryConfig(head_dim=int(head_dim), theta=theta, sections=sections,
-                        native_allocation=native, rope_type=str(getattr(rot, "rope_type", "default")),
-                        rotary_dim=rotary_dim)
+    return RotaryConfig(
+        head_dim=int(head_dim),
+        theta=theta,
+        sections=sections,
+        native_allocation=native,
+        rope_type=str(getattr(rot, "rope_type", "default")),
+        rotary_dim=rotary_dim,
+    )
 
 
 def install_allocation(model: nn.Module, axes: torch.Tensor) -> AllocatedRotaryEmbedding:

@@ -80,8 +80,9 @@ def tad_positions(segments: Sequence[Segment]) -> Positions:
     return _finish(chunks)
 
 
-def _grid_positions(segments: Sequence[Segment],
-                    video: Callable[[float, Video], tuple[torch.Tensor, float]]) -> Positions:
+def _grid_positions(
+    segments: Sequence[Segment], video: Callable[[float, Video], tuple[torch.Tensor, float]]
+) -> Positions:
     """Shared driver: text runs count up by one; ``video(start, seg)`` returns the segment's
     [3, n] positions and the next start position."""
     nxt = 0.0
@@ -117,8 +118,9 @@ def mrope_positions(segments: Sequence[Segment]) -> Positions:
     return _grid_positions(segments, lambda s, seg: _mrope_video(s, seg, float))
 
 
-def mrope_timed_positions(segments: Sequence[Segment], second_per_grid_t: float,
-                          tokens_per_second: float) -> Positions:
+def mrope_timed_positions(
+    segments: Sequence[Segment], second_per_grid_t: float, tokens_per_second: float
+) -> Positions:
     """M-RoPE with absolute time (Qwen2.5-VL, arXiv 2502.13923 §2.1).
 
     As :func:`mrope_positions` but the temporal index of frame f is
@@ -126,6 +128,7 @@ def mrope_timed_positions(segments: Sequence[Segment], second_per_grid_t: float,
     ``Qwen2_5_VLModel.get_rope_index``: ``time_tensor.long()``, i.e. truncation). The next segment
     starts at max over all streams + 1.
     """
+
     def time_index(f: int) -> float:
         return float(int(f * second_per_grid_t * tokens_per_second))
 
@@ -140,6 +143,7 @@ def diagonal_positions(segments: Sequence[Segment], delta: float, text_after: st
     The next segment starts at ``S0 + δ(T−1) + 1`` (``text_after='code'``: max of the t stream
     + 1, as the released code and checkpoints do) or ``S0 + δ·T`` (``'paper'``: Eq. 7).
     """
+
     def video(start: float, seg: Video) -> tuple[torch.Tensor, float]:
         rows, cols = _frame_grid(seg.height, seg.width)
         row_off = rows - (seg.height - 1) // 2
@@ -168,15 +172,19 @@ def _check_delta(value: Any) -> float:
     except (TypeError, ValueError):
         out = math.nan
     if not math.isfinite(out) or out <= 0:
-        raise VniahdError(f"diagonal layout: delta must be a positive number, got {value!r} "
-                          "(the paper uses 2; 0.5, 1 and 3 appear in its ablation)")
+        raise VniahdError(
+            f"diagonal layout: delta must be a positive number, got {value!r} "
+            "(the paper uses 2; 0.5, 1 and 3 appear in its ablation)"
+        )
     return out
 
 
 def _check_text_after(value: Any) -> str:
     if value not in ("code", "paper"):
-        raise VniahdError(f"diagonal layout: text_after must be 'code' (released code: "
-                          f"S0+δ(T−1)+1) or 'paper' (Eq. 7: S0+δT), got {value!r}")
+        raise VniahdError(
+            f"diagonal layout: text_after must be 'code' (released code: "
+            f"S0+δ(T−1)+1) or 'paper' (Eq. 7: S0+δT), got {value!r}"
+        )
     return str(value)
 
 
@@ -189,6 +197,7 @@ def _check_positive(name: str) -> Callable[[Any], float]:
         if not math.isfinite(out) or out <= 0:
             raise VniahdError(f"mrope-timed layout: {name} must be a positive number, got {value!r}")
         return out
+
     return check
 
 
@@ -208,8 +217,9 @@ class Layout:
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
             valid = ", ".join(sorted(self.defaults)) or "none"
-            raise VniahdError(f"layout {self.name!r} has no parameter {', '.join(unknown)}; "
-                              f"its parameters: {valid}")
+            raise VniahdError(
+                f"layout {self.name!r} has no parameter {', '.join(unknown)}; its parameters: {valid}"
+            )
         out = dict(self.defaults)
         for key, value in params.items():
             out[key] = self.checks[key](value)
@@ -227,26 +237,43 @@ MROPE_TIMED_DEFAULTS = {"second_per_grid_t": 1.0, "tokens_per_second": 2.0}
 LAYOUTS: dict[str, Layout] = {
     layout.name: layout
     for layout in (
-        Layout("vanilla", vanilla_positions,
-               "flat index i on all three streams (1D RoPE)",
-               "Su et al., RoFormer (arXiv 2104.09864) Eq. 34"),
-        Layout("tad", tad_positions,
-               "flat index + time index (text per token, visual per frame), same on all streams",
-               "TAD-RoPE as implemented in the VideoRoPE release code (V-NIAH-D evaluation script)"),
-        Layout("mrope", mrope_positions,
-               "(S0+f, S0+r, S0+c); next segment at max(t,h,w)+1",
-               "Qwen2-VL (arXiv 2409.12191) §2.1 M-RoPE; original get_rope_index semantics"),
-        Layout("mrope-timed", mrope_timed_positions,
-               "as mrope, temporal index int(f·second_per_grid_t·tokens_per_second)",
-               "Qwen2.5-VL (arXiv 2502.13923) §2.1; transformers Qwen2_5_VLModel.get_rope_index",
-               defaults=dict(MROPE_TIMED_DEFAULTS),
-               checks={"second_per_grid_t": _check_positive("second_per_grid_t"),
-                       "tokens_per_second": _check_positive("tokens_per_second")}),
-        Layout("diagonal", diagonal_positions,
-               "t=S0+δf, frame centre on (t,t,t); text after per 'code' or 'paper'",
-               "VideoRoPE (arXiv 2502.05173) §3 Eq. 7 (DL + ATS); released code for text_after='code'",
-               defaults={"delta": 2.0, "text_after": "code"},
-               checks={"delta": _check_delta, "text_after": _check_text_after}),
+        Layout(
+            "vanilla",
+            vanilla_positions,
+            "flat index i on all three streams (1D RoPE)",
+            "Su et al., RoFormer (arXiv 2104.09864) Eq. 34",
+        ),
+        Layout(
+            "tad",
+            tad_positions,
+            "flat index + time index (text per token, visual per frame), same on all streams",
+            "TAD-RoPE as implemented in the VideoRoPE release code (V-NIAH-D evaluation script)",
+        ),
+        Layout(
+            "mrope",
+            mrope_positions,
+            "(S0+f, S0+r, S0+c); next segment at max(t,h,w)+1",
+            "Qwen2-VL (arXiv 2409.12191) §2.1 M-RoPE; original get_rope_index semantics",
+        ),
+        Layout(
+            "mrope-timed",
+            mrope_timed_positions,
+            "as mrope, temporal index int(f·second_per_grid_t·tokens_per_second)",
+            "Qwen2.5-VL (arXiv 2502.13923) §2.1; transformers Qwen2_5_VLModel.get_rope_index",
+            defaults=dict(MROPE_TIMED_DEFAULTS),
+            checks={
+                "second_per_grid_t": _check_positive("second_per_grid_t"),
+                "tokens_per_second": _check_positive("tokens_per_second"),
+            },
+        ),
+        Layout(
+            "diagonal",
+            diagonal_positions,
+            "t=S0+δf, frame centre on (t,t,t); text after per 'code' or 'paper'",
+            "VideoRoPE (arXiv 2502.05173) §3 Eq. 7 (DL + ATS); released code for text_after='code'",
+            defaults={"delta": 2.0, "text_after": "code"},
+            checks={"delta": _check_delta, "text_after": _check_text_after},
+        ),
     )
 }
 

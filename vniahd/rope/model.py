@@ -57,14 +57,21 @@ class RotaryConfig:
         return temporal_period(self.rotary_dim or self.head_dim, self.theta, self.sections[0])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"head_dim": self.head_dim, "theta": self.theta, "sections": list(self.sections),
-                "num_pairs": self.num_pairs, "native_allocation": self.native_allocation,
-                "rope_type": self.rope_type, "rotary_dim": self.rotary_dim,
-                "temporal_period": self.temporal_period()}
+        return {
+            "head_dim": self.head_dim,
+            "theta": self.theta,
+            "sections": list(self.sections),
+            "num_pairs": self.num_pairs,
+            "native_allocation": self.native_allocation,
+            "rope_type": self.rope_type,
+            "rotary_dim": self.rotary_dim,
+            "temporal_period": self.temporal_period(),
+        }
 
 
-def effective_sections(variant: Variant, num_pairs: int,
-                       model_sections: Sections | None = None) -> Sections | None:
+def effective_sections(
+    variant: Variant, num_pairs: int, model_sections: Sections | None = None
+) -> Sections | None:
     """The (t, h, w) sections ``variant`` uses with ``num_pairs`` pairs (``None`` for uniform):
     the variant's own, else the model's for block allocations (module docstring), else the
     allocation's default."""
@@ -87,6 +94,8 @@ def applied_allocation(variant: Variant, rotary: RotaryConfig) -> dict[str, Any]
     """What applying ``variant`` to a model with ``rotary`` installs (recorded in run.json)."""
     sections = effective_sections(variant, rotary.num_pairs, rotary.sections)
     axes = variant_axes(variant, rotary)
-    return {"allocation": variant.allocation,
-            "effective_sections": list(sections) if sections is not None else None,
-            "axes": "".join(AXIS_NAMES[int(a)] for a in axes)}
+    return {
+        "allocation": variant.allocation,
+        "effective_sections": list(sections) if sections is not None else None,
+        "axes": "".join(AXIS_NAMES[int(a)] for a in axes),
+    }

@@ -40,8 +40,11 @@ from vniahd.rope.segments import Segment
 SPEC_HELP = (
     "a preset name (see 'vniahd variants'), a preset with overrides 'NAME:key=value,...' "
     "(e.g. 'videorope:delta=0.5,text_after=paper'), a custom 'LAYOUT+ALLOCATION[:key=value,...]' "
-    "(e.g. 'diagonal+lta:delta=0.5'; layouts: " + ", ".join(LAYOUTS) + "; allocations: "
-    + ", ".join(ALLOCATIONS) + "), or a JSON file path. Keys: the layout's parameters "
+    "(e.g. 'diagonal+lta:delta=0.5'; layouts: "
+    + ", ".join(LAYOUTS)
+    + "; allocations: "
+    + ", ".join(ALLOCATIONS)
+    + "), or a JSON file path. Keys: the layout's parameters "
     "(diagonal: delta, text_after=code|paper; mrope-timed: second_per_grid_t, tokens_per_second) "
     "and sections=t/h/w."
 )
@@ -61,15 +64,23 @@ class Variant:
     source: str = ""
 
     def __hash__(self) -> int:  # layout_params is a dict, so hash its items
-        return hash((self.name, self.layout, tuple(sorted(self.layout_params.items())),
-                     self.allocation, self.sections))
+        return hash(
+            (
+                self.name,
+                self.layout,
+                tuple(sorted(self.layout_params.items())),
+                self.allocation,
+                self.sections,
+            )
+        )
 
     def positions(self, segments: Sequence[Segment]) -> torch.Tensor:
         """Position ids [3, S] (float64) of ``segments`` under this variant's layout."""
         return get_layout(self.layout)(segments, **dict(self.layout_params))
 
-    def sections_for(self, num_pairs: int, model_sections: tuple[int, int, int] | None = None
-                     ) -> tuple[int, int, int] | None:
+    def sections_for(
+        self, num_pairs: int, model_sections: tuple[int, int, int] | None = None
+    ) -> tuple[int, int, int] | None:
         """The (t, h, w) sections used with ``num_pairs`` pairs (``None`` for uniform); with
         ``model_sections``, block allocations keep the model's own (:mod:`vniahd.rope.model`)."""
         from vniahd.rope.model import effective_sections
@@ -108,12 +119,18 @@ class Variant:
         """Inverse of :meth:`to_dict` (extra keys are ignored)."""
         try:
             return make_variant(
-                data["layout"], data["allocation"], name=data.get("name"),
-                sections=data.get("sections"), description=data.get("description"),
-                source=data.get("source"), **dict(data.get("layout_params") or {}))
+                data["layout"],
+                data["allocation"],
+                name=data.get("name"),
+                sections=data.get("sections"),
+                description=data.get("description"),
+                source=data.get("source"),
+                **dict(data.get("layout_params") or {}),
+            )
         except KeyError as exc:
-            raise VniahdError(f"variant record lacks {exc.args[0]!r}; it needs at least "
-                              "'layout' and 'allocation'") from None
+            raise VniahdError(
+                f"variant record lacks {exc.args[0]!r}; it needs at least 'layout' and 'allocation'"
+            ) from None
 
 
 def _default_rule(variant: Variant) -> str | None:
@@ -153,14 +170,22 @@ def _normalise_sections(sections: Any) -> tuple[int, int, int] | None:
     except (TypeError, ValueError):
         parts = ()
     if len(parts) != 3 or any(p < 0 for p in parts):
-        raise VniahdError(f"sections must be three non-negative integers t,h,w (e.g. 16,24,24), "
-                          f"got {sections!r}")
+        raise VniahdError(
+            f"sections must be three non-negative integers t,h,w (e.g. 16,24,24), got {sections!r}"
+        )
     return parts
 
 
-def make_variant(layout: str, allocation: str, *, name: str | None = None,
-                 sections: Any = None, description: str | None = None,
-                 source: str | None = None, **params: Any) -> Variant:
+def make_variant(
+    layout: str,
+    allocation: str,
+    *,
+    name: str | None = None,
+    sections: Any = None,
+    description: str | None = None,
+    source: str | None = None,
+    **params: Any,
+) -> Variant:
     """A custom variant from any layout, any allocation and the layout's parameters.
 
     ``sections`` (t, h, w) fixes the sections; ``None`` uses the allocation's default for the
@@ -171,8 +196,9 @@ def make_variant(layout: str, allocation: str, *, name: str | None = None,
     resolved = lay.resolve_params(**params)
     secs = _normalise_sections(sections)
     if allocation == "uniform" and secs is not None:
-        raise VniahdError("the uniform allocation takes no sections; drop 'sections' or pick "
-                          "another allocation")
+        raise VniahdError(
+            "the uniform allocation takes no sections; drop 'sections' or pick another allocation"
+        )
     overrides = {k: v for k, v in resolved.items() if lay.defaults.get(k) != v}
     if secs is not None:
         overrides["sections"] = secs
@@ -182,16 +208,25 @@ def make_variant(layout: str, allocation: str, *, name: str | None = None,
         layout_params=resolved,
         allocation=allocation,
         sections=secs,
-        description=description if description is not None else
-        f"custom: {layout} layout with {allocation} allocation",
+        description=description
+        if description is not None
+        else f"custom: {layout} layout with {allocation} allocation",
         source=source if source is not None else "user-defined (vniahd.rope.make_variant)",
     )
 
 
-def _preset(name: str, layout: str, allocation: str, description: str, source: str,
-            sections: tuple[int, int, int] | None = None, **params: Any) -> Variant:
-    return make_variant(layout, allocation, name=name, sections=sections,
-                        description=description, source=source, **params)
+def _preset(
+    name: str,
+    layout: str,
+    allocation: str,
+    description: str,
+    source: str,
+    sections: tuple[int, int, int] | None = None,
+    **params: Any,
+) -> Variant:
+    return make_variant(
+        layout, allocation, name=name, sections=sections, description=description, source=source, **params
+    )
 
 
 _VIDEOROPE = "VideoRoPE (Wei et al., ICML 2025, arXiv 2502.05173)"
@@ -200,40 +235,84 @@ _VIDEOROPE = "VideoRoPE (Wei et al., ICML 2025, arXiv 2502.05173)"
 PRESETS: dict[str, Variant] = {
     v.name: v
     for v in (
-        _preset("vanilla", "vanilla", "uniform",
-                "1D RoPE over the flattened sequence",
-                f"RoFormer (Su et al., arXiv 2104.09864) Eq. 34; {_VIDEOROPE} Table 3 'Vanilla RoPE'"),
-        _preset("tad", "tad", "uniform",
-                "TAD-RoPE: 1D index plus a per-text-token / per-frame time index",
-                f"{_VIDEOROPE} Table 3 'TAD-RoPE'; layout as in the VideoRoPE release code"),
-        _preset("mrope", "mrope", "mrope-blocks",
-                "Qwen2-VL M-RoPE: t/h/w streams, t on the highest frequencies",
-                "Qwen2-VL (arXiv 2409.12191) §2.1; transformers Qwen2VLRotaryEmbedding "
-                f"(mrope_section [16,24,24]); {_VIDEOROPE} Table 3 'M-RoPE'"),
-        _preset("videorope", "diagonal", "lta",
-                "VideoRoPE: diagonal layout (δ=2) + low-frequency temporal allocation",
-                f"{_VIDEOROPE} §3 Eq. 7 (DL + ATS, δ=2) and LTA; Table 3 'VideoRoPE'; "
-                "text after the video as in the released code", delta=2.0),
-        _preset("dl", "diagonal", "mrope-blocks",
-                "ablation: diagonal layout (δ=1) with M-RoPE's frequency blocks",
-                f"{_VIDEOROPE} component ablation (Tables 5–8, DL row)", delta=1.0),
-        _preset("dl-lta", "diagonal", "lta",
-                "ablation: diagonal layout (δ=1) + LTA, without temporal spacing",
-                f"{_VIDEOROPE} component ablation (Tables 5–8, LTA+DL row)", delta=1.0),
-        _preset("lta", "mrope", "lta",
-                "ablation: M-RoPE positions + low-frequency temporal allocation",
-                f"{_VIDEOROPE} component ablation (Tables 5–8, LTA row)"),
-        _preset("videorope-seq-xy", "diagonal", "lta-sequential",
-                "ablation: VideoRoPE with sequential (not interleaved) h/w frequencies",
-                f"{_VIDEOROPE} Table 7 (x-y allocation ablation)", delta=2.0),
-        _preset("mrope-timed", "mrope-timed", "mrope-blocks",
-                "Qwen2.5-VL M-RoPE with absolute-time temporal index",
-                "Qwen2.5-VL (arXiv 2502.13923) §2.1; transformers Qwen2_5_VLModel.get_rope_index "
-                "(defaults second_per_grid_t=1.0: 2 fps, temporal_patch_size 2; tokens_per_second=2)"),
-        _preset("mrope-interleaved", "mrope", "interleaved",
-                "M-RoPE positions with Qwen3-VL's interleaved t/h/w allocation",
-                "Qwen3-VL; transformers Qwen3VLTextRotaryEmbedding.recomposition_frequencies "
-                "(mrope_section [24,20,20])"),
+        _preset(
+            "vanilla",
+            "vanilla",
+            "uniform",
+            "1D RoPE over the flattened sequence",
+            f"RoFormer (Su et al., arXiv 2104.09864) Eq. 34; {_VIDEOROPE} Table 3 'Vanilla RoPE'",
+        ),
+        _preset(
+            "tad",
+            "tad",
+            "uniform",
+            "TAD-RoPE: 1D index plus a per-text-token / per-frame time index",
+            f"{_VIDEOROPE} Table 3 'TAD-RoPE'; layout as in the VideoRoPE release code",
+        ),
+        _preset(
+            "mrope",
+            "mrope",
+            "mrope-blocks",
+            "Qwen2-VL M-RoPE: t/h/w streams, t on the highest frequencies",
+            "Qwen2-VL (arXiv 2409.12191) §2.1; transformers Qwen2VLRotaryEmbedding "
+            f"(mrope_section [16,24,24]); {_VIDEOROPE} Table 3 'M-RoPE'",
+        ),
+        _preset(
+            "videorope",
+            "diagonal",
+            "lta",
+            "VideoRoPE: diagonal layout (δ=2) + low-frequency temporal allocation",
+            f"{_VIDEOROPE} §3 Eq. 7 (DL + ATS, δ=2) and LTA; Table 3 'VideoRoPE'; "
+            "text after the video as in the released code",
+            delta=2.0,
+        ),
+        _preset(
+            "dl",
+            "diagonal",
+            "mrope-blocks",
+            "ablation: diagonal layout (δ=1) with M-RoPE's frequency blocks",
+            f"{_VIDEOROPE} component ablation (Tables 5–8, DL row)",
+            delta=1.0,
+        ),
+        _preset(
+            "dl-lta",
+            "diagonal",
+            "lta",
+            "ablation: diagonal layout (δ=1) + LTA, without temporal spacing",
+            f"{_VIDEOROPE} component ablation (Tables 5–8, LTA+DL row)",
+            delta=1.0,
+        ),
+        _preset(
+            "lta",
+            "mrope",
+            "lta",
+            "ablation: M-RoPE positions + low-frequency temporal allocation",
+            f"{_VIDEOROPE} component ablation (Tables 5–8, LTA row)",
+        ),
+        _preset(
+            "videorope-seq-xy",
+            "diagonal",
+            "lta-sequential",
+            "ablation: VideoRoPE with sequential (not interleaved) h/w frequencies",
+            f"{_VIDEOROPE} Table 7 (x-y allocation ablation)",
+            delta=2.0,
+        ),
+        _preset(
+            "mrope-timed",
+            "mrope-timed",
+            "mrope-blocks",
+            "Qwen2.5-VL M-RoPE with absolute-time temporal index",
+            "Qwen2.5-VL (arXiv 2502.13923) §2.1; transformers Qwen2_5_VLModel.get_rope_index "
+            "(defaults second_per_grid_t=1.0: 2 fps, temporal_patch_size 2; tokens_per_second=2)",
+        ),
+        _preset(
+            "mrope-interleaved",
+            "mrope",
+            "interleaved",
+            "M-RoPE positions with Qwen3-VL's interleaved t/h/w allocation",
+            "Qwen3-VL; transformers Qwen3VLTextRotaryEmbedding.recomposition_frequencies "
+            "(mrope_section [24,20,20])",
+        ),
     )
 }
 
@@ -251,16 +330,26 @@ def get_variant(name: str, **overrides: Any) -> Variant:
         return base
     sections = overrides.pop("sections", base.sections)
     params = {**base.layout_params, **overrides}
-    built = make_variant(base.layout, base.allocation, sections=sections,
-                         description=base.description, source=base.source, **params)
+    built = make_variant(
+        base.layout,
+        base.allocation,
+        sections=sections,
+        description=base.description,
+        source=base.source,
+        **params,
+    )
     changed = {k: v for k, v in built.layout_params.items() if base.layout_params.get(k) != v}
     if built.sections != base.sections:
         changed["sections"] = built.sections
     return Variant(
-        name=_format_spec(name, changed), layout=built.layout, layout_params=built.layout_params,
-        allocation=built.allocation, sections=built.sections,
+        name=_format_spec(name, changed),
+        layout=built.layout,
+        layout_params=built.layout_params,
+        allocation=built.allocation,
+        sections=built.sections,
         description=base.description + (f" ({_format_spec('', changed)[1:]})" if changed else ""),
-        source=base.source)
+        source=base.source,
+    )
 
 
 def _parse_params(text: str) -> dict[str, Any]:
@@ -302,8 +391,10 @@ def load_variant_file(path: str | os.PathLike[str]) -> Variant:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise VniahdError(f"variant file {str(path)!r} not found; pass a preset name, a spec "
-                          "like 'diagonal+lta:delta=0.5', or an existing JSON file") from None
+        raise VniahdError(
+            f"variant file {str(path)!r} not found; pass a preset name, a spec "
+            "like 'diagonal+lta:delta=0.5', or an existing JSON file"
+        ) from None
     except json.JSONDecodeError as exc:
         raise VniahdError(f"variant file {str(path)!r} is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
@@ -317,7 +408,12 @@ def load_variant_file(path: str | os.PathLike[str]) -> Variant:
             variant = dataclasses.replace(variant, name=data["name"])
         return variant
     if "layout" not in data or "allocation" not in data:
-        raise VniahdError(f"variant file {str(path)!r} needs 'preset' or both 'layout' and "
-                          "'allocation'")
-    return make_variant(data["layout"], data["allocation"], name=data.get("name"),
-                        description=data.get("description"), source=data.get("source"), **params)
+        raise VniahdError(f"variant file {str(path)!r} needs 'preset' or both 'layout' and 'allocation'")
+    return make_variant(
+        data["layout"],
+        data["allocation"],
+        name=data.get("name"),
+        description=data.get("description"),
+        source=data.get("source"),
+        **params,
+    )

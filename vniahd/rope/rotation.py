@@ -51,8 +51,9 @@ def temporal_period(head_dim: int, theta: float, t_section: int) -> float:
     return period
 
 
-def rope_cos_sin(position_ids: torch.Tensor, inv_freq: torch.Tensor, axes: torch.Tensor,
-                 attention_scaling: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+def rope_cos_sin(
+    position_ids: torch.Tensor, inv_freq: torch.Tensor, axes: torch.Tensor, attention_scaling: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """cos, sin of shape [B, S, 2P] (float32) for positions [3, B, S] under allocation ``axes`` [P].
 
     A [3, S] input is treated as batch 1. Each pair's positions are picked from its stream before
@@ -65,8 +66,10 @@ def rope_cos_sin(position_ids: torch.Tensor, inv_freq: torch.Tensor, axes: torch
         raise VniahdError(f"position_ids must have shape [3, B, S], got {tuple(position_ids.shape)}")
     axes = torch.as_tensor(axes, dtype=torch.long, device=position_ids.device)
     if axes.dim() != 1 or axes.numel() != inv_freq.numel():
-        raise VniahdError(f"allocation has {axes.numel()} pairs but inv_freq has "
-                          f"{inv_freq.numel()}; build the allocation for head_dim/2 pairs")
+        raise VniahdError(
+            f"allocation has {axes.numel()} pairs but inv_freq has "
+            f"{inv_freq.numel()}; build the allocation for head_dim/2 pairs"
+        )
     pos = position_ids.float().permute(1, 2, 0)  # [B, S, 3]
     per_pair = pos[..., axes]  # [B, S, P]: pair n's own stream
     freqs = per_pair * inv_freq.to(device=position_ids.device, dtype=torch.float)
@@ -81,8 +84,9 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def apply_rotary(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                 unsqueeze_dim: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+def apply_rotary(
+    q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, unsqueeze_dim: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Rotate q and k ([B, heads, S, d] with the default ``unsqueeze_dim=1``) by cos/sin [B, S, d]."""
     cos = cos.unsqueeze(unsqueeze_dim)
     sin = sin.unsqueeze(unsqueeze_dim)

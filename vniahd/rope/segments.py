@@ -83,7 +83,6 @@ def check_segments(segments: Sequence[Segment]) -> list[Segment]:
     return out
 
 
-def simple_sequence(text_before: int, frames: int, height: int, width: int,
-                    text_after: int) -> list[Segment]:
+def simple_sequence(text_before: int, frames: int, height: int, width: int, text_after: int) -> list[Segment]:
     """The usual benchmark shape: ``Text(N), Video(T, H, W), Text(M)``."""
     return [Text(text_before), Video(frames, height, width), Text(text_after)]

@@ -26,5 +26,4 @@ from vniahd.tiny.model import TinyConfig, TinyVideoLM
 from vniahd.tiny.recipe import Recipe, ensure_model, train_and_save
 from vniahd.tiny.train import TrainConfig, train
 
-__all__ = ["Recipe", "TinyConfig", "TinyVideoLM", "TrainConfig", "ensure_model",
-           "train", "train_and_save"]
+__all__ = ["Recipe", "TinyConfig", "TinyVideoLM", "TrainConfig", "ensure_model", "train", "train_and_save"]

@@ -23,7 +23,8 @@ swap, every scoring mode, the embedding cache, resume). Two things are particula
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,8 +47,10 @@ def parse_params(params: dict):
 
     unknown = set(params) - _KNOWN
     if unknown:
-        raise VniahdError(f"unknown tiny-model parameter(s) {sorted(unknown)}; valid: "
-                          f"{', '.join(sorted(_KNOWN))} (e.g. tiny?seed=1&train=1)")
+        raise VniahdError(
+            f"unknown tiny-model parameter(s) {sorted(unknown)}; valid: "
+            f"{', '.join(sorted(_KNOWN))} (e.g. tiny?seed=1&train=1)"
+        )
     cfg = TrainConfig()
     changes = {}
     for key in ("seed", "steps"):
@@ -68,8 +71,15 @@ def parse_params(params: dict):
 class TinyBackend(Backend):
     """See the module docstring."""
 
-    def __init__(self, spec: str, recipe, options: BackendOptions, *, train_if_missing: bool = False,
-                 progress: bool = True):
+    def __init__(
+        self,
+        spec: str,
+        recipe,
+        options: BackendOptions,
+        *,
+        train_if_missing: bool = False,
+        progress: bool = True,
+    ):
         self.spec = spec
         self.recipe = recipe
         self.options = options
@@ -94,9 +104,14 @@ class TinyBackend(Backend):
 
         self._check_pin(variant)
         key = self.recipe.checkpoint_key(variant)
-        return {**applied_allocation(variant, self.rotary),
-                "weights": {"trained_for": variant.name, "checkpoint_key": key,
-                            "checkpoint": str(self.recipe.checkpoint_path(variant))}}
+        return {
+            **applied_allocation(variant, self.rotary),
+            "weights": {
+                "trained_for": variant.name,
+                "checkpoint_key": key,
+                "checkpoint": str(self.recipe.checkpoint_path(variant)),
+            },
+        }
 
     def _load(self, variant) -> None:
         """Make the weights trained for ``variant`` current, allocation installed."""
@@ -106,8 +121,13 @@ class TinyBackend(Backend):
         if key not in self._models:
             if self._material is None:
                 self._material = TrainingMaterial(self.recipe, progress=self.progress)
-            model, path, _meta = ensure_model(self.recipe, variant, train_if_missing=self.train_if_missing,
-                                              material=self._material, progress=self.progress)
+            model, path, _meta = ensure_model(
+                self.recipe,
+                variant,
+                train_if_missing=self.train_if_missing,
+                material=self._material,
+                progress=self.progress,
+            )
             self._models[key] = (model.to(device=self.device, dtype=self.dtype), path)
         model, path = self._models[key]
         model.set_variant(variant)  # the one axes rule, vniahd.rope.variant_axes
@@ -125,7 +145,8 @@ class TinyBackend(Backend):
                 f"this tiny model is pinned to the weights trained for {self.pinned.name!r} "
                 f"(tiny?variant={self.pinned.name}), so it cannot score variant {variant.name!r}: "
                 "drop 'variant=' from the --model spec (each variant is then scored with its own "
-                f"weights) or evaluate only --variant {self.pinned.name}")
+                f"weights) or evaluate only --variant {self.pinned.name}"
+            )
 
     @contextlib.contextmanager
     def use_variant(self, variant) -> Iterator[dict[str, Any]]:
@@ -145,7 +166,8 @@ class TinyBackend(Backend):
             raise VniahdError(
                 "the tiny backend holds one trained model per RoPE variant and none is applied; "
                 "score inside 'with backend.use_variant(variant):' (the evaluator does), or pin "
-                "one in the spec: --model 'tiny?variant=NAME'")
+                "one in the spec: --model 'tiny?variant=NAME'"
+            )
 
     @property
     def language_model(self) -> torch.nn.Module:  # type: ignore[override]
@@ -186,9 +208,17 @@ class TinyBackend(Backend):
     def encoder_fingerprint(self, frame_size: tuple[int, int]) -> str:
         from vniahd.tiny.features import encoder_key
 
-        return sha256_json({"backend": "tiny", "encoder": encoder_key(), "rows": "features+flag",
-                            "width": INPUT_WIDTH, "frame_size": list(frame_size),
-                            "dtype": str(self.dtype), "frame_mode": self.options.frame_mode})
+        return sha256_json(
+            {
+                "backend": "tiny",
+                "encoder": encoder_key(),
+                "rows": "features+flag",
+                "width": INPUT_WIDTH,
+                "frame_size": list(frame_size),
+                "dtype": str(self.dtype),
+                "frame_mode": self.options.frame_mode,
+            }
+        )
 
     # ---- text path ------------------------------------------------------------------------
     def embed_text(self, ids: list[int]) -> torch.Tensor:
@@ -224,23 +254,34 @@ class TinyBackend(Backend):
     def describe(self) -> dict:
         d = super().describe()
         # The base records the embedding-row width as hidden_size; here that is the input width.
-        d.update({"hidden_size": self.model_hidden_size, "input_width": INPUT_WIDTH,
-                  "tiny": {"train_config": self.recipe.train.to_dict(),
-                           "data_config": self.recipe.data_config.to_dict(),
-                           "haystack": str(self.recipe.haystack_path),
-                           "checkpoints": "cache_dir('tiny','checkpoints', hash(train config, "
-                                          "variant, data config, vocabulary))"}})
+        d.update(
+            {
+                "hidden_size": self.model_hidden_size,
+                "input_width": INPUT_WIDTH,
+                "tiny": {
+                    "train_config": self.recipe.train.to_dict(),
+                    "data_config": self.recipe.data_config.to_dict(),
+                    "haystack": str(self.recipe.haystack_path),
+                    "checkpoints": "cache_dir('tiny','checkpoints', hash(train config, "
+                    "variant, data config, vocabulary))",
+                },
+            }
+        )
         return d
 
 
 def create_backend(rest: str, params: dict, options: BackendOptions) -> TinyBackend:
     """Factory for the registry (``BACKENDS['tiny']``)."""
     if rest:
-        raise VniahdError(f"'tiny:{rest}' is not a tiny-model spec; use 'tiny' or "
-                          "'tiny?seed=0&steps=2000&train=1'")
+        raise VniahdError(
+            f"'tiny:{rest}' is not a tiny-model spec; use 'tiny' or 'tiny?seed=0&steps=2000&train=1'"
+        )
     recipe, train_flag, variant_name = parse_params(params)
-    spec = "tiny" + (("?" + "&".join(f"{k}={params[k]}" for k in sorted(params) if k != "variant"))
-                     if any(k != "variant" for k in params) else "")
+    spec = "tiny" + (
+        ("?" + "&".join(f"{k}={params[k]}" for k in sorted(params) if k != "variant"))
+        if any(k != "variant" for k in params)
+        else ""
+    )
     backend = TinyBackend(spec, recipe, options, train_if_missing=train_flag)
     if variant_name:
         from vniahd.rope import parse_variant

@@ -22,8 +22,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import torch
-
 from vniahd.errors import VniahdError
 from vniahd.files import cache_dir, write_json_atomic
 from vniahd.tiny.model import TinyConfig, TinyVideoLM
@@ -57,12 +55,16 @@ def checkpoint_dir(key: str) -> Path:
 
 
 def is_complete(path: Path) -> bool:
-    return (path / META_FILE).is_file() and (path / "heads.safetensors").is_file() \
+    return (
+        (path / META_FILE).is_file()
+        and (path / "heads.safetensors").is_file()
         and (path / "text_model" / "config.json").is_file()
+    )
 
 
-def save_checkpoint(model: TinyVideoLM, words: list[str], special_tokens: list[str], meta: dict,
-                    path: str | Path) -> Path:
+def save_checkpoint(
+    model: TinyVideoLM, words: list[str], special_tokens: list[str], meta: dict, path: str | Path
+) -> Path:
     """Write ``model`` + vocabulary + ``meta`` to ``path`` atomically (directory rename)."""
     from safetensors.torch import save_file
 
@@ -77,8 +79,7 @@ def save_checkpoint(model: TinyVideoLM, words: list[str], special_tokens: list[s
             heads["lm_head.weight"] = model.lm_head.weight.detach().contiguous()
         save_file(heads, str(tmp / "heads.safetensors"))
         save_words(tmp / "vocab.json", words, special_tokens)
-        write_json_atomic(tmp / META_FILE, {"format": FORMAT, **meta,
-                                            "model_config": model.config.to_dict()})
+        write_json_atomic(tmp / META_FILE, {"format": FORMAT, **meta, "model_config": model.config.to_dict()})
         if path.exists():  # another process finished first; keep its (identical) result
             shutil.rmtree(tmp)
             return path
@@ -94,8 +95,10 @@ def load_meta(path: str | Path) -> dict:
     try:
         return json.loads(p.read_text())
     except FileNotFoundError:
-        raise VniahdError(f"{path} is not a tiny-model checkpoint (no {META_FILE}); train one with "
-                          "'vniahd train-tiny --variant NAME'") from None
+        raise VniahdError(
+            f"{path} is not a tiny-model checkpoint (no {META_FILE}); train one with "
+            "'vniahd train-tiny --variant NAME'"
+        ) from None
 
 
 def load_checkpoint(path: str | Path) -> tuple[TinyVideoLM, list[str], list[str], dict]:
@@ -106,12 +109,16 @@ def load_checkpoint(path: str | Path) -> tuple[TinyVideoLM, list[str], list[str]
 
     path = Path(path)
     if not is_complete(path):
-        raise VniahdError(f"{path} is not a complete tiny-model checkpoint; delete it and train "
-                          "again with 'vniahd train-tiny --variant NAME'")
+        raise VniahdError(
+            f"{path} is not a complete tiny-model checkpoint; delete it and train "
+            "again with 'vniahd train-tiny --variant NAME'"
+        )
     meta = load_meta(path)
     if meta.get("format") != FORMAT:
-        raise VniahdError(f"{path}: checkpoint format {meta.get('format')!r}, expected {FORMAT}; "
-                          "train again with 'vniahd train-tiny'")
+        raise VniahdError(
+            f"{path}: checkpoint format {meta.get('format')!r}, expected {FORMAT}; "
+            "train again with 'vniahd train-tiny'"
+        )
     cfg = TinyConfig.from_dict(meta["model_config"])
     with _no_transformers_bars():
         text_model = Qwen2VLTextModel.from_pretrained(path / "text_model", attn_implementation="sdpa")
@@ -119,12 +126,15 @@ def load_checkpoint(path: str | Path) -> tuple[TinyVideoLM, list[str], list[str]
     vocab = {w: i for i, w in enumerate(list(words) + list(specials))}
     model = TinyVideoLM(cfg, len(vocab), text_model=text_model, token_parts=option_parts(vocab))
     heads = load_file(str(path / "heads.safetensors"))
-    model.projector.load_state_dict({k[len("projector."):]: v for k, v in heads.items()
-                                     if k.startswith("projector.")}, strict=True)
+    model.projector.load_state_dict(
+        {k[len("projector.") :]: v for k, v in heads.items() if k.startswith("projector.")}, strict=True
+    )
     if cfg.tie_embeddings:
         if "lm_head.weight" in heads:
-            raise VniahdError(f"{path}: the config ties the LM head to the embeddings but the "
-                              "checkpoint stores its own head; delete the directory and train again")
+            raise VniahdError(
+                f"{path}: the config ties the LM head to the embeddings but the "
+                "checkpoint stores its own head; delete the directory and train again"
+            )
     else:
         model.lm_head.weight.data.copy_(heads["lm_head.weight"])
     model.eval().requires_grad_(False)

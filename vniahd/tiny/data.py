@@ -38,7 +38,7 @@ from vniahd.files import sha256_json
 
 TRAIN_FRACTION = 0.6
 FRAME_SIZE = (252, 448)  # (H, W): the reference frame size, as the generator writes datasets
-CARD_JPEG_QUALITY = 88   # the demo needle images are JPEGs at this quality
+CARD_JPEG_QUALITY = 88  # the demo needle images are JPEGs at this quality
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class DataConfig:
     """Everything that decides the training material (hashed into the checkpoint key)."""
 
     haystack_fingerprint: str
-    clips: tuple[tuple[int, int], ...]          # [first, end) sampled-frame ranges
+    clips: tuple[tuple[int, int], ...]  # [first, end) sampled-frame ranges
     objects: tuple[str, ...]
     colours: tuple[str, ...]
     heldout_pairs: tuple[tuple[str, str], ...]  # (object, colour)
@@ -84,7 +84,9 @@ def split_clips(clips: tuple[tuple[int, int], ...], fraction: float) -> tuple[np
     return np.concatenate(train).astype(np.int64), np.concatenate(held).astype(np.int64)
 
 
-def haystack_clips(video: str | Path, source_indices: list[int], num_frames: int) -> tuple[tuple[int, int], ...]:
+def haystack_clips(
+    video: str | Path, source_indices: list[int], num_frames: int
+) -> tuple[tuple[int, int], ...]:
     """Clip ranges in *sampled* frame indices, from the sidecar's ``clips[].haystack_frames``
     (source-frame ranges) mapped through the sampled frames' source indices; one clip if no
     sidecar."""
@@ -131,9 +133,9 @@ class TrainingData:
     """Encoded training material: haystack features (training split) and the card bank."""
 
     config: DataConfig
-    haystack: torch.Tensor                   # [M, 4, 1320]
-    haystack_indices: np.ndarray             # sampled-frame index of each row
-    cards: torch.Tensor                      # [C, 4, 1320]
+    haystack: torch.Tensor  # [M, 4, 1320]
+    haystack_indices: np.ndarray  # sampled-frame index of each row
+    cards: torch.Tensor  # [C, 4, 1320]
     card_pairs: list[tuple[str, str]] = field(default_factory=list)  # (object, colour) per row
 
     def cards_by_pair(self) -> dict[tuple[str, str], list[int]]:
@@ -143,32 +145,44 @@ class TrainingData:
         return out
 
 
-def prepare_training_data(cfg: DataConfig, haystack_frames: np.ndarray, *, progress: bool = True) -> TrainingData:
+def prepare_training_data(
+    cfg: DataConfig, haystack_frames: np.ndarray, *, progress: bool = True
+) -> TrainingData:
     """Encode the training split of the haystack and render + encode the card bank."""
     from tqdm.auto import tqdm
 
     from vniahd.tiny.features import frame_features
 
     train_idx, _ = split_clips(cfg.clips, cfg.train_fraction)
-    hay_feats = frame_features(np.asarray(haystack_frames[train_idx]), progress=progress,
-                               desc="encoding haystack (train split)")
+    hay_feats = frame_features(
+        np.asarray(haystack_frames[train_idx]), progress=progress, desc="encoding haystack (train split)"
+    )
     pairs = cfg.train_pairs
     if not pairs:
-        raise VniahdError("no (object, colour) pair is left for training after holding out the "
-                          "evaluation pairs; use a needle set with fewer pairs")
+        raise VniahdError(
+            "no (object, colour) pair is left for training after holding out the "
+            "evaluation pairs; use a needle set with fewer pairs"
+        )
     card_pairs = [p for p in pairs for _ in range(cfg.card_augmentations)]
-    images = np.stack([
-        render_training_card(o, c, cfg.frame_size, card_seed(cfg.card_seed, o, c, k))
-        for (o, c), k in tqdm([(p, k) for p in pairs for k in range(cfg.card_augmentations)],
-                              desc="rendering training cards", unit="card", leave=False,
-                              disable=not progress)
-    ])
+    images = np.stack(
+        [
+            render_training_card(o, c, cfg.frame_size, card_seed(cfg.card_seed, o, c, k))
+            for (o, c), k in tqdm(
+                [(p, k) for p in pairs for k in range(cfg.card_augmentations)],
+                desc="rendering training cards",
+                unit="card",
+                leave=False,
+                disable=not progress,
+            )
+        ]
+    )
     card_feats = frame_features(images, progress=progress, desc="encoding training cards")
     return TrainingData(cfg, hay_feats, train_idx, card_feats, card_pairs)
 
 
-def write_heldout_haystack(video: str | Path, out_path: str | Path, cfg: DataConfig,
-                           haystack_frames: np.ndarray) -> Path:
+def write_heldout_haystack(
+    video: str | Path, out_path: str | Path, cfg: DataConfig, haystack_frames: np.ndarray
+) -> Path:
     """Write the held-out frames (in order) as an mp4 at ``cfg.fps`` with a sidecar describing
     the split; reused when the sidecar matches."""
     from vniahd.files import sha256_file, write_json_atomic
@@ -178,8 +192,13 @@ def write_heldout_haystack(video: str | Path, out_path: str | Path, cfg: DataCon
     out = Path(out_path)
     sidecar = out.with_suffix(".json")
     _, held = split_clips(cfg.clips, cfg.train_fraction)
-    recipe = {"source_fingerprint": cfg.haystack_fingerprint, "clips": [list(c) for c in cfg.clips],
-              "train_fraction": cfg.train_fraction, "fps": cfg.fps, "frame_size": list(cfg.frame_size)}
+    recipe = {
+        "source_fingerprint": cfg.haystack_fingerprint,
+        "clips": [list(c) for c in cfg.clips],
+        "train_fraction": cfg.train_fraction,
+        "fps": cfg.fps,
+        "frame_size": list(cfg.frame_size),
+    }
     if out.is_file() and sidecar.is_file():
         try:
             old = json.loads(sidecar.read_text())
@@ -194,10 +213,18 @@ def write_heldout_haystack(video: str | Path, out_path: str | Path, cfg: DataCon
         n = (b - a) - int(round(cfg.train_fraction * (b - a)))
         clips.append({"haystack_frames": [start, start + n]})
         start += n
-    write_json_atomic(sidecar, {
-        "what": "held-out portion of a haystack (the tiny model never trained on these frames)",
-        "source": str(video), "recipe": recipe, "heldout_source_frames": held.tolist(),
-        "num_frames": int(len(held)), "fps": cfg.fps, "clips": clips,
-        "sha256": sha256_file(out), "provenance": provenance(),
-    })
+    write_json_atomic(
+        sidecar,
+        {
+            "what": "held-out portion of a haystack (the tiny model never trained on these frames)",
+            "source": str(video),
+            "recipe": recipe,
+            "heldout_source_frames": held.tolist(),
+            "num_frames": int(len(held)),
+            "fps": cfg.fps,
+            "clips": clips,
+            "sha256": sha256_file(out),
+            "provenance": provenance(),
+        },
+    )
     return out

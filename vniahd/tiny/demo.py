@@ -19,9 +19,9 @@ Every step is cached or resumable: a second run with the same settings trains an
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 from vniahd.errors import VniahdError
 from vniahd.files import cache_dir, sha256_json, write_json_atomic
@@ -35,10 +35,10 @@ class DemoConfig:
     out: Path = Path("results/demo")
     variants: tuple[str, ...] = DEMO_VARIANTS
     seeds: tuple[int, ...] = (0,)
-    steps: int | None = None            # None: the training config's default
-    lengths: str = "16,32,64,96,128"    # 1×..8× the training length (16 frames)
-    depths: str = "0:1:0.25"            # 5 depths
-    repeats: int = 9                    # × 6 demo needles = 54 samples per cell
+    steps: int | None = None  # None: the training config's default
+    lengths: str = "16,32,64,96,128"  # 1×..8× the training length (16 frames)
+    depths: str = "0:1:0.25"  # 5 depths
+    repeats: int = 9  # × 6 demo needles = 54 samples per cell
     scoring: str = "reference"
     progress: bool = True
 
@@ -69,17 +69,34 @@ def heldout_haystack(recipe, material) -> Path:
     return write_heldout_haystack(recipe.haystack_path, path, dc, material.haystack.frames)
 
 
-def ensure_dataset(out: Path, *, haystack: Path, schedule: str, period: str, lengths: str,
-                   depths: str, repeats: int, seed: int, progress: bool):
+def ensure_dataset(
+    out: Path,
+    *,
+    haystack: Path,
+    schedule: str,
+    period: str,
+    lengths: str,
+    depths: str,
+    repeats: int,
+    seed: int,
+    progress: bool,
+):
     """Open ``out`` if it holds exactly this dataset, else (re)generate it."""
     from vniahd.dataset import Dataset
     from vniahd.dataset.generate import generate
     from vniahd.files import sha256_file
     from vniahd.needles import demo_needles_path
 
-    want = {"schedule": schedule, "lengths_spec": lengths, "depths_spec": depths,
-            "repeats": repeats, "seed": seed, "period_spec": period,
-            "haystack": sha256_file(haystack), "needles": sha256_file(demo_needles_path())}
+    want = {
+        "schedule": schedule,
+        "lengths_spec": lengths,
+        "depths_spec": depths,
+        "repeats": repeats,
+        "seed": seed,
+        "period_spec": period,
+        "haystack": sha256_file(haystack),
+        "needles": sha256_file(demo_needles_path()),
+    }
     key_file = out / "demo_request.json"
     if key_file.is_file():
         try:
@@ -89,15 +106,26 @@ def ensure_dataset(out: Path, *, haystack: Path, schedule: str, period: str, len
                 return Dataset.open(out)
         except (ValueError, VniahdError):
             pass
-    ds = generate(haystack=haystack, needles=demo_needles_path(), out=out, lengths=lengths,
-                  depths=depths, schedule=schedule, period=period, seed=seed, repeats=repeats,
-                  overwrite=True, progress=progress)
+    ds = generate(
+        haystack=haystack,
+        needles=demo_needles_path(),
+        out=out,
+        lengths=lengths,
+        depths=depths,
+        schedule=schedule,
+        period=period,
+        seed=seed,
+        repeats=repeats,
+        overwrite=True,
+        progress=progress,
+    )
     write_json_atomic(key_file, want)
     return ds
 
 
-def evaluate_variant(dataset, backend, variant, out_dir: Path, *, scoring: str, template,
-                     progress: bool) -> dict:
+def evaluate_variant(
+    dataset, backend, variant, out_dir: Path, *, scoring: str, template, progress: bool
+) -> dict:
     """Run the evaluator for ``variant`` into ``out_dir`` (it applies the variant's own weights)."""
     from vniahd.evaluate import EvalSettings, Runner
 
@@ -162,16 +190,24 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = _log) -> dict:
     t = time.perf_counter()
     period = period_spec(base)
     data_root = cache_dir("tiny", "demo-datasets")
-    common = dict(haystack=heldout, lengths=cfg.lengths, depths=cfg.depths, repeats=cfg.repeats,
-                  seed=DATASET_SEED, progress=cfg.progress)
+    common = dict(
+        haystack=heldout,
+        lengths=cfg.lengths,
+        depths=cfg.depths,
+        repeats=cfg.repeats,
+        seed=DATASET_SEED,
+        progress=cfg.progress,
+    )
     tag = sha256_json({**{k: str(v) for k, v in common.items()}, "period": period})[:12]
     datasets = {
         "vniah": ensure_dataset(data_root / f"vniah-{tag}", schedule="none", period=period, **common),
         "vniahd": ensure_dataset(data_root / f"vniahd-{tag}", schedule="reference", period=period, **common),
     }
-    log(f"[2/5] datasets: V-NIAH {len(datasets['vniah'].samples)} samples, V-NIAH-D "
+    log(
+        f"[2/5] datasets: V-NIAH {len(datasets['vniah'].samples)} samples, V-NIAH-D "
         f"{len(datasets['vniahd'].samples)} samples (lengths {cfg.lengths}, depths {cfg.depths}, "
-        f"period {period}) in {data_root}")
+        f"period {period}) in {data_root}"
+    )
     timings["datasets"] = time.perf_counter() - t
 
     # 3. train or load, 4. evaluate
@@ -189,30 +225,49 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = _log) -> dict:
         for v in variants:
             path = recipe.checkpoint_path(v)
             cached = path.exists()
-            _, path, meta = ensure_model(recipe, v, train_if_missing=True, material=material,
-                                         progress=cfg.progress, log=log)
+            _, path, meta = ensure_model(
+                recipe, v, train_if_missing=True, material=material, progress=cfg.progress, log=log
+            )
             info = meta.get("training", {})
-            training[f"{v.name}/seed{seed}"] = {"checkpoint": str(path), "cached": cached,
-                                                "train_seconds": info.get("seconds"),
-                                                "final_train_accuracy": info.get("final_train_accuracy")}
-            log(f"[3/5] {v.name} seed {seed}: {'loaded' if cached else 'trained'} "
-                f"({info.get('seconds', 0):.0f}s training, {info.get('steps')} steps) {path}")
+            training[f"{v.name}/seed{seed}"] = {
+                "checkpoint": str(path),
+                "cached": cached,
+                "train_seconds": info.get("seconds"),
+                "final_train_accuracy": info.get("final_train_accuracy"),
+            }
+            log(
+                f"[3/5] {v.name} seed {seed}: {'loaded' if cached else 'trained'} "
+                f"({info.get('seconds', 0):.0f}s training, {info.get('steps')} steps) {path}"
+            )
         timings[f"train_seed{seed}"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        spec = "tiny" if seed == 0 and cfg.steps is None else \
-            "tiny?" + "&".join(x for x in (f"seed={seed}" if seed else "",
-                                           f"steps={cfg.steps}" if cfg.steps is not None else "") if x)
+        spec = (
+            "tiny"
+            if seed == 0 and cfg.steps is None
+            else "tiny?"
+            + "&".join(
+                x
+                for x in (
+                    f"seed={seed}" if seed else "",
+                    f"steps={cfg.steps}" if cfg.steps is not None else "",
+                )
+                if x
+            )
+        )
         backend = TinyBackend(spec, recipe, options, train_if_missing=False, progress=cfg.progress)
         for name, ds in datasets.items():
             run_dir = cfg.out / "runs" / (f"{name}" if len(cfg.seeds) == 1 else f"{name}-seed{seed}")
             retire_stale_run(run_dir, ds, backend, cfg.out, log)
             for v in variants:
-                acc = evaluate_variant(ds, backend, v, run_dir, scoring=cfg.scoring, template=template,
-                                       progress=cfg.progress)
+                acc = evaluate_variant(
+                    ds, backend, v, run_dir, scoring=cfg.scoring, template=template, progress=cfg.progress
+                )
                 a = acc.get(v.name, {})
-                log(f"[4/5] {name} {v.name} seed {seed}: accuracy {a.get('accuracy', float('nan')):.3f} "
-                    f"({a.get('correct')}/{a.get('total')})")
+                log(
+                    f"[4/5] {name} {v.name} seed {seed}: accuracy {a.get('accuracy', float('nan')):.3f} "
+                    f"({a.get('correct')}/{a.get('total')})"
+                )
             results_dirs.append(run_dir)
         timings[f"eval_seed{seed}"] = time.perf_counter() - t
 
@@ -227,16 +282,29 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = _log) -> dict:
     summary_md = Path(paths["summary.md"]).read_text()
     from vniahd.provenance import provenance
 
-    write_json_atomic(cfg.out / "demo.json", {
-        "config": cfg.to_dict(), "timings_s": {k: round(v, 1) for k, v in timings.items()},
-        "training": training, "train_config": base.train.to_dict(),
-        "data_config": base.data_config.to_dict(), "heldout_haystack": str(heldout),
-        "datasets": {k: str(d.path) for k, d in datasets.items()}, "period": period,
-        "results": [str(p) for p in results_dirs], "provenance": provenance(),
-    })
+    write_json_atomic(
+        cfg.out / "demo.json",
+        {
+            "config": cfg.to_dict(),
+            "timings_s": {k: round(v, 1) for k, v in timings.items()},
+            "training": training,
+            "train_config": base.train.to_dict(),
+            "data_config": base.data_config.to_dict(),
+            "heldout_haystack": str(heldout),
+            "datasets": {k: str(d.path) for k, d in datasets.items()},
+            "period": period,
+            "results": [str(p) for p in results_dirs],
+            "provenance": provenance(),
+        },
+    )
     log(f"[5/5] report written in {timings['report']:.0f}s; demo took {timings['total']:.0f}s")
-    return {"report": paths["report.html"], "summary_md": summary_md, "timings": timings,
-            "paths": paths, "training": training}
+    return {
+        "report": paths["report.html"],
+        "summary_md": summary_md,
+        "timings": timings,
+        "paths": paths,
+        "training": training,
+    }
 
 
 def _is_variant(name: str) -> bool:

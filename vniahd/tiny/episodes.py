@@ -8,7 +8,8 @@ mean the same thing at training and evaluation time:
   uniformly in ``0..n`` (:func:`vniahd.plan.insert_slots`);
 - four options: the needle's object and three other objects, shuffled; the answer is the letter;
 - with probability ``distractor_prob`` a distractor card showing a *wrong option's* object on a card
-  of *another*, non-confusable colour (as in the demo needle set), placed by the planner's ``reference`` schedule
+  of *another*, non-confusable colour (as in the demo needle set), placed by the planner's
+  ``reference`` schedule
   at a spacing drawn uniformly among those that fit in the window (so it can land anywhere);
 - the question is the needle set's wording (:func:`vniahd.needles.demo.question_for`) composed by
   :func:`vniahd.needles.prompt_text`, exactly as the evaluator composes it for the demo needles.
@@ -33,8 +34,10 @@ NUM_OPTIONS = 4
 #: Colour groups a frozen ImageNet CNN pooled to 2×2 tells apart poorly (a linear probe on the
 #: features confuses purple/pink and blue/cyan most). The demo needle set never pairs a needle
 #: with a distractor from its own group (vniahd.needles.demo), and neither do training episodes.
-CONFUSABLE_COLOURS: tuple[frozenset[str], ...] = (frozenset({"red", "pink", "purple"}),
-                                                  frozenset({"blue", "cyan"}))
+CONFUSABLE_COLOURS: tuple[frozenset[str], ...] = (
+    frozenset({"red", "pink", "purple"}),
+    frozenset({"blue", "cyan"}),
+)
 
 
 def confusable(a: str, b: str) -> bool:
@@ -59,13 +62,25 @@ def compose_question(colour: str, options: list[str] | None, answer: str, instru
     from vniahd.needles import Needle, prompt_text
     from vniahd.needles.demo import question_for
 
-    needle = Needle(id="train", image=Path("train.png"), question=question_for(colour),
-                    answer=answer, options=tuple(options) if options is not None else None)
+    needle = Needle(
+        id="train",
+        image=Path("train.png"),
+        question=question_for(colour),
+        answer=answer,
+        options=tuple(options) if options is not None else None,
+    )
     return prompt_text(needle, instruction=instruction)
 
 
-def order_frames(n: int, offset: int, haystack_len: int, needle_slot: int,
-                 distractor_slots: list[int], needle_ref, distractor_refs) -> list:
+def order_frames(
+    n: int,
+    offset: int,
+    haystack_len: int,
+    needle_slot: int,
+    distractor_slots: list[int],
+    needle_ref,
+    distractor_refs,
+) -> list:
     """Frame refs in final order, by the dataset reader's own rule
     (:func:`vniahd.dataset.frame_refs`): inserted slots show their card, the other slots read
     training-haystack row ``(offset + i) mod M``. Returns ``("h", row)`` / card refs."""
@@ -73,18 +88,34 @@ def order_frames(n: int, offset: int, haystack_len: int, needle_slot: int,
 
     names = {"needle": needle_ref}
     names.update({f"d{k}": ref for k, ref in enumerate(distractor_refs)})
-    refs = frame_refs(n + 1 + len(distractor_slots), needle_slot, "needle", distractor_slots,
-                      [f"d{k}" for k in range(len(distractor_slots))], offset, haystack_len)
+    refs = frame_refs(
+        n + 1 + len(distractor_slots),
+        needle_slot,
+        "needle",
+        distractor_slots,
+        [f"d{k}" for k in range(len(distractor_slots))],
+        offset,
+        haystack_len,
+    )
     return [("h", int(i)) if kind == "haystack" else names[i] for kind, i in refs]
 
 
 class EpisodeSampler:
     """Deterministic episodes from :class:`TrainingData`."""
 
-    def __init__(self, data: TrainingData, *, length: int = 16, min_length: int | None = None,
-                 distractor_prob: float = 0.5, short_answer_prob: float = 0.0,
-                 instruction: bool = True, seed: int = 0, total_steps: int | None = None,
-                 ramp: float = 0.5):
+    def __init__(
+        self,
+        data: TrainingData,
+        *,
+        length: int = 16,
+        min_length: int | None = None,
+        distractor_prob: float = 0.5,
+        short_answer_prob: float = 0.0,
+        instruction: bool = True,
+        seed: int = 0,
+        total_steps: int | None = None,
+        ramp: float = 0.5,
+    ):
         self.data = data
         self.length = length
         self.min_length = length if min_length is None else min_length
@@ -105,8 +136,9 @@ class EpisodeSampler:
     def _question(self, colour: str, options: tuple[str, ...] | None, answer: str) -> str:
         key = (colour, options, answer)
         if key not in self._questions:
-            self._questions[key] = compose_question(colour, None if options is None else list(options),
-                                                    answer, self.instruction)
+            self._questions[key] = compose_question(
+                colour, None if options is None else list(options), answer, self.instruction
+            )
         return self._questions[key]
 
     def episode(self, rng: np.random.Generator, n: int | None = None) -> Episode:
@@ -123,8 +155,12 @@ class EpisodeSampler:
         positions: list[int] = []
         distractor_refs: list = []
         wrong = [o for o in options if o != obj]
-        candidates = [(o, c) for o in wrong for c in self.colours
-                      if not confusable(c, colour) and (o, c) in self.by_pair]
+        candidates = [
+            (o, c)
+            for o in wrong
+            for c in self.colours
+            if not confusable(c, colour) and (o, c) in self.by_pair
+        ]
         # Spacings p for which the reference schedule places a distractor in this window.
         fits = [p for p in range(1, n + 1) if not (q - p <= 0 and q + p >= n)]
         if rng.random() < self.distractor_prob and candidates and fits:
@@ -135,13 +171,14 @@ class EpisodeSampler:
             positions = get_schedule("reference").positions(n, q, p, side, None)
         needle_slot, dslots, _ = insert_slots(n, q, positions)
         offset = int(rng.integers(len(self.data.haystack)))
-        frames = order_frames(n, offset, len(self.data.haystack), needle_slot, dslots,
-                              needle_ref, distractor_refs)
+        frames = order_frames(
+            n, offset, len(self.data.haystack), needle_slot, dslots, needle_ref, distractor_refs
+        )
         if rng.random() < self.short_answer_prob:  # same question, no options: answer the word
-            return Episode(tuple(frames), self._question(colour, None, obj), obj, needle_slot,
-                           tuple(dslots))
-        return Episode(tuple(frames), self._question(colour, tuple(options), answer), answer,
-                       needle_slot, tuple(dslots))
+            return Episode(tuple(frames), self._question(colour, None, obj), obj, needle_slot, tuple(dslots))
+        return Episode(
+            tuple(frames), self._question(colour, tuple(options), answer), answer, needle_slot, tuple(dslots)
+        )
 
     def batch_length(self, step: int, rng: np.random.Generator) -> int:
         """Haystack length of batch ``step``: a curriculum from short to full haystacks.
@@ -197,7 +234,10 @@ def vocabulary_words(objects: list[str], colours: list[str], fmt=None) -> list[s
     words = {w for t in texts for w in split_words(t) if w[0].isalnum()}
     words |= set(objects) | set(colours) | set(LETTERS)
     options = {f"{letter}. {o}" for letter in LETTERS for o in objects}  # how prompt_text lists them
-    boiler = {w for t in (*KNOWN_INSTRUCTIONS, *(x for tp in BUILTIN_TEMPLATES for x in (tp.before, tp.after)))
-              for w in split_words(t)}
+    boiler = {
+        w
+        for t in (*KNOWN_INSTRUCTIONS, *(x for tp in BUILTIN_TEMPLATES for x in (tp.before, tp.after)))
+        for w in split_words(t)
+    }
     keep = (words - boiler) | set(objects) | set(colours) | set(LETTERS) | options
     return list(SPECIALS) + sorted(keep - set(SPECIALS))

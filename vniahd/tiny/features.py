@@ -27,12 +27,18 @@ def encoder_key() -> str:
     """Hash of the weights file and every preprocessing constant that shapes the features."""
     global _ENCODER_KEY
     if _ENCODER_KEY is None:
-        _ENCODER_KEY = sha256_json({
-            "weights": sha256_file(enc.weights_path()), "version": FEATURE_VERSION,
-            "input_size": enc.INPUT_SIZE, "pool_grid": enc.POOL_GRID,
-            "levels": ["head", enc.COLOUR_BLOCK], "normalise": "(x-127)/128",
-            "resize": "bilinear antialias", "bn_eps": enc.BN_EPS,
-        })[:16]
+        _ENCODER_KEY = sha256_json(
+            {
+                "weights": sha256_file(enc.weights_path()),
+                "version": FEATURE_VERSION,
+                "input_size": enc.INPUT_SIZE,
+                "pool_grid": enc.POOL_GRID,
+                "levels": ["head", enc.COLOUR_BLOCK],
+                "normalise": "(x-127)/128",
+                "resize": "bilinear antialias",
+                "bn_eps": enc.BN_EPS,
+            }
+        )[:16]
     return _ENCODER_KEY
 
 
@@ -52,8 +58,14 @@ def _path(root: Path, key: str) -> Path:
     return root / key[:2] / f"{key}.npy"
 
 
-def frame_features(frames: np.ndarray, *, batch_size: int = 32, cache: bool = True,
-                   progress: bool = True, desc: str = "EfficientNet-Lite0") -> torch.Tensor:
+def frame_features(
+    frames: np.ndarray,
+    *,
+    batch_size: int = 32,
+    cache: bool = True,
+    progress: bool = True,
+    desc: str = "EfficientNet-Lite0",
+) -> torch.Tensor:
     """uint8 RGB frames [N,H,W,3] → float32 features [N, 4, 1320], encoding only cache misses.
 
     Identical frames in one call are encoded once. The result does not depend on batching: each

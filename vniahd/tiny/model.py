@@ -8,7 +8,7 @@ The RoPE variant is not part of the weights' architecture: positions come from
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
@@ -59,8 +59,9 @@ class TinyConfig:
         """The text model's :class:`vniahd.rope.RotaryConfig` (what the variants apply to)."""
         from vniahd.rope.model import RotaryConfig
 
-        return RotaryConfig(head_dim=self.head_dim, theta=float(self.rope_theta),
-                            sections=tuple(self.sections))
+        return RotaryConfig(
+            head_dim=self.head_dim, theta=float(self.rope_theta), sections=tuple(self.sections)
+        )
 
     @property
     def tokens_per_frame(self) -> int:
@@ -73,7 +74,7 @@ class TinyConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TinyConfig":
+    def from_dict(cls, d: dict) -> TinyConfig:
         d = dict(d)
         d.setdefault("tie_embeddings", False)  # configs written before the field existed
         d["sections"] = tuple(d["sections"])
@@ -95,8 +96,11 @@ class TinyConfig:
             max_position_embeddings=1 << 20,
             rms_norm_eps=self.rms_norm_eps,
             initializer_range=self.initializer_range,
-            rope_parameters={"rope_type": "default", "rope_theta": self.rope_theta,
-                             "mrope_section": list(self.sections)},
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": self.rope_theta,
+                "mrope_section": list(self.sections),
+            },
             tie_word_embeddings=False,  # the text model has no head; TinyVideoLM ties its own
             use_cache=False,
             pad_token_id=0,
@@ -118,7 +122,7 @@ class FrameProjector(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         parts = [self.object_norm(x[..., : self.split])]
         if self.colour_norm is not None:
-            parts.append(self.colour_norm(x[..., self.split:]))
+            parts.append(self.colour_norm(x[..., self.split :]))
         return self.linear(torch.cat(parts, dim=-1))
 
 
@@ -126,8 +130,13 @@ class TinyVideoLM(nn.Module):
     """Projector + ``Qwen2VLTextModel`` + LM head (tied to the word embeddings unless
     ``config.tie_embeddings`` is off). Call :meth:`set_variant` before use."""
 
-    def __init__(self, config: TinyConfig, vocab_size: int, text_model: nn.Module | None = None,
-                 token_parts: torch.Tensor | None = None):
+    def __init__(
+        self,
+        config: TinyConfig,
+        vocab_size: int,
+        text_model: nn.Module | None = None,
+        token_parts: torch.Tensor | None = None,
+    ):
         """``token_parts`` [V, 2]: the ids whose embeddings are summed for each token
         (:func:`vniahd.tiny.vocab.option_parts`; ``-1`` = none); default: each token alone."""
         super().__init__()
@@ -175,11 +184,19 @@ class TinyVideoLM(nn.Module):
         """Encoder features [..., 1320] → visual token embeddings [..., d]."""
         return self.projector(features)
 
-    def hidden_states(self, inputs_embeds: torch.Tensor, position_ids: torch.Tensor,
-                      attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def hidden_states(
+        self,
+        inputs_embeds: torch.Tensor,
+        position_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """[B,S,d] embeddings + [3,B,S] positions → final hidden states [B,S,d]."""
-        out = self.text_model(inputs_embeds=inputs_embeds, position_ids=position_ids,
-                              attention_mask=attention_mask, use_cache=False)
+        out = self.text_model(
+            inputs_embeds=inputs_embeds,
+            position_ids=position_ids,
+            attention_mask=attention_mask,
+            use_cache=False,
+        )
         return out.last_hidden_state
 
     def logits_at(self, hidden: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -67,11 +67,18 @@ class Recipe:
         info = video_info(self.haystack_path)
         idx = [int(i) for i in sample_indices(info, fps=self.fps)]
         clips = haystack_clips(self.haystack_path, idx, len(idx))
-        return DataConfig(haystack_fingerprint=sha256_file(self.haystack_path), clips=clips,
-                          objects=tuple(OBJECTS), colours=tuple(COLOURS),
-                          heldout_pairs=(), fps=float(self.fps),
-                          frame_size=tuple(self.frame_size), train_fraction=self.train_fraction,
-                          card_augmentations=self.card_augmentations, card_seed=self.card_seed)
+        return DataConfig(
+            haystack_fingerprint=sha256_file(self.haystack_path),
+            clips=clips,
+            objects=tuple(OBJECTS),
+            colours=tuple(COLOURS),
+            heldout_pairs=(),
+            fps=float(self.fps),
+            frame_size=tuple(self.frame_size),
+            train_fraction=self.train_fraction,
+            card_augmentations=self.card_augmentations,
+            card_seed=self.card_seed,
+        )
 
     @cached_property
     def words(self) -> list[str]:
@@ -92,8 +99,14 @@ class Recipe:
 
     def fingerprint(self) -> str:
         """Identity of the tiny model family (variant-independent): training config, data, vocab."""
-        return sha256_json({"train": self.train.to_dict(), "data": self.data_config.to_dict(),
-                            "vocab": self.words, "specials": self.special_tokens})
+        return sha256_json(
+            {
+                "train": self.train.to_dict(),
+                "data": self.data_config.to_dict(),
+                "vocab": self.words,
+                "specials": self.special_tokens,
+            }
+        )
 
     def checkpoint_key(self, variant) -> str:
         from vniahd.tiny.train import config_key
@@ -105,7 +118,7 @@ class Recipe:
 
         return checkpoint_dir(self.checkpoint_key(variant))
 
-    def with_train(self, **changes) -> "Recipe":
+    def with_train(self, **changes) -> Recipe:
         return replace(self, train=replace(self.train, **changes))
 
 
@@ -123,8 +136,12 @@ class TrainingMaterial:
         if self._haystack is None:
             from vniahd.media import load_haystack
 
-            self._haystack = load_haystack(self.recipe.haystack_path, fps=self.recipe.fps,
-                                           size=self.recipe.frame_size, progress=self.progress)
+            self._haystack = load_haystack(
+                self.recipe.haystack_path,
+                fps=self.recipe.fps,
+                size=self.recipe.frame_size,
+                progress=self.progress,
+            )
         return self._haystack
 
     @property
@@ -132,14 +149,21 @@ class TrainingMaterial:
         if self._data is None:
             from vniahd.tiny.data import prepare_training_data
 
-            self._data = prepare_training_data(self.recipe.data_config, self.haystack.frames,
-                                               progress=self.progress)
+            self._data = prepare_training_data(
+                self.recipe.data_config, self.haystack.frames, progress=self.progress
+            )
         return self._data
 
 
-def ensure_model(recipe: Recipe, variant, *, train_if_missing: bool = False,
-                 material: TrainingMaterial | None = None, progress: bool = True,
-                 log=None):
+def ensure_model(
+    recipe: Recipe,
+    variant,
+    *,
+    train_if_missing: bool = False,
+    material: TrainingMaterial | None = None,
+    progress: bool = True,
+    log=None,
+):
     """(model, checkpoint dir, metadata) for ``variant``: loaded from the cache, else trained
     (when ``train_if_missing``), else a :class:`VniahdError` naming the command to run."""
     from vniahd.tiny.checkpoints import is_complete, load_checkpoint
@@ -151,18 +175,21 @@ def ensure_model(recipe: Recipe, variant, *, train_if_missing: bool = False,
                 f"no tiny model trained for variant {variant.name!r} with this configuration "
                 f"(seed {recipe.train.seed}, {recipe.train.steps} steps; expected in {path}); train it "
                 f"with '{train_command(variant.name, recipe.train)}' (a few minutes on CPU), run "
-                f"'vniahd demo', or pass --model 'tiny?train=1' to train on demand")
+                f"'vniahd demo', or pass --model 'tiny?train=1' to train on demand"
+            )
         train_and_save(recipe, variant, material=material, progress=progress, log=log)
     model, words, specials, meta = load_checkpoint(path)
     if words != recipe.words or specials != recipe.special_tokens:
-        raise VniahdError(f"{path}: its vocabulary differs from this recipe's; delete the directory "
-                          "and train again")
+        raise VniahdError(
+            f"{path}: its vocabulary differs from this recipe's; delete the directory and train again"
+        )
     model.set_variant(variant)
     return model, path, meta
 
 
-def train_and_save(recipe: Recipe, variant, *, material: TrainingMaterial | None = None,
-                   progress: bool = True, log=None) -> Path:
+def train_and_save(
+    recipe: Recipe, variant, *, material: TrainingMaterial | None = None, progress: bool = True, log=None
+) -> Path:
     """Train ``variant`` under ``recipe`` and save the checkpoint; returns its directory."""
     from vniahd.provenance import provenance
     from vniahd.tiny.checkpoints import save_checkpoint
@@ -176,16 +203,26 @@ def train_and_save(recipe: Recipe, variant, *, material: TrainingMaterial | None
     info = describe(result)
     path = recipe.checkpoint_path(variant)
     meta = {
-        "variant": variant.to_dict(), "variant_name": variant.name, "seed": recipe.train.seed,
-        "steps": recipe.train.steps, "train_config": recipe.train.to_dict(),
-        "data_config": recipe.data_config.to_dict(), "data_key": recipe.data_config.key(),
-        "checkpoint_key": recipe.checkpoint_key(variant), "recipe_fingerprint": recipe.fingerprint(),
-        "haystack": str(recipe.haystack_path), "training": info,
+        "variant": variant.to_dict(),
+        "variant_name": variant.name,
+        "seed": recipe.train.seed,
+        "steps": recipe.train.steps,
+        "train_config": recipe.train.to_dict(),
+        "data_config": recipe.data_config.to_dict(),
+        "data_key": recipe.data_config.key(),
+        "checkpoint_key": recipe.checkpoint_key(variant),
+        "recipe_fingerprint": recipe.fingerprint(),
+        "haystack": str(recipe.haystack_path),
+        "training": info,
         "wall_seconds": round(time.perf_counter() - t0, 2),
-        "num_parameters": result.model.num_parameters(), "provenance": provenance(),
+        "num_parameters": result.model.num_parameters(),
+        "provenance": provenance(),
     }
     save_checkpoint(result.model, recipe.words, recipe.special_tokens, meta, path)
     if log is not None:
-        log(f"trained tiny [{variant.name}] in {info['seconds']:.0f}s ({info['seconds_per_step']:.3f} s/step), "
-            f"final loss {info['final_loss']:.3f}, train accuracy {info['final_train_accuracy']:.2f} → {path}")
+        log(
+            f"trained tiny [{variant.name}] in {info['seconds']:.0f}s "
+            f"({info['seconds_per_step']:.3f} s/step), "
+            f"final loss {info['final_loss']:.3f}, train accuracy {info['final_train_accuracy']:.2f} → {path}"
+        )
     return path

@@ -49,9 +49,11 @@ class Pieces:
 
 def encode_pieces(tokenizer, fmt: PromptFormat, question: str, answer: str) -> Pieces:
     t = fmt.template_obj()
-    return Pieces(tuple(tokenizer.encode(t.before)) if t.before else (),
-                  tuple(tokenizer.encode(t.render_after(question))),
-                  tuple(tokenizer.encode(answer)))
+    return Pieces(
+        tuple(tokenizer.encode(t.before)) if t.before else (),
+        tuple(tokenizer.encode(t.render_after(question))),
+        tuple(tokenizer.encode(answer)),
+    )
 
 
 @lru_cache(maxsize=4096)

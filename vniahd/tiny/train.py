@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -58,7 +58,7 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         d = dict(d)
         d["model"] = TinyConfig.from_dict(d["model"])
         d["prompt"] = PromptFormat(**d["prompt"])
@@ -79,16 +79,17 @@ class Batch:
     embeds_parts: list  # per sample: (before ids, feature tensor, after+answer ids)
     position_ids: torch.Tensor  # [3, B, S]
     lengths: list[int]
-    target_rows: torch.Tensor   # [B, K] rows predicting the answer tokens
-    targets: torch.Tensor       # [B, K]
-    target_mask: torch.Tensor   # [B, K]
+    target_rows: torch.Tensor  # [B, K] rows predicting the answer tokens
+    targets: torch.Tensor  # [B, K]
+    target_mask: torch.Tensor  # [B, K]
     unique_features: torch.Tensor  # [U, T, 1320] each distinct frame of the batch once
-    frame_index: torch.Tensor      # [B, Fmax] row of unique_features for each frame slot (pad: 0)
+    frame_index: torch.Tensor  # [B, Fmax] row of unique_features for each frame slot (pad: 0)
     frames: list[int]
 
 
-def collate(episodes: list[Episode], data, tokenizer, fmt: PromptFormat, variant,
-            model_cfg: TinyConfig) -> Batch:
+def collate(
+    episodes: list[Episode], data, tokenizer, fmt: PromptFormat, variant, model_cfg: TinyConfig
+) -> Batch:
     """Token ids, features and positions of a batch (right-padded; causal attention means the
     padding after a sequence never influences it)."""
     grid = model_cfg.grid
@@ -105,7 +106,7 @@ def collate(episodes: list[Episode], data, tokenizer, fmt: PromptFormat, variant
     unique_features = torch.empty(len(uniq), *data.haystack.shape[1:])
     unique_features[~is_card] = data.haystack[uniq[~is_card]]
     unique_features[is_card] = data.cards[uniq[is_card] - n_hay]
-    for i, e in enumerate(episodes):
+    for e in episodes:
         p = encode_pieces(tokenizer, fmt, e.question, e.answer)
         f = len(e.frames)
         na = len(p.after) + len(p.answer)
@@ -120,7 +121,7 @@ def collate(episodes: list[Episode], data, tokenizer, fmt: PromptFormat, variant
     for i, pp in enumerate(pos):
         position_ids[:, i, : pp.shape[1]] = pp
         if pp.shape[1] < smax:  # padding continues the text positions (never attended to)
-            position_ids[:, i, pp.shape[1]:] = pp[:, -1:] + torch.arange(1, smax - pp.shape[1] + 1)
+            position_ids[:, i, pp.shape[1] :] = pp[:, -1:] + torch.arange(1, smax - pp.shape[1] + 1)
     k = max(len(r) for r in rows)
     target_rows = torch.zeros(len(episodes), k, dtype=torch.long)
     targets = torch.zeros(len(episodes), k, dtype=torch.long)
@@ -129,8 +130,17 @@ def collate(episodes: list[Episode], data, tokenizer, fmt: PromptFormat, variant
         target_rows[i, : len(r)] = torch.tensor(r)
         targets[i, : len(t)] = torch.tensor(t)
         mask[i, : len(t)] = True
-    return Batch(parts, position_ids, lens, target_rows, targets, mask, unique_features,
-                 frame_index, [len(e.frames) for e in episodes])
+    return Batch(
+        parts,
+        position_ids,
+        lens,
+        target_rows,
+        targets,
+        mask,
+        unique_features,
+        frame_index,
+        [len(e.frames) for e in episodes],
+    )
 
 
 def embed_batch(model: TinyVideoLM, batch: Batch) -> torch.Tensor:
@@ -171,7 +181,9 @@ class TrainResult:
     steps: int
 
 
-def build_model(cfg: TrainConfig, vocab_size: int, variant, vocab: dict[str, int] | None = None) -> TinyVideoLM:
+def build_model(
+    cfg: TrainConfig, vocab_size: int, variant, vocab: dict[str, int] | None = None
+) -> TinyVideoLM:
     """Fresh weights from ``cfg.seed`` (identical for every variant), variant installed;
     ``vocab`` (word → id) makes option tokens compositional (:func:`option_parts`)."""
     from vniahd.tiny.vocab import option_parts
@@ -182,9 +194,17 @@ def build_model(cfg: TrainConfig, vocab_size: int, variant, vocab: dict[str, int
     return model
 
 
-def train(cfg: TrainConfig, variant, data, tokenizer, *, progress: bool = True,
-          log_every: int = 50, on_log: Callable[[int, float, float], None] | None = None,
-          model: TinyVideoLM | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig,
+    variant,
+    data,
+    tokenizer,
+    *,
+    progress: bool = True,
+    log_every: int = 50,
+    on_log: Callable[[int, float, float], None] | None = None,
+    model: TinyVideoLM | None = None,
+) -> TrainResult:
     """Train a tiny model for ``variant`` on ``data``; deterministic given ``cfg.seed``."""
     # Bitwise reproducible across processes: with 2+ threads some CPU backward kernels reduce in
     # a scheduling-dependent order; two runs of the same seed then drifted apart (1e-7 after 30
@@ -192,8 +212,9 @@ def train(cfg: TrainConfig, variant, data, tokenizer, *, progress: bool = True,
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:
-        return _train(cfg, variant, data, tokenizer, progress=progress, log_every=log_every,
-                      on_log=on_log, model=model)
+        return _train(
+            cfg, variant, data, tokenizer, progress=progress, log_every=log_every, on_log=on_log, model=model
+        )
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
 
@@ -205,16 +226,25 @@ def _train(cfg, variant, data, tokenizer, *, progress, log_every, on_log, model)
         vocab = tokenizer_vocab(tokenizer)
         model = build_model(cfg, len(vocab), variant, vocab)
     model.train()
-    sampler = EpisodeSampler(data, length=cfg.length, min_length=cfg.min_length, distractor_prob=cfg.distractor_prob,
-                             short_answer_prob=cfg.short_answer_prob, instruction=cfg.prompt.instruction, seed=cfg.seed,
-                             total_steps=cfg.steps, ramp=cfg.length_ramp)
+    sampler = EpisodeSampler(
+        data,
+        length=cfg.length,
+        min_length=cfg.min_length,
+        distractor_prob=cfg.distractor_prob,
+        short_answer_prob=cfg.short_answer_prob,
+        instruction=cfg.prompt.instruction,
+        seed=cfg.seed,
+        total_steps=cfg.steps,
+        ramp=cfg.length_ramp,
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.steps, cfg.warmup))
     losses, accs = [], []
     run_loss = run_acc = None
     t0 = time.perf_counter()
-    bar = tqdm(range(cfg.steps), desc=f"train tiny [{variant.name}]", unit="step",
-               disable=not progress, leave=False)
+    bar = tqdm(
+        range(cfg.steps), desc=f"train tiny [{variant.name}]", unit="step", disable=not progress, leave=False
+    )
     for step in bar:
         batch = collate(sampler.batch(step, cfg.batch_size), data, tokenizer, cfg.prompt, variant, cfg.model)
         loss, hit = batch_loss(model, batch)
@@ -230,8 +260,7 @@ def _train(cfg, variant, data, tokenizer, *, progress, log_every, on_log, model)
         run_loss = lv if run_loss is None else 0.95 * run_loss + 0.05 * lv
         run_acc = av if run_acc is None else 0.95 * run_acc + 0.05 * av
         if step % 10 == 0 or step == cfg.steps - 1:
-            bar.set_postfix(loss=f"{run_loss:.3f}", acc=f"{run_acc:.2f}",
-                            lr=f"{sched.get_last_lr()[0]:.1e}")
+            bar.set_postfix(loss=f"{run_loss:.3f}", acc=f"{run_acc:.2f}", lr=f"{sched.get_last_lr()[0]:.1e}")
         if on_log and (step % log_every == 0 or step == cfg.steps - 1):
             on_log(step, run_loss, run_acc)
     bar.close()
@@ -246,18 +275,38 @@ def tokenizer_vocab(tokenizer) -> dict:
 
 def config_key(cfg: TrainConfig, variant, data_key: str, vocab_words: list[str]) -> str:
     """Checkpoint key: hash of the training config, the variant, the data and the vocabulary."""
-    return sha256_json({"train": cfg.to_dict(), "variant": variant.to_dict(), "data": data_key,
-                        "vocab": vocab_words, "format": 2})[:16]  # 2: deterministic kernels
+    return sha256_json(
+        {
+            "train": cfg.to_dict(),
+            "variant": variant.to_dict(),
+            "data": data_key,
+            "vocab": vocab_words,
+            "format": 2,
+        }
+    )[:16]  # 2: deterministic kernels
 
 
 def describe(result: TrainResult) -> dict:
     tail = max(1, len(result.losses) // 20)
-    return {"seconds": round(result.seconds, 2), "steps": result.steps,
-            "seconds_per_step": round(result.seconds / max(1, result.steps), 4),
-            "final_loss": sum(result.losses[-tail:]) / tail,
-            "final_train_accuracy": sum(result.accuracies[-tail:]) / tail,
-            "loss_curve": [round(v, 4) for v in result.losses[:: max(1, len(result.losses) // 100)]]}
+    return {
+        "seconds": round(result.seconds, 2),
+        "steps": result.steps,
+        "seconds_per_step": round(result.seconds / max(1, result.steps), 4),
+        "final_loss": sum(result.losses[-tail:]) / tail,
+        "final_train_accuracy": sum(result.accuracies[-tail:]) / tail,
+        "loss_curve": [round(v, 4) for v in result.losses[:: max(1, len(result.losses) // 100)]],
+    }
 
 
-__all__ = ["TrainConfig", "TrainResult", "train", "build_model", "collate", "batch_loss",
-           "lr_factor", "config_key", "describe", "json"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "train",
+    "build_model",
+    "collate",
+    "batch_loss",
+    "lr_factor",
+    "config_key",
+    "describe",
+    "json",
+]

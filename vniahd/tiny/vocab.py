@@ -23,17 +23,22 @@ learnt before any content hop pays off). It also makes the tiny model indifferen
 templates: ``reference``, ``plain`` and custom ones give the same token sequence.
 
 The tokenizer is a ``tokenizers`` WordLevel model (pre-tokenized by the word pattern above)
-wrapped in the evaluator's :class:`vniahd.models.tokenizer.TextTokenizer` interface; :func:`split_words` is the pure-Python statement of the same splitting rule.
+wrapped in the evaluator's :class:`vniahd.models.tokenizer.TextTokenizer` interface;
+:func:`split_words` is the pure-Python statement of the same splitting rule.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING
 
 from vniahd.files import write_text_atomic
+
+if TYPE_CHECKING:
+    import torch
 
 PAD, UNK = "<pad>", "<unk>"
 SPECIALS = (PAD, UNK)
@@ -43,7 +48,7 @@ _WORD = re.compile(_WORD_PATTERN)
 _OPTION = re.compile(_OPTION_PATTERN)
 
 
-def option_parts(vocab: dict[str, int]) -> "torch.Tensor":
+def option_parts(vocab: dict[str, int]) -> torch.Tensor:
     """[V, 2] token ids whose embeddings make up each token: ``(id("A"), id("cat"))`` for the
     option token ``A. cat``, ``(i, -1)`` for every other token ``i`` (itself alone).
 
@@ -78,7 +83,7 @@ def make_tokenizer(words: list[str], special_tokens: Iterable[str] = ()):
     chat markers a prompt template writes) are added after the words and matched whole."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
 
-    if list(words[:len(SPECIALS)]) != list(SPECIALS):
+    if list(words[: len(SPECIALS)]) != list(SPECIALS):
         raise ValueError(f"vocabulary must start with {SPECIALS}")
     if len(set(words)) != len(words):
         raise ValueError("vocabulary has duplicate words")
@@ -102,13 +107,20 @@ def text_tokenizer(words: list[str], special_tokens: Iterable[str] = ()):
             return [i for i in self.tokenizer.encode(text, add_special_tokens=False).ids if i != unk]
 
     tok = make_tokenizer(words, special_tokens)
-    return KeywordTokenizer(tokenizer=tok, source="vniahd tiny keyword vocabulary "
-                            "(out-of-vocabulary words dropped)", stop_ids=[])
+    return KeywordTokenizer(
+        tokenizer=tok, source="vniahd tiny keyword vocabulary (out-of-vocabulary words dropped)", stop_ids=[]
+    )
 
 
 def save_words(path: str | Path, words: list[str], special_tokens: Iterable[str] = ()) -> None:
-    write_text_atomic(path, json.dumps({"type": "vniahd-word-level", "words": list(words),
-                                        "special_tokens": list(special_tokens)}, indent=1) + "\n")
+    write_text_atomic(
+        path,
+        json.dumps(
+            {"type": "vniahd-word-level", "words": list(words), "special_tokens": list(special_tokens)},
+            indent=1,
+        )
+        + "\n",
+    )
 
 
 def load_words(path: str | Path) -> tuple[list[str], list[str]]:
