@@ -24,7 +24,7 @@ import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl
 
 import numpy as np
@@ -34,6 +34,8 @@ from vniahd.errors import UnknownNameError, VniahdError
 from vniahd.rope.model import RotaryConfig
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedConfig
+
     from vniahd.rope import Variant
 
 FRAME_MODES = ("video", "image")
@@ -149,16 +151,18 @@ class Backend(ABC):
 
     @property
     def hidden_size(self) -> int:
-        return int(self.language_model.config.hidden_size)
+        config: Any = self.language_model.config  # a transformers config (nn.Module attribute)
+        return int(config.hidden_size)
 
     @property
     def vocab_size(self) -> int:
-        return int(self.lm_head.weight.shape[0])
+        return int(cast(torch.Tensor, self.lm_head.weight).shape[0])
 
     def embed_text(self, ids: list[int]) -> torch.Tensor:
         """Token embeddings [len(ids), hidden] on the model device."""
         t = torch.tensor(ids, dtype=torch.long, device=self.device)
-        return self.language_model.embed_tokens(t)
+        embed_tokens = cast(torch.nn.Module, self.language_model.embed_tokens)
+        return embed_tokens(t)
 
     def hidden_states(
         self, embeds: torch.Tensor, position_ids: torch.Tensor, cache: Any = None
@@ -181,7 +185,7 @@ class Backend(ABC):
     def new_cache(self) -> Any:
         from transformers import DynamicCache
 
-        return DynamicCache(config=self.language_model.config)
+        return DynamicCache(config=cast("PreTrainedConfig", self.language_model.config))
 
     # ---- variants -------------------------------------------------------------------------
     def variant_record(self, variant: Variant) -> dict[str, Any]:

@@ -16,6 +16,7 @@ modes (the vision tower attends within one temporal group), so both share one em
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -47,9 +48,10 @@ class QwenVLBackend(Backend):
         self.spec = spec
         self.model = model.eval()
         self.family = family
-        self.visual = model.model.visual
-        self.language_model = model.model.language_model
-        self.lm_head = model.lm_head
+        inner: Any = model.model  # Qwen2VLModel / Qwen2_5_VLModel
+        self.visual: torch.nn.Module = inner.visual
+        self.language_model = inner.language_model
+        self.lm_head = cast(torch.nn.Module, model.lm_head)
         self.tokenizer = tokenizer
         self.patch = patch
         self.options = options
@@ -64,7 +66,7 @@ class QwenVLBackend(Backend):
         self._check_patch_matches_tower()
 
     def _check_patch_matches_tower(self) -> None:
-        vc = self.visual.config
+        vc: Any = self.visual.config  # the vision tower's transformers config
         got = (self.patch.patch_size, self.patch.temporal_patch_size, self.patch.merge_size)
         want = (int(vc.patch_size), int(vc.temporal_patch_size), int(vc.spatial_merge_size))
         if got != want:  # the Conv3d patch embed would silently read garbage otherwise
@@ -72,7 +74,7 @@ class QwenVLBackend(Backend):
 
     # ---- frame encoder -------------------------------------------------------------------
     def visual_grid(self, frame_size: tuple[int, int]) -> tuple[int, int]:
-        return merged_grid(tuple(frame_size), self.patch)
+        return merged_grid(frame_size, self.patch)
 
     def encode_frames(self, frames: np.ndarray) -> torch.Tensor:
         frames = np.asarray(frames)

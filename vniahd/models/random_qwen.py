@@ -29,6 +29,8 @@ parameter           tiny       ``size=7b``   meaning
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 
 from vniahd.errors import VniahdError
@@ -37,6 +39,9 @@ from vniahd.models.base import BackendOptions, module_weights_digest
 from vniahd.models.patchify import PatchifyConfig
 from vniahd.models.qwen_vl import QwenVLBackend
 from vniahd.models.tokenizer import byte_tokenizer
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 FAMILIES = ("qwen2-vl", "qwen2.5-vl")
 
@@ -95,7 +100,7 @@ def resolve_params(params: dict) -> dict:
     size = str(params.get("size", "tiny")).lower()
     if size not in ("tiny", "7b"):
         raise VniahdError(f"unknown size {size!r} for a random model; use size=tiny or size=7b")
-    out = dict(TINY if size == "tiny" else SEVEN_B)
+    out: dict[str, Any] = dict(TINY if size == "tiny" else SEVEN_B)
     for key, value in params.items():
         if key == "size":
             continue
@@ -126,7 +131,7 @@ def resolve_params(params: dict) -> dict:
     return out
 
 
-def build_config(family: str, p: dict, bos: int, eos: int):
+def build_config(family: str, p: dict, bos: int | None, eos: int | None):
     """The transformers config for ``family`` with resolved parameters ``p``."""
     text = dict(
         vocab_size=p["vocab"],
@@ -191,6 +196,7 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
     )
     device, dtype = options.torch_device(), options.torch_dtype()
     config._attn_implementation = "sdpa"
+    cls: type[PreTrainedModel]
     if family == "qwen2-vl":
         from transformers import Qwen2VLForConditionalGeneration as cls
     else:

@@ -17,8 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vniahd.errors import VniahdError
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 #: Qwen2 chat / vision special tokens, in Qwen2-VL's order (ids 151643.. in the real vocabulary).
 SPECIAL_TOKENS: tuple[str, ...] = (
@@ -46,7 +50,7 @@ STOP_TOKENS: tuple[str, ...] = ("<|im_end|>", "<|endoftext|>")
 class TextTokenizer:
     """A ``tokenizers.Tokenizer`` plus the ids the evaluator needs."""
 
-    tokenizer: object  # tokenizers.Tokenizer (kept untyped: imported lazily)
+    tokenizer: Tokenizer  # imported lazily at run time (annotation only here)
     source: str
     stop_ids: list[int] = field(default_factory=list)
 
@@ -70,7 +74,7 @@ class TextTokenizer:
         return sha256_bytes(self.tokenizer.to_str())
 
 
-def _with_stop_ids(tok, source: str) -> TextTokenizer:
+def _with_stop_ids(tok: Tokenizer, source: str) -> TextTokenizer:
     stop = [i for i in (tok.token_to_id(t) for t in STOP_TOKENS) if i is not None]
     return TextTokenizer(tokenizer=tok, source=source, stop_ids=stop)
 
