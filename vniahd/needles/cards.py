@@ -95,7 +95,7 @@ def render_card(object_name: str, colour: str | tuple[int, int, int],
     50% horizontal mirror. The same seed gives the same card on any machine.
     """
     h, w = size
-    rgb = _colour_rgb(colour)
+    rgb: tuple[int, ...] = _colour_rgb(colour)
     photo = Image.fromarray(load_object_photo(object_name))
     dx = dy = 0.0
     mirror = False

@@ -203,6 +203,7 @@ def _reference(path: Path, data: Any, raw: bytes, distractor_path: Path | None) 
         image = _resolve_image(where, path.parent, e["path"], "image")
         distractors: tuple[Path, ...] = ()
         if dist_entries is not None:
+            assert distractor_path is not None  # dist_entries is read from it
             d = dist_entries[i]
             dwhere = f"{distractor_path}: entry {i} (id {nid!r})"
             if d["prompt"] != prompt or str(d["answer"]).strip() != answer:

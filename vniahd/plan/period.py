@@ -9,6 +9,7 @@ The period is the wavelength of the first rotary pair that M-RoPE does not give 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from vniahd.errors import VniahdError
 
@@ -25,7 +26,7 @@ class Period:
     exact: float
     spec: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"frames": self.frames, "exact": self.exact, "spec": self.spec}
 
 

@@ -31,7 +31,7 @@ from decimal import Decimal
 from vniahd.errors import VniahdError
 from vniahd.plan.grid import depth_label
 from vniahd.plan.schedules import get_schedule, insert_slots
-from vniahd.records import Sample  # noqa: F401  (re-exported: the planner makes Samples)
+from vniahd.records import Sample as Sample  # re-exported: the planner makes Samples
 
 COLUMNS = (
     "sample_id",

@@ -119,6 +119,7 @@ def plot_compare(
         ax.set_title(
             f"{name} · {bench}\nmean {style.ci_text(mean, lo, hi)}", fontsize=style.FONT["title"] - 1
         )
+    assert mesh is not None  # every group's own panel has data
     cbar = fig.colorbar(
         mesh, ax=axes, fraction=0.04 if ncols > 1 else 0.06, pad=0.02, shrink=0.9 if nrows == 1 else 0.6
     )
@@ -197,6 +198,7 @@ def plot_deltas(
                 f"{k.scoring} · mean Δ {m_t - m_b:+.3f}",
                 fontsize=style.FONT["title"] - 1,
             )
+        assert mesh is not None  # pairs is not empty
         cbar = fig.colorbar(mesh, ax=axes, fraction=0.05, pad=0.02)
         cbar.set_label(f"Accuracy − {baseline}", fontsize=style.FONT["label"])
         cbar.ax.tick_params(labelsize=style.FONT["tick"])

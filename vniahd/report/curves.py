@@ -23,7 +23,8 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 
 
-def _colour(i: int) -> str:
+def _colour(i: int) -> str | tuple[float, float, float, float]:
+    """A hex colour from the palette, then tab10's RGBA tuples."""
     if i < len(PALETTE):
         return PALETTE[i]
     return colormaps["tab10"](i % 10)

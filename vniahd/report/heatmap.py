@@ -8,11 +8,14 @@ unpainted over a grey hatched background, so they never read as zero.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.collections import QuadMesh
 from matplotlib.colors import Normalize
 from matplotlib.patches import Rectangle
 
@@ -48,7 +51,7 @@ def draw_grid(
     max_annotated_lengths: int = 16,
     max_xlabels: int = 32,
     cell_width_in: float | None = None,
-):
+) -> QuadMesh:
     """Draw one pivot table (index depth %, columns length) on ``ax``; returns the mesh."""
     norm = norm or Normalize(vmin=0.0, vmax=1.0)
     values = table.to_numpy(dtype=float)
@@ -81,7 +84,8 @@ def draw_grid(
     ax.set_ylim(n_depth, 0)  # depth 0 % at the top, as in the community's figures
     ax.set_xticks(np.arange(n_len) + 0.5)
     step = math.ceil(n_len / max_xlabels)  # dense grids in small panels: label every step-th
-    labels = [style.format_x(v, x) if j % step == 0 else "" for j, v in enumerate(table.columns)]
+    lengths = cast("Iterable[float]", table.columns)  # pandas-stubs type columns as str labels
+    labels = [style.format_x(v, x) if j % step == 0 else "" for j, v in enumerate(lengths)]
     # Rotate only when the widest label would not fit its cell(s) upright (9 pt ≈ 0.075 in/char).
     room = (cell_width_in or cell_size_inches(n_len, n_depth)[0]) * step
     rotate = max(len(t) for t in labels) * 0.075 > 0.9 * room

@@ -368,7 +368,8 @@ def load_reference_accuracies(
         raise VniahdError(f"{path}: the list is empty; nothing to plot")
     if variant is None:
         variant = path.parent.name if path.name == REFERENCE_NAME else path.stem
-    rows, depths = [], []
+    rows: list[dict[str, Any]] = []
+    depths: list[float] = []
     for obj, line in items:
         if not isinstance(obj, dict):
             raise VniahdError(f"{_where(path, line)}: expected an object, got {type(obj).__name__}")

@@ -11,7 +11,9 @@ with the near/far halves of the lengths below it.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
@@ -61,12 +63,15 @@ def write_csv(summary_df: pd.DataFrame, path: str | Path) -> Path:
 def wide_rows(summary_df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """Header and cells of the Table-3 layout."""
     wide = aggregate.wide_summary(summary_df)
-    benchmarks = list(dict.fromkeys(b for b, _ in wide.columns))
+    # pandas-stubs type a MultiIndex's items as str / Hashable; here they are tuples of labels.
+    columns = cast("Iterable[tuple[str, str]]", wide.columns)
+    benchmarks = list(dict.fromkeys(b for b, _ in columns))
     many_models = len(summary_df[["model_spec", "model_fp"]].drop_duplicates()) > 1
     header = (["Model"] if many_models else []) + ["Variant", "Scoring"]
     header += [f"{b} acc. % (95% CI)" for b in benchmarks] + [f"n {b}" for b in benchmarks]
     rows = []
-    for (model, _spec, _fp, variant, scoring), r in wide.iterrows():
+    for key, r in wide.iterrows():
+        model, _spec, _fp, variant, scoring = cast("tuple[str, str, str, str, str]", key)
         cells = ([model] if many_models else []) + [variant, scoring]
         cells += [pct_ci(r[(b, "mean")], r[(b, "ci_low")], r[(b, "ci_high")]) for b in benchmarks]
         cells += ["–" if pd.isna(r[(b, "n")]) else str(int(r[(b, "n")])) for b in benchmarks]
