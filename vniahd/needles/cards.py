@@ -29,15 +29,27 @@ class ObjectPhoto:
     licence: str
 
 
-OBJECTS: dict[str, ObjectPhoto] = {o.name: o for o in (
-    ObjectPhoto("cat", "chelsea", "Chelsea the cat (photo by Stefan van der Walt)", "CC0"),
-    ObjectPhoto("coffee", "coffee", "coffee cup, courtesy of Pikolo Espresso Bar (photo by Rachel Michetti)", "CC0"),
-    ObjectPhoto("rocket", "rocket", "Falcon 9 launch of DSCOVR (SpaceX photo)", "public domain"),
-    ObjectPhoto("astronaut", "astronaut", "astronaut Eileen Collins (NASA Great Images)", "public domain"),
-    ObjectPhoto("horse", "horse", "horse silhouette by Andreas Preuss (openclipart)", "CC0"),
-    ObjectPhoto("coins", "coins", "Greek coins from Pompeii (Brooklyn Museum)", "no known copyright restrictions"),
-    ObjectPhoto("photographer", "camera", "man with a camera (photo by Lav Varshney)", "CC0"),
-)}
+OBJECTS: dict[str, ObjectPhoto] = {
+    o.name: o
+    for o in (
+        ObjectPhoto("cat", "chelsea", "Chelsea the cat (photo by Stefan van der Walt)", "CC0"),
+        ObjectPhoto(
+            "coffee",
+            "coffee",
+            "coffee cup, courtesy of Pikolo Espresso Bar (photo by Rachel Michetti)",
+            "CC0",
+        ),
+        ObjectPhoto("rocket", "rocket", "Falcon 9 launch of DSCOVR (SpaceX photo)", "public domain"),
+        ObjectPhoto(
+            "astronaut", "astronaut", "astronaut Eileen Collins (NASA Great Images)", "public domain"
+        ),
+        ObjectPhoto("horse", "horse", "horse silhouette by Andreas Preuss (openclipart)", "CC0"),
+        ObjectPhoto(
+            "coins", "coins", "Greek coins from Pompeii (Brooklyn Museum)", "no known copyright restrictions"
+        ),
+        ObjectPhoto("photographer", "camera", "man with a camera (photo by Lav Varshney)", "CC0"),
+    )
+}
 
 # Saturated, well-separated hues (RGB). Pairs that a CNN may confuse (red/pink/purple, blue/cyan)
 # are never used together in the demo set.
@@ -80,11 +92,19 @@ def _colour_rgb(colour: str | tuple[int, int, int]) -> tuple[int, int, int]:
     return tuple(int(c) for c in colour)  # type: ignore[return-value]
 
 
-def render_card(object_name: str, colour: str | tuple[int, int, int],
-                size: tuple[int, int] = (252, 448), *, seed: int | None = None,
-                scale: float = 0.66, scale_range: tuple[float, float] = (0.5, 0.78),
-                shift: float = 0.08, colour_jitter: float = 0.08, brightness: float = 0.15,
-                flip: bool = True) -> Image.Image:
+def render_card(
+    object_name: str,
+    colour: str | tuple[int, int, int],
+    size: tuple[int, int] = (252, 448),
+    *,
+    seed: int | None = None,
+    scale: float = 0.66,
+    scale_range: tuple[float, float] = (0.5, 0.78),
+    shift: float = 0.08,
+    colour_jitter: float = 0.08,
+    brightness: float = 0.15,
+    flip: bool = True,
+) -> Image.Image:
     """Draw ``object_name``'s photo centred on a card of ``colour``; returns an RGB image of
     ``size`` = (H, W).
 
@@ -111,8 +131,9 @@ def render_card(object_name: str, colour: str | tuple[int, int, int],
     img = Image.new("RGB", (w, h), TABLE_GREY)
     draw = ImageDraw.Draw(img)
     margin = max(1, round(0.04 * min(h, w)))
-    draw.rounded_rectangle((margin, margin, w - 1 - margin, h - 1 - margin),
-                           radius=max(1, round(0.08 * h)), fill=rgb)
+    draw.rounded_rectangle(
+        (margin, margin, w - 1 - margin, h - 1 - margin), radius=max(1, round(0.08 * h)), fill=rgb
+    )
 
     ph = max(8, round(scale * h))
     pw = round(ph * photo.width / photo.height)
@@ -130,7 +151,8 @@ def render_card(object_name: str, colour: str | tuple[int, int, int],
     lo, hi_x, hi_y = margin + border, w - margin - border - pw, h - margin - border - ph
     x0 = min(max(x0, lo), max(lo, hi_x))
     y0 = min(max(y0, lo), max(lo, hi_y))
-    draw.rectangle((x0 - border, y0 - border, x0 + pw - 1 + border, y0 + ph - 1 + border), fill=(250, 250, 250))
+    draw.rectangle(
+        (x0 - border, y0 - border, x0 + pw - 1 + border, y0 + ph - 1 + border), fill=(250, 250, 250)
+    )
     img.paste(photo, (x0, y0))
     return img
-

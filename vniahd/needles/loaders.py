@@ -41,8 +41,9 @@ def _read_json(path: Path) -> tuple[Any, bytes]:
     except UnicodeDecodeError as exc:
         raise VniahdError(f"{path} is not UTF-8 text ({exc}); save it as UTF-8 JSON") from None
     except json.JSONDecodeError as exc:
-        raise VniahdError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column "
-                          f"{exc.colno}; fix the file") from None
+        raise VniahdError(
+            f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}; fix the file"
+        ) from None
 
 
 def _resolve_image(where: str, base: Path, value: Any, what: str) -> Path:
@@ -52,8 +53,10 @@ def _resolve_image(where: str, base: Path, value: Any, what: str) -> Path:
     for c in candidates:
         if c.is_file():
             return c.resolve()
-    raise VniahdError(f"{where}: {what} {value!r} not found (looked at {candidates[0]}); "
-                      "image paths are relative to the needle file")
+    raise VniahdError(
+        f"{where}: {what} {value!r} not found (looked at {candidates[0]}); "
+        "image paths are relative to the needle file"
+    )
 
 
 def parse_options(prompt: str) -> tuple[str, tuple[str, ...] | None]:
@@ -77,8 +80,14 @@ def parse_options(prompt: str) -> tuple[str, tuple[str, ...] | None]:
         idx = {i for i, _ in found}
         from vniahd.needles.prompts import KNOWN_INSTRUCTIONS
 
-        rest = [ln for i, ln in enumerate(lines) if i not in idx and ln.strip()
-                and ln.strip() not in KNOWN_INSTRUCTIONS and ln.strip().rstrip(":") != "Options"]
+        rest = [
+            ln
+            for i, ln in enumerate(lines)
+            if i not in idx
+            and ln.strip()
+            and ln.strip() not in KNOWN_INSTRUCTIONS
+            and ln.strip().rstrip(":") != "Options"
+        ]
         return "\n".join(rest).strip(), tuple(t for _, t in found)
     # Inline: "… A. x B. y C. z D. w" — each marker must follow whitespace or start of text.
     starts: list[tuple[int, int]] = []
@@ -105,8 +114,9 @@ def parse_options(prompt: str) -> tuple[str, tuple[str, ...] | None]:
     head = prompt[: starts[0][0]].strip()
     if head.endswith("Options:"):
         head = head[: -len("Options:")].strip()
-    tail_lines = [ln.strip() for ln in tail.splitlines()
-                  if ln.strip() and ln.strip() not in KNOWN_INSTRUCTIONS]
+    tail_lines = [
+        ln.strip() for ln in tail.splitlines() if ln.strip() and ln.strip() not in KNOWN_INSTRUCTIONS
+    ]
     return "\n".join([x for x in [head, *tail_lines] if x]), tuple(opts)
 
 
@@ -118,7 +128,9 @@ def _native(path: Path, data: Any, raw: bytes) -> NeedleSet:
     base = path.parent
     needles, blobs = [], [raw]
     for i, e in enumerate(entries):
-        where = f"{path}: needle {i}" + (f" (id {e.get('id')!r})" if isinstance(e, dict) and "id" in e else "")
+        where = f"{path}: needle {i}" + (
+            f" (id {e.get('id')!r})" if isinstance(e, dict) and "id" in e else ""
+        )
         if not isinstance(e, dict):
             raise VniahdError(f"{where}: must be a JSON object with id, image, question, answer")
         unknown = set(e) - NATIVE_KEYS
@@ -134,7 +146,9 @@ def _native(path: Path, data: Any, raw: bytes) -> NeedleSet:
         options = e.get("options")
         if options is not None:
             if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
-                raise VniahdError(f"{where}: 'options' must be a list of strings (or absent for a short answer)")
+                raise VniahdError(
+                    f"{where}: 'options' must be a list of strings (or absent for a short answer)"
+                )
             options = tuple(options)
         validate_answer(where, answer, options)
         image = _resolve_image(where, base, e["image"], "image")
@@ -148,8 +162,18 @@ def _native(path: Path, data: Any, raw: bytes) -> NeedleSet:
         meta = e.get("meta", {})
         if not isinstance(meta, dict):
             raise VniahdError(f"{where}: 'meta' must be an object")
-        needles.append(Needle(id=nid, image=image, question=question, answer=answer, options=options,
-                              distractors=distractors, prompt=prompt, meta=meta))
+        needles.append(
+            Needle(
+                id=nid,
+                image=image,
+                question=question,
+                answer=answer,
+                options=options,
+                distractors=distractors,
+                prompt=prompt,
+                meta=meta,
+            )
+        )
         blobs += [image.read_bytes()] + [d.read_bytes() for d in distractors]
     return NeedleSet(tuple(needles), sha256_bytes(*blobs), str(path), "native", name)
 
@@ -165,8 +189,9 @@ def _reference_entries(path: Path, data: Any) -> list[dict]:
 
 def _reference_ids(entries: list[dict]) -> list[str]:
     """Ids from the image file stems (made file-name safe); index-suffixed if stems collide."""
-    stems = [re.sub(r"[^A-Za-z0-9_.-]", "_", Path(str(e["path"])).stem).lstrip("_.-") or "needle"
-             for e in entries]
+    stems = [
+        re.sub(r"[^A-Za-z0-9_.-]", "_", Path(str(e["path"])).stem).lstrip("_.-") or "needle" for e in entries
+    ]
     if len(set(stems)) == len(stems):
         return stems
     return [f"{s}-{i}" for i, s in enumerate(stems)]
@@ -181,8 +206,10 @@ def _reference(path: Path, data: Any, raw: bytes, distractor_path: Path | None) 
         dist_entries = _reference_entries(distractor_path, ddata)
         blobs.append(draw)
         if len(dist_entries) != len(entries):
-            raise VniahdError(f"{distractor_path}: {len(dist_entries)} entries but {path} has "
-                              f"{len(entries)}; the distractor file must list the same entries in order")
+            raise VniahdError(
+                f"{distractor_path}: {len(dist_entries)} entries but {path} has "
+                f"{len(entries)}; the distractor file must list the same entries in order"
+            )
     ids = _reference_ids(entries)
     needles = []
     for i, (e, nid) in enumerate(zip(entries, ids)):
@@ -197,8 +224,10 @@ def _reference(path: Path, data: Any, raw: bytes, distractor_path: Path | None) 
         if options is not None and not (len(answer) == 1 and answer in LETTERS):
             options = None
         if options is None and len(answer) == 1 and answer in LETTERS[:8]:
-            raise VniahdError(f"{where}: answer {answer!r} looks like an option letter but no options "
-                              "were found in the prompt; write them as 'A. text' lines or inline")
+            raise VniahdError(
+                f"{where}: answer {answer!r} looks like an option letter but no options "
+                "were found in the prompt; write them as 'A. text' lines or inline"
+            )
         validate_answer(where, answer, options)
         image = _resolve_image(where, path.parent, e["path"], "image")
         distractors: tuple[Path, ...] = ()
@@ -207,14 +236,31 @@ def _reference(path: Path, data: Any, raw: bytes, distractor_path: Path | None) 
             d = dist_entries[i]
             dwhere = f"{distractor_path}: entry {i} (id {nid!r})"
             if d["prompt"] != prompt or str(d["answer"]).strip() != answer:
-                raise VniahdError(f"{dwhere}: prompt/answer differ from {path} entry {i}; the "
-                                  "distractor file must list the same entries in the same order")
+                raise VniahdError(
+                    f"{dwhere}: prompt/answer differ from {path} entry {i}; the "
+                    "distractor file must list the same entries in the same order"
+                )
             distractors = (_resolve_image(dwhere, distractor_path.parent, d["path"], "distractor image"),)
-        needles.append(Needle(id=nid, image=image, question=question, answer=answer, options=options,
-                              distractors=distractors, prompt=prompt))
+        needles.append(
+            Needle(
+                id=nid,
+                image=image,
+                question=question,
+                answer=answer,
+                options=options,
+                distractors=distractors,
+                prompt=prompt,
+            )
+        )
         blobs += [image.read_bytes()] + [p.read_bytes() for p in distractors]
-    return NeedleSet(tuple(needles), sha256_bytes(*blobs), str(path), "reference", path.stem,
-                     str(distractor_path) if distractor_path is not None else None)
+    return NeedleSet(
+        tuple(needles),
+        sha256_bytes(*blobs),
+        str(path),
+        "reference",
+        path.stem,
+        str(distractor_path) if distractor_path is not None else None,
+    )
 
 
 def detect_format(data: Any) -> str:
@@ -239,12 +285,16 @@ def load_needle_set(path: str | Path, distractor_path: str | Path | None = None)
     """
     if distractor_path is not None and str(distractor_path) == "demo":
         if str(path) != "demo":
-            raise VniahdError("--distractor-needles demo names the demo set's own distractors and goes "
-                              "with --needles demo; for your own needles pass the distractor file")
+            raise VniahdError(
+                "--distractor-needles demo names the demo set's own distractors and goes "
+                "with --needles demo; for your own needles pass the distractor file"
+            )
         distractor_path = None
     elif str(path) == "demo" and distractor_path is not None:
-        raise VniahdError(f"the demo needle set brings its own distractor images; drop --distractor-needles "
-                          f"{distractor_path} (or pass --distractor-needles demo)")
+        raise VniahdError(
+            f"the demo needle set brings its own distractor images; drop --distractor-needles "
+            f"{distractor_path} (or pass --distractor-needles demo)"
+        )
     if str(path) == "demo":
         from vniahd.needles.demo import demo_needles_path
 
@@ -254,10 +304,14 @@ def load_needle_set(path: str | Path, distractor_path: str | Path | None = None)
     fmt = detect_format(data)
     if fmt == "native":
         if distractor_path is not None:
-            raise VniahdError(f"{path} is a native needle file, which lists distractors per needle; "
-                              "drop --distractor-needles (it is for the reference format)")
+            raise VniahdError(
+                f"{path} is a native needle file, which lists distractors per needle; "
+                "drop --distractor-needles (it is for the reference format)"
+            )
         return _native(path, data, raw)
     if fmt == "reference":
         return _reference(path, data, raw, Path(distractor_path) if distractor_path else None)
-    raise VniahdError(f"{path}: not a needle set; expected a native file ({{\"needles\": [...]}}) or "
-                      "a reference list of {\"path\", \"prompt\", \"answer\"} (see needles/README.md)")
+    raise VniahdError(
+        f'{path}: not a needle set; expected a native file ({{"needles": [...]}}) or '
+        'a reference list of {"path", "prompt", "answer"} (see needles/README.md)'
+    )
