@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -34,14 +35,17 @@ from vniahd.files import sha256_json
 from vniahd.models.base import Backend, BackendOptions
 from vniahd.tiny.encoder import FEATURE_DIM, POOL_GRID
 
+if TYPE_CHECKING:
+    from vniahd.rope import Variant
+    from vniahd.tiny.model import TinyVideoLM
+    from vniahd.tiny.recipe import Recipe, TrainingMaterial
+
 INPUT_WIDTH = FEATURE_DIM + 1
 _KNOWN = {"seed", "steps", "train", "haystack", "variant"}
 
 
-def parse_params(params: dict):
+def parse_params(params: dict) -> tuple[Recipe, bool, str | None]:
     """Spec parameters → (Recipe, train_if_missing, variant name or None)."""
-    from pathlib import Path
-
     from vniahd.tiny.recipe import Recipe
     from vniahd.tiny.train import TrainConfig
 
@@ -52,7 +56,7 @@ def parse_params(params: dict):
             f"{', '.join(sorted(_KNOWN))} (e.g. tiny?seed=1&train=1)"
         )
     cfg = TrainConfig()
-    changes = {}
+    changes: dict[str, Any] = {}
     for key in ("seed", "steps"):
         if key in params and params[key] not in (None, ""):
             try:
@@ -74,7 +78,7 @@ class TinyBackend(Backend):
     def __init__(
         self,
         spec: str,
-        recipe,
+        recipe: Recipe,
         options: BackendOptions,
         *,
         train_if_missing: bool = False,
@@ -88,17 +92,18 @@ class TinyBackend(Backend):
         self.rotary = recipe.train.model.rotary
         self.layout_params = {}
         self.tokenizer = recipe.tokenizer()
-        self.model = None
-        self.variant = None
-        self.checkpoint = None
-        self._material = None
+        self.model: TinyVideoLM | None = None
+        self.variant: Variant | None = None
+        self.checkpoint: Path | None = None
+        self._material: TrainingMaterial | None = None
         self._fingerprint: str | None = None
-        self.pinned = None  # the variant whose weights the spec fixed (variant=NAME), if any
+        self.pinned: Variant | None = None  # the variant whose weights the spec fixed (variant=NAME), if any
         self.loaded: dict[str, str] = {}  # variant name → checkpoint dir
-        self._models: dict[str, Any] = {}  # checkpoint key → loaded model (kept for reuse)
+        # checkpoint key → (loaded model, checkpoint dir), kept for reuse
+        self._models: dict[str, tuple[TinyVideoLM, Path]] = {}
 
     # ---- variants -------------------------------------------------------------------------
-    def variant_record(self, variant) -> dict[str, Any]:
+    def variant_record(self, variant: Variant) -> dict[str, Any]:
         """The allocation applied and which trained weights score ``variant`` (run.json)."""
         from vniahd.rope.model import applied_allocation
 
@@ -113,7 +118,7 @@ class TinyBackend(Backend):
             },
         }
 
-    def _load(self, variant) -> None:
+    def _load(self, variant: Variant) -> None:
         """Make the weights trained for ``variant`` current, allocation installed."""
         from vniahd.tiny.recipe import TrainingMaterial, ensure_model
 
@@ -134,12 +139,12 @@ class TinyBackend(Backend):
         self.model, self.variant, self.checkpoint = model, variant, path
         self.loaded[variant.name] = str(path)
 
-    def pin_variant(self, variant) -> None:
+    def pin_variant(self, variant: Variant) -> None:
         """Load ``variant``'s weights for direct use; :meth:`use_variant` then refuses others."""
         self._load(variant)
         self.pinned = variant
 
-    def _check_pin(self, variant) -> None:
+    def _check_pin(self, variant: Variant) -> None:
         if self.pinned is not None and self.pinned.name != variant.name:
             raise VniahdError(
                 f"this tiny model is pinned to the weights trained for {self.pinned.name!r} "
@@ -149,7 +154,7 @@ class TinyBackend(Backend):
             )
 
     @contextlib.contextmanager
-    def use_variant(self, variant) -> Iterator[dict[str, Any]]:
+    def use_variant(self, variant: Variant) -> Iterator[dict[str, Any]]:
         """Score ``variant`` with the weights trained for it (see the module docstring)."""
         self._check_pin(variant)
         previous = (self.model, self.variant, self.checkpoint)
@@ -161,23 +166,23 @@ class TinyBackend(Backend):
             if self.model is not None and self.variant is not None:
                 self.model.set_variant(self.variant)
 
-    def _require_model(self) -> None:
+    def _require_model(self) -> TinyVideoLM:
+        """The model of the variant applied now (a :class:`VniahdError` if none is)."""
         if self.model is None:
             raise VniahdError(
                 "the tiny backend holds one trained model per RoPE variant and none is applied; "
                 "score inside 'with backend.use_variant(variant):' (the evaluator does), or pin "
                 "one in the spec: --model 'tiny?variant=NAME'"
             )
+        return self.model
 
     @property
     def language_model(self) -> torch.nn.Module:  # type: ignore[override]
-        self._require_model()
-        return self.model.text_model
+        return self._require_model().text_model
 
     @property
     def lm_head(self) -> torch.nn.Module:  # type: ignore[override]
-        self._require_model()
-        return self.model.lm_head
+        return self._require_model().lm_head
 
     # ---- sizes ----------------------------------------------------------------------------
     @property
@@ -222,9 +227,9 @@ class TinyBackend(Backend):
 
     # ---- text path ------------------------------------------------------------------------
     def embed_text(self, ids: list[int]) -> torch.Tensor:
-        self._require_model()
+        model = self._require_model()
         t = torch.tensor(ids, dtype=torch.long, device=self.device)
-        emb = self.model.embed_text(t)
+        emb = model.embed_text(t)
         out = emb.new_zeros(len(ids), INPUT_WIDTH)
         out[:, : emb.shape[1]] = emb
         out[:, -1] = 1.0
@@ -235,7 +240,7 @@ class TinyBackend(Backend):
         through the trained projector."""
         d = self.model_hidden_size
         is_text = rows[..., -1:] > 0.5
-        visual = self.model.embed_frames(rows[..., :FEATURE_DIM])
+        visual = self._require_model().embed_frames(rows[..., :FEATURE_DIM])
         return torch.where(is_text, rows[..., :d], visual)
 
     def hidden_states(self, embeds: torch.Tensor, position_ids: torch.Tensor, cache=None) -> torch.Tensor:

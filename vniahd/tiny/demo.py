@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from vniahd.errors import VniahdError
 from vniahd.files import cache_dir, sha256_json, write_json_atomic
@@ -190,7 +191,7 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = _log) -> dict:
     t = time.perf_counter()
     period = period_spec(base)
     data_root = cache_dir("tiny", "demo-datasets")
-    common = dict(
+    common: dict[str, Any] = dict(
         haystack=heldout,
         lengths=cfg.lengths,
         depths=cfg.depths,

@@ -25,6 +25,7 @@ orange distractor card reliably. Multi-level vision features are what Qwen3-VL's
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -213,7 +214,7 @@ def encode_frames(
     arr = np.asarray(images) if not isinstance(images, torch.Tensor) else images
     n = len(arr)
     out = torch.empty(n, TOKENS_PER_FRAME, FEATURE_DIM)
-    starts = range(0, n, batch_size)
+    starts: Iterable[int] = range(0, n, batch_size)
     if progress:
         from tqdm.auto import tqdm
 

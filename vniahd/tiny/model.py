@@ -9,11 +9,18 @@ The RoPE variant is not part of the weights' architecture: positions come from
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
 
 from vniahd.tiny.encoder import COLOUR_CHANNELS, FEATURE_DIM, POOL_GRID
+
+if TYPE_CHECKING:
+    from transformers import Qwen2VLTextConfig
+    from transformers.models.qwen2_vl.modeling_qwen2_vl import Qwen2VLTextModel
+
+    from vniahd.rope import RotaryConfig, Variant
 
 
 @dataclass(frozen=True)
@@ -55,12 +62,14 @@ class TinyConfig:
         return self.head_dim // 2
 
     @property
-    def rotary(self):
+    def rotary(self) -> RotaryConfig:
         """The text model's :class:`vniahd.rope.RotaryConfig` (what the variants apply to)."""
         from vniahd.rope.model import RotaryConfig
 
         return RotaryConfig(
-            head_dim=self.head_dim, theta=float(self.rope_theta), sections=tuple(self.sections)
+            head_dim=self.head_dim,
+            theta=float(self.rope_theta),
+            sections=cast("tuple[int, int, int]", tuple(self.sections)),
         )
 
     @property
@@ -81,11 +90,14 @@ class TinyConfig:
         d["grid"] = tuple(d["grid"])
         return cls(**d)
 
-    def text_config(self, vocab_size: int):
+    def text_config(self, vocab_size: int) -> Qwen2VLTextConfig:
         """The ``Qwen2VLTextConfig`` of the language side."""
         from transformers import Qwen2VLTextConfig
 
-        return Qwen2VLTextConfig(
+        # head_dim and tie_word_embeddings are not declared fields of Qwen2VLTextConfig: its
+        # dataclass_transform signature omits them, but PreTrainedConfig accepts extra keyword
+        # arguments at run time (strict(accept_kwargs=True)) and keeps them as attributes.
+        return Qwen2VLTextConfig(  # type: ignore[call-arg]
             vocab_size=vocab_size,
             hidden_size=self.hidden_size,
             intermediate_size=self.intermediate_size,
@@ -130,11 +142,13 @@ class TinyVideoLM(nn.Module):
     """Projector + ``Qwen2VLTextModel`` + LM head (tied to the word embeddings unless
     ``config.tie_embeddings`` is off). Call :meth:`set_variant` before use."""
 
+    token_parts: torch.Tensor  # a non-persistent buffer (registered in __init__)
+
     def __init__(
         self,
         config: TinyConfig,
         vocab_size: int,
-        text_model: nn.Module | None = None,
+        text_model: Qwen2VLTextModel | None = None,
         token_parts: torch.Tensor | None = None,
     ):
         """``token_parts`` [V, 2]: the ids whose embeddings are summed for each token
@@ -160,7 +174,7 @@ class TinyVideoLM(nn.Module):
         self.variant_name: str | None = None
 
     # -- RoPE variant -------------------------------------------------------------------------
-    def set_variant(self, variant) -> None:
+    def set_variant(self, variant: Variant) -> None:
         """Install ``variant``'s frequency allocation in the rotary module (positions are given
         per call). Allocation only changes which stream each pair reads; no weights change."""
         from vniahd.rope.hf import install_allocation

@@ -14,11 +14,17 @@ import time
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from vniahd.errors import VniahdError
 from vniahd.files import sha256_file, sha256_json
 from vniahd.tiny.data import FRAME_SIZE, TRAIN_FRACTION, DataConfig
 from vniahd.tiny.train import TrainConfig
+
+if TYPE_CHECKING:
+    from vniahd.media import Haystack
+    from vniahd.tiny.data import TrainingData
+    from vniahd.tiny.model import TinyVideoLM
 
 
 def default_haystack() -> Path:
@@ -74,7 +80,7 @@ class Recipe:
             colours=tuple(COLOURS),
             heldout_pairs=(),
             fps=float(self.fps),
-            frame_size=tuple(self.frame_size),
+            frame_size=cast("tuple[int, int]", tuple(self.frame_size)),
             train_fraction=self.train_fraction,
             card_augmentations=self.card_augmentations,
             card_seed=self.card_seed,
@@ -128,11 +134,11 @@ class TrainingMaterial:
     def __init__(self, recipe: Recipe, progress: bool = True):
         self.recipe = recipe
         self.progress = progress
-        self._data = None
-        self._haystack = None
+        self._data: TrainingData | None = None
+        self._haystack: Haystack | None = None
 
     @property
-    def haystack(self):
+    def haystack(self) -> Haystack:
         if self._haystack is None:
             from vniahd.media import load_haystack
 
@@ -145,7 +151,7 @@ class TrainingMaterial:
         return self._haystack
 
     @property
-    def data(self):
+    def data(self) -> TrainingData:
         if self._data is None:
             from vniahd.tiny.data import prepare_training_data
 
@@ -163,7 +169,7 @@ def ensure_model(
     material: TrainingMaterial | None = None,
     progress: bool = True,
     log=None,
-):
+) -> tuple[TinyVideoLM, Path, dict]:
     """(model, checkpoint dir, metadata) for ``variant``: loaded from the cache, else trained
     (when ``train_if_missing``), else a :class:`VniahdError` naming the command to run."""
     from vniahd.tiny.checkpoints import is_complete, load_checkpoint
