@@ -37,15 +37,15 @@ def backend():
 
 def run(ds, be, out: Path, scoring: str, on_result=None, schedule: list | None = None) -> Runner:
     """One run; ``schedule`` collects what it computed: ("batch", group, sample ids) per scored
-    batch and ("prefix", group, prefix frames, tokens) per shared-prefix step, where a group is
-    (variant name, its sample ids)."""
+    batch and ("prefix", group, sample frames, grow, common, tokens held) per cache step, where a
+    group is (variant name, its sample ids)."""
     settings = EvalSettings(variants=[get_variant(v) for v in VARIANTS], scoring=scoring, progress=False)
     runner = Runner(ds, be, settings, out, on_result=on_result)
     if schedule is not None:
         from vniahd.evaluate.prefix import SharedPrefix
 
         ex = runner.executor
-        score, advance = ex._score, SharedPrefix.advance
+        score, follow = ex._score, SharedPrefix.follow
         variant = {}
 
         def run_group(v, rows, *a, **k):
@@ -56,17 +56,17 @@ def run(ds, be, out: Path, scoring: str, on_result=None, schedule: list | None =
             schedule.append(("batch", variant["name"], tuple(p.sample_id for p in batch)))
             return score(batch, *a)
 
-        def advanced(self, source, positions, frames):
-            tokens = advance(self, source, positions, frames)
-            schedule.append(("prefix", variant["name"], tuple(source.refs[:frames]), tokens))
+        def followed(self, source, positions, grow, common):
+            tokens = follow(self, source, positions, grow, common)
+            schedule.append(("prefix", variant["name"], tuple(source.refs), grow, common, tokens))
             return tokens
 
         ex.run_group, ex._score = run_group, scored
-        SharedPrefix.advance = advanced
+        SharedPrefix.follow = followed
         try:
             runner.run()
         finally:
-            SharedPrefix.advance = advance
+            SharedPrefix.follow = follow
         return runner
     runner.run()
     return runner
@@ -93,7 +93,7 @@ def uninterrupted(dataset, backend, tmp_path_factory):
         assert len(out[scoring]) == len(VARIANTS) * len(dataset.samples)
         # batching and prefix sharing really happened, or the test would prove little
         assert max(len(s[2]) for s in schedule if s[0] == "batch") > 1
-        assert any(s[0] == "prefix" and s[3] > 0 for s in schedule)
+        assert any(s[0] == "prefix" and s[-1] > 0 for s in schedule)
     return out
 
 

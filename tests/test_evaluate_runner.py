@@ -154,7 +154,15 @@ def test_refuses_other_dataset_or_model(dataset, backend, tmp_path):
 
 def test_order_and_length_groups():
     rows = [
-        dict(sample_id=s, length=L, needle_slot=q, distractor_slots=d)
+        dict(
+            sample_id=s,
+            length=L,
+            needle_slot=q,
+            distractor_slots=d,
+            num_frames=L + 1 + len(d),
+            needle_image=f"n-{s}.png",
+            distractor_images=[f"d-{s}.png"] * len(d),
+        )
         for s, L, q, d in [("a", 10, 5, []), ("b", 6, 4, [1]), ("c", 6, 2, [5]), ("d", 10, 8, [3])]
     ]
     ordered = order_samples(rows)

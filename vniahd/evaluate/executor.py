@@ -1,13 +1,14 @@
-"""The group executor: score one work unit (a variant's length-and-offset group) with a shared
-prefix, batching short samples, and turn each score into a result record.
+"""The group executor: score one work unit (a variant's window-offset group, all lengths) with a
+shared prefix, batching short samples, and turn each score into a result record.
 
-Within a group the KV cache of the common prefix is computed once and extended as the next
-batch's first inserted frame moves right (:class:`vniahd.evaluate.prefix.SharedPrefix`); each
-batch's suffixes run on top of it. The variant must already be applied to the backend
-(``backend.use_variant``); positions always come from :mod:`vniahd.rope`, never from
-transformers' ``get_rope_index``.
+Within a group the samples come in prefix-tree order; one KV cache walks the tree
+(:meth:`vniahd.evaluate.prefix.SharedPrefix.follow`): it keeps what the next batch shares with
+the previous one, crops the rest, and grows along the batch to what the sample after it will
+share; each batch's suffixes run on top of it. Every node of the tree is computed once. The
+variant must already be applied to the backend (``backend.use_variant``); positions always come
+from :mod:`vniahd.rope`, never from transformers' ``get_rope_index``.
 
-Bitwise resume: batches and prefix-growth steps are planned from the *whole* group
+Bitwise resume: batches and cache steps are planned from the *whole* group
 (:func:`vniahd.evaluate.work_plan.cut_batches`), never from what is left, so a resumed run does
 exactly the float operations of an uninterrupted one. A batch with any missing member is
 recomputed whole (only the missing records are emitted); a batch whose members are all done still
@@ -76,12 +77,14 @@ class GroupExecutor:
         self.prefix_stats = {"computed_tokens": 0, "reused_tokens": 0}
 
     def batches(self, prepared: Sequence[Prepared]) -> list[list[Prepared]]:
-        """A group's samples cut into batches (a function of the group alone)."""
+        """A group's samples cut into batches (a function of the group alone); a batch's suffixes
+        are measured from what its first sample shares with the next."""
         mode = SCORING[self.scoring]
+        shares = _shared_with_next(prepared)
         cut = cut_batches(
             [p.total_tokens for p in prepared],
             [mode.can_batch(p.inputs) for p in prepared],
-            [p.prefix_tokens() if self.prefix_sharing else 0 for p in prepared],
+            [_tokens(p, f) if self.prefix_sharing else 0 for p, f in zip(prepared, shares)],
             self.batch_size,
         )
         return [[prepared[i] for i in idx] for idx in cut]
@@ -94,21 +97,23 @@ class GroupExecutor:
         images: Mapping[str, torch.Tensor],
         done: Collection[str] = (),
     ) -> Iterator[tuple[dict[str, Any], Measurement]]:
-        """Score the group ``rows`` (one length and offset, in plan order) under ``variant``;
-        yields ``(record, measurement)`` for every sample whose id is not in ``done``."""
+        """Score the group ``rows`` (one window offset, in plan order) under ``variant``; yields
+        ``(record, measurement)`` for every sample whose id is not in ``done``."""
         be = self.backend
         prepared = [self.builder.prepare(r, haystack, images, lazy=True) for r in rows]
+        shares = _shared_with_next(prepared)
+        index = {id(p): i for i, p in enumerate(prepared)}
         prefix = SharedPrefix(be, self.prefill_chunk)
         peak = PeakMemory(be.device)
-        batches = self.batches(prepared)
-        for bi, batch in enumerate(batches):
+        for batch in self.batches(prepared):
             missing = [p.sample_id not in done for p in batch]
             if not any(missing) and not self.prefix_sharing:
                 continue
             t0 = time.perf_counter()
             peak.start()
             inputs = [self.builder.with_positions(p, variant) for p in batch]
-            start = self._prefix_step(prefix, batch, inputs, last=bi == len(batches) - 1)
+            members = [shares[index[id(p)]] for p in batch]
+            start = self._prefix_step(prefix, batch, inputs, members)
             if not any(missing):
                 continue  # the prefix step is all this batch contributes on a resume
             results = self._score(batch, inputs, prefix, start)
@@ -122,26 +127,19 @@ class GroupExecutor:
         self.prefix_stats["computed_tokens"] += prefix.computed_tokens
 
     def _prefix_step(
-        self, prefix: SharedPrefix, batch: list[Prepared], inputs: list[SampleInputs], last: bool
+        self, prefix: SharedPrefix, batch: list[Prepared], inputs: list[SampleInputs], shares: list[int]
     ) -> int:
-        """Grow the shared prefix for ``batch``; returns the tokens its suffixes start after."""
+        """Walk the shared cache to ``batch`` (see :meth:`SharedPrefix.follow`): keep what all
+        members share, grow along the first member to what the sample after the batch shares with
+        it. ``shares[i]``: frames member i shares with the sample after it. Returns the tokens the
+        members' suffixes start after."""
         if not self.prefix_sharing:
             return 0
         first = batch[0]
         assert first.source is not None
-        if len(batch) == 1 and last:
-            # Nothing after this sample reuses its prefix: run its suffix from whatever the
-            # cache already holds instead of growing the cache first.
-            start = prefix.usable(first.source, first.first_frame, inputs[0].positions)
-        else:
-            start = prefix.advance(first.source, inputs[0].positions, first.first_frame)
-        if len(batch) > 1 and not all(
-            prefix.usable(p.source, p.first_frame, x.positions) == start
-            for p, x in zip(batch, inputs)
-            if p.source is not None
-        ):
-            start = 0  # not one shared prefix (cannot happen in a planned group; be safe)
-        return start
+        common = min(shares[:-1]) if len(batch) > 1 else len(first.source.refs)
+        grow = min(shares)  # consecutive shares: the first member and the next sample share this much
+        return prefix.follow(first.source, inputs[0].positions, min(grow, common), common)
 
     def _score(
         self, batch: list[Prepared], inputs: list[SampleInputs], prefix: SharedPrefix, start: int
@@ -182,3 +180,16 @@ class GroupExecutor:
             if key in result.extra:
                 rec[key] = result.extra[key]
         return rec
+
+
+def _shared_with_next(prepared: Sequence[Prepared]) -> list[int]:
+    """Frames each sample shares with the next one of its group (-1 for the last: nothing after
+    it shares even the text before the video)."""
+    from vniahd.evaluate.work_plan import common_frames
+
+    refs = [p.source.refs if p.source is not None else [] for p in prepared]
+    return [common_frames(refs[i], refs[i + 1]) for i in range(len(refs) - 1)] + [-1] if refs else []
+
+
+def _tokens(p: Prepared, frames: int) -> int:
+    return p.source.prefix_tokens(frames) if p.source is not None and frames >= 0 else 0

@@ -1,19 +1,20 @@
 """Shared-prefix scheduling and KV reuse.
 
-Samples of one haystack length (and one haystack window offset) read the same haystack frames
-before their first inserted frame (needle or distractor), after the same system text. Their
-token sequences therefore share a prefix ``[system text, haystack frames 0 .. q−1]`` where ``q``
-is the sample's first inserted slot. Every layout of :mod:`vniahd.rope` is causal: a token's
-position depends only on the tokens before it (the video's frame count T enters only the text
-*after* the video), so the prefix's positions are the same in every sample that shares it
-(``tests/test_evaluate_prefix.py`` checks this for every preset, fractional δ included).
+Samples whose haystack window starts at the same offset feed the same tokens (the system text,
+then the same haystack frames and, where their frame sequences agree, the same needle and
+distractor images) for as long as their frame sequences agree, whatever their lengths. Every
+layout of :mod:`vniahd.rope` is causal: a token's position depends only on the tokens before it
+(the video's frame count T enters only the text *after* the video), so shared rows also sit at
+the same positions (``tests/test_evaluate_prefix.py`` checks this for every preset); the cache
+compares positions anyway and starts over where a layout breaks this.
 
-Schedule (:class:`SharedPrefix`): samples of a group are ordered by first inserted slot. The KV
-cache of the common prefix is computed once and extended incrementally as the next sample's
-first slot moves right; each sample's suffix (its first inserted frame onwards, the question, the
-teacher-forced answer) is evaluated on top of it, and the cache is cropped back to the prefix.
-Each token of the group's shared prefix is computed once; the work equals the per-group prefix
-tree of the samples' token sequences (the floor that ``bench/eval_prefix.py`` measures).
+Schedule (:class:`SharedPrefix`): the samples of a group come in lexicographic order of their
+frame sequences — a depth-first walk of their prefix tree. One KV cache walks the tree
+(:meth:`SharedPrefix.follow`): before a sample (or batch) it keeps the rows the sample shares
+with the cached path, crops the rest, and grows along the sample to what the next sample will
+share; the sample's own remainder (and the question, the teacher-forced answer) is evaluated on
+top and cropped away. Each node of the tree is computed once: the work equals the global
+prefix-tree floor that ``bench/eval_prefix.py`` measures (up to batching).
 
 :class:`PromptSource` produces a sample's prompt embeddings lazily, ``rows(a, b)`` at a time:
 haystack frame embeddings stay in the host memmap and only the frames a chunk needs are moved
@@ -193,6 +194,54 @@ class SharedPrefix:
             self.tokens = target
             self.positions = positions[:, :target].detach().clone()
         self.identity = ident
+        return self.tokens
+
+    def follow(self, source: PromptSource, positions: torch.Tensor, grow: int, common: int) -> int:
+        """Walk the prefix tree to ``source``: keep the cached rows it shares (at most ``common``
+        frames, what every sample about to use the cache shares), crop the rest, then extend along
+        ``source`` to ``grow`` frames (what the next sample will share). Returns the tokens held:
+        the suffixes of the samples using the cache start there. Never recomputes a row it holds.
+        ``grow = -1``: nothing after shares anything (not even the text before the video), so a
+        cache that holds nothing usable stays empty."""
+        from vniahd.evaluate.scoring import crop_to
+        from vniahd.evaluate.work_plan import common_frames
+
+        before, refs = source.prefix_identity(len(source.refs))
+        keep = -1  # frames kept; -1 = not even the text before the video
+        if self.cache is not None and self.identity is not None and self.identity[0] == before:
+            keep = min(common_frames(self.identity[1], refs), common)
+            n = source.prefix_tokens(keep)
+            if self.positions is None or not torch.equal(
+                self.positions[:, :n], positions[:, :n].to(self.positions)
+            ):
+                keep = -1  # a layout whose positions depend on what follows: start over
+        if keep < 0:
+            self.reset()
+            self.resets += 1
+            self.cache = self.backend.new_cache()
+        elif source.prefix_tokens(keep) < self.tokens:
+            crop_to(self.cache, source.prefix_tokens(keep))
+            self.tokens = source.prefix_tokens(keep)
+            assert self.positions is not None
+            self.positions = self.positions[:, : self.tokens]
+        target_frames = max(grow, keep)
+        if target_frames < 0:
+            self.identity = None
+            return 0
+        target = source.prefix_tokens(target_frames)
+        if target > self.tokens:
+            start = self.tokens
+            feed = Feed(
+                n=target - start,
+                rows=lambda a, b: source.rows(start + a, start + b),
+                positions=positions[:, start:target],
+                keep=[],
+            )
+            forward_rows(self.backend, [feed], self.cache, self.chunk)
+            self.computed_tokens += target - start
+            self.tokens = target
+            self.positions = positions[:, :target].detach().clone()
+        self.identity = (before, refs[:target_frames])
         return self.tokens
 
 

@@ -2,13 +2,13 @@
 batches — pure functions of the dataset, the variants and the settings, never of what a results
 directory already holds.
 
-- **Order and groups.** Samples whose haystack window starts at the same offset read the same
-  haystack frames before their first inserted frame (needle or distractor), whatever their length
+- **Order and groups.** Samples whose haystack window starts at the same offset feed identical
+  tokens at identical positions for as long as their frame sequences agree, whatever their length
   (positions are causal: a frame's position does not depend on how many frames follow). Ordered
-  by that first inserted slot, each sample's shareable prefix contains the previous one's: the
-  order in which :mod:`vniahd.evaluate.prefix` extends its KV cache, so every haystack prefix is
-  computed once per variant (the global prefix-tree floor). A work unit is one (variant, offset)
-  group.
+  lexicographically by frame sequence (:func:`order_samples`), consecutive samples share the
+  longest possible prefix, and keeping each sample's common prefix with the next in the KV cache
+  (:mod:`vniahd.evaluate.prefix`) computes every node of the samples' prefix tree once per
+  variant: the global floor. A work unit is one (variant, offset) group.
 - **Shards.** Under several processes the run is cut into contiguous ranges of equal estimated
   FLOP cost (:func:`split_units`); every rank computes the same split from the full plan.
 - **Batches.** Consecutive short samples of a group share a right-padded batch. Batches are cut
@@ -39,20 +39,54 @@ def first_inserted_slot(row: dict[str, Any]) -> int:
     return min(slots)
 
 
+def sequence_key(row: dict[str, Any]) -> tuple[tuple[int, Any], ...]:
+    """What the sample's frame slots show, in order: ``(0, image name)`` for an inserted image,
+    ``(1, i)`` for the i-th frame of the haystack window. Two samples at the same window offset
+    feed identical tokens at identical positions exactly as long as their keys agree (positions
+    are causal: a frame's position does not depend on how many frames follow)."""
+    inserted = {int(row["needle_slot"]): str(row.get("needle_image", "") or "needle")}
+    inserted.update(
+        {
+            int(s): str(n)
+            for s, n in zip(row.get("distractor_slots") or [], row.get("distractor_images") or [])
+        }
+    )
+    key: list[tuple[int, Any]] = []
+    i = 0
+    for slot in range(int(row["num_frames"])):
+        if slot in inserted:
+            key.append((0, inserted[slot]))
+        else:
+            key.append((1, i))
+            i += 1
+    return tuple(key)
+
+
+def common_frames(a: Sequence[Any], b: Sequence[Any]) -> int:
+    """Length of the common prefix of two frame sequences (sequence keys or frame refs)."""
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
 def order_samples(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Group by haystack window offset, then order by first inserted slot — across lengths: a
-    frame's position never depends on how many frames follow it, so samples of every length that
-    start at the same offset share the haystack frames before their first inserted slot — then by
-    length and sample id."""
+    """By haystack window offset, then lexicographically by :func:`sequence_key` (inserted images
+    before haystack frames, so first inserted slots ascend), then sample id. Lexicographic order is
+    a depth-first walk of the prefix tree of all samples' frame sequences — every length together —
+    so keeping each sample's common prefix with the next in the KV cache computes every tree node
+    once: the global prefix-tree floor."""
     return sorted(
         rows,
-        key=lambda r: (
-            int(r.get("haystack_offset", 0) or 0),
-            first_inserted_slot(r),
-            int(r["length"]),
-            str(r["sample_id"]),
-        ),
+        key=lambda r: (int(r.get("haystack_offset", 0) or 0), sequence_key(r), str(r["sample_id"])),
     )
+
+
+def shared_frames(rows: Sequence[dict[str, Any]]) -> list[int]:
+    """For each sample of an ordered group, the frames it shares with the next one (0 for the last)."""
+    keys = [sequence_key(r) for r in rows]
+    return [common_frames(keys[i], keys[i + 1]) for i in range(len(keys) - 1)] + [0] if keys else []
 
 
 def prefix_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[int, list[dict[str, Any]]]]:
@@ -126,23 +160,24 @@ def cost_profile(
     forward: Callable[[int, int], float] | None = None,
     text_after: int = 64,
 ) -> tuple[list[float], list[float]]:
-    """Per sample, in order: its marginal cost (the prefix growth it triggers plus its own suffix;
-    they sum to :func:`group_cost`) and the extra cost of *starting* a cache at it (recomputing its
-    prefix from nothing instead of growing the previous sample's). ``text_after``: tokens after
-    the video (question and answer; 64 approximates the reference prompt)."""
+    """Per sample of an ordered group: its marginal cost (the tokens it does not share with the
+    previous sample, run on top of the shared ones; they sum to :func:`group_cost`) and the extra
+    cost of *starting* a cache at it (recomputing the shared part from nothing). ``text_after``:
+    tokens after the video (question and answer; 64 approximates the reference prompt)."""
 
     def tokens(n: int, past: int = 0) -> float:
         return float(n)
 
     cost = forward or tokens
-    marginal, restart, prefix = [], [], 0
-    for r in rows:
-        first = text_before + first_inserted_slot(r) * tokens_per_frame if prefix_sharing else 0
-        seq = text_before + int(r["num_frames"]) * tokens_per_frame + text_after  # question + answer
-        growth = cost(first - prefix, prefix) if first > prefix else 0.0
-        restart.append((cost(first, 0) if first > 0 else 0.0) - growth)
-        prefix = max(prefix, first)
-        marginal.append(growth + cost(seq - first, first))
+    keys = [sequence_key(r) for r in rows]
+    marginal, restart = [], []
+    for j, r in enumerate(rows):
+        seq = text_before + int(r["num_frames"]) * tokens_per_frame + text_after
+        shared = 0
+        if prefix_sharing and j > 0:
+            shared = text_before + common_frames(keys[j - 1], keys[j]) * tokens_per_frame
+        marginal.append(cost(seq - shared, shared))
+        restart.append(cost(shared, 0) if shared else 0.0)
     return marginal, restart
 
 

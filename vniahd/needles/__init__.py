@@ -8,8 +8,23 @@ from vniahd.needles.prompts import MC_INSTRUCTION, SHORT_INSTRUCTION, prompt_tex
 from vniahd.needles.schema import Needle, NeedleSet
 
 __all__ = [
-    "COLOURS", "DEFAULT_BACKGROUND", "DEMO_NEEDLES", "MC_INSTRUCTION", "Needle", "NeedleSet",
-    "OBJECTS", "SHORT_INSTRUCTION", "build_demo_needles", "check_image", "check_images",
-    "demo_needles_path", "load_needle_set", "load_object_photo", "parse_colour", "parse_options",
-    "prompt_text", "read_rgb", "render_card",
+    "COLOURS",
+    "DEFAULT_BACKGROUND",
+    "DEMO_NEEDLES",
+    "MC_INSTRUCTION",
+    "Needle",
+    "NeedleSet",
+    "OBJECTS",
+    "SHORT_INSTRUCTION",
+    "build_demo_needles",
+    "check_image",
+    "check_images",
+    "demo_needles_path",
+    "load_needle_set",
+    "load_object_photo",
+    "parse_colour",
+    "parse_options",
+    "prompt_text",
+    "read_rgb",
+    "render_card",
 ]

@@ -67,7 +67,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 TABLE_GREY = (58, 58, 58)  # neutral surround that makes the card read as a card
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_object_photo(name: str) -> np.ndarray:
     """The object's photo as uint8 RGB [H, W, 3] (grey and boolean images become RGB)."""
     if name not in OBJECTS:

@@ -73,21 +73,34 @@ def build_demo_needles(out_dir: str | Path) -> Path:
         dist = f"{d.distractor_colour}-{d.distractor_object}.jpg"
         _save_jpeg(render_card(d.object, d.colour, DEMO_SIZE), out / image)
         _save_jpeg(render_card(d.distractor_object, d.distractor_colour, DEMO_SIZE), out / dist)
-        entries.append({
-            "id": d.id, "image": image, "question": question_for(d.colour),
-            "options": list(d.options), "answer": d.answer, "distractors": [dist],
-            "meta": {"object": d.object, "colour": d.colour, "distractor_objects": [d.distractor_object],
-                     "distractor_colours": [d.distractor_colour]},
-        })
+        entries.append(
+            {
+                "id": d.id,
+                "image": image,
+                "question": question_for(d.colour),
+                "options": list(d.options),
+                "answer": d.answer,
+                "distractors": [dist],
+                "meta": {
+                    "object": d.object,
+                    "colour": d.colour,
+                    "distractor_objects": [d.distractor_object],
+                    "distractor_colours": [d.distractor_colour],
+                },
+            }
+        )
     path = out / "needles.json"
-    write_json_atomic(path, {
-        "name": "demo",
-        "description": "Which object is on the card of a given colour? Photos from scikit-image "
-                       "on coloured cards; each distractor shows a wrong option on another colour. "
-                       "Regenerate with `vniahd needles build-demo`.",
-        "licence": "images: CC0 / public domain photos from scikit-image (see needles/README.md)",
-        "needles": entries,
-    })
+    write_json_atomic(
+        path,
+        {
+            "name": "demo",
+            "description": "Which object is on the card of a given colour? Photos from scikit-image "
+            "on coloured cards; each distractor shows a wrong option on another colour. "
+            "Regenerate with `vniahd needles build-demo`.",
+            "licence": "images: CC0 / public domain photos from scikit-image (see needles/README.md)",
+            "needles": entries,
+        },
+    )
     return path
 
 

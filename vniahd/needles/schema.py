@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from vniahd.errors import VniahdError
 
@@ -62,12 +63,15 @@ def validate_answer(where: str, answer: str, options: tuple[str, ...] | None) ->
             raise VniahdError(f"{where}: empty answer; give the short answer text")
         return
     if len(options) < 2:
-        raise VniahdError(f"{where}: {len(options)} option(s); give at least 2 options, or none "
-                          "for a short-answer needle")
+        raise VniahdError(
+            f"{where}: {len(options)} option(s); give at least 2 options, or none for a short-answer needle"
+        )
     valid = LETTERS[: len(options)]
     if answer not in valid:
-        raise VniahdError(f"{where}: answer {answer!r} is not among the options "
-                          f"{', '.join(valid)}; give the letter of the correct option")
+        raise VniahdError(
+            f"{where}: answer {answer!r} is not among the options "
+            f"{', '.join(valid)}; give the letter of the correct option"
+        )
 
 
 @dataclass(frozen=True)
@@ -89,11 +93,15 @@ class NeedleSet:
         seen: dict[str, int] = {}
         for i, n in enumerate(self.needles):
             if not ID_PATTERN.match(n.id):
-                raise VniahdError(f"{self.source}: needle {i} (id {n.id!r}): ids may hold only "
-                                  "letters, digits, '_', '.', '-' and must start with a letter or digit")
+                raise VniahdError(
+                    f"{self.source}: needle {i} (id {n.id!r}): ids may hold only "
+                    "letters, digits, '_', '.', '-' and must start with a letter or digit"
+                )
             if n.id in seen:
-                raise VniahdError(f"{self.source}: needle {i} (id {n.id!r}): duplicate id, already "
-                                  f"used by needle {seen[n.id]}; give every needle a unique id")
+                raise VniahdError(
+                    f"{self.source}: needle {i} (id {n.id!r}): duplicate id, already "
+                    f"used by needle {seen[n.id]}; give every needle a unique id"
+                )
             seen[n.id] = i
         if not self.needles:
             raise VniahdError(f"{self.source}: the needle set is empty; add at least one needle")
