@@ -280,3 +280,22 @@ def test_split_units_is_contiguous_balanced_and_pays_only_restarts():
         assert sum(costs) == single + sum(2 * u.key[2] - 1 for u in cuts)
         assert len(cuts) <= world - 1
         assert max(costs) <= single / world + max(restart) + 2 * max(marginal) + 30
+
+
+def test_auto_batches_only_when_they_waste_almost_nothing():
+    """Hand-made lengths and shares: auto batching stops where padding or recomputing a deeper
+    shared prefix would cost more than AUTO_BATCH_MAX_EXTRA (2 %) of the batch's own work; an
+    explicit batch size batches regardless."""
+    from vniahd.evaluate.work_plan import cut_batches
+
+    ok = [True] * 4
+    # samples 1-3 share 50 tokens with their predecessor; sample 3 is 40 tokens shorter (padding)
+    assert cut_batches([100, 100, 100, 60], ok, [0, 50, 50, 50], "auto") == [[0, 1, 2], [3]]
+    # sample 2 shares 80 with sample 1: in one batch it would recompute 30 of them
+    assert cut_batches([100, 100, 100, 60], ok, [0, 50, 80, 50], "auto") == [[0, 1], [2], [3]]
+    assert cut_batches([100, 100, 100, 60], ok, [0, 50, 80, 50], 4) == [[0, 1, 2, 3]]
+    assert cut_batches([100, 100, 100, 60], [True, False, True, True], [0, 50, 50, 50], 4) == [
+        [0],
+        [1],
+        [2, 3],
+    ]

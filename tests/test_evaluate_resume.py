@@ -39,7 +39,10 @@ def run(ds, be, out: Path, scoring: str, on_result=None, schedule: list | None =
     """One run; ``schedule`` collects what it computed: ("batch", group, sample ids) per scored
     batch and ("prefix", group, sample frames, grow, common, tokens held) per cache step, where a
     group is (variant name, its sample ids)."""
-    settings = EvalSettings(variants=[get_variant(v) for v in VARIANTS], scoring=scoring, progress=False)
+    # batch size 4: batches form whatever their waste, so the test exercises resumed batches
+    settings = EvalSettings(
+        variants=[get_variant(v) for v in VARIANTS], scoring=scoring, progress=False, batch_size=4
+    )
     runner = Runner(ds, be, settings, out, on_result=on_result)
     if schedule is not None:
         from vniahd.evaluate.prefix import SharedPrefix
@@ -170,6 +173,8 @@ def cli_args(dataset, out: Path) -> list[str]:
         "random:qwen2-vl",
         "--scoring",
         "choice",
+        "--batch-size",
+        "4",
         "--out",
         str(out),
         "--no-progress",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as np
 import pytest
 import torch
 from evaluate_fixtures import make_dataset
@@ -11,7 +12,7 @@ from evaluate_fixtures import make_dataset
 from vniahd.evaluate import EvalSettings, Runner
 from vniahd.models import get_backend
 from vniahd.needles import prompt_text
-from vniahd.rope import Text, Video, get_variant, inv_freq, rope_cos_sin
+from vniahd.rope import Text, Video, get_variant
 
 
 @pytest.fixture(scope="module")
@@ -66,15 +67,24 @@ def test_variants_change_positions_and_allocation(dataset, tmp_path):
     assert len(calls) == 3  # one forward per (sample, variant) in reference mode
     row = runner.rows()[0]
     theta, hd = be.rotary.theta, be.rotary.head_dim
+    assert (hd, be.rotary.sections) == (16, (2, 3, 3))  # the hand-written axes below assume it
+    # per pair (highest frequency first): uniform; M-RoPE blocks t,t,h,h,h,w,w,w; VideoRoPE's LTA
+    # puts h/w interleaved on the high frequencies and t on the 2 lowest
+    hand_axes = {"vanilla": "tttttttt", "mrope": "tthhhwww", "videorope": "hwhwhwtt"}
     seen_pos, seen_cos = [], []
     for (axes, pos, cos, sin), variant in zip(calls, variants):
         n = pos.shape[-1]
         want = expected_positions(be, dataset, row, variant, n)
         torch.testing.assert_close(pos[:, 0].double(), want)
-        assert axes.tolist() == variant.axes(hd // 2).tolist()
-        wcos, wsin = rope_cos_sin(want[:, None], inv_freq(hd, theta), variant.axes(hd // 2))
-        torch.testing.assert_close(cos.double(), wcos.double(), atol=1e-5, rtol=0)
-        torch.testing.assert_close(sin.double(), wsin.double(), atol=1e-5, rtol=0)
+        assert "".join("thw"[int(a)] for a in axes) == hand_axes[variant.name]
+        # the RoPE definition written out: pair k turns by position[stream of k] · θ^(−2k/d);
+        # transformers' layout repeats the P angles in both halves of the head
+        streams = np.array(["thw".index(c) for c in hand_axes[variant.name]])
+        angle = want.numpy()[streams].T * theta ** (-np.arange(0, hd, 2) / hd)  # [S, P]
+        wcos = np.concatenate([np.cos(angle), np.cos(angle)], axis=-1)
+        wsin = np.concatenate([np.sin(angle), np.sin(angle)], axis=-1)
+        np.testing.assert_allclose(cos[0].double().numpy(), wcos, atol=1e-5, rtol=0)
+        np.testing.assert_allclose(sin[0].double().numpy(), wsin, atol=1e-5, rtol=0)
         seen_pos.append(pos)
         seen_cos.append(cos)
     assert not torch.equal(seen_pos[0], seen_pos[2])  # vanilla vs videorope positions

@@ -77,14 +77,14 @@ class GroupExecutor:
         self.prefix_stats = {"computed_tokens": 0, "reused_tokens": 0}
 
     def batches(self, prepared: Sequence[Prepared]) -> list[list[Prepared]]:
-        """A group's samples cut into batches (a function of the group alone); a batch's suffixes
-        are measured from what its first sample shares with the next."""
+        """A group's samples cut into batches (a function of the group alone)."""
         mode = SCORING[self.scoring]
         shares = _shared_with_next(prepared)
+        shared_prev = [0] + [_tokens(p, f) for p, f in zip(prepared[1:], shares[:-1])]
         cut = cut_batches(
             [p.total_tokens for p in prepared],
             [mode.can_batch(p.inputs) for p in prepared],
-            [_tokens(p, f) if self.prefix_sharing else 0 for p, f in zip(prepared, shares)],
+            shared_prev if self.prefix_sharing else [0] * len(prepared),
             self.batch_size,
         )
         return [[prepared[i] for i in idx] for idx in cut]

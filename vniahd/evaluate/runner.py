@@ -43,6 +43,7 @@ from vniahd.evaluate.sink import ResultSink
 from vniahd.evaluate.variants import build_segments, resolve_variant  # noqa: F401  (re-exported)
 from vniahd.evaluate.work_plan import (  # noqa: F401  (re-exported: the runner's public helpers)
     AUTO_BATCH_MAX,
+    AUTO_BATCH_MAX_EXTRA,
     AUTO_BATCH_TOKENS,
     Profile,
     WorkUnit,
@@ -177,6 +178,7 @@ class Runner:
             "batch_size": self.batch_size,
             "auto_batch_tokens": AUTO_BATCH_TOKENS,
             "auto_batch_max": AUTO_BATCH_MAX,
+            "batch_max_extra": AUTO_BATCH_MAX_EXTRA,
             "world_size": self.dist.world_size,
             "peak_mem_kind": PeakMemory(self.backend.device).kind,
         }

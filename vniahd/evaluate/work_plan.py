@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 #: per-call overhead of a tiny model dominates them; long ones gain nothing from batching).
 AUTO_BATCH_TOKENS = 1024
 AUTO_BATCH_MAX = 16
+#: A batch may cost at most this share more tokens than running its members one by one on the
+#: prefix-tree walk: its members' remainders start at the batch's common prefix (a member that
+#: shares more with its predecessor recomputes the difference) and are right-padded to the longest.
+AUTO_BATCH_MAX_EXTRA = 0.02
 
 
 # ---- order and groups ---------------------------------------------------------------------------
@@ -255,27 +259,41 @@ def my_units(
 
 # ---- batches ------------------------------------------------------------------------------------
 def cut_batches(
-    lengths: Sequence[int], batchable: Sequence[bool], prefixes: Sequence[int], batch_size: int | str
+    lengths: Sequence[int], batchable: Sequence[bool], shared_prev: Sequence[int], batch_size: int | str
 ) -> list[list[int]]:
     """Cut a group's samples (by index, in order) into batches.
 
     ``lengths[i]``: tokens of sample i's prompt and answer; ``batchable[i]``: whether its scoring
-    mode can share a batch; ``prefixes[i]``: the shared-prefix tokens before sample i's first
-    inserted frame (0 without prefix sharing) — a batch's suffixes are measured from its first
-    sample's prefix. With ``batch_size="auto"`` a batch grows while (size × longest suffix) ≤
-    :data:`AUTO_BATCH_TOKENS`, up to :data:`AUTO_BATCH_MAX`; a number is a fixed cap."""
+    mode can share a batch; ``shared_prev[i]``: the tokens sample i shares with sample i−1 (0 for
+    the first, and for all without prefix sharing). A batch runs every member's remainder from
+    the batch's common prefix (the least share inside it), so a member that shares more with its
+    predecessor recomputes the difference, and shorter remainders are padded: a sample joins a
+    batch only while both together stay within :data:`AUTO_BATCH_MAX_EXTRA` of the batch's own work. With ``batch_size="auto"`` a batch also
+    grows only while (size × longest remainder) ≤ :data:`AUTO_BATCH_TOKENS`, up to
+    :data:`AUTO_BATCH_MAX`; a number is a fixed cap on the size."""
     limit = AUTO_BATCH_MAX if batch_size == "auto" else int(batch_size)
     out: list[list[int]] = []
     cur: list[int] = []
+
+    def fits(trial: list[int]) -> bool:
+        common = min(shared_prev[j] for j in trial[1:])
+        own = sum(lengths[j] - shared_prev[j] for j in trial)
+        longest = max(lengths[j] - common for j in trial)
+        recomputed = sum(max(0, shared_prev[j] - common) for j in trial)
+        padding = sum(longest - (lengths[j] - common) for j in trial)  # right padding to the longest
+        if len(trial) > limit:
+            return False
+        if batch_size != "auto":
+            return True  # an explicit size: batch regardless of the waste
+        return (
+            recomputed + padding <= AUTO_BATCH_MAX_EXTRA * own and len(trial) * longest <= AUTO_BATCH_TOKENS
+        )
+
     for i in range(len(lengths)):
         ok = limit > 1 and batchable[i]
-        if cur and ok:
-            trial = cur + [i]
-            longest = max(lengths[j] - prefixes[trial[0]] for j in trial)
-            fits = len(trial) <= limit and (batch_size != "auto" or len(trial) * longest <= AUTO_BATCH_TOKENS)
-            if fits:
-                cur.append(i)
-                continue
+        if cur and ok and fits(cur + [i]):
+            cur.append(i)
+            continue
         if cur:
             out.append(cur)
         cur = [i] if ok else []
