@@ -79,7 +79,11 @@ def _by_key(records):
 
 @pytest.mark.parametrize("scoring", ["reference", "choice", "generate"])
 def test_shared_prefix_equals_independent_evaluation(dataset, backend, tmp_path, scoring):
-    variants = ["vanilla", "tad", "mrope", "videorope:delta=0.5"]
+    """The prefix-tree walk (all lengths of an offset on one cache) gives the answers and logits of
+    scoring every sample on its own, for every preset and a fractional δ."""
+    from vniahd.rope import PRESETS
+
+    variants = [*PRESETS, "videorope:delta=0.5"]
     shared = _runner(
         dataset,
         backend,

@@ -267,10 +267,11 @@ def cut_batches(
     mode can share a batch; ``shared_prev[i]``: the tokens sample i shares with sample i−1 (0 for
     the first, and for all without prefix sharing). A batch runs every member's remainder from
     the batch's common prefix (the least share inside it), so a member that shares more with its
-    predecessor recomputes the difference, and shorter remainders are padded: a sample joins a
-    batch only while both together stay within :data:`AUTO_BATCH_MAX_EXTRA` of the batch's own work. With ``batch_size="auto"`` a batch also
-    grows only while (size × longest remainder) ≤ :data:`AUTO_BATCH_TOKENS`, up to
-    :data:`AUTO_BATCH_MAX`; a number is a fixed cap on the size."""
+    predecessor recomputes the difference, and shorter remainders are padded. With
+    ``batch_size="auto"`` a sample joins a batch only while both together stay within
+    :data:`AUTO_BATCH_MAX_EXTRA` of the batch's own work and (size × longest remainder) ≤
+    :data:`AUTO_BATCH_TOKENS`, up to :data:`AUTO_BATCH_MAX` samples; a number batches consecutive
+    batchable samples up to that size, whatever the waste."""
     limit = AUTO_BATCH_MAX if batch_size == "auto" else int(batch_size)
     out: list[list[int]] = []
     cur: list[int] = []
