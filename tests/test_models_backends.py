@@ -168,3 +168,35 @@ def test_cuda_bf16_matches_cpu_fp32_closely():
     gpu.model.load_state_dict(cpu.model.state_dict())  # CUDA and CPU random inits differ
     emb = cpu.encode_frames(FRAMES)
     torch.testing.assert_close(gpu.encode_frames(FRAMES).float(), emb, atol=5e-2, rtol=5e-2)
+
+
+def test_two_frame_group_is_one_temporal_group_of_the_vision_tower():
+    """frames_per_group = 2 (the released protocol): a group of two distinct frames goes through
+    the vision tower as one temporal group — the tower run directly on those two frames' patches
+    (patchify_group, checked against explicit loops in test_models_patchify.py) — and differs
+    from repeating either frame."""
+    from vniahd.models.patchify import normalize_frames, patchify_group
+
+    be = get_backend("random:qwen2-vl")
+    rng = np.random.default_rng(5)
+    a, b = rng.integers(0, 256, (2, 56, 84, 3), dtype=np.uint8)
+    got = be.encode_frames(np.stack([a, b])[None])  # [1 group, tokens, hidden]
+    rows = patchify_group(normalize_frames(np.stack([a, b]), be.patch), be.patch)
+    gh, gw = 56 // be.patch.patch_size, 84 // be.patch.patch_size
+    with torch.inference_mode():
+        out = be.visual(torch.from_numpy(rows), grid_thw=torch.tensor([[1, gh, gw]]))
+    torch.testing.assert_close(got[0], out.pooler_output.reshape(got.shape[1], -1), rtol=0, atol=0)
+    for single in (a, b):
+        assert not torch.allclose(got, be.encode_frames(single[None]), atol=1e-3)
+    # a group given as [N, 1, H, W, 3] is the frame repeated, exactly as [N, H, W, 3]
+    torch.testing.assert_close(be.encode_frames(a[None, None]), be.encode_frames(a[None]), rtol=0, atol=0)
+    with pytest.raises(VniahdError, match="1 or 2 frames"):
+        be.encode_frames(np.stack([a, b, a])[None])
+
+
+def test_tiny_model_refuses_two_frame_groups():
+    from vniahd.tiny.backend import TinyBackend
+
+    frames = np.zeros((1, 2, 64, 112, 3), dtype=np.uint8)
+    with pytest.raises(VniahdError, match="--frames-per-group 1"):
+        TinyBackend.encode_frames(object.__new__(TinyBackend), frames)

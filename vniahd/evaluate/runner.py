@@ -102,7 +102,11 @@ class Runner:
         self.out_dir = Path(out_dir)
         self.on_result = on_result
         self.fps = dataset.config.get("fps")
-        self.variants = [resolve_variant(v, backend, self.fps) for v in settings.variants]
+        # Temporal group = frames_per_group consecutive sampled frames (2 in the released protocol).
+        self.frames_per_group = int(getattr(dataset, "frames_per_group", 1) or 1)
+        self.variants = [
+            resolve_variant(v, backend, self.fps, self.frames_per_group) for v in settings.variants
+        ]
         self.cache = EmbeddingCache(
             backend,
             dataset.frame_size,
@@ -204,6 +208,7 @@ class Runner:
             # axes) and which weights score it — from the backend that applies it.
             "variants": {v.name: {**v.to_dict(), **self.backend.variant_record(v)} for v in self.variants},
             "frame_mode": self.backend.options.frame_mode,
+            "frames_per_group": self.frames_per_group,
             "tokens_per_frame": self.cache.tokens_per_frame,
             "visual_grid": list(self.grid),
             "encoder_key": self.cache.key,
@@ -322,6 +327,14 @@ class Runner:
             announce=self.settings.progress and self.dist.is_main,
         )
 
+    def _haystack_groups(self) -> tuple[np.ndarray, str]:
+        """The haystack as temporal groups and its cache key: one frame per group, or (with
+        ``frames_per_group`` = 2) ``[G, 2, H, W, 3]`` pairs of consecutive frames."""
+        if self.frames_per_group == 1:
+            return self.dataset.haystack_frames(), self.dataset.haystack_key
+        groups: np.ndarray = getattr(self.dataset, "haystack_groups")()  # noqa: B009
+        return groups, f"{self.dataset.haystack_key}-fpg{self.frames_per_group}"
+
     def _encode(
         self, with_work: Sequence[WorkUnit], mine: Sequence[WorkUnit]
     ) -> tuple[np.ndarray | None, dict[str, torch.Tensor] | None]:
@@ -334,12 +347,12 @@ class Runner:
         t0 = time.perf_counter()
         haystack = images = None
         if info.is_main:
-            haystack = self.cache.haystack(self.dataset.haystack_frames(), self.dataset.haystack_key)
+            haystack = self.cache.haystack(*self._haystack_groups())
             needed = _image_names(r for u in with_work for r in u.rows)
             images = self.cache.images({n: self.dataset.image(n) for n in needed})
         distributed.barrier(info)
         if not info.is_main:
-            haystack = self.cache.haystack(self.dataset.haystack_frames(), self.dataset.haystack_key)
+            haystack = self.cache.haystack(*self._haystack_groups())
             needed = _image_names(r for u in mine for r in u.rows)
             images = self.cache.images({n: self.dataset.image(n) for n in needed})
         self.timings["encode"] = time.perf_counter() - t0

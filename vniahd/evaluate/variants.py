@@ -11,9 +11,12 @@ if TYPE_CHECKING:
     from vniahd.rope import Segment, Variant
 
 
-def resolve_variant(variant: Variant, backend: BackendLike, fps: float | None) -> Variant:
-    """Fill a timed layout's defaults from the data: one temporal group is one dataset frame, so
-    ``second_per_grid_t = 1/fps``; ``tokens_per_second`` comes from the model config."""
+def resolve_variant(
+    variant: Variant, backend: BackendLike, fps: float | None, frames_per_group: int = 1
+) -> Variant:
+    """Fill a timed layout's defaults from the data: one temporal group spans
+    ``frames_per_group`` sampled frames, so ``second_per_grid_t = frames_per_group / fps``;
+    ``tokens_per_second`` comes from the model config."""
     if variant.layout != "mrope-timed":
         return variant
     from vniahd.rope import get_layout
@@ -23,7 +26,7 @@ def resolve_variant(variant: Variant, backend: BackendLike, fps: float | None) -
         return variant  # the user set them explicitly
     params = dict(defaults)
     if fps:
-        params["second_per_grid_t"] = 1.0 / float(fps)
+        params["second_per_grid_t"] = float(frames_per_group) / float(fps)
     if "tokens_per_second" in backend.layout_params:
         params["tokens_per_second"] = float(backend.layout_params["tokens_per_second"])
     return dataclasses.replace(variant, layout_params=params)

@@ -110,10 +110,11 @@ class Backend(ABC):
 
     @abstractmethod
     def encode_frames(self, frames: np.ndarray) -> torch.Tensor:
-        """uint8 [N, H, W, 3] → [N, H·W tokens, hidden] on the CPU, in :attr:`dtype`.
-
-        Each frame is one temporal group; the result must not depend on how frames are batched
-        (the cache encodes in chunks)."""
+        """Temporal groups → visual token embeddings ``[N, H·W tokens, hidden]`` on the CPU, in
+        :attr:`dtype`. ``frames``: uint8 ``[N, H, W, 3]`` (each frame one group) or
+        ``[N, T, H, W, 3]`` (T consecutive frames per group; a backend without a temporal patch
+        refuses T > 1 with a :class:`VniahdError`). The result must not depend on how groups are
+        batched (the cache encodes in chunks)."""
 
     @abstractmethod
     def encoder_fingerprint(self, frame_size: tuple[int, int]) -> str:

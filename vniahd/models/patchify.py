@@ -144,12 +144,25 @@ def patchify_group(pixels: np.ndarray, cfg: PatchifyConfig) -> np.ndarray:
 
 
 def patchify_frames(frames: np.ndarray, cfg: PatchifyConfig) -> tuple[np.ndarray, tuple[int, int, int]]:
-    """Each uint8 frame [N, H, W, 3] becomes its own temporal group (frame repeated ``tp`` times).
+    """Temporal groups → vision-tower rows. uint8 ``[N, H, W, 3]``: each frame is its own group
+    (repeated ``tp`` times, as the processor does for an image); ``[N, T, H, W, 3]`` with
+    ``T = tp``: the T consecutive frames of group n form it (as the processor does for a video).
 
-    Returns the concatenated rows ``[N · gh · gw, C · tp · p · p]`` and the per-frame grid
+    Returns the concatenated rows ``[N · gh · gw, C · tp · p · p]`` and the per-group grid
     ``(1, gh, gw)`` in patches (pass ``[[1, gh, gw]] * N`` as ``grid_thw`` to the vision tower).
     """
-    pixels = normalize_frames(frames, cfg)
-    rows = [patchify_group(pixels[i : i + 1], cfg) for i in range(len(pixels))]
-    gh, gw = pixels.shape[2] // cfg.patch_size, pixels.shape[3] // cfg.patch_size
+    frames = np.asarray(frames)
+    if frames.ndim == 5:
+        n, t = frames.shape[:2]
+        if t not in (1, cfg.temporal_patch_size):
+            raise VniahdError(
+                f"a temporal group holds 1 or {cfg.temporal_patch_size} frames for this vision tower, "
+                f"got {t}; generate the dataset with --frames-per-group 1 or {cfg.temporal_patch_size}"
+            )
+        flat = normalize_frames(frames.reshape(n * t, *frames.shape[2:]), cfg)
+        pixels = flat.reshape(n, t, *flat.shape[1:])
+    else:
+        pixels = normalize_frames(frames, cfg)[:, None]
+    rows = [patchify_group(pixels[i], cfg) for i in range(len(pixels))]
+    gh, gw = pixels.shape[3] // cfg.patch_size, pixels.shape[4] // cfg.patch_size
     return np.concatenate(rows, axis=0), (1, gh, gw)

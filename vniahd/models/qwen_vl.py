@@ -84,7 +84,7 @@ class QwenVLBackend(Backend):
         pixels = torch.from_numpy(rows).to(device=self.device, dtype=self.dtype)
         with torch.inference_mode():
             out = self.visual(pixels, grid_thw=grid)
-        merged = out.pooler_output  # [n · gh·gw / m², hidden], row-major merged grid per frame
+        merged = out.pooler_output  # [n · gh·gw / m², hidden], row-major merged grid per group
         tokens = (gh // self.patch.merge_size) * (gw // self.patch.merge_size)
         return merged.reshape(n, tokens, -1).to("cpu")
 

@@ -205,7 +205,15 @@ class TinyBackend(Backend):
     def encode_frames(self, frames: np.ndarray) -> torch.Tensor:
         from vniahd.tiny.features import frame_features
 
-        feats = frame_features(np.asarray(frames), progress=False)  # [N, 4, 1320] float32
+        frames = np.asarray(frames)
+        if frames.ndim == 5:
+            if frames.shape[1] != 1:
+                raise VniahdError(
+                    "the tiny model encodes one frame per temporal group (it has no temporal patch); "
+                    "score it on a dataset generated with --frames-per-group 1"
+                )
+            frames = frames[:, 0]
+        feats = frame_features(frames, progress=False)  # [N, 4, 1320] float32
         out = torch.zeros(feats.shape[0], feats.shape[1], INPUT_WIDTH)
         out[..., :FEATURE_DIM] = feats
         return out.to(self.dtype)
