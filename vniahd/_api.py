@@ -198,6 +198,10 @@ def prepare_evaluation(
         check_results_dir(out, ds.fingerprint, model.spec)
     distributed.init(info, dev)
     t0 = time.perf_counter()
+    if isinstance(model, str) and config.progress and info.is_main:
+        from vniahd.notices import status
+
+        status(f"loading model {model} on {dev}")  # 5-20 s for a real checkpoint, silent otherwise
     backend = (
         model
         if not isinstance(model, str)
