@@ -27,8 +27,9 @@ from vniahd.evaluate.results import (
     check_run,
     read_results,
     result_key,
+    summarize,
 )
-from vniahd.evaluate.runner import EvalSettings, Runner, summarize
+from vniahd.evaluate.runner import EvalSettings, Runner
 from vniahd.evaluate.samples import Prepared
 from vniahd.evaluate.scoring import (
     SCORING_MODES,

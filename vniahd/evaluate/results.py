@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +201,23 @@ def check_run(results_dir: str | Path, run: Mapping[str, Any]) -> dict[str, Any]
             "must be started with the same arguments"
         )
     return old.data
+
+
+def summarize(
+    records: Sequence[dict[str, Any]], scoring: str | None = None, variants: Sequence[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Accuracy per variant: ``{name: {"correct", "total", "accuracy"}}`` (one scoring mode)."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in records:
+        if scoring is not None and r.get("scoring") != scoring:
+            continue
+        if variants is not None and r.get("variant") not in variants:
+            continue
+        d = out.setdefault(r["variant"], {"correct": 0, "total": 0})
+        d["total"] += 1
+        d["correct"] += int(bool(r["correct"]))
+    for d in out.values():
+        d["accuracy"] = d["correct"] / d["total"] if d["total"] else float("nan")
+    if variants is not None:
+        out = {v: out[v] for v in variants if v in out}
+    return out

@@ -36,7 +36,13 @@ from vniahd.evaluate.executor import GroupExecutor
 from vniahd.evaluate.lock import ResultsLock
 from vniahd.evaluate.memory import PeakMemory
 from vniahd.evaluate.prompt import TEMPLATES, PromptTemplate
-from vniahd.evaluate.results import check_and_write_run, check_run, read_results, result_key
+from vniahd.evaluate.results import (
+    check_and_write_run,
+    check_run,
+    read_results,
+    result_key,
+    summarize,
+)
 from vniahd.evaluate.samples import Prepared, SampleBuilder
 from vniahd.evaluate.scoring import SCORING_MODES, SampleInputs
 from vniahd.evaluate.sink import ResultSink
@@ -384,26 +390,6 @@ def _check_batch_size(value: int | str) -> int | str:
     if n < 1:
         raise VniahdError(f"--batch-size must be a positive number or 'auto', got {value!r}")
     return n
-
-
-def summarize(
-    records: Sequence[dict[str, Any]], scoring: str | None = None, variants: Sequence[str] | None = None
-) -> dict[str, dict[str, Any]]:
-    """Accuracy per variant: ``{name: {"correct", "total", "accuracy"}}`` (one scoring mode)."""
-    out: dict[str, dict[str, Any]] = {}
-    for r in records:
-        if scoring is not None and r.get("scoring") != scoring:
-            continue
-        if variants is not None and r.get("variant") not in variants:
-            continue
-        d = out.setdefault(r["variant"], {"correct": 0, "total": 0})
-        d["total"] += 1
-        d["correct"] += int(bool(r["correct"]))
-    for d in out.values():
-        d["accuracy"] = d["correct"] / d["total"] if d["total"] else float("nan")
-    if variants is not None:
-        out = {v: out[v] for v in variants if v in out}
-    return out
 
 
 def _utc() -> str:
