@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from evaluate_fixtures import make_dataset
+
 from vniahd.evaluate import EvalSettings, Runner
 from vniahd.models import get_backend
 from vniahd.rope import get_variant
