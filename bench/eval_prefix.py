@@ -272,7 +272,7 @@ def seven_b_grid() -> None:
         f"  floor, per-length trie    {per_group + head:.3e} FLOPs  (ours / floor = {ours / (per_group + head):.4f})"
     )
     print(f"  floor, global trie        {glob + head:.3e} FLOPs  (ours / floor = {ours / (glob + head):.4f})")
-    print("  multi-rank split (contiguous ranges of first inserted slot, balanced by the FLOP model):")
+    print("  multi-rank split (contiguous ranges of the prefix-tree order, balanced by the FLOP model):")
     print(
         f"  {'ranks':>5s} {'sum over ranks':>15s} {'/ global floor':>15s} {'busiest rank':>13s} {'/ even share':>13s}"
     )

@@ -20,6 +20,7 @@ from vniahd.evaluate import (
     score,
 )
 from vniahd.evaluate.chunked import forward_rows
+from vniahd.evaluate.executor import _shared_with_next
 from vniahd.evaluate.runner import build_segments, prefix_groups
 from vniahd.evaluate.scoring import crop_to, reference_feed
 from vniahd.models import get_backend
@@ -139,11 +140,12 @@ def test_prefix_logits_equal_full_forward(dataset, backend, tmp_path, name):
     variant = get_variant(name)
     runner, group = _prepared_group(dataset, backend, tmp_path, variant)
     prefix = SharedPrefix(backend, chunk=0)
+    shares = _shared_with_next(group)
     firsts = []
     with torch.inference_mode():
-        for p in group:
+        for p, share in zip(group, shares):
             inputs = runner.with_positions(p, variant)
-            start = prefix.advance(p.source, inputs.positions, p.first_frame)
+            start = prefix.follow(p.source, inputs.positions, share, len(p.source.refs))
             firsts.append(start)
             got = forward_rows(backend, [reference_feed(backend, inputs, start)], prefix.cache)[0]
             crop_to(prefix.cache, start)
@@ -153,21 +155,26 @@ def test_prefix_logits_equal_full_forward(dataset, backend, tmp_path, name):
             s = inputs.prompt_len
             want = hidden[s - 1 : s - 1 + len(inputs.answer_ids)]
             torch.testing.assert_close(backend.logits(got), backend.logits(want), atol=1e-4, rtol=1e-4)
-    assert firsts == sorted(firsts) and len(set(firsts)) > 2  # the prefix grew sample by sample
-    assert prefix.resets == 1  # one group, one prefix
+    assert len(set(firsts)) > 2  # the cache walked the tree: kept, cropped and grew
+    assert prefix.resets == 1  # one group, one cache
+    # each sample computed only what it does not share with the previous one (the tree's nodes)
+    tokens = [p.inputs.prompt_len for p in group]
+    shared = [0] + [p.source.prefix_tokens(f) for p, f in zip(group[1:], shares[:-1])]
+    assert prefix.computed_tokens <= sum(t - sh for t, sh in zip(tokens, shared))
 
 
 def test_multi_token_choice_and_generate_on_a_shared_cache(dataset, backend, tmp_path):
     variant = get_variant("videorope")
     runner, group = _prepared_group(dataset, backend, tmp_path, variant)
     prefix = SharedPrefix(backend, chunk=0)
+    shares = _shared_with_next(group)
     with torch.inference_mode():
-        for p in group[:3]:
+        for p, share in zip(group[:3], shares):
             inputs = runner.with_positions(p, variant)
             inputs = dataclasses.replace(
                 inputs, letters=["A", "B", "C"], answer="B", letter_ids=[[65, 66], [50, 48, 48], [67]]
             )
-            start = prefix.advance(p.source, inputs.positions, p.first_frame)
+            start = prefix.follow(p.source, inputs.positions, share, len(p.source.refs))
             for mode in ("choice", "generate"):
                 got = score(backend, inputs, mode, max_new_tokens=4, ctx=Context(prefix.cache, start))
                 assert prefix.cache.get_seq_length() == start  # cropped back to the prefix

@@ -114,18 +114,6 @@ class PromptSource:
         return (tuple(self.before_ids), tuple(self.refs[:frames]))
 
 
-def first_inserted_frame(refs: Sequence[tuple[str, Any]]) -> int:
-    """Index of the first non-haystack frame (= the sample's first inserted slot)."""
-    for i, (kind, _) in enumerate(refs):
-        if kind != "haystack":
-            return i
-    return len(refs)
-
-
-def _is_prefix(short: PrefixIdentity, long: PrefixIdentity) -> bool:
-    return short[0] == long[0] and len(short[1]) <= len(long[1]) and long[1][: len(short[1])] == short[1]
-
-
 class SharedPrefix:
     """The KV cache of one shared prefix, extended incrementally (see the module docstring).
 
@@ -147,54 +135,6 @@ class SharedPrefix:
         self.tokens = 0
         self.identity = None
         self.positions = None
-
-    def _same_positions(self, positions: torch.Tensor | None) -> bool:
-        """Whether the cached rows sit at ``positions``' first rows too. Every preset layout is
-        causal (a frame's position does not depend on how many frames follow), so samples of
-        different lengths share their prefix; a layout where that fails is caught here and gets
-        its own cache instead of wrong keys."""
-        if positions is None or self.positions is None:
-            return True
-        n = self.positions.shape[-1]
-        return positions.shape[-1] >= n and torch.equal(self.positions, positions[:, :n].to(self.positions))
-
-    def usable(self, source: PromptSource, frames: int, positions: torch.Tensor | None = None) -> int:
-        """Tokens of the current cache that ``source``'s prefix of ``frames`` frames (at
-        ``positions``, when given) can reuse (0 when the cache holds something else)."""
-        if self.identity is None or not _is_prefix(self.identity, source.prefix_identity(frames)):
-            return 0
-        if not self._same_positions(positions):
-            return 0
-        return self.tokens
-
-    def advance(self, source: PromptSource, positions: torch.Tensor, frames: int) -> int:
-        """Make the cache hold ``source``'s prompt rows before frame ``frames`` (positions
-        ``[3, ≥ prefix]`` are that sample's own); returns the prefix length in tokens."""
-        ident = source.prefix_identity(frames)
-        target = source.prefix_tokens(frames)
-        if (
-            self.identity is None
-            or not _is_prefix(self.identity, ident)
-            or self.cache is None
-            or not self._same_positions(positions)
-        ):
-            self.reset()
-            self.resets += 1
-            self.cache = self.backend.new_cache()
-        if target > self.tokens:
-            start = self.tokens
-            feed = Feed(
-                n=target - start,
-                rows=lambda a, b: source.rows(start + a, start + b),
-                positions=positions[:, start:target],
-                keep=[],
-            )
-            forward_rows(self.backend, [feed], self.cache, self.chunk)
-            self.computed_tokens += target - start
-            self.tokens = target
-            self.positions = positions[:, :target].detach().clone()
-        self.identity = ident
-        return self.tokens
 
     def follow(self, source: PromptSource, positions: torch.Tensor, grow: int, common: int) -> int:
         """Walk the prefix tree to ``source``: keep the cached rows it shares (at most ``common``

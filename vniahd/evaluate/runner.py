@@ -54,7 +54,6 @@ from vniahd.evaluate.work_plan import (  # noqa: F401  (re-exported: the runner'
     Profile,
     WorkUnit,
     cost_profile,
-    first_inserted_slot,
     length_groups,
     my_units,
     order_samples,

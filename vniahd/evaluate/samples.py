@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from vniahd.evaluate.prefix import PromptSource, first_inserted_frame
+from vniahd.evaluate.prefix import PromptSource
 from vniahd.evaluate.prompt import PromptTemplate
 from vniahd.evaluate.scoring import SampleInputs
 from vniahd.evaluate.variants import build_segments
@@ -38,7 +38,6 @@ class Prepared:
     segments: list[Segment]
     num_frames: int
     source: PromptSource | None = None
-    first_frame: int = 0  # first inserted frame = the end of the shareable prefix (in frames)
 
     @property
     def sample_id(self) -> str:
@@ -48,10 +47,6 @@ class Prepared:
     def total_tokens(self) -> int:
         """Prompt plus teacher-forced answer tokens."""
         return self.inputs.prompt_len + len(self.inputs.answer_ids)
-
-    def prefix_tokens(self) -> int:
-        """Prompt tokens before the first inserted frame (what a shared prefix can hold)."""
-        return self.source.prefix_tokens(self.first_frame) if self.source is not None else 0
 
 
 class SampleBuilder:
@@ -116,7 +111,6 @@ class SampleBuilder:
             segments=segments,
             num_frames=len(refs),
             source=source,
-            first_frame=first_inserted_frame(refs),
         )
 
     @staticmethod

@@ -37,12 +37,6 @@ AUTO_BATCH_MAX_EXTRA = 0.02
 
 
 # ---- order and groups ---------------------------------------------------------------------------
-def first_inserted_slot(row: dict[str, Any]) -> int:
-    """The sample's first non-haystack frame slot (needle or distractor)."""
-    slots = [int(row["needle_slot"])] + [int(s) for s in (row.get("distractor_slots") or [])]
-    return min(slots)
-
-
 def sequence_key(row: dict[str, Any]) -> tuple[tuple[int, Any], ...]:
     """What the sample's frame slots show, in order: ``(0, image name)`` for an inserted image,
     ``(1, i)`` for the i-th frame of the haystack window. Two samples at the same window offset
