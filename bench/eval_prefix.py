@@ -26,8 +26,10 @@ right before it, see :mod:`vniahd.evaluate.memory`), with its growth over the RS
   batching, head on scored rows).
 FLOPs: measured on the calls actually made (``FlopCounter``: tokens fed × the context they attend
 over, head rows) and, for the floors, the prefix tree (trie) of all samples' token sequences —
-per (length, offset) group (what our schedule and multi-process split target) and across all
-lengths (the global floor: samples of different lengths also share their first frames).
+per (length, offset) group (the floor of the earlier per-length schedule) and across all lengths
+(the global floor, which our prefix-tree walk targets: samples of different lengths share their
+first frames, and samples with the same needle at the same slot share the frames after it too).
+The 7B section also prints the multi-rank split (1, 2, 4, 8 ranks) against the global floor.
 """
 
 from __future__ import annotations
