@@ -133,8 +133,8 @@ def test_hf_path_errors(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(VniahdError, match="supported model types"):
         get_backend(f"hf:{tmp_path}")
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen3_vl"}))
-    with pytest.raises(VniahdError, match="DeepStack"):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen3_vl_moe"}))
+    with pytest.raises(VniahdError, match="not supported yet"):
         get_backend(f"hf:{tmp_path}")
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen2_vl"}))
     with pytest.raises(VniahdError, match="no weight files"):
@@ -200,3 +200,33 @@ def test_tiny_model_refuses_two_frame_groups():
     frames = np.zeros((1, 2, 64, 112, 3), dtype=np.uint8)
     with pytest.raises(VniahdError, match="--frames-per-group 1"):
         TinyBackend.encode_frames(object.__new__(TinyBackend), frames)
+
+
+def test_hf_path_round_trip_qwen3_vl(tmp_path):
+    """A saved tiny Qwen3-VL loads through hf:PATH as the DeepStack-carrying backend: same rows
+    (merged tokens + DeepStack levels + flag), same logits."""
+    from vniahd.models.qwen3_vl import Qwen3VLBackend
+
+    q3 = get_backend("random:qwen3-vl")
+    q3.model.save_pretrained(tmp_path)
+    q3.tokenizer.tokenizer.save(str(tmp_path / "tokenizer.json"))
+    pre = {
+        "image_mean": [0.5] * 3,
+        "image_std": [0.5] * 3,
+        "min_pixels": q3.patch.min_pixels,
+        "max_pixels": q3.patch.max_pixels,
+    }
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps(pre))
+    be = get_backend(f"hf:{tmp_path}", dtype="float32")
+    assert isinstance(be, Qwen3VLBackend) and be.rotary == q3.rotary
+    assert be.rotary.native_allocation == "interleaved" and be.deepstack_levels == 2
+    frames = np.random.default_rng(1).integers(0, 256, (2, 64, 96, 3), dtype=np.uint8)
+    rows = be.encode_frames(frames)
+    assert rows.shape[-1] == 64 * 3 + 1 and bool((rows[..., -1] == 1).all())
+    torch.testing.assert_close(rows, q3.encode_frames(frames))
+    emb = torch.cat([be.embed_text(list(range(5))), rows[0]])[None]
+    pos = torch.arange(float(emb.shape[1])).expand(3, 1, -1)
+    with torch.inference_mode():
+        torch.testing.assert_close(
+            be.logits(be.hidden_states(emb, pos)), q3.logits(q3.hidden_states(emb, pos))
+        )

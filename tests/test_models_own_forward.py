@@ -3,8 +3,9 @@
 Everything vniahd does around the model — the cached vision embeddings spliced in without vision
 start/end tokens, positions from vniahd.rope, the allocation swap, scoring only the answer rows —
 is checked here against one call of the full ``Qwen2VLForConditionalGeneration`` /
-``Qwen2_5_VLForConditionalGeneration``: token ids with the model's own video placeholder,
-pixels from transformers' own image processor, the model's own splice and LM head.
+``Qwen2_5_VLForConditionalGeneration`` / ``Qwen3VLForConditionalGeneration``: token ids with the
+model's own video placeholder, pixels from transformers' own image processor, the model's own
+splice (with Qwen3-VL's DeepStack features added after its first layers) and LM head.
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ def own_logits(be, frames: np.ndarray, before: list[int], after: list[int], answ
     """Logits of the answer rows from the full model's own forward (its splice, its head)."""
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    proc = Qwen2VLImageProcessorPil(patch_size=be.patch.patch_size, merge_size=be.patch.merge_size)
+    pc = be.patch
+    proc = Qwen2VLImageProcessorPil(
+        patch_size=pc.patch_size,
+        merge_size=pc.merge_size,
+        temporal_patch_size=pc.temporal_patch_size,
+        image_mean=list(pc.image_mean),
+        image_std=list(pc.image_std),
+        size={"shortest_edge": pc.min_pixels, "longest_edge": pc.max_pixels},
+    )
     px = proc(images=list(frames), return_tensors="np")  # each frame its own temporal group
     grids = px["image_grid_thw"]
     t, gh, gw = len(frames), int(grids[0][1]), int(grids[0][2])
@@ -47,11 +56,15 @@ def own_logits(be, frames: np.ndarray, before: list[int], after: list[int], answ
     return out.logits[0, s - 1 : s - 1 + len(answer)].float()
 
 
-@pytest.mark.parametrize("spec", ["random:qwen2-vl", "random:qwen2.5-vl?hidden=64&heads=2"])
-@pytest.mark.parametrize("name", ["mrope", "videorope", "vanilla"])
+@pytest.mark.parametrize(
+    "spec", ["random:qwen2-vl", "random:qwen2.5-vl?hidden=64&heads=2", "random:qwen3-vl"]
+)
+@pytest.mark.parametrize("name", ["native", "videorope", "vanilla"])
 def test_answer_logits_equal_the_models_own_forward(dataset, tmp_path, spec, name):
     be = get_backend(spec)
-    variant = get_variant(name)
+    # the model's own allocation: M-RoPE blocks (Qwen2/2.5-VL) or interleaved t/h/w (Qwen3-VL)
+    native = {"mrope-blocks": "mrope", "interleaved": "mrope-interleaved"}[be.rotary.native_allocation]
+    variant = get_variant(native if name == "native" else name)
     runner = Runner(dataset, be, EvalSettings(variants=[variant], progress=False), tmp_path / "out")
     row = runner.rows()[-1]  # the longest sample: needle and distractor inside
     hay = runner.cache.haystack(dataset.haystack_frames(), dataset.haystack_key)
@@ -70,9 +83,9 @@ def test_answer_logits_equal_the_models_own_forward(dataset, tmp_path, spec, nam
         emb = torch.cat([inputs.embeds, be.embed_text(answer)])
         hidden = be.hidden_states(emb[None], inputs.positions[:, None, : len(emb)])
         ours = be.logits(hidden[0, s - 1 : s - 1 + len(answer)])
-        if name != "mrope":  # the model has no such allocation of its own: apply ours to it too
+        if name != "native":  # the model has no such allocation of its own: apply ours to it too
             theirs = own_logits(be, dataset.frames(row), before, after_ids, answer, inputs.positions)
-    if name == "mrope":  # M-RoPE is the model's native allocation: its own rotary module, untouched
+    if name == "native":  # the model's own rotary module, untouched, against our swapped-in one
         theirs = own_logits(be, dataset.frames(row), before, after_ids, answer, inputs.positions)
     # Same math, same kernels: equal to float32 rounding (bit-equal on the machines seen so far).
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
@@ -84,3 +97,42 @@ def test_answer_logits_equal_the_models_own_forward(dataset, tmp_path, spec, nam
         hidden = be.hidden_states(emb[None], moved[:, None, : len(emb)])
         wrong = be.logits(hidden[0, s - 1 : s - 1 + len(answer)])
     assert (wrong - theirs).abs().max() > 1e-4
+
+
+def test_qwen3_vl_deepstack_travels_through_every_evaluation_path(dataset, tmp_path):
+    """Qwen3-VL's DeepStack features reach the text model through the cache, the shared prefix,
+    prefill chunks that cut through the video and right-padded batches: the full evaluator's
+    answers and option log-probabilities equal scoring each sample alone in one pass, and the
+    features matter (dropping them changes the logits)."""
+    from vniahd.evaluate import read_results
+
+    be = get_backend("random:qwen3-vl")
+    variants = [get_variant("videorope"), get_variant("mrope-interleaved")]
+
+    def run(out, **kw):
+        settings = EvalSettings(variants=variants, scoring="choice", progress=False, **kw)
+        Runner(dataset, be, settings, tmp_path / out).run()
+        return {(r["sample_id"], r["variant"]): r for r in read_results(tmp_path / out)}
+
+    fast = run("fast", batch_size=4, prefill_chunk=7)
+    alone = run("alone", batch_size=1, prefill_chunk=0, prefix_sharing=False)
+    assert fast.keys() == alone.keys() and len(fast) == 2 * len(dataset.samples)
+    for k, r in fast.items():
+        assert (r["correct"], r["prediction"]) == (alone[k]["correct"], alone[k]["prediction"]), k
+        for letter, lp in (r.get("option_logprobs") or {}).items():
+            assert lp == pytest.approx(alone[k]["option_logprobs"][letter], abs=1e-4)
+
+    runner = Runner(dataset, be, EvalSettings(variants=variants[:1], progress=False), tmp_path / "x")
+    row = runner.rows()[-1]
+    hay = runner.cache.haystack(dataset.haystack_frames(), dataset.haystack_key)
+    images = runner.cache.images(
+        {n: dataset.image(n) for n in [row["needle_image"], *row["distractor_images"]]}
+    )
+    inputs = runner.with_positions(runner.prepare(row, hay, images), runner.variants[0])
+    d = be.model_hidden_size
+    with be.use_variant(runner.variants[0]), torch.inference_mode():
+        pos = inputs.positions[:, None, : len(inputs.embeds)]
+        full = be.hidden_states(inputs.embeds[None], pos)
+        dropped = inputs.embeds.clone()
+        dropped[:, d:-1] = 0  # the same tokens without their DeepStack features
+        assert (be.hidden_states(dropped[None], pos) - full).abs().max() > 1e-3

@@ -1,12 +1,13 @@
-"""``hf:PATH``: a Qwen2-VL or Qwen2.5-VL checkpoint in a local directory (transformers format).
+"""``hf:PATH``: a Qwen2-VL, Qwen2.5-VL or Qwen3-VL checkpoint in a local directory (transformers format).
 
 Loads the full model (vision tower + text model + LM head) with transformers, the tokenizer from
 the checkpoint's ``tokenizer.json``, and the pixel normalisation from ``preprocessor_config.json``
 when present (patch, temporal patch and merge sizes always come from the vision config, which is
 what the weights were trained with). Nothing is downloaded.
 
-Qwen3-VL is refused for now: its DeepStack design feeds intermediate vision features into early
-text layers, which an embeddings-only splice cannot reproduce faithfully.
+Qwen3-VL's DeepStack features (intermediate vision features added to early text layers) travel
+with the embeddings (:mod:`vniahd.models.qwen3_vl`). Qwen3-VL-MoE, Qwen3.5 and GLM-4.xV are not
+supported yet.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from vniahd.models.tokenizer import load_tokenizer_file
 SUPPORTED = {
     "qwen2_vl": "Qwen2VLForConditionalGeneration",
     "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
+    "qwen3_vl": "Qwen3VLForConditionalGeneration",
 }
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 
@@ -42,10 +44,10 @@ def read_checkpoint_config(path: Path) -> dict:
         raise VniahdError(f"{path / 'config.json'} is not valid JSON ({exc})") from exc
     model_type = cfg.get("model_type")
     if model_type not in SUPPORTED:
-        extra = " (Qwen3-VL's DeepStack is not supported yet)" if str(model_type).startswith("qwen3") else ""
+        extra = " (not supported yet)" if str(model_type).startswith(("qwen3", "glm4v")) else ""
         raise VniahdError(
             f"{path} holds a {model_type!r} model{extra}; supported model types: "
-            f"{', '.join(SUPPORTED)} (Qwen2-VL and Qwen2.5-VL checkpoints)"
+            f"{', '.join(SUPPORTED)} (Qwen2-VL, Qwen2.5-VL and Qwen3-VL checkpoints)"
         )
     return cfg
 
@@ -102,7 +104,12 @@ def create_backend(rest: str, params: dict, options: BackendOptions) -> QwenVLBa
     layout_params = {}
     if cfg["model_type"] == "qwen2_5_vl":
         layout_params["tokens_per_second"] = int(getattr(vision, "tokens_per_second", 2))
-    return QwenVLBackend(
+    backend_cls = QwenVLBackend
+    if cfg["model_type"] == "qwen3_vl":
+        from vniahd.models.qwen3_vl import Qwen3VLBackend
+
+        backend_cls = Qwen3VLBackend
+    return backend_cls(
         spec=f"hf:{rest}",
         model=model,
         tokenizer=tokenizer,

@@ -1,4 +1,5 @@
-"""``random:qwen2-vl`` and ``random:qwen2.5-vl``: random-weight models built from a config in code.
+"""``random:qwen2-vl``, ``random:qwen2.5-vl`` and ``random:qwen3-vl``: random-weight models built
+from a config in code.
 
 The numbers they give are meaningless; the plumbing is real (the transformers vision tower and text
 model, our patchify, the local byte-level tokenizer). Used by the tests and the benchmarks.
@@ -25,6 +26,10 @@ parameter           tiny       ``size=7b``   meaning
 
 ``size=7b`` selects the Qwen2-VL-7B / Qwen2.5-VL-7B shapes (build it on a GPU:
 ``--device cuda``; weights are initialised directly on the device in the run dtype).
+
+``random:qwen3-vl`` (:mod:`vniahd.models.qwen3_vl`) defaults to 16-pixel patches, a 2-block vision
+tower whose blocks both feed DeepStack features, interleaved t/h/w sections (Qwen3-VL's 24:20:20
+proportions) and the mean = std = 0.5 pixel normalisation of its processor.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from vniahd.models.tokenizer import byte_tokenizer
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
-FAMILIES = ("qwen2-vl", "qwen2.5-vl")
+FAMILIES = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl")
 
 TINY = dict(
     layers=2,
@@ -90,7 +95,7 @@ _INT = {
 _KNOWN = _INT | {"theta", "sections", "size"}
 
 
-def resolve_params(params: dict) -> dict:
+def resolve_params(params: dict, family: str = "qwen2-vl") -> dict:
     """Defaults (by ``size``) overlaid with the user's parameters, typed and validated."""
     unknown = set(params) - _KNOWN
     if unknown:
@@ -114,6 +119,10 @@ def resolve_params(params: dict) -> dict:
     if out["heads"] % out["kv_heads"]:
         raise VniahdError(f"heads={out['heads']} must be a multiple of kv_heads={out['kv_heads']}")
     pairs = out["hidden"] // out["heads"] // 2
+    if "sections" not in out and family == "qwen3-vl":  # Qwen3-VL's interleaved 24:20:20 of 64
+        from vniahd.rope import default_sections
+
+        out["sections"] = default_sections(pairs, "interleaved")
     if "sections" not in out:  # Qwen2-VL's proportions 16:24:24 of 64 pairs
         t = max(1, pairs // 4)
         h = (pairs - t) // 2
@@ -149,6 +158,35 @@ def build_config(family: str, p: dict, bos: int | None, eos: int | None):
         bos_token_id=bos,
         eos_token_id=eos,
     )
+    if family == "qwen3-vl":
+        from transformers import Qwen3VLConfig
+
+        pairs = p["hidden"] // p["heads"] // 2
+        text3 = {k: v for k, v in text.items() if k != "rope_parameters"}
+        text3.update(
+            head_dim=2 * pairs,
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": p["theta"],
+                "mrope_section": list(p["sections"]),
+                "mrope_interleaved": True,
+            },
+        )
+        depth = p["vision_depth"]
+        vision3 = dict(
+            depth=depth,
+            hidden_size=p["vision_dim"],
+            intermediate_size=p["vision_dim"] * 2,
+            num_heads=p["vision_heads"],
+            patch_size=p["patch"],
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            out_hidden_size=p["hidden"],
+            num_position_embeddings=2304 if p["size"] == "7b" else 256,
+            # Qwen3-VL-8B taps blocks 8, 16, 24 of 27; a small tower taps up to three of its blocks
+            deepstack_visual_indexes=[8, 16, 24] if depth >= 25 else list(range(min(3, depth))),
+        )
+        return Qwen3VLConfig(text_config=text3, vision_config=vision3)
     if family == "qwen2-vl":
         from transformers import Qwen2VLConfig
 
@@ -187,7 +225,7 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
     family = name.lower()
     if family not in FAMILIES:
         raise VniahdError(f"unknown random model {name!r}; use random:qwen2-vl or random:qwen2.5-vl")
-    p = resolve_params(params)
+    p = resolve_params({"patch": 16, "vision_depth": 2, **params} if family == "qwen3-vl" else params, family)
     tokenizer = byte_tokenizer()
     if p["vocab"] < tokenizer.vocab_size:
         raise VniahdError(f"vocab={p['vocab']} is smaller than the tokenizer ({tokenizer.vocab_size} ids)")
@@ -199,6 +237,8 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
     cls: type[PreTrainedModel]
     if family == "qwen2-vl":
         from transformers import Qwen2VLForConditionalGeneration as cls
+    elif family == "qwen3-vl":
+        from transformers import Qwen3VLForConditionalGeneration as cls
     else:
         from transformers import Qwen2_5_VLForConditionalGeneration as cls
     # Initialise on the target device in the run dtype (a 7B model never exists in fp32 on host).
@@ -208,6 +248,15 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
         model = cls._from_config(config, dtype=dtype)
     model = model.eval()
     patch = PatchifyConfig(patch_size=p["patch"], temporal_patch_size=2, merge_size=2)
+    if family == "qwen3-vl":  # its processor normalises with mean = std = 0.5 and 16-pixel patches
+        patch = PatchifyConfig(
+            patch_size=p["patch"],
+            temporal_patch_size=2,
+            merge_size=2,
+            min_pixels=64 * 64,
+            image_mean=(0.5, 0.5, 0.5),
+            image_std=(0.5, 0.5, 0.5),
+        )
     layout_params = {"tokens_per_second": 2} if family == "qwen2.5-vl" else {}
     ident = {
         "family": family,
@@ -216,7 +265,12 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
         "dtype": str(dtype),
         "torch": torch.__version__,
     }
-    return QwenVLBackend(
+    backend_cls = QwenVLBackend
+    if family == "qwen3-vl":
+        from vniahd.models.qwen3_vl import Qwen3VLBackend
+
+        backend_cls = Qwen3VLBackend
+    return backend_cls(
         spec=f"random:{family}"
         + ("?" + "&".join(f"{k}={v}" for k, v in sorted(params.items())) if params else ""),
         model=model,

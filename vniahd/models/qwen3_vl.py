@@ -1,0 +1,109 @@
+"""The Qwen3-VL family adapter: DeepStack visual features ride along in the embedding rows.
+
+Qwen3-VL's vision tower returns, besides the merged visual tokens, one *DeepStack* feature per
+token from each of a few vision blocks (``deepstack_visual_indexes``); the text model adds feature
+k to the hidden states of the visual positions after its k-th layer (``Qwen3VLTextModel.forward``
+takes ``visual_pos_masks`` and ``deepstack_visual_embeds``). An embeddings-only splice would drop
+them. So here an evaluator "embedding row" is wider than the model's hidden size ``d``::
+
+    [ token embedding (d) | DeepStack level 0 (d) | … | level L−1 (d) | visual flag (1) ]
+
+A visual row carries its merged token and its L DeepStack features, flag 1; a text row carries its
+word embedding, zeros, flag 0. :meth:`Qwen3VLBackend.hidden_states` splits the rows again and
+hands the text model exactly what its own forward would: the visual-position mask and the
+DeepStack features of the visual rows, in order. Everything the evaluator does with rows — the
+embedding cache, prefix sharing, chunked prefill, right-padded batches (padding rows are text
+rows) — therefore carries DeepStack through unchanged, and cached embeddings hold it too.
+
+Rotary layout: interleaved t/h/w (``mrope_section`` (24, 20, 20) at 64 pairs); vniahd reads it from
+the model's rotary module (:func:`vniahd.rope.hf.rotary_config`). Qwen3-VL's *native* position
+scheme gives every frame its own grid preceded by a ``<t seconds>`` timestamp text; vniahd's
+layouts place frames as one video (see docs/footguns.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from vniahd.files import sha256_json
+from vniahd.models.patchify import patchify_frames
+from vniahd.models.qwen_vl import GROUPING, QwenVLBackend
+
+
+class Qwen3VLBackend(QwenVLBackend):
+    """A loaded ``Qwen3VLForConditionalGeneration`` (see the module docstring)."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        vc: Any = self.visual.config
+        self.deepstack_levels = len(list(vc.deepstack_visual_indexes))
+        text_config: Any = self.language_model.config
+        self.model_hidden_size = int(text_config.hidden_size)
+
+    @property
+    def hidden_size(self) -> int:
+        """Width of the evaluator's embedding rows (see the module docstring), not the model's d."""
+        return self.model_hidden_size * (1 + self.deepstack_levels) + 1
+
+    # ---- frame encoder -------------------------------------------------------------------
+    def encode_frames(self, frames: np.ndarray) -> torch.Tensor:
+        frames = np.asarray(frames)
+        n = len(frames)
+        rows, (_, gh, gw) = patchify_frames(frames, self.patch)
+        grid = torch.tensor([[1, gh, gw]] * n, dtype=torch.long, device=self.device)
+        pixels = torch.from_numpy(rows).to(device=self.device, dtype=self.dtype)
+        with torch.inference_mode():
+            out = self.visual(pixels, grid_thw=grid, return_dict=True)
+        parts = [out.pooler_output, *out.deepstack_features]  # each [n · tokens, d]
+        flag = parts[0].new_ones(parts[0].shape[0], 1)
+        tokens = (gh // self.patch.merge_size) * (gw // self.patch.merge_size)
+        return torch.cat([*parts, flag], dim=-1).reshape(n, tokens, -1).to("cpu")
+
+    def encoder_fingerprint(self, frame_size: tuple[int, int]) -> str:
+        base = super().encoder_fingerprint(frame_size)
+        return sha256_json(
+            {"base": base, "rows": "merged + deepstack levels + visual flag", "levels": self.deepstack_levels}
+        )
+
+    # ---- text path -----------------------------------------------------------------------
+    def embed_text(self, ids: list[int]) -> torch.Tensor:
+        emb = super().embed_text(ids)
+        return torch.cat([emb, emb.new_zeros(len(ids), self.hidden_size - emb.shape[-1])], dim=-1)
+
+    def hidden_states(
+        self, embeds: torch.Tensor, position_ids: torch.Tensor, cache: Any = None
+    ) -> torch.Tensor:
+        d = self.model_hidden_size
+        rows = embeds.to(self.dtype)
+        visual = rows[..., -1] > 0.5  # [B, S]
+        kwargs: dict[str, Any] = {}
+        if bool(visual.any()):
+            kwargs["visual_pos_masks"] = visual
+            kwargs["deepstack_visual_embeds"] = [
+                rows[..., d * (k + 1) : d * (k + 2)][visual] for k in range(self.deepstack_levels)
+            ]
+        out = self.language_model(
+            inputs_embeds=rows[..., :d].contiguous(),
+            position_ids=position_ids.to(device=self.device, dtype=torch.float32),
+            cache=cache,
+            use_cache=cache is not None,
+            **kwargs,
+        )
+        hidden: torch.Tensor = out.last_hidden_state
+        return hidden
+
+    # ---- identity ------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d.update(
+            {
+                "hidden_size": self.model_hidden_size,
+                "input_width": self.hidden_size,
+                "deepstack_levels": self.deepstack_levels,
+                "grouping": GROUPING,
+            }
+        )
+        return d
