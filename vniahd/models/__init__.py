@@ -1,7 +1,9 @@
 """Model backends behind one interface (:class:`Backend`), named by spec strings.
 
-- ``hf:PATH`` — a local Qwen2-VL / Qwen2.5-VL checkpoint (:mod:`.hf_qwen`);
-- ``random:qwen2-vl`` / ``random:qwen2.5-vl`` — random weights from a config in code, sizes set by
+- ``hf:PATH`` — a local Qwen2-VL / Qwen2.5-VL / Qwen3-VL checkpoint (:mod:`.hf_qwen`; Qwen3-VL's
+  DeepStack: :mod:`.qwen3_vl`);
+- ``random:qwen2-vl`` / ``random:qwen2.5-vl`` / ``random:qwen3-vl`` — random weights from a config
+  in code, sizes set by
   ``?key=value`` parameters, ``size=7b`` for 7B shapes (:mod:`.random_qwen`);
 - ``tiny`` — the embedded default (``vniahd.tiny.backend``).
 
