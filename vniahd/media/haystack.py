@@ -5,8 +5,9 @@ Cache layout (``vniahd.files.cache_dir("haystacks")``)::
     <key>.npy   uint8 [N, H, W, 3], opened as a read-only memmap
     <key>.json  what the frames are (fingerprint, fps, size, indices, backend, provenance)
 
-``key`` hashes (file sha256, fps, size, sampling method, cache format version), so a second load
-of the same video with the same parameters decodes nothing. Both files are written atomically; the
+``key`` hashes (file sha256, fps, size, sampling method, cache format version, and the resize
+method when it is not the default PIL one), so a second load of the same video with the same
+parameters decodes nothing. Both files are written atomically; the
 .npy is decoded straight into a memmap of its temp file, so even a long movie never sits in RAM.
 """
 
@@ -23,7 +24,7 @@ import numpy as np
 from vniahd.errors import VniahdError
 from vniahd.files import atomic_path, cache_dir, sha256_file, sha256_json, write_json_atomic
 from vniahd.media.readers import decode_into, sample_indices, video_info
-from vniahd.media.sampling import parse_size
+from vniahd.media.sampling import check_resize, parse_size
 
 REFERENCE_FPS = 1.0
 REFERENCE_SIZE = (252, 448)  # (H, W): 9x16 merged tokens per frame for Qwen2-VL (reference protocol)
@@ -38,17 +39,21 @@ def fingerprint_video(path: str | os.PathLike) -> str:
     return sha256_file(p)
 
 
-def haystack_key(fingerprint: str, fps: float, size: tuple[int, int], method: str = "reference") -> str:
-    """Content hash naming the sampled frames of one video at one (fps, size, method)."""
-    return sha256_json(
-        {
-            "fingerprint": fingerprint,
-            "fps": float(fps),
-            "size": [int(size[0]), int(size[1])],
-            "method": method,
-            "version": CACHE_VERSION,
-        }
-    )
+def haystack_key(
+    fingerprint: str, fps: float, size: tuple[int, int], method: str = "reference", resize: str = "pil"
+) -> str:
+    """Content hash naming the sampled frames of one video at one (fps, size, method, resize).
+    The default ``resize="pil"`` is left out of the hash, so keys made before it existed stay."""
+    spec: dict = {
+        "fingerprint": fingerprint,
+        "fps": float(fps),
+        "size": [int(size[0]), int(size[1])],
+        "method": method,
+        "version": CACHE_VERSION,
+    }
+    if resize != "pil":
+        spec["resize"] = resize
+    return sha256_json(spec)
 
 
 @dataclass
@@ -72,6 +77,7 @@ class Haystack:
     backend: str
     key: str
     method: str = "reference"
+    resize: str = "pil"
     source_indices: list[int] = field(default_factory=list, repr=False)
     from_cache: bool = False
     sampling: dict = field(default_factory=dict, repr=False)
@@ -88,8 +94,9 @@ class Haystack:
         return int(self.sampling.get("distinct_frames", len(self)))
 
     def to_dict(self) -> dict:
-        """JSON-able description (no frames) for dataset provenance."""
-        return {
+        """JSON-able description (no frames) for dataset provenance (``resize`` only when it is
+        not the default ``"pil"``)."""
+        out = {
             "fingerprint": self.fingerprint,
             "source": str(self.source),
             "fps": self.fps,
@@ -103,6 +110,9 @@ class Haystack:
             "sampling": dict(self.sampling),
             "warnings": list(self.notes),
         }
+        if self.resize != "pil":
+            out["resize"] = self.resize
+        return out
 
 
 class Tiling(NamedTuple):
@@ -319,8 +329,11 @@ def load_haystack(
     backend: str = "auto",
     method: str = "reference",
     progress: bool = True,
+    resize: str = "pil",
 ) -> Haystack:
-    """Sample ``path`` at ``fps`` and resize to ``size`` (H, W); reuse the disk cache when present.
+    """Sample ``path`` at ``fps`` and resize to ``size`` (H, W) with ``resize`` (``"pil"`` or
+    ``"torch-bicubic"``, :func:`vniahd.media.sampling.resize_frame`); reuse the disk cache when
+    present.
 
     The stream's timestamps are checked first (:func:`plan_sampling`): a variable-frame-rate video
     is sampled by timestamp, a rate above the source's is refused, and :attr:`Haystack.notes`
@@ -331,8 +344,9 @@ def load_haystack(
     if parsed is None:
         raise VniahdError("a haystack needs a frame size; pass e.g. size=(252, 448)")
     frame_size = parsed
+    check_resize(resize)
     fingerprint = fingerprint_video(src)
-    key = haystack_key(fingerprint, fps, frame_size, method)
+    key = haystack_key(fingerprint, fps, frame_size, method, resize)
     root = cache_dir("haystacks") if cache else None
     if root is not None:
         hit = _load_cached(root, key, src)
@@ -346,7 +360,7 @@ def load_haystack(
                 return hit
     info, indices, record, notes = _probe(src, backend, fps, frame_size, method)
     if record["method"] != method:  # e.g. "timestamp" for a variable-frame-rate video
-        key = haystack_key(fingerprint, fps, frame_size, record["method"])
+        key = haystack_key(fingerprint, fps, frame_size, record["method"], resize)
         if root is not None:
             hit = _load_cached(root, key, src)
             if hit is not None and hit.sampling:
@@ -358,6 +372,7 @@ def load_haystack(
         h, w = frame_size
         status(
             f"decoding {src.name}: {len(indices)} frames at {fps:g} fps, {w}x{h}"
+            + (f", {resize} resize" if resize != "pil" else "")
             + (" (cached for next time)" if root is not None else "")
         )
     bar = _progress(len(indices), f"decoding {src.name}") if progress else None
@@ -365,11 +380,15 @@ def load_haystack(
     try:
         if root is None:
             frames = np.empty(shape, dtype=np.uint8)
-            used = decode_into(src, indices, frames, size=frame_size, backend=backend, on_frame=tick)
+            used = decode_into(
+                src, indices, frames, size=frame_size, backend=backend, on_frame=tick, resize=resize
+            )
         else:
             with atomic_path(root / f"{key}.npy") as tmp:
                 mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
-                used = decode_into(src, indices, mm, size=frame_size, backend=backend, on_frame=tick)
+                used = decode_into(
+                    src, indices, mm, size=frame_size, backend=backend, on_frame=tick, resize=resize
+                )
                 mm.flush()
                 del mm
             frames = np.load(root / f"{key}.npy", mmap_mode="r")
@@ -387,6 +406,7 @@ def load_haystack(
         backend=used,
         key=key,
         method=record["method"],
+        resize=resize,
         source_indices=[int(i) for i in indices],
         sampling=record,
         notes=notes,
@@ -432,6 +452,7 @@ def _load_cached(root: Path, key: str, src: Path) -> Haystack | None:
         backend=meta["backend"],
         key=key,
         method=meta["method"],
+        resize=meta.get("resize", "pil"),
         source_indices=meta.get("source_indices", []),
         from_cache=True,
         sampling=meta.get("sampling") or {},

@@ -21,7 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from vniahd.errors import UnknownNameError, VniahdError
-from vniahd.media.sampling import as_fraction, even_indices, fps_indices, parse_size, resize_frame
+from vniahd.media.sampling import (
+    as_fraction,
+    check_resize,
+    even_indices,
+    fps_indices,
+    parse_size,
+    resize_frame,
+)
 
 BACKENDS = ("auto", "decord", "pyav")
 _BATCH_BYTES = 256 << 20  # cap on one decord batch of full-resolution frames
@@ -381,8 +388,10 @@ def decode_into(
     size: tuple[int, int] | None,
     backend: str = "auto",
     on_frame: Callable[[], None] | None = None,
+    resize: str = "pil",
 ) -> str:
-    """Decode source frames ``indices`` (any order, repeats allowed) into ``out[k]``, resized.
+    """Decode source frames ``indices`` (any order, repeats allowed) into ``out[k]``, resized
+    (``resize``: a method of :data:`vniahd.media.sampling.RESIZE_METHODS`).
 
     Returns the backend that succeeded. With ``backend="auto"`` a decord failure (missing, cannot
     open, fails mid-way) falls back to PyAV, which rewrites every slot.
@@ -401,7 +410,7 @@ def decode_into(
         _decode_passes += 1
         try:
             for i, frame in _ITER[name](p, unique):
-                small = resize_frame(frame, size)
+                small = resize_frame(frame, size, resize)
                 if small.shape != out.shape[1:]:
                     raise VniahdError(
                         f"frame {i} of {p} is {small.shape[1]}x{small.shape[0]}, expected "
@@ -426,20 +435,23 @@ def read_frames(
     size: tuple[int, int] | str | None = None,
     backend: str = "auto",
     method: str = "reference",
+    resize: str = "pil",
 ) -> np.ndarray:
     """Sample a video and return RGB frames, ``uint8 [N, H, W, 3]``.
 
     - ``fps``: frames at this rate (see :mod:`vniahd.media.sampling` for the exact indices;
       ``method`` ``"reference"`` or ``"exact"``); ``num_frames``: N evenly spaced frames;
       neither: every frame.
-    - ``size``: ``(H, W)`` or ``"HxW"``; antialiased bicubic resize. ``None`` keeps native size.
+    - ``size``: ``(H, W)`` or ``"HxW"``; antialiased bicubic resize (``resize``: ``"pil"`` or
+      ``"torch-bicubic"``, see :func:`~vniahd.media.sampling.resize_frame`). ``None`` keeps native size.
     - ``backend``: ``"auto"`` (decord, then PyAV), ``"decord"`` or ``"pyav"``.
     """
     _check_backend(backend)
+    check_resize(resize)
     size = parse_size(size)
     info = video_info(path, backend=backend)
     indices = sample_indices(info, fps=fps, num_frames=num_frames, method=method)
     h, w = size or (info.height, info.width)
     out = np.empty((len(indices), h, w, 3), dtype=np.uint8)
-    decode_into(path, indices, out, size=size, backend=backend)
+    decode_into(path, indices, out, size=size, backend=backend, resize=resize)
     return out

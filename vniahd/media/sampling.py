@@ -98,16 +98,56 @@ def parse_size(size: str | tuple[int, int] | list[int] | None) -> tuple[int, int
     return h, w
 
 
-def resize_frame(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    """Resize one uint8 RGB frame to ``(H, W)`` with antialiased bicubic (PIL ``Image.BICUBIC``).
+#: How frames are resized: ``"pil"`` (default) or ``"torch-bicubic"`` (the released V-NIAH-D code).
+RESIZE_METHODS = ("pil", "torch-bicubic")
 
-    Antialiased bicubic matches what the reference pipeline used (qwen_vl_utils resizes video
-    frames with torchvision ``resize(..., BICUBIC, antialias=True)``, which follows PIL); plain
-    OpenCV ``INTER_CUBIC`` would alias when shrinking 720p to 252x448. Same size → returned as is.
+
+def check_resize(method: str) -> str:
+    if method not in RESIZE_METHODS:
+        raise UnknownNameError("resize method", method, RESIZE_METHODS)
+    return method
+
+
+def resize_frame(frame: np.ndarray, size: tuple[int, int] | None, method: str = "pil") -> np.ndarray:
+    """Resize one uint8 RGB frame to ``(H, W)`` with antialiased bicubic. Same size → returned as is.
+
+    - ``"pil"`` (default): PIL ``Image.BICUBIC`` (antialiased when shrinking). Plain OpenCV
+      ``INTER_CUBIC`` would alias when shrinking 720p to 252x448.
+    - ``"torch-bicubic"``: :func:`torch_bicubic_resize`, what the released V-NIAH-D scripts did
+      with torchvision's tensor resize. It differs from PIL by rounding: about one channel value
+      in eight by 1, a few by up to 7 when upscaling.
     """
     if size is None or frame.shape[:2] == tuple(size):
         return frame
+    if method == "torch-bicubic":
+        return torch_bicubic_resize(frame, size)
+    check_resize(method)
     from PIL import Image
 
     h, w = size
     return np.asarray(Image.fromarray(frame).resize((w, h), Image.Resampling.BICUBIC))
+
+
+def torch_bicubic_resize(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 ``[..., H, W, 3]`` frames resized to ``size`` as torchvision resizes uint8 tensors
+    (``transforms.functional.resize(x, size, InterpolationMode.BICUBIC, antialias=True)``, used by
+    the released ``produce_haystack_embedding.py``): interpolate in float32 with
+    ``torch.nn.functional.interpolate(mode="bicubic", antialias=True, align_corners=False)``,
+    clamp to 0..255, round half to even, back to uint8. No torchvision needed: the kernel is
+    torch's own. Same size → returned as is (torchvision returns the input unchanged too).
+    """
+    import torch
+
+    arr = np.asarray(frames)
+    if arr.dtype != np.uint8 or arr.ndim < 3 or arr.shape[-1] != 3:
+        raise ValueError(f"expected uint8 [..., H, W, 3] frames, got {arr.dtype} {arr.shape}")
+    h, w = int(size[0]), int(size[1])
+    if arr.shape[-3:-1] == (h, w):
+        return arr
+    lead = arr.shape[:-3]
+    x = torch.from_numpy(np.ascontiguousarray(arr).reshape(-1, *arr.shape[-3:])).permute(0, 3, 1, 2)
+    y = torch.nn.functional.interpolate(
+        x.float(), size=(h, w), mode="bicubic", antialias=True, align_corners=False
+    )
+    y = y.clamp(0, 255).round().to(torch.uint8)
+    return y.permute(0, 2, 3, 1).contiguous().numpy().reshape(*lead, h, w, 3)

@@ -5,6 +5,7 @@ from vniahd.plan.grid import depth_label, parse_depths, parse_lengths, parse_val
 from vniahd.plan.period import PERIOD_HELP, Period, parse_period
 from vniahd.plan.planner import (
     COLUMNS,
+    DRAWS,
     Sample,
     derive_seed,
     distractor_image_name,
@@ -18,6 +19,7 @@ from vniahd.plan.schedules import SCHEDULES, Schedule, get_schedule, insert_slot
 
 __all__ = [
     "COLUMNS",
+    "DRAWS",
     "PERIOD_HELP",
     "DistractorCoverage",
     "Period",

@@ -16,7 +16,12 @@ versions).
   the same haystack windows. Window frame ``i`` is haystack frame ``(offset + i) mod M``: with
   ``M ≥ N`` offsets stay in ``[0, M − N]`` (no wrap); a shorter haystack is tiled (offset < M).
 - The reference schedule's before/after draw (``purpose="side"``, key = sample_id): one
-  ``rng.random() < 0.5`` → before.
+  ``rng.random() < 0.5`` → before. This is ``draws="hashed"``, the default.
+- ``draws="reference"`` replays the released V-NIAH-D loop instead: one shared stream
+  ``random.Random(seed)`` (what ``random.seed(seed)`` sets up), one ``random()`` per sample in plan
+  order — lengths, then depths, then needles (then repeats), in the order given — whether or not
+  the schedule needs it. Only the before/after choice reads the draw, as above. The draws then
+  depend on the whole grid: a sub-grid no longer plans the same samples.
 - Distractor images: slot k (nearest to the needle first) shows the needle's distractor image
   ``k mod len(distractors)``.
 """
@@ -28,10 +33,13 @@ import random
 from collections.abc import Sequence
 from decimal import Decimal
 
-from vniahd.errors import VniahdError
+from vniahd.errors import UnknownNameError, VniahdError
 from vniahd.plan.grid import depth_label
 from vniahd.plan.schedules import get_schedule, insert_slots
 from vniahd.records import Sample as Sample  # re-exported: the planner makes Samples
+
+#: Where the schedule's before/after draws come from (see module docstring).
+DRAWS = ("hashed", "reference")
 
 COLUMNS = (
     "sample_id",
@@ -85,6 +93,17 @@ def window_offsets(seed: int, length: int, haystack_frames: int, repeats: int) -
     return offsets
 
 
+class _Drawn(random.Random):
+    """A generator whose ``random()`` returns one value drawn beforehand from a shared stream."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__(0)
+        self._value = value
+
+    def random(self) -> float:
+        return self._value
+
+
 def plan_samples(
     *,
     lengths: Sequence[int],
@@ -96,13 +115,19 @@ def plan_samples(
     haystack_frames: int,
     repeats: int = 1,
     max_distractors: int | None = None,
+    draws: str = "hashed",
 ) -> list[Sample]:
     """All samples, ordered by length, depth, needle, repeat.
 
     ``needles`` is ``[(needle_id, number_of_distractor_images), …]``. ``haystack_frames`` is M, the
-    untiled sampled haystack's length (for window offsets).
+    untiled sampled haystack's length (for window offsets); with temporal groups of several
+    frames, every count here (lengths, M, slots) is in groups. ``draws``: ``"hashed"`` (per-sample
+    generators) or ``"reference"`` (the released loop's shared stream), see the module docstring.
     """
     sched = get_schedule(schedule)
+    if draws not in DRAWS:
+        raise UnknownNameError("draw stream", draws, DRAWS)
+    stream = random.Random(seed) if draws == "reference" else None
     if period < 1:
         raise VniahdError(f"period must be at least 1 frame, got {period}")
     if repeats < 1:
@@ -127,7 +152,11 @@ def plan_samples(
             for nid, nd in needles:
                 for r in range(repeats):
                     sid = sample_id(n, d, nid, r)
-                    rng = random.Random(derive_seed(seed, "side", sid))
+                    rng = (
+                        _Drawn(stream.random())
+                        if stream is not None
+                        else random.Random(derive_seed(seed, "side", sid))
+                    )
                     pos = sched.positions(n, q, period, rng, max_distractors)
                     needle_slot, dslots, total = insert_slots(n, q, pos)
                     # image k goes to the k-th nearest distractor (nearest gets image 0)
