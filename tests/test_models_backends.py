@@ -133,7 +133,7 @@ def test_hf_path_errors(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(VniahdError, match="supported model types"):
         get_backend(f"hf:{tmp_path}")
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen3_vl_moe"}))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "glm4v"}))
     with pytest.raises(VniahdError, match="not supported yet"):
         get_backend(f"hf:{tmp_path}")
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen2_vl"}))

@@ -57,7 +57,8 @@ def own_logits(be, frames: np.ndarray, before: list[int], after: list[int], answ
 
 
 @pytest.mark.parametrize(
-    "spec", ["random:qwen2-vl", "random:qwen2.5-vl?hidden=64&heads=2", "random:qwen3-vl"]
+    "spec",
+    ["random:qwen2-vl", "random:qwen2.5-vl?hidden=64&heads=2", "random:qwen3-vl", "random:qwen3-vl-moe"],
 )
 @pytest.mark.parametrize("name", ["native", "videorope", "vanilla"])
 def test_answer_logits_equal_the_models_own_forward(dataset, tmp_path, spec, name):

@@ -6,8 +6,8 @@ when present (patch, temporal patch and merge sizes always come from the vision 
 what the weights were trained with). Nothing is downloaded.
 
 Qwen3-VL's DeepStack features (intermediate vision features added to early text layers) travel
-with the embeddings (:mod:`vniahd.models.qwen3_vl`). Qwen3-VL-MoE, Qwen3.5 and GLM-4.xV are not
-supported yet.
+with the embeddings (:mod:`vniahd.models.qwen3_vl`), for Qwen3-VL-MoE too. Qwen3.5 and GLM-4.xV
+are not supported yet.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ SUPPORTED = {
     "qwen2_vl": "Qwen2VLForConditionalGeneration",
     "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
     "qwen3_vl": "Qwen3VLForConditionalGeneration",
+    "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration",
 }
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 
@@ -47,7 +48,7 @@ def read_checkpoint_config(path: Path) -> dict:
         extra = " (not supported yet)" if str(model_type).startswith(("qwen3", "glm4v")) else ""
         raise VniahdError(
             f"{path} holds a {model_type!r} model{extra}; supported model types: "
-            f"{', '.join(SUPPORTED)} (Qwen2-VL, Qwen2.5-VL and Qwen3-VL checkpoints)"
+            f"{', '.join(SUPPORTED)} (Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE checkpoints)"
         )
     return cfg
 
@@ -105,7 +106,7 @@ def create_backend(rest: str, params: dict, options: BackendOptions) -> QwenVLBa
     if cfg["model_type"] == "qwen2_5_vl":
         layout_params["tokens_per_second"] = int(getattr(vision, "tokens_per_second", 2))
     backend_cls = QwenVLBackend
-    if cfg["model_type"] == "qwen3_vl":
+    if cfg["model_type"] in ("qwen3_vl", "qwen3_vl_moe"):
         from vniahd.models.qwen3_vl import Qwen3VLBackend
 
         backend_cls = Qwen3VLBackend

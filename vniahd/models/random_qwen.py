@@ -27,7 +27,8 @@ parameter           tiny       ``size=7b``   meaning
 ``size=7b`` selects the Qwen2-VL-7B / Qwen2.5-VL-7B shapes (build it on a GPU:
 ``--device cuda``; weights are initialised directly on the device in the run dtype).
 
-``random:qwen3-vl`` (:mod:`vniahd.models.qwen3_vl`) defaults to 16-pixel patches, a 2-block vision
+``random:qwen3-vl`` and ``random:qwen3-vl-moe`` (:mod:`vniahd.models.qwen3_vl`; the MoE one with
+4 small experts, 2 active, in every layer) default to 16-pixel patches, a 2-block vision
 tower whose blocks both feed DeepStack features, interleaved t/h/w sections (Qwen3-VL's 24:20:20
 proportions) and the mean = std = 0.5 pixel normalisation of its processor.
 """
@@ -48,7 +49,7 @@ from vniahd.models.tokenizer import byte_tokenizer
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
-FAMILIES = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl")
+FAMILIES = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl", "qwen3-vl-moe")
 
 TINY = dict(
     layers=2,
@@ -119,7 +120,7 @@ def resolve_params(params: dict, family: str = "qwen2-vl") -> dict:
     if out["heads"] % out["kv_heads"]:
         raise VniahdError(f"heads={out['heads']} must be a multiple of kv_heads={out['kv_heads']}")
     pairs = out["hidden"] // out["heads"] // 2
-    if "sections" not in out and family == "qwen3-vl":  # Qwen3-VL's interleaved 24:20:20 of 64
+    if "sections" not in out and family.startswith("qwen3-vl"):  # Qwen3-VL's interleaved 24:20:20 of 64
         from vniahd.rope import default_sections
 
         out["sections"] = default_sections(pairs, "interleaved")
@@ -158,8 +159,8 @@ def build_config(family: str, p: dict, bos: int | None, eos: int | None):
         bos_token_id=bos,
         eos_token_id=eos,
     )
-    if family == "qwen3-vl":
-        from transformers import Qwen3VLConfig
+    if family.startswith("qwen3-vl"):
+        from transformers import Qwen3VLConfig, Qwen3VLMoeConfig
 
         pairs = p["hidden"] // p["heads"] // 2
         text3 = {k: v for k, v in text.items() if k != "rope_parameters"}
@@ -186,6 +187,14 @@ def build_config(family: str, p: dict, bos: int | None, eos: int | None):
             # Qwen3-VL-8B taps blocks 8, 16, 24 of 27; a small tower taps up to three of its blocks
             deepstack_visual_indexes=[8, 16, 24] if depth >= 25 else list(range(min(3, depth))),
         )
+        if family == "qwen3-vl-moe":  # a few small experts in every layer (Qwen3-VL-30B-A3B's design)
+            text3.update(
+                num_experts=4,
+                num_experts_per_tok=2,
+                moe_intermediate_size=p["intermediate"] // 2,
+                decoder_sparse_step=1,
+            )
+            return Qwen3VLMoeConfig(text_config=text3, vision_config=vision3)
         return Qwen3VLConfig(text_config=text3, vision_config=vision3)
     if family == "qwen2-vl":
         from transformers import Qwen2VLConfig
@@ -225,7 +234,8 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
     family = name.lower()
     if family not in FAMILIES:
         raise VniahdError(f"unknown random model {name!r}; use random:qwen2-vl or random:qwen2.5-vl")
-    p = resolve_params({"patch": 16, "vision_depth": 2, **params} if family == "qwen3-vl" else params, family)
+    qwen3 = family.startswith("qwen3-vl")
+    p = resolve_params({"patch": 16, "vision_depth": 2, **params} if qwen3 else params, family)
     tokenizer = byte_tokenizer()
     if p["vocab"] < tokenizer.vocab_size:
         raise VniahdError(f"vocab={p['vocab']} is smaller than the tokenizer ({tokenizer.vocab_size} ids)")
@@ -239,6 +249,8 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
         from transformers import Qwen2VLForConditionalGeneration as cls
     elif family == "qwen3-vl":
         from transformers import Qwen3VLForConditionalGeneration as cls
+    elif family == "qwen3-vl-moe":
+        from transformers import Qwen3VLMoeForConditionalGeneration as cls
     else:
         from transformers import Qwen2_5_VLForConditionalGeneration as cls
     # Initialise on the target device in the run dtype (a 7B model never exists in fp32 on host).
@@ -248,7 +260,7 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
         model = cls._from_config(config, dtype=dtype)
     model = model.eval()
     patch = PatchifyConfig(patch_size=p["patch"], temporal_patch_size=2, merge_size=2)
-    if family == "qwen3-vl":  # its processor normalises with mean = std = 0.5 and 16-pixel patches
+    if qwen3:  # its processor normalises with mean = std = 0.5 and 16-pixel patches
         patch = PatchifyConfig(
             patch_size=p["patch"],
             temporal_patch_size=2,
@@ -266,7 +278,7 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
         "torch": torch.__version__,
     }
     backend_cls = QwenVLBackend
-    if family == "qwen3-vl":
+    if qwen3:
         from vniahd.models.qwen3_vl import Qwen3VLBackend
 
         backend_cls = Qwen3VLBackend
