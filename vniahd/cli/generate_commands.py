@@ -20,6 +20,12 @@ schedules:
   periodic   distractors every period frames on both sides of the needle within the haystack
              (--max-distractors keeps the nearest K)
 
+protocols (--protocol NAME sets these options; options given explicitly still win):
+  videorope  the released VideoRoPE V-NIAH-D pipeline: --fps 1 --size 252x448 --resize
+             torch-bicubic --frames-per-group 2 --lengths 100:2900:200 --depths 0:1:0.2
+             --schedule reference --period 200 --seed 24242424 --draws reference; lengths,
+             depths, slots and the period then count temporal groups of two 1 fps frames
+
 examples:
   vniahd generate --haystack demo --needles demo --out data/demo-ref
   vniahd generate --haystack movie.mp4 --needles needles.json --distractor-needles distractors.json \\
@@ -41,8 +47,26 @@ def _int_or_none(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
+class _Given(argparse.Action):
+    """Store the value and note that the option was given (``args.given``), so that --protocol
+    fills in only the options left out."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.given = set(getattr(namespace, "given", ())) | {self.dest}
+
+
+def _frames_per_group(text: str) -> int:
+    if text not in ("1", "2"):
+        raise argparse.ArgumentTypeError(f"{text!r}: use 1 or 2")
+    return int(text)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    from vniahd.dataset.protocols import DEFAULTS, PROTOCOLS
+    from vniahd.media.sampling import RESIZE_METHODS
     from vniahd.plan.period import PERIOD_HELP
+    from vniahd.plan.planner import DRAWS
 
     g = sub.add_parser(
         "generate",
@@ -72,13 +96,36 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the demo set's own distractors)",
     )
     g.add_argument(
-        "--lengths", default="100:2900:200", help="haystack lengths in frames (default: %(default)s)"
+        "--protocol",
+        choices=sorted(PROTOCOLS),
+        help="set every option below as a published pipeline did (see 'protocols' below); "
+        "options given explicitly override it",
     )
-    g.add_argument("--depths", default="0:1:0.2", help="needle depths in [0, 1] (default: %(default)s)")
     g.add_argument(
-        "--schedule", default="reference", help="none | reference | periodic (default: %(default)s)"
+        "--lengths",
+        action=_Given,
+        default=DEFAULTS["lengths"],
+        help="haystack lengths in frames (in temporal groups with --frames-per-group 2; "
+        "default: %(default)s)",
     )
-    g.add_argument("--period", default="200", help=PERIOD_HELP + " (default: %(default)s)")
+    g.add_argument(
+        "--depths",
+        action=_Given,
+        default=DEFAULTS["depths"],
+        help="needle depths in [0, 1] (default: %(default)s)",
+    )
+    g.add_argument(
+        "--schedule",
+        action=_Given,
+        default=DEFAULTS["schedule"],
+        help="none | reference | periodic (default: %(default)s)",
+    )
+    g.add_argument(
+        "--period",
+        action=_Given,
+        default=str(DEFAULTS["period"]),
+        help=PERIOD_HELP + " (default: %(default)s)",
+    )
     g.add_argument(
         "--max-distractors",
         type=_int_or_none,
@@ -86,10 +133,54 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="K",
         help="periodic schedule: keep at most the K nearest distractors",
     )
-    g.add_argument("--fps", type=float, default=1.0, help="haystack sampling rate (default: %(default)s)")
-    g.add_argument("--size", default="252x448", help="frame size HxW (default: %(default)s)")
     g.add_argument(
-        "--seed", type=int, default=24242424, help="seed for every random draw (default: %(default)s)"
+        "--fps",
+        type=float,
+        action=_Given,
+        default=DEFAULTS["fps"],
+        help="haystack sampling rate (default: %(default)s)",
+    )
+    g.add_argument(
+        "--size",
+        action=_Given,
+        default="x".join(str(v) for v in DEFAULTS["size"]),
+        help="frame size HxW (default: %(default)s)",
+    )
+    g.add_argument(
+        "--resize",
+        action=_Given,
+        choices=RESIZE_METHODS,
+        default=DEFAULTS["resize"],
+        help="how haystack frames are resized: pil (antialiased bicubic) or torch-bicubic "
+        "(torchvision's uint8 tensor resize, as the released V-NIAH-D code; needs no "
+        "torchvision) (default: %(default)s)",
+    )
+    g.add_argument(
+        "--frames-per-group",
+        type=_frames_per_group,
+        action=_Given,
+        default=DEFAULTS["frames_per_group"],
+        metavar="{1,2}",
+        help="sampled frames per temporal group (one haystack slot): 1 = one frame, repeated to "
+        "the model's temporal patch; 2 = two consecutive frames, as the released V-NIAH-D "
+        "scripts (lengths, depths, slots and the period then count groups) (default: %(default)s)",
+    )
+    g.add_argument(
+        "--seed",
+        type=int,
+        action=_Given,
+        default=DEFAULTS["seed"],
+        help="seed for every random draw (default: %(default)s)",
+    )
+    g.add_argument(
+        "--draws",
+        action=_Given,
+        choices=DRAWS,
+        default=DEFAULTS["draws"],
+        help="where the reference schedule's before/after draws come from: hashed (one "
+        "generator per sample: a sub-grid plans the same samples) or reference (the released "
+        "loop: random.seed(SEED), one random() per length, depth and needle in loop order) "
+        "(default: %(default)s)",
     )
     g.add_argument(
         "--repeats",
@@ -112,7 +203,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also write every sample as an H.264 mp4 under DIR/videos and DIR/questions.jsonl",
     )
-    g.set_defaults(func=_generate)
+    g.set_defaults(func=_generate, given=set())
 
     i = sub.add_parser(
         "inspect",
@@ -166,18 +257,28 @@ def _generate(args: argparse.Namespace) -> int:
     from vniahd.dataset.generate import generate
 
     t0 = time.perf_counter()
+    given: set[str] = set(getattr(args, "given", ()))
+
+    def opt(name: str):
+        """An option the user gave, else None: generate() takes it from --protocol or the default."""
+        return getattr(args, name) if name in given else None
+
     ds = generate(
         haystack=args.haystack,
         needles=args.needles,
         out=args.out,
         distractor_needles=args.distractor_needles,
-        lengths=args.lengths,
-        depths=args.depths,
-        schedule=args.schedule,
-        period=args.period,
-        fps=args.fps,
-        size=args.size,
-        seed=args.seed,
+        protocol=args.protocol,
+        lengths=opt("lengths"),
+        depths=opt("depths"),
+        schedule=opt("schedule"),
+        period=opt("period"),
+        fps=opt("fps"),
+        size=opt("size"),
+        seed=opt("seed"),
+        frames_per_group=opt("frames_per_group"),
+        draws=opt("draws"),
+        resize=opt("resize"),
         repeats=args.repeats,
         max_distractors=args.max_distractors,
         overwrite=args.overwrite,
@@ -185,9 +286,11 @@ def _generate(args: argparse.Namespace) -> int:
         needle_background=args.needle_background,
     )
     hay = ds.meta["haystack"]
+    fpg = ds.frames_per_group
+    groups = f" = {hay['num_groups']} groups of {fpg}" if fpg != 1 else ""
     print(
         f"wrote {ds.path}: {ds.meta['num_samples']} samples, schedule {ds.config['schedule']}, period "
-        f"{ds.config['period']['frames']}, haystack {hay['num_frames']} frames"
+        f"{ds.config['period']['frames']}, haystack {hay['num_frames']} frames{groups}"
         f"{' (tiled)' if hay['tiled'] else ''}, in {time.perf_counter() - t0:.1f}s"
     )
     print(f"fingerprint {ds.fingerprint}")

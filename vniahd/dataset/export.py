@@ -1,5 +1,9 @@
 """``--export-videos``: every sample as an H.264 mp4 plus ``questions.jsonl``, so that any model
-(API models included) can be scored on exactly the same frames."""
+(API models included) can be scored on exactly the same frames.
+
+With temporal groups of F frames (``frames_per_group`` > 1) a video shows each haystack group's F
+frames and each inserted image F times (it fills its group); slots in questions.jsonl count
+groups, and each line then also carries ``frames_per_group`` and ``video_frames``."""
 
 from __future__ import annotations
 
@@ -29,7 +33,8 @@ def export_videos(
 
     images_dir = out / layout.IMAGES
     needles = {r["id"]: needle_from_record(r, images_dir) for r in meta["needle_set"]["needles"]}
-    total = int(meta["haystack"]["num_frames"])
+    fpg = int(meta["haystack"].get("frames_per_group", 1))
+    total = int(meta["haystack"].get("num_groups", meta["haystack"]["num_frames"]))
     cache: dict[str, np.ndarray] = {}
 
     def image(name: str) -> np.ndarray:
@@ -59,15 +64,17 @@ def export_videos(
         rel = f"{layout.VIDEOS}/{s.sample_id}.mp4"
         # veryfast: ~4x quicker than x264 "medium" at crf 18, still visually near-lossless
         write_mp4(
-            (stored[r] if k == "haystack" else image(r) for k, r in refs),
+            (stored[r * fpg + j] if k == "haystack" else image(r) for k, r in refs for j in range(fpg)),
             out / rel,
             fps,
             preset=EXPORT_PRESET,
         )
         n = needles[s.needle_id]
+        grouping = {"frames_per_group": fpg, "video_frames": s.num_frames * fpg} if fpg != 1 else {}
         lines.append(
             json.dumps(
                 {
+                    **grouping,
                     "sample_id": s.sample_id,
                     "video": rel,
                     "question": prompt_text(n),

@@ -10,6 +10,12 @@ unreadable needle image, a rate above the video's, a haystack of one repeated fr
 one line each on stderr, about what is legal but suspicious (samples without a distractor, a
 variable-frame-rate or untimed video, an upscaled or stretched video, repeated frames, tiling).
 What was actually sampled is recorded in dataset.json under ``haystack.sampling``.
+
+``protocol="videorope"`` sets every option the released V-NIAH-D pipeline used
+(:mod:`vniahd.dataset.protocols`); options given explicitly override it. With
+``frames_per_group=2`` a haystack slot is a temporal group of two consecutive sampled frames: the
+dataset stores the sampled frames, every count in samples.parquet is in groups, and an odd last
+frame is dropped (recorded as ``haystack.dropped_frames``).
 """
 
 from __future__ import annotations
@@ -28,19 +34,23 @@ def generate(
     needles: str | Path,
     out: str | Path,
     distractor_needles: str | Path | None = None,
-    lengths: str = "100:2900:200",
-    depths: str = "0:1:0.2",
-    schedule: str = "reference",
-    period: str | int = 200,
-    fps: float = 1.0,
-    size: str | tuple[int, int] = (252, 448),
-    seed: int = 24242424,
+    lengths: str | None = None,
+    depths: str | None = None,
+    schedule: str | None = None,
+    period: str | int | None = None,
+    fps: float | None = None,
+    size: str | tuple[int, int] | None = None,
+    seed: int | None = None,
     repeats: int = 1,
     max_distractors: int | None = None,
     overwrite: bool = False,
     export_videos: bool = False,
     progress: bool = True,
     needle_background: str | tuple[int, int, int] = "black",
+    frames_per_group: int | None = None,
+    draws: str | None = None,
+    resize: str | None = None,
+    protocol: str | None = None,
 ):
     """Generate a dataset directory; returns the opened :class:`~vniahd.dataset.Dataset`.
 
@@ -48,12 +58,22 @@ def generate(
     needle JSON path or ``"demo"`` (with ``distractor_needles`` ``None`` or ``"demo"``).
     ``needle_background`` is the colour transparent needle pixels are composited on. On any error
     ``out`` is left as it was.
+
+    An option left ``None`` takes the ``protocol``'s value (``"videorope"``), else the default of
+    :data:`vniahd.dataset.protocols.DEFAULTS`: lengths ``100:2900:200``, depths ``0:1:0.2``,
+    schedule ``reference``, period 200, 1 fps, 252×448, seed 24242424, one frame per group, hashed
+    draws, PIL resize. ``frames_per_group``: 1 or 2 sampled frames per temporal group (slot);
+    ``draws``: ``"hashed"`` or ``"reference"`` (:mod:`vniahd.plan.planner`); ``resize``: ``"pil"``
+    or ``"torch-bicubic"`` (:func:`vniahd.media.sampling.resize_frame`).
     """
+    from vniahd.dataset.protocols import resolve_options
     from vniahd.dataset.writer import check_out_dir, write_dataset
     from vniahd.media import build_demo_haystack, load_haystack, parse_size
+    from vniahd.media.sampling import check_resize
     from vniahd.needles import check_images, load_needle_set, parse_colour
     from vniahd.notices import warn
     from vniahd.plan import (
+        DRAWS,
         Sample,
         check_distractor_coverage,
         get_schedule,
@@ -63,11 +83,31 @@ def generate(
         plan_samples,
     )
 
+    opts = resolve_options(
+        protocol,
+        lengths=lengths,
+        depths=depths,
+        schedule=schedule,
+        period=period,
+        fps=fps,
+        size=size,
+        seed=seed,
+        frames_per_group=frames_per_group,
+        draws=draws,
+        resize=resize,
+    )
+    lengths, depths, schedule = opts["lengths"], opts["depths"], opts["schedule"]
+    period, fps, size, seed = opts["period"], opts["fps"], opts["size"], opts["seed"]
+    fpg, draws, resize = int(opts["frames_per_group"]), opts["draws"], opts["resize"]
+    unit = "frames" if fpg == 1 else "groups"
+    if draws not in DRAWS:
+        raise VniahdError(f"--draws {draws!r}: use one of {', '.join(DRAWS)}")
+    check_resize(resize)
     length_list = parse_lengths(lengths)
     longest = max(length_list)
     if longest > MAX_LENGTH:
         raise VniahdError(
-            f"--lengths {lengths}: {longest} frames is beyond what any video model takes "
+            f"--lengths {lengths}: {longest} {unit} is beyond what any video model takes "
             f"(the reference grid stops at 2900; vniahd accepts up to {MAX_LENGTH}); give "
             "lengths in frames, e.g. 100:2900:200"
         )
@@ -96,6 +136,7 @@ def generate(
             haystack_frames=haystack_frames,
             repeats=repeats,
             max_distractors=max_distractors,
+            draws=draws,
         )
 
     # distractor positions do not depend on the haystack (only window offsets do): check them first
@@ -103,7 +144,7 @@ def generate(
     coverage = check_distractor_coverage(plan(longest), schedule, period_label)
 
     hay_path = build_demo_haystack(progress=progress) if str(haystack) == "demo" else Path(haystack)
-    hay = load_haystack(hay_path, fps=fps, size=frame_size, progress=progress)
+    hay = load_haystack(hay_path, fps=fps, size=frame_size, progress=progress, resize=resize)
     sampling = hay.sampling
     if hay.distinct_frames < 2:
         src_n = sampling.get("source_num_frames", hay.source_num_frames)
@@ -118,17 +159,35 @@ def generate(
         )
     for note in hay.notes:
         warn(note)
-    if longest > len(hay):
-        tiled = [n for n in length_list if n > len(hay)]
+    slots = len(hay) // fpg  # M sampled frames make M // fpg temporal groups
+    if slots < 1:
+        raise VniahdError(
+            f"{hay_path.name} gives {len(hay)} frame at --fps {fps:g}: --frames-per-group {fpg} "
+            f"needs at least {fpg}; use a longer video or a higher --fps"
+        )
+    if fpg != 1 and len(hay) % fpg and progress:
+        from vniahd.notices import status
+
+        status(
+            f"the haystack's {len(hay)} frames make {slots} groups of {fpg}; the last frame is "
+            "dropped (recorded as haystack.dropped_frames)"
+        )
+    if longest > slots:
+        tiled = [n for n in length_list if n > slots]
         shown = ", ".join(str(n) for n in tiled[:6]) + (", …" if len(tiled) > 6 else "")
+        what = (
+            f"{len(hay)} frames at --fps {fps:g} ({hay.distinct_frames} distinct)"
+            if fpg == 1
+            else f"{slots} groups of {fpg} frames ({len(hay)} frames at --fps {fps:g}, "
+            f"{hay.distinct_frames} distinct)"
+        )
         warn(
-            f"the haystack has {len(hay)} frames at --fps {fps:g} ({hay.distinct_frames} distinct); "
-            f"lengths {shown} are longer, so their windows repeat it end to end (tiled, as the "
-            "reference does); a longer video avoids repeats"
+            f"the haystack has {what}; lengths {shown} are longer, so their windows repeat it end "
+            "to end (tiled, as the reference does); a longer video avoids repeats"
         )
     if coverage:
         warn(coverage)
-    samples = plan(len(hay))
+    samples = plan(slots)
     config = {
         "lengths": length_list,
         "lengths_spec": str(lengths),
@@ -146,6 +205,15 @@ def generate(
         "distractor_needles_spec": str(distractor_needles) if distractor_needles else None,
         "placement": "needle before haystack frame floor(depth*N) (exact decimal); see vniahd.plan",
     }
+    # Only what differs from the defaults is recorded, so default datasets keep their fingerprints.
+    if fpg != 1:
+        config["frames_per_group"] = fpg
+    if draws != "hashed":
+        config["draws"] = draws
+    if resize != "pil":
+        config["resize"] = resize
+    if protocol is not None:
+        config["protocol"] = protocol  # recorded, not part of the identity (see writer)
     ds = write_dataset(
         out,
         haystack_frames=hay.frames,
@@ -157,5 +225,6 @@ def generate(
         export_videos=export_videos,
         progress=progress,
         needle_background=background,
+        frames_per_group=fpg,
     )
     return ds

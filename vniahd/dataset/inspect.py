@@ -3,7 +3,8 @@
 The contact sheet is a grid of thumbnails in final frame order. Long samples are subsampled: up to
 ``max_thumbs`` evenly spaced slots, plus every inserted slot and its two neighbours, which are always
 shown. Each thumbnail is labelled with its slot number; the needle has a green border, distractors
-red, and a gap in slot numbers is marked with "…".
+red, and a gap in slot numbers is marked with "…". With temporal groups of several frames a
+haystack slot shows its group's first frame and is labelled with the group index (``g12``).
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ def summary(ds: Dataset) -> str:
     """Grid, schedule, counts and fingerprints as a few aligned lines."""
     cfg, df = ds.meta["config"], ds.samples
     hay, ns = ds.meta["haystack"], ds.meta["needle_set"]
+    fpg = ds.frames_per_group
     nd = df["distractor_slots"].map(len)
     per_cell = df.groupby(["length", "depth", "needle_id"]).size()
     lines = [
         f"dataset      {ds.path}",
+        *([f"protocol     {cfg['protocol']}"] if cfg.get("protocol") else []),
         f"fingerprint  {ds.fingerprint}",
         f"samples      {len(df)}  ({df['length'].nunique()} lengths × {df['depth'].nunique()} depths × "
         f"{df['needle_id'].nunique()} needles × {int(per_cell.max()) if len(df) else 0} repeats)",
@@ -35,13 +38,22 @@ def summary(ds: Dataset) -> str:
         f"depths       {', '.join(f'{v:g}' for v in sorted(df['depth'].unique()))}",
         f"schedule     {cfg.get('schedule')}  period {cfg.get('period', {}).get('frames')} "
         f"({cfg.get('period', {}).get('spec')})  seed {cfg.get('seed')}"
-        + (f"  max distractors {cfg['max_distractors']}" if cfg.get("max_distractors") is not None else ""),
+        + (f"  max distractors {cfg['max_distractors']}" if cfg.get("max_distractors") is not None else "")
+        + (f"  draws {cfg['draws']}" if cfg.get("draws") else ""),
         "distractors  " + ", ".join(f"{k}: {v} samples" for k, v in sorted(Counter(nd).items())),
-        f"frames       {int(df['num_frames'].min()) if len(df) else 0}.."
+        f"{'frames' if fpg == 1 else 'slots':<12} {int(df['num_frames'].min()) if len(df) else 0}.."
         f"{int(df['num_frames'].max()) if len(df) else 0}"
-        f" per sample, size {ds.frame_size[0]}x{ds.frame_size[1]}, fps {cfg.get('fps')}",
+        + (" per sample" if fpg == 1 else f" temporal groups of {fpg} frames per sample")
+        + f", size {ds.frame_size[0]}x{ds.frame_size[1]}, fps {cfg.get('fps')}"
+        + (f", {cfg['resize']} resize" if cfg.get("resize") else ""),
         f"haystack     {hay.get('source')}  {hay['num_frames']} frames"
-        f"{' (tiled)' if hay.get('tiled') else ''}, {hay['stored_frames']} stored",
+        + (
+            ""
+            if fpg == 1
+            else f" = {hay.get('num_groups')} groups of {fpg}"
+            + (f" ({hay['dropped_frames']} dropped)" if hay.get("dropped_frames") else "")
+        )
+        + f"{' (tiled)' if hay.get('tiled') else ''}, {hay['stored_frames']} stored",
         f"  fingerprint {hay.get('fingerprint')}",
         f"  content key {hay['key']}",
         f"needles      {ns.get('source')} ({ns.get('format')}, {len(ns['needles'])} needles)",
@@ -97,7 +109,12 @@ def contact_sheet(
         f"{sample_id}   length {row['length']}   depth {row['depth']:g}   schedule {row['schedule']}   "
         f"{row['num_frames']} frames   window offset {row['haystack_offset']}",
         f"needle slot {nslot} (green)   distractor slots {dslots or 'none'} (red)   "
-        f"showing {len(slots)} of {len(refs)} frames",
+        f"showing {len(slots)} of {len(refs)} "
+        + (
+            "frames"
+            if ds.frames_per_group == 1
+            else f"slots (groups of {ds.frames_per_group} frames; first shown)"
+        ),
         *prompt_text(needle).splitlines(),
         f"answer: {needle.answer}" + (f" ({needle.answer_text})" if needle.options else ""),
     ]
@@ -109,11 +126,12 @@ def contact_sheet(
     font, small = _font(14), _font(12)
     for i, text in enumerate(header):
         draw.text((pad, 4 + 18 * i), text, fill=(20, 20, 20), font=font)
-    hay = ds.haystack_frames()
+    hay = ds.haystack_groups()
+    tag_prefix = "h" if ds.frames_per_group == 1 else "g"
     prev = None
     for k, slot in enumerate(slots):
         kind, ref = refs[slot]
-        arr = np.asarray(hay[ref]) if kind == "haystack" else ds.image(ref)
+        arr = np.asarray(hay[ref][0]) if kind == "haystack" else ds.image(ref)
         thumb = Image.fromarray(arr).resize((tw, th), Image.Resampling.BILINEAR)
         x = pad + (k % columns) * cw
         y = head_h + (k // columns) * ch
@@ -122,7 +140,7 @@ def contact_sheet(
             draw.rectangle((x - border, y - border, x + tw + border - 1, y + th + border - 1), fill=colour)
         sheet.paste(thumb, (x, y))
         gap = "… " if prev is not None and slot != prev + 1 else ""
-        tag = " NEEDLE" if slot == nslot else " DISTRACTOR" if slot in dslots else f" (h{ref})"
+        tag = " NEEDLE" if slot == nslot else " DISTRACTOR" if slot in dslots else f" ({tag_prefix}{ref})"
         draw.text((x, y + th + 4), f"{gap}#{slot}{tag}", fill=colour or (60, 60, 60), font=small)
         prev = slot
     out = Path(out)

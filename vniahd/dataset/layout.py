@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 FORMAT = "vniahd-dataset"
-FORMAT_VERSION = 1
+#: The newest format this vniahd reads and writes. Version 2 adds temporal groups of several frames
+#: (``frames_per_group`` > 1 in dataset.json): an older vniahd would read group indices as frame
+#: indices, so it refuses such a dataset instead. Datasets without groups stay version 1.
+FORMAT_VERSION = 2
 
 CONFIG = "dataset.json"  # written last: its presence marks a complete dataset
 SAMPLES = "samples.parquet"
@@ -15,6 +18,11 @@ VIDEOS = "videos"  # --export-videos: one mp4 per sample
 QUESTIONS = "questions.jsonl"  # --export-videos: video path, question, options, answer
 
 OWNED = (CONFIG, SAMPLES, HAYSTACK, IMAGES, VIDEOS, QUESTIONS)
+
+
+def format_version(frames_per_group: int) -> int:
+    """The format version a dataset is written with (see :data:`FORMAT_VERSION`)."""
+    return 1 if frames_per_group == 1 else 2
 
 
 def is_dataset_dir(path: Path) -> bool:

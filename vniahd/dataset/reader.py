@@ -132,14 +132,34 @@ class Dataset:
         return self.meta["haystack"]["key"]
 
     @property
+    def frames_per_group(self) -> int:
+        """Sampled frames per temporal group (slot): 1, or 2 as in the released V-NIAH-D scripts
+        (``--frames-per-group``; absent from dataset.json = 1). Every count in the samples
+        (lengths, slots, offsets, ``num_frames``) is in groups."""
+        return int(self.meta["config"].get("frames_per_group", 1))
+
+    @property
     def haystack_len(self) -> int:
-        """M, the untiled haystack length that window indices wrap at."""
-        return int(self.meta["haystack"]["num_frames"])
+        """The untiled haystack length that window indices wrap at, in groups: M frames make
+        ``M // frames_per_group`` groups (M itself for one frame per group)."""
+        hay = self.meta["haystack"]
+        return int(hay.get("num_groups", hay["num_frames"]))
 
     def haystack_frames(self) -> np.ndarray:
-        """uint8 [K, H, W, 3] read-only memmap of the untiled haystack (its first K frames when no
-        sample reads further; every index :meth:`frame_sequence` yields is < K)."""
+        """uint8 [K, H, W, 3] read-only memmap of the untiled haystack's sampled frames (its first
+        K frames when no sample reads further). With one frame per group every index
+        :meth:`frame_sequence` yields is < K; otherwise use :meth:`haystack_groups`."""
         return np.load(self.path / layout.HAYSTACK, mmap_mode="r")
+
+    def haystack_groups(self) -> np.ndarray:
+        """uint8 [G, F, H, W, 3] read-only view of the stored haystack as temporal groups of
+        F = :attr:`frames_per_group` consecutive frames (group k = frames F·k … F·k + F − 1);
+        every haystack index :meth:`frame_sequence` yields is < G. For F = 1: [M, 1, H, W, 3], a
+        view of :meth:`haystack_frames`."""
+        frames = self.haystack_frames()
+        fpg = self.frames_per_group
+        groups = frames.shape[0] // fpg
+        return frames[: groups * fpg].reshape(groups, fpg, *frames.shape[1:])
 
     @functools.cached_property
     def needles(self) -> dict[str, Needle]:
@@ -163,7 +183,9 @@ class Dataset:
         return arr
 
     def frame_sequence(self, row: Mapping[str, Any] | Any) -> list[FrameRef]:
-        """Frame refs in final order for a sample row (a DataFrame row, dict or sample_id)."""
+        """Slot refs in final order for a sample row (a DataFrame row, dict or sample_id):
+        ``("haystack", k)`` reads haystack group k (a frame when :attr:`frames_per_group` is 1),
+        ``("image", name)`` an inserted image, which fills its group alone."""
         if isinstance(row, str):
             row = self.sample(row)
         return frame_refs(
@@ -189,14 +211,21 @@ class Dataset:
             )
         return hit.iloc[0]
 
-    def frames(self, row: Mapping[str, Any] | Any) -> np.ndarray:
-        """The sample's frames, uint8 [num_frames, H, W, 3] (materialised; for export and checks)."""
-        hay = self.haystack_frames()
+    def groups(self, row: Mapping[str, Any] | Any) -> np.ndarray:
+        """The sample's slots, uint8 [num_frames, F, H, W, 3] (F = :attr:`frames_per_group`; an
+        inserted image is repeated F times; materialised, for export and checks)."""
+        hay = self.haystack_groups()
         refs = self.frame_sequence(row)
-        out = np.empty((len(refs), *self.frame_size, 3), dtype=np.uint8)
+        out = np.empty((len(refs), self.frames_per_group, *self.frame_size, 3), dtype=np.uint8)
         for i, (kind, ref) in enumerate(refs):
             out[i] = hay[ref] if kind == "haystack" else self.image(ref)
         return out
+
+    def frames(self, row: Mapping[str, Any] | Any) -> np.ndarray:
+        """The sample's frames in order, uint8 [num_frames · F, H, W, 3] (F =
+        :attr:`frames_per_group`; [num_frames, H, W, 3] for one frame per group)."""
+        g = self.groups(row)
+        return g.reshape(-1, *g.shape[2:])
 
     def __repr__(self) -> str:
         return f"Dataset({str(self.path)!r}, {self.meta['num_samples']} samples)"

@@ -3,7 +3,10 @@ docs/architecture.md): everything the evaluator needs, nothing else required.
 
 - ``haystack.npy``: the sampled, *untiled* haystack frames the samples read. When no sample's
   window wraps around (``offset + length ≤ M`` everywhere) only the first ``max(offset + length)``
-  frames are kept, so a long movie is not copied whole; otherwise all ``M`` frames.
+  frames are kept, so a long movie is not copied whole; otherwise all ``M`` frames. With temporal
+  groups of ``frames_per_group`` = F frames, slots, lengths and offsets count groups: group ``k`` is
+  stored frames ``F·k … F·k + F − 1``, the haystack has ``M // F`` groups (the frames left over are
+  dropped, ``haystack.dropped_frames``), and whole groups are stored.
 - ``images/``: each needle and distractor image resized to the frame size (antialiased bicubic,
   like the haystack frames) and saved as PNG, under the names the plan assigned.
 - ``samples.parquet``: the plan's rows, columns in :data:`vniahd.plan.COLUMNS` order.
@@ -17,10 +20,13 @@ the old entries are moved aside (``dataset.json`` first), the new ones moved in 
 last), and the old ones deleted; a symlinked entry (say ``images/``) is removed as a link, never
 followed. Staging directories left by a killed run are swept by the next one.
 
-The dataset fingerprint hashes the configuration (less the input paths), the haystack content
-hash, the needle-set fingerprint and the sample rows (not the parquet bytes, which carry the
-pyarrow version). Needle images with transparency are composited on a background colour, which
-then joins the configuration (``needle_background``).
+The dataset fingerprint hashes the configuration (less the input paths and the protocol name,
+which only says how the options were chosen), the haystack content hash, the needle-set
+fingerprint and the sample rows (not the parquet bytes, which carry the pyarrow version). Options
+left at their defaults are not written into the configuration (frames per group, draw stream,
+resize method), so datasets made before those options existed keep their fingerprints. Needle
+images with transparency are composited on a background colour, which then joins the
+configuration (``needle_background``).
 """
 
 from __future__ import annotations
@@ -72,7 +78,8 @@ def frames_hash(frames: np.ndarray, progress: bool = False) -> str:
 
 
 def stored_frame_count(samples: Sequence[Sample], total: int) -> int:
-    """How many leading haystack frames the samples read (all of them if any window wraps)."""
+    """How many leading haystack slots (frames, or groups) the samples read (all ``total`` if any
+    window wraps)."""
     if not samples:
         return 0
     ends = [s.haystack_offset + s.length for s in samples]
@@ -137,12 +144,15 @@ def needle_record(n: Needle) -> dict[str, Any]:
 #: (their content is, through the haystack key and the needle-set fingerprint), so the same
 #: dataset regenerated from a moved or re-cached haystack keeps its fingerprint.
 LOCATION_KEYS = ("haystack_spec", "needles_spec", "distractor_needles_spec")
+#: Config entries left out of the identity: the locations, and the name of the protocol that chose
+#: the options (the options themselves are in the configuration).
+NON_IDENTITY_KEYS = (*LOCATION_KEYS, "protocol")
 
 
 def dataset_fingerprint(
     config: dict, haystack_key: str, needle_fingerprint: str, samples: Sequence[Sample]
 ) -> str:
-    identity = {k: v for k, v in config.items() if k not in LOCATION_KEYS}
+    identity = {k: v for k, v in config.items() if k not in NON_IDENTITY_KEYS}
     return sha256_json(
         {
             "config": identity,
@@ -359,6 +369,7 @@ def write_dataset(
     export_videos: bool = False,
     progress: bool = True,
     needle_background: str | tuple[int, int, int] = DEFAULT_BACKGROUND,
+    frames_per_group: int = 1,
 ):
     """Write the dataset directory and return it opened (:class:`vniahd.dataset.Dataset`).
 
@@ -367,6 +378,8 @@ def write_dataset(
     the generation configuration (grid, schedule, period, seed, repeats, …), recorded verbatim and
     hashed into the fingerprint. ``needle_background`` is the colour transparent needle pixels are
     composited on (recorded, and added to the configuration, only when some image has alpha).
+    ``frames_per_group`` F > 1: the samples count temporal groups of F consecutive frames (module
+    docstring); recorded in the configuration and the haystack entry.
 
     The directory is built beside ``out_dir`` and moved into place when complete: on any error
     ``out_dir`` is left as it was.
@@ -379,6 +392,12 @@ def write_dataset(
         raise VniahdError(f"haystack frames must be uint8 [N, H, W, 3], got {frames.dtype} {frames.shape}")
     total = int(frames.shape[0])
     size = (int(frames.shape[1]), int(frames.shape[2]))
+    fpg = int(frames_per_group)
+    if fpg < 1:
+        raise VniahdError(f"frames_per_group must be at least 1, got {frames_per_group}")
+    groups = total // fpg
+    if groups < 1:
+        raise VniahdError(f"{total} haystack frame(s) make no group of {fpg}; give at least {fpg} frames")
     known = set(needle_set.ids)
     for s in samples:
         if s.needle_id not in known:
@@ -388,7 +407,9 @@ def write_dataset(
     config = dict(config)
     if alpha:
         config["needle_background"] = colour_hex(background)
-    k = stored_frame_count(samples, total)
+    if fpg != 1:
+        config["frames_per_group"] = fpg
+    k = stored_frame_count(samples, groups) * fpg
     stored = frames[:k]
     hkey = frames_hash(stored)
     haystack = {
@@ -396,9 +417,13 @@ def write_dataset(
         "num_frames": total,
         "stored_frames": k,
         "frame_size": list(size),
-        "tiled": any(s.length > total for s in samples),
+        "tiled": any(s.length > groups for s in samples),
         "key": hkey,
     }
+    if fpg != 1:
+        haystack.update(
+            {"frames_per_group": fpg, "num_groups": groups, "dropped_frames": total - groups * fpg}
+        )
     source = _file_record(needle_set.source)
     needles_info = {
         "fingerprint": needle_set.fingerprint,
@@ -506,7 +531,7 @@ def _write_entries(
 
     meta = {
         "format": layout.FORMAT,
-        "format_version": layout.FORMAT_VERSION,
+        "format_version": layout.format_version(int(config.get("frames_per_group", 1))),
         "fingerprint": fingerprint,
         "config": config,
         "haystack": haystack,
