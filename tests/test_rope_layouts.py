@@ -725,6 +725,7 @@ EXPECTED_PRESETS = {
     "videorope-seq-xy": ("diagonal", "lta-sequential", {"delta": 2.0, "text_after": "code"}),
     "mrope-timed": ("mrope-timed", "mrope-blocks", {"second_per_grid_t": 1.0, "tokens_per_second": 2.0}),
     "mrope-interleaved": ("mrope", "interleaved", {}),
+    "videorope-released": ("diagonal", "mrope-blocks", {"delta": 2.0, "text_after": "code"}),
 }
 
 

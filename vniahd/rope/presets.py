@@ -313,6 +313,19 @@ PRESETS: dict[str, Variant] = {
             "Qwen3-VL; transformers Qwen3VLTextRotaryEmbedding.recomposition_frequencies "
             "(mrope_section [24,20,20])",
         ),
+        _preset(
+            "videorope-released",
+            "diagonal",
+            "mrope-blocks",
+            "the published V-NIAH-D 'videorope' run: VideoRoPE's diagonal layout (δ=2) with "
+            "M-RoPE's frequency blocks, no LTA",
+            f"{_VIDEOROPE} release code, vision_niah_d/eval_vision_niah_interrupt.py: it installs "
+            "the LTA rotary function only when the rope name contains 'm_modify', 't_only' or "
+            "'change_freq', and eval_debug_interrupt.sh runs rope_type 'videorope', which "
+            "contains none; so the Table 3 V-NIAH-D 'VideoRoPE' numbers used these frequencies "
+            "(docs/footguns.md)",
+            delta=2.0,
+        ),
     )
 }
 
