@@ -10,7 +10,10 @@ _EPILOG = """\
 writes into --out:
   heatmap_<model>_<variant>_scoring-<scoring>_schedule-<schedule>.png
                             one per group; _dataset-<tag> is appended when two datasets share a
-                            schedule (tag: "period-4", or the dataset fingerprint's first digits)
+                            schedule (tag: "period-4", or the dataset fingerprint's first digits);
+                            --style reference draws them as the released V-NIAH-D scripts did
+                            (17.5x8 in, 1.1K ticks at 45 degrees, colour bar "Score", no title,
+                            no values)
   compare.png               all variants side by side, one shared colour bar
   delta_<variant>.png       with --baseline: difference from the baseline
   accuracy_vs_length.png    one line per variant; solid V-NIAH, dashed V-NIAH-D
@@ -25,6 +28,7 @@ examples:
   vniahd plot results/vniah results/vniahd --out report/
   vniahd plot results/run --out report/ --baseline vanilla --x tokens
   vniahd plot old_runs/videorope/all_accuracies.json results/run --out report/
+  vniahd plot results/run --out report-paper/ --style reference
 """
 
 
@@ -61,6 +65,14 @@ def register(subparsers) -> None:
         help="x axis: haystack length in frames (default) or in visual tokens "
         "(frames × tokens_per_frame, the paper's axis)",
     )
+    p.add_argument(
+        "--style",
+        choices=("default", "reference"),
+        default="default",
+        help="look of the per-group heatmaps: default (mean and 95%% interval in the title, "
+        "values in small grids, hatched cells without data) or reference (the released V-NIAH-D "
+        "heatmap, to set beside the paper's figures)",
+    )
     annot = p.add_mutually_exclusive_group()
     annot.add_argument(
         "--annotate",
@@ -83,7 +95,9 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from vniahd.report import write_report
 
-    paths = write_report(args.results, args.out, baseline=args.baseline, x=args.x, annotate=args.annotate)
+    paths = write_report(
+        args.results, args.out, baseline=args.baseline, x=args.x, annotate=args.annotate, style=args.style
+    )
     print(paths["summary.md"].read_text(encoding="utf-8").split("\nSources:")[0].rstrip())
     print()
     print(f"wrote {len(paths)} files to {paths['report.html'].parent}")

@@ -63,13 +63,16 @@ def write_report(
     baseline: str | None = None,
     x: str = "frames",
     annotate: bool | None = None,
+    style: str = "default",
 ) -> dict[str, Path]:
     """Write every report file into ``out_dir``; returns file name → path (``report.html`` last).
 
     ``results_dirs``: results directories, reference ``all_accuracies.json`` files, or directories
     holding one. ``baseline``: a variant name; adds ``delta_<variant>.png`` for every other
     variant. ``x``: ``frames`` or ``tokens`` (frames × tokens_per_frame). ``annotate``: print cell
-    values in heatmaps (default: when the grid has at most 16 lengths and 12 depths).
+    values in heatmaps (default: when the grid has at most 16 lengths and 12 depths). ``style``:
+    the per-group heatmaps' look, ``default`` or ``reference`` (the released V-NIAH-D heatmap:
+    17.5×8 in, no title, no values; :mod:`.heatmap`); the other figures keep theirs.
 
     On stderr: a status line while reading and while drawing, and one warning per note on the
     inputs (a torn last line skipped, results counted once that two inputs both hold, a missing
@@ -78,6 +81,8 @@ def write_report(
     """
     if x not in aggregate.X_AXES:
         raise VniahdError(f"unknown x axis {x!r}; use one of {', '.join(aggregate.X_AXES)}")
+    if style not in heatmap.STYLES:
+        raise VniahdError(f"unknown heatmap style {style!r}; use one of {', '.join(heatmap.STYLES)}")
     out = Path(out_dir)
     check_out_dir(out)
     inputs = list(results_dirs)
@@ -101,7 +106,7 @@ def write_report(
     )
     try:
         out.mkdir(parents=True, exist_ok=True)
-        return _write(loaded, groups, out, baseline=baseline, x=x, annotate=annotate)
+        return _write(loaded, groups, out, baseline=baseline, x=x, annotate=annotate, style=style)
     except OSError as exc:
         if exc.errno not in _WRITE_ERRORS:
             raise
@@ -125,7 +130,14 @@ _WRITE_ERRORS = {
 
 
 def _write(
-    loaded: Loaded, groups: list, out: Path, *, baseline: str | None, x: str, annotate: bool | None
+    loaded: Loaded,
+    groups: list,
+    out: Path,
+    *,
+    baseline: str | None,
+    x: str,
+    annotate: bool | None,
+    style: str = "default",
 ) -> dict[str, Path]:
     records = loaded.records
     paths: dict[str, Path] = {}
@@ -167,7 +179,7 @@ def _write(
     steps.update()
     for key, g in groups:
         name = names[key]
-        paths[name] = heatmap.plot_heatmap(g, out / name, x=x, annotate=annotate)
+        paths[name] = heatmap.plot_heatmap(g, out / name, x=x, annotate=annotate, heatmap_style=style)
         figures.append(
             (
                 name,
@@ -184,6 +196,8 @@ def _write(
     paths["summary.csv"] = tables.write_csv(summary, out / "summary.csv")
     paths["summary.md"] = tables.write_markdown(summary, out / "summary.md", source_paths)
     options = {"inputs": [str(p) for p in source_paths], "baseline": baseline, "x": x, "annotate": annotate}
+    if style != "default":
+        options["style"] = style
     paths["report.html"] = html.write_html(
         out / "report.html", summary, figures, loaded.sources, provenance(), options
     )

@@ -1,8 +1,16 @@
 """Depth × length heatmaps in the V-NIAH community's style (docs/reference-protocol.md), matplotlib only.
 
-Depth ("Depth Percent", 0 at the top) on y, length on x, the red→yellow→green colormap on a fixed
-0..1 scale, white cell borders, and the mean accuracy in the title. Cells without data are left
-unpainted over a grey hatched background, so they never read as zero.
+Two styles (:data:`STYLES`, ``vniahd plot --style``):
+
+- ``default``: depth ("Depth Percent", 0 at the top) on y, length on x, the red→yellow→green
+  colormap on a fixed 0..1 scale, white cell borders, and the mean accuracy with its 95% interval
+  in the title; values in the cells of grids small enough to read them. Cells without data are
+  left unpainted over a grey hatched background, so they never read as zero.
+- ``reference``: the released V-NIAH-D heatmap (``plot`` in VideoRoPE's
+  ``vision_niah_d/eval_vision_niah*.py``, seaborn) redrawn with matplotlib: 17.5×8 in at 100 dpi
+  (1750×800 px), length ticks through its ``thousands_formatter`` (``1.1K``) rotated 45°, depth
+  ticks ``0.0 … 100.0``, 14 pt text, white 1.5 pt cell borders, a colour bar labelled "Score"
+  without outline, no title and no values in the cells. Cells without data stay blank, as there.
 """
 
 from __future__ import annotations
@@ -15,10 +23,13 @@ from typing import cast
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import QuadMesh
 from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from vniahd.errors import VniahdError
 from vniahd.files import sha256_bytes
 from vniahd.report import aggregate, style
 from vniahd.report.load import safe_name
@@ -144,10 +155,78 @@ def title_lines(
     return f"{model} · {variant}\n{benchmark} · {scoring} scoring · mean {style.ci_text(mean, lo, hi)}"
 
 
+#: Heatmap styles of ``vniahd plot --style`` (module docstring).
+STYLES = ("default", "reference")
+#: The released heatmap: ``plt.figure(figsize=(17.5, 8))`` saved at matplotlib's default 100 dpi.
+REFERENCE_FIGSIZE = (17.5, 8.0)
+REFERENCE_DPI = 100
+REFERENCE_FONTSIZE = 14
+
+
+def reference_tick(value: float) -> str:
+    """The released ``thousands_formatter``: 1100 → "1.1K", 1000 → "1.0K", 900 → "900"."""
+    v = float(value)
+    if v >= 1000:
+        return f"{v / 1000:.1f}K"
+    return str(int(v)) if v == int(v) else f"{v:g}"
+
+
+def reference_figure(records: pd.DataFrame, *, x: str = "frames") -> Figure:
+    """One group's heatmap in the released style (module docstring), as a figure."""
+    table = aggregate.pivot(records, x)
+    values = table.to_numpy(dtype=float)
+    n_depth, n_len = values.shape
+    fig = Figure(figsize=REFERENCE_FIGSIZE, dpi=REFERENCE_DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    mesh = ax.pcolormesh(
+        np.arange(n_len + 1),
+        np.arange(n_depth + 1),
+        np.ma.masked_invalid(values),
+        cmap=style.HEATMAP_CMAP,
+        norm=Normalize(vmin=0.0, vmax=1.0),
+        edgecolors="white",
+        linewidth=1.5,
+    )
+    ax.set_xlim(0, n_len)
+    ax.set_ylim(n_depth, 0)  # seaborn draws the first row (depth 0) at the top
+    for side in ax.spines.values():
+        side.set_visible(False)
+    lengths = cast("Iterable[float]", table.columns)
+    ax.set_xticks(
+        np.arange(n_len) + 0.5,
+        [reference_tick(v) for v in lengths],
+        rotation=45,
+        fontsize=REFERENCE_FONTSIZE,
+    )
+    depths = cast("Iterable[float]", table.index)
+    ax.set_yticks(
+        np.arange(n_depth) + 0.5, [f"{float(v):.1f}" for v in depths], rotation=0, fontsize=REFERENCE_FONTSIZE
+    )
+    ax.set_xlabel(style.x_label(x), fontsize=REFERENCE_FONTSIZE)
+    ax.set_ylabel("Depth Percent", fontsize=REFERENCE_FONTSIZE)
+    cbar = fig.colorbar(mesh, ax=ax)
+    cbar.set_label("Score", size=REFERENCE_FONTSIZE)
+    cbar.ax.tick_params(labelsize=REFERENCE_FONTSIZE)
+    cbar.outline.set_linewidth(0)
+    fig.tight_layout()
+    return fig
+
+
 def plot_heatmap(
-    records: pd.DataFrame, path: str | Path, *, x: str = "frames", annotate: bool | None = None
+    records: pd.DataFrame,
+    path: str | Path,
+    *,
+    x: str = "frames",
+    annotate: bool | None = None,
+    heatmap_style: str = "default",
 ) -> Path:
-    """One group's heatmap PNG at ``path``."""
+    """One group's heatmap PNG at ``path`` in ``heatmap_style`` (:data:`STYLES`; ``annotate``
+    applies to the default style only: the released heatmaps print no values)."""
+    if heatmap_style == "reference":
+        return style.save_png(reference_figure(records, x=x), path, dpi=REFERENCE_DPI)
+    if heatmap_style != "default":
+        raise VniahdError(f"unknown heatmap style {heatmap_style!r}; use one of {', '.join(STYLES)}")
     table = aggregate.pivot(records, x)
     mean, lo, hi, _ = aggregate.group_mean(records)
     first = records.iloc[0]

@@ -68,11 +68,11 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-def save_png(fig: Figure, path: str | Path) -> Path:
+def save_png(fig: Figure, path: str | Path, dpi: float = DPI) -> Path:
     """Write ``fig`` to ``path`` atomically (temp file + rename) as a PNG."""
     path = Path(path)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=DPI, facecolor="white")
+        fig.savefig(tmp, format="png", dpi=dpi, facecolor="white")
     return path
 
 
