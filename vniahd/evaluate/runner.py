@@ -108,7 +108,7 @@ class Runner:
         self.on_result = on_result
         self.fps = dataset.config.get("fps")
         # Temporal group = frames_per_group consecutive sampled frames (2 in the released protocol).
-        self.frames_per_group = int(getattr(dataset, "frames_per_group", 1) or 1)
+        self.frames_per_group = int(dataset.frames_per_group)
         self.variants = [
             resolve_variant(v, backend, self.fps, self.frames_per_group) for v in settings.variants
         ]
@@ -337,8 +337,7 @@ class Runner:
         ``frames_per_group`` = 2) ``[G, 2, H, W, 3]`` pairs of consecutive frames."""
         if self.frames_per_group == 1:
             return self.dataset.haystack_frames(), self.dataset.haystack_key
-        groups: np.ndarray = getattr(self.dataset, "haystack_groups")()  # noqa: B009
-        return groups, f"{self.dataset.haystack_key}-fpg{self.frames_per_group}"
+        return self.dataset.haystack_groups(), f"{self.dataset.haystack_key}-fpg{self.frames_per_group}"
 
     def _encode(
         self, with_work: Sequence[WorkUnit], mine: Sequence[WorkUnit]
