@@ -53,11 +53,20 @@ def _join_continuations(lines: list[str]) -> list[str]:
     return out
 
 
-def readme_blocks() -> list[list[tuple[str, list[str]]]]:
-    """Fenced blocks of README.md as [(command, documented output lines)]. In a block with
-    ``$ `` prompts only prompted lines are commands (the rest is their output); otherwise every
-    line that starts with ``vniahd`` or ``make`` is one."""
-    text = README.read_text(encoding="utf-8")
+def readme_section(title: str) -> str:
+    """The text of README.md's ``## title`` section (up to the next ``## ``)."""
+    m = re.search(
+        rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", README.read_text(encoding="utf-8"), re.S | re.M
+    )
+    assert m, f"README.md lost its '## {title}' section"
+    return m.group(1)
+
+
+def readme_blocks(section: str | None = None) -> list[list[tuple[str, list[str]]]]:
+    """Fenced blocks of README.md (or of its ``## section``) as [(command, documented output
+    lines)]. In a block with ``$ `` prompts only prompted lines are commands (the rest is their
+    output); otherwise every line that starts with ``vniahd`` or ``make`` is one."""
+    text = README.read_text(encoding="utf-8") if section is None else readme_section(section)
     blocks = []
     for body in re.findall(r"^```[^\n]*\n(.*?)^```", text, flags=re.S | re.M):
         lines = body.splitlines()
@@ -80,8 +89,8 @@ def readme_blocks() -> list[list[tuple[str, list[str]]]]:
     return blocks
 
 
-def readme_commands() -> list[str]:
-    return [cmd for block in readme_blocks() for cmd, _ in block]
+def readme_commands(section: str | None = None) -> list[str]:
+    return [cmd for block in readme_blocks(section) for cmd, _ in block]
 
 
 def readme_inline() -> list[str]:
@@ -317,7 +326,7 @@ def test_readme_inline_variants_command_runs(capsys):
 # ---------------------------------------------------------------------- end to end, tiny inputs
 def test_readme_workflow_runs_end_to_end(demo_haystack, tmp_path, monkeypatch, capsys):
     """README "The workflow": the five commands, in the README's order and relative paths."""
-    cmds = readme_commands()
+    cmds = readme_commands("The workflow")
     gen = argv_of(one(cmds, "vniahd generate"))
     # "--haystack demo and --needles demo … so every command above can be tried" (the demo
     # needle set takes "--distractor-needles demo" or none).

@@ -379,13 +379,19 @@ def test_cli_passes_only_the_options_given(monkeypatch, capsys):
 
 # ------------------------------------------------------------------ end to end, demo haystack
 def _reference_needle_files(d: Path) -> tuple[Path, Path]:
-    """Five needles in the released format (``{"path", "prompt", "answer"}`` + distractor file)."""
-    d.mkdir(parents=True, exist_ok=True)
+    """Five needles in the released format and layout: ``dataset.json`` (a list of ``{"path",
+    "prompt", "answer"}``), the parallel ``dataset_interrupt.json``, and the images in
+    ``images/`` beside them while the JSON names them bare, as ``vision_niah_d/needle_datasets``."""
+    (d / "images").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
     needles, distractors = [], []
     for i in range(NEEDLES):
-        Image.fromarray(rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)).save(d / f"needle{i}.png")
-        Image.fromarray(rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)).save(d / f"wrong{i}.png")
+        Image.fromarray(rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)).save(
+            d / "images" / f"needle{i}.png"
+        )
+        Image.fromarray(rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)).save(
+            d / "images" / f"wrong{i}.png"
+        )
         prompt = (
             f"\nFind the frame {i}. What is it?\nA. one\nB. two\nC. three\nD. four\nAnswer with the letter."
         )
@@ -438,6 +444,57 @@ def test_protocol_dataset_records_its_options(videorope_dataset):
     row = ds.samples.iloc[-1]  # 2900 groups, tiled
     hay_refs = [r for k, r in ds.frame_sequence(row) if k == "haystack"]
     assert hay_refs == [i % (m // 2) for i in range(2900)]
+
+
+def test_released_needle_layout_is_found(tmp_path):
+    needles, distractors = _reference_needle_files(tmp_path / "needle_datasets")
+    nset = load_needle_set(needles, distractors)
+    assert [n.image for n in nset] == [
+        (tmp_path / "needle_datasets/images" / f"needle{i}.png").resolve() for i in range(5)
+    ]
+    assert [n.distractors for n in nset][0] == ((tmp_path / "needle_datasets/images/wrong0.png").resolve(),)
+
+
+@pytest.mark.integration
+def test_readme_table3_commands_run(demo_haystack, tmp_path, monkeypatch, capsys):
+    """README "Reproducing the paper's Table 3", as written, with the minimum of substitutions: the
+    demo haystack for the film, five made-up needles in the released layout, a small grid and
+    frame size (explicit options override the protocol), a random-weight Qwen2-VL on the CPU."""
+    from test_documented_commands import RANDOM_SPEC, argv_of, readme_commands, substitute
+
+    cmds = readme_commands("Reproducing the paper's Table 3")
+    assert [c.split()[1] for c in cmds] == ["generate", "eval", "plot"]
+    gen, ev, plot = (argv_of(c) for c in cmds)
+    assert gen[gen.index("--protocol") + 1] == "videorope"
+    needles = tmp_path / gen[gen.index("--needles") + 1]
+    distractors = tmp_path / gen[gen.index("--distractor-needles") + 1]
+    assert needles.parent == distractors.parent
+    _reference_needle_files(needles.parent)
+    (needles.parent / "dataset.json").rename(needles)
+    (needles.parent / "dataset_interrupt.json").rename(distractors)
+    small = ["--lengths", "8,16", "--depths", "0,1", "--period", "4", "--size", "28x56"]
+    monkeypatch.chdir(tmp_path)
+    assert main(substitute(gen, {"--haystack": "demo"}, extra=small)) == 0
+    ds = Dataset.open(gen[gen.index("--out") + 1])
+    assert (ds.frames_per_group, ds.config["draws"], ds.config["resize"], ds.frame_size) == (
+        2,
+        "reference",
+        "torch-bicubic",
+        (28, 56),
+    )
+    variants = [ev[i + 1] for i, tok in enumerate(ev) if tok == "--variant"]
+    assert variants == ["vanilla", "tad", "mrope", "videorope", "videorope-released"]
+    assert ev[ev.index("--model") + 1].startswith("hf:")
+    ev = substitute(ev, {"--model": RANDOM_SPEC, "--device": "cpu"}, extra=["--limit", "2", "--no-progress"])
+    assert main(ev) == 0
+    results = Path(ev[ev.index("--out") + 1])
+    assert len((results / "results.jsonl").read_text().splitlines()) == 2 * len(variants)
+    assert json.loads((results / "run.json").read_text())["frames_per_group"] == 2
+    assert main(plot) == 0
+    pngs = list(Path(plot[plot.index("--out") + 1]).glob("heatmap_*.png"))
+    assert len(pngs) == len(variants)
+    with Image.open(pngs[0]) as im:
+        assert im.size == (1750, 800)
 
 
 def test_default_datasets_keep_their_fingerprints(tmp_path):

@@ -12,7 +12,8 @@ same entries whose ``path`` is the distractor image. The prompt is kept verbatim
 out of it (``A. x`` / ``(A) x`` / ``A) x`` lines, or inline) so that choice scoring can use them.
 
 Image paths are relative to the JSON file (falling back to the path as written, i.e. relative to
-the working directory, since reference files in the wild use both).
+the working directory, since reference files in the wild use both; for the reference format, last
+to ``images/`` beside the JSON file, the layout of the released V-NIAH-D needle sets).
 """
 
 from __future__ import annotations
@@ -46,10 +47,13 @@ def _read_json(path: Path) -> tuple[Any, bytes]:
         ) from None
 
 
-def _resolve_image(where: str, base: Path, value: Any, what: str) -> Path:
+def _resolve_image(where: str, base: Path, value: Any, what: str, *, released_layout: bool = False) -> Path:
+    """``value`` relative to the needle file, else as written; with ``released_layout`` (reference
+    format) last in ``images/`` beside the file, where the released V-NIAH-D needle sets keep them
+    (``vision_niah_d/needle_datasets/dataset.json`` lists ``zoo.png`` for ``images/zoo.png``)."""
     if not isinstance(value, str) or not value:
         raise VniahdError(f"{where}: {what} must be a non-empty path string, got {value!r}")
-    candidates = [base / value, Path(value)]
+    candidates = [base / value, Path(value)] + ([base / "images" / value] if released_layout else [])
     for c in candidates:
         if c.is_file():
             return c.resolve()
@@ -229,7 +233,7 @@ def _reference(path: Path, data: Any, raw: bytes, distractor_path: Path | None) 
                 "were found in the prompt; write them as 'A. text' lines or inline"
             )
         validate_answer(where, answer, options)
-        image = _resolve_image(where, path.parent, e["path"], "image")
+        image = _resolve_image(where, path.parent, e["path"], "image", released_layout=True)
         distractors: tuple[Path, ...] = ()
         if dist_entries is not None:
             assert distractor_path is not None  # dist_entries is read from it
@@ -240,7 +244,11 @@ def _reference(path: Path, data: Any, raw: bytes, distractor_path: Path | None) 
                     f"{dwhere}: prompt/answer differ from {path} entry {i}; the "
                     "distractor file must list the same entries in the same order"
                 )
-            distractors = (_resolve_image(dwhere, distractor_path.parent, d["path"], "distractor image"),)
+            distractors = (
+                _resolve_image(
+                    dwhere, distractor_path.parent, d["path"], "distractor image", released_layout=True
+                ),
+            )
         needles.append(
             Needle(
                 id=nid,
