@@ -305,6 +305,23 @@ def test_groups_of_one_are_a_view_of_the_frames(tmp_path):
     assert np.array_equal(groups[:, 0], frames)
 
 
+def test_fingerprint_includes_non_default_options_but_not_the_protocol_name():
+    from vniahd.dataset.writer import dataset_fingerprint
+
+    samples = plan_samples(
+        lengths=[4], depths=["0.5"], needles=[("a", 1)], schedule="none", period=1, seed=0, haystack_frames=6
+    )
+    base = {"fps": 1.0, "schedule": "none"}
+
+    def fp(**extra):
+        return dataset_fingerprint({**base, **extra}, "hay", "needles", samples)
+
+    prints = {fp(), fp(frames_per_group=2), fp(draws="reference"), fp(resize="torch-bicubic")}
+    assert len(prints) == 4
+    assert fp(resize="torch-bicubic", protocol="videorope") == fp(resize="torch-bicubic")
+    assert fp(haystack_spec="a.mp4") == fp()
+
+
 def test_grouped_export_shows_both_frames_and_repeats_images(tmp_path):
     from vniahd.media import read_frames
 

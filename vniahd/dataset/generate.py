@@ -140,8 +140,8 @@ def generate(
         )
 
     # distractor positions do not depend on the haystack (only window offsets do): check them first
-    period_label = per.spec if per.spec == str(per.frames) else f"{per.spec} ({per.frames} frames)"
-    coverage = check_distractor_coverage(plan(longest), schedule, period_label)
+    period_label = per.spec if per.spec == str(per.frames) else f"{per.spec} ({per.frames} {unit})"
+    coverage = check_distractor_coverage(plan(longest), schedule, period_label, unit)
 
     hay_path = build_demo_haystack(progress=progress) if str(haystack) == "demo" else Path(haystack)
     hay = load_haystack(hay_path, fps=fps, size=frame_size, progress=progress, resize=resize)

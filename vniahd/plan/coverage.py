@@ -58,10 +58,13 @@ def distractor_coverage(samples: Sequence[Planned]) -> DistractorCoverage:
     return DistractorCoverage(len(samples), without, {n: (k, t) for n, (k, t) in per.items() if k})
 
 
-def check_distractor_coverage(samples: Sequence[Planned], schedule: str, period: int | str) -> str | None:
+def check_distractor_coverage(
+    samples: Sequence[Planned], schedule: str, period: int | str, unit: str = "frames"
+) -> str | None:
     """Refuse a distractor schedule that places no distractor at all; return a warning line when
     it leaves some samples without one (``None`` when every sample has one, or for ``none``).
-    ``period`` is only shown (e.g. ``"auto:128,1e6,16 (199 frames)"``)."""
+    ``period`` is only shown (e.g. ``"auto:128,1e6,16 (199 frames)"``); ``unit`` names what the
+    lengths count (``"groups"`` for temporal groups of several frames)."""
     if schedule == "none" or not samples:
         return None
     cov = distractor_coverage(samples)
@@ -70,7 +73,7 @@ def check_distractor_coverage(samples: Sequence[Planned], schedule: str, period:
         shown = ", ".join(str(n) for n in lengths[:MAX_LISTED]) + (", …" if len(lengths) > MAX_LISTED else "")
         raise VniahdError(
             f"--schedule {schedule} with --period {period} places no distractor in any of the {cov.total} "
-            f"samples (lengths {shown} frames): a distractor goes a period away from the needle inside "
+            f"samples (lengths {shown} {unit}): a distractor goes a period away from the needle inside "
             f"the haystack, which these lengths are too short for; use a --period below the lengths, "
             f"longer --lengths, or --schedule none for plain V-NIAH"
         )
