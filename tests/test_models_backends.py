@@ -133,7 +133,7 @@ def test_hf_path_errors(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(VniahdError, match="supported model types"):
         get_backend(f"hf:{tmp_path}")
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "glm4v"}))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "glm4v_moe"}))
     with pytest.raises(VniahdError, match="not supported yet"):
         get_backend(f"hf:{tmp_path}")
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen2_vl"}))
@@ -230,3 +230,18 @@ def test_hf_path_round_trip_qwen3_vl(tmp_path):
         torch.testing.assert_close(
             be.logits(be.hidden_states(emb, pos)), q3.logits(q3.hidden_states(emb, pos))
         )
+
+
+def test_hf_path_round_trip_glm4v(tmp_path):
+    """A saved tiny GLM-4.1V loads through hf:PATH with its adjacent-pair, partial rotary read
+    from the model and its processor's per-group pixel budget."""
+    glm = get_backend("random:glm-4.1v?heads=2")
+    glm.model.save_pretrained(tmp_path)
+    glm.tokenizer.tokenizer.save(str(tmp_path / "tokenizer.json"))
+    pre = {"size": {"shortest_edge": 112 * 112, "longest_edge": 28 * 28 * 15000}}
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps(pre))
+    be = get_backend(f"hf:{tmp_path}", dtype="float32")
+    assert be.rotary == glm.rotary and be.rotary.pair_layout == "adjacent"
+    assert be.rotary.rotary_dim == be.rotary.head_dim // 2 and be.patch == glm.patch
+    frames = np.random.default_rng(2).integers(0, 256, (2, 56, 84, 3), dtype=np.uint8)
+    torch.testing.assert_close(be.encode_frames(frames), glm.encode_frames(frames))

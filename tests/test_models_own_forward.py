@@ -2,10 +2,11 @@
 
 Everything vniahd does around the model — the cached vision embeddings spliced in without vision
 start/end tokens, positions from vniahd.rope, the allocation swap, scoring only the answer rows —
-is checked here against one call of the full ``Qwen2VLForConditionalGeneration`` /
-``Qwen2_5_VLForConditionalGeneration`` / ``Qwen3VLForConditionalGeneration``: token ids with the
-model's own video placeholder, pixels from transformers' own image processor, the model's own
-splice (with Qwen3-VL's DeepStack features added after its first layers) and LM head.
+is checked here against one call of the full ``…ForConditionalGeneration`` of each family
+(Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE, GLM-4.1V): token ids with the model's own image
+placeholder (one image per frame), pixels from the family's own transformers image processor, the
+model's own splice (with Qwen3-VL's DeepStack features added after its first layers; GLM's
+adjacent-pair partial rotary) and LM head.
 """
 
 from __future__ import annotations
@@ -27,29 +28,35 @@ def dataset(tmp_path_factory):
 
 def own_logits(be, frames: np.ndarray, before: list[int], after: list[int], answer: list[int], positions):
     """Logits of the answer rows from the full model's own forward (its splice, its head)."""
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-
     pc = be.patch
-    proc = Qwen2VLImageProcessorPil(
-        patch_size=pc.patch_size,
-        merge_size=pc.merge_size,
-        temporal_patch_size=pc.temporal_patch_size,
-        image_mean=list(pc.image_mean),
-        image_std=list(pc.image_std),
-        size={"shortest_edge": pc.min_pixels, "longest_edge": pc.max_pixels},
-    )
+    glm = type(be.model).__name__.startswith("Glm4v")
+    if glm:  # GLM-4.1V's own processor (its pixel budget spans the 2 frames of a temporal group)
+        from transformers.models.glm4v.image_processing_pil_glm4v import Glm4vImageProcessorPil
+
+        proc = Glm4vImageProcessorPil(patch_size=pc.patch_size, merge_size=pc.merge_size)
+    else:
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+        proc = Qwen2VLImageProcessorPil(
+            patch_size=pc.patch_size,
+            merge_size=pc.merge_size,
+            temporal_patch_size=pc.temporal_patch_size,
+            image_mean=list(pc.image_mean),
+            image_std=list(pc.image_std),
+            size={"shortest_edge": pc.min_pixels, "longest_edge": pc.max_pixels},
+        )
     px = proc(images=list(frames), return_tensors="np")  # each frame its own temporal group
     grids = px["image_grid_thw"]
-    t, gh, gw = len(frames), int(grids[0][1]), int(grids[0][2])
-    video = be.tokenizer.token_id("<|video_pad|>")
-    be.model.config.video_token_id = video  # the random model's vocabulary is the byte tokenizer's
-    tokens = t * (gh // be.patch.merge_size) * (gw // be.patch.merge_size)
-    ids = before + [video] * tokens + after + answer
+    gh, gw = int(grids[0][1]), int(grids[0][2])
+    placeholder = be.tokenizer.token_id("<|image_pad|>")
+    be.model.config.image_token_id = placeholder  # the random model's vocabulary is the byte tokenizer's
+    tokens = len(frames) * (gh // pc.merge_size) * (gw // pc.merge_size)
+    ids = before + [placeholder] * tokens + after + answer
     with torch.inference_mode():
         out = be.model(
             input_ids=torch.tensor([ids]),
-            pixel_values_videos=torch.from_numpy(px["pixel_values"]),
-            video_grid_thw=torch.tensor([[t, gh, gw]]),
+            pixel_values=torch.from_numpy(px["pixel_values"]),
+            image_grid_thw=torch.from_numpy(grids),
             position_ids=positions[:, None, : len(ids)].float(),
         )
     s = len(ids) - len(answer)
@@ -58,7 +65,13 @@ def own_logits(be, frames: np.ndarray, before: list[int], after: list[int], answ
 
 @pytest.mark.parametrize(
     "spec",
-    ["random:qwen2-vl", "random:qwen2.5-vl?hidden=64&heads=2", "random:qwen3-vl", "random:qwen3-vl-moe"],
+    [
+        "random:qwen2-vl",
+        "random:qwen2.5-vl?hidden=64&heads=2",
+        "random:qwen3-vl",
+        "random:qwen3-vl-moe",
+        "random:glm-4.1v?heads=2",
+    ],
 )
 @pytest.mark.parametrize("name", ["native", "videorope", "vanilla"])
 def test_answer_logits_equal_the_models_own_forward(dataset, tmp_path, spec, name):

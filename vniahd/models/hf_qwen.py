@@ -6,8 +6,9 @@ when present (patch, temporal patch and merge sizes always come from the vision 
 what the weights were trained with). Nothing is downloaded.
 
 Qwen3-VL's DeepStack features (intermediate vision features added to early text layers) travel
-with the embeddings (:mod:`vniahd.models.qwen3_vl`), for Qwen3-VL-MoE too. Qwen3.5 and GLM-4.xV
-are not supported yet.
+with the embeddings (:mod:`vniahd.models.qwen3_vl`), for Qwen3-VL-MoE too. GLM-4.1V (``glm4v``)
+shares the Qwen2-VL structure; its adjacent-pair, partial rotary is handled by
+:mod:`vniahd.rope.hf`. Qwen3.5 and GLM-4.5V are not supported yet.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ SUPPORTED = {
     "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
     "qwen3_vl": "Qwen3VLForConditionalGeneration",
     "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration",
+    "glm4v": "Glm4vForConditionalGeneration",
 }
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 
@@ -48,7 +50,7 @@ def read_checkpoint_config(path: Path) -> dict:
         extra = " (not supported yet)" if str(model_type).startswith(("qwen3", "glm4v")) else ""
         raise VniahdError(
             f"{path} holds a {model_type!r} model{extra}; supported model types: "
-            f"{', '.join(SUPPORTED)} (Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE checkpoints)"
+            f"{', '.join(SUPPORTED)} (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE and GLM-4.1V checkpoints)"
         )
     return cfg
 
@@ -102,6 +104,14 @@ def create_backend(rest: str, params: dict, options: BackendOptions) -> QwenVLBa
         merge_size=vision.spatial_merge_size,
     )
     patch = PatchifyConfig.from_preprocessor_config(pre)
+    if cfg["model_type"] == "glm4v":
+        # GLM's processor budgets min/max pixels over the temporal group (an image is 2 frames)
+        import dataclasses
+
+        tp = patch.temporal_patch_size
+        patch = dataclasses.replace(
+            patch, min_pixels=patch.min_pixels // tp, max_pixels=patch.max_pixels // tp
+        )
     layout_params = {}
     if cfg["model_type"] == "qwen2_5_vl":
         layout_params["tokens_per_second"] = int(getattr(vision, "tokens_per_second", 2))

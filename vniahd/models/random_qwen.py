@@ -49,7 +49,7 @@ from vniahd.models.tokenizer import byte_tokenizer
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
-FAMILIES = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl", "qwen3-vl-moe")
+FAMILIES = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl", "qwen3-vl-moe", "glm-4.1v")
 
 TINY = dict(
     layers=2,
@@ -120,6 +120,13 @@ def resolve_params(params: dict, family: str = "qwen2-vl") -> dict:
     if out["heads"] % out["kv_heads"]:
         raise VniahdError(f"heads={out['heads']} must be a multiple of kv_heads={out['kv_heads']}")
     pairs = out["hidden"] // out["heads"] // 2
+    if family == "glm-4.1v":  # partial rotary: half of each head rotates
+        pairs //= 2
+        if pairs < 3:
+            raise VniahdError("glm-4.1v needs hidden/heads ≥ 12 so that a quarter of it gives 3 rotary pairs")
+        if "sections" not in out:  # GLM-4.1V's 8:12:12 of 32 pairs
+            t = max(1, pairs // 4)
+            out["sections"] = (t, (pairs - t) // 2, pairs - t - (pairs - t) // 2)
     if "sections" not in out and family.startswith("qwen3-vl"):  # Qwen3-VL's interleaved 24:20:20 of 64
         from vniahd.rope import default_sections
 
@@ -159,6 +166,30 @@ def build_config(family: str, p: dict, bos: int | None, eos: int | None):
         bos_token_id=bos,
         eos_token_id=eos,
     )
+    if family == "glm-4.1v":
+        from transformers import Glm4vConfig
+
+        # GLM-4.1V rotates half of each head (partial_rotary_factor 0.5) in adjacent pairs,
+        # M-RoPE blocks (8, 12, 12) of its 32 rotary pairs
+        text_glm = {k: v for k, v in text.items() if k != "rope_parameters"}
+        text_glm["rope_parameters"] = {
+            "rope_type": "default",
+            "rope_theta": p["theta"],
+            "mrope_section": list(p["sections"]),
+            "partial_rotary_factor": 0.5,
+        }
+        vision_glm = dict(
+            depth=p["vision_depth"],
+            hidden_size=p["vision_dim"],
+            intermediate_size=p["vision_dim"] * 2,
+            num_heads=p["vision_heads"],
+            patch_size=p["patch"],
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            out_hidden_size=p["hidden"],
+            image_size=336 if p["size"] == "7b" else 112,
+        )
+        return Glm4vConfig(text_config=text_glm, vision_config=vision_glm)
     if family.startswith("qwen3-vl"):
         from transformers import Qwen3VLConfig, Qwen3VLMoeConfig
 
@@ -251,6 +282,8 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
         from transformers import Qwen3VLForConditionalGeneration as cls
     elif family == "qwen3-vl-moe":
         from transformers import Qwen3VLMoeForConditionalGeneration as cls
+    elif family == "glm-4.1v":
+        from transformers import Glm4vForConditionalGeneration as cls
     else:
         from transformers import Qwen2_5_VLForConditionalGeneration as cls
     # Initialise on the target device in the run dtype (a 7B model never exists in fp32 on host).
@@ -260,6 +293,15 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
         model = cls._from_config(config, dtype=dtype)
     model = model.eval()
     patch = PatchifyConfig(patch_size=p["patch"], temporal_patch_size=2, merge_size=2)
+    if family == "glm-4.1v":
+        # GLM's processor budgets pixels over the 2 repeated frames of an image: half per frame
+        patch = PatchifyConfig(
+            patch_size=p["patch"],
+            temporal_patch_size=2,
+            merge_size=2,
+            min_pixels=112 * 112 // 2,
+            max_pixels=28 * 28 * 15000 // 2,
+        )
     if qwen3:  # its processor normalises with mean = std = 0.5 and 16-pixel patches
         patch = PatchifyConfig(
             patch_size=p["patch"],

@@ -86,7 +86,19 @@ class AllocatedRotaryEmbedding(nn.Module):
             self.axes.to(position_ids.device),
             attention_scaling=cast(float, base.attention_scaling),
         )
+        if pair_layout(base) == "adjacent":
+            # GLM rotates channels (2k, 2k+1) together: each pair's angle twice in a row, not the
+            # P angles repeated in two halves (NeoX) as rope_cos_sin lays them out.
+            p = cos.shape[-1] // 2
+            cos, sin = cos[..., :p].repeat_interleave(2, dim=-1), sin[..., :p].repeat_interleave(2, dim=-1)
         return cos.to(dtype=x.dtype), sin.to(dtype=x.dtype)
+
+
+def pair_layout(rotary: nn.Module) -> str:
+    """How a transformers text rotary module lays out its pairs in a head: ``"adjacent"`` (GLM-4.xV:
+    channels 2k and 2k+1 rotate together, ``rotate_half_llm``) or ``"neox"`` (Qwen: channel k with
+    channel k + d/2)."""
+    return "adjacent" if type(rotary).__name__.startswith("Glm4v") else "neox"
 
 
 def _inv_freq(module: nn.Module) -> torch.Tensor:
@@ -147,7 +159,7 @@ def rotary_config(model: nn.Module) -> RotaryConfig:
     if len(sections) != 3:
         raise VniahdError(
             f"{type(rot).__name__} has no 3-part mrope_section; vniahd supports the "
-            "Qwen2-VL, Qwen2.5-VL and Qwen3-VL text rotary modules"
+            "Qwen2-VL, Qwen2.5-VL, Qwen3-VL and GLM-4.xV text rotary modules"
         )
     # Qwen3-VL's module interleaves t/h/w (its recomposition overwrites every third pair).
     native = "interleaved" if type(rot).__name__.startswith("Qwen3") else "mrope-blocks"
@@ -159,6 +171,7 @@ def rotary_config(model: nn.Module) -> RotaryConfig:
         native_allocation=native,
         rope_type=str(getattr(rot, "rope_type", "default")),
         rotary_dim=rotary_dim,
+        pair_layout=pair_layout(rot),
     )
 
 

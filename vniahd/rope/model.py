@@ -44,6 +44,8 @@ class RotaryConfig:
     native_allocation: str = "mrope-blocks"
     rope_type: str = "default"
     rotary_dim: int | None = None
+    #: ``"neox"`` (channel k rotates with k + d/2: Qwen) or ``"adjacent"`` (2k with 2k+1: GLM)
+    pair_layout: str = "neox"
 
     def __post_init__(self) -> None:
         check_sections(self.num_pairs, self.sections)
@@ -65,6 +67,7 @@ class RotaryConfig:
             "native_allocation": self.native_allocation,
             "rope_type": self.rope_type,
             "rotary_dim": self.rotary_dim,
+            "pair_layout": self.pair_layout,
             "temporal_period": self.temporal_period(),
         }
 
