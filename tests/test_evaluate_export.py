@@ -1,0 +1,90 @@
+"""`vniahd export-inputs`: the stock transformers forward, fed the exported files, gives the
+logits vniahd computed, and the exported prediction is the results line's."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from evaluate_fixtures import make_dataset
+
+from vniahd.cli import main
+from vniahd.evaluate import EvalSettings, Runner, read_results
+from vniahd.models import get_backend
+from vniahd.rope import get_variant
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("export") / "ds")
+
+
+def replay(be, out) -> torch.Tensor:
+    """What a user does with transformers alone (plus vniahd's allocation for a non-native one)."""
+    from safetensors.torch import load_file
+
+    from vniahd.rope.hf import install_allocation, uninstall_allocation
+
+    meta = json.loads(out.with_name(out.name + ".json").read_text())
+    model = be.model
+    model.config.image_token_id = meta["image_token_id"]  # the random model's byte vocabulary
+    if meta["replay_needs_allocation"]:
+        axes = torch.tensor(["thw".index(c) for c in meta["replay_needs_allocation"]])
+        install_allocation(model, axes)
+    try:
+        with torch.inference_mode():
+            logits = model(**load_file(str(out))).logits[0, meta["scored_rows"]].float()
+    finally:
+        uninstall_allocation(model)
+    return logits
+
+
+@pytest.mark.parametrize("spec", ["random:qwen2-vl", "random:qwen3-vl", "random:glm-4.1v?heads=2"])
+@pytest.mark.parametrize("name", ["native", "videorope"])
+def test_replay_through_the_stock_forward_equals_vniahd(dataset, tmp_path, spec, name):
+    from safetensors.torch import load_file
+
+    from vniahd.evaluate.export import NATIVE_PRESET, export_inputs
+
+    be = get_backend(spec)
+    variant = get_variant(NATIVE_PRESET[be.rotary.native_allocation] if name == "native" else name)
+    sample = str(dataset.samples["sample_id"].iloc[-1])
+    out = tmp_path / "sample.safetensors"
+    rec = export_inputs(dataset, be, variant, sample, out, scoring="choice")
+    assert rec["allocation"]["native"] == (name == "native")
+    got = replay(be, out)
+    want = load_file(str(out.with_name(out.name + ".expected.safetensors")))["expected_logits"]
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
+    # the exported verdict is the evaluation's (prefix sharing and batching on)
+    Runner(
+        dataset, be, EvalSettings(variants=[variant], scoring="choice", progress=False), tmp_path / "r"
+    ).run()
+    (line,) = [r for r in read_results(tmp_path / "r") if r["sample_id"] == sample]
+    assert (rec["prediction"], rec["correct"]) == (line["prediction"], line["correct"])
+
+
+def test_cli_writes_the_three_files(dataset, tmp_path, capsys):
+    sample = str(dataset.samples["sample_id"].iloc[0])
+    out = tmp_path / "s.safetensors"
+    args = [
+        "export-inputs",
+        "--dataset",
+        str(dataset.path),
+        "--model",
+        "random:qwen2-vl",
+        "--variant",
+        "mrope",
+        "--sample",
+        sample,
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    assert "scored row" in capsys.readouterr().out
+    meta = json.loads(out.with_name(out.name + ".json").read_text())
+    assert meta["scoring"] == "reference" and meta["allocation"]["native"] is True
+    assert set(meta["tensors"]) >= {"input_ids", "pixel_values", "image_grid_thw", "position_ids"}
+    assert out.with_name(meta["expected_logits"]).is_file()
+    assert main([*args[:-4], "--sample", "nope", "--out", str(out)]) == 2
+    assert "inspect" in capsys.readouterr().err

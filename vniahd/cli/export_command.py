@@ -1,0 +1,81 @@
+"""``vniahd export-inputs``: the stock-forward inputs of one scored sample, to replay in transformers."""
+
+from __future__ import annotations
+
+import argparse
+
+ORDER = 45
+
+EPILOG = """\
+writes FILE (safetensors: keyword arguments of the model's own *ForConditionalGeneration.forward),
+FILE.json (scored rows, prediction, correct, the allocation) and FILE.expected.safetensors (the
+logits vniahd computed at the scored rows). Replay with transformers alone:
+
+  import json, torch
+  from safetensors.torch import load_file
+  from transformers import AutoModelForImageTextToText
+  meta = json.load(open("sample.safetensors.json"))
+  model = AutoModelForImageTextToText.from_pretrained("/models/Qwen2-VL-7B-Instruct", dtype=torch.float32)
+  logits = model(**load_file("sample.safetensors")).logits[0, meta["scored_rows"]]
+  print((logits - load_file("sample.safetensors.expected.safetensors")["expected_logits"]).abs().max())
+
+a variant whose allocation is not the model's own (meta["replay_needs_allocation"] set) needs
+vniahd.rope.hf.install_allocation(model, axes) first; a random: model needs
+model.config.image_token_id = meta["image_token_id"].
+
+example:
+  vniahd export-inputs --dataset data/ref --model hf:/models/Qwen2-VL-7B-Instruct --variant mrope \\
+      --sample L1100_D0.6_red-cat_r0 --out sample.safetensors
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export-inputs",
+        help="write one sample's stock-forward inputs and vniahd's logits, to replay in transformers",
+        description="Export the inputs of one (sample, variant) as keyword arguments of the model's "
+        "own transformers forward, with the logits vniahd computed, so that any reported number "
+        "can be checked with transformers alone.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--dataset", required=True, metavar="DIR", help="dataset directory")
+    p.add_argument(
+        "--model", required=True, metavar="SPEC", help="hf:PATH or random:… (see 'vniahd eval --help')"
+    )
+    p.add_argument("--variant", required=True, metavar="NAME", help="RoPE variant (preset or spec)")
+    p.add_argument("--sample", required=True, metavar="ID", help="sample id ('vniahd inspect DIR --list')")
+    p.add_argument("--out", required=True, metavar="FILE", help="safetensors file to write")
+    p.add_argument("--scoring", default="reference", choices=["reference", "choice"])
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
+    p.add_argument(
+        "--dtype",
+        default="float32",
+        choices=["auto", "float32", "bfloat16", "float16"],
+        help="model dtype (default: %(default)s, so the replay compares float32 logits)",
+    )
+    p.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from vniahd.dataset import Dataset
+    from vniahd.evaluate.export import export_inputs
+    from vniahd.models import get_backend
+    from vniahd.rope import parse_variant
+
+    variant = parse_variant(args.variant)
+    ds = Dataset.open(args.dataset)
+    backend = get_backend(args.model, device=args.device, dtype=args.dtype)
+    rec = export_inputs(ds, backend, variant, args.sample, args.out, scoring=args.scoring)
+    rows = rec["scored_rows"]
+    print(
+        f"wrote {args.out} ({', '.join(rec['tensors'])}), {args.out}.json and "
+        f"{rec['expected_logits']}: {len(rows)} scored row(s) {rows[0]}..{rows[-1]}, prediction "
+        f"{rec['prediction']!r} ({'correct' if rec['correct'] else 'wrong'})"
+        + (
+            ""
+            if rec["allocation"]["native"]
+            else f"; replay needs install_allocation(model, '{rec['replay_needs_allocation']}')"
+        )
+    )
+    return 0
