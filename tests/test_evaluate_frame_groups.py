@@ -52,7 +52,7 @@ def test_grouped_dataset_is_encoded_in_pairs_and_recorded(grouped):
     assert run["variants"]["mrope-timed"]["layout_params"]["second_per_grid_t"] == 2.0
     assert len(read_results(root / "out")) == 2 * 6
     # the cached haystack embedding of group k is the vision tower on frames 2k and 2k+1 together
-    hay, key = runner._haystack_groups()
+    hay, key = runner.haystack_input()
     assert hay.shape[1] == 2 and key.endswith("-fpg2")
     cached = runner.cache.haystack(hay, key)
     frames = ds.haystack_frames()

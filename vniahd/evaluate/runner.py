@@ -332,7 +332,7 @@ class Runner:
             announce=self.settings.progress and self.dist.is_main,
         )
 
-    def _haystack_groups(self) -> tuple[np.ndarray, str]:
+    def haystack_input(self) -> tuple[np.ndarray, str]:
         """The haystack as temporal groups and its cache key: one frame per group, or (with
         ``frames_per_group`` = 2) ``[G, 2, H, W, 3]`` pairs of consecutive frames."""
         if self.frames_per_group == 1:
@@ -351,12 +351,12 @@ class Runner:
         t0 = time.perf_counter()
         haystack = images = None
         if info.is_main:
-            haystack = self.cache.haystack(*self._haystack_groups())
+            haystack = self.cache.haystack(*self.haystack_input())
             needed = _image_names(r for u in with_work for r in u.rows)
             images = self.cache.images({n: self.dataset.image(n) for n in needed})
         distributed.barrier(info)
         if not info.is_main:
-            haystack = self.cache.haystack(*self._haystack_groups())
+            haystack = self.cache.haystack(*self.haystack_input())
             needed = _image_names(r for u in mine for r in u.rows)
             images = self.cache.images({n: self.dataset.image(n) for n in needed})
         self.timings["encode"] = time.perf_counter() - t0
