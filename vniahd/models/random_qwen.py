@@ -150,6 +150,7 @@ def resolve_params(params: dict, family: str = "qwen2-vl") -> dict:
 
 def build_config(family: str, p: dict, bos: int | None, eos: int | None):
     """The transformers config for ``family`` with resolved parameters ``p``."""
+    rope = {"rope_type": "default", "rope_theta": p["theta"], "mrope_section": list(p["sections"])}
     text = dict(
         vocab_size=p["vocab"],
         hidden_size=p["hidden"],
@@ -158,66 +159,41 @@ def build_config(family: str, p: dict, bos: int | None, eos: int | None):
         num_attention_heads=p["heads"],
         num_key_value_heads=p["kv_heads"],
         max_position_embeddings=1 << 20,
-        rope_parameters={
-            "rope_type": "default",
-            "rope_theta": p["theta"],
-            "mrope_section": list(p["sections"]),
-        },
+        rope_parameters=rope,
         bos_token_id=bos,
         eos_token_id=eos,
+    )
+    # the vision tower of the Qwen3-VL / GLM-4.1V shape: merged tokens projected to the text width
+    tower = dict(
+        depth=p["vision_depth"],
+        hidden_size=p["vision_dim"],
+        intermediate_size=p["vision_dim"] * 2,
+        num_heads=p["vision_heads"],
+        patch_size=p["patch"],
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        out_hidden_size=p["hidden"],
     )
     if family == "glm-4.1v":
         from transformers import Glm4vConfig
 
         # GLM-4.1V rotates half of each head (partial_rotary_factor 0.5) in adjacent pairs,
         # M-RoPE blocks (8, 12, 12) of its 32 rotary pairs
-        text_glm = {k: v for k, v in text.items() if k != "rope_parameters"}
-        text_glm["rope_parameters"] = {
-            "rope_type": "default",
-            "rope_theta": p["theta"],
-            "mrope_section": list(p["sections"]),
-            "partial_rotary_factor": 0.5,
-        }
-        vision_glm = dict(
-            depth=p["vision_depth"],
-            hidden_size=p["vision_dim"],
-            intermediate_size=p["vision_dim"] * 2,
-            num_heads=p["vision_heads"],
-            patch_size=p["patch"],
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            out_hidden_size=p["hidden"],
-            image_size=336 if p["size"] == "7b" else 112,
-        )
+        text_glm = {**text, "rope_parameters": {**rope, "partial_rotary_factor": 0.5}}
+        vision_glm = {**tower, "image_size": 336 if p["size"] == "7b" else 112}
         return Glm4vConfig(text_config=text_glm, vision_config=vision_glm)
     if family.startswith("qwen3-vl"):
         from transformers import Qwen3VLConfig, Qwen3VLMoeConfig
 
         pairs = p["hidden"] // p["heads"] // 2
-        text3 = {k: v for k, v in text.items() if k != "rope_parameters"}
-        text3.update(
-            head_dim=2 * pairs,
-            rope_parameters={
-                "rope_type": "default",
-                "rope_theta": p["theta"],
-                "mrope_section": list(p["sections"]),
-                "mrope_interleaved": True,
-            },
-        )
+        text3 = {**text, "head_dim": 2 * pairs, "rope_parameters": {**rope, "mrope_interleaved": True}}
         depth = p["vision_depth"]
-        vision3 = dict(
-            depth=depth,
-            hidden_size=p["vision_dim"],
-            intermediate_size=p["vision_dim"] * 2,
-            num_heads=p["vision_heads"],
-            patch_size=p["patch"],
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            out_hidden_size=p["hidden"],
-            num_position_embeddings=2304 if p["size"] == "7b" else 256,
+        vision3 = {
+            **tower,
+            "num_position_embeddings": 2304 if p["size"] == "7b" else 256,
             # Qwen3-VL-8B taps blocks 8, 16, 24 of 27; a small tower taps up to three of its blocks
-            deepstack_visual_indexes=[8, 16, 24] if depth >= 25 else list(range(min(3, depth))),
-        )
+            "deepstack_visual_indexes": [8, 16, 24] if depth >= 25 else list(range(min(3, depth))),
+        }
         if family == "qwen3-vl-moe":  # a few small experts in every layer (Qwen3-VL-30B-A3B's design)
             text3.update(
                 num_experts=4,
