@@ -245,3 +245,25 @@ def test_hf_path_round_trip_glm4v(tmp_path):
     assert be.rotary.rotary_dim == be.rotary.head_dim // 2 and be.patch == glm.patch
     frames = np.random.default_rng(2).integers(0, 256, (2, 56, 84, 3), dtype=np.uint8)
     torch.testing.assert_close(be.encode_frames(frames), glm.encode_frames(frames))
+
+
+def test_hf_path_round_trip_qwen3_5(tmp_path):
+    """A saved tiny Qwen3.5 loads through hf:PATH as the backend that cannot crop its cache."""
+    q35 = get_backend("random:qwen3.5")
+    q35.model.save_pretrained(tmp_path)
+    q35.tokenizer.tokenizer.save(str(tmp_path / "tokenizer.json"))
+    pre = {
+        "image_mean": [0.5] * 3,
+        "image_std": [0.5] * 3,
+        "min_pixels": q35.patch.min_pixels,
+        "max_pixels": q35.patch.max_pixels,
+    }
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps(pre))
+    be = get_backend(f"hf:{tmp_path}", dtype="float32")
+    assert be.can_crop_cache is False and be.rotary == q35.rotary and be.rotary.rotary_dim == 8
+    emb = torch.randn(1, 12, be.hidden_size)
+    pos = torch.arange(12.0).expand(3, 1, 12)
+    with torch.inference_mode():
+        torch.testing.assert_close(
+            be.logits(be.hidden_states(emb, pos)), q35.logits(q35.hidden_states(emb, pos))
+        )

@@ -71,6 +71,7 @@ def own_logits(be, frames: np.ndarray, before: list[int], after: list[int], answ
         "random:qwen3-vl",
         "random:qwen3-vl-moe",
         "random:glm-4.1v?heads=2",
+        "random:qwen3.5",
     ],
 )
 @pytest.mark.parametrize("name", ["native", "videorope", "vanilla"])
@@ -150,3 +151,48 @@ def test_qwen3_vl_deepstack_travels_through_every_evaluation_path(dataset, tmp_p
         dropped = inputs.embeds.clone()
         dropped[:, d:-1] = 0  # the same tokens without their DeepStack features
         assert (be.hidden_states(dropped[None], pos) - full).abs().max() > 1e-3
+
+
+def test_qwen3_5_runs_without_prefix_sharing_and_says_why(dataset, tmp_path):
+    """Qwen3.5's recurrent layers cannot be cropped back: the runner scores without prefix
+    sharing (run.json says why) and gets what independent scoring gets; a multi-token option is
+    scored on a copy of the prompt's cache, equal to scoring it in one pass."""
+    import dataclasses
+    import json
+
+    from vniahd.evaluate import read_results
+    from vniahd.evaluate.scoring import score
+
+    be = get_backend("random:qwen3.5")
+    variants = [get_variant("videorope")]
+
+    def run(out, **kw):
+        settings = EvalSettings(variants=variants, scoring="choice", progress=False, **kw)
+        Runner(dataset, be, settings, tmp_path / out).run()
+        return {(r["sample_id"], r["variant"]): r for r in read_results(tmp_path / out)}
+
+    asked = run("asked", batch_size=4, prefill_chunk=7)  # prefix sharing asked for (the default)
+    alone = run("alone", batch_size=1, prefill_chunk=0, prefix_sharing=False)
+    for k, r in asked.items():
+        assert (r["correct"], r["prediction"]) == (alone[k]["correct"], alone[k]["prediction"]), k
+    evaluation = json.loads((tmp_path / "asked" / "run.json").read_text())["evaluation"]
+    assert evaluation["prefix_sharing"] is False
+    assert "cannot be cropped back" in evaluation["prefix_sharing_off_because"]
+
+    runner = Runner(dataset, be, EvalSettings(variants=variants, progress=False), tmp_path / "x")
+    row = runner.rows()[-1]
+    hay = runner.cache.haystack(dataset.haystack_frames(), dataset.haystack_key)
+    images = runner.cache.images(
+        {n: dataset.image(n) for n in [row["needle_image"], *row["distractor_images"]]}
+    )
+    inputs = runner.with_positions(runner.prepare(row, hay, images), runner.variants[0])
+    multi = dataclasses.replace(inputs, letters=["A", "B"], answer="B", letter_ids=[[65, 66], [50, 48, 48]])
+    with be.use_variant(runner.variants[0]), torch.inference_mode():
+        got = score(be, multi, "choice").extra["option_logprobs"]
+        for letter, ids in zip(multi.letters, multi.letter_ids):  # one pass over prompt + option
+            emb = torch.cat([multi.embeds, be.embed_text(ids[:-1])])
+            hidden = be.hidden_states(emb[None], multi.positions[:, None, : len(emb)])[0]
+            s = multi.prompt_len
+            lp = torch.log_softmax(be.logits(hidden[s - 1 :]), dim=-1)
+            want = float(sum(lp[i, t] for i, t in enumerate(ids)))
+            assert got[letter] == pytest.approx(want, abs=1e-4)

@@ -129,12 +129,19 @@ class Runner:
         )
         self.batch_size = _check_batch_size(settings.batch_size)
         self.builder = SampleBuilder(dataset, backend, self.cache, settings.template, settings.max_new_tokens)
+        # A model whose cache cannot be cropped back (recurrent layers) cannot share prefixes.
+        self.prefix_sharing = bool(settings.prefix_sharing and getattr(backend, "can_crop_cache", True))
+        self.prefix_sharing_off = (
+            ""
+            if self.prefix_sharing or not settings.prefix_sharing
+            else str(getattr(backend, "cache_note", ""))
+        )
         self.executor = GroupExecutor(
             backend,
             self.builder,
             scoring=settings.scoring,
             max_new_tokens=settings.max_new_tokens,
-            prefix_sharing=settings.prefix_sharing,
+            prefix_sharing=self.prefix_sharing,
             prefill_chunk=self.prefill_chunk,
             batch_size=self.batch_size,
         )
@@ -171,7 +178,7 @@ class Runner:
             unit.rows,
             text_before=len(self.tokenizer.encode(self.settings.template.before)),
             tokens_per_frame=self.cache.tokens_per_frame,
-            prefix_sharing=self.settings.prefix_sharing,
+            prefix_sharing=self.prefix_sharing,
             forward=forward,
         )
 
@@ -182,7 +189,8 @@ class Runner:
     def evaluation_settings(self) -> dict[str, Any]:
         """How the work is scheduled (recorded in run.json; results do not depend on it)."""
         return {
-            "prefix_sharing": bool(self.settings.prefix_sharing),
+            "prefix_sharing": self.prefix_sharing,
+            **({"prefix_sharing_off_because": self.prefix_sharing_off} if self.prefix_sharing_off else {}),
             "prefill_chunk": self.prefill_chunk,
             "batch_size": self.batch_size,
             "auto_batch_tokens": AUTO_BATCH_TOKENS,
@@ -256,6 +264,10 @@ class Runner:
 
     def _run_locked(self, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
         info = self.dist
+        if self.prefix_sharing_off and self.settings.progress and info.is_main:
+            from vniahd.notices import status
+
+            status(f"prefix sharing off: {self.prefix_sharing_off}")
         if info.is_main:
             check_and_write_run(self.out_dir, record)
         distributed.barrier(info)

@@ -159,12 +159,18 @@ def _continuation_logprob(
     ``cache`` (then cropped back to the prompt so the next option starts from the same state)."""
     total = float(last_logprobs[ids[0]])
     if len(ids) > 1:
+        if not getattr(backend, "can_crop_cache", True):
+            import copy
+
+            # recurrent layers cannot be cropped back: extend a copy, keep the prompt's state
+            cache = copy.deepcopy(cache)
         s = inputs.prompt_len
         emb = backend.embed_text(ids[:-1]).to(backend.dtype)
         hidden = backend.hidden_states(emb[None], _pos(inputs, s, s + len(ids) - 1), cache=cache)
         lp = torch.log_softmax(backend.logits(hidden[0]), dim=-1)
         total += float(lp[torch.arange(len(ids) - 1), torch.tensor(ids[1:], device=lp.device)].sum())
-        crop_to(cache, s)
+        if getattr(backend, "can_crop_cache", True):
+            crop_to(cache, s)
     return total
 
 

@@ -95,6 +95,11 @@ class Backend(ABC):
         layout_params: extra parameters a timed layout needs (e.g. ``tokens_per_second``).
     """
 
+    #: Whether a KV cache of this model can be cropped back to a shorter prefix. Recurrent
+    #: (linear-attention) layers cannot: such a model runs without prefix sharing, and a
+    #: multi-token answer option is scored on a copy of the cache instead of cropping it back.
+    can_crop_cache: bool = True
+    cache_note: str = ""
     spec: str
     tokenizer: Any
     language_model: torch.nn.Module

@@ -8,7 +8,8 @@ what the weights were trained with). Nothing is downloaded.
 Qwen3-VL's DeepStack features (intermediate vision features added to early text layers) travel
 with the embeddings (:mod:`vniahd.models.qwen3_vl`), for Qwen3-VL-MoE too. GLM-4.1V (``glm4v``)
 shares the Qwen2-VL structure; its adjacent-pair, partial rotary is handled by
-:mod:`vniahd.rope.hf`. Qwen3.5 and GLM-4.5V are not supported yet.
+:mod:`vniahd.rope.hf`. Qwen3.5 (``qwen3_5``) runs without prefix sharing (:mod:`vniahd.models.qwen3_5`).
+Qwen3.5-MoE and GLM-4.5V are not supported yet.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ SUPPORTED = {
     "qwen3_vl": "Qwen3VLForConditionalGeneration",
     "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration",
     "glm4v": "Glm4vForConditionalGeneration",
+    "qwen3_5": "Qwen3_5ForConditionalGeneration",
 }
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 
@@ -50,7 +52,8 @@ def read_checkpoint_config(path: Path) -> dict:
         extra = " (not supported yet)" if str(model_type).startswith(("qwen3", "glm4v")) else ""
         raise VniahdError(
             f"{path} holds a {model_type!r} model{extra}; supported model types: "
-            f"{', '.join(SUPPORTED)} (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE and GLM-4.1V checkpoints)"
+            f"{', '.join(SUPPORTED)} (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE, Qwen3.5 and GLM-4.1V "
+            "checkpoints)"
         )
     return cfg
 
@@ -116,7 +119,11 @@ def create_backend(rest: str, params: dict, options: BackendOptions) -> QwenVLBa
     if cfg["model_type"] == "qwen2_5_vl":
         layout_params["tokens_per_second"] = int(getattr(vision, "tokens_per_second", 2))
     backend_cls = QwenVLBackend
-    if cfg["model_type"] in ("qwen3_vl", "qwen3_vl_moe"):
+    if cfg["model_type"] == "qwen3_5":
+        from vniahd.models.qwen3_5 import Qwen35Backend
+
+        backend_cls = Qwen35Backend
+    elif cfg["model_type"] in ("qwen3_vl", "qwen3_vl_moe"):
         from vniahd.models.qwen3_vl import Qwen3VLBackend
 
         backend_cls = Qwen3VLBackend

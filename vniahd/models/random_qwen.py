@@ -49,7 +49,7 @@ from vniahd.models.tokenizer import byte_tokenizer
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
-FAMILIES = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl", "qwen3-vl-moe", "glm-4.1v")
+FAMILIES = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl", "qwen3-vl-moe", "qwen3.5", "glm-4.1v")
 
 TINY = dict(
     layers=2,
@@ -127,7 +127,13 @@ def resolve_params(params: dict, family: str = "qwen2-vl") -> dict:
         if "sections" not in out:  # GLM-4.1V's 8:12:12 of 32 pairs
             t = max(1, pairs // 4)
             out["sections"] = (t, (pairs - t) // 2, pairs - t - (pairs - t) // 2)
-    if "sections" not in out and family.startswith("qwen3-vl"):  # Qwen3-VL's interleaved 24:20:20 of 64
+    if family == "qwen3.5":  # partial rotary: a quarter of each head rotates (Qwen3.5's 0.25)
+        pairs //= 4
+        if pairs < 3:
+            raise VniahdError("qwen3.5 needs hidden/heads ≥ 24 so that a quarter of it gives 3 rotary pairs")
+    if "sections" not in out and (
+        family.startswith("qwen3-vl") or family == "qwen3.5"
+    ):  # Qwen3-VL's interleaved 24:20:20 of 64
         from vniahd.rope import default_sections
 
         out["sections"] = default_sections(pairs, "interleaved")
@@ -182,6 +188,25 @@ def build_config(family: str, p: dict, bos: int | None, eos: int | None):
         text_glm = {**text, "rope_parameters": {**rope, "partial_rotary_factor": 0.5}}
         vision_glm = {**tower, "image_size": 336 if p["size"] == "7b" else 112}
         return Glm4vConfig(text_config=text_glm, vision_config=vision_glm)
+    if family == "qwen3.5":
+        from transformers import Qwen3_5Config
+
+        head = p["hidden"] // p["heads"]
+        text35 = {
+            **text,
+            "head_dim": head,
+            "rope_parameters": {**rope, "mrope_interleaved": True, "partial_rotary_factor": 0.25},
+            # three Gated DeltaNet layers, then one full-attention layer (Qwen3.5's pattern)
+            "layer_types": [
+                "full_attention" if i % 4 == 3 else "linear_attention" for i in range(p["layers"])
+            ],
+            "linear_key_head_dim": head,
+            "linear_value_head_dim": head,
+            "linear_num_key_heads": p["kv_heads"],
+            "linear_num_value_heads": p["heads"],
+        }
+        vision35 = {**tower, "num_position_embeddings": 2304 if p["size"] == "7b" else 256}
+        return Qwen3_5Config(text_config=text35, vision_config=vision35)
     if family.startswith("qwen3-vl"):
         from transformers import Qwen3VLConfig, Qwen3VLMoeConfig
 
@@ -241,8 +266,11 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
     family = name.lower()
     if family not in FAMILIES:
         raise VniahdError(f"unknown random model {name!r}; use random:qwen2-vl or random:qwen2.5-vl")
-    qwen3 = family.startswith("qwen3-vl")
-    p = resolve_params({"patch": 16, "vision_depth": 2, **params} if qwen3 else params, family)
+    qwen3 = family.startswith("qwen3-vl") or family == "qwen3.5"
+    defaults = {"patch": 16, "vision_depth": 2}
+    if family == "qwen3.5":  # 4 layers: one full-attention layer after three recurrent ones
+        defaults.update(layers=4, hidden=128)
+    p = resolve_params({**defaults, **params} if qwen3 else params, family)
     tokenizer = byte_tokenizer()
     if p["vocab"] < tokenizer.vocab_size:
         raise VniahdError(f"vocab={p['vocab']} is smaller than the tokenizer ({tokenizer.vocab_size} ids)")
@@ -260,6 +288,8 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
         from transformers import Qwen3VLMoeForConditionalGeneration as cls
     elif family == "glm-4.1v":
         from transformers import Glm4vForConditionalGeneration as cls
+    elif family == "qwen3.5":
+        from transformers import Qwen3_5ForConditionalGeneration as cls
     else:
         from transformers import Qwen2_5_VLForConditionalGeneration as cls
     # Initialise on the target device in the run dtype (a 7B model never exists in fp32 on host).
@@ -296,7 +326,11 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
         "torch": torch.__version__,
     }
     backend_cls = QwenVLBackend
-    if qwen3:
+    if family == "qwen3.5":
+        from vniahd.models.qwen3_5 import Qwen35Backend
+
+        backend_cls = Qwen35Backend
+    elif qwen3:
         from vniahd.models.qwen3_vl import Qwen3VLBackend
 
         backend_cls = Qwen3VLBackend
