@@ -196,3 +196,30 @@ def test_qwen3_5_runs_without_prefix_sharing_and_says_why(dataset, tmp_path):
             lp = torch.log_softmax(be.logits(hidden[s - 1 :]), dim=-1)
             want = float(sum(lp[i, t] for i, t in enumerate(ids)))
             assert got[letter] == pytest.approx(want, abs=1e-4)
+
+
+@pytest.mark.parametrize("spec", ["random:qwen2.5-vl?hidden=64&heads=2", "random:glm-4.1v?heads=2"])
+def test_prefix_tree_walk_equals_independent_scoring_per_family(dataset, tmp_path, spec):
+    """Prefix sharing, chunked prefill and batching give every family what scoring each sample
+    alone gives (Qwen2-VL: tests/test_evaluate_prefix.py; Qwen3-VL and Qwen3.5: above)."""
+    from vniahd.evaluate import read_results
+
+    be = get_backend(spec)
+    variants = [get_variant("videorope")]
+
+    def run(out, **kw):
+        Runner(
+            dataset,
+            be,
+            EvalSettings(variants=variants, scoring="choice", progress=False, **kw),
+            tmp_path / out,
+        ).run()
+        return {(r["sample_id"], r["variant"]): r for r in read_results(tmp_path / out)}
+
+    fast = run("fast", batch_size=4, prefill_chunk=7)
+    alone = run("alone", batch_size=1, prefill_chunk=0, prefix_sharing=False)
+    assert fast.keys() == alone.keys()
+    for k, r in fast.items():
+        assert (r["correct"], r["prediction"]) == (alone[k]["correct"], alone[k]["prediction"]), k
+        for letter, lp in (r.get("option_logprobs") or {}).items():
+            assert lp == pytest.approx(alone[k]["option_logprobs"][letter], abs=1e-4)
