@@ -17,7 +17,13 @@ writes into --out:
   compare.png               all variants side by side, one shared colour bar
   delta_<variant>.png       with --baseline: difference from the baseline
   accuracy_vs_length.png    one line per variant; solid V-NIAH, dashed V-NIAH-D
-  summary.csv, summary.md   means with Wilson 95% intervals, near/far halves
+  summary.csv, summary.md   means with Wilson 95% intervals, near/far halves; when a model comes
+                            in several seeds (tiny?seed=0, tiny?seed=1, ...) summary.md and
+                            report.html lead with the across-seed table: per variant and benchmark
+                            the mean over seeds with a Student-t 95% interval over the per-seed
+                            means, the per-seed values, the V-NIAH -> V-NIAH-D drop, and paired
+                            differences from the baseline (--baseline, default mrope);
+                            --across models treats each model (checkpoint) as one replicate
   report.html               everything above in one self-contained page
 
 results are grouped by the dataset and model fingerprints in each directory's run.json: results
@@ -29,6 +35,8 @@ examples:
   vniahd plot results/run --out report/ --baseline vanilla --x tokens
   vniahd plot old_runs/videorope/all_accuracies.json results/run --out report/
   vniahd plot results/run --out report-paper/ --style reference
+  vniahd plot results/demo/runs/* --out report/ --baseline mrope
+  vniahd plot results/ckpt-a results/ckpt-b results/ckpt-c --out report/ --across models
 """
 
 
@@ -56,7 +64,16 @@ def register(subparsers) -> None:
     p.add_argument(
         "--baseline",
         metavar="VARIANT",
-        help="also draw delta_<variant>.png: each variant minus this one, per cell",
+        help="also draw delta_<variant>.png: each variant minus this one, per cell; and the "
+        "across-seed paired comparisons subtract it (default there: mrope when present)",
+    )
+    p.add_argument(
+        "--across",
+        choices=("auto", "seeds", "models", "none"),
+        default="auto",
+        help="lead summary.md and report.html with a verdict across replicates: auto (default: "
+        "across seeds when a model comes in several seeds), seeds (always, even with one), models "
+        "(each model or checkpoint is one replicate, as if seeds of one recipe) or none",
     )
     p.add_argument(
         "--x",
@@ -96,7 +113,13 @@ def run(args: argparse.Namespace) -> int:
     from vniahd.report import write_report
 
     paths = write_report(
-        args.results, args.out, baseline=args.baseline, x=args.x, annotate=args.annotate, style=args.style
+        args.results,
+        args.out,
+        baseline=args.baseline,
+        x=args.x,
+        annotate=args.annotate,
+        style=args.style,
+        across=args.across,
     )
     print(paths["summary.md"].read_text(encoding="utf-8").split("\nSources:")[0].rstrip())
     print()

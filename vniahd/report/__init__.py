@@ -7,7 +7,8 @@ Reads results only (never a model)::
     paths["report.html"]
 
 Modules: :mod:`.load` (inputs → records), :mod:`.aggregate` (grids, curves, summary rows),
-:mod:`.stats` (Wilson intervals), :mod:`.heatmap`, :mod:`.compare`, :mod:`.curves` (figures),
+:mod:`.stats` (Wilson and Student-t intervals), :mod:`.seeds` (the verdict across seeds or
+models), :mod:`.heatmap`, :mod:`.compare`, :mod:`.curves` (figures),
 :mod:`.tables` (summary.csv/md), :mod:`.html` (report.html), :mod:`.style` (shared look).
 """
 
@@ -22,7 +23,7 @@ from tqdm import tqdm
 from vniahd.errors import VniahdError
 from vniahd.notices import status, warn
 from vniahd.provenance import provenance
-from vniahd.report import aggregate, compare, curves, heatmap, html, tables
+from vniahd.report import aggregate, compare, curves, heatmap, html, seeds, tables
 from vniahd.report.load import Loaded, load_inputs, load_reference_accuracies, load_results_dir
 from vniahd.report.stats import wilson_interval
 
@@ -64,6 +65,8 @@ def write_report(
     x: str = "frames",
     annotate: bool | None = None,
     style: str = "default",
+    across: str = "auto",
+    paired_baseline: str | None = None,
 ) -> dict[str, Path]:
     """Write every report file into ``out_dir``; returns file name → path (``report.html`` last).
 
@@ -73,6 +76,10 @@ def write_report(
     values in heatmaps (default: when the grid has at most 16 lengths and 12 depths). ``style``:
     the per-group heatmaps' look, ``default`` or ``reference`` (the released V-NIAH-D heatmap:
     17.5×8 in, no title, no values; :mod:`.heatmap`); the other figures keep theirs.
+    ``across``: ``auto`` (summary.md and report.html lead with the across-seed table when some
+    model comes in several seeds), ``seeds`` (always), ``models`` (every model is one replicate:
+    checkpoints compared like seeds) or ``none`` (:mod:`.seeds`). ``paired_baseline``: the variant
+    the across-seed paired comparisons subtract (default ``baseline``, else ``mrope`` when present).
 
     On stderr: a status line while reading and while drawing, and one warning per note on the
     inputs (a torn last line skipped, results counted once that two inputs both hold, a missing
@@ -95,18 +102,24 @@ def write_report(
     if x == "tokens":  # fail before drawing anything if some group cannot be put on tokens
         for _, g in aggregate.groups(records):
             aggregate.tokens_per_frame(g)
-    if baseline is not None and baseline not in set(records["variant"]):
-        raise VniahdError(
-            f"baseline variant {baseline!r} is not in these results; variants found: "
-            f"{', '.join(dict.fromkeys(records['variant']))}"
-        )
+    if across not in seeds.ACROSS:
+        raise VniahdError(f"unknown --across {across!r}; use one of {', '.join(seeds.ACROSS)}")
+    for b in (baseline, paired_baseline):
+        if b is not None and b not in set(records["variant"]):
+            raise VniahdError(
+                f"baseline variant {b!r} is not in these results; variants found: "
+                f"{', '.join(dict.fromkeys(records['variant']))}"
+            )
+    verdict = seeds.across(records, loaded.sources, across, paired_baseline or baseline)
     groups = aggregate.groups(records)
     status(
         f"drawing {len(groups)} heatmap(s), the comparison and curves of {len(records)} results into {out}"
     )
     try:
         out.mkdir(parents=True, exist_ok=True)
-        return _write(loaded, groups, out, baseline=baseline, x=x, annotate=annotate, style=style)
+        return _write(
+            loaded, groups, out, baseline=baseline, x=x, annotate=annotate, style=style, across=verdict
+        )
     except OSError as exc:
         if exc.errno not in _WRITE_ERRORS:
             raise
@@ -138,6 +151,7 @@ def _write(
     x: str,
     annotate: bool | None,
     style: str = "default",
+    across: seeds.Across | None = None,
 ) -> dict[str, Path]:
     records = loaded.records
     paths: dict[str, Path] = {}
@@ -194,12 +208,15 @@ def _write(
     summary = aggregate.summary(records)
     source_paths = [s.path for s in loaded.sources]
     paths["summary.csv"] = tables.write_csv(summary, out / "summary.csv")
-    paths["summary.md"] = tables.write_markdown(summary, out / "summary.md", source_paths)
+    paths["summary.md"] = tables.write_markdown(summary, out / "summary.md", source_paths, across)
     options = {"inputs": [str(p) for p in source_paths], "baseline": baseline, "x": x, "annotate": annotate}
     if style != "default":
         options["style"] = style
+    if across is not None:
+        options["across"] = across.mode
+        options["paired_baseline"] = across.baseline
     paths["report.html"] = html.write_html(
-        out / "report.html", summary, figures, loaded.sources, provenance(), options
+        out / "report.html", summary, figures, loaded.sources, provenance(), options, across=across
     )
     steps.update()
     steps.close()

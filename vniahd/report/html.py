@@ -1,8 +1,11 @@
 """``report.html``: one self-contained page (no external files, no scripts, opens offline).
 
-Sections: the Table-3 summary and the long form (every mean with its Wilson 95% interval), the
-comparison, curves, delta figures and every heatmap as base64 ``data:`` PNGs, and the provenance of
-each input (files with SHA-256, run.json, notes) and of the report itself.
+Sections: the across-seed (or across-model) verdict when the results carry several seeds — the
+table of means with t-intervals, per-seed values and drops, the paired comparisons with a
+baseline and one sentence per pair (:mod:`.seeds`) — then the Table-3 summary and the long form
+(every mean with its Wilson 95% interval), the comparison, curves, delta figures and every
+heatmap as base64 ``data:`` PNGs, and the provenance of each input (files with SHA-256, run.json,
+notes) and of the report itself.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from vniahd.files import write_text_atomic
-from vniahd.report import tables
+from vniahd.report import seeds, tables
 from vniahd.report.load import Source
 
 _CSS = """
@@ -87,8 +90,11 @@ def render(
     sources: list[Source],
     provenance: dict,
     options: dict,
+    across: seeds.Across | None = None,
 ) -> str:
-    """The page's HTML. ``figures`` are (file name, path, caption) in display order."""
+    """The page's HTML. ``figures`` are (file name, path, caption) in display order; ``across``
+    (when given) leads the page."""
+    lead = _across(across) if across is not None else ""
     wide_h, wide_r = tables.wide_rows(summary_df)
     long_h, long_r = tables.long_rows(summary_df)
     figs = "\n".join(_figure(n, p, c) for n, p, c in figures)
@@ -104,7 +110,7 @@ def render(
 <p class="muted">Generated {html.escape(str(provenance.get("created_utc", "")))} by vniahd
 {html.escape(str(provenance.get("versions", {}).get("vniahd", "")))} from {len(sources)} input(s).
 Accuracies in percent with Wilson 95% confidence intervals.</p>
-<h2 id="summary">Summary</h2>
+{lead}<h2 id="summary">Summary</h2>
 {_table(wide_h, wide_r, num_from=tables.first_numeric_column(wide_h))}
 <h2 id="summary-long">Per benchmark, with near and far halves of the lengths</h2>
 <p class="muted">Near = the shorter half of the lengths (⌈L/2⌉ of L), far = the rest.</p>
@@ -116,6 +122,31 @@ Accuracies in percent with Wilson 95% confidence intervals.</p>
 <details><summary>report provenance and options</summary><pre>{prov}</pre></details>
 </body></html>
 """
+
+
+def _across(ac: seeds.Across) -> str:
+    esc = html.escape
+    title = esc(tables.across_title(ac))
+    header, rows, num_from = tables.across_rows(ac)
+    out = (
+        f'<h2 id="across">{title}</h2>\n<p class="muted">{esc(tables.across_caption(ac))}</p>\n'
+        f"{_table(header, rows, num_from)}\n"
+    )
+    if ac.baseline is None:
+        out += (
+            f'<p class="muted">No paired comparisons: no baseline variant '
+            f"({esc(seeds.DEFAULT_BASELINE)} is not in these results; choose one with --baseline).</p>\n"
+        )
+    elif ac.pairs:
+        header, rows, num_from = tables.paired_rows(ac)
+        many_s, many_f = len(ac.scorings) > 1, len(ac.families) > 1
+        items = "".join(f"<li>{esc(seeds.sentence(p, ac.unit, many_s, many_f))}</li>" for p in ac.pairs)
+        out += (
+            f'<h3 id="paired">Paired with {esc(str(ac.baseline))}</h3>\n'
+            f'<p class="muted">{esc(tables.paired_caption(ac))}</p>\n'
+            f"{_table(header, rows, num_from)}\n<ul>{items}</ul>\n"
+        )
+    return out
 
 
 def write_html(path: str | Path, *args, **kwargs) -> Path:

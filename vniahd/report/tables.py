@@ -18,7 +18,7 @@ from typing import cast
 import pandas as pd
 
 from vniahd.files import write_text_atomic
-from vniahd.report import aggregate
+from vniahd.report import aggregate, seeds
 
 CSV_COLUMNS = (
     "model",
@@ -117,11 +117,11 @@ def first_numeric_column(header: list[str]) -> int:
     return next(i for i, h in enumerate(header) if "acc." in h or h == "n" or h.startswith("n "))
 
 
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+def markdown_table(header: list[str], rows: list[list[str]], num_from: int | None = None) -> str:
     def esc(s: str) -> str:
         return str(s).replace("|", "\\|")
 
-    first = first_numeric_column(header)
+    first = first_numeric_column(header) if num_from is None else num_from
     lines = [
         "| " + " | ".join(map(esc, header)) + " |",
         "|" + "|".join("---" if i < first else "--:" for i in range(len(header))) + "|",
@@ -130,12 +130,151 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def summary_markdown(summary_df: pd.DataFrame, sources: list[str]) -> str:
+def across_rows(ac: seeds.Across) -> tuple[list[str], list[list[str]], int]:
+    """Header, cells and first numeric column of the across-seed table: one row per (model
+    family, variant, scoring); per benchmark the mean over replicates with its t-interval and the
+    per-replicate values; then the V-NIAH → V-NIAH-D drop."""
+    unit = ac.unit
+    many_families, many_scorings = len(ac.families) > 1, len(ac.scorings) > 1
+    benches = list(dict.fromkeys(r.benchmark for r in ac.rows))
+    drop_benches = list(dict.fromkeys(d.benchmark for d in ac.drops))
+    plain = next((r.benchmark for r in ac.rows if r.schedule == "none"), "V-NIAH")
+    keys = list(dict.fromkeys((r.family, r.variant, r.scoring) for r in ac.rows))
+    header = (["Model"] if many_families else []) + ["Variant"] + (["Scoring"] if many_scorings else [])
+    num_from = len(header)
+    for b in benches:
+        header += [f"{b} % mean [95% t-CI]", f"{b} per {unit}"]
+    header += [f"Drop {plain} → {b} (points)" for b in drop_benches]
+    by_row = {(r.family, r.variant, r.scoring, r.benchmark): r for r in ac.rows}
+    by_drop = {(d.family, d.variant, d.scoring, d.benchmark): d for d in ac.drops}
+    rows = []
+    for family, variant, scoring in keys:
+        cells = ([family] if many_families else []) + [variant] + ([scoring] if many_scorings else [])
+        for b in benches:
+            r = by_row.get((family, variant, scoring, b))
+            if r is None:
+                cells += ["–", "–"]
+            else:
+                cells += [
+                    seeds.interval_text(r.mean, r.lo, r.hi, r.n, unit),
+                    seeds.per_replicate_text(r.values),
+                ]
+        for b in drop_benches:
+            d = by_drop.get((family, variant, scoring, b))
+            cells.append(
+                "–"
+                if d is None
+                else f"{seeds.interval_text(d.mean, d.lo, d.hi, len(d.values), unit, signed=True)}"
+                f" ({seeds.per_replicate_text(d.values, signed=True)})"
+            )
+        rows.append(cells)
+    return header, rows, num_from
+
+
+def paired_rows(ac: seeds.Across) -> tuple[list[str], list[list[str]], int]:
+    """Header, cells and first numeric column of the paired comparisons (variant − baseline)."""
+    unit = ac.unit
+    many_families, many_scorings = len(ac.families) > 1, len(ac.scorings) > 1
+    header = (
+        (["Model"] if many_families else [])
+        + ["Comparison"]
+        + (["Scoring"] if many_scorings else [])
+        + ["Benchmark"]
+    )
+    num_from = len(header)
+    header += [f"Per {unit} (points)", "Mean [95% t-CI] (points)", "Consistent", "Verdict"]
+    rows = []
+    for p in ac.pairs:
+        cells = (
+            ([p.family] if many_families else [])
+            + [f"{p.variant} − {p.baseline}"]
+            + ([p.scoring] if many_scorings else [])
+            + [p.benchmark]
+        )
+        verdict = f"{p.variant} {'higher' if p.mean > 0 else 'lower'}" if p.called else "no difference shown"
+        cells += [
+            seeds.per_replicate_text(p.values, signed=True),
+            seeds.interval_text(p.mean, p.lo, p.hi, p.n, unit, signed=True),
+            f"{p.consistent} of {p.n}",
+            verdict,
+        ]
+        rows.append(cells)
+    return header, rows, num_from
+
+
+def across_caption(ac: seeds.Across) -> str:
+    """What the across-seed table shows, and how its intervals are made."""
+    unit = ac.unit
+    n = max((r.n for r in ac.rows), default=0)
+    if ac.mode == "models":
+        what = (
+            "each model (checkpoint) is one replicate, as if they were seeds of one recipe; "
+            "its value is its mean accuracy over every scored sample"
+        )
+    else:
+        what = (
+            "each seed is one trained model (seed from the model spec, e.g. `tiny?seed=1`, or "
+            "run.json's model record); its value is its mean accuracy over every scored sample"
+        )
+    spread = (
+        f"one {unit}, no between-{unit} interval"
+        if n < 2
+        else f"95% Student-t interval over the per-{unit} means (mean ± t·s/√n, n−1 degrees of "
+        f"freedom; clipped to 0–100), so it includes the between-{unit} variation"
+    )
+    return (
+        f"Accuracy in percent, mean over {unit}s: {what}. Interval: {spread}. Drop = V-NIAH minus "
+        f"V-NIAH-D accuracy per {unit} (positive: the distractors cost accuracy), with the same "
+        "interval."
+    )
+
+
+def paired_caption(ac: seeds.Across) -> str:
+    unit = ac.unit
+    return (
+        f"Each variant minus {ac.baseline}, per {unit} (the same {unit} on both sides), in accuracy "
+        f"points, with a 95% Student-t interval over the {unit}s. Consistent = {unit}s whose "
+        "difference has the sign of the mean. A difference is called only when its interval "
+        "excludes zero."
+    )
+
+
+def across_title(ac: seeds.Across) -> str:
+    """``Across seeds — tiny`` (the model named when there is one family), or ``Across models``."""
+    if ac.mode == "models":
+        return "Across models"
+    return "Across seeds" + (f" — {ac.families[0]}" if len(ac.families) == 1 else "")
+
+
+def across_markdown(ac: seeds.Across) -> str:
+    """The across-seed sections of summary.md (table, paired comparisons, one sentence per pair)."""
+    title = across_title(ac)
+    header, rows, num_from = across_rows(ac)
+    out = f"## {title}\n\n{across_caption(ac)}\n\n{markdown_table(header, rows, num_from)}\n\n"
+    if ac.baseline is None:
+        out += (
+            f"No paired comparisons: no baseline variant ({seeds.DEFAULT_BASELINE} is not in these "
+            "results; choose one with --baseline).\n\n"
+        )
+    elif ac.pairs:
+        header, rows, num_from = paired_rows(ac)
+        many_s, many_f = len(ac.scorings) > 1, len(ac.families) > 1
+        lines = "\n".join(f"- {seeds.sentence(p, ac.unit, many_s, many_f)}" for p in ac.pairs)
+        out += (
+            f"### Paired with {ac.baseline}\n\n{paired_caption(ac)}\n\n"
+            f"{markdown_table(header, rows, num_from)}\n\n{lines}\n\n"
+        )
+    return out
+
+
+def summary_markdown(summary_df: pd.DataFrame, sources: list[str], across: seeds.Across | None = None) -> str:
     wide = markdown_table(*wide_rows(summary_df))
     long = markdown_table(*long_rows(summary_df))
     src = "\n".join(f"- `{s}`" for s in sources)
+    lead = across_markdown(across) + "## Per model\n\n" if across is not None else ""
     return (
         "# V-NIAH / V-NIAH-D summary\n\n"
+        f"{lead}"
         "Accuracy in percent with Wilson 95% confidence intervals; n = scored samples "
         "(cells for reference all_accuracies.json files).\n\n"
         f"{wide}\n\n"
@@ -146,6 +285,8 @@ def summary_markdown(summary_df: pd.DataFrame, sources: list[str]) -> str:
     )
 
 
-def write_markdown(summary_df: pd.DataFrame, path: str | Path, sources: list[str]) -> Path:
-    write_text_atomic(path, summary_markdown(summary_df, sources))
+def write_markdown(
+    summary_df: pd.DataFrame, path: str | Path, sources: list[str], across: seeds.Across | None = None
+) -> Path:
+    write_text_atomic(path, summary_markdown(summary_df, sources, across))
     return Path(path)

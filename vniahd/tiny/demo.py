@@ -277,7 +277,9 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = _log) -> dict:
     from vniahd.report import write_report
 
     baseline = "vanilla" if "vanilla" in cfg.variants else None
-    paths = write_report(results_dirs, cfg.out, baseline=baseline)
+    # Paired comparisons across seeds subtract mrope, as in the paper (the deltas stay vanilla's).
+    paired = "mrope" if "mrope" in cfg.variants else None
+    paths = write_report(results_dirs, cfg.out, baseline=baseline, paired_baseline=paired)
     timings["report"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_start
     summary_md = Path(paths["summary.md"]).read_text()
