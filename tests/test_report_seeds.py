@@ -48,7 +48,11 @@ def _index(length, depth, needle):
     return LENGTHS.index(length) * 6 + DEPTHS.index(depth) * 2 + NEEDLES.index(needle)
 
 
-def _seeds(tmp_path, seeds=(0, 1, 2), variants=("vanilla", "mrope", "videorope")):
+def _tiny(seed):
+    return "tiny" if seed == 0 else f"tiny?seed={seed}"
+
+
+def _seeds(tmp_path, seeds=(0, 1, 2), variants=("vanilla", "mrope", "videorope"), spec=_tiny):
     dirs = []
     for seed in seeds:
         for schedule in ("none", "reference"):
@@ -65,7 +69,7 @@ def _seeds(tmp_path, seeds=(0, 1, 2), variants=("vanilla", "mrope", "videorope")
                     lengths=LENGTHS,
                     depths=DEPTHS,
                     needles=NEEDLES,
-                    model="tiny" if seed == 0 else f"tiny?seed={seed}",
+                    model=spec(seed),
                     model_fp=f"fp-seed{seed}",
                     dataset_fp=f"ds-{schedule}",
                 )
@@ -106,6 +110,8 @@ def test_seed_comes_from_the_spec_or_run_json():
     assert split_seed("tiny?seed=2&steps=5") == ("tiny?steps=5", 2)
     assert split_seed("tiny?seed=1") == ("tiny", 1)
     assert seed_of("tiny") == 0  # the tiny model's default seed
+    # The demo's specs: seed 0 is written without a seed, also with --steps.
+    assert seed_of("tiny?steps=5") == 0 and split_seed("tiny?seed=1&steps=5") == ("tiny?steps=5", 1)
     assert seed_of("tiny?steps=5", {"model": {"tiny": {"train_config": {"seed": 7}}}}) == 7
     assert seed_of("hf:/ckpt/Qwen2-VL-7B") is None
     assert seed_of("random:qwen2-vl", {"model": {"spec": "random:qwen2-vl"}}) is None
@@ -196,6 +202,21 @@ def test_baseline_option_and_one_seed(tmp_path):
     ) in md
     with pytest.raises(VniahdError, match="unknown --across"):
         write_report(dirs, tmp_path / "x", across="checkpoints")
+
+
+def test_demo_call_pairs_with_mrope_and_keeps_vanilla_deltas(tmp_path):
+    """As vniahd.tiny.demo calls the report: specs ``tiny?steps=N`` / ``tiny?seed=1&steps=N``,
+    baseline vanilla for the delta figures, paired comparisons with mrope."""
+
+    def spec(seed):
+        return "tiny?steps=5" if seed == 0 else f"tiny?seed={seed}&steps=5"
+
+    dirs = _seeds(tmp_path, spec=spec)
+    paths = write_report(dirs, tmp_path / "out", baseline="vanilla", paired_baseline="mrope")
+    md = paths["summary.md"].read_text()
+    assert "## Across seeds — tiny-steps-5" in md and "### Paired with mrope" in md
+    assert "| mrope | 100.0 [100.0, 100.0] | s0 100.0 · s1 100.0 · s2 100.0 | 75.0 [54.3, 95.7] |" in md
+    assert {"delta_mrope.png", "delta_videorope.png"} <= set(paths)
 
 
 def test_no_baseline_variant_says_so(tmp_path):

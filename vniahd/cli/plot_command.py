@@ -35,7 +35,7 @@ examples:
   vniahd plot results/run --out report/ --baseline vanilla --x tokens
   vniahd plot old_runs/videorope/all_accuracies.json results/run --out report/
   vniahd plot results/run --out report-paper/ --style reference
-  vniahd plot results/demo/runs/* --out report/ --baseline mrope
+  vniahd plot results/seed0 results/seed1 results/seed2 --out report/ --baseline mrope
   vniahd plot results/ckpt-a results/ckpt-b results/ckpt-c --out report/ --across models
 """
 

@@ -91,7 +91,7 @@ def seed_of(spec: str, run: dict | None = None) -> int | None:
     seed = run_seed(run)
     if seed is not None:
         return seed
-    return TINY_DEFAULT_SEED if base == "tiny" else None
+    return TINY_DEFAULT_SEED if base.partition("?")[0] == "tiny" else None
 
 
 @dataclass
