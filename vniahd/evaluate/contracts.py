@@ -70,6 +70,12 @@ class BackendLike(Protocol):
     def layout_params(self) -> Mapping[str, Any]: ...
 
     @property
+    def can_crop_cache(self) -> bool: ...  # False: recurrent layers, no prefix sharing
+
+    @property
+    def cache_note(self) -> str: ...  # why the cache cannot be cropped (run.json)
+
+    @property
     def device(self) -> torch.device: ...
 
     @property

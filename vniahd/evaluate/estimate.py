@@ -3,7 +3,7 @@ measured on the work done so far.
 
 Samples get longer with the haystack length, so a count of samples is a poor clock: an ETA from
 "samples per second" on the short lengths undershoots badly. Costs come from the same FLOP model
-that balances ranks (:func:`vniahd.evaluate.work_plan.group_cost`); the rate is cost per wall
+that balances ranks (:func:`vniahd.evaluate.work_plan.cost_profile`); the rate is cost per wall
 second over the groups finished in this process. Estimate and rate share one unit, so the ETA is
 consistent even where a backend has no FLOP model (the unit is then tokens).
 """

@@ -76,18 +76,17 @@ class GroupExecutor:
         self.batch_size = batch_size
         self.prefix_stats = {"computed_tokens": 0, "reused_tokens": 0}
 
-    def batches(self, prepared: Sequence[Prepared]) -> list[list[Prepared]]:
-        """A group's samples cut into batches (a function of the group alone)."""
+    def batches(self, prepared: Sequence[Prepared], shares: Sequence[int]) -> list[list[int]]:
+        """A group's samples cut into batches of indices (a function of the group alone);
+        ``shares[i]``: frames sample i shares with sample i + 1 (:func:`_shared_with_next`)."""
         mode = SCORING[self.scoring]
-        shares = _shared_with_next(prepared)
         shared_prev = [0] + [_tokens(p, f) for p, f in zip(prepared[1:], shares[:-1])]
-        cut = cut_batches(
+        return cut_batches(
             [p.total_tokens for p in prepared],
             [mode.can_batch(p.inputs) for p in prepared],
             shared_prev if self.prefix_sharing else [0] * len(prepared),
             self.batch_size,
         )
-        return [[prepared[i] for i in idx] for idx in cut]
 
     def run_group(
         self,
@@ -102,18 +101,17 @@ class GroupExecutor:
         be = self.backend
         prepared = [self.builder.prepare(r, haystack, images, lazy=True) for r in rows]
         shares = _shared_with_next(prepared)
-        index = {id(p): i for i, p in enumerate(prepared)}
         prefix = SharedPrefix(be, self.prefill_chunk)
         peak = PeakMemory(be.device)
-        for batch in self.batches(prepared):
+        for idx in self.batches(prepared, shares):
+            batch = [prepared[i] for i in idx]
             missing = [p.sample_id not in done for p in batch]
             if not any(missing) and not self.prefix_sharing:
                 continue
             t0 = time.perf_counter()
             peak.start()
             inputs = [self.builder.with_positions(p, variant) for p in batch]
-            members = [shares[index[id(p)]] for p in batch]
-            start = self._prefix_step(prefix, batch, inputs, members)
+            start = self._prefix_step(prefix, batch, inputs, [shares[i] for i in idx])
             if not any(missing):
                 continue  # the prefix step is all this batch contributes on a resume
             results = self._score(batch, inputs, prefix, start)

@@ -70,10 +70,9 @@ def export_inputs(
     prepared = runner.prepare(row, hay, images)
     inputs = runner.with_positions(prepared, variant)
     tok = backend.tokenizer
-    before = tok.encode(runner.settings.template.before)
-    after = tok.encode(
-        runner.settings.template.render_after(runner.builder.question(dataset.needles[row["needle_id"]]))
-    )
+    assert prepared.source is not None
+    # the text token ids the evaluator spliced around the frames
+    before, after = prepared.source.before_ids, prepared.source.after_ids
     answer = list(inputs.answer_ids) if scoring == "reference" or not inputs.letters else []
     if scoring == "choice" and inputs.letters and any(len(ids) != 1 for ids in inputs.letter_ids or []):
         raise VniahdError("export-inputs replays choice scoring of single-token options only")

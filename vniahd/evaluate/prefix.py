@@ -115,10 +115,10 @@ class PromptSource:
 
 
 class SharedPrefix:
-    """The KV cache of one shared prefix, extended incrementally (see the module docstring).
+    """One KV cache walking a group's prefix tree (see the module docstring).
 
-    ``tokens`` is what the cache holds now; ``advance`` makes it hold a given sample's prefix
-    (extending, or starting over when that sample does not continue the current prefix)."""
+    ``tokens`` is what the cache holds now; :meth:`follow` crops it to what the next sample shares
+    and grows it along that sample (starting over when nothing is shared)."""
 
     def __init__(self, backend: BackendLike, chunk: int = 0):
         self.backend = backend

@@ -130,11 +130,9 @@ class Runner:
         self.batch_size = _check_batch_size(settings.batch_size)
         self.builder = SampleBuilder(dataset, backend, self.cache, settings.template, settings.max_new_tokens)
         # A model whose cache cannot be cropped back (recurrent layers) cannot share prefixes.
-        self.prefix_sharing = bool(settings.prefix_sharing and getattr(backend, "can_crop_cache", True))
+        self.prefix_sharing = bool(settings.prefix_sharing and backend.can_crop_cache)
         self.prefix_sharing_off = (
-            ""
-            if self.prefix_sharing or not settings.prefix_sharing
-            else str(getattr(backend, "cache_note", ""))
+            "" if self.prefix_sharing or not settings.prefix_sharing else backend.cache_note
         )
         self.executor = GroupExecutor(
             backend,
@@ -164,22 +162,25 @@ class Runner:
         """Every work unit of the run, in run order (all ranks)."""
         return plan_units(self.rows(), self.variants)
 
-    def cost_profile(self, unit: WorkUnit) -> Profile:
-        """Per-sample FLOPs of a unit under the prefix-shared schedule (marginal, restart): what
-        the multi-process split balances and the ETA weighs."""
+    def _flop_model(self) -> Callable[[int, int], float] | None:
+        """The backend's FLOP model ``forward(n, past)``, or None (costs then count tokens)."""
         from vniahd.evaluate.flops import ModelShape
 
         try:
             # A backend without a language_model (or its config) raises AttributeError here.
-            forward = ModelShape.from_backend(cast("TextModelBackendLike", self.backend)).forward
+            return ModelShape.from_backend(cast("TextModelBackendLike", self.backend)).forward
         except (AttributeError, TypeError, VniahdError):
-            forward = None  # a backend without a FLOP model: balance by token counts
+            return None
+
+    def cost_profile(self, unit: WorkUnit) -> Profile:
+        """Per-sample FLOPs of a unit under the prefix-shared schedule (marginal, restart): what
+        the multi-process split balances and the ETA weighs."""
         return cost_profile(
             unit.rows,
             text_before=len(self.tokenizer.encode(self.settings.template.before)),
             tokens_per_frame=self.cache.tokens_per_frame,
             prefix_sharing=self.prefix_sharing,
-            forward=forward,
+            forward=self._flop_model(),
         )
 
     def estimated_cost(self, unit: WorkUnit) -> float:
@@ -327,13 +328,7 @@ class Runner:
 
     def _estimate(self, mine: Sequence[WorkUnit], left: dict[Any, set[str]]) -> RunEstimate:
         """The cost of this process's work left: each unit's FLOPs × the share of it left."""
-        from vniahd.evaluate.flops import ModelShape
-
-        try:
-            ModelShape.from_backend(cast("TextModelBackendLike", self.backend))
-            unit = "FLOPs"
-        except (AttributeError, TypeError, VniahdError):
-            unit = "token units"
+        unit = "FLOPs" if self._flop_model() is not None else "token units"
         costs: dict[Hashable, float] = {
             u.key: self.estimated_cost(u) * len(left[u.key]) / max(1, len(u.rows)) for u in mine
         }

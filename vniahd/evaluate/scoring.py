@@ -159,7 +159,7 @@ def _continuation_logprob(
     ``cache`` (then cropped back to the prompt so the next option starts from the same state)."""
     total = float(last_logprobs[ids[0]])
     if len(ids) > 1:
-        if not getattr(backend, "can_crop_cache", True):
+        if not backend.can_crop_cache:
             import copy
 
             # recurrent layers cannot be cropped back: extend a copy, keep the prompt's state
@@ -169,7 +169,7 @@ def _continuation_logprob(
         hidden = backend.hidden_states(emb[None], _pos(inputs, s, s + len(ids) - 1), cache=cache)
         lp = torch.log_softmax(backend.logits(hidden[0]), dim=-1)
         total += float(lp[torch.arange(len(ids) - 1), torch.tensor(ids[1:], device=lp.device)].sum())
-        if getattr(backend, "can_crop_cache", True):
+        if backend.can_crop_cache:
             crop_to(cache, s)
     return total
 

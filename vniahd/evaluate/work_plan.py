@@ -81,12 +81,6 @@ def order_samples(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     )
 
 
-def shared_frames(rows: Sequence[dict[str, Any]]) -> list[int]:
-    """For each sample of an ordered group, the frames it shares with the next one (0 for the last)."""
-    keys = [sequence_key(r) for r in rows]
-    return [common_frames(keys[i], keys[i + 1]) for i in range(len(keys) - 1)] + [0] if keys else []
-
-
 def prefix_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[int, list[dict[str, Any]]]]:
     """Consecutive (offset, rows) groups of an ordered sample list: the samples that can share a
     haystack prefix (all lengths together)."""
@@ -129,26 +123,6 @@ def plan_units(rows: Sequence[dict[str, Any]], variants: Sequence[Variant]) -> l
 
 
 # ---- cost and shards ----------------------------------------------------------------------------
-def group_cost(
-    rows: Sequence[dict[str, Any]],
-    *,
-    text_before: int,
-    tokens_per_frame: int,
-    prefix_sharing: bool,
-    forward: Callable[[int, int], float] | None = None,
-) -> float:
-    """FLOPs of running ``rows`` in order on one shared prefix started from nothing (approximate
-    text lengths); ``forward(n, past)`` is the model's FLOP model (token count when ``None``)."""
-    marginal, _ = cost_profile(
-        rows,
-        text_before=text_before,
-        tokens_per_frame=tokens_per_frame,
-        prefix_sharing=prefix_sharing,
-        forward=forward,
-    )
-    return sum(marginal)
-
-
 def cost_profile(
     rows: Sequence[dict[str, Any]],
     *,
@@ -159,7 +133,7 @@ def cost_profile(
     text_after: int = 64,
 ) -> tuple[list[float], list[float]]:
     """Per sample of an ordered group: its marginal cost (the tokens it does not share with the
-    previous sample, run on top of the shared ones; they sum to :func:`group_cost`) and the extra
+    previous sample, run on top of the shared ones; they sum to the group's cost) and the extra
     cost of *starting* a cache at it (recomputing the shared part from nothing). ``text_after``:
     tokens after the video (question and answer; 64 approximates the reference prompt)."""
 
