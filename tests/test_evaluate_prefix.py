@@ -215,7 +215,7 @@ def test_batched_equals_unbatched(dataset, backend, tmp_path, scoring):
     many = _runner(dataset, backend, tmp_path / "many", tmp_path / "c", variants, scoring, batch_size=4)
     batches = []
     orig = many.executor.batches
-    many.executor.batches = lambda prepared: batches.append(b := orig(prepared)) or b
+    many.executor.batches = lambda *a: batches.append(b := orig(*a)) or b
     many.run()
     assert max(len(b) for bs in batches for b in bs) == 4  # batching really happened
     a, b = _by_key(read_results(tmp_path / "one")), _by_key(read_results(tmp_path / "many"))

@@ -97,22 +97,27 @@ def test_cuda_without_gpu_is_a_user_error():
         get_backend("random:qwen2-vl", device="cuda")
 
 
+def save_and_reload(random_be, path, preprocessor: dict | None = None):
+    """``save_pretrained`` a random model (vision tower included) with its tokenizer and a
+    ``preprocessor_config.json`` (by default its pixel normalisation and budget), then load the
+    directory through ``hf:PATH`` in float32."""
+    random_be.model.save_pretrained(path)
+    random_be.tokenizer.tokenizer.save(str(path / "tokenizer.json"))
+    pc = random_be.patch
+    pre = preprocessor or {
+        "image_mean": list(pc.image_mean),
+        "image_std": list(pc.image_std),
+        "min_pixels": pc.min_pixels,
+        "max_pixels": pc.max_pixels,
+    }
+    (path / "preprocessor_config.json").write_text(json.dumps(pre))
+    return get_backend(f"hf:{path}", dtype="float32")
+
+
 def test_hf_path_round_trip(tmp_path, qwen2):
     """save_pretrained a full tiny Qwen2-VL (vision tower included) and load it through hf:PATH:
     same vision embeddings, same logits."""
-    qwen2.model.save_pretrained(tmp_path)
-    qwen2.tokenizer.tokenizer.save(str(tmp_path / "tokenizer.json"))
-    (tmp_path / "preprocessor_config.json").write_text(
-        json.dumps(
-            {
-                "image_mean": list(qwen2.patch.image_mean),
-                "image_std": list(qwen2.patch.image_std),
-                "min_pixels": qwen2.patch.min_pixels,
-                "max_pixels": qwen2.patch.max_pixels,
-            }
-        )
-    )
-    be = get_backend(f"hf:{tmp_path}", dtype="float32")
+    be = save_and_reload(qwen2, tmp_path)
     assert be.spec == f"hf:{tmp_path}" and be.rotary == qwen2.rotary
     assert be.tokenizer.encode("<|im_end|>B") == qwen2.tokenizer.encode("<|im_end|>B")
     torch.testing.assert_close(be.encode_frames(FRAMES), qwen2.encode_frames(FRAMES))
@@ -208,16 +213,8 @@ def test_hf_path_round_trip_qwen3_vl(tmp_path):
     from vniahd.models.qwen3_vl import Qwen3VLBackend
 
     q3 = get_backend("random:qwen3-vl")
-    q3.model.save_pretrained(tmp_path)
-    q3.tokenizer.tokenizer.save(str(tmp_path / "tokenizer.json"))
-    pre = {
-        "image_mean": [0.5] * 3,
-        "image_std": [0.5] * 3,
-        "min_pixels": q3.patch.min_pixels,
-        "max_pixels": q3.patch.max_pixels,
-    }
-    (tmp_path / "preprocessor_config.json").write_text(json.dumps(pre))
-    be = get_backend(f"hf:{tmp_path}", dtype="float32")
+    assert q3.patch.image_mean == (0.5, 0.5, 0.5)  # its processor's normalisation, saved with it
+    be = save_and_reload(q3, tmp_path)
     assert isinstance(be, Qwen3VLBackend) and be.rotary == q3.rotary
     assert be.rotary.native_allocation == "interleaved" and be.deepstack_levels == 2
     frames = np.random.default_rng(1).integers(0, 256, (2, 64, 96, 3), dtype=np.uint8)
@@ -236,11 +233,8 @@ def test_hf_path_round_trip_glm4v(tmp_path):
     """A saved tiny GLM-4.1V loads through hf:PATH with its adjacent-pair, partial rotary read
     from the model and its processor's per-group pixel budget."""
     glm = get_backend("random:glm-4.1v?heads=2")
-    glm.model.save_pretrained(tmp_path)
-    glm.tokenizer.tokenizer.save(str(tmp_path / "tokenizer.json"))
-    pre = {"size": {"shortest_edge": 112 * 112, "longest_edge": 28 * 28 * 15000}}
-    (tmp_path / "preprocessor_config.json").write_text(json.dumps(pre))
-    be = get_backend(f"hf:{tmp_path}", dtype="float32")
+    pre = {"size": {"shortest_edge": 112 * 112, "longest_edge": 28 * 28 * 15000}}  # GLM's own
+    be = save_and_reload(glm, tmp_path, pre)
     assert be.rotary == glm.rotary and be.rotary.pair_layout == "adjacent"
     assert be.rotary.rotary_dim == be.rotary.head_dim // 2 and be.patch == glm.patch
     frames = np.random.default_rng(2).integers(0, 256, (2, 56, 84, 3), dtype=np.uint8)
@@ -250,16 +244,8 @@ def test_hf_path_round_trip_glm4v(tmp_path):
 def test_hf_path_round_trip_qwen3_5(tmp_path):
     """A saved tiny Qwen3.5 loads through hf:PATH as the backend that cannot crop its cache."""
     q35 = get_backend("random:qwen3.5")
-    q35.model.save_pretrained(tmp_path)
-    q35.tokenizer.tokenizer.save(str(tmp_path / "tokenizer.json"))
-    pre = {
-        "image_mean": [0.5] * 3,
-        "image_std": [0.5] * 3,
-        "min_pixels": q35.patch.min_pixels,
-        "max_pixels": q35.patch.max_pixels,
-    }
-    (tmp_path / "preprocessor_config.json").write_text(json.dumps(pre))
-    be = get_backend(f"hf:{tmp_path}", dtype="float32")
+    assert q35.patch.image_mean == (0.5, 0.5, 0.5)
+    be = save_and_reload(q35, tmp_path)
     assert be.can_crop_cache is False and be.rotary == q35.rotary and be.rotary.rotary_dim == 8
     emb = torch.randn(1, 12, be.hidden_size)
     pos = torch.arange(12.0).expand(3, 1, 12)

@@ -63,6 +63,38 @@ def own_logits(be, frames: np.ndarray, before: list[int], after: list[int], answ
     return out.logits[0, s - 1 : s - 1 + len(answer)].float()
 
 
+def last_sample(dataset, be, variant, out):
+    """(runner, row, prepared, inputs) of the plan's last sample (needle and distractor inside)
+    under ``variant``, prompt embeddings materialised."""
+    runner = Runner(dataset, be, EvalSettings(variants=[variant], progress=False), out)
+    row = runner.rows()[-1]
+    hay = runner.cache.haystack(dataset.haystack_frames(), dataset.haystack_key)
+    images = runner.cache.images(
+        {n: dataset.image(n) for n in [row["needle_image"], *row["distractor_images"]]}
+    )
+    prepared = runner.prepare(row, hay, images)
+    return runner, row, prepared, runner.with_positions(prepared, runner.variants[0])
+
+
+def assert_fast_equals_alone(dataset, be, variants, root):
+    """The full evaluator (prefix sharing asked for, 7-token prefill chunks, batches of 4) gives
+    the answers and option log-probabilities of scoring every sample alone in one pass."""
+    from vniahd.evaluate import read_results
+
+    def run(out, **kw):
+        settings = EvalSettings(variants=variants, scoring="choice", progress=False, **kw)
+        Runner(dataset, be, settings, root / out).run()
+        return {(r["sample_id"], r["variant"]): r for r in read_results(root / out)}
+
+    fast = run("fast", batch_size=4, prefill_chunk=7)
+    alone = run("alone", batch_size=1, prefill_chunk=0, prefix_sharing=False)
+    assert fast.keys() == alone.keys() and len(fast) == len(variants) * len(dataset.samples)
+    for k, r in fast.items():
+        assert (r["correct"], r["prediction"]) == (alone[k]["correct"], alone[k]["prediction"]), k
+        for letter, lp in (r.get("option_logprobs") or {}).items():
+            assert lp == pytest.approx(alone[k]["option_logprobs"][letter], abs=1e-4)
+
+
 @pytest.mark.parametrize(
     "spec",
     [
@@ -80,13 +112,7 @@ def test_answer_logits_equal_the_models_own_forward(dataset, tmp_path, spec, nam
     # the model's own allocation: M-RoPE blocks (Qwen2/2.5-VL) or interleaved t/h/w (Qwen3-VL)
     native = {"mrope-blocks": "mrope", "interleaved": "mrope-interleaved"}[be.rotary.native_allocation]
     variant = get_variant(native if name == "native" else name)
-    runner = Runner(dataset, be, EvalSettings(variants=[variant], progress=False), tmp_path / "out")
-    row = runner.rows()[-1]  # the longest sample: needle and distractor inside
-    hay = runner.cache.haystack(dataset.haystack_frames(), dataset.haystack_key)
-    names = [row["needle_image"], *row["distractor_images"]]
-    images = runner.cache.images({n: dataset.image(n) for n in names})
-    prep = runner.prepare(row, hay, images)
-    inputs = runner.with_positions(prep, runner.variants[0])
+    runner, row, prep, inputs = last_sample(dataset, be, variant, tmp_path / "out")
     s, answer = inputs.prompt_len, list(inputs.answer_ids)
     before = be.tokenizer.encode(runner.settings.template.before)
     after_start = len(before) + prep.num_frames * runner.cache.tokens_per_frame
@@ -119,31 +145,11 @@ def test_qwen3_vl_deepstack_travels_through_every_evaluation_path(dataset, tmp_p
     prefill chunks that cut through the video and right-padded batches: the full evaluator's
     answers and option log-probabilities equal scoring each sample alone in one pass, and the
     features matter (dropping them changes the logits)."""
-    from vniahd.evaluate import read_results
-
     be = get_backend("random:qwen3-vl")
     variants = [get_variant("videorope"), get_variant("mrope-interleaved")]
+    assert_fast_equals_alone(dataset, be, variants, tmp_path)
 
-    def run(out, **kw):
-        settings = EvalSettings(variants=variants, scoring="choice", progress=False, **kw)
-        Runner(dataset, be, settings, tmp_path / out).run()
-        return {(r["sample_id"], r["variant"]): r for r in read_results(tmp_path / out)}
-
-    fast = run("fast", batch_size=4, prefill_chunk=7)
-    alone = run("alone", batch_size=1, prefill_chunk=0, prefix_sharing=False)
-    assert fast.keys() == alone.keys() and len(fast) == 2 * len(dataset.samples)
-    for k, r in fast.items():
-        assert (r["correct"], r["prediction"]) == (alone[k]["correct"], alone[k]["prediction"]), k
-        for letter, lp in (r.get("option_logprobs") or {}).items():
-            assert lp == pytest.approx(alone[k]["option_logprobs"][letter], abs=1e-4)
-
-    runner = Runner(dataset, be, EvalSettings(variants=variants[:1], progress=False), tmp_path / "x")
-    row = runner.rows()[-1]
-    hay = runner.cache.haystack(dataset.haystack_frames(), dataset.haystack_key)
-    images = runner.cache.images(
-        {n: dataset.image(n) for n in [row["needle_image"], *row["distractor_images"]]}
-    )
-    inputs = runner.with_positions(runner.prepare(row, hay, images), runner.variants[0])
+    runner, _, _, inputs = last_sample(dataset, be, variants[0], tmp_path / "x")
     d = be.model_hidden_size
     with be.use_variant(runner.variants[0]), torch.inference_mode():
         pos = inputs.positions[:, None, : len(inputs.embeds)]
@@ -160,32 +166,16 @@ def test_qwen3_5_runs_without_prefix_sharing_and_says_why(dataset, tmp_path):
     import dataclasses
     import json
 
-    from vniahd.evaluate import read_results
     from vniahd.evaluate.scoring import score
 
     be = get_backend("random:qwen3.5")
     variants = [get_variant("videorope")]
-
-    def run(out, **kw):
-        settings = EvalSettings(variants=variants, scoring="choice", progress=False, **kw)
-        Runner(dataset, be, settings, tmp_path / out).run()
-        return {(r["sample_id"], r["variant"]): r for r in read_results(tmp_path / out)}
-
-    asked = run("asked", batch_size=4, prefill_chunk=7)  # prefix sharing asked for (the default)
-    alone = run("alone", batch_size=1, prefill_chunk=0, prefix_sharing=False)
-    for k, r in asked.items():
-        assert (r["correct"], r["prediction"]) == (alone[k]["correct"], alone[k]["prediction"]), k
-    evaluation = json.loads((tmp_path / "asked" / "run.json").read_text())["evaluation"]
+    assert_fast_equals_alone(dataset, be, variants, tmp_path)  # prefix sharing asked for there
+    evaluation = json.loads((tmp_path / "fast" / "run.json").read_text())["evaluation"]
     assert evaluation["prefix_sharing"] is False
     assert "cannot be cropped back" in evaluation["prefix_sharing_off_because"]
 
-    runner = Runner(dataset, be, EvalSettings(variants=variants, progress=False), tmp_path / "x")
-    row = runner.rows()[-1]
-    hay = runner.cache.haystack(dataset.haystack_frames(), dataset.haystack_key)
-    images = runner.cache.images(
-        {n: dataset.image(n) for n in [row["needle_image"], *row["distractor_images"]]}
-    )
-    inputs = runner.with_positions(runner.prepare(row, hay, images), runner.variants[0])
+    runner, _, _, inputs = last_sample(dataset, be, variants[0], tmp_path / "x")
     multi = dataclasses.replace(inputs, letters=["A", "B"], answer="B", letter_ids=[[65, 66], [50, 48, 48]])
     with be.use_variant(runner.variants[0]), torch.inference_mode():
         got = score(be, multi, "choice").extra["option_logprobs"]
@@ -202,24 +192,4 @@ def test_qwen3_5_runs_without_prefix_sharing_and_says_why(dataset, tmp_path):
 def test_prefix_tree_walk_equals_independent_scoring_per_family(dataset, tmp_path, spec):
     """Prefix sharing, chunked prefill and batching give every family what scoring each sample
     alone gives (Qwen2-VL: tests/test_evaluate_prefix.py; Qwen3-VL and Qwen3.5: above)."""
-    from vniahd.evaluate import read_results
-
-    be = get_backend(spec)
-    variants = [get_variant("videorope")]
-
-    def run(out, **kw):
-        Runner(
-            dataset,
-            be,
-            EvalSettings(variants=variants, scoring="choice", progress=False, **kw),
-            tmp_path / out,
-        ).run()
-        return {(r["sample_id"], r["variant"]): r for r in read_results(tmp_path / out)}
-
-    fast = run("fast", batch_size=4, prefill_chunk=7)
-    alone = run("alone", batch_size=1, prefill_chunk=0, prefix_sharing=False)
-    assert fast.keys() == alone.keys()
-    for k, r in fast.items():
-        assert (r["correct"], r["prediction"]) == (alone[k]["correct"], alone[k]["prediction"]), k
-        for letter, lp in (r.get("option_logprobs") or {}).items():
-            assert lp == pytest.approx(alone[k]["option_logprobs"][letter], abs=1e-4)
+    assert_fast_equals_alone(dataset, get_backend(spec), [get_variant("videorope")], tmp_path)
