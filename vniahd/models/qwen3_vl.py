@@ -25,11 +25,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 
 from vniahd.files import sha256_json
-from vniahd.models.patchify import patchify_frames
 from vniahd.models.qwen_vl import GROUPING, QwenVLBackend
 
 
@@ -49,18 +47,11 @@ class Qwen3VLBackend(QwenVLBackend):
         return self.model_hidden_size * (1 + self.deepstack_levels) + 1
 
     # ---- frame encoder -------------------------------------------------------------------
-    def encode_frames(self, frames: np.ndarray) -> torch.Tensor:
-        frames = np.asarray(frames)
-        n = len(frames)
-        rows, (_, gh, gw) = patchify_frames(frames, self.patch)
-        grid = torch.tensor([[1, gh, gw]] * n, dtype=torch.long, device=self.device)
-        pixels = torch.from_numpy(rows).to(device=self.device, dtype=self.dtype)
-        with torch.inference_mode():
-            out = self.visual(pixels, grid_thw=grid, return_dict=True)
-        parts = [out.pooler_output, *out.deepstack_features]  # each [n · tokens, d]
+    def token_rows(self, tower_output: Any) -> torch.Tensor:
+        """Merged token | DeepStack levels | visual flag, per visual token."""
+        parts = [tower_output.pooler_output, *tower_output.deepstack_features]  # each [n · tokens, d]
         flag = parts[0].new_ones(parts[0].shape[0], 1)
-        tokens = (gh // self.patch.merge_size) * (gw // self.patch.merge_size)
-        return torch.cat([*parts, flag], dim=-1).reshape(n, tokens, -1).to("cpu")
+        return torch.cat([*parts, flag], dim=-1)
 
     def encoder_fingerprint(self, frame_size: tuple[int, int]) -> str:
         base = super().encoder_fingerprint(frame_size)

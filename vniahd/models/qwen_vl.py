@@ -83,10 +83,15 @@ class QwenVLBackend(Backend):
         grid = torch.tensor([[1, gh, gw]] * n, dtype=torch.long, device=self.device)
         pixels = torch.from_numpy(rows).to(device=self.device, dtype=self.dtype)
         with torch.inference_mode():
-            out = self.visual(pixels, grid_thw=grid)
-        merged = out.pooler_output  # [n · gh·gw / m², hidden], row-major merged grid per group
+            out = self.visual(pixels, grid_thw=grid, return_dict=True)
         tokens = (gh // self.patch.merge_size) * (gw // self.patch.merge_size)
-        return merged.reshape(n, tokens, -1).to("cpu")
+        return self.token_rows(out).reshape(n, tokens, -1).to("cpu")
+
+    def token_rows(self, tower_output: Any) -> torch.Tensor:
+        """The evaluator's rows from the vision tower's output: the merged tokens
+        ``[n · tokens, hidden]`` in row-major merged-grid order per group."""
+        rows: torch.Tensor = tower_output.pooler_output
+        return rows
 
     def encoder_fingerprint(self, frame_size: tuple[int, int]) -> str:
         if self._visual_hash is None:
