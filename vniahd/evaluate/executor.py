@@ -134,7 +134,6 @@ class GroupExecutor:
         if not self.prefix_sharing:
             return 0
         first = batch[0]
-        assert first.source is not None
         common = min(shares[:-1]) if len(batch) > 1 else len(first.source.refs)
         grow = min(shares)  # consecutive shares: the first member and the next sample share this much
         return prefix.follow(first.source, inputs[0].positions, min(grow, common), common)
@@ -185,9 +184,9 @@ def _shared_with_next(prepared: Sequence[Prepared]) -> list[int]:
     it shares even the text before the video)."""
     from vniahd.evaluate.work_plan import common_frames
 
-    refs = [p.source.refs if p.source is not None else [] for p in prepared]
+    refs = [p.source.refs for p in prepared]
     return [common_frames(refs[i], refs[i + 1]) for i in range(len(refs) - 1)] + [-1] if refs else []
 
 
 def _tokens(p: Prepared, frames: int) -> int:
-    return p.source.prefix_tokens(frames) if p.source is not None and frames >= 0 else 0
+    return p.source.prefix_tokens(frames) if frames >= 0 else 0

@@ -70,7 +70,6 @@ def export_inputs(
     prepared = runner.prepare(row, hay, images)
     inputs = runner.with_positions(prepared, variant)
     tok = backend.tokenizer
-    assert prepared.source is not None
     # the text token ids the evaluator spliced around the frames
     before, after = prepared.source.before_ids, prepared.source.after_ids
     answer = list(inputs.answer_ids) if scoring == "reference" or not inputs.letters else []

@@ -37,7 +37,7 @@ class Prepared:
     inputs: SampleInputs
     segments: list[Segment]
     num_frames: int
-    source: PromptSource | None = None
+    source: PromptSource  # the prompt's rows, gathered lazily; its refs and token ids
 
     @property
     def sample_id(self) -> str:
