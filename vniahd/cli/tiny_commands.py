@@ -17,16 +17,26 @@ only the RoPE variant differs. Checkpoints (transformers format + metadata) are 
 $VNIAHD_CACHE/tiny/checkpoints, keyed by the training configuration; an existing checkpoint is
 reused unless --force.
 
-example:
+The package ships trained checkpoints (vanilla, tad, mrope, videorope × seeds 0-2; --list-shipped),
+and '--model tiny' evaluates those unless you ask for local weights ('tiny?weights=local'):
+training is deterministic on one machine but not across CPUs. --verify retrains a shipped
+checkpoint here and compares: bit for bit where torch, transformers, the CPU vector ISA and the
+thread count match the ones it was trained with; elsewhere it reports how far the weights and the
+training-length accuracy are and passes if the retrained model reaches 0.90 there (exit 1 if not).
+
+examples:
   vniahd train-tiny --variant videorope --seed 1
-  vniahd eval --dataset DIR --model tiny --variant videorope --out results/x
+  vniahd train-tiny --variant mrope --seed 0 --verify
+  vniahd train-tiny --list-shipped
+  vniahd eval --dataset DIR --model 'tiny?weights=local' --variant videorope --out results/x
 """
 
 DEMO_EPILOG = """\
 Steps: build the demo haystack; generate V-NIAH and V-NIAH-D datasets on its held-out portion;
-train (or load) one tiny model per variant and seed; evaluate all; write heatmaps, comparison,
-curves, summary.md (Wilson 95% intervals) and report.html into --out; print the summary.
-Everything is cached: a second run trains and encodes nothing.
+load the tiny models shipped with the package (one per variant and seed; --retrain trains them
+here instead); evaluate all; write the across-seed verdict (means with t-intervals over seeds,
+paired differences against mrope), heatmaps, curves, summary.md and report.html into --out; print
+the summary. Everything is cached: a second run encodes and trains nothing.
 """
 
 
@@ -41,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--variant",
-        required=True,
+        default=None,
         metavar="NAME",
         help="RoPE variant: a preset (vanilla, tad, mrope, videorope, …) or any spec "
         "'vniahd eval --variant' accepts",
@@ -61,6 +71,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="haystack video to train on (default: the demo haystack)",
     )
     p.add_argument("--force", action="store_true", help="train again even if a checkpoint exists")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="retrain the shipped checkpoint of --variant/--seed here and compare it (bits, weights, "
+        "training-length accuracy); exit 1 if it fails",
+    )
+    p.add_argument("--list-shipped", action="store_true", help="list the checkpoints shipped with vniahd")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_train)
 
@@ -82,14 +99,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="comma-separated variants (default: %(default)s)",
     )
     d.add_argument(
-        "--seeds", default="0", metavar="S,…", help="comma-separated training seeds (default: %(default)s)"
+        "--seeds",
+        default="0,1,2",
+        metavar="S,…",
+        help="comma-separated training seeds (default: %(default)s, the shipped ones)",
+    )
+    d.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train the models on this machine instead of evaluating the shipped ones (minutes per "
+        "model; another CPU trains other models, so the numbers differ from the README's)",
     )
     d.add_argument(
         "--steps",
         type=int,
         default=None,
         metavar="N",
-        help="training steps per model (default: the recipe's)",
+        help="training steps per model (default: the recipe's; other values train locally)",
     )
     d.add_argument(
         "--lengths",
@@ -103,7 +129,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="R",
-        help="haystack windows per (length, depth, needle) (default: 9 → 54 samples per cell)",
+        help="haystack windows per (length, depth, needle) (default: 3 → 18 samples per cell and "
+        "seed, 54 per cell over the 3 default seeds)",
     )
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
     d.set_defaults(func=run_demo_cmd)
@@ -130,8 +157,22 @@ def run_train(args: argparse.Namespace) -> int:
     from vniahd.tiny.checkpoints import is_complete
     from vniahd.tiny.recipe import Recipe, train_and_save
 
+    if args.list_shipped:
+        return _list_shipped()
+    if not args.variant:
+        raise VniahdError("give --variant NAME (or --list-shipped)")
     if args.steps is not None and args.steps < 1:
         raise VniahdError(f"--steps must be at least 1, got {args.steps}")
+    if args.verify:
+        from vniahd.tiny.verify import verify
+
+        if args.steps is not None or args.haystack:
+            raise VniahdError("--verify checks a shipped checkpoint: drop --steps and --haystack")
+        result = verify(
+            args.variant, args.seed, progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr)
+        )
+        print("\n".join(result.lines()))
+        return 0 if result.passed else 1
     variant = parse_variant(args.variant)
     recipe = Recipe(haystack=Path(args.haystack) if args.haystack else None).with_train(seed=args.seed)
     if args.steps is not None:
@@ -149,6 +190,24 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _list_shipped() -> int:
+    from vniahd.tiny.shipped import WEIGHTS_DIR, read_manifest
+
+    entries = read_manifest()["checkpoints"]
+    if not entries:
+        print("no tiny checkpoints are shipped with this installation")
+        return 0
+    print(f"{len(entries)} checkpoints in {WEIGHTS_DIR}:")
+    for e in entries:
+        m, t = e.get("machine", {}), e.get("training", {})
+        print(
+            f"  {e['variant_name']:<10} seed {e['seed']}  {e['file']:<28} {e['bytes'] / 1e6:.2f} MB  "
+            f"key {e['checkpoint_key']}  trained {t.get('seconds', 0):.0f}s on {m.get('cpu', '?')} "
+            f"({m.get('cpu_capability', '?')}, {m.get('threads', '?')} threads, torch {m.get('torch', '?')})"
+        )
+    return 0
+
+
 def run_demo_cmd(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
@@ -160,6 +219,7 @@ def run_demo_cmd(args: argparse.Namespace) -> int:
         variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()),
         seeds=_ints(args.seeds, "--seeds"),
         steps=args.steps,
+        retrain=args.retrain,
         progress=not args.no_progress,
     )
     if args.lengths:

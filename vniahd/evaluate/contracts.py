@@ -56,6 +56,8 @@ class BackendLike(Protocol):
 
     @property
     def spec(self) -> str: ...
+    @property
+    def seed(self) -> int | None: ...  # training seed of the weights, if seeded (result lines)
 
     @property
     def tokenizer(self) -> TokenizerLike: ...

@@ -160,6 +160,7 @@ class GroupExecutor:
             "variant": variant.name,
             "scoring": self.scoring,
             "model": be.spec,
+            "seed": be.seed,
             "length": int(row["length"]),
             "depth": float(row["depth"]),
             "needle_id": str(row["needle_id"]),

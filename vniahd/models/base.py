@@ -100,6 +100,9 @@ class Backend(ABC):
     #: multi-token answer option is scored on a copy of the cache instead of cropping it back.
     can_crop_cache: bool = True
     cache_note: str = ""
+    #: The training seed of the weights when they come from a seeded recipe (the tiny model,
+    #: random checkpoints); recorded in every result line so across-seed reports need no parsing.
+    seed: int | None = None
     spec: str
     tokenizer: Any
     language_model: torch.nn.Module

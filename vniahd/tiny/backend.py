@@ -1,15 +1,17 @@
 """The ``tiny`` model backend: EfficientNet-Lite0 frames + the per-variant trained tiny text model.
 
-Spec: ``tiny`` or ``tiny?seed=0&steps=2000&train=1&haystack=PATH&variant=NAME``.
+Spec: ``tiny`` or ``tiny?seed=0&steps=2000&weights=auto&train=1&haystack=PATH&variant=NAME``.
 
 The evaluator's text path is used unchanged (spliced embeddings, our positions, our allocation
 swap, every scoring mode, the embedding cache, resume). Two things are particular to this model:
 
 - **One set of weights per RoPE variant.** :meth:`TinyBackend.use_variant` (the evaluator's only
-  way to apply a variant) loads the checkpoint trained for that variant (see
-  :mod:`vniahd.tiny.recipe`), or trains it with ``train=1``, installs its allocation, and puts the
-  previous weights back on exit; without a checkpoint it raises an error naming the
-  ``vniahd train-tiny`` command. run.json records the checkpoint key per variant.
+  way to apply a variant) loads the checkpoint trained for that variant, installs its allocation,
+  and puts the previous weights back on exit. ``weights=auto`` (default) takes the checkpoint
+  shipped with the package when one matches the recipe (:mod:`vniahd.tiny.shipped`), else a
+  locally trained one; ``weights=local`` only locally trained ones (``train=1`` trains what is
+  missing); without weights it raises an error naming the ``vniahd train-tiny`` command. run.json
+  records per variant the checkpoint key, whether it was shipped or trained here, and its file.
   ``variant=NAME`` in the spec pins one variant's weights up front (for direct use of the model);
   asking such a backend for another variant is refused, never silently scored with those weights.
 - **Variant-independent embeddings.** The projector (per-level LayerNorm + Linear) is trained per variant,
@@ -41,12 +43,12 @@ if TYPE_CHECKING:
     from vniahd.tiny.recipe import Recipe, TrainingMaterial
 
 INPUT_WIDTH = FEATURE_DIM + 1
-_KNOWN = {"seed", "steps", "train", "haystack", "variant"}
+_KNOWN = {"seed", "steps", "train", "haystack", "variant", "weights"}
 
 
-def parse_params(params: dict) -> tuple[Recipe, bool, str | None]:
-    """Spec parameters → (Recipe, train_if_missing, variant name or None)."""
-    from vniahd.tiny.recipe import Recipe
+def parse_params(params: dict) -> tuple[Recipe, bool, str | None, str]:
+    """Spec parameters → (Recipe, train_if_missing, variant name or None, weight source)."""
+    from vniahd.tiny.recipe import Recipe, check_weights
     from vniahd.tiny.train import TrainConfig
 
     unknown = set(params) - _KNOWN
@@ -69,7 +71,9 @@ def parse_params(params: dict) -> tuple[Recipe, bool, str | None]:
     haystack = Path(params["haystack"]) if params.get("haystack") else None
     from dataclasses import replace
 
-    return Recipe(train=replace(cfg, **changes), haystack=haystack), train_flag, params.get("variant")
+    weights = check_weights(str(params.get("weights") or "auto"))
+    recipe = Recipe(train=replace(cfg, **changes), haystack=haystack)
+    return recipe, train_flag, params.get("variant"), weights
 
 
 class TinyBackend(Backend):
@@ -82,9 +86,14 @@ class TinyBackend(Backend):
         options: BackendOptions,
         *,
         train_if_missing: bool = False,
+        weights: str = "auto",
         progress: bool = True,
     ):
+        from vniahd.tiny.recipe import check_weights
+
         self.spec = spec
+        self.weights = check_weights(weights)
+        self.seed: int | None = recipe.train.seed
         self.recipe = recipe
         self.options = options
         self.train_if_missing = train_if_missing
@@ -106,15 +115,23 @@ class TinyBackend(Backend):
     def variant_record(self, variant: Variant) -> dict[str, Any]:
         """The allocation applied and which trained weights score ``variant`` (run.json)."""
         from vniahd.rope.model import applied_allocation
+        from vniahd.tiny.recipe import shipped_checkpoint
 
         self._check_pin(variant)
         key = self.recipe.checkpoint_key(variant)
+        shipped = shipped_checkpoint(self.recipe, variant, self.weights)
+        where = (
+            shipped.record()
+            if shipped is not None
+            else {"source": "local", "checkpoint": str(self.recipe.checkpoint_path(variant))}
+        )
         return {
             **applied_allocation(variant, self.rotary),
             "weights": {
                 "trained_for": variant.name,
+                "seed": self.recipe.train.seed,
                 "checkpoint_key": key,
-                "checkpoint": str(self.recipe.checkpoint_path(variant)),
+                **where,
             },
         }
 
@@ -129,6 +146,7 @@ class TinyBackend(Backend):
             model, path, _meta = ensure_model(
                 self.recipe,
                 variant,
+                weights=self.weights,
                 train_if_missing=self.train_if_missing,
                 material=self._material,
                 progress=self.progress,
@@ -257,11 +275,16 @@ class TinyBackend(Backend):
 
     # ---- identity -------------------------------------------------------------------------
     def fingerprint(self) -> str:
-        """Variant-independent: the recipe (training config, data, vocabulary). The weights for
-        a variant are the deterministic result of training that recipe for it; the checkpoint
-        directory of each variant used is listed by :meth:`describe`."""
+        """Variant-independent: the recipe (training config, data, vocabulary) and where weights
+        come from (the shipped set's digest, or ``local``: training is deterministic per machine).
+        Which file scored each variant is in :meth:`variant_record`."""
         if self._fingerprint is None:
-            self._fingerprint = sha256_json({"backend": "tiny", "recipe": self.recipe.fingerprint()})
+            from vniahd.tiny.shipped import manifest_digest
+
+            source = "local" if self.weights == "local" else f"{self.weights}:{manifest_digest()}"
+            self._fingerprint = sha256_json(
+                {"backend": "tiny", "recipe": self.recipe.fingerprint(), "weights": source}
+            )
         return self._fingerprint
 
     def describe(self) -> dict:
@@ -275,8 +298,9 @@ class TinyBackend(Backend):
                     "train_config": self.recipe.train.to_dict(),
                     "data_config": self.recipe.data_config.to_dict(),
                     "haystack": str(self.recipe.haystack_path),
-                    "checkpoints": "cache_dir('tiny','checkpoints', hash(train config, "
-                    "variant, data config, vocabulary))",
+                    "weights": self.weights,
+                    "checkpoints": "shipped: vniahd/tiny/weights/manifest.json; local: "
+                    "cache_dir('tiny','checkpoints', hash(train config, variant, data config, vocabulary))",
                 },
             }
         )
@@ -289,13 +313,13 @@ def create_backend(rest: str, params: dict, options: BackendOptions) -> TinyBack
         raise VniahdError(
             f"'tiny:{rest}' is not a tiny-model spec; use 'tiny' or 'tiny?seed=0&steps=2000&train=1'"
         )
-    recipe, train_flag, variant_name = parse_params(params)
+    recipe, train_flag, variant_name, weights = parse_params(params)
     spec = "tiny" + (
         ("?" + "&".join(f"{k}={params[k]}" for k in sorted(params) if k != "variant"))
         if any(k != "variant" for k in params)
         else ""
     )
-    backend = TinyBackend(spec, recipe, options, train_if_missing=train_flag)
+    backend = TinyBackend(spec, recipe, options, train_if_missing=train_flag, weights=weights)
     if variant_name:
         from vniahd.rope import parse_variant
 

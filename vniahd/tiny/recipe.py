@@ -161,19 +161,68 @@ class TrainingMaterial:
         return self._data
 
 
+#: Where a variant's weights come from: ``auto`` (the shipped checkpoint when one matches the
+#: recipe's key, else a locally trained one), ``shipped`` (only shipped) or ``local`` (only trained here).
+WEIGHT_SOURCES = ("auto", "shipped", "local")
+_WARNED: set[str] = set()  # shipped checkpoints already reported as matched by the portable key
+
+
+def check_weights(weights: str) -> str:
+    if weights not in WEIGHT_SOURCES:
+        raise VniahdError(f"weights={weights!r}: choose one of {', '.join(WEIGHT_SOURCES)}")
+    return weights
+
+
+def shipped_checkpoint(recipe: Recipe, variant, weights: str = "auto"):
+    """The :class:`~vniahd.tiny.shipped.ShippedCheckpoint` that scores ``variant``, or None when
+    the local cache does (``weights="local"``, or nothing shipped matches under ``auto``)."""
+    from vniahd.notices import warn
+    from vniahd.tiny.shipped import find_shipped, portable_key
+
+    if check_weights(weights) == "local":
+        return None
+    # Only the default (demo) haystack may match by the portable key: a custom haystack means
+    # the user wants a model trained on it.
+    portable = portable_key(recipe, variant) if recipe.haystack is None else None
+    found = find_shipped(recipe.checkpoint_key(variant), portable=portable)
+    if found is not None and not found.exact and found.key not in _WARNED:
+        _WARNED.add(found.key)
+        warn(
+            f"the demo haystack built here has other bytes than the one the shipped {variant.name} "
+            "model was trained on (same clips and split; a library version differs); using the "
+            "shipped weights anyway, recorded in run.json"
+        )
+    if found is None and weights == "shipped":
+        raise VniahdError(
+            f"no shipped tiny model for variant {variant.name!r} with this configuration (seed "
+            f"{recipe.train.seed}, {recipe.train.steps} steps; 'vniahd train-tiny --list-shipped' lists "
+            "them); use weights=auto or weights=local to train one"
+        )
+    return found
+
+
 def ensure_model(
     recipe: Recipe,
     variant,
     *,
+    weights: str = "auto",
     train_if_missing: bool = False,
     material: TrainingMaterial | None = None,
     progress: bool = True,
     log=None,
 ) -> tuple[TinyVideoLM, Path, dict]:
-    """(model, checkpoint dir, metadata) for ``variant``: loaded from the cache, else trained
-    (when ``train_if_missing``), else a :class:`VniahdError` naming the command to run."""
+    """(model, checkpoint file or dir, metadata) for ``variant``: the shipped checkpoint (see
+    ``weights``), else the local cache, else trained (when ``train_if_missing``), else a
+    :class:`VniahdError` naming the command to run. Metadata of a shipped model is its manifest
+    entry plus ``source: shipped``."""
     from vniahd.tiny.checkpoints import is_complete, load_checkpoint
+    from vniahd.tiny.shipped import load_shipped
 
+    shipped = shipped_checkpoint(recipe, variant, weights)
+    if shipped is not None:
+        model = load_shipped(shipped, recipe)
+        model.set_variant(variant)
+        return model, shipped.path, {**shipped.entry, "source": "shipped"}
     path = recipe.checkpoint_path(variant)
     if not is_complete(path):
         if not train_if_missing:
@@ -190,7 +239,7 @@ def ensure_model(
             f"{path}: its vocabulary differs from this recipe's; delete the directory and train again"
         )
     model.set_variant(variant)
-    return model, path, meta
+    return model, path, {**meta, "source": "local"}
 
 
 def train_and_save(
@@ -199,6 +248,7 @@ def train_and_save(
     """Train ``variant`` under ``recipe`` and save the checkpoint; returns its directory."""
     from vniahd.provenance import provenance
     from vniahd.tiny.checkpoints import save_checkpoint
+    from vniahd.tiny.shipped import machine_facts
     from vniahd.tiny.train import describe, train
 
     material = material or TrainingMaterial(recipe, progress=progress)
@@ -222,6 +272,8 @@ def train_and_save(
         "training": info,
         "wall_seconds": round(time.perf_counter() - t0, 2),
         "num_parameters": result.model.num_parameters(),
+        "command": train_command(variant.name, recipe.train),
+        "machine": machine_facts(),
         "provenance": provenance(),
     }
     save_checkpoint(result.model, recipe.words, recipe.special_tokens, meta, path)
