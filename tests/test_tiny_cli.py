@@ -13,7 +13,18 @@ def test_help_texts(capsys):
             main(cmd)
         assert exc.value.code == 0
     out = capsys.readouterr().out
-    assert "--variant" in out and "--seeds" in out and "Wilson" in out
+    assert "--variant" in out and "--seeds" in out and "t-intervals over seeds" in out
+    assert "--verify" in out and "--retrain" in out and "--list-shipped" in out
+
+
+def test_list_shipped_names_every_checkpoint_and_where_it_was_trained(capsys):
+    from vniahd.tiny.shipped import read_manifest
+
+    assert main(["train-tiny", "--list-shipped"]) == 0
+    out = capsys.readouterr().out
+    for e in read_manifest()["checkpoints"]:
+        assert e["file"] in out and e["checkpoint_key"] in out
+    assert "threads" in out and "torch" in out
 
 
 def test_bad_inputs_are_one_line_errors(capsys, tmp_path, monkeypatch):
@@ -22,6 +33,10 @@ def test_bad_inputs_are_one_line_errors(capsys, tmp_path, monkeypatch):
     assert "unknown variant" in capsys.readouterr().err
     assert main(["train-tiny", "--variant", "mrope", "--steps", "0"]) == 2
     assert "--steps must be at least 1" in capsys.readouterr().err
+    assert main(["train-tiny", "--variant", "mrope", "--verify", "--steps", "5"]) == 2
+    assert "drop --steps" in capsys.readouterr().err
+    assert main(["train-tiny"]) == 2
+    assert "--variant" in capsys.readouterr().err
     assert main(["demo", "--seeds", "x", "--out", str(tmp_path / "d")]) == 2
     assert "--seeds" in capsys.readouterr().err
     assert main(["demo", "--variants", "mrope,bogus", "--out", str(tmp_path / "d")]) == 2

@@ -16,6 +16,7 @@ held-out datasets in every case, so the printout shows how far apart they are.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,20 +72,9 @@ def verify(
     log: Callable[[str], None] = print,
 ) -> Verification:
     """Retrain the shipped checkpoint of ``variant_name`` / ``seed`` here and compare (module doc)."""
-    import shutil
-
-    from vniahd.models.base import BackendOptions
     from vniahd.rope import parse_variant
-    from vniahd.tiny.acceptance import (
-        THRESHOLD,
-        acceptable,
-        training_length_accuracy,
-        training_length_datasets,
-    )
-    from vniahd.tiny.backend import TinyBackend
-    from vniahd.tiny.checkpoints import load_checkpoint
-    from vniahd.tiny.recipe import Recipe, TrainingMaterial, train_and_save
-    from vniahd.tiny.shipped import facts_differences, find_shipped, machine_facts, weight_distance
+    from vniahd.tiny.recipe import Recipe
+    from vniahd.tiny.shipped import find_shipped
 
     variant = parse_variant(variant_name)
     recipe = Recipe().with_train(seed=seed)
@@ -94,6 +84,37 @@ def verify(
             f"no shipped tiny model for variant {variant.name!r}, seed {seed} with the default recipe; "
             "'vniahd train-tiny --list-shipped' lists what is shipped"
         )
+    import torch
+
+    # The thread count is a choice, not a property of the machine: train with the shipped one
+    # (when the machine has that many cores) so that equal hardware can give equal bits.
+    threads_before = torch.get_num_threads()
+    wanted = int(shipped.entry.get("machine", {}).get("threads") or threads_before)
+    if wanted <= (os.cpu_count() or 1):
+        torch.set_num_threads(wanted)
+    try:
+        return _verify(shipped, recipe, variant, seed, progress=progress, log=log)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _verify(
+    shipped, recipe, variant, seed: int, *, progress: bool, log: Callable[[str], None]
+) -> Verification:
+    import shutil
+
+    from vniahd.models.base import BackendOptions
+    from vniahd.tiny.acceptance import (
+        THRESHOLD,
+        acceptable,
+        training_length_accuracy,
+        training_length_datasets,
+    )
+    from vniahd.tiny.backend import TinyBackend
+    from vniahd.tiny.checkpoints import load_checkpoint
+    from vniahd.tiny.recipe import TrainingMaterial, train_and_save
+    from vniahd.tiny.shipped import facts_differences, machine_facts, weight_distance
+
     here = machine_facts()
     diffs = facts_differences(shipped.entry.get("machine", {}), here)
     material = TrainingMaterial(recipe, progress=progress)
