@@ -1,4 +1,4 @@
-"""``hf:PATH``: a Qwen2-VL, Qwen2.5-VL or Qwen3-VL checkpoint in a local directory (transformers format).
+"""``hf:PATH``: a checkpoint of a supported family in a local directory (transformers format).
 
 Loads the full model (vision tower + text model + LM head) with transformers, the tokenizer from
 the checkpoint's ``tokenizer.json``, and the pixel normalisation from ``preprocessor_config.json``
@@ -6,10 +6,10 @@ when present (patch, temporal patch and merge sizes always come from the vision 
 what the weights were trained with). Nothing is downloaded.
 
 Qwen3-VL's DeepStack features (intermediate vision features added to early text layers) travel
-with the embeddings (:mod:`vniahd.models.qwen3_vl`), for Qwen3-VL-MoE too. GLM-4.1V (``glm4v``)
-shares the Qwen2-VL structure; its adjacent-pair, partial rotary is handled by
-:mod:`vniahd.rope.hf`. Qwen3.5 (``qwen3_5``) runs without prefix sharing (:mod:`vniahd.models.qwen3_5`).
-Qwen3.5-MoE and GLM-4.5V are not supported yet.
+with the embeddings (:mod:`vniahd.models.qwen3_vl`), for Qwen3-VL-MoE too. GLM-4.1V (``glm4v``) and
+GLM-4.5V (``glm4v_moe``) share the Qwen2-VL structure; their partial rotary (adjacent pairs for
+GLM-4.1V, NeoX halves for GLM-4.5V) is handled by :mod:`vniahd.rope.hf`. Qwen3.5 (``qwen3_5``) and
+Qwen3.5-MoE (``qwen3_5_moe``) run without prefix sharing (:mod:`vniahd.models.qwen3_5`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,20 @@ SUPPORTED = {
     "qwen3_vl": "Qwen3VLForConditionalGeneration",
     "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration",
     "glm4v": "Glm4vForConditionalGeneration",
+    "glm4v_moe": "Glm4vMoeForConditionalGeneration",
     "qwen3_5": "Qwen3_5ForConditionalGeneration",
+    "qwen3_5_moe": "Qwen3_5MoeForConditionalGeneration",
+}
+#: What each supported model type is, for the one-line refusal of any other.
+FAMILY_NAMES = {
+    "qwen2_vl": "Qwen2-VL",
+    "qwen2_5_vl": "Qwen2.5-VL",
+    "qwen3_vl": "Qwen3-VL",
+    "qwen3_vl_moe": "Qwen3-VL-MoE",
+    "glm4v": "GLM-4.1V",
+    "glm4v_moe": "GLM-4.5V",
+    "qwen3_5": "Qwen3.5",
+    "qwen3_5_moe": "Qwen3.5-MoE",
 }
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 
@@ -49,11 +62,9 @@ def read_checkpoint_config(path: Path) -> dict:
         raise VniahdError(f"{path / 'config.json'} is not valid JSON ({exc})") from exc
     model_type = cfg.get("model_type")
     if model_type not in SUPPORTED:
-        extra = " (not supported yet)" if str(model_type).startswith(("qwen3", "glm4v")) else ""
         raise VniahdError(
-            f"{path} holds a {model_type!r} model{extra}; supported model types: "
-            f"{', '.join(SUPPORTED)} (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE, Qwen3.5 and GLM-4.1V "
-            "checkpoints)"
+            f"{path} holds a {model_type!r} model, which vniahd does not support; supported model types: "
+            + ", ".join(f"{t} ({FAMILY_NAMES[t]})" for t in SUPPORTED)
         )
     return cfg
 
@@ -107,7 +118,7 @@ def create_backend(rest: str, params: dict, options: BackendOptions) -> QwenVLBa
         merge_size=vision.spatial_merge_size,
     )
     patch = PatchifyConfig.from_preprocessor_config(pre)
-    if cfg["model_type"] == "glm4v":
+    if cfg["model_type"] in ("glm4v", "glm4v_moe"):
         # GLM's processor budgets min/max pixels over the temporal group (an image is 2 frames)
         import dataclasses
 
@@ -119,7 +130,7 @@ def create_backend(rest: str, params: dict, options: BackendOptions) -> QwenVLBa
     if cfg["model_type"] == "qwen2_5_vl":
         layout_params["tokens_per_second"] = int(getattr(vision, "tokens_per_second", 2))
     backend_cls = QwenVLBackend
-    if cfg["model_type"] == "qwen3_5":
+    if cfg["model_type"] in ("qwen3_5", "qwen3_5_moe"):
         from vniahd.models.qwen3_5 import Qwen35Backend
 
         backend_cls = Qwen35Backend
