@@ -49,6 +49,13 @@ at scale (all on by default; results are identical either way):
                    takes whole length groups (balanced by estimated FLOPs), uses cuda:LOCAL_RANK,
                    and appends to OUT/results.rank{K}.jsonl; rank 0 writes run.json. The results
                    directory reads as one; rerun the same command to resume (any world size).
+  bigger than one GPU
+                   --device-map auto (or balanced, or a JSON map {"model.visual": 0,
+                   "model.language_model.layers.0": 0, ..., "lm_head": 1}) loads an hf:PATH
+                   checkpoint across this machine's GPUs with transformers/accelerate; inputs go
+                   where embed_tokens is, results come back as on one device, run.json records
+                   the placement. Not with --device. Under torchrun each of the K ranks on a
+                   machine owns GPUs/K of them (GPU indices in a JSON map count within them).
   memory           the LM head runs on scored rows only; haystack embeddings stay in a host
                    memmap. Each result line records peak_mem_bytes: CUDA max_memory_allocated
                    during the sample, or on CPU the process's peak RSS during it (Linux).
@@ -100,7 +107,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="evaluate only the first N samples of the dataset (in dataset order)",
     )
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
+    p.add_argument("--device", default=None, help="cpu or cuda[:N] (default: cpu)")
+    p.add_argument(
+        "--device-map",
+        default=None,
+        metavar="auto|balanced|JSON",
+        help="spread an hf:PATH checkpoint over this machine's GPUs instead of --device: "
+        "auto, balanced, balanced_low_0, sequential (accelerate's placement), or a JSON file / "
+        'inline JSON mapping module names to a GPU index or "cpu" (see below)',
+    )
     p.add_argument(
         "--dtype",
         default="auto",
@@ -177,6 +192,7 @@ def run_eval(args: argparse.Namespace) -> int:
         device=args.device,
         dtype=args.dtype,
         frame_mode=args.frame_mode,
+        device_map=args.device_map,
         dist=info,
         scoring=args.scoring,
         limit=args.limit,

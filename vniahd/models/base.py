@@ -48,6 +48,9 @@ class BackendOptions:
     device: str = "cpu"
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     frame_mode: str = "video"
+    #: ``--device-map`` as the user wrote it (hf: only; :mod:`vniahd.models.device_map`). The
+    #: backend then sets ``device`` to where its inputs go (the device of ``embed_tokens``).
+    device_map: str | None = None
 
     def torch_device(self) -> torch.device:
         return resolve_device(self.device)
@@ -250,12 +253,24 @@ def parse_spec(spec: str) -> tuple[str, str, dict]:
 
 
 def get_backend(
-    spec: str, *, device: str = "cpu", dtype: str = "auto", frame_mode: str = "video", **params: Any
+    spec: str,
+    *,
+    device: str = "cpu",
+    dtype: str = "auto",
+    frame_mode: str = "video",
+    device_map: str | None = None,
+    **params: Any,
 ) -> Backend:
-    """Load the backend named by ``spec``; keyword ``params`` override ``?key=value`` ones."""
+    """Load the backend named by ``spec``; keyword ``params`` override ``?key=value`` ones.
+    ``device_map`` (``hf:`` only) spreads the checkpoint over devices instead of ``device``."""
     if frame_mode not in FRAME_MODES:
         raise VniahdError(f"unknown frame mode {frame_mode!r}; use one of {', '.join(FRAME_MODES)}")
     prefix, rest, spec_params = parse_spec(spec)
+    if device_map is not None and prefix != "hf":
+        raise VniahdError(
+            f"--device-map places the layers of a checkpoint loaded with transformers; {spec} is not "
+            "one: use --model hf:PATH, or --device for this model"
+        )
     if prefix not in BACKENDS:
         raise UnknownNameError("model backend", prefix, [f"{p}:" if p != "tiny" else p for p in BACKENDS])
     factory = BACKENDS[prefix]
@@ -269,7 +284,7 @@ def get_backend(
                 f"({exc}); use hf:PATH or random:qwen2-vl"
             ) from exc
         factory = getattr(module, func)
-    options = BackendOptions(device=device, dtype=dtype, frame_mode=frame_mode)
+    options = BackendOptions(device=device, dtype=dtype, frame_mode=frame_mode, device_map=device_map)
     options.torch_device()  # fail early on --device cuda without a GPU
     extra = {k: v for k, v in params.items() if v is not None}
     spec_params.update(extra)

@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from vniahd.errors import VniahdError
 from vniahd.models.base import BackendOptions
@@ -97,16 +101,18 @@ def create_backend(rest: str, params: dict, options: BackendOptions) -> QwenVLBa
             f"{path} has a config.json but no weight files (*.safetensors); copy the full checkpoint"
         )
     tokenizer = load_tokenizer_file(path)
-    device, dtype = options.torch_device(), options.torch_dtype()
 
     import transformers
 
-    cls = getattr(transformers, SUPPORTED[cfg["model_type"]])
-    try:
-        model = cls.from_pretrained(str(path), dtype=dtype, attn_implementation="sdpa")
-    except (OSError, ValueError) as exc:
-        raise VniahdError(f"could not load {path} as {cls.__name__}: {exc}") from exc
-    model = model.to(device).eval()
+    cls: Any = getattr(transformers, SUPPORTED[cfg["model_type"]])
+    model: Any
+    placed: dict | None = None
+    if options.device_map is None:
+        device, dtype = options.torch_device(), options.torch_dtype()
+        model = _from_pretrained(cls, path, dtype=dtype)
+        model = model.to(device).eval()
+    else:
+        model, options, placed = _load_with_device_map(cls, path, options)
 
     vision = model.config.vision_config
     pre = {}
@@ -138,7 +144,7 @@ def create_backend(rest: str, params: dict, options: BackendOptions) -> QwenVLBa
         from vniahd.models.qwen3_vl import Qwen3VLBackend
 
         backend_cls = Qwen3VLBackend
-    return backend_cls(
+    backend = backend_cls(
         spec=f"hf:{rest}",
         model=model,
         tokenizer=tokenizer,
@@ -148,3 +154,67 @@ def create_backend(rest: str, params: dict, options: BackendOptions) -> QwenVLBa
         layout_params=layout_params,
         family=cfg["model_type"],
     )
+    backend.placement = placed
+    return backend
+
+
+def _from_pretrained(cls: Any, path: Path, **kwargs: object) -> Any:
+    try:
+        model = cls.from_pretrained(str(path), attn_implementation="sdpa", **kwargs)
+    except (OSError, ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise VniahdError(f"could not load {path} as {cls.__name__}: {first}") from exc
+    return model
+
+
+def _load_with_device_map(cls: Any, path: Path, options: BackendOptions) -> tuple[Any, BackendOptions, dict]:
+    """``from_pretrained(device_map=…)`` (:mod:`vniahd.models.device_map`); the options come back
+    with ``device`` = where inputs go (``embed_tokens``) and the dtype resolved for the GPUs used.
+    Hidden states and logits are moved back to that device, so the evaluator sees one device."""
+    import dataclasses
+
+    from vniahd.models import device_map as dm
+    from vniahd.models.base import resolve_dtype
+
+    assert options.device_map is not None
+    requested = dm.parse_device_map(options.device_map)
+    gpus = dm.rank_gpus(torch.cuda.device_count()) if torch.cuda.is_available() else []
+    device_map, max_memory = dm.placement(requested, gpus)
+    explicit = device_map.values() if isinstance(device_map, dict) else [0]
+    on_gpu = bool(gpus) and any(isinstance(d, int) for d in explicit)
+    dtype = resolve_dtype(options.dtype, torch.device(f"cuda:{gpus[0]}" if on_gpu else "cpu"))
+    kwargs: dict[str, object] = {"dtype": dtype, "device_map": device_map}
+    if max_memory is not None:
+        kwargs["max_memory"] = max_memory
+    if isinstance(requested, dict):  # names checked on a weightless skeleton, before loading GBs
+        with torch.device("meta"):
+            skeleton = cls._from_config(cls.config_class.from_pretrained(str(path)))
+        dm.check_module_names(skeleton, requested)
+    model = _from_pretrained(cls, path, **kwargs).eval()
+    inputs = dm.input_device(model)
+    if inputs == "meta":
+        raise VniahdError(
+            "--device-map left the embeddings offloaded (not enough GPU and CPU memory for the model); "
+            "free memory or give an explicit map"
+        )
+    target = torch.device(inputs)
+    inner: Any = model
+    for module in (inner.model.language_model, inner.lm_head):
+        module.register_forward_hook(_output_to(target))
+    names = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
+    options = dataclasses.replace(options, device=inputs, dtype=names[dtype])
+    return model, options, dm.placement_record(model, requested)
+
+
+def _output_to(device: torch.device) -> Callable[..., Any]:
+    """A forward hook moving a module's output (a tensor, or ``last_hidden_state``) to ``device``:
+    the last layer or the LM head may sit on another GPU than the inputs."""
+
+    def hook(module: torch.nn.Module, args: Any, output: Any) -> Any:
+        if isinstance(output, torch.Tensor):
+            return output.to(device)
+        if getattr(output, "last_hidden_state", None) is not None:
+            output.last_hidden_state = output.last_hidden_state.to(device)
+        return output
+
+    return hook

@@ -49,7 +49,9 @@ class Qwen3VLBackend(QwenVLBackend):
     # ---- frame encoder -------------------------------------------------------------------
     def token_rows(self, tower_output: Any) -> torch.Tensor:
         """Merged token | DeepStack levels | visual flag, per visual token."""
-        parts = [tower_output.pooler_output, *tower_output.deepstack_features]  # each [n · tokens, d]
+        merged = tower_output.pooler_output
+        # each [n · tokens, d]; a tower spread over GPUs (--device-map) returns them on several
+        parts = [merged, *(f.to(merged.device) for f in tower_output.deepstack_features)]
         flag = parts[0].new_ones(parts[0].shape[0], 1)
         return torch.cat([*parts, flag], dim=-1)
 
