@@ -182,8 +182,7 @@ class Backend(ABC):
         out = self.language_model(
             inputs_embeds=embeds.to(self.dtype),
             position_ids=position_ids.to(device=self.device, dtype=torch.float32),
-            cache=cache,
-            use_cache=cache is not None,
+            **cache_kwargs(self.language_model, cache),
         )
         return out.last_hidden_state
 
@@ -298,6 +297,29 @@ def get_backend(
 
 
 # ---- helpers shared by backends ----------------------------------------------------------------
+def cache_keyword(module: torch.nn.Module) -> str:
+    """The name under which ``module.forward`` takes its KV cache: ``cache`` (transformers ≥ 5.24;
+    the old ``past_key_values`` is deprecated there and removed in 5.40) or ``past_key_values``.
+
+    Read from the signature, never assumed: a name the forward does not declare lands in its
+    ``**kwargs`` and is silently ignored, so every call would run without its cache."""
+    import inspect
+
+    names = inspect.signature(module.forward).parameters
+    for name in ("cache", "past_key_values"):
+        if name in names:
+            return name
+    raise VniahdError(
+        f"{type(module).__name__}.forward takes neither cache nor past_key_values; this transformers "
+        "version is outside the tested range (see pyproject.toml), install transformers>=5.24,<5.40"
+    )
+
+
+def cache_kwargs(module: torch.nn.Module, cache: Any) -> dict[str, Any]:
+    """``{<cache keyword>: cache, "use_cache": cache is not None}`` for ``module``'s forward."""
+    return {cache_keyword(module): cache, "use_cache": cache is not None}
+
+
 def module_weights_hash(module: torch.nn.Module) -> str:
     """SHA-256 over every parameter and persistent buffer (name, dtype, shape, bytes) — exact."""
     import hashlib

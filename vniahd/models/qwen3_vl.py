@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from vniahd.files import sha256_json
+from vniahd.models.base import cache_kwargs
 from vniahd.models.qwen_vl import GROUPING, QwenVLBackend
 
 
@@ -81,8 +82,7 @@ class Qwen3VLBackend(QwenVLBackend):
         out = self.language_model(
             inputs_embeds=rows[..., :d].contiguous(),
             position_ids=position_ids.to(device=self.device, dtype=torch.float32),
-            cache=cache,
-            use_cache=cache is not None,
+            **cache_kwargs(self.language_model, cache),
             **kwargs,
         )
         hidden: torch.Tensor = out.last_hidden_state
