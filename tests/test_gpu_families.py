@@ -87,6 +87,7 @@ def test_device_map_split_between_gpu_and_cpu_equals_one_device(dataset, tmp_pat
     assert split.describe()["device_map"]["placement"]["lm_head"] == "cpu"
 
 
+@pytest.mark.integration
 def test_family_benchmark_cpu_smoke(capsys):
     """bench/family_throughput.py's logic on tiny models (the numbers are not checked)."""
     path = Path(__file__).resolve().parents[1] / "bench" / "family_throughput.py"
@@ -100,3 +101,23 @@ def test_family_benchmark_cpu_smoke(capsys):
     assert {"qwen2-vl", "glm-4.5v", "qwen3.5-moe"} <= rows.keys()  # qwen2-vl added as the reference
     assert rows["qwen2-vl"][5] == "1.00"
     assert mod.main(["--families", "llama"]) == 2
+
+
+@pytest.mark.parametrize("family", sorted(FAMILY_SPECS.values()))
+def test_every_family_has_a_7b_shape(family):
+    """The --gpu benchmark's 7B-shaped configs are valid for every family (built on the meta
+    device: shapes only): hidden 3584, 28 layers, each family's own section proportions."""
+    import transformers
+
+    from vniahd.models.random_qwen import build_config, resolve_params
+
+    name = family.split(":")[1].split("?")[0]
+    p = resolve_params({"size": "7b", "vision_depth": "1"}, name)
+    config = build_config(name, p, bos=1, eos=2)
+    cls = getattr(transformers, type(config).__name__.replace("Config", "ForConditionalGeneration"))
+    with torch.device("meta"):
+        model = cls._from_config(config, dtype=torch.bfloat16)
+    text = model.model.language_model
+    assert len(text.layers) == 28 and text.config.hidden_size == 3584
+    # the rotary module's own sections cover its own pairs (partial rotary included)
+    assert sum(text.rotary_emb.mrope_section) == text.rotary_emb.inv_freq.numel() == sum(p["sections"])

@@ -135,6 +135,8 @@ def resolve_params(params: dict, family: str = "qwen2-vl") -> dict:
     if size not in ("tiny", "7b"):
         raise VniahdError(f"unknown size {size!r} for a random model; use size=tiny or size=7b")
     out: dict[str, Any] = dict(TINY if size == "tiny" else SEVEN_B)
+    if family not in ("qwen2-vl", "qwen2.5-vl"):
+        out.pop("sections", None)  # (16, 24, 24) is Qwen2-VL-7B's; other families take their own
     for key, value in params.items():
         if key == "size":
             continue
