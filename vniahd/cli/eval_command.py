@@ -9,14 +9,14 @@ ORDER = 40
 
 EVAL_EPILOG = """\
 model specs:
-  hf:PATH                 a local Qwen2-VL / Qwen2.5-VL / Qwen3-VL(-MoE) / Qwen3.5 / GLM-4.1V checkpoint
-                          (transformers format; Qwen3-VL's DeepStack features included)
-  random:qwen2-vl         random weights from a config built in code (tests, benchmarks);
-  random:qwen2.5-vl       sizes as ?layers=2&hidden=64&heads=4&kv_heads=2&vocab=512&theta=1e4,
-                          or ?size=7b for Qwen2-VL-7B shapes (use --device cuda)
-  random:qwen3-vl         the same for Qwen3-VL (DeepStack, interleaved t/h/w, 16-pixel patches);
-  random:qwen3-vl-moe     random:glm-4.1v, random:qwen3.5 likewise (GLM: adjacent-pair partial rotary;
-                          Qwen3.5: recurrent layers, so no prefix sharing)
+  hf:PATH                 a local checkpoint (transformers format) of a supported family: Qwen2-VL,
+                          Qwen2.5-VL, Qwen3-VL(-MoE) (DeepStack included), Qwen3.5(-MoE), GLM-4.1V,
+                          GLM-4.5V; any other model_type is refused, naming these
+  random:FAMILY           random weights from a config built in code (tests, benchmarks), FAMILY one
+                          of qwen2-vl, qwen2.5-vl, qwen3-vl, qwen3-vl-moe, qwen3.5, qwen3.5-moe,
+                          glm-4.1v, glm-4.5v; sizes as ?layers=2&hidden=64&heads=4&kv_heads=2&vocab=512
+                          &theta=1e4 (MoE: &experts=4&experts_active=2), or ?size=7b for 7B shapes
+                          (use --device cuda). Qwen3.5: recurrent layers, so no prefix sharing
   tiny                    the embedded default (trained per variant; see 'vniahd demo')
 
 scoring modes:
