@@ -53,7 +53,8 @@ def test_replay_through_the_stock_forward_equals_vniahd(dataset, tmp_path, famil
     be = save_and_reload(get_backend(FAMILY_SPECS[family]), tmp_path / "ckpt")
     assert be.family == family
     variant = get_variant(NATIVE_PRESET[be.rotary.native_allocation] if name == "native" else name)
-    sample = str(dataset.samples["sample_id"].iloc[-1])
+    mc = dataset.samples[dataset.samples["needle_id"] == "mc"]  # options: log-probs to compare
+    sample = str(mc["sample_id"].iloc[-1])
     out = tmp_path / "sample.safetensors"
     rec = export_inputs(dataset, be, variant, sample, out, scoring="choice")
     assert rec["allocation"]["native"] == (name == "native")
@@ -68,6 +69,11 @@ def test_replay_through_the_stock_forward_equals_vniahd(dataset, tmp_path, famil
     Runner(dataset, be, settings, tmp_path / "r").run()
     (line,) = [r for r in read_results(tmp_path / "r") if r["sample_id"] == sample]
     assert (rec["prediction"], rec["correct"]) == (line["prediction"], line["correct"])
+    # ... and so are its numbers: the replay's option log-probabilities are the results line's
+    replayed = torch.log_softmax(got[-1], dim=-1)
+    assert line["option_logprobs"].keys() == rec["option_token_ids"].keys()
+    for letter, ids in rec["option_token_ids"].items():
+        assert float(replayed[ids[0]]) == pytest.approx(line["option_logprobs"][letter], abs=1e-4)
 
 
 def test_cli_writes_the_three_files(dataset, tmp_path, capsys):
