@@ -54,11 +54,11 @@ _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 
 def read_checkpoint_config(path: Path) -> dict:
     if not path.exists():
-        raise VniahdError(f"checkpoint directory {path} does not exist; pass hf:/path/to/Qwen2-VL-checkpoint")
+        raise VniahdError(f"checkpoint directory {path} does not exist; pass hf:/path/to/checkpoint")
     if not path.is_dir() or not (path / "config.json").is_file():
         raise VniahdError(
             f"{path} is not a transformers checkpoint (no config.json); pass the directory "
-            "written by save_pretrained for a Qwen2-VL or Qwen2.5-VL model"
+            "written by save_pretrained for a model of a supported family"
         )
     try:
         cfg = json.loads((path / "config.json").read_text())
