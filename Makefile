@@ -31,6 +31,8 @@ bench: $(BIN)/vniahd
 	$(BIN)/python bench/eval_prefix.py
 	$(BIN)/python bench/generate.py
 	$(BIN)/python bench/gpu_scale.py
+	$(BIN)/python bench/family_throughput.py
+	$(BIN)/python bench/family_throughput.py --gpu
 	$(BIN)/python bench/encoder_probe.py
 
 tiny-acceptance: $(BIN)/vniahd

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 from evaluate_fixtures import make_dataset
+from model_helpers import FAMILY_SPECS, save_and_reload
 
 from vniahd.cli import main
 from vniahd.evaluate import EvalSettings, Runner, read_results
@@ -40,28 +41,39 @@ def replay(be, out) -> torch.Tensor:
     return logits
 
 
-@pytest.mark.parametrize("spec", ["random:qwen2-vl", "random:qwen3-vl", "random:glm-4.1v?heads=2"])
+@pytest.mark.parametrize("family", sorted(FAMILY_SPECS))
 @pytest.mark.parametrize("name", ["native", "videorope"])
-def test_replay_through_the_stock_forward_equals_vniahd(dataset, tmp_path, spec, name):
+def test_replay_through_the_stock_forward_equals_vniahd(dataset, tmp_path, family, name):
+    """Every family, as a tiny checkpoint saved with save_pretrained and loaded through hf:PATH
+    (float32): the stock forward on the exported files gives vniahd's logits at the scored rows."""
     from safetensors.torch import load_file
 
     from vniahd.evaluate.export import NATIVE_PRESET, export_inputs
 
-    be = get_backend(spec)
+    be = save_and_reload(get_backend(FAMILY_SPECS[family]), tmp_path / "ckpt")
+    assert be.family == family
     variant = get_variant(NATIVE_PRESET[be.rotary.native_allocation] if name == "native" else name)
-    sample = str(dataset.samples["sample_id"].iloc[-1])
+    mc = dataset.samples[dataset.samples["needle_id"] == "mc"]  # options: log-probs to compare
+    sample = str(mc["sample_id"].iloc[-1])
     out = tmp_path / "sample.safetensors"
     rec = export_inputs(dataset, be, variant, sample, out, scoring="choice")
     assert rec["allocation"]["native"] == (name == "native")
     got = replay(be, out)
     want = load_file(str(out.with_name(out.name + ".expected.safetensors")))["expected_logits"]
     torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
-    # the exported verdict is the evaluation's (prefix sharing and batching on)
-    Runner(
-        dataset, be, EvalSettings(variants=[variant], scoring="choice", progress=False), tmp_path / "r"
-    ).run()
+    # the exported verdict is the evaluation's (prefix sharing asked for, 7-token prefill chunks,
+    # batches of 4)
+    settings = EvalSettings(
+        variants=[variant], scoring="choice", progress=False, prefill_chunk=7, batch_size=4
+    )
+    Runner(dataset, be, settings, tmp_path / "r").run()
     (line,) = [r for r in read_results(tmp_path / "r") if r["sample_id"] == sample]
     assert (rec["prediction"], rec["correct"]) == (line["prediction"], line["correct"])
+    # ... and so are its numbers: the replay's option log-probabilities are the results line's
+    replayed = torch.log_softmax(got[-1], dim=-1)
+    assert line["option_logprobs"].keys() == rec["option_token_ids"].keys()
+    for letter, ids in rec["option_token_ids"].items():
+        assert float(replayed[ids[0]]) == pytest.approx(line["option_logprobs"][letter], abs=1e-4)
 
 
 def test_cli_writes_the_three_files(dataset, tmp_path, capsys):

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from model_helpers import save_and_reload
 
 from vniahd.errors import UnknownNameError, VniahdError
 from vniahd.models import get_backend, parse_spec
@@ -97,23 +98,6 @@ def test_cuda_without_gpu_is_a_user_error():
         get_backend("random:qwen2-vl", device="cuda")
 
 
-def save_and_reload(random_be, path, preprocessor: dict | None = None):
-    """``save_pretrained`` a random model (vision tower included) with its tokenizer and a
-    ``preprocessor_config.json`` (by default its pixel normalisation and budget), then load the
-    directory through ``hf:PATH`` in float32."""
-    random_be.model.save_pretrained(path)
-    random_be.tokenizer.tokenizer.save(str(path / "tokenizer.json"))
-    pc = random_be.patch
-    pre = preprocessor or {
-        "image_mean": list(pc.image_mean),
-        "image_std": list(pc.image_std),
-        "min_pixels": pc.min_pixels,
-        "max_pixels": pc.max_pixels,
-    }
-    (path / "preprocessor_config.json").write_text(json.dumps(pre))
-    return get_backend(f"hf:{path}", dtype="float32")
-
-
 def test_hf_path_round_trip(tmp_path, qwen2):
     """save_pretrained a full tiny Qwen2-VL (vision tower included) and load it through hf:PATH:
     same vision embeddings, same logits."""
@@ -138,9 +122,13 @@ def test_hf_path_errors(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(VniahdError, match="supported model types"):
         get_backend(f"hf:{tmp_path}")
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "glm4v_moe"}))
-    with pytest.raises(VniahdError, match="not supported yet"):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llava_onevision"}))
+    with pytest.raises(VniahdError) as err:
         get_backend(f"hf:{tmp_path}")
+    # one line naming every supported model type
+    assert "\n" not in str(err.value) and "'llava_onevision'" in str(err.value)
+    for model_type in ("qwen2_vl", "qwen3_vl_moe", "glm4v_moe", "qwen3_5_moe"):
+        assert model_type in str(err.value)
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen2_vl"}))
     with pytest.raises(VniahdError, match="no weight files"):
         get_backend(f"hf:{tmp_path}")
@@ -229,21 +217,26 @@ def test_hf_path_round_trip_qwen3_vl(tmp_path):
         )
 
 
-def test_hf_path_round_trip_glm4v(tmp_path):
-    """A saved tiny GLM-4.1V loads through hf:PATH with its adjacent-pair, partial rotary read
-    from the model and its processor's per-group pixel budget."""
-    glm = get_backend("random:glm-4.1v?heads=2")
+@pytest.mark.parametrize(
+    ("spec", "layout"), [("random:glm-4.1v?heads=2", "adjacent"), ("random:glm-4.5v?heads=2", "neox")]
+)
+def test_hf_path_round_trip_glm4v(tmp_path, spec, layout):
+    """A saved tiny GLM-4.1V / GLM-4.5V loads through hf:PATH with its partial rotary and pair
+    layout (GLM-4.1V adjacent pairs, GLM-4.5V NeoX halves, as their transformers code rotates)
+    read from the model and its processor's per-group pixel budget."""
+    glm = get_backend(spec)
     pre = {"size": {"shortest_edge": 112 * 112, "longest_edge": 28 * 28 * 15000}}  # GLM's own
     be = save_and_reload(glm, tmp_path, pre)
-    assert be.rotary == glm.rotary and be.rotary.pair_layout == "adjacent"
+    assert be.rotary == glm.rotary and be.rotary.pair_layout == layout
     assert be.rotary.rotary_dim == be.rotary.head_dim // 2 and be.patch == glm.patch
     frames = np.random.default_rng(2).integers(0, 256, (2, 56, 84, 3), dtype=np.uint8)
     torch.testing.assert_close(be.encode_frames(frames), glm.encode_frames(frames))
 
 
-def test_hf_path_round_trip_qwen3_5(tmp_path):
-    """A saved tiny Qwen3.5 loads through hf:PATH as the backend that cannot crop its cache."""
-    q35 = get_backend("random:qwen3.5")
+@pytest.mark.parametrize("spec", ["random:qwen3.5", "random:qwen3.5-moe"])
+def test_hf_path_round_trip_qwen3_5(tmp_path, spec):
+    """A saved tiny Qwen3.5 (-MoE) loads through hf:PATH as the backend that cannot crop its cache."""
+    q35 = get_backend(spec)
     assert q35.patch.image_mean == (0.5, 0.5, 0.5)
     be = save_and_reload(q35, tmp_path)
     assert be.can_crop_cache is False and be.rotary == q35.rotary and be.rotary.rotary_dim == 8

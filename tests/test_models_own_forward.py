@@ -3,10 +3,11 @@
 Everything vniahd does around the model — the cached vision embeddings spliced in without vision
 start/end tokens, positions from vniahd.rope, the allocation swap, scoring only the answer rows —
 is checked here against one call of the full ``…ForConditionalGeneration`` of each family
-(Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE, GLM-4.1V): token ids with the model's own image
-placeholder (one image per frame), pixels from the family's own transformers image processor, the
-model's own splice (with Qwen3-VL's DeepStack features added after its first layers; GLM's
-adjacent-pair partial rotary) and LM head.
+(Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE, GLM-4.1V, GLM-4.5V, Qwen3.5, Qwen3.5-MoE): token
+ids with the model's own image placeholder (one image per frame), pixels from the family's own
+transformers image processor, the model's own splice (with Qwen3-VL's DeepStack features added
+after its first layers; GLM's partial rotary, in adjacent pairs for GLM-4.1V and NeoX halves for
+GLM-4.5V) and LM head.
 """
 
 from __future__ import annotations
@@ -103,7 +104,9 @@ def assert_fast_equals_alone(dataset, be, variants, root):
         "random:qwen3-vl",
         "random:qwen3-vl-moe",
         "random:glm-4.1v?heads=2",
+        "random:glm-4.5v?heads=2",
         "random:qwen3.5",
+        "random:qwen3.5-moe",
     ],
 )
 @pytest.mark.parametrize("name", ["native", "videorope", "vanilla"])
@@ -159,7 +162,8 @@ def test_qwen3_vl_deepstack_travels_through_every_evaluation_path(dataset, tmp_p
         assert (be.hidden_states(dropped[None], pos) - full).abs().max() > 1e-3
 
 
-def test_qwen3_5_runs_without_prefix_sharing_and_says_why(dataset, tmp_path):
+@pytest.mark.parametrize("spec", ["random:qwen3.5", "random:qwen3.5-moe"])
+def test_qwen3_5_runs_without_prefix_sharing_and_says_why(dataset, tmp_path, spec):
     """Qwen3.5's recurrent layers cannot be cropped back: the runner scores without prefix
     sharing (run.json says why) and gets what independent scoring gets; a multi-token option is
     scored on a copy of the prompt's cache, equal to scoring it in one pass."""
@@ -168,7 +172,7 @@ def test_qwen3_5_runs_without_prefix_sharing_and_says_why(dataset, tmp_path):
 
     from vniahd.evaluate.scoring import score
 
-    be = get_backend("random:qwen3.5")
+    be = get_backend(spec)
     variants = [get_variant("videorope")]
     assert_fast_equals_alone(dataset, be, variants, tmp_path)  # prefix sharing asked for there
     evaluation = json.loads((tmp_path / "fast" / "run.json").read_text())["evaluation"]
@@ -188,8 +192,16 @@ def test_qwen3_5_runs_without_prefix_sharing_and_says_why(dataset, tmp_path):
             assert got[letter] == pytest.approx(want, abs=1e-4)
 
 
-@pytest.mark.parametrize("spec", ["random:qwen2.5-vl?hidden=64&heads=2", "random:glm-4.1v?heads=2"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "random:qwen2.5-vl?hidden=64&heads=2",
+        "random:qwen3-vl-moe",
+        "random:glm-4.1v?heads=2",
+        "random:glm-4.5v?heads=2",
+    ],
+)
 def test_prefix_tree_walk_equals_independent_scoring_per_family(dataset, tmp_path, spec):
     """Prefix sharing, chunked prefill and batching give every family what scoring each sample
-    alone gives (Qwen2-VL: tests/test_evaluate_prefix.py; Qwen3-VL and Qwen3.5: above)."""
+    alone gives (Qwen2-VL: tests/test_evaluate_prefix.py; Qwen3-VL, Qwen3.5 and Qwen3.5-MoE: above)."""
     assert_fast_equals_alone(dataset, get_backend(spec), [get_variant("videorope")], tmp_path)

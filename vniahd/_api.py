@@ -37,16 +37,36 @@ def open_dataset(path: StrPath) -> Dataset:
 
 
 def load_model(
-    spec: str, device: str = "cpu", dtype: str = "auto", frame_mode: str = "video", **params: Any
+    spec: str,
+    device: str | None = None,
+    dtype: str = "auto",
+    frame_mode: str = "video",
+    device_map: str | None = None,
+    **params: Any,
 ) -> Backend:
     """Load the model backend named by ``spec`` (``hf:PATH``, ``random:qwen2-vl?layers=2``, ``tiny``).
 
     ``params`` override the spec's ``?key=value`` parameters. The result can be passed to
-    :func:`evaluate` as ``model`` to score several datasets without reloading.
+    :func:`evaluate` as ``model`` to score several datasets without reloading. ``device``
+    (default ``cpu``) puts the whole model on one device; ``device_map`` (``hf:`` only, instead of
+    ``device``) spreads it over the machine's GPUs: ``auto``, ``balanced``, ``balanced_low_0``,
+    ``sequential``, a JSON file or inline JSON ``{module name: GPU index | "cpu"}``.
     """
     from vniahd.models import get_backend
 
-    return get_backend(spec, device=device, dtype=dtype, frame_mode=frame_mode, **params)
+    check_device_choice(device, device_map)
+    return get_backend(
+        spec, device=device or "cpu", dtype=dtype, frame_mode=frame_mode, device_map=device_map, **params
+    )
+
+
+def check_device_choice(device: str | None, device_map: str | None) -> None:
+    """``device`` and ``device_map`` are two answers to one question: at most one may be given."""
+    if device is not None and device_map is not None:
+        raise VniahdError(
+            f"--device {device} and --device-map {device_map} both say where the model goes; "
+            "give one (with --device-map, inputs go to the device of the first layer)"
+        )
 
 
 def get_variant(spec: VariantLike) -> Variant:
@@ -165,6 +185,7 @@ def prepare_evaluation(
     device: str | None = None,
     dtype: str | None = None,
     frame_mode: str | None = None,
+    device_map: str | None = None,
     dist: DistInfo | None = None,
     **settings: Any,
 ) -> PreparedEvaluation:
@@ -172,8 +193,8 @@ def prepare_evaluation(
     ``settings`` are its keywords), open the dataset, check ``out``, join the process group under
     torchrun, load the model (unless ``model`` is a loaded backend) and build the :class:`Runner`.
 
-    ``device`` (default ``cpu``), ``dtype`` (``auto``) and ``frame_mode`` (``video``) apply when
-    ``model`` is a spec; a loaded backend already has them.
+    ``device`` (default ``cpu``) or ``device_map``, ``dtype`` (``auto``) and ``frame_mode``
+    (``video``) apply when ``model`` is a spec; a loaded backend already has them.
     """
     from vniahd.dataset import Dataset
     from vniahd.evaluate import distributed
@@ -184,11 +205,13 @@ def prepare_evaluation(
     config = eval_settings(variants, dist=info, **settings)
     ds = dataset if isinstance(dataset, Dataset) else Dataset.open(dataset)
     if isinstance(model, str):
-        dev = info.device(device or "cpu")
+        check_device_choice(device, device_map)
+        dev = info.device(device or "cpu") if device_map is None else _device_map_home(device_map)
         resolve_device(dev)
         check_results_dir(out, ds.fingerprint, model)
     else:
-        given = [k for k, v in (("device", device), ("dtype", dtype), ("frame_mode", frame_mode)) if v]
+        chosen = {"device": device, "dtype": dtype, "frame_mode": frame_mode, "device_map": device_map}
+        given = [k for k, v in chosen.items() if v]
         if given:
             raise VniahdError(
                 f"{', '.join(given)} only apply when model is a spec string; this backend "
@@ -205,12 +228,29 @@ def prepare_evaluation(
     backend = (
         model
         if not isinstance(model, str)
-        else load_model(model, device=dev, dtype=dtype or "auto", frame_mode=frame_mode or "video")
+        else load_model(
+            model,
+            device=dev if device_map is None else None,
+            dtype=dtype or "auto",
+            frame_mode=frame_mode or "video",
+            device_map=device_map,
+        )
     )
     load_s = time.perf_counter() - t0
     if isinstance(model, str) and hasattr(backend, "progress"):
         backend.progress = config.progress  # e.g. the tiny model's on-demand training bars
     return PreparedEvaluation(Runner(ds, backend, config, out), backend, info, load_s)
+
+
+def _device_map_home(device_map: str) -> str:
+    """The device a process joins the process group with under ``--device-map``: its first GPU
+    (:func:`vniahd.models.device_map.rank_gpus`), or the CPU without one."""
+    import torch
+
+    from vniahd.models.device_map import rank_gpus
+
+    gpus = rank_gpus(torch.cuda.device_count()) if torch.cuda.is_available() else []
+    return f"cuda:{gpus[0]}" if gpus else "cpu"
 
 
 def evaluate(
@@ -224,6 +264,7 @@ def evaluate(
     device: str | None = None,
     dtype: str | None = None,
     frame_mode: str | None = None,
+    device_map: str | None = None,
     prompt_template: str | PromptTemplate = "reference",
     max_new_tokens: int = 8,
     encode_batch: int = 16,
@@ -238,8 +279,9 @@ def evaluate(
     ``dataset``: a directory or an opened :class:`~vniahd.dataset.Dataset`; ``model``: a spec
     (``random:qwen2-vl``, ``hf:PATH``, ``tiny``) or a backend from :func:`load_model`; ``variants``:
     names, specs or :class:`~vniahd.rope.Variant` objects. The other keywords mirror the CLI flags
-    (``prefix_sharing=False`` is ``--no-prefix-sharing``). Resumable: a second call with the same
-    arguments scores only what is missing. Returns ``{variant: {"correct", "total", "accuracy"}}``.
+    (``prefix_sharing=False`` is ``--no-prefix-sharing``, ``device_map`` is ``--device-map``).
+    Resumable: a second call with the same arguments scores only what is missing. Returns
+    ``{variant: {"correct", "total", "accuracy"}}``.
     """
     from vniahd.evaluate import distributed
 
@@ -251,6 +293,7 @@ def evaluate(
         device=device,
         dtype=dtype,
         frame_mode=frame_mode,
+        device_map=device_map,
         scoring=scoring,
         limit=limit,
         prompt_template=prompt_template,

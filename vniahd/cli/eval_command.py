@@ -9,14 +9,14 @@ ORDER = 40
 
 EVAL_EPILOG = """\
 model specs:
-  hf:PATH                 a local Qwen2-VL / Qwen2.5-VL / Qwen3-VL(-MoE) / Qwen3.5 / GLM-4.1V checkpoint
-                          (transformers format; Qwen3-VL's DeepStack features included)
-  random:qwen2-vl         random weights from a config built in code (tests, benchmarks);
-  random:qwen2.5-vl       sizes as ?layers=2&hidden=64&heads=4&kv_heads=2&vocab=512&theta=1e4,
-                          or ?size=7b for Qwen2-VL-7B shapes (use --device cuda)
-  random:qwen3-vl         the same for Qwen3-VL (DeepStack, interleaved t/h/w, 16-pixel patches);
-  random:qwen3-vl-moe     random:glm-4.1v, random:qwen3.5 likewise (GLM: adjacent-pair partial rotary;
-                          Qwen3.5: recurrent layers, so no prefix sharing)
+  hf:PATH                 a local checkpoint (transformers format) of a supported family: Qwen2-VL,
+                          Qwen2.5-VL, Qwen3-VL(-MoE) (DeepStack included), Qwen3.5(-MoE), GLM-4.1V,
+                          GLM-4.5V; any other model_type is refused, naming these
+  random:FAMILY           random weights from a config built in code (tests, benchmarks), FAMILY one
+                          of qwen2-vl, qwen2.5-vl, qwen3-vl, qwen3-vl-moe, qwen3.5, qwen3.5-moe,
+                          glm-4.1v, glm-4.5v; sizes as ?layers=2&hidden=64&heads=4&kv_heads=2&vocab=512
+                          &theta=1e4 (MoE: &experts=4&experts_active=2), or ?size=7b for 7B shapes
+                          (use --device cuda). Qwen3.5: recurrent layers, so no prefix sharing
   tiny                    the embedded default (trained per variant; see 'vniahd demo')
 
 scoring modes:
@@ -49,6 +49,13 @@ at scale (all on by default; results are identical either way):
                    takes whole length groups (balanced by estimated FLOPs), uses cuda:LOCAL_RANK,
                    and appends to OUT/results.rank{K}.jsonl; rank 0 writes run.json. The results
                    directory reads as one; rerun the same command to resume (any world size).
+  bigger than one GPU
+                   --device-map auto (or balanced, or a JSON map {"model.visual": 0,
+                   "model.language_model.layers.0": 0, ..., "lm_head": 1}) loads an hf:PATH
+                   checkpoint across this machine's GPUs with transformers/accelerate; inputs go
+                   where embed_tokens is, results come back as on one device, run.json records
+                   the placement. Not with --device. Under torchrun each of the K ranks on a
+                   machine owns GPUs/K of them (GPU indices in a JSON map count within them).
   memory           the LM head runs on scored rows only; haystack embeddings stay in a host
                    memmap. Each result line records peak_mem_bytes: CUDA max_memory_allocated
                    during the sample, or on CPU the process's peak RSS during it (Linux).
@@ -100,7 +107,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="evaluate only the first N samples of the dataset (in dataset order)",
     )
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
+    p.add_argument("--device", default=None, help="cpu or cuda[:N] (default: cpu)")
+    p.add_argument(
+        "--device-map",
+        default=None,
+        metavar="auto|balanced|JSON",
+        help="spread an hf:PATH checkpoint over this machine's GPUs instead of --device: "
+        "auto, balanced, balanced_low_0, sequential (accelerate's placement), or a JSON file / "
+        'inline JSON mapping module names to a GPU index or "cpu" (see below)',
+    )
     p.add_argument(
         "--dtype",
         default="auto",
@@ -177,6 +192,7 @@ def run_eval(args: argparse.Namespace) -> int:
         device=args.device,
         dtype=args.dtype,
         frame_mode=args.frame_mode,
+        device_map=args.device_map,
         dist=info,
         scoring=args.scoring,
         limit=args.limit,

@@ -10,8 +10,9 @@ vniahd computed from them.
   ``tests/test_models_own_forward.py``), vniahd's ``position_ids`` ``[3, 1, L]``, ``attention_mask``
   and, where the forward takes it, ``mm_token_type_ids``;
 - ``FILE.json``: sample, variant, scoring, the rows that were scored, the token id used as image
-  placeholder, the allocation (and whether the model's own rotary module already does it), and
-  vniahd's ``prediction`` / ``correct`` (those of the results line for that sample);
+  placeholder, for choice scoring each option's token ids, the allocation (and whether the
+  model's own rotary module already does it), and vniahd's ``prediction`` / ``correct`` (those
+  of the results line for that sample);
 - ``FILE.expected.safetensors``: the logits vniahd computed at the scored rows.
 
 ``model(**load_file(FILE)).logits[0, scored_rows]`` then equals the expected logits: the model's own
@@ -124,6 +125,12 @@ def export_inputs(
         "model_class": type(backend.model).__name__,
         "scored_rows": scored,
         "image_token_id": placeholder,
+        # choice scoring: log_softmax(logits[scored row]) at these ids is each option's log-prob
+        "option_token_ids": (
+            dict(zip(inputs.letters, inputs.letter_ids or []))
+            if scoring == "choice" and inputs.letters
+            else None
+        ),
         "allocation": {**applied, "native": is_native},
         "replay_needs_allocation": None if is_native else applied["axes"],
         "expected_logits": expected_file.name,

@@ -1,13 +1,15 @@
 """Model backends behind one interface (:class:`Backend`), named by spec strings.
 
-- ``hf:PATH`` — a local Qwen2-VL / Qwen2.5-VL / Qwen3-VL checkpoint (:mod:`.hf_qwen`; Qwen3-VL's
-  DeepStack: :mod:`.qwen3_vl`);
-- ``random:qwen2-vl`` / ``random:qwen2.5-vl`` / ``random:qwen3-vl`` — random weights from a config
-  in code, sizes set by
+- ``hf:PATH`` — a local checkpoint of a supported family (:data:`.hf_qwen.SUPPORTED`: Qwen2-VL,
+  Qwen2.5-VL, Qwen3-VL(-MoE), Qwen3.5(-MoE), GLM-4.1V, GLM-4.5V; :mod:`.hf_qwen`, Qwen3-VL's
+  DeepStack: :mod:`.qwen3_vl`, Qwen3.5's uncroppable cache: :mod:`.qwen3_5`), optionally spread over
+  devices (:mod:`.device_map`);
+- ``random:FAMILY`` — random weights of the same families from a config in code, sizes set by
   ``?key=value`` parameters, ``size=7b`` for 7B shapes (:mod:`.random_qwen`);
 - ``tiny`` — the embedded default (``vniahd.tiny.backend``).
 
-``get_backend(spec, device=, dtype=, frame_mode=)`` loads one; ``register_backend`` adds a prefix.
+``get_backend(spec, device=, dtype=, frame_mode=, device_map=)`` loads one; ``register_backend``
+adds a prefix.
 """
 
 from vniahd.models.base import (

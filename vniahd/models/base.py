@@ -48,6 +48,9 @@ class BackendOptions:
     device: str = "cpu"
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     frame_mode: str = "video"
+    #: ``--device-map`` as the user wrote it (hf: only; :mod:`vniahd.models.device_map`). The
+    #: backend then sets ``device`` to where its inputs go (the device of ``embed_tokens``).
+    device_map: str | None = None
 
     def torch_device(self) -> torch.device:
         return resolve_device(self.device)
@@ -182,8 +185,7 @@ class Backend(ABC):
         out = self.language_model(
             inputs_embeds=embeds.to(self.dtype),
             position_ids=position_ids.to(device=self.device, dtype=torch.float32),
-            cache=cache,
-            use_cache=cache is not None,
+            **cache_kwargs(self.language_model, cache),
         )
         return out.last_hidden_state
 
@@ -253,12 +255,24 @@ def parse_spec(spec: str) -> tuple[str, str, dict]:
 
 
 def get_backend(
-    spec: str, *, device: str = "cpu", dtype: str = "auto", frame_mode: str = "video", **params: Any
+    spec: str,
+    *,
+    device: str = "cpu",
+    dtype: str = "auto",
+    frame_mode: str = "video",
+    device_map: str | None = None,
+    **params: Any,
 ) -> Backend:
-    """Load the backend named by ``spec``; keyword ``params`` override ``?key=value`` ones."""
+    """Load the backend named by ``spec``; keyword ``params`` override ``?key=value`` ones.
+    ``device_map`` (``hf:`` only) spreads the checkpoint over devices instead of ``device``."""
     if frame_mode not in FRAME_MODES:
         raise VniahdError(f"unknown frame mode {frame_mode!r}; use one of {', '.join(FRAME_MODES)}")
     prefix, rest, spec_params = parse_spec(spec)
+    if device_map is not None and prefix != "hf":
+        raise VniahdError(
+            f"--device-map places the layers of a checkpoint loaded with transformers; {spec} is not "
+            "one: use --model hf:PATH, or --device for this model"
+        )
     if prefix not in BACKENDS:
         raise UnknownNameError("model backend", prefix, [f"{p}:" if p != "tiny" else p for p in BACKENDS])
     factory = BACKENDS[prefix]
@@ -272,7 +286,7 @@ def get_backend(
                 f"({exc}); use hf:PATH or random:qwen2-vl"
             ) from exc
         factory = getattr(module, func)
-    options = BackendOptions(device=device, dtype=dtype, frame_mode=frame_mode)
+    options = BackendOptions(device=device, dtype=dtype, frame_mode=frame_mode, device_map=device_map)
     options.torch_device()  # fail early on --device cuda without a GPU
     extra = {k: v for k, v in params.items() if v is not None}
     spec_params.update(extra)
@@ -286,6 +300,29 @@ def get_backend(
 
 
 # ---- helpers shared by backends ----------------------------------------------------------------
+def cache_keyword(module: torch.nn.Module) -> str:
+    """The name under which ``module.forward`` takes its KV cache: ``cache`` (transformers ≥ 5.24;
+    the old ``past_key_values`` is deprecated there and removed in 5.40) or ``past_key_values``.
+
+    Read from the signature, never assumed: a name the forward does not declare lands in its
+    ``**kwargs`` and is silently ignored, so every call would run without its cache."""
+    import inspect
+
+    names = inspect.signature(module.forward).parameters
+    for name in ("cache", "past_key_values"):
+        if name in names:
+            return name
+    raise VniahdError(
+        f"{type(module).__name__}.forward takes neither cache nor past_key_values; this transformers "
+        "version is outside the tested range (see pyproject.toml), install transformers>=5.24,<5.40"
+    )
+
+
+def cache_kwargs(module: torch.nn.Module, cache: Any) -> dict[str, Any]:
+    """``{<cache keyword>: cache, "use_cache": cache is not None}`` for ``module``'s forward."""
+    return {cache_keyword(module): cache, "use_cache": cache is not None}
+
+
 def module_weights_hash(module: torch.nn.Module) -> str:
     """SHA-256 over every parameter and persistent buffer (name, dtype, shape, bytes) — exact."""
     import hashlib

@@ -1,4 +1,4 @@
-"""``hf:PATH``: a Qwen2-VL, Qwen2.5-VL or Qwen3-VL checkpoint in a local directory (transformers format).
+"""``hf:PATH``: a checkpoint of a supported family in a local directory (transformers format).
 
 Loads the full model (vision tower + text model + LM head) with transformers, the tokenizer from
 the checkpoint's ``tokenizer.json``, and the pixel normalisation from ``preprocessor_config.json``
@@ -6,17 +6,21 @@ when present (patch, temporal patch and merge sizes always come from the vision 
 what the weights were trained with). Nothing is downloaded.
 
 Qwen3-VL's DeepStack features (intermediate vision features added to early text layers) travel
-with the embeddings (:mod:`vniahd.models.qwen3_vl`), for Qwen3-VL-MoE too. GLM-4.1V (``glm4v``)
-shares the Qwen2-VL structure; its adjacent-pair, partial rotary is handled by
-:mod:`vniahd.rope.hf`. Qwen3.5 (``qwen3_5``) runs without prefix sharing (:mod:`vniahd.models.qwen3_5`).
-Qwen3.5-MoE and GLM-4.5V are not supported yet.
+with the embeddings (:mod:`vniahd.models.qwen3_vl`), for Qwen3-VL-MoE too. GLM-4.1V (``glm4v``) and
+GLM-4.5V (``glm4v_moe``) share the Qwen2-VL structure; their partial rotary (adjacent pairs for
+GLM-4.1V, NeoX halves for GLM-4.5V) is handled by :mod:`vniahd.rope.hf`. Qwen3.5 (``qwen3_5``) and
+Qwen3.5-MoE (``qwen3_5_moe``) run without prefix sharing (:mod:`vniahd.models.qwen3_5`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from vniahd.errors import VniahdError
 from vniahd.models.base import BackendOptions
@@ -30,18 +34,31 @@ SUPPORTED = {
     "qwen3_vl": "Qwen3VLForConditionalGeneration",
     "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration",
     "glm4v": "Glm4vForConditionalGeneration",
+    "glm4v_moe": "Glm4vMoeForConditionalGeneration",
     "qwen3_5": "Qwen3_5ForConditionalGeneration",
+    "qwen3_5_moe": "Qwen3_5MoeForConditionalGeneration",
+}
+#: What each supported model type is, for the one-line refusal of any other.
+FAMILY_NAMES = {
+    "qwen2_vl": "Qwen2-VL",
+    "qwen2_5_vl": "Qwen2.5-VL",
+    "qwen3_vl": "Qwen3-VL",
+    "qwen3_vl_moe": "Qwen3-VL-MoE",
+    "glm4v": "GLM-4.1V",
+    "glm4v_moe": "GLM-4.5V",
+    "qwen3_5": "Qwen3.5",
+    "qwen3_5_moe": "Qwen3.5-MoE",
 }
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 
 
 def read_checkpoint_config(path: Path) -> dict:
     if not path.exists():
-        raise VniahdError(f"checkpoint directory {path} does not exist; pass hf:/path/to/Qwen2-VL-checkpoint")
+        raise VniahdError(f"checkpoint directory {path} does not exist; pass hf:/path/to/checkpoint")
     if not path.is_dir() or not (path / "config.json").is_file():
         raise VniahdError(
             f"{path} is not a transformers checkpoint (no config.json); pass the directory "
-            "written by save_pretrained for a Qwen2-VL or Qwen2.5-VL model"
+            "written by save_pretrained for a model of a supported family"
         )
     try:
         cfg = json.loads((path / "config.json").read_text())
@@ -49,11 +66,9 @@ def read_checkpoint_config(path: Path) -> dict:
         raise VniahdError(f"{path / 'config.json'} is not valid JSON ({exc})") from exc
     model_type = cfg.get("model_type")
     if model_type not in SUPPORTED:
-        extra = " (not supported yet)" if str(model_type).startswith(("qwen3", "glm4v")) else ""
         raise VniahdError(
-            f"{path} holds a {model_type!r} model{extra}; supported model types: "
-            f"{', '.join(SUPPORTED)} (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE, Qwen3.5 and GLM-4.1V "
-            "checkpoints)"
+            f"{path} holds a {model_type!r} model, which vniahd does not support; supported model types: "
+            + ", ".join(f"{t} ({FAMILY_NAMES[t]})" for t in SUPPORTED)
         )
     return cfg
 
@@ -86,16 +101,18 @@ def create_backend(rest: str, params: dict, options: BackendOptions) -> QwenVLBa
             f"{path} has a config.json but no weight files (*.safetensors); copy the full checkpoint"
         )
     tokenizer = load_tokenizer_file(path)
-    device, dtype = options.torch_device(), options.torch_dtype()
 
     import transformers
 
-    cls = getattr(transformers, SUPPORTED[cfg["model_type"]])
-    try:
-        model = cls.from_pretrained(str(path), dtype=dtype, attn_implementation="sdpa")
-    except (OSError, ValueError) as exc:
-        raise VniahdError(f"could not load {path} as {cls.__name__}: {exc}") from exc
-    model = model.to(device).eval()
+    cls: Any = getattr(transformers, SUPPORTED[cfg["model_type"]])
+    model: Any
+    placed: dict | None = None
+    if options.device_map is None:
+        device, dtype = options.torch_device(), options.torch_dtype()
+        model = _from_pretrained(cls, path, dtype=dtype)
+        model = model.to(device).eval()
+    else:
+        model, options, placed = _load_with_device_map(cls, path, options)
 
     vision = model.config.vision_config
     pre = {}
@@ -107,7 +124,7 @@ def create_backend(rest: str, params: dict, options: BackendOptions) -> QwenVLBa
         merge_size=vision.spatial_merge_size,
     )
     patch = PatchifyConfig.from_preprocessor_config(pre)
-    if cfg["model_type"] == "glm4v":
+    if cfg["model_type"] in ("glm4v", "glm4v_moe"):
         # GLM's processor budgets min/max pixels over the temporal group (an image is 2 frames)
         import dataclasses
 
@@ -119,7 +136,7 @@ def create_backend(rest: str, params: dict, options: BackendOptions) -> QwenVLBa
     if cfg["model_type"] == "qwen2_5_vl":
         layout_params["tokens_per_second"] = int(getattr(vision, "tokens_per_second", 2))
     backend_cls = QwenVLBackend
-    if cfg["model_type"] == "qwen3_5":
+    if cfg["model_type"] in ("qwen3_5", "qwen3_5_moe"):
         from vniahd.models.qwen3_5 import Qwen35Backend
 
         backend_cls = Qwen35Backend
@@ -127,7 +144,7 @@ def create_backend(rest: str, params: dict, options: BackendOptions) -> QwenVLBa
         from vniahd.models.qwen3_vl import Qwen3VLBackend
 
         backend_cls = Qwen3VLBackend
-    return backend_cls(
+    backend = backend_cls(
         spec=f"hf:{rest}",
         model=model,
         tokenizer=tokenizer,
@@ -137,3 +154,67 @@ def create_backend(rest: str, params: dict, options: BackendOptions) -> QwenVLBa
         layout_params=layout_params,
         family=cfg["model_type"],
     )
+    backend.placement = placed
+    return backend
+
+
+def _from_pretrained(cls: Any, path: Path, **kwargs: object) -> Any:
+    try:
+        model = cls.from_pretrained(str(path), attn_implementation="sdpa", **kwargs)
+    except (OSError, ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise VniahdError(f"could not load {path} as {cls.__name__}: {first}") from exc
+    return model
+
+
+def _load_with_device_map(cls: Any, path: Path, options: BackendOptions) -> tuple[Any, BackendOptions, dict]:
+    """``from_pretrained(device_map=…)`` (:mod:`vniahd.models.device_map`); the options come back
+    with ``device`` = where inputs go (``embed_tokens``) and the dtype resolved for the GPUs used.
+    Hidden states and logits are moved back to that device, so the evaluator sees one device."""
+    import dataclasses
+
+    from vniahd.models import device_map as dm
+    from vniahd.models.base import resolve_dtype
+
+    assert options.device_map is not None
+    requested = dm.parse_device_map(options.device_map)
+    gpus = dm.rank_gpus(torch.cuda.device_count()) if torch.cuda.is_available() else []
+    device_map, max_memory = dm.placement(requested, gpus)
+    explicit = device_map.values() if isinstance(device_map, dict) else [0]
+    on_gpu = bool(gpus) and any(isinstance(d, int) for d in explicit)
+    dtype = resolve_dtype(options.dtype, torch.device(f"cuda:{gpus[0]}" if on_gpu else "cpu"))
+    kwargs: dict[str, object] = {"dtype": dtype, "device_map": device_map}
+    if max_memory is not None:
+        kwargs["max_memory"] = max_memory
+    if isinstance(requested, dict):  # names checked on a weightless skeleton, before loading GBs
+        with torch.device("meta"):
+            skeleton = cls._from_config(cls.config_class.from_pretrained(str(path)))
+        dm.check_module_names(skeleton, requested)
+    model = _from_pretrained(cls, path, **kwargs).eval()
+    inputs = dm.input_device(model)
+    if inputs == "meta":
+        raise VniahdError(
+            "--device-map left the embeddings offloaded (not enough GPU and CPU memory for the model); "
+            "free memory or give an explicit map"
+        )
+    target = torch.device(inputs)
+    inner: Any = model
+    for module in (inner.model.language_model, inner.lm_head):
+        module.register_forward_hook(_output_to(target))
+    names = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
+    options = dataclasses.replace(options, device=inputs, dtype=names[dtype])
+    return model, options, dm.placement_record(model, requested)
+
+
+def _output_to(device: torch.device) -> Callable[..., Any]:
+    """A forward hook moving a module's output (a tensor, or ``last_hidden_state``) to ``device``:
+    the last layer or the LM head may sit on another GPU than the inputs."""
+
+    def hook(module: torch.nn.Module, args: Any, output: Any) -> Any:
+        if isinstance(output, torch.Tensor):
+            return output.to(device)
+        if getattr(output, "last_hidden_state", None) is not None:
+            output.last_hidden_state = output.last_hidden_state.to(device)
+        return output
+
+    return hook

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from vniahd.files import sha256_json
+from vniahd.models.base import cache_kwargs
 from vniahd.models.qwen_vl import GROUPING, QwenVLBackend
 
 
@@ -49,7 +50,9 @@ class Qwen3VLBackend(QwenVLBackend):
     # ---- frame encoder -------------------------------------------------------------------
     def token_rows(self, tower_output: Any) -> torch.Tensor:
         """Merged token | DeepStack levels | visual flag, per visual token."""
-        parts = [tower_output.pooler_output, *tower_output.deepstack_features]  # each [n · tokens, d]
+        merged = tower_output.pooler_output
+        # each [n · tokens, d]; a tower spread over GPUs (--device-map) returns them on several
+        parts = [merged, *(f.to(merged.device) for f in tower_output.deepstack_features)]
         flag = parts[0].new_ones(parts[0].shape[0], 1)
         return torch.cat([*parts, flag], dim=-1)
 
@@ -79,8 +82,7 @@ class Qwen3VLBackend(QwenVLBackend):
         out = self.language_model(
             inputs_embeds=rows[..., :d].contiguous(),
             position_ids=position_ids.to(device=self.device, dtype=torch.float32),
-            cache=cache,
-            use_cache=cache is not None,
+            **cache_kwargs(self.language_model, cache),
             **kwargs,
         )
         hidden: torch.Tensor = out.last_hidden_state

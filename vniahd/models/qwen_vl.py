@@ -33,6 +33,9 @@ GROUPING = "each dataset frame is one temporal group: the frame repeated tempora
 class QwenVLBackend(Backend):
     """A loaded ``Qwen2VLForConditionalGeneration`` / ``Qwen2_5_VLForConditionalGeneration``."""
 
+    #: ``--device-map``: the requested map and where each module went (run.json), else None.
+    placement: dict | None = None
+
     def __init__(
         self,
         *,
@@ -116,4 +119,6 @@ class QwenVLBackend(Backend):
     def describe(self) -> dict:
         d = super().describe()
         d.update({"family": self.family, "patchify": self.patch.to_dict(), "grouping": GROUPING})
+        if self.placement is not None:
+            d["device_map"] = self.placement
         return d

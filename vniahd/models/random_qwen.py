@@ -1,5 +1,6 @@
-"""``random:qwen2-vl``, ``random:qwen2.5-vl`` and ``random:qwen3-vl``: random-weight models built
-from a config in code.
+"""``random:<family>``: random-weight models built from a config in code, one per supported family
+(:data:`FAMILIES`: qwen2-vl, qwen2.5-vl, qwen3-vl, qwen3-vl-moe, qwen3.5, qwen3.5-moe, glm-4.1v,
+glm-4.5v).
 
 The numbers they give are meaningless; the plumbing is real (the transformers vision tower and text
 model, our patchify, the local byte-level tokenizer). Used by the tests and the benchmarks.
@@ -21,6 +22,9 @@ parameter           tiny       ``size=7b``   meaning
 ``vision_dim``      32         1280          vision embed dim
 ``vision_heads``    2          16            vision heads
 ``patch``           14         14            vision patch size (merge 2, temporal patch 2)
+``experts``         4          8             routed experts per MoE layer (MoE families only)
+``experts_active``  2          2             experts per token (each expert MLP is
+                                             ``intermediate / experts_active`` wide)
 ``seed``            0          0             torch seed for the random init
 ==================  =========  ============  ===================================================
 
@@ -30,7 +34,12 @@ parameter           tiny       ``size=7b``   meaning
 ``random:qwen3-vl`` and ``random:qwen3-vl-moe`` (:mod:`vniahd.models.qwen3_vl`; the MoE one with
 4 small experts, 2 active, in every layer) default to 16-pixel patches, a 2-block vision
 tower whose blocks both feed DeepStack features, interleaved t/h/w sections (Qwen3-VL's 24:20:20
-proportions) and the mean = std = 0.5 pixel normalisation of its processor.
+proportions) and the mean = std = 0.5 pixel normalisation of its processor. ``random:qwen3.5`` and
+``random:qwen3.5-moe`` (4 layers: three Gated DeltaNet, one full attention; hidden 128) take the
+same vision defaults. ``random:glm-4.1v`` and ``random:glm-4.5v`` rotate half of each head in M-RoPE
+blocks (GLM-4.1V in adjacent pairs, GLM-4.5V in NeoX halves, as their transformers code does); the
+MoE families (``qwen3-vl-moe``, ``qwen3.5-moe``, ``glm-4.5v``: a dense first layer, then routed and
+one shared expert) take ``experts`` and ``experts_active``.
 """
 
 from __future__ import annotations
@@ -49,7 +58,20 @@ from vniahd.models.tokenizer import byte_tokenizer
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
-FAMILIES = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl", "qwen3-vl-moe", "qwen3.5", "glm-4.1v")
+FAMILIES = (
+    "qwen2-vl",
+    "qwen2.5-vl",
+    "qwen3-vl",
+    "qwen3-vl-moe",
+    "qwen3.5",
+    "qwen3.5-moe",
+    "glm-4.1v",
+    "glm-4.5v",
+)
+#: The families with GLM's partial rotary (half of each head) and M-RoPE blocks (8, 12, 12).
+GLM = ("glm-4.1v", "glm-4.5v")
+#: The Qwen3.5 families: hybrid Gated DeltaNet / full-attention text layers, a quarter of each head rotates.
+QWEN35 = ("qwen3.5", "qwen3.5-moe")
 
 TINY = dict(
     layers=2,
@@ -63,6 +85,8 @@ TINY = dict(
     vision_dim=32,
     vision_heads=2,
     patch=14,
+    experts=4,
+    experts_active=2,
     seed=0,
 )
 SEVEN_B = dict(
@@ -78,6 +102,8 @@ SEVEN_B = dict(
     vision_dim=1280,
     vision_heads=16,
     patch=14,
+    experts=8,
+    experts_active=2,
     seed=0,
 )
 _INT = {
@@ -91,6 +117,8 @@ _INT = {
     "vision_dim",
     "vision_heads",
     "patch",
+    "experts",
+    "experts_active",
     "seed",
 }
 _KNOWN = _INT | {"theta", "sections", "size"}
@@ -107,6 +135,8 @@ def resolve_params(params: dict, family: str = "qwen2-vl") -> dict:
     if size not in ("tiny", "7b"):
         raise VniahdError(f"unknown size {size!r} for a random model; use size=tiny or size=7b")
     out: dict[str, Any] = dict(TINY if size == "tiny" else SEVEN_B)
+    if family not in ("qwen2-vl", "qwen2.5-vl"):
+        out.pop("sections", None)  # (16, 24, 24) is Qwen2-VL-7B's; other families take their own
     for key, value in params.items():
         if key == "size":
             continue
@@ -120,19 +150,21 @@ def resolve_params(params: dict, family: str = "qwen2-vl") -> dict:
     if out["heads"] % out["kv_heads"]:
         raise VniahdError(f"heads={out['heads']} must be a multiple of kv_heads={out['kv_heads']}")
     pairs = out["hidden"] // out["heads"] // 2
-    if family == "glm-4.1v":  # partial rotary: half of each head rotates
+    if family in GLM:  # partial rotary: half of each head rotates
         pairs //= 2
         if pairs < 3:
-            raise VniahdError("glm-4.1v needs hidden/heads ≥ 12 so that a quarter of it gives 3 rotary pairs")
+            raise VniahdError(f"{family} needs hidden/heads ≥ 12 so that half of it gives 3 rotary pairs")
         if "sections" not in out:  # GLM-4.1V's 8:12:12 of 32 pairs
             t = max(1, pairs // 4)
             out["sections"] = (t, (pairs - t) // 2, pairs - t - (pairs - t) // 2)
-    if family == "qwen3.5":  # partial rotary: a quarter of each head rotates (Qwen3.5's 0.25)
+    if family in QWEN35:  # partial rotary: a quarter of each head rotates (Qwen3.5's 0.25)
         pairs //= 4
         if pairs < 3:
-            raise VniahdError("qwen3.5 needs hidden/heads ≥ 24 so that a quarter of it gives 3 rotary pairs")
+            raise VniahdError(
+                f"{family} needs hidden/heads ≥ 24 so that a quarter of it gives 3 rotary pairs"
+            )
     if "sections" not in out and (
-        family.startswith("qwen3-vl") or family == "qwen3.5"
+        family.startswith("qwen3-vl") or family in QWEN35
     ):  # Qwen3-VL's interleaved 24:20:20 of 64
         from vniahd.rope import default_sections
 
@@ -149,6 +181,10 @@ def resolve_params(params: dict, family: str = "qwen2-vl") -> dict:
     out["sections"] = tuple(out["sections"])
     if len(out["sections"]) != 3 or sum(out["sections"]) != pairs:
         raise VniahdError(f"sections {out['sections']} must be three numbers summing to head_dim/2 = {pairs}")
+    if not 1 <= out["experts_active"] <= out["experts"]:
+        raise VniahdError(
+            f"experts_active={out['experts_active']} must be between 1 and experts={out['experts']}"
+        )
     if out["vision_dim"] % out["vision_heads"]:
         raise VniahdError("vision_dim must be a multiple of vision_heads")
     return out
@@ -180,16 +216,28 @@ def build_config(family: str, p: dict, bos: int | None, eos: int | None):
         temporal_patch_size=2,
         out_hidden_size=p["hidden"],
     )
-    if family == "glm-4.1v":
-        from transformers import Glm4vConfig
+    if family in GLM:
+        from transformers import Glm4vConfig, Glm4vMoeConfig
 
         # GLM-4.1V rotates half of each head (partial_rotary_factor 0.5) in adjacent pairs,
-        # M-RoPE blocks (8, 12, 12) of its 32 rotary pairs
+        # M-RoPE blocks (8, 12, 12) of its 32 rotary pairs; GLM-4.5V the same half in NeoX halves
         text_glm = {**text, "rope_parameters": {**rope, "partial_rotary_factor": 0.5}}
         vision_glm = {**tower, "image_size": 336 if p["size"] == "7b" else 112}
+        if family == "glm-4.5v":  # GLM-4.5V's design: a dense first layer, then routed + shared experts
+            text_glm.update(
+                head_dim=p["hidden"] // p["heads"],
+                n_routed_experts=p["experts"],
+                num_experts_per_tok=p["experts_active"],
+                n_shared_experts=1,
+                moe_intermediate_size=p["intermediate"] // p["experts_active"],
+                first_k_dense_replace=1,
+                n_group=1,
+                topk_group=1,
+            )
+            return Glm4vMoeConfig(text_config=text_glm, vision_config=vision_glm)
         return Glm4vConfig(text_config=text_glm, vision_config=vision_glm)
-    if family == "qwen3.5":
-        from transformers import Qwen3_5Config
+    if family in QWEN35:
+        from transformers import Qwen3_5Config, Qwen3_5MoeConfig
 
         head = p["hidden"] // p["heads"]
         text35 = {
@@ -206,6 +254,14 @@ def build_config(family: str, p: dict, bos: int | None, eos: int | None):
             "linear_num_value_heads": p["heads"],
         }
         vision35 = {**tower, "num_position_embeddings": 2304 if p["size"] == "7b" else 256}
+        if family == "qwen3.5-moe":  # routed experts plus one shared expert in every layer
+            text35.update(
+                num_experts=p["experts"],
+                num_experts_per_tok=p["experts_active"],
+                moe_intermediate_size=p["intermediate"] // p["experts_active"],
+                shared_expert_intermediate_size=p["intermediate"] // p["experts_active"],
+            )
+            return Qwen3_5MoeConfig(text_config=text35, vision_config=vision35)
         return Qwen3_5Config(text_config=text35, vision_config=vision35)
     if family.startswith("qwen3-vl"):
         from transformers import Qwen3VLConfig, Qwen3VLMoeConfig
@@ -221,9 +277,9 @@ def build_config(family: str, p: dict, bos: int | None, eos: int | None):
         }
         if family == "qwen3-vl-moe":  # a few small experts in every layer (Qwen3-VL-30B-A3B's design)
             text3.update(
-                num_experts=4,
-                num_experts_per_tok=2,
-                moe_intermediate_size=p["intermediate"] // 2,
+                num_experts=p["experts"],
+                num_experts_per_tok=p["experts_active"],
+                moe_intermediate_size=p["intermediate"] // p["experts_active"],
                 decoder_sparse_step=1,
             )
             return Qwen3VLMoeConfig(text_config=text3, vision_config=vision3)
@@ -265,10 +321,12 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
     """Factory for ``random:<family>``."""
     family = name.lower()
     if family not in FAMILIES:
-        raise VniahdError(f"unknown random model {name!r}; use random:qwen2-vl or random:qwen2.5-vl")
-    qwen3 = family.startswith("qwen3-vl") or family == "qwen3.5"
+        raise VniahdError(
+            f"unknown random model {name!r}; use one of {', '.join('random:' + f for f in FAMILIES)}"
+        )
+    qwen3 = family.startswith("qwen3-vl") or family in QWEN35
     defaults = {"patch": 16, "vision_depth": 2}
-    if family == "qwen3.5":  # 4 layers: one full-attention layer after three recurrent ones
+    if family in QWEN35:  # 4 layers: one full-attention layer after three recurrent ones
         defaults.update(layers=4, hidden=128)
     p = resolve_params({**defaults, **params} if qwen3 else params, family)
     tokenizer = byte_tokenizer()
@@ -288,8 +346,12 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
         from transformers import Qwen3VLMoeForConditionalGeneration as cls
     elif family == "glm-4.1v":
         from transformers import Glm4vForConditionalGeneration as cls
+    elif family == "glm-4.5v":
+        from transformers import Glm4vMoeForConditionalGeneration as cls
     elif family == "qwen3.5":
         from transformers import Qwen3_5ForConditionalGeneration as cls
+    elif family == "qwen3.5-moe":
+        from transformers import Qwen3_5MoeForConditionalGeneration as cls
     else:
         from transformers import Qwen2_5_VLForConditionalGeneration as cls
     # Initialise on the target device in the run dtype (a 7B model never exists in fp32 on host).
@@ -299,7 +361,7 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
         model = cls._from_config(config, dtype=dtype)
     model = model.eval()
     patch = PatchifyConfig(patch_size=p["patch"], temporal_patch_size=2, merge_size=2)
-    if family == "glm-4.1v":
+    if family in GLM:
         # GLM's processor budgets pixels over the 2 repeated frames of an image: half per frame
         patch = PatchifyConfig(
             patch_size=p["patch"],
@@ -326,7 +388,7 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
         "torch": torch.__version__,
     }
     backend_cls = QwenVLBackend
-    if family == "qwen3.5":
+    if family in QWEN35:
         from vniahd.models.qwen3_5 import Qwen35Backend
 
         backend_cls = Qwen35Backend

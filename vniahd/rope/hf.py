@@ -37,6 +37,7 @@ class AllocatedRotaryEmbedding(nn.Module):
 
     base: nn.Module
     axes: torch.Tensor
+    pair_layout: str
 
     def __init__(self, base: nn.Module, axes: torch.Tensor):
         super().__init__()
@@ -56,6 +57,7 @@ class AllocatedRotaryEmbedding(nn.Module):
                 f"with variant.axes({num_pairs})"
             )
         self.base = base
+        self.pair_layout = pair_layout(base)  # probed once: a property of the module's code
         self.register_buffer("axes", axes.to(_inv_freq(base).device), persistent=False)
 
     @property
@@ -86,7 +88,7 @@ class AllocatedRotaryEmbedding(nn.Module):
             self.axes.to(position_ids.device),
             attention_scaling=cast(float, base.attention_scaling),
         )
-        if pair_layout(base) == "adjacent":
+        if self.pair_layout == "adjacent":
             # GLM rotates channels (2k, 2k+1) together: each pair's angle twice in a row, not the
             # P angles repeated in two halves (NeoX) as rope_cos_sin lays them out.
             p = cos.shape[-1] // 2
@@ -95,10 +97,22 @@ class AllocatedRotaryEmbedding(nn.Module):
 
 
 def pair_layout(rotary: nn.Module) -> str:
-    """How a transformers text rotary module lays out its pairs in a head: ``"adjacent"`` (GLM-4.xV:
-    channels 2k and 2k+1 rotate together, ``rotate_half_llm``) or ``"neox"`` (Qwen: channel k with
-    channel k + d/2)."""
-    return "adjacent" if type(rotary).__name__.startswith("Glm4v") else "neox"
+    """How a transformers text rotary module lays out its pairs in a head: ``"adjacent"`` (GLM-4.1V:
+    channels 2k and 2k+1 rotate together, ``rotate_half_llm``) or ``"neox"`` (Qwen, GLM-4.5V:
+    channel k with channel k + d/2).
+
+    Read from what the module itself returns, not from its class name (GLM-4.1V and GLM-4.5V share
+    a prefix and differ here): at position 1 every pair has its own angle (``inv_freq`` falls
+    strictly), so channel 1 repeats channel 0 only when pairs sit in adjacent channels."""
+    base = _original(rotary)
+    inv = _inv_freq(base)
+    if inv.numel() < 2:
+        raise VniahdError(f"{type(base).__name__} has fewer than 2 rotary pairs; cannot tell its layout")
+    x = torch.zeros(1, dtype=torch.float32, device=inv.device)
+    with torch.no_grad():
+        cos, _ = base(x, torch.ones(3, 1, 1, dtype=torch.long, device=inv.device))
+    cos = cos.reshape(-1).float()
+    return "adjacent" if bool(torch.isclose(cos[0], cos[1], rtol=0, atol=1e-7)) else "neox"
 
 
 def _inv_freq(module: nn.Module) -> torch.Tensor:
