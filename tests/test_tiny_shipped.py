@@ -100,7 +100,12 @@ def _write(small):
     shipped_mod.portable_key = lambda recipe, variant: portable  # no haystack in this fixture
     try:
         return write_shipped(
-            small["model"], small["variant"], small["meta"], small["recipe"], command="cmd", root=small["root"]
+            small["model"],
+            small["variant"],
+            small["meta"],
+            small["recipe"],
+            command="cmd",
+            root=small["root"],
         )
     finally:
         shipped_mod.portable_key = original
@@ -173,7 +178,9 @@ def test_facts_differences_name_each_float_shaping_fact():
     here = machine_facts()
     assert facts_differences(here, dict(here)) == []
     other = {**here, "threads": here["threads"] + 1, "cpu": "something else"}  # cpu is informational
-    assert facts_differences(other, here) == [f"threads: {here['threads'] + 1} (shipped) vs {here['threads']} (here)"]
+    assert facts_differences(other, here) == [
+        f"threads: {here['threads'] + 1} (shipped) vs {here['threads']} (here)"
+    ]
 
 
 # ---- which weights the backend uses --------------------------------------------------------------
