@@ -702,7 +702,9 @@ def test_positions_are_monotone_in_time():
 
 
 def test_layout_errors():
-    with pytest.raises(UnknownNameError, match="valid layouts: diagonal, mrope, mrope-timed, tad, vanilla"):
+    with pytest.raises(
+        UnknownNameError, match="valid layouts: diagonal, mrope, mrope-frames, mrope-timed, tad, vanilla"
+    ):
         layout_positions("spiral", SEQ)
     with pytest.raises(VniahdError, match="no parameter delta"):
         layout_positions("mrope", SEQ, delta=2)
