@@ -289,6 +289,30 @@ def test_native_prompt_shares_prefixes_and_equals_scoring_alone(dataset, backend
     assert stats["reused_tokens"] > 0
 
 
+@pytest.mark.parametrize("spec", ["random:qwen2-vl", "random:glm-4.1v?heads=2"])
+def test_native_prompt_in_image_mode_wraps_each_frame_as_an_image(dataset, tmp_path, spec):
+    """--frame-mode image: every frame is an image with the family's image markers; the stock
+    forward and get_rope_index agree with vniahd (one-frame grids, so no after-video rule)."""
+    from safetensors.torch import load_file
+
+    from vniahd.evaluate.export import export_inputs
+
+    be = get_backend(spec, frame_mode="image")
+    sample = str(dataset.samples["sample_id"].iloc[-1])
+    out = tmp_path / "s.safetensors"
+    export_inputs(dataset, be, get_variant("native"), sample, out, scoring="choice", prompt="native")
+    meta, tensors, logits, theirs = _replay(be, out)
+    want = load_file(str(out.with_name(out.name + ".expected.safetensors")))["expected_logits"]
+    torch.testing.assert_close(logits, want, atol=1e-4, rtol=0)
+    assert "image_grid_thw" in tensors and torch.equal(tensors["position_ids"][:, 0], theirs)
+    start = be.tokenizer.encode(FAMILIES_MARKUP[spec])
+    ids = tensors["input_ids"][0].tolist()
+    assert ids.count(start[0]) == int(tensors["image_grid_thw"].shape[0])  # one marker per frame
+
+
+FAMILIES_MARKUP = {"random:qwen2-vl": "<|vision_start|>", "random:glm-4.1v?heads=2": "<|begin_of_image|>"}
+
+
 # ---- the CLI and run.json -----------------------------------------------------------------------
 
 

@@ -90,8 +90,7 @@ class SampleBuilder:
         be = self.backend
         needle = self.dataset.needles[row["needle_id"]]
         refs = self.dataset.frame_sequence(row)
-        before = self.tokenizer.encode(self.template.before)
-        after = self.tokenizer.encode(self.template.render_after(self.question(needle)))
+        question = self.template.render_after(self.question(needle))
         answer_ids = self.tokenizer.encode(needle.answer)
         letters = letter_ids = None
         if needle.options:
@@ -102,17 +101,13 @@ class SampleBuilder:
         room = max([len(answer_ids), self.max_new_tokens] + [len(x) for x in letter_ids or []])
         source: PromptSource
         if self.layout.native:  # the family's markers (and timestamps) between the frames
-            chunks = encode_chunks(
-                self.layout,
-                self.tokenizer,
-                self.template.before,
-                self.template.render_after(self.question(needle)),
-                len(refs),
-            )
+            chunks = encode_chunks(self.layout, self.tokenizer, self.template.before, question, len(refs))
             source = FramedPromptSource(be, self.cache, refs, haystack, images, chunks)
             lengths = [len(c) for c in chunks]
             segments = frame_segments(lengths, self.grid, be.options.frame_mode, room)
         else:
+            before = self.tokenizer.encode(self.template.before)
+            after = self.tokenizer.encode(question)
             source = PromptSource(be, self.cache, refs, haystack, images, before, after)
             segments = build_segments(
                 len(before), len(refs), self.grid, len(after) + room, be.options.frame_mode
