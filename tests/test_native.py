@@ -358,6 +358,20 @@ def test_cli_records_the_prompt_layout_and_refuses_mixing_them(dataset, tmp_path
     assert "prompt_layout.name" in capsys.readouterr().err
 
 
+def test_reports_keep_the_two_prompt_layouts_apart(dataset, tmp_path):
+    """Same dataset, model and variant names, the two prompt layouts: a report pools neither."""
+    from vniahd.report.load import load_inputs
+
+    for prompt in ("reference", "native"):
+        settings = EvalSettings(
+            variants=[get_variant("native")], scoring="choice", limit=3, progress=False, prompt=prompt
+        )
+        Runner(dataset, get_backend("random:qwen3-vl"), settings, tmp_path / prompt).run()
+    loaded = load_inputs([tmp_path / "reference", tmp_path / "native"])
+    counts = loaded.records.groupby("variant").size().to_dict()
+    assert counts == {"native": 3, "native [native prompt]": 3}
+
+
 def test_cli_rejects_native_where_there_is_none(dataset, tmp_path, capsys):
     assert main(["positions", "--variant", "native"]) == 2
     assert "only on a model" in capsys.readouterr().err
