@@ -92,8 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         required=True,
         metavar="NAME",
         help="RoPE variant, repeatable: a preset (vanilla, tad, mrope, videorope, …; "
-        "'vniahd variants' lists them), NAME:key=value overrides, LAYOUT+ALLOCATION, "
-        "or a JSON file",
+        "'vniahd variants' lists them), native (the model family's own positions and "
+        "allocation; see below), NAME:key=value overrides, LAYOUT+ALLOCATION, or a JSON file",
     )
     p.add_argument(
         "--scoring",

@@ -20,16 +20,17 @@ Every malformed input raises :class:`~vniahd.errors.VniahdError` naming the file
 (:class:`vniahd.records.RunManifest`, :meth:`~vniahd.records.RunManifest.origin`) gives the
 dataset and model fingerprints of all its records (columns ``dataset`` and ``model_fp``). Reports
 group by them, so two datasets whose schedules share a name (e.g. period 4 and period 199) never
-merge into one cell, and two results directories of the same dataset, model and variant pool
-into one group in which a (sample, variant, scoring) scored in both counts once (a note says so).
-An input without a dataset fingerprint (a reference file, or a results directory without
+merge into one cell, and two results directories of the same dataset, model and variant pool into
+one group in which a (sample, variant, scoring) scored in both counts once (a note says so). An
+input without a dataset fingerprint (a reference file, or a results directory without
 ``run.json``) keeps its own identity, ``source:<path>``: it is never pooled with another input.
-Results scored with the family's own prompt layout (run.json ``prompt_layout.name`` =
-``native``) are another experiment than the reference prompt's: their variant names get
+Results scored with the family's own prompt layout (run.json ``prompt_layout.name`` = ``native``)
+are another experiment than the reference prompt's: their variant names get
 :data:`NATIVE_PROMPT_TAG` (``native [native prompt]``), so they are never pooled with, or counted
-as duplicates of, reference-prompt results. When several datasets share a schedule, ``dataset_tag`` tells them apart (``period 4``, or the
-fingerprint's first 8 digits) and ``benchmark`` is the readable label (``V-NIAH-D [period 4]``);
-when several models share a short name, ``model`` gets a tag too (``Qwen2-VL-7B (1a2b3c4d)``).
+as duplicates of, reference-prompt results. When several datasets share a schedule,
+``dataset_tag`` tells them apart (``period 4``, or the fingerprint's first 8 digits) and
+``benchmark`` is the readable label (``V-NIAH-D [period 4]``); when several models share a short
+name, ``model`` gets a tag too (``Qwen2-VL-7B (1a2b3c4d)``).
 """
 
 from __future__ import annotations
