@@ -77,6 +77,12 @@ class PromptLayout:
         out.append(trail[-1] + end + after)
         return out
 
+    def text_per_frame(self, tokenizer: Any) -> int:
+        """About how many text tokens sit between two frames (cost estimates; 0 for reference)."""
+        if self.markup is None:
+            return 0
+        return len(tokenizer.encode(self.texts("", "", 3)[1]))
+
     def record(self) -> dict[str, Any]:
         """What run.json records about the layout (``prompt_layout``)."""
         out: dict[str, Any] = {"name": self.name}

@@ -183,7 +183,7 @@ class Runner:
         return cost_profile(
             unit.rows,
             text_before=len(self.tokenizer.encode(self.settings.template.before)),
-            tokens_per_frame=self.cache.tokens_per_frame,
+            tokens_per_frame=self.cache.tokens_per_frame + self.prompt_layout.text_per_frame(self.tokenizer),
             prefix_sharing=self.prefix_sharing,
             forward=self._flop_model(),
         )
