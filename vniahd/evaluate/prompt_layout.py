@@ -234,15 +234,13 @@ class FramedPromptSource(PromptSource):
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
 
     def prefix_tokens(self, frames: int) -> int:
-        """Rows fixed by the first ``frames`` frames: chunk 0 and, for ``frames`` ≥ 1, everything
-        up to the end of frame ``frames − 1`` (not the chunk after it, which holds the question
-        when that frame is a sample's last)."""
+        """Rows fixed by the first ``frames`` frames (what :meth:`prefix_identity`, chunk 0 and
+        those frames, determines): chunk 0 and, for ``frames`` ≥ 1, everything up to the end of
+        frame ``frames − 1`` — not the chunk after it, which holds the question when that frame is
+        a sample's last."""
         if frames <= 0:
             return len(self.chunks[0])
         return self.frame_starts[frames - 1] + self.tpf
-
-    def prefix_identity(self, frames: int) -> tuple[tuple[int, ...], tuple[tuple[str, Any], ...]]:
-        return (tuple(self.before_ids), tuple(self.refs[:frames]))
 
 
 def text_chunks(source: PromptSource) -> list[list[int]]:
