@@ -164,6 +164,29 @@ def test_qwen3_vl_markup_equals_its_processor(fps, frames_per_group):
     assert ours.startswith("<0.0 seconds><|vision_start|>" if frames_per_group == 1 else "<0.2 seconds>")
 
 
+def test_transformers_5_keeps_the_chat_templates_outer_markers_around_qwen3_vl_frames():
+    """transformers 5.x's generic text expansion replaces only <|video_pad|>, so the chat
+    template's <|vision_start|> … <|vision_end|> stays around the per-frame markup; the released
+    processor replaced the whole triple. vniahd's native prompt is the released one
+    (docs/footguns.md)."""
+    from transformers.processing_utils import ProcessorMixin
+
+    from vniahd.evaluate.prompt_layout import PromptLayout
+    from vniahd.models.families import FAMILIES
+
+    texts = PromptLayout("native", markup=FAMILIES["qwen3_vl"].markup, fps=1.0).texts("", "", 2)
+    per_frame = "".join(t + "<|video_pad|>" for t in texts[:-1]) + texts[-1]
+    chat = "A<|vision_start|><|video_pad|><|vision_end|>B"  # what Qwen3-VL's chat template writes
+    proc = types.SimpleNamespace(
+        video_token="<|video_pad|>",
+        image_token="<|image_pad|>",
+        all_special_multimodal_tokens=["<|image_pad|>", "<|video_pad|>"],
+    )
+    (expanded,), _ = ProcessorMixin.get_text_with_replacements(proc, [chat], videos_replacements=[per_frame])
+    assert expanded == "A<|vision_start|>" + per_frame + "<|vision_end|>B"  # transformers 5.x
+    assert expanded != "A" + per_frame + "B"  # the released processor, and vniahd
+
+
 @pytest.mark.parametrize("fps, frames_per_group", [(1.0, 1), (2.0, 2), (0.5, 1)])
 def test_glm_markup_equals_its_processor(fps, frames_per_group):
     from transformers.models.glm4v.processing_glm4v import Glm4vProcessor
