@@ -30,6 +30,7 @@ def replay(be, out) -> torch.Tensor:
     meta = json.loads(out.with_name(out.name + ".json").read_text())
     model = be.model
     model.config.image_token_id = meta["image_token_id"]  # the random model's byte vocabulary
+    model.config.video_token_id = meta["video_token_id"]
     if meta["replay_needs_allocation"]:
         axes = torch.tensor(["thw".index(c) for c in meta["replay_needs_allocation"]])
         install_allocation(model, axes)
@@ -42,22 +43,24 @@ def replay(be, out) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("family", sorted(FAMILY_SPECS))
-@pytest.mark.parametrize("name", ["native", "videorope"])
+@pytest.mark.parametrize("name", ["native", "native-allocation", "videorope"])
 def test_replay_through_the_stock_forward_equals_vniahd(dataset, tmp_path, family, name):
     """Every family, as a tiny checkpoint saved with save_pretrained and loaded through hf:PATH
-    (float32): the stock forward on the exported files gives vniahd's logits at the scored rows."""
+    (float32): the stock forward on the exported files gives vniahd's logits at the scored rows.
+    ``native``: the family's own variant (reference prompt: frames spliced bare);
+    ``native-allocation``: the preset with the model's own allocation (mrope / mrope-interleaved)."""
     from safetensors.torch import load_file
 
     from vniahd.evaluate.export import NATIVE_PRESET, export_inputs
 
     be = save_and_reload(get_backend(FAMILY_SPECS[family]), tmp_path / "ckpt")
     assert be.family == family
-    variant = get_variant(NATIVE_PRESET[be.rotary.native_allocation] if name == "native" else name)
+    variant = get_variant(NATIVE_PRESET[be.rotary.native_allocation] if name == "native-allocation" else name)
     mc = dataset.samples[dataset.samples["needle_id"] == "mc"]  # options: log-probs to compare
     sample = str(mc["sample_id"].iloc[-1])
     out = tmp_path / "sample.safetensors"
     rec = export_inputs(dataset, be, variant, sample, out, scoring="choice")
-    assert rec["allocation"]["native"] == (name == "native")
+    assert rec["allocation"]["native"] == name.startswith("native")
     got = replay(be, out)
     want = load_file(str(out.with_name(out.name + ".expected.safetensors")))["expected_logits"]
     torch.testing.assert_close(got, want, atol=1e-4, rtol=0)

@@ -77,14 +77,20 @@ def last_sample(dataset, be, variant, out):
     return runner, row, prepared, runner.with_positions(prepared, runner.variants[0])
 
 
-def assert_fast_equals_alone(dataset, be, variants, root):
+def assert_fast_equals_alone(dataset, be, variants, root, **settings):
     """The full evaluator (prefix sharing asked for, 7-token prefill chunks, batches of 4) gives
-    the answers and option log-probabilities of scoring every sample alone in one pass."""
+    the answers and option log-probabilities of scoring every sample alone in one pass
+    (``settings``: more :class:`EvalSettings` for both, e.g. ``prompt="native"``). Returns the
+    fast runner's prefix statistics."""
     from vniahd.evaluate import read_results
 
+    stats = {}
+
     def run(out, **kw):
-        settings = EvalSettings(variants=variants, scoring="choice", progress=False, **kw)
-        Runner(dataset, be, settings, root / out).run()
+        config = EvalSettings(variants=variants, scoring="choice", progress=False, **settings, **kw)
+        runner = Runner(dataset, be, config, root / out)
+        runner.run()
+        stats[out] = runner.prefix_stats
         return {(r["sample_id"], r["variant"]): r for r in read_results(root / out)}
 
     fast = run("fast", batch_size=4, prefill_chunk=7)
@@ -94,6 +100,7 @@ def assert_fast_equals_alone(dataset, be, variants, root):
         assert (r["correct"], r["prediction"]) == (alone[k]["correct"], alone[k]["prediction"]), k
         for letter, lp in (r.get("option_logprobs") or {}).items():
             assert lp == pytest.approx(alone[k]["option_logprobs"][letter], abs=1e-4)
+    return stats["fast"]
 
 
 @pytest.mark.parametrize(

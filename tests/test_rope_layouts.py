@@ -632,6 +632,15 @@ MULTI = [Text(1), Image(2, 2), Text(1), Video(2, 1, 2), Text(1)]
             [0, 1, 1, 2, 2, 3, 4, 4, 4, 4, 7],
             [0, 1, 2, 1, 2, 3, 4, 5, 4, 5, 7],
         ),
+        # each frame its own grid: image at 1 → next 1+max(2,2) = 3; video frames (1×2) at 4 and
+        # 4+max(1,2) = 6, t fixed inside a frame; next 6+2 = 8
+        (
+            "mrope-frames",
+            {},
+            [0, 1, 1, 1, 1, 3, 4, 4, 6, 6, 8],
+            [0, 1, 1, 2, 2, 3, 4, 4, 6, 6, 8],
+            [0, 1, 2, 1, 2, 3, 4, 5, 6, 7, 8],
+        ),
         # image (H=W=2: offsets 0,1) at 1, code next 1+0+1 = 2; video at 3: t 3,5, next 3+2+1 = 6
         (
             "diagonal",
@@ -702,7 +711,9 @@ def test_positions_are_monotone_in_time():
 
 
 def test_layout_errors():
-    with pytest.raises(UnknownNameError, match="valid layouts: diagonal, mrope, mrope-timed, tad, vanilla"):
+    with pytest.raises(
+        UnknownNameError, match="valid layouts: diagonal, mrope, mrope-frames, mrope-timed, tad, vanilla"
+    ):
         layout_positions("spiral", SEQ)
     with pytest.raises(VniahdError, match="no parameter delta"):
         layout_positions("mrope", SEQ, delta=2)

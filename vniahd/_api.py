@@ -100,6 +100,7 @@ def eval_settings(
     scoring: str = "reference",
     limit: int | None = None,
     prompt_template: str | PromptTemplate = "reference",
+    prompt: str = "reference",
     max_new_tokens: int = 8,
     encode_batch: int = 16,
     cache_dir: StrPath | None = None,
@@ -112,7 +113,8 @@ def eval_settings(
     """Check evaluation options given as ``vniahd eval`` takes them and build :class:`EvalSettings`.
 
     ``prefill_chunk``: tokens per forward call, ``"auto"`` or 0 (off); ``batch_size``: a number or
-    ``"auto"``. Raises :class:`VniahdError` on a bad value before any model is loaded.
+    ``"auto"``; ``prompt``: the prompt layout, ``reference`` or ``native``. Raises
+    :class:`VniahdError` on a bad value before any model is loaded.
     """
     from vniahd.errors import UnknownNameError
     from vniahd.evaluate.prompt import PromptTemplate, get_template
@@ -127,6 +129,10 @@ def eval_settings(
         raise VniahdError(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
     if scoring not in SCORING_MODES:
         raise UnknownNameError("scoring mode", scoring, SCORING_MODES)
+    from vniahd.evaluate.prompt_layout import PROMPT_LAYOUTS
+
+    if prompt not in PROMPT_LAYOUTS:
+        raise UnknownNameError("prompt layout", prompt, PROMPT_LAYOUTS)
     if isinstance(variants, str) or not isinstance(variants, Sequence):
         variants = [variants]
     template = (
@@ -137,6 +143,7 @@ def eval_settings(
         scoring=scoring,
         limit=limit,
         template=template,
+        prompt=prompt,
         max_new_tokens=max_new_tokens,
         encode_chunk=encode_batch,
         cache_root=cache_dir,
@@ -266,6 +273,7 @@ def evaluate(
     frame_mode: str | None = None,
     device_map: str | None = None,
     prompt_template: str | PromptTemplate = "reference",
+    prompt: str = "reference",
     max_new_tokens: int = 8,
     encode_batch: int = 16,
     cache_dir: StrPath | None = None,
@@ -278,10 +286,11 @@ def evaluate(
 
     ``dataset``: a directory or an opened :class:`~vniahd.dataset.Dataset`; ``model``: a spec
     (``random:qwen2-vl``, ``hf:PATH``, ``tiny``) or a backend from :func:`load_model`; ``variants``:
-    names, specs or :class:`~vniahd.rope.Variant` objects. The other keywords mirror the CLI flags
-    (``prefix_sharing=False`` is ``--no-prefix-sharing``, ``device_map`` is ``--device-map``).
-    Resumable: a second call with the same arguments scores only what is missing. Returns
-    ``{variant: {"correct", "total", "accuracy"}}``.
+    names, specs or :class:`~vniahd.rope.Variant` objects (``"native"``: the model family's own);
+    ``prompt``: ``"reference"`` (frames spliced bare) or ``"native"`` (the family's vision markers
+    and timestamps). The other keywords mirror the CLI flags (``prefix_sharing=False`` is
+    ``--no-prefix-sharing``, ``device_map`` is ``--device-map``). Resumable: a second call with the
+    same arguments scores only what is missing. Returns ``{variant: {"correct", "total", "accuracy"}}``.
     """
     from vniahd.evaluate import distributed
 
@@ -297,6 +306,7 @@ def evaluate(
         scoring=scoring,
         limit=limit,
         prompt_template=prompt_template,
+        prompt=prompt,
         max_new_tokens=max_new_tokens,
         encode_batch=encode_batch,
         cache_dir=cache_dir,

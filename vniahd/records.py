@@ -7,7 +7,8 @@
   :func:`check_result` (the one validator, used by the evaluator's reader and by reports).
 - :class:`RunManifest` — ``run.json``: what produced a results directory, and **the** identity rule
   (:meth:`RunManifest.mismatches`): results may only be pooled or appended when the dataset, the
-  model (spec and weights), the frame mode, the prompt and the generation settings are the same.
+  model (spec and weights), the frame mode, the prompt (template and layout) and the generation
+  settings are the same.
 """
 
 from __future__ import annotations
@@ -144,8 +145,13 @@ IDENTITY: tuple[tuple[str, ...], ...] = (
     ("model", "fingerprint"),
     ("frame_mode",),
     ("prompt_template",),
+    ("prompt_layout", "name"),
     ("generate", "max_new_tokens"),
 )
+
+#: What an identity field means when a run.json predates it (so older results directories keep
+#: matching the runs that produced them).
+IDENTITY_DEFAULTS: dict[tuple[str, ...], Any] = {("prompt_layout", "name"): "reference"}
 
 
 def _get(d: Any, path: tuple[str, ...]) -> Any:
@@ -199,11 +205,15 @@ class RunManifest:
         """``(field, ours, theirs)`` for every identity field that differs (empty = same origin).
         ``fields`` narrows the rule, e.g. to the dataset and model spec before a model loads."""
         theirs = other.data if isinstance(other, RunManifest) else dict(other)
-        return [
-            (".".join(key), _get(self.data, key), _get(theirs, key))
-            for key in fields
-            if _get(self.data, key) != _get(theirs, key)
-        ]
+        out = []
+        for key in fields:
+            ours, other_value = _get(self.data, key), _get(theirs, key)
+            default = IDENTITY_DEFAULTS.get(key)
+            ours = default if ours is None else ours
+            other_value = default if other_value is None else other_value
+            if ours != other_value:
+                out.append((".".join(key), ours, other_value))
+        return out
 
     def same_origin(self, other: RunManifest | Mapping[str, Any]) -> bool:
         return not self.mismatches(other)

@@ -30,6 +30,20 @@ frames: one dataset frame is one temporal group of visual tokens (the frame repe
 model's temporal patch, as the Qwen2-VL image processor and the reference code do). --frame-mode
 video lays the frames out as one video (the protocol); image lays them out as separate images.
 
+native positions and prompt:
+  --variant native   the model family's own positions and frequency allocation, as its authors'
+                     code computes them: Qwen2-VL mrope (text after a video at max(T,H,W), not
+                     transformers 5.x's max(H,W)), Qwen2.5-VL mrope-timed (tokens_per_second from
+                     the model, seconds per group from the dataset's fps), Qwen3-VL / Qwen3.5 /
+                     GLM-4.1V mrope-frames (each frame its own grid); the model's own sections.
+                     run.json records what it resolved to (variants.native).
+  --prompt native    the video as the family's chat template + processor write it: Qwen2-VL /
+                     Qwen2.5-VL <|vision_start|>video<|vision_end|>; Qwen3-VL / Qwen3.5
+                     <t seconds><|vision_start|>frame<|vision_end|> per frame; GLM-4.1V
+                     <|begin_of_video|> … <|begin_of_image|>frame<|end_of_image|>SECONDS …
+                     <|end_of_video|>. Recorded in run.json (prompt_layout); results of the two
+                     layouts never share a results directory.
+
 Results: OUT/results.jsonl (one line per sample, variant and scoring mode, fsync'd) and
 OUT/run.json (provenance). Rerunning the same command resumes; frame embeddings are cached
 under $VNIAHD_CACHE/embeddings (shared by all variants), so a rerun encodes nothing.
@@ -85,8 +99,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         required=True,
         metavar="NAME",
         help="RoPE variant, repeatable: a preset (vanilla, tad, mrope, videorope, …; "
-        "'vniahd variants' lists them), NAME:key=value overrides, LAYOUT+ALLOCATION, "
-        "or a JSON file",
+        "'vniahd variants' lists them), native (the model family's own positions and "
+        "allocation; see below), NAME:key=value overrides, LAYOUT+ALLOCATION, or a JSON file",
     )
     p.add_argument(
         "--scoring",
@@ -134,6 +148,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="NAME|FILE",
         help="prompt around the frames: reference (default), qwen-vision-tokens, "
         'plain, or a JSON file {"before": ..., "after": "...{question}..."}',
+    )
+    p.add_argument(
+        "--prompt",
+        default="reference",
+        choices=["reference", "native"],
+        help="how the frames sit in the prompt: reference (default: spliced bare, the published "
+        "protocol) or native (the model family's vision start/end markers and, for Qwen3-VL, "
+        "Qwen3.5 and GLM-4.1V, a timestamp per frame, as its chat template and processor write a "
+        "video; see below)",
     )
     p.add_argument(
         "--max-new-tokens",
@@ -197,6 +220,7 @@ def run_eval(args: argparse.Namespace) -> int:
         scoring=args.scoring,
         limit=args.limit,
         prompt_template=args.prompt_template,
+        prompt=args.prompt,
         max_new_tokens=args.max_new_tokens,
         encode_batch=args.encode_batch,
         cache_dir=args.cache_dir,

@@ -21,7 +21,10 @@ logits vniahd computed at the scored rows). Replay with transformers alone:
 
 a variant whose allocation is not the model's own (meta["replay_needs_allocation"] set) needs
 vniahd.rope.hf.install_allocation(model, axes) first; a random: model needs
-model.config.image_token_id = meta["image_token_id"].
+model.config.image_token_id = meta["image_token_id"] (and video_token_id = meta["video_token_id"]).
+Without position_ids, the model's own get_rope_index computes positions from the same files
+(input_ids, mm_token_type_ids, *_grid_thw): with --variant native --prompt native they equal
+vniahd's, except Qwen2-VL / Qwen2.5-VL after the video (docs/footguns.md).
 
 example:
   vniahd export-inputs --dataset data/ref --model hf:/models/Qwen2-VL-7B-Instruct --variant mrope \\
@@ -47,6 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample", required=True, metavar="ID", help="sample id ('vniahd inspect DIR --list')")
     p.add_argument("--out", required=True, metavar="FILE", help="safetensors file to write")
     p.add_argument("--scoring", default="reference", choices=["reference", "choice"])
+    p.add_argument(
+        "--prompt",
+        default="reference",
+        choices=["reference", "native"],
+        help="prompt layout, as for 'vniahd eval' (native: the frames go as one video with the "
+        "family's markers and timestamps)",
+    )
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
     p.add_argument(
         "--dtype",
@@ -66,7 +76,7 @@ def run_export(args: argparse.Namespace) -> int:
     variant = parse_variant(args.variant)
     ds = Dataset.open(args.dataset)
     backend = get_backend(args.model, device=args.device, dtype=args.dtype)
-    rec = export_inputs(ds, backend, variant, args.sample, args.out, scoring=args.scoring)
+    rec = export_inputs(ds, backend, variant, args.sample, args.out, scoring=args.scoring, prompt=args.prompt)
     rows = rec["scored_rows"]
     print(
         f"wrote {args.out} ({', '.join(rec['tensors'])}), {args.out}.json and "

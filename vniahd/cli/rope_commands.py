@@ -40,7 +40,7 @@ uniform allocation).
 SPEC_HELP = (
     "a preset name (see 'vniahd variants'); a preset with overrides 'NAME:key=value,...' "
     "(e.g. 'videorope:delta=0.5,text_after=paper'); a custom 'LAYOUT+ALLOCATION[:key=value,...]' "
-    "(e.g. 'diagonal+lta:delta=0.5'; layouts: vanilla, tad, mrope, mrope-timed, diagonal; "
+    "(e.g. 'diagonal+lta:delta=0.5'; layouts: vanilla, tad, mrope, mrope-timed, mrope-frames, diagonal; "
     "allocations: uniform, mrope-blocks, lta, lta-sequential, interleaved); or a JSON file path. "
     "Keys: diagonal: delta (default 2), text_after=code|paper (default code); mrope-timed: "
     "second_per_grid_t (default 1.0), tokens_per_second (default 2); any non-uniform "
@@ -159,10 +159,10 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 def cmd_variants(args: argparse.Namespace) -> int:
     from vniahd.rope.allocations import ALLOCATIONS
     from vniahd.rope.layouts import LAYOUTS
-    from vniahd.rope.presets import PRESETS
+    from vniahd.rope.presets import NATIVE_VARIANT, PRESETS
 
     if args.json:
-        print(json.dumps([v.to_dict() for v in PRESETS.values()], indent=2))
+        print(json.dumps([v.to_dict() for v in [*PRESETS.values(), NATIVE_VARIANT]], indent=2))
         return 0
     rows = []
     for v in PRESETS.values():
@@ -170,6 +170,8 @@ def cmd_variants(args: argparse.Namespace) -> int:
         if v.sections is not None:
             params["sections"] = "/".join(map(str, v.sections))
         rows.append([v.name, v.layout, v.allocation, _params_text(params), v.description])
+    # resolved per model family when a model is loaded (vniahd.models.families)
+    rows.append(["native", "(model's)", "(model's)", "", "the model family's own positions and allocation"])
     print(_table(rows, ["name", "layout", "allocation", "parameters", "description"]))
     print()
     print("layouts:     " + ", ".join(LAYOUTS))

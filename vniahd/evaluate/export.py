@@ -8,11 +8,16 @@ vniahd computed from them.
   goes (one image per group, as its processor lays out an image), ``pixel_values`` and
   ``image_grid_thw`` (the rows its processor would give; tested equal in
   ``tests/test_models_own_forward.py``), vniahd's ``position_ids`` ``[3, 1, L]``, ``attention_mask``
-  and, where the forward takes it, ``mm_token_type_ids``;
-- ``FILE.json``: sample, variant, scoring, the rows that were scored, the token id used as image
-  placeholder, for choice scoring each option's token ids, the allocation (and whether the
-  model's own rotary module already does it), and vniahd's ``prediction`` / ``correct`` (those
-  of the results line for that sample);
+  and, where the forward takes it, ``mm_token_type_ids``. With the ``native`` prompt layout (video
+  mode) the frames go as one video instead, as the family's processor hands a video over: its
+  video placeholder (GLM: ``<|image|>`` inside ``<|begin_of_video|>``), ``pixel_values_videos``,
+  ``video_grid_thw`` ``[[T, H, W]]``, the family's markers and timestamps in ``input_ids``, and
+  (Qwen2.5-VL) ``second_per_grid_ts``; so the family's own ``get_rope_index`` can be run on the
+  same files (``tests/test_native.py``);
+- ``FILE.json``: sample, variant, scoring, the prompt layout, the rows that were scored, the
+  token ids used as image and video placeholders, for choice scoring each option's token ids, the
+  allocation (and whether the model's own rotary module already does it), and vniahd's
+  ``prediction`` / ``correct`` (those of the results line for that sample);
 - ``FILE.expected.safetensors``: the logits vniahd computed at the scored rows.
 
 ``model(**load_file(FILE)).logits[0, scored_rows]`` then equals the expected logits: the model's own
@@ -32,6 +37,7 @@ import numpy as np
 import torch
 
 from vniahd.errors import VniahdError
+from vniahd.evaluate.prompt_layout import text_chunks
 from vniahd.files import write_json_atomic
 
 #: The preset that is each native allocation (what the model's own rotary module computes).
@@ -39,15 +45,21 @@ NATIVE_PRESET = {"mrope-blocks": "mrope", "interleaved": "mrope-interleaved"}
 
 
 def export_inputs(
-    dataset: Any, backend: Any, variant: Any, sample_id: str, out: str | Path, scoring: str = "reference"
+    dataset: Any,
+    backend: Any,
+    variant: Any,
+    sample_id: str,
+    out: str | Path,
+    scoring: str = "reference",
+    prompt: str = "reference",
 ) -> dict[str, Any]:
-    """Write the replay files for ``sample_id`` under ``variant`` (see the module docstring);
-    returns the JSON record."""
+    """Write the replay files for ``sample_id`` under ``variant`` with prompt layout ``prompt``
+    (see the module docstring); returns the JSON record."""
     from safetensors.torch import save_file
 
     from vniahd.evaluate.runner import EvalSettings, Runner
     from vniahd.models.patchify import patchify_frames
-    from vniahd.rope import get_variant, variant_axes
+    from vniahd.rope import allocation_axes, variant_axes
 
     if not hasattr(backend, "patch") or not hasattr(backend, "model"):
         raise VniahdError(
@@ -61,7 +73,10 @@ def export_inputs(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     runner = Runner(
-        dataset, backend, EvalSettings(variants=[variant], scoring=scoring, progress=False), out.parent
+        dataset,
+        backend,
+        EvalSettings(variants=[variant], scoring=scoring, progress=False, prompt=prompt),
+        out.parent,
     )
     variant = runner.variants[0]  # timed layouts filled in from the data, as in an evaluation
     row = dataset.sample(sample_id).to_dict()
@@ -71,47 +86,66 @@ def export_inputs(
     prepared = runner.prepare(row, hay, images)
     inputs = runner.with_positions(prepared, variant)
     tok = backend.tokenizer
-    # the text token ids the evaluator spliced around the frames
-    before, after = prepared.source.before_ids, prepared.source.after_ids
+    # the text token ids the evaluator laid out around (and, native, between) the frames
+    chunks = text_chunks(prepared.source)
+    layout = runner.prompt_layout
     answer = list(inputs.answer_ids) if scoring == "reference" or not inputs.letters else []
     if scoring == "choice" and inputs.letters and any(len(ids) != 1 for ids in inputs.letter_ids or []):
         raise VniahdError("export-inputs replays choice scoring of single-token options only")
 
-    # Pixels: one temporal group per slot, exactly the rows vniahd's encoder fed the tower.
+    # Pixels: one temporal group per slot, exactly the rows vniahd's encoder fed the tower. The
+    # reference prompt hands them over as one image per group; the native prompt in video mode
+    # as one video of T groups, as the family's processor does (the tower's output is the same:
+    # it attends within a group).
     groups = dataset.groups(row)  # [T, F, H, W, 3]
     pixel_values, (_, gh, gw) = patchify_frames(groups, backend.patch)
-    grid = torch.tensor([[1, gh, gw]] * len(groups), dtype=torch.long)
-    placeholder = int(tok.token_id("<|image_pad|>"))
+    as_video = layout.native and backend.options.frame_mode == "video"
+    image_token, video_token = _placeholders(backend)
+    placeholder = int(tok.token_id(video_token if as_video else image_token))
+    kind = 2 if as_video else 1  # mm_token_type_ids: 1 = image token, 2 = video token
     tokens_per_group = (gh // backend.patch.merge_size) * (gw // backend.patch.merge_size)
-    ids = before + [placeholder] * (len(groups) * tokens_per_group) + after + answer
+    ids, types = list(chunks[0]), [0] * len(chunks[0])
+    for chunk in chunks[1:]:
+        ids += [placeholder] * tokens_per_group + list(chunk)
+        types += [kind] * tokens_per_group + [0] * len(chunk)
+    ids += answer
+    types += [0] * len(answer)
     prompt_len = len(ids) - len(answer)
     if prompt_len != inputs.prompt_len:
         raise RuntimeError(f"export lays out {prompt_len} prompt tokens, the evaluator {inputs.prompt_len}")
     scored = list(range(prompt_len - 1, prompt_len - 1 + max(1, len(answer))))
     positions = inputs.positions[:, None, : len(ids)].to(torch.float32)
-    tensors = {
-        "input_ids": torch.tensor([ids], dtype=torch.long),
-        "pixel_values": torch.from_numpy(np.ascontiguousarray(pixel_values)).to(torch.float32),
-        "image_grid_thw": grid,
-        "position_ids": positions.contiguous(),
-        "attention_mask": torch.ones(1, len(ids), dtype=torch.long),
-    }
-    if "mm_token_type_ids" in inspect.signature(backend.model.forward).parameters:
-        mm = torch.zeros(1, len(ids), dtype=torch.int32)
-        mm[0, len(before) : len(before) + len(groups) * tokens_per_group] = 1  # 1 = image token
-        tensors["mm_token_type_ids"] = mm
+    pixels = torch.from_numpy(np.ascontiguousarray(pixel_values)).to(torch.float32)
+    tensors = {"input_ids": torch.tensor([ids], dtype=torch.long)}
+    if as_video:
+        tensors["pixel_values_videos"] = pixels
+        tensors["video_grid_thw"] = torch.tensor([[len(groups), gh, gw]], dtype=torch.long)
+    else:
+        tensors["pixel_values"] = pixels
+        tensors["image_grid_thw"] = torch.tensor([[1, gh, gw]] * len(groups), dtype=torch.long)
+    tensors["position_ids"] = positions.contiguous()
+    tensors["attention_mask"] = torch.ones(1, len(ids), dtype=torch.long)
+    forward_args = inspect.signature(backend.model.forward).parameters
+    if "mm_token_type_ids" in forward_args:
+        tensors["mm_token_type_ids"] = torch.tensor([types], dtype=torch.int32)
+    if as_video and "second_per_grid_ts" in forward_args and runner.fps:
+        # Qwen2.5-VL: seconds per temporal group (its get_rope_index reads it; the forward does
+        # not, since position_ids are given)
+        seconds = float(runner.frames_per_group) / float(runner.fps)
+        tensors["second_per_grid_ts"] = torch.tensor([seconds], dtype=torch.float32)
 
     # What vniahd computes on the same input: the spliced rows at its positions, its head.
     from vniahd.evaluate.scoring import score
 
-    prompt = inputs.embeds
-    assert isinstance(prompt, torch.Tensor)  # prepared eagerly above
+    embeds = inputs.embeds
+    assert isinstance(embeds, torch.Tensor)  # prepared eagerly above
     with backend.use_variant(variant) as applied, torch.inference_mode():
-        emb = prompt if not answer else torch.cat([prompt, backend.embed_text(answer)])
+        emb = embeds if not answer else torch.cat([embeds, backend.embed_text(answer)])
         hidden = backend.hidden_states(emb[None], inputs.positions[:, None, : len(emb)])
         expected = backend.logits(hidden[0, scored]).float().cpu()
         result = score(backend, inputs, scoring)
-    native_axes = variant_axes(get_variant(NATIVE_PRESET[backend.rotary.native_allocation]), backend.rotary)
+    rot = backend.rotary  # what the model's own rotary module computes: its allocation, its sections
+    native_axes = allocation_axes(rot.native_allocation, rot.num_pairs, rot.sections)
     is_native = bool(torch.equal(variant_axes(variant, backend.rotary), native_axes))
     expected_file = out.with_name(out.name + ".expected.safetensors")
     save_file(tensors, str(out))
@@ -124,7 +158,9 @@ def export_inputs(
         "model": backend.spec,
         "model_class": type(backend.model).__name__,
         "scored_rows": scored,
-        "image_token_id": placeholder,
+        "prompt_layout": layout.record(),
+        "image_token_id": int(tok.token_id(image_token)),
+        "video_token_id": int(tok.token_id(video_token)),
         # choice scoring: log_softmax(logits[scored row]) at these ids is each option's log-prob
         "option_token_ids": (
             dict(zip(inputs.letters, inputs.letter_ids or []))
@@ -140,3 +176,15 @@ def export_inputs(
     }
     write_json_atomic(out.with_name(out.name + ".json"), json.loads(json.dumps(record, default=str)))
     return record
+
+
+def _placeholders(backend: Any) -> tuple[str, str]:
+    """The image and video placeholder tokens of the backend's family (Qwen's ``<|image_pad|>`` /
+    ``<|video_pad|>`` for a model vniahd knows no family of)."""
+    from vniahd.models.families import ALIASES, FAMILIES
+
+    family = getattr(backend, "family", "")
+    fam = FAMILIES.get(ALIASES.get(family, family))
+    if fam is None:
+        return "<|image_pad|>", "<|video_pad|>"
+    return fam.markup.image_token, fam.markup.video_token

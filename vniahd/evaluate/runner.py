@@ -36,6 +36,7 @@ from vniahd.evaluate.executor import GroupExecutor
 from vniahd.evaluate.lock import ResultsLock
 from vniahd.evaluate.memory import PeakMemory
 from vniahd.evaluate.prompt import TEMPLATES, PromptTemplate
+from vniahd.evaluate.prompt_layout import prompt_layout
 from vniahd.evaluate.results import (
     check_and_write_run,
     check_run,
@@ -72,6 +73,7 @@ class EvalSettings:
     scoring: str = "reference"
     limit: int | None = None
     template: PromptTemplate = field(default_factory=lambda: TEMPLATES["reference"])
+    prompt: str = "reference"  # prompt layout: reference | native (vniahd.evaluate.prompt_layout)
     max_new_tokens: int = 8
     results_file: str = "results.jsonl"
     encode_chunk: int = 16
@@ -128,7 +130,10 @@ class Runner:
             else max(0, int(settings.prefill_chunk))
         )
         self.batch_size = _check_batch_size(settings.batch_size)
-        self.builder = SampleBuilder(dataset, backend, self.cache, settings.template, settings.max_new_tokens)
+        self.prompt_layout = prompt_layout(settings.prompt, backend, self.fps, self.frames_per_group)
+        self.builder = SampleBuilder(
+            dataset, backend, self.cache, settings.template, settings.max_new_tokens, self.prompt_layout
+        )
         # A model whose cache cannot be cropped back (recurrent layers) cannot share prefixes.
         self.prefix_sharing = bool(settings.prefix_sharing and backend.can_crop_cache)
         self.prefix_sharing_off = (
@@ -178,7 +183,7 @@ class Runner:
         return cost_profile(
             unit.rows,
             text_before=len(self.tokenizer.encode(self.settings.template.before)),
-            tokens_per_frame=self.cache.tokens_per_frame,
+            tokens_per_frame=self.cache.tokens_per_frame + self.prompt_layout.text_per_frame(self.tokenizer),
             prefix_sharing=self.prefix_sharing,
             forward=self._flop_model(),
         )
@@ -220,13 +225,21 @@ class Runner:
             "model": self.backend.describe(),
             # Per variant: its definition and what applying it to this model installs (sections,
             # axes) and which weights score it — from the backend that applies it.
-            "variants": {v.name: {**v.to_dict(), **self.backend.variant_record(v)} for v in self.variants},
+            "variants": {
+                v.name: {
+                    **v.to_dict(),
+                    **self.backend.variant_record(v),
+                    **({"resolved_from": "native"} if asked.is_native else {}),
+                }
+                for asked, v in zip(self.settings.variants, self.variants)
+            },
             "frame_mode": self.backend.options.frame_mode,
             "frames_per_group": self.frames_per_group,
             "tokens_per_frame": self.cache.tokens_per_frame,
             "visual_grid": list(self.grid),
             "encoder_key": self.cache.key,
             "prompt_template": self.settings.template.to_dict(),
+            "prompt_layout": self.prompt_layout.record(),
             "scoring": [self.settings.scoring],
             "generate": {"max_new_tokens": self.settings.max_new_tokens},
             "evaluation": self.evaluation_settings(),

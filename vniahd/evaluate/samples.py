@@ -2,8 +2,10 @@
 
 Per sample: the frame refs, their cached embeddings (gathered lazily from the host memmap, see
 :class:`vniahd.evaluate.prefix.PromptSource`), the prompt text around them (spliced, no vision
-start/end tokens), the answer and option-letter token ids, and the sequence segments
-``[Text(before), Video(T, H, W) | T × Image(H, W), Text(after + room)]``. A variant then only adds
+start/end tokens; with the ``native`` prompt layout the family's markers and timestamps between
+the frames, :mod:`vniahd.evaluate.prompt_layout`), the answer and option-letter token ids, and
+the sequence segments ``[Text(before), Video(T, H, W) | T × Image(H, W), Text(after + room)]``
+(native: one-frame grids where text separates the frames). A variant then only adds
 position ids (:meth:`SampleBuilder.with_positions`).
 """
 
@@ -19,6 +21,7 @@ import torch
 
 from vniahd.evaluate.prefix import PromptSource
 from vniahd.evaluate.prompt import PromptTemplate
+from vniahd.evaluate.prompt_layout import FramedPromptSource, PromptLayout, encode_chunks, frame_segments
 from vniahd.evaluate.scoring import SampleInputs
 from vniahd.evaluate.variants import build_segments
 
@@ -59,7 +62,9 @@ class SampleBuilder:
         cache: EmbeddingCache,
         template: PromptTemplate,
         max_new_tokens: int,
+        layout: PromptLayout | None = None,
     ):
+        self.layout = layout if layout is not None else PromptLayout("reference", backend.options.frame_mode)
         self.dataset = dataset
         self.backend = backend
         self.cache = cache
@@ -85,8 +90,7 @@ class SampleBuilder:
         be = self.backend
         needle = self.dataset.needles[row["needle_id"]]
         refs = self.dataset.frame_sequence(row)
-        before = self.tokenizer.encode(self.template.before)
-        after = self.tokenizer.encode(self.template.render_after(self.question(needle)))
+        question = self.template.render_after(self.question(needle))
         answer_ids = self.tokenizer.encode(needle.answer)
         letters = letter_ids = None
         if needle.options:
@@ -94,9 +98,20 @@ class SampleBuilder:
 
             letters = [option_letter(i) for i in range(len(needle.options))]
             letter_ids = [self.tokenizer.encode(x) for x in letters]
-        source = PromptSource(be, self.cache, refs, haystack, images, before, after)
         room = max([len(answer_ids), self.max_new_tokens] + [len(x) for x in letter_ids or []])
-        segments = build_segments(len(before), len(refs), self.grid, len(after) + room, be.options.frame_mode)
+        source: PromptSource
+        if self.layout.native:  # the family's markers (and timestamps) between the frames
+            chunks = encode_chunks(self.layout, self.tokenizer, self.template.before, question, len(refs))
+            source = FramedPromptSource(be, self.cache, refs, haystack, images, chunks)
+            lengths = [len(c) for c in chunks]
+            segments = frame_segments(lengths, self.grid, be.options.frame_mode, room)
+        else:
+            before = self.tokenizer.encode(self.template.before)
+            after = self.tokenizer.encode(question)
+            source = PromptSource(be, self.cache, refs, haystack, images, before, after)
+            segments = build_segments(
+                len(before), len(refs), self.grid, len(after) + room, be.options.frame_mode
+            )
         inputs = SampleInputs(
             embeds=source if lazy else source.materialize(),
             positions=torch.empty(0),

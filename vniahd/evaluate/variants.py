@@ -14,9 +14,15 @@ if TYPE_CHECKING:
 def resolve_variant(
     variant: Variant, backend: BackendLike, fps: float | None, frames_per_group: int = 1
 ) -> Variant:
-    """Fill a timed layout's defaults from the data: one temporal group spans
+    """Make ``variant`` concrete for this dataset and model: ``native`` becomes the model family's
+    own variant (:func:`vniahd.models.families.native_variant`, the one place that decides it);
+    a timed layout's defaults are filled from the data: one temporal group spans
     ``frames_per_group`` sampled frames, so ``second_per_grid_t = frames_per_group / fps``;
     ``tokens_per_second`` comes from the model config."""
+    if variant.is_native:
+        from vniahd.models.families import native_variant
+
+        return native_variant(backend, fps, frames_per_group)
     if variant.layout != "mrope-timed":
         return variant
     from vniahd.rope import get_layout

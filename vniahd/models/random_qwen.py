@@ -15,7 +15,7 @@ parameter           tiny       ``size=7b``   meaning
 ``heads``           4          28            attention heads (head dim = hidden / heads)
 ``kv_heads``        2          4             key/value heads
 ``intermediate``    128        18944         MLP width
-``vocab``           512        152064        LM-head rows (≥ the tokenizer's 270 ids)
+``vocab``           512        152064        LM-head rows (≥ the tokenizer's 276 ids)
 ``theta``           10000      1e6           RoPE base β
 ``sections``        P/4,3P/8…  16,24,24      (t, h, w) rotary pairs, comma separated
 ``vision_depth``    1          32            vision blocks

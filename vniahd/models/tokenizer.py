@@ -4,7 +4,8 @@ Two sources:
 
 - :func:`byte_tokenizer` builds a local byte-level tokenizer with the ``tokenizers`` library for
   the random-weight backends: 256 byte tokens (every string encodes, nothing is out of
-  vocabulary) plus the Qwen2 chat special tokens (``<|im_start|>``, ``<|im_end|>`` …), which are
+  vocabulary) plus the Qwen2 chat special tokens (``<|im_start|>``, ``<|im_end|>`` …) and
+  GLM-4.1V's vision markers, which are
   matched as single tokens wherever they appear in the text — as Qwen2's own ``tokenizer.json``
   does with its added tokens.
 - :func:`load_tokenizer_file` reads a checkpoint's ``tokenizer.json`` (Qwen2-VL ships one).
@@ -40,6 +41,17 @@ SPECIAL_TOKENS: tuple[str, ...] = (
     "<|vision_pad|>",
     "<|image_pad|>",
     "<|video_pad|>",
+)
+
+#: GLM-4.1V's vision markers (its processor's video / frame markup, vniahd.models.families), so
+#: that ``random:glm-4.1v`` can lay a prompt out as GLM does; ids follow the Qwen2 ones.
+GLM_VISION_TOKENS: tuple[str, ...] = (
+    "<|begin_of_image|>",
+    "<|end_of_image|>",
+    "<|begin_of_video|>",
+    "<|end_of_video|>",
+    "<|image|>",
+    "<|video|>",
 )
 
 #: Tokens that end an assistant turn (greedy generation stops on any of them).
@@ -81,7 +93,8 @@ def _with_stop_ids(tok: Tokenizer, source: str) -> TextTokenizer:
 
 def byte_tokenizer() -> TextTokenizer:
     """The local byte-level tokenizer: ids 0..255 are bytes (GPT-2 byte-to-unicode alphabet),
-    then the :data:`SPECIAL_TOKENS` in order (``<|endoftext|>`` = 256, ``<|im_start|>`` = 257 …).
+    then the :data:`SPECIAL_TOKENS` in order (``<|endoftext|>`` = 256, ``<|im_start|>`` = 257 …),
+    then :data:`GLM_VISION_TOKENS` (270 …).
 
     Built in code, deterministic, no download. One token per byte keeps multi-token answers
     (e.g. "200" → 3 tokens) in the tests.
@@ -97,7 +110,8 @@ def byte_tokenizer() -> TextTokenizer:
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()
-    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
+    specials = (*SPECIAL_TOKENS, *GLM_VISION_TOKENS)
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
     return _with_stop_ids(tok, "local byte-level (vniahd.models.tokenizer.byte_tokenizer)")
 
 

@@ -20,13 +20,17 @@ Every malformed input raises :class:`~vniahd.errors.VniahdError` naming the file
 (:class:`vniahd.records.RunManifest`, :meth:`~vniahd.records.RunManifest.origin`) gives the
 dataset and model fingerprints of all its records (columns ``dataset`` and ``model_fp``). Reports
 group by them, so two datasets whose schedules share a name (e.g. period 4 and period 199) never
-merge into one cell, and two results directories of the same dataset, model and variant pool
-into one group in which a (sample, variant, scoring) scored in both counts once (a note says so).
-An input without a dataset fingerprint (a reference file, or a results directory without
+merge into one cell, and two results directories of the same dataset, model and variant pool into
+one group in which a (sample, variant, scoring) scored in both counts once (a note says so). An
+input without a dataset fingerprint (a reference file, or a results directory without
 ``run.json``) keeps its own identity, ``source:<path>``: it is never pooled with another input.
-When several datasets share a schedule, ``dataset_tag`` tells them apart (``period 4``, or the
-fingerprint's first 8 digits) and ``benchmark`` is the readable label (``V-NIAH-D [period 4]``);
-when several models share a short name, ``model`` gets a tag too (``Qwen2-VL-7B (1a2b3c4d)``).
+Results scored with the family's own prompt layout (run.json ``prompt_layout.name`` = ``native``)
+are another experiment than the reference prompt's: their variant names get
+:data:`NATIVE_PROMPT_TAG` (``native [native prompt]``), so they are never pooled with, or counted
+as duplicates of, reference-prompt results. When several datasets share a schedule,
+``dataset_tag`` tells them apart (``period 4``, or the fingerprint's first 8 digits) and
+``benchmark`` is the readable label (``V-NIAH-D [period 4]``); when several models share a short
+name, ``model`` gets a tag too (``Qwen2-VL-7B (1a2b3c4d)``).
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ COLUMNS = (
 )
 #: A result's identity across inputs: the same dataset, model, sample, variant and scoring.
 RESULT_IDENTITY = ("dataset", "model_spec", "model_fp", "sample_id", "variant", "scoring")
+#: Appended to the variant names of a results directory scored with ``--prompt native``.
+NATIVE_PROMPT_TAG = "[native prompt]"
 #: ``dataset`` of an input without a dataset fingerprint: its own path (never pooled).
 SOURCE_PREFIX = "source:"
 REFERENCE_NAME = "all_accuracies.json"
@@ -222,6 +228,11 @@ def load_results_dir(path: str | Path, shards: list[Path] | None = None) -> tupl
     _read_run_json(path / "run.json", source)
     for r in rows:
         r.update(source=source.path, dataset=source.dataset, model_fp=source.model_fp)
+    if ((source.run or {}).get("prompt_layout") or {}).get("name") == "native":
+        # another experiment than the reference prompt's: never pooled or deduplicated with it
+        for r in rows:
+            r["variant"] = f"{r['variant']} {NATIVE_PROMPT_TAG}"
+        source.notes.append(f"--prompt native: its variants are labelled '{NATIVE_PROMPT_TAG}'")
     if not rows:
         raise VniahdError(
             f"{path}: the results*.jsonl files hold no results yet; run or finish 'vniahd eval' first"

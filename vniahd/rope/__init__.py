@@ -24,6 +24,7 @@ from vniahd.rope.allocations import (
 from vniahd.rope.layouts import LAYOUTS, Layout, get_layout, layout_positions
 from vniahd.rope.model import RotaryConfig, applied_allocation, effective_sections, variant_axes
 from vniahd.rope.presets import (
+    NATIVE_VARIANT,
     PRESETS,
     SPEC_HELP,
     Variant,
@@ -46,6 +47,7 @@ __all__ = [
     "ALLOCATIONS",
     "AXIS_NAMES",
     "LAYOUTS",
+    "NATIVE_VARIANT",
     "PRESETS",
     "SPEC_HELP",
     "Image",

@@ -135,6 +135,36 @@ def mrope_timed_positions(
     return _grid_positions(segments, lambda s, seg: _mrope_video(s, seg, time_index))
 
 
+def mrope_frames_positions(segments: Sequence[Segment]) -> Positions:
+    """M-RoPE with every frame of a video laid out as its own one-frame grid (Qwen3-VL, GLM-4.1V).
+
+    Frame f of a video starts at ``S_f`` and its tokens sit at ``(S_f, S_f + r, S_f + c)``: the
+    temporal stream stays put inside a frame. The next frame (or the text after the video) starts
+    one past the largest value, ``S_{f+1} = S_f + max(H, W)``. With the family's own prompt, time
+    is carried by the timestamp text between the frames (``<1.5 seconds>``, GLM's ``1``), which
+    counts up like any text. So on a video whose frames are separated by text this equals
+    :func:`mrope_positions` on one-frame :class:`~vniahd.rope.segments.Image` s; on frames spliced
+    back to back, frame f starts at ``S0 + f·max(H, W)``.
+
+    Source: Qwen3-VL (its processor writes ``<t seconds><|vision_start|>frame<|vision_end|>`` per
+    frame, and ``Qwen3VLModel.get_rope_index``, transformers 4.57 and 5.x, splits a video's
+    ``grid_thw`` into T one-frame grids); GLM-4.1V (its processor writes
+    ``<|begin_of_image|>frame<|end_of_image|>seconds`` per frame; ``Glm4vModel.get_rope_index``
+    gives every video-token run t index 0 and starts the next run at the maximum + 1).
+    """
+
+    def video(start: float, seg: Video) -> tuple[torch.Tensor, float]:
+        rows, cols = _frame_grid(seg.height, seg.width)
+        step = float(max(seg.height, seg.width))
+        frames = []
+        for f in range(seg.frames):
+            s = start + step * f
+            frames.append(torch.stack([torch.full_like(rows, s), s + rows, s + cols]))
+        return torch.cat(frames, dim=1), start + step * seg.frames
+
+    return _grid_positions(segments, video)
+
+
 def diagonal_positions(segments: Sequence[Segment], delta: float, text_after: str) -> Positions:
     """VideoRoPE's Diagonal Layout + Adjustable Temporal Spacing (arXiv 2502.05173 §3, Eq. 7).
 
@@ -265,6 +295,13 @@ LAYOUTS: dict[str, Layout] = {
                 "second_per_grid_t": _check_positive("second_per_grid_t"),
                 "tokens_per_second": _check_positive("tokens_per_second"),
             },
+        ),
+        Layout(
+            "mrope-frames",
+            mrope_frames_positions,
+            "each frame its own grid (S_f, S_f+r, S_f+c); next frame at S_f + max(H,W)",
+            "Qwen3-VL / GLM-4.1V get_rope_index (a video's grid split into one-frame grids; time "
+            "carried by timestamp text between frames)",
         ),
         Layout(
             "diagonal",

@@ -74,8 +74,23 @@ class Variant:
             )
         )
 
+    @property
+    def is_native(self) -> bool:
+        """Whether this is the unresolved ``native`` variant (:data:`NATIVE_VARIANT`): a stand-in
+        for a model family's own positions and allocation, made concrete on a model."""
+        return self.layout == NATIVE
+
+    def _check_concrete(self) -> None:
+        if self.is_native:
+            raise VniahdError(
+                "variant 'native' is each model family's own positions and allocation, so it has "
+                "positions only on a model (vniahd eval / export-inputs --model …); to look at "
+                "them here name the layout, e.g. --variant mrope-frames+interleaved"
+            )
+
     def positions(self, segments: Sequence[Segment]) -> torch.Tensor:
         """Position ids [3, S] (float64) of ``segments`` under this variant's layout."""
+        self._check_concrete()
         return get_layout(self.layout)(segments, **dict(self.layout_params))
 
     def sections_for(
@@ -90,11 +105,14 @@ class Variant:
     def axes(self, num_pairs: int, model_sections: tuple[int, int, int] | None = None) -> torch.Tensor:
         """Stream index (0=t, 1=h, 2=w) of each of ``num_pairs`` rotary pairs: long [P]. For a
         concrete model use :func:`vniahd.rope.variant_axes`, which passes its sections."""
+        self._check_concrete()
         return allocation_axes(self.allocation, num_pairs, self.sections_for(num_pairs, model_sections))
 
     @property
     def spec(self) -> str:
         """A spec string that :func:`parse_variant` turns back into an equal variant."""
+        if self.is_native:
+            return NATIVE
         params = dict(self.layout_params)
         if self.sections is not None:
             params["sections"] = self.sections
@@ -137,6 +155,8 @@ def _default_rule(variant: Variant) -> str | None:
     """How the sections are chosen when the variant fixes none (see :mod:`vniahd.rope.model`)."""
     from vniahd.rope.model import MODEL_SECTION_ALLOCATIONS
 
+    if variant.is_native:
+        return "the model's own mrope_section"
     if variant.sections is not None or variant.allocation == "uniform":
         return None
     if variant.allocation == "interleaved":
@@ -330,15 +350,40 @@ PRESETS: dict[str, Variant] = {
 }
 
 
+#: The variant name that stands for each model family's own positions and allocation.
+NATIVE = "native"
+
+#: ``--variant native``: not a preset (its layout and allocation depend on the model), resolved
+#: per model family by :func:`vniahd.models.families.native_variant` when a model is loaded.
+NATIVE_VARIANT = Variant(
+    name=NATIVE,
+    layout=NATIVE,
+    allocation=NATIVE,
+    description="the model family's own positions and frequency allocation, as its authors' code "
+    "computes them (resolved on the model: Qwen2-VL mrope, Qwen2.5-VL mrope-timed, Qwen3-VL / "
+    "Qwen3.5 / GLM-4.1V mrope-frames; the model's own allocation and sections)",
+    source="the family's original get_rope_index (docs/footguns.md, docs/architecture.md)",
+)
+
+
 def get_variant(name: str, **overrides: Any) -> Variant:
-    """Preset ``name`` with layout parameters and/or ``sections`` overridden.
+    """Preset ``name`` with layout parameters and/or ``sections`` overridden; ``native`` gives
+    :data:`NATIVE_VARIANT` (it takes no parameters).
 
     The name of an overridden variant records the overrides (``videorope:delta=0.5``).
     """
+    if name == NATIVE:
+        if overrides:
+            raise VniahdError(
+                f"variant 'native' takes no parameters (got {', '.join(sorted(overrides))}): it is "
+                "the model's own layout and allocation; for other values name them, e.g. "
+                "mrope-timed+mrope-blocks:tokens_per_second=4"
+            )
+        return NATIVE_VARIANT
     try:
         base = PRESETS[name]
     except KeyError:
-        raise UnknownNameError("variant", name, list(PRESETS)) from None
+        raise UnknownNameError("variant", name, [*PRESETS, NATIVE]) from None
     if not overrides:
         return base
     sections = overrides.pop("sections", base.sections)
