@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from vniahd.models import attention, get_backend
-from vniahd.models.attention import LowerRightCausal, cached_attention_masks, lower_right_attention
+from vniahd.models.attention import LowerRightCausal, cached_attention_mask, lower_right_attention
 from vniahd.rope import get_variant, variant_axes
 from vniahd.rope.hf import install_allocation
 
@@ -51,6 +51,10 @@ def test_marker_checks_its_shape_and_is_only_a_mask():
         lower_right_attention(q, k, k, LowerRightCausal(4, 5), is_causal=True)
     with pytest.raises(TypeError):
         torch.add(torch.zeros(1), LowerRightCausal(4, 5))  # type: ignore[call-overload]
+    with pytest.raises(TypeError):
+        LowerRightCausal(4, 5)[..., :3]  # no values behind it to slice or read
+    with pytest.raises(TypeError):
+        LowerRightCausal(4, 5).float()
     with pytest.raises(ValueError, match="needs a cache"):
         LowerRightCausal(0, 5)
 
@@ -62,10 +66,16 @@ def backend():
     return be
 
 
+@pytest.mark.parametrize(
+    "spec",
+    ["random:qwen2-vl?layers=2&hidden=64&heads=4&kv_heads=2", "random:qwen2.5-vl", "random:glm-4.1v?heads=2"],
+)
 @pytest.mark.parametrize("past,new,batch", [(40, 200, 1), (150, 9, 2), (1, 130, 3)])
-def test_forward_over_a_cache_equals_one_causal_pass(monkeypatch, backend, past, new, batch):
+def test_forward_over_a_cache_equals_one_causal_pass(monkeypatch, spec, past, new, batch):
     """Rows fed over a cache (the marker path, counted) equal transformers' own maskless causal
-    pass over the whole sequence, for the split and the additive-mask paths."""
+    pass over the whole sequence, for the split and the additive-mask paths, in each family whose
+    text model builds its mask with transformers' create_causal_mask."""
+    backend = get_backend(spec)
     calls = []
     real = attention.lower_right_attention
     monkeypatch.setattr(attention, "lower_right_attention", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -78,29 +88,29 @@ def test_forward_over_a_cache_equals_one_causal_pass(monkeypatch, backend, past,
         backend.hidden_states(emb[:, :past], pos[:, :, :past], cache=cache)
         part = backend.hidden_states(emb[:, past:], pos[:, :, past:], cache=cache)
     assert len(calls) == backend.language_model.config.num_hidden_layers
-    torch.testing.assert_close(part, full[:, past:], atol=2e-5, rtol=2e-5)
+    torch.testing.assert_close(part, full[:, past:], atol=1e-5, rtol=1e-5)
 
 
 def test_left_to_transformers_where_it_does_not_apply(backend):
     lm = backend.language_model
     cache = backend.new_cache()
-    assert cached_attention_masks(lm, 5, None) is None  # no cache: transformers' own is_causal pass
-    assert cached_attention_masks(lm, 5, cache) is None  # an empty cache
+    assert cached_attention_mask(lm, 5, None) is None  # no cache: transformers' own is_causal pass
+    assert cached_attention_mask(lm, 5, cache) is None  # an empty cache
     with torch.inference_mode():
         backend.hidden_states(torch.zeros(1, 3, backend.hidden_size), torch.zeros(3, 1, 3), cache=cache)
-    assert cached_attention_masks(lm, 1, cache) is None  # one token (decoding): no mask needed
-    masks = cached_attention_masks(lm, 5, cache)
-    assert masks is not None and isinstance(masks["full_attention"], LowerRightCausal)
-    assert (masks["full_attention"].past, masks["full_attention"].new) == (3, 5)
+    assert cached_attention_mask(lm, 1, cache) is None  # one token (decoding): no mask needed
+    mask = cached_attention_mask(lm, 5, cache)
+    assert isinstance(mask, LowerRightCausal) and (mask.cached, mask.queries) == (3, 5)
+    assert mask.shape == (1, 1, 5, 8)  # a prepared 4-D mask, which transformers uses as it is
     config = lm.config
     config._attn_implementation = "eager"  # an attention that would add the mask itself
     try:
-        assert cached_attention_masks(lm, 5, cache) is None
+        assert cached_attention_mask(lm, 5, cache) is None
     finally:
         config._attn_implementation = "sdpa"
     layer_types = config.layer_types
     config.layer_types = ["sliding_attention"] + layer_types[1:]
     try:
-        assert cached_attention_masks(lm, 5, cache) is None
+        assert cached_attention_mask(lm, 5, cache) is None
     finally:
         config.layer_types = layer_types
