@@ -80,8 +80,11 @@ def child(protocol: str, ds_dir: str, cache: str, out: str) -> None:
     res_dir = Path(out) / f"results-{protocol}"
     settings = EvalSettings(variants=[variant], cache_root=cache, progress=False)
     runner = Runner(ds, be, settings, res_dir)
-    from vniahd.evaluate.memory import PeakMemory
+    from vniahd.evaluate.memory import PeakMemory, retain_freed_heap
 
+    # Same runtime for both arms: the heap settings the runner applies on the CPU, and the same
+    # OMP_NUM_THREADS (set by the parent for both children).
+    retain_freed_heap()
     base_rss = _rss_mb()
     peak = PeakMemory(torch.device("cpu"))
     answers: dict[str, list] = {}

@@ -8,9 +8,10 @@ One primitive, :func:`forward_rows`, serves every scoring path:
   is the lower-right-aligned one (query ``i`` of the chunk sees keys ``0 .. k−q+i``). transformers
   5.x builds that mask explicitly whenever ``q > 1`` and ``q != k`` (``masking_utils.
   _ignore_causal_mask_sdpa`` returns False there), and never hands SDPA ``is_causal=True`` with
-  ``q < k`` (torch's ``is_causal`` is upper-left aligned, which would be wrong);
-  ``tests/test_evaluate_chunked.py`` checks both the equality to an unchunked pass and the
-  causality of a chunk over a longer cache.
+  ``q < k`` (torch's ``is_causal`` is upper-left aligned, which would be wrong). On the CPU the
+  backend passes a mask-free equivalent instead (:mod:`vniahd.models.attention`: the cached keys
+  unmasked plus a causal block over the new ones); ``tests/test_evaluate_chunked.py`` checks both
+  the equality to an unchunked pass and the causality of a chunk over a longer cache.
 - **Batching.** Several sequences are right-padded to one length and run as a batch. No attention
   mask is needed for the rows we keep: with right padding every real row precedes its padding,
   so causal attention never lets a real row see a pad. Pad rows compute garbage that is dropped.

@@ -1,10 +1,14 @@
 """Results directories: append-only ``results*.jsonl`` and ``run.json`` provenance.
 
-Durability: every result line is written with one ``write`` + ``flush`` + ``fsync``, so a run
-killed at any moment loses at most the sample in flight. A kill in the middle of a write can leave
-a torn last line (no newline, or half a JSON object); readers drop it, and the writer cuts it off
-before appending so the next line starts clean. A malformed line *before* the last one is not a
-crash artefact and is reported as an error.
+Durability: every result line is written with one ``write`` + ``flush``, so a run killed at any
+moment loses at most the sample in flight (what the process wrote is the kernel's, whatever
+happens to the process). Lines reach the disk itself (``fsync``) at most :data:`FSYNC_SECONDS`
+apart and when the writer closes, so a machine that loses power loses at most that much work,
+which a resume recomputes bit-identically — an fsync per line cost ~10 % of a CPU run of small
+samples (``bench/eval_prefix.py``). A kill in the middle of a write can leave a torn last line (no
+newline, or half a JSON object); readers drop it, and the writer cuts it off before appending so
+the next line starts clean. A malformed line *before* the last one is not a crash artefact and is
+reported as an error.
 
 ``run.json`` says what produced the directory (dataset, model, variants, frame mode, prompt
 template, scoring settings, provenance). Appending to a directory made from another dataset or
@@ -27,6 +31,9 @@ from vniahd.records import result_key as result_key  # re-exported (explicitly, 
 
 RESULTS_GLOB = "results*.jsonl"
 RUN_FILE = "run.json"
+
+#: Longest time a written result line waits for its ``fsync`` (see the module docstring).
+FSYNC_SECONDS = 1.0
 
 #: Keys every result line carries (the one definition is :data:`vniahd.records.RESULT_KEYS`).
 REQUIRED_KEYS = RESULT_KEYS
@@ -76,15 +83,9 @@ TIMINGS_GLOB = "timings*.jsonl"
 TIMING_KEYS = ("sample_id", "variant", "scoring", "seconds", "peak_mem_bytes", "peak_mem_kind")
 
 
-#: Seconds between fsyncs of a results file. Every line is flushed to the OS as it is written, so
-#: a killed process loses nothing; the fsync only guards against a machine crash, and one per line
-#: cost more than scoring a tiny-model sample.
-FSYNC_INTERVAL_S = 1.0
-
-
 class ResultsWriter:
-    """Appends records to one results file (each line flushed; fsync at most every
-    :data:`FSYNC_INTERVAL_S` and on close); each record must carry the ``required`` keys
+    """Appends records to one results file, flushed per line and fsync'd at most
+    :data:`FSYNC_SECONDS` apart and on close; each record must carry the ``required`` keys
     (:data:`REQUIRED_KEYS` for results, :data:`TIMING_KEYS` for timings)."""
 
     def __init__(self, path: str | Path, required: tuple[str, ...] = REQUIRED_KEYS):
@@ -99,9 +100,10 @@ class ResultsWriter:
                     fh.flush()
                     os.fsync(fh.fileno())
         self._fh = open(self.path, "ab")
-        self._synced = time.monotonic()
         if _last_byte(self.path) not in (b"", b"\n"):
             self._fh.write(b"\n")  # a complete last record written without its newline
+        self._synced = time.monotonic()
+        self._dirty = False
 
     def append(self, record: Mapping[str, Any]) -> None:
         missing = [k for k in self.required if k not in record]
@@ -110,15 +112,21 @@ class ResultsWriter:
         line = json.dumps(record, sort_keys=True, default=_json_default).encode() + b"\n"
         self._fh.write(line)
         self._fh.flush()
-        now = time.monotonic()
-        if now - self._synced >= FSYNC_INTERVAL_S:
+        self._dirty = True
+        if time.monotonic() - self._synced >= FSYNC_SECONDS:
+            self.sync()
+
+    def sync(self) -> None:
+        """Put every line written so far on the disk."""
+        if self._dirty and not self._fh.closed:
+            self._fh.flush()
             os.fsync(self._fh.fileno())
-            self._synced = now
+            self._dirty = False
+        self._synced = time.monotonic()
 
     def close(self) -> None:
         if not self._fh.closed:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
+            self.sync()
             self._fh.close()
 
     def __enter__(self) -> ResultsWriter:

@@ -34,7 +34,7 @@ from vniahd.evaluate.chunked import default_prefill_chunk
 from vniahd.evaluate.estimate import RunEstimate
 from vniahd.evaluate.executor import GroupExecutor
 from vniahd.evaluate.lock import ResultsLock
-from vniahd.evaluate.memory import PeakMemory
+from vniahd.evaluate.memory import PeakMemory, retain_freed_heap
 from vniahd.evaluate.prompt import TEMPLATES, PromptTemplate
 from vniahd.evaluate.prompt_layout import prompt_layout
 from vniahd.evaluate.results import (
@@ -273,6 +273,8 @@ class Runner:
         """Evaluate everything not yet in the results directory; returns :func:`summarize`.
         Holds the directory's lock (:mod:`.lock`) throughout, so two runs never interleave."""
         record = self.run_record()  # before the lock: a refused variant writes nothing
+        if self.backend.device.type == "cpu":
+            retain_freed_heap()  # no page-fault churn between forward passes (memory.py)
         with ResultsLock(self.out_dir, self.dist.rank if self.dist.enabled else None):
             return self._run_locked(record)
 

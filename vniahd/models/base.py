@@ -182,9 +182,13 @@ class Backend(ABC):
         """Final-norm hidden states [B, S, hidden] for ``embeds`` [B, S, hidden] at
         ``position_ids`` [3, B, S]; with ``cache`` (a transformers DynamicCache) the call extends
         it, so a prefix can be reused (chunked prefill, prefix sharing, greedy decoding)."""
+        from vniahd.models.attention import cached_attention_mask
+
         out = self.language_model(
             inputs_embeds=embeds.to(self.dtype),
             position_ids=position_ids.to(device=self.device, dtype=torch.float32),
+            # new tokens over a cache on the CPU: attention without a dense mask (models/attention.py)
+            attention_mask=cached_attention_mask(self.language_model, int(embeds.shape[1]), cache),
             **cache_kwargs(self.language_model, cache),
         )
         return out.last_hidden_state
