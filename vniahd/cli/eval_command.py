@@ -44,7 +44,8 @@ native positions and prompt:
                      <|end_of_video|>. Recorded in run.json (prompt_layout); results of the two
                      layouts never share a results directory.
 
-Results: OUT/results.jsonl (one line per sample, variant and scoring mode, flushed per line, fsync'd within a second) and
+Results: OUT/results.jsonl (one line per sample, variant and scoring mode; each line flushed,
+fsync'd within a second) and
 OUT/run.json (provenance). Rerunning the same command resumes; frame embeddings are cached
 under $VNIAHD_CACHE/embeddings (shared by all variants), so a rerun encodes nothing.
 
