@@ -102,6 +102,10 @@ class LowerRightCausal(torch.Tensor):
         if func in _METADATA:
             with torch._C.DisableTorchFunctionSubclass():
                 return func(*args, **kwargs)
+        if func is torch.Tensor.to:
+            # accelerate's device hooks move every tensor argument; the marker holds no values (its
+            # additive form is built on the query's device), so a move is the marker itself
+            return args[0]
         raise TypeError(
             f"LowerRightCausal is an attention mask for scaled_dot_product_attention only, not for {func}"
         )
