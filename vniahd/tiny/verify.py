@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from vniahd.errors import VniahdError
@@ -36,7 +36,6 @@ class Verification:
     passed: bool
     reason: str
     retrained_checkpoint: str = ""
-    notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         d = self.distance
@@ -59,7 +58,6 @@ class Verification:
                 f"{bench:<9} accuracy at the training length: shipped {a:.3f}, "
                 f"retrained {b:.3f} (Δ {b - a:+.3f})"
             )
-        out.extend(self.notes)
         out.append(f"{'PASS' if self.passed else 'FAIL'}: {self.reason}")
         return out
 
