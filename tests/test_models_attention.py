@@ -9,7 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from vniahd.models import attention, get_backend
-from vniahd.models.attention import LowerRightCausal, cached_attention_mask, lower_right_attention
+from vniahd.models.attention import CachedCausal as LowerRightCausal
+from vniahd.models.attention import cached_attention_mask
+from vniahd.models.attention import cached_causal_attention as lower_right_attention
 from vniahd.rope import get_variant, variant_axes
 from vniahd.rope.hf import install_allocation
 
@@ -55,7 +57,7 @@ def test_marker_checks_its_shape_and_is_only_a_mask():
         LowerRightCausal(4, 5)[..., :3]  # no values behind it to slice or read
     with pytest.raises(TypeError):
         LowerRightCausal(4, 5).float()
-    with pytest.raises(ValueError, match="needs a cache"):
+    with pytest.raises(ValueError, match="needs a cache and several queries"):
         LowerRightCausal(0, 5)
 
 
@@ -77,8 +79,8 @@ def test_forward_over_a_cache_equals_one_causal_pass(monkeypatch, spec, past, ne
     text model builds its mask with transformers' create_causal_mask."""
     backend = get_backend(spec)
     calls = []
-    real = attention.lower_right_attention
-    monkeypatch.setattr(attention, "lower_right_attention", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = attention.cached_causal_attention
+    monkeypatch.setattr(attention, "cached_causal_attention", lambda *a, **k: calls.append(1) or real(*a, **k))
     g = torch.Generator().manual_seed(past)
     emb = torch.randn(batch, past + new, backend.hidden_size, generator=g)
     pos = torch.arange(past + new, dtype=torch.float64)[None, None].expand(3, batch, -1)

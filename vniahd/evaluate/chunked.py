@@ -15,6 +15,11 @@ One primitive, :func:`forward_rows`, serves every scoring path:
 - **Batching.** Several sequences are right-padded to one length and run as a batch. No attention
   mask is needed for the rows we keep: with right padding every real row precedes its padding,
   so causal attention never lets a real row see a pad. Pad rows compute garbage that is dropped.
+- **Packing** (CPU, :func:`forward_packed`). Where the backend can, sequences that continue one
+  shared cache run as segments of a single row instead: each segment attends to the cache and to
+  itself, never to another segment (:mod:`vniahd.models.attention`). No pads, no per-member copy
+  of the cache, and one call of the model's Python per batch: on a CPU the per-call overhead and
+  the small matrix products of short suffixes are what batching is there to amortise.
 - **Row selection.** Only the requested rows' final hidden states are kept (a few per sample),
   so the LM head never sees ``vocab × sequence`` (the reference code's full fp32 logits cost
   ~33 GB per GPU; docs/footguns.md).
@@ -83,7 +88,7 @@ def tensor_rows(t: torch.Tensor) -> RowFn:
 
 
 def forward_rows(
-    backend: BackendLike, feeds: Sequence[Feed], cache: Any = None, chunk: int = 0
+    backend: BackendLike, feeds: Sequence[Feed], cache: Any = None, chunk: int = 0, packed: bool = False
 ) -> list[torch.Tensor]:
     """Run ``feeds`` (one batch) on top of ``cache`` and return, per feed, the final hidden states
     of its ``keep`` rows as ``[len(keep), hidden]``.
@@ -92,9 +97,15 @@ def forward_rows(
     an empty prefix); it is extended in place by the fed rows, pads included. ``chunk`` > 0 feeds
     at most that many rows per call; when the batch does not fit in one chunk and no cache was
     given, a private cache carries the chunks and is discarded.
+
+    ``packed`` (a backend that :attr:`~vniahd.models.base.Backend.can_pack`): the feeds share
+    ``cache`` at batch size 1 and run as segments of one row in a single call (no padding, see
+    :func:`forward_packed`); they must fit in one chunk.
     """
     if not feeds:
         return []
+    if packed and len(feeds) > 1:
+        return forward_packed(backend, feeds, cache, chunk)
     length = max(f.n for f in feeds)
     step = chunk if chunk and chunk > 0 else length
     if cache is None and length > step:
@@ -118,6 +129,26 @@ def forward_rows(
         del hidden
     hidden_size = backend.hidden_size
     return [torch.cat(k, dim=0) if k else torch.empty(0, hidden_size, device=backend.device) for k in kept]
+
+
+def forward_packed(backend: BackendLike, feeds: Sequence[Feed], cache: Any, chunk: int = 0) -> list[torch.Tensor]:
+    """:func:`forward_rows` for feeds packed as segments of one row: every feed's rows attend to
+    ``cache`` (batch size 1, or None) and causally to its own rows, never to another feed's
+    (``Backend.hidden_states(..., segments=…)``). Exact like batching, without the pads and
+    the per-member copy of the cache; ``cache`` is extended by all fed rows."""
+    total = sum(f.n for f in feeds)
+    if chunk and total > chunk:
+        raise ValueError(f"{len(feeds)} packed feeds of {total} rows exceed the prefill chunk ({chunk})")
+    emb = torch.cat([f.rows(0, f.n) for f in feeds], dim=0)[None]
+    pos = torch.cat([f.positions[:, : f.n].to(torch.float64).cpu() for f in feeds], dim=1)[:, None]
+    hidden = backend.hidden_states(emb, pos, cache=cache, segments=[f.n for f in feeds])[0]
+    out: list[torch.Tensor] = []
+    start = 0
+    for f in feeds:
+        idx = torch.as_tensor(list(f.keep), dtype=torch.long, device=hidden.device) + start
+        out.append(hidden[idx])
+        start += f.n
+    return out
 
 
 def _padded(backend: BackendLike, feeds: Sequence[Feed], a: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,7 +16,7 @@ Variants are :class:`vniahd.rope.Variant` itself.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -102,8 +102,15 @@ class BackendLike(Protocol):
     def embed_text(self, ids: list[int]) -> torch.Tensor: ...
 
     def hidden_states(
-        self, embeds: torch.Tensor, position_ids: torch.Tensor, cache: Any = None
+        self,
+        embeds: torch.Tensor,
+        position_ids: torch.Tensor,
+        cache: Any = None,
+        segments: Sequence[int] | None = None,
     ) -> torch.Tensor: ...
+
+    @property
+    def can_pack(self) -> bool: ...  # hidden_states takes `segments` (packed suffixes)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor: ...
 

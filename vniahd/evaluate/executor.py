@@ -29,7 +29,7 @@ from vniahd.evaluate.memory import PeakMemory
 from vniahd.evaluate.prefix import SharedPrefix, fork_cache
 from vniahd.evaluate.samples import Prepared, SampleBuilder
 from vniahd.evaluate.scoring import SCORING, Context, SampleInputs, Score, score, score_batch
-from vniahd.evaluate.work_plan import cut_batches
+from vniahd.evaluate.work_plan import AUTO_PACK_TOKENS, cut_batches
 
 if TYPE_CHECKING:
     from vniahd.evaluate.contracts import BackendLike
@@ -74,7 +74,19 @@ class GroupExecutor:
         self.prefix_sharing = prefix_sharing
         self.prefill_chunk = prefill_chunk
         self.batch_size = batch_size
+        # on a CPU backend that can, batches run as packed segments of one row (chunked.py)
+        self.packed = bool(getattr(backend, "can_pack", False)) and batch_size != 1
         self.prefix_stats = {"computed_tokens": 0, "reused_tokens": 0}
+
+    @property
+    def pack_tokens(self) -> int:
+        """The most tokens a packed batch's remainders may add up to (0: batches are padded)."""
+        if not self.packed:
+            return 0
+        chunk = self.prefill_chunk if self.prefill_chunk and self.prefill_chunk > 0 else 0
+        if self.batch_size == "auto":
+            return min(AUTO_PACK_TOKENS, chunk) if chunk else AUTO_PACK_TOKENS
+        return chunk or 2**62
 
     def batches(self, prepared: Sequence[Prepared], shares: Sequence[int]) -> list[list[int]]:
         """A group's samples cut into batches of indices (a function of the group alone);
@@ -86,6 +98,7 @@ class GroupExecutor:
             [mode.can_batch(p.inputs) for p in prepared],
             shared_prev if self.prefix_sharing else [0] * len(prepared),
             self.batch_size,
+            self.pack_tokens,
         )
 
     def run_group(
@@ -145,6 +158,9 @@ class GroupExecutor:
         if len(batch) == 1:
             ctx = Context(prefix.cache if start else None, start, self.prefill_chunk)
             return [score(be, inputs[0], self.scoring, max_new_tokens=self.max_new_tokens, ctx=ctx)]
+        if self.packed:  # segments of one row over the shared cache itself, cropped back after
+            ctx = Context(prefix.cache if start else None, start, self.prefill_chunk)
+            return score_batch(be, inputs, self.scoring, ctx, packed=True)
         ctx = Context(fork_cache(be, prefix.cache, len(batch)) if start else None, start, self.prefill_chunk)
         return score_batch(be, inputs, self.scoring, ctx)
 

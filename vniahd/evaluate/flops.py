@@ -103,7 +103,8 @@ def trie_flops(shape: ModelShape, sequences: Iterable[Sequence[tuple[Hashable, i
 
 class FlopCounter:
     """Counts the FLOPs a backend actually runs, by wrapping ``hidden_states`` (tokens fed and
-    the cache length they attend over, pads included) and hooking ``lm_head`` (rows)."""
+    the cache length they attend over, pads included; packed segments each over the cache and
+    themselves) and hooking ``lm_head`` (rows)."""
 
     def __init__(self, backend: TextModelBackendLike, shape: ModelShape | None = None):
         self.backend = backend
@@ -125,7 +126,9 @@ class FlopCounter:
         ) -> torch.Tensor:
             past = int(cache.get_seq_length()) if cache is not None else 0
             b, n = int(embeds.shape[0]), int(embeds.shape[1])
-            self.flops += b * self.shape.forward(n, past)
+            # packed segments attend to the cache and to themselves, not to each other
+            segments = kw.get("segments") or [n]
+            self.flops += b * sum(self.shape.forward(s, past) for s in segments)
             self.tokens += b * n
             assert self._orig is not None
             return self._orig(embeds, position_ids, cache=cache, **kw)

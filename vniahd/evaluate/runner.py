@@ -202,6 +202,9 @@ class Runner:
             "auto_batch_tokens": AUTO_BATCH_TOKENS,
             "auto_batch_max": AUTO_BATCH_MAX,
             "batch_max_extra": AUTO_BATCH_MAX_EXTRA,
+            # packed: batches run as segments of one row over the shared cache (CPU backends)
+            "packed_batches": self.executor.packed,
+            **({"auto_pack_tokens": self.executor.pack_tokens} if self.executor.packed else {}),
             "world_size": self.dist.world_size,
             "peak_mem_kind": PeakMemory(self.backend.device).kind,
         }

@@ -72,6 +72,7 @@ class SampleBuilder:
         self.max_new_tokens = max_new_tokens
         self.tokenizer = backend.tokenizer
         self.grid = cache.grid
+        self._positions: dict[tuple[Variant, tuple[Segment, ...]], torch.Tensor] = {}
 
     def question(self, needle: Needle) -> str:
         from vniahd.needles import prompt_text
@@ -128,7 +129,14 @@ class SampleBuilder:
             source=source,
         )
 
-    @staticmethod
-    def with_positions(prepared: Prepared, variant: Variant) -> SampleInputs:
-        """The sample's inputs with ``variant``'s position ids [3, S]."""
-        return dataclasses.replace(prepared.inputs, positions=variant.positions(prepared.segments))
+    def with_positions(self, prepared: Prepared, variant: Variant) -> SampleInputs:
+        """The sample's inputs with ``variant``'s position ids [3, S] (shared, not to be modified
+        in place: samples with the same segments — same frame count and text lengths — get the
+        same tensor, computed once)."""
+        key = (variant, tuple(prepared.segments))
+        positions = self._positions.get(key)
+        if positions is None:
+            if len(self._positions) >= 256:
+                self._positions.clear()
+            positions = self._positions[key] = variant.positions(prepared.segments)
+        return dataclasses.replace(prepared.inputs, positions=positions)

@@ -16,7 +16,8 @@ A :class:`Context` says where the pass starts: a KV cache already holding the pr
 ``start`` rows (a shared prefix, :mod:`vniahd.evaluate.prefix`) and the prefill chunk size; every
 mode feeds only rows ``[start, …)`` through :func:`vniahd.evaluate.chunked.forward_rows` and crops
 the cache back to ``start`` afterwards. :func:`score_batch` scores several samples of the
-single-pass modes in one right-padded batch.
+single-pass modes in one pass: a right-padded batch, or on a CPU backend that can, packed
+segments of one row over the shared cache.
 """
 
 from __future__ import annotations
@@ -255,10 +256,16 @@ def batchable(inputs: SampleInputs, mode: str) -> bool:
     return SCORING[mode].can_batch(inputs)
 
 
-def score_batch(backend: BackendLike, batch: list[SampleInputs], mode: str, ctx: Context) -> list[Score]:
-    """Score several :func:`batchable` samples in one right-padded pass. ``ctx.cache`` holds
-    the common prefix ``[0, ctx.start)`` with batch size ``len(batch)`` (see
-    :func:`vniahd.evaluate.prefix.fork_cache`) or is None; it is consumed (extended by pads)."""
+def score_batch(
+    backend: BackendLike, batch: list[SampleInputs], mode: str, ctx: Context, packed: bool = False
+) -> list[Score]:
+    """Score several :func:`batchable` samples in one pass.
+
+    Right-padded (default): ``ctx.cache`` holds the common prefix ``[0, ctx.start)`` with batch
+    size ``len(batch)`` (see :func:`vniahd.evaluate.prefix.fork_cache`) or is None; it is
+    consumed (extended by pads). ``packed`` (a backend that can pack): the samples' remainders
+    run as segments of one row over ``ctx.cache`` itself (batch size 1, or None), which is
+    cropped back to ``ctx.start`` afterwards, like the single-sample modes do."""
     feeds: list[Feed] = []
     kinds: list[str] = []
     for inputs in batch:
@@ -269,7 +276,9 @@ def score_batch(backend: BackendLike, batch: list[SampleInputs], mode: str, ctx:
             s = inputs.prompt_len
             feeds.append(prompt_feed(backend, inputs, ctx.start, [], [s - 1 - ctx.start]))
             kinds.append("choice")
-    rows = forward_rows(backend, feeds, ctx.cache, ctx.chunk)
+    rows = forward_rows(backend, feeds, ctx.cache, ctx.chunk, packed=packed)
+    if packed:
+        crop_to(ctx.cache, ctx.start)
     out: list[Score] = []
     for inputs, kind, hidden in zip(batch, kinds, rows):
         if kind == "reference":

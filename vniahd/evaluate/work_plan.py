@@ -11,7 +11,8 @@ directory already holds.
   variant: the global floor. A work unit is one (variant, offset) group.
 - **Shards.** Under several processes the run is cut into contiguous ranges of equal estimated
   FLOP cost (:func:`split_units`); every rank computes the same split from the full plan.
-- **Batches.** Consecutive short samples of a group share a right-padded batch. Batches are cut
+- **Batches.** Consecutive short samples of a group share a right-padded batch, or where the
+  backend packs (CPU), consecutive samples of any length share one packed row. Batches are cut
   from the whole group, so a resumed run recomputes exactly the batches of an uninterrupted one
   (docs/footguns.md, "bitwise resume under batching").
 """
@@ -34,6 +35,13 @@ AUTO_BATCH_MAX = 16
 #: prefix-tree walk: its members' remainders start at the batch's common prefix (a member that
 #: shares more with its predecessor recomputes the difference) and are right-padded to the longest.
 AUTO_BATCH_MAX_EXTRA = 0.02
+#: ``batch_size="auto"`` on a backend that packs (CPU): grow a pack while its members' remainders
+#: add up to at most this many tokens (and the prefill chunk), up to :data:`AUTO_PACK_MAX`
+#: samples. Packed segments carry no padding, so long suffixes pack too: one model call instead
+#: of several is worth ~4.5 ms of Python per call and larger matrix products on a 2-core CPU
+#: (bench/eval_prefix.py), and beyond ~2k tokens a call gains little more.
+AUTO_PACK_TOKENS = 2048
+AUTO_PACK_MAX = 64
 
 
 # ---- order and groups ---------------------------------------------------------------------------
@@ -227,7 +235,11 @@ def my_units(
 
 # ---- batches ------------------------------------------------------------------------------------
 def cut_batches(
-    lengths: Sequence[int], batchable: Sequence[bool], shared_prev: Sequence[int], batch_size: int | str
+    lengths: Sequence[int],
+    batchable: Sequence[bool],
+    shared_prev: Sequence[int],
+    batch_size: int | str,
+    pack_tokens: int = 0,
 ) -> list[list[int]]:
     """Cut a group's samples (by index, in order) into batches.
 
@@ -239,8 +251,16 @@ def cut_batches(
     ``batch_size="auto"`` a sample joins a batch only while both together stay within
     :data:`AUTO_BATCH_MAX_EXTRA` of the batch's own work and (size × longest remainder) ≤
     :data:`AUTO_BATCH_TOKENS`, up to :data:`AUTO_BATCH_MAX` samples; a number batches consecutive
-    batchable samples up to that size, whatever the waste."""
-    limit = AUTO_BATCH_MAX if batch_size == "auto" else int(batch_size)
+    batchable samples up to that size, whatever the waste.
+
+    ``pack_tokens`` > 0: the backend packs a batch's remainders as segments of one row (no
+    padding) and a batch's remainders may add up to at most that many tokens; ``"auto"`` then
+    allows :data:`AUTO_PACK_MAX` members within :data:`AUTO_BATCH_MAX_EXTRA` of recomputation."""
+    packing = pack_tokens > 0
+    if batch_size == "auto":
+        limit = AUTO_PACK_MAX if packing else AUTO_BATCH_MAX
+    else:
+        limit = int(batch_size)
     out: list[list[int]] = []
     cur: list[int] = []
 
@@ -249,9 +269,13 @@ def cut_batches(
         own = sum(lengths[j] - shared_prev[j] for j in trial)
         longest = max(lengths[j] - common for j in trial)
         recomputed = sum(max(0, shared_prev[j] - common) for j in trial)
-        padding = sum(longest - (lengths[j] - common) for j in trial)  # right padding to the longest
         if len(trial) > limit:
             return False
+        if packing:
+            if sum(lengths[j] - common for j in trial) > pack_tokens:
+                return False
+            return batch_size != "auto" or recomputed <= AUTO_BATCH_MAX_EXTRA * own
+        padding = sum(longest - (lengths[j] - common) for j in trial)  # right padding to the longest
         if batch_size != "auto":
             return True  # an explicit size: batch regardless of the waste
         return (

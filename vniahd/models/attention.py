@@ -1,4 +1,4 @@
-"""Attention of new tokens over a KV cache on the CPU, without a dense mask.
+"""Attention of new tokens over a KV cache on the CPU, without a dense mask; and packed segments.
 
 When a forward pass feeds ``q > 1`` tokens on top of a cache that already holds ``p > 0`` (a
 suffix over a shared prefix, a prefill chunk, a right-padded batch over a forked prefix), the
@@ -10,40 +10,51 @@ the evaluator's shapes (a suffix of a few hundred tokens over a prefix of a few 
 up to 1.5× the attention the causal pattern needs, and attention dominates a long-context
 forward pass on a CPU.
 
-Here the keys are cut in two blocks instead: the cached ones, which every new query sees (no mask
+Here the keys are cut in blocks instead: the cached ones, which every new query sees (no mask
 at all), and the new ones, causal among themselves (a square block: torch's upper-left
 ``is_causal`` is the right mask). Each block runs through the same CPU flash kernel that a
 maskless causal prefill uses, which also returns each query's log-sum-exp ``l`` of its scores, and
-the two partial softmaxes merge exactly::
+the partial softmaxes merge exactly::
 
     out = (e^l₁ · o₁ + e^l₂ · o₂) / (e^l₁ + e^l₂) = o₂ + σ(l₁ − l₂) · (o₁ − o₂)
 
 — the same merge flash attention does between its key blocks, so the result equals the masked
-attention up to float rounding (``tests/test_models_attention.py``). Short suffixes, where two
-kernel calls cost more than the masked pairs they save, use an additive mask built once per
-forward pass instead of once per layer.
+attention up to float rounding (``tests/test_models_attention.py``). In the cached block the
+query heads that share a key/value head are folded into one head's rows (grouped-query attention:
+no copy of the cache per query head). Short passes, where several kernel calls cost more than
+the masked pairs they save, use an additive mask built once per forward pass instead.
+
+**Packed segments.** The same marker can describe several independent token sequences packed
+into one row of the batch: segment ``s`` (``n_s`` tokens) sees every cached key and its own
+tokens causally, never another segment's. The evaluator packs the suffixes of samples that share
+a cached prefix this way (one forward call instead of one per sample, and no padding); each
+segment's causal block is its own kernel call, the cached block is one call for all of them.
+Positions come from ``position_ids`` (every token's own), so RoPE needs nothing packed-specific.
 
 How it is wired: :func:`cached_attention_mask` gives the text model's ``forward`` a prepared
-``attention_mask``: a :class:`LowerRightCausal` marker, a tensor of shape ``[1, 1, q, p + q]`` with
+``attention_mask``: a :class:`CachedCausal` marker, a tensor of shape ``[1, 1, q, p + q]`` with
 no data behind it (transformers returns a 4-D mask as it is, for every family that builds its
 masks with ``masking_utils.create_causal_mask``). transformers' SDPA integration hands it to
 ``torch.nn.functional.scaled_dot_product_attention`` as ``attn_mask``, and the marker takes that
 call over through the ``__torch_function__`` protocol; any other use of it (reading its values,
 arithmetic, an eager attention adding it to scores) raises instead of computing with a fake mask.
-Only models whose every layer is a full-attention layer run with SDPA on the CPU get the marker;
-everything else is left to transformers.
+Only models whose every layer is a full-attention layer run with SDPA on the CPU get the marker
+(:func:`packing_supported`); everything else is left to transformers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 #: Below this many new tokens the masked kernel (with a mask built once per forward pass) is
-#: cheaper than two kernel calls and a merge (measured on 2-core x86, bench/eval_prefix.py shapes).
-SPLIT_MIN_QUERIES = 128
+#: cheaper than a kernel call per block and a merge (measured on 2-core x86 at
+#: bench/eval_prefix.py shapes: a single-segment pass of 344 queries over 332 keys still favours
+#: the mask; above ~512 queries the blocks win).
+SPLIT_MIN_QUERIES = 384
 
 
 def _flash_cpu() -> Any:
@@ -58,39 +69,55 @@ _METADATA = {getattr(torch.Tensor, name).__get__ for name in ("shape", "ndim", "
 }
 
 
-class LowerRightCausal(torch.Tensor):
-    """``attn_mask`` for ``new`` queries over ``past`` cached keys followed by their own ``new``
-    keys: query ``i`` sees keys ``0 … past + i`` (no padding). A ``[1, 1, new, past + new]`` bool
-    tensor in shape only (a broadcast scalar): it computes the attention itself when handed to
+class CachedCausal(torch.Tensor):
+    """``attn_mask`` for new queries over ``past`` cached keys followed by their own keys, the new
+    tokens being ``segments`` packed sequences: a query of segment ``s`` sees every cached key and
+    the keys of segment ``s`` up to itself. One segment is the lower-right causal mask (query
+    ``i`` sees keys ``0 … past + i``). A ``[1, 1, q, past + q]`` bool tensor in shape only (a
+    broadcast scalar), ``q = sum(segments)``: it computes the attention itself when handed to
     ``scaled_dot_product_attention`` (see the module docstring) and refuses every other use."""
 
     cached: int
+    segments: tuple[int, ...]
     queries: int
     _additive: dict[tuple[torch.dtype, torch.device], torch.Tensor]
 
     @staticmethod
-    def __new__(cls, past: int, new: int) -> LowerRightCausal:
-        if past < 1 or new < 2:
+    def __new__(cls, past: int, segments: int | Sequence[int]) -> CachedCausal:
+        segs = (int(segments),) if isinstance(segments, int) else tuple(int(n) for n in segments)
+        new = sum(segs)
+        if past < 0 or not segs or min(segs) < 1 or new < 2 or (past == 0 and len(segs) < 2):
             raise ValueError(
-                f"a lower-right causal mask needs a cache and several queries, got {past=}, {new=}"
+                "a cached-causal mask needs a cache and several queries, or several packed "
+                f"segments, got {past=}, segments={segs}"
             )
         shape = torch.zeros((), dtype=torch.bool).expand(1, 1, new, past + new)
         self = shape.as_subclass(cls)
-        self.cached, self.queries, self._additive = past, new, {}
+        self.cached, self.segments, self.queries, self._additive = past, segs, new, {}
         return self
 
+    def keep(self, device: torch.device | None = None) -> torch.Tensor:
+        """The mask as ``[q, past + q]`` booleans (True = attend)."""
+        keep = torch.zeros(self.queries, self.cached + self.queries, dtype=torch.bool, device=device)
+        keep[:, : self.cached] = True
+        s0 = 0
+        for n in self.segments:
+            block = torch.ones(n, n, dtype=torch.bool, device=device).tril()
+            keep[s0 : s0 + n, self.cached + s0 : self.cached + s0 + n] = block
+            s0 += n
+        return keep
+
     def additive(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-        """The mask as ``[1, 1, new, past + new]`` additive floats (0 / -inf), built once."""
+        """The mask as ``[1, 1, q, past + q]`` additive floats (0 / -inf), built once."""
         key = (dtype, device)
         if key not in self._additive:
-            keep = torch.ones(self.queries, self.cached + self.queries, dtype=torch.bool, device=device)
-            keep = keep.tril(self.cached)
+            keep = self.keep(device)
             mask = torch.zeros(keep.shape, dtype=dtype, device=device).masked_fill_(~keep, float("-inf"))
             self._additive[key] = mask[None, None]
         return self._additive[key]
 
     def __repr__(self) -> str:  # type: ignore[override]
-        return f"LowerRightCausal(cached={self.cached}, queries={self.queries})"
+        return f"CachedCausal(cached={self.cached}, segments={self.segments})"
 
     @classmethod
     def __torch_function__(
@@ -98,7 +125,7 @@ class LowerRightCausal(torch.Tensor):
     ) -> Any:
         kwargs = kwargs or {}
         if func is F.scaled_dot_product_attention:
-            return lower_right_attention(*args, **kwargs)
+            return cached_causal_attention(*args, **kwargs)
         if func in _METADATA:
             with torch._C.DisableTorchFunctionSubclass():
                 return func(*args, **kwargs)
@@ -107,58 +134,97 @@ class LowerRightCausal(torch.Tensor):
             # additive form is built on the query's device), so a move is the marker itself
             return args[0]
         raise TypeError(
-            f"LowerRightCausal is an attention mask for scaled_dot_product_attention only, not for {func}"
+            f"CachedCausal is an attention mask for scaled_dot_product_attention only, not for {func}"
         )
 
 
-def lower_right_attention(
+def _repeat_kv(t: torch.Tensor, rep: int) -> torch.Tensor:
+    return t if rep == 1 else t.repeat_interleave(rep, dim=-3)
+
+
+def cached_causal_attention(
     query: torch.Tensor,
     key: torch.Tensor,
     value: torch.Tensor,
-    attn_mask: LowerRightCausal,
+    attn_mask: CachedCausal,
     dropout_p: float = 0.0,
     is_causal: bool = False,
     scale: float | None = None,
     enable_gqa: bool = False,
 ) -> torch.Tensor:
     """``scaled_dot_product_attention`` of ``query [B, H, q, d]`` over ``key``/``value``
-    ``[B, H_kv, past + q, d]`` under ``attn_mask`` (a :class:`LowerRightCausal`)."""
+    ``[B, H_kv, past + q, d]`` under ``attn_mask`` (a :class:`CachedCausal`)."""
     mask = attn_mask
     if is_causal or dropout_p:
-        raise ValueError("a LowerRightCausal mask is the whole mask: no is_causal, no dropout")
+        raise ValueError("a CachedCausal mask is the whole mask: no is_causal, no dropout")
     q, k = query.shape[-2], key.shape[-2]
     if (q, k) != (mask.queries, mask.cached + mask.queries):
         raise ValueError(
             f"mask for {mask.queries} queries over {mask.cached + mask.queries} keys, got {q} over {k}"
         )
-    if key.shape[-3] != query.shape[-3]:  # grouped-query attention: one kv head per group
-        rep = query.shape[-3] // key.shape[-3]
-        key, value = key.repeat_interleave(rep, dim=-3), value.repeat_interleave(rep, dim=-3)
+    rep = query.shape[-3] // key.shape[-3]  # grouped-query attention: one kv head per `rep` heads
     flash = _flash_cpu()
     if q < SPLIT_MIN_QUERIES or flash is None or query.device.type != "cpu":
         return F.scaled_dot_product_attention(
-            query, key, value, attn_mask=mask.additive(query.dtype, query.device), scale=scale
+            query,
+            _repeat_kv(key, rep),
+            _repeat_kv(value, rep),
+            attn_mask=mask.additive(query.dtype, query.device),
+            scale=scale,
         )
     p = mask.cached
-    o1, l1 = flash(query, key[..., :p, :], value[..., :p, :], 0.0, False, scale=scale)[:2]
-    o2, l2 = flash(query, key[..., p:, :], value[..., p:, :], 0.0, True, scale=scale)[:2]
-    w1 = torch.sigmoid(l1 - l2).unsqueeze(-1)  # e^l1 / (e^l1 + e^l2), float32
-    return torch.lerp(o2, o1, w1.to(o1.dtype))
+    batch, heads, _, dim = query.shape
+    if p:
+        # every new query sees every cached key: fold each kv group's query heads into its rows
+        folded = query.reshape(batch, key.shape[-3], rep * q, dim)
+        o1, l1 = flash(folded, key[..., :p, :], value[..., :p, :], 0.0, False, scale=scale)[:2]
+        o1, l1 = o1.reshape(batch, heads, q, dim), l1.reshape(batch, heads, q)
+    outs = []
+    s0 = 0
+    for n in mask.segments:
+        ks = _repeat_kv(key[..., p + s0 : p + s0 + n, :], rep)
+        vs = _repeat_kv(value[..., p + s0 : p + s0 + n, :], rep)
+        o2, l2 = flash(query[..., s0 : s0 + n, :], ks, vs, 0.0, True, scale=scale)[:2]
+        if p:
+            w1 = torch.sigmoid(l1[..., s0 : s0 + n] - l2).unsqueeze(-1)  # e^l1 / (e^l1 + e^l2)
+            o2 = torch.lerp(o2, o1[..., s0 : s0 + n, :], w1.to(o2.dtype))
+        outs.append(o2)
+        s0 += n
+    return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-2)
 
 
-def cached_attention_mask(language_model: torch.nn.Module, new: int, cache: Any) -> torch.Tensor | None:
-    """The prepared ``attention_mask`` for feeding ``new`` tokens on top of ``cache``, or None
-    where transformers should build its own (no cache, one token, not SDPA on the CPU, or a model
-    with other than full-attention layers)."""
-    if cache is None or new < 2 or _flash_cpu() is None:
-        return None
-    past = int(cache.get_seq_length())
+def packing_supported(language_model: torch.nn.Module) -> bool:
+    """Whether :class:`CachedCausal` applies to this text model: SDPA on the CPU (with torch's CPU
+    flash kernel) and only full-attention layers. Then the evaluator may pack several samples'
+    suffixes into one forward pass (``Backend.hidden_states(..., segments=…)``)."""
+    if _flash_cpu() is None:
+        return False
     config: Any = language_model.config
-    if past < 1 or getattr(config, "_attn_implementation", None) != "sdpa":
-        return None
+    if getattr(config, "_attn_implementation", None) != "sdpa":
+        return False
     if set(getattr(config, "layer_types", None) or ["full_attention"]) != {"full_attention"}:
-        return None
+        return False
     weight = next(language_model.parameters(), None)
-    if weight is None or weight.device.type != "cpu":
+    return weight is not None and weight.device.type == "cpu"
+
+
+def cached_attention_mask(
+    language_model: torch.nn.Module, new: int, cache: Any, segments: Sequence[int] | None = None
+) -> torch.Tensor | None:
+    """The prepared ``attention_mask`` for feeding ``new`` tokens on top of ``cache`` (None or
+    empty: nothing cached), or None where transformers should build its own (nothing cached, one
+    token, or a model :func:`packing_supported` rejects). ``segments``: the new tokens are that
+    many packed sequences (see :class:`CachedCausal`); more than one requires
+    :func:`packing_supported`."""
+    past = int(cache.get_seq_length()) if cache is not None else 0
+    packed = segments is not None and len(segments) > 1
+    if packed:
+        assert segments is not None
+        if sum(segments) != new:
+            raise ValueError(f"packed segments {list(segments)} do not add up to the {new} tokens fed")
+        if not packing_supported(language_model):
+            raise ValueError("packed segments need SDPA on the CPU and only full-attention layers")
+        return CachedCausal(past, segments)
+    if past < 1 or new < 2 or not packing_supported(language_model):
         return None
-    return LowerRightCausal(past, new)
+    return CachedCausal(past, new)

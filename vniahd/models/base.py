@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl
@@ -177,21 +177,35 @@ class Backend(ABC):
         return embed_tokens(t)
 
     def hidden_states(
-        self, embeds: torch.Tensor, position_ids: torch.Tensor, cache: Any = None
+        self,
+        embeds: torch.Tensor,
+        position_ids: torch.Tensor,
+        cache: Any = None,
+        segments: Sequence[int] | None = None,
     ) -> torch.Tensor:
         """Final-norm hidden states [B, S, hidden] for ``embeds`` [B, S, hidden] at
         ``position_ids`` [3, B, S]; with ``cache`` (a transformers DynamicCache) the call extends
-        it, so a prefix can be reused (chunked prefill, prefix sharing, greedy decoding)."""
+        it, so a prefix can be reused (chunked prefill, prefix sharing, greedy decoding).
+        ``segments`` (only where :attr:`can_pack`): the S rows are that many packed sequences,
+        each attending to the cache and causally to itself only (models/attention.py)."""
         from vniahd.models.attention import cached_attention_mask
 
         out = self.language_model(
             inputs_embeds=embeds.to(self.dtype),
             position_ids=position_ids.to(device=self.device, dtype=torch.float32),
             # new tokens over a cache on the CPU: attention without a dense mask (models/attention.py)
-            attention_mask=cached_attention_mask(self.language_model, int(embeds.shape[1]), cache),
+            attention_mask=cached_attention_mask(self.language_model, int(embeds.shape[1]), cache, segments),
             **cache_kwargs(self.language_model, cache),
         )
         return out.last_hidden_state
+
+    @property
+    def can_pack(self) -> bool:
+        """Whether :meth:`hidden_states` takes ``segments``: several samples' suffixes packed in
+        one row over a shared cache (SDPA on the CPU, only full-attention layers)."""
+        from vniahd.models.attention import packing_supported
+
+        return packing_supported(self.language_model)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """LM head on the given rows only (float32 logits [..., vocab])."""

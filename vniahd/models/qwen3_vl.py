@@ -23,6 +23,7 @@ layouts place frames as one video (see docs/footguns.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -68,7 +69,11 @@ class Qwen3VLBackend(QwenVLBackend):
         return torch.cat([emb, emb.new_zeros(len(ids), self.hidden_size - emb.shape[-1])], dim=-1)
 
     def hidden_states(
-        self, embeds: torch.Tensor, position_ids: torch.Tensor, cache: Any = None
+        self,
+        embeds: torch.Tensor,
+        position_ids: torch.Tensor,
+        cache: Any = None,
+        segments: Sequence[int] | None = None,
     ) -> torch.Tensor:
         d = self.model_hidden_size
         rows = embeds.to(self.dtype)
@@ -85,7 +90,7 @@ class Qwen3VLBackend(QwenVLBackend):
             inputs_embeds=rows[..., :d].contiguous(),
             position_ids=position_ids.to(device=self.device, dtype=torch.float32),
             # new tokens over a cache on the CPU: attention without a dense mask (models/attention.py)
-            attention_mask=cached_attention_mask(self.language_model, int(rows.shape[1]), cache),
+            attention_mask=cached_attention_mask(self.language_model, int(rows.shape[1]), cache, segments),
             **cache_kwargs(self.language_model, cache),
             **kwargs,
         )

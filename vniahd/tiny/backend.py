@@ -269,9 +269,11 @@ class TinyBackend(Backend):
         visual = self._require_model().embed_frames(rows[..., :FEATURE_DIM])
         return torch.where(is_text, rows[..., :d], visual)
 
-    def hidden_states(self, embeds: torch.Tensor, position_ids: torch.Tensor, cache=None) -> torch.Tensor:
+    def hidden_states(
+        self, embeds: torch.Tensor, position_ids: torch.Tensor, cache=None, segments=None
+    ) -> torch.Tensor:
         self._require_model()
-        return super().hidden_states(self.to_model_inputs(embeds.to(self.dtype)), position_ids, cache)
+        return super().hidden_states(self.to_model_inputs(embeds.to(self.dtype)), position_ids, cache, segments)
 
     # ---- identity -------------------------------------------------------------------------
     def fingerprint(self) -> str:
