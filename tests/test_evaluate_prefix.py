@@ -78,10 +78,12 @@ def _by_key(records):
     return {result_key(r): r for r in records}
 
 
+@pytest.mark.parametrize("batch_size", [1, "auto"], ids=["one-by-one", "packed"])
 @pytest.mark.parametrize("scoring", ["reference", "choice", "generate"])
-def test_shared_prefix_equals_independent_evaluation(dataset, backend, tmp_path, scoring):
+def test_shared_prefix_equals_independent_evaluation(dataset, backend, tmp_path, scoring, batch_size):
     """The prefix-tree walk (all lengths of an offset on one cache) gives the answers and logits of
-    scoring every sample on its own, for every preset and a fractional δ."""
+    scoring every sample on its own, for every preset and a fractional δ — one sample per pass,
+    or packed batches that also grow the shared prefix in their own pass."""
     from vniahd.rope import PRESETS
 
     variants = [*PRESETS, "videorope:delta=0.5"]
@@ -92,10 +94,18 @@ def test_shared_prefix_equals_independent_evaluation(dataset, backend, tmp_path,
         tmp_path / "c",
         variants,
         scoring,
-        batch_size=1,
+        batch_size=batch_size,
         prefill_chunk=0,
     )
-    shared.run()
+    calls = []
+    real = backend.hidden_states
+    backend.hidden_states = lambda *a, **k: calls.append(k.get("segments")) or real(*a, **k)
+    try:
+        shared.run()
+    finally:
+        del backend.hidden_states
+    if batch_size == "auto" and scoring != "generate":  # generate never batches
+        assert shared.executor.packed and any(seg and len(seg) > 1 for seg in calls)
     alone = _runner(
         dataset,
         backend,
@@ -207,17 +217,29 @@ def test_dynamic_cache_crop_semantics(backend):
     assert cache.get_seq_length() == 6 and cache.layers[0].keys.shape[0] == 1  # original untouched
 
 
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "padded"])
 @pytest.mark.parametrize("scoring", ["reference", "choice"])
-def test_batched_equals_unbatched(dataset, backend, tmp_path, scoring):
+def test_batched_equals_unbatched(dataset, backend, tmp_path, scoring, packed):
     variants = ["mrope", "videorope"]
     one = _runner(dataset, backend, tmp_path / "one", tmp_path / "c", variants, scoring, batch_size=1)
     one.run()
     many = _runner(dataset, backend, tmp_path / "many", tmp_path / "c", variants, scoring, batch_size=4)
+    assert many.executor.packed  # a CPU backend packs; padded is the path of other devices
+    many.executor.packed = packed
     batches = []
     orig = many.executor.batches
     many.executor.batches = lambda *a: batches.append(b := orig(*a)) or b
-    many.run()
+    calls = []
+    real = backend.hidden_states
+    backend.hidden_states = lambda *a, **k: calls.append(1) or real(*a, **k)
+    try:
+        many.run()
+    finally:
+        del backend.hidden_states
     assert max(len(b) for bs in batches for b in bs) == 4  # batching really happened
+    if packed and scoring == "reference":
+        # one model call per batch: the shared prefix grows inside the batch's own pass
+        assert len(calls) == sum(len(bs) for bs in batches)
     a, b = _by_key(read_results(tmp_path / "one")), _by_key(read_results(tmp_path / "many"))
     assert set(a) == set(b)
     for k in a:
@@ -310,3 +332,31 @@ def test_auto_batches_only_when_they_waste_almost_nothing():
         [1],
         [2, 3],
     ]
+
+
+def test_packed_batches_have_no_padding_only_a_token_budget():
+    """Packing (a CPU backend): no padding to pay, so a shorter member joins freely; a pack stops
+    at the token budget (sum of remainders from the pack's common prefix) or at 2 % recomputed."""
+    from vniahd.evaluate.work_plan import AUTO_PACK_MAX, cut_batches
+
+    ok = [True] * 4
+    # padded, sample 3 (40 shorter) costs 40 pads > 2 %; packed it costs nothing
+    assert cut_batches([100, 100, 100, 60], ok, [0, 50, 50, 50], "auto", pack_tokens=2048) == [[0, 1, 2, 3]]
+    # one pass: the common prefix the cache lacks (50, along sample 0), then the remainders
+    # from it: 50 + (50 + 50 + 50 + 10) = 210 tokens
+    assert cut_batches([100, 100, 100, 60], ok, [0, 50, 50, 50], "auto", pack_tokens=210) == [[0, 1, 2, 3]]
+    assert cut_batches([100, 100, 100, 60], ok, [0, 50, 50, 50], "auto", pack_tokens=209) == [[0, 1, 2], [3]]
+    assert cut_batches([100, 100], ok[:2], [0, 50], "auto", pack_tokens=149) == [[0], [1]]
+    # sample 2 shares 80 with sample 1: in a pack with it (or with 3, whose common prefix is 50)
+    # it would recompute 30 tokens, more than 2 % of the pack's own work
+    assert cut_batches([100, 100, 100, 60], ok, [0, 50, 80, 50], "auto", pack_tokens=2048) == [
+        [0, 1],
+        [2],
+        [3],
+    ]
+    # an explicit size packs regardless of the waste, within the budget
+    assert cut_batches([100, 100, 100, 60], ok, [0, 50, 80, 50], 4, pack_tokens=2048) == [[0, 1, 2, 3]]
+    # budget 100: [0, 1] feeds 50 + 100; [1, 2] feeds 30 (80 − 50) + 20 + 20; [1, 2, 3] 0 + 110
+    assert cut_batches([100, 100, 100, 60], ok, [0, 50, 80, 50], 4, pack_tokens=100) == [[0], [1, 2], [3]]
+    many = cut_batches([10] * 200, [True] * 200, [0] + [9] * 199, "auto", pack_tokens=10**6)
+    assert max(len(b) for b in many) == AUTO_PACK_MAX

@@ -35,20 +35,23 @@ def backend():
     return get_backend("random:qwen2-vl")
 
 
-def run(ds, be, out: Path, scoring: str, on_result=None, schedule: list | None = None) -> Runner:
+def run(
+    ds, be, out: Path, scoring: str, on_result=None, schedule: list | None = None, packed: bool = True
+) -> Runner:
     """One run; ``schedule`` collects what it computed: ("batch", group, sample ids) per scored
-    batch and ("prefix", group, sample frames, grow, common, tokens held) per cache step, where a
-    group is (variant name, its sample ids)."""
+    batch and ("prefix", group, first member's frames, shares, cache resets so far, (tokens
+    cached, tokens the batch starts after)) per cache step, where a group is (variant name, its
+    sample ids)."""
     # batch size 4: batches form whatever their waste, so the test exercises resumed batches
     settings = EvalSettings(
         variants=[get_variant(v) for v in VARIANTS], scoring=scoring, progress=False, batch_size=4
     )
     runner = Runner(ds, be, settings, out, on_result=on_result)
+    assert runner.executor.packed  # a CPU backend packs its batches (and grows the prefix in them)
+    runner.executor.packed = packed  # False: right-padded batches over a forked cache (GPU path)
     if schedule is not None:
-        from vniahd.evaluate.prefix import SharedPrefix
-
         ex = runner.executor
-        score, follow = ex._score, SharedPrefix.follow
+        score, step = ex._score, ex._prefix_step
         variant = {}
 
         def run_group(v, rows, *a, **k):
@@ -59,17 +62,14 @@ def run(ds, be, out: Path, scoring: str, on_result=None, schedule: list | None =
             schedule.append(("batch", variant["name"], tuple(p.sample_id for p in batch)))
             return score(batch, *a)
 
-        def followed(self, source, positions, grow, common):
-            tokens = follow(self, source, positions, grow, common)
-            schedule.append(("prefix", variant["name"], tuple(source.refs), grow, common, tokens))
+        def stepped(prefix, batch, inputs, shares):
+            tokens = step(prefix, batch, inputs, shares)
+            refs = tuple(batch[0].source.refs)
+            schedule.append(("prefix", variant["name"], refs, tuple(shares), prefix.resets, tokens))
             return tokens
 
-        ex.run_group, ex._score = run_group, scored
-        SharedPrefix.follow = followed
-        try:
-            runner.run()
-        finally:
-            SharedPrefix.follow = follow
+        ex.run_group, ex._score, ex._prefix_step = run_group, scored, stepped
+        runner.run()
         return runner
     runner.run()
     return runner
@@ -88,22 +88,26 @@ def uninterrupted(dataset, backend, tmp_path_factory):
     """Lines of one uninterrupted run per scoring mode (computed once)."""
     out = {}
     for scoring in ("reference", "choice"):
-        d = tmp_path_factory.mktemp(f"full-{scoring}")
-        schedule: list = []
-        run(dataset, backend, d, scoring, schedule=schedule)
-        out[scoring] = sorted_lines(d)
-        out[scoring, "schedule"] = schedule
-        assert len(out[scoring]) == len(VARIANTS) * len(dataset.samples)
-        # batching and prefix sharing really happened, or the test would prove little
-        assert max(len(s[2]) for s in schedule if s[0] == "batch") > 1
-        assert any(s[0] == "prefix" and s[-1] > 0 for s in schedule)
+        for packed in (True, False):
+            d = tmp_path_factory.mktemp(f"full-{scoring}")
+            schedule: list = []
+            run(dataset, backend, d, scoring, schedule=schedule, packed=packed)
+            out[scoring, packed] = sorted_lines(d)
+            out[scoring, packed, "schedule"] = schedule
+            assert len(out[scoring, packed]) == len(VARIANTS) * len(dataset.samples)
+            # batching and prefix sharing really happened, or the test would prove little
+            assert max(len(s[2]) for s in schedule if s[0] == "batch") > 1
+            assert any(s[0] == "prefix" and s[-1][1] > 0 for s in schedule)
+            # …and packed batches grew the shared prefix in their own pass
+            assert any(s[0] == "prefix" and s[-1][0] < s[-1][1] for s in schedule) == packed
     return out
 
 
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "padded"])
 @pytest.mark.parametrize("scoring", ["reference", "choice"])
 @pytest.mark.parametrize("stop_after", [1, 3, 5, 9, 13])
 def test_stopped_and_resumed_lines_are_byte_identical(
-    dataset, backend, uninterrupted, tmp_path, scoring, stop_after
+    dataset, backend, uninterrupted, tmp_path, scoring, stop_after, packed
 ):
     seen = []
 
@@ -113,16 +117,16 @@ def test_stopped_and_resumed_lines_are_byte_identical(
             raise Crash
 
     with pytest.raises(Crash):
-        run(dataset, backend, tmp_path, scoring, on_result=crash)
+        run(dataset, backend, tmp_path, scoring, on_result=crash, packed=packed)
     assert len(read_results(tmp_path)) == stop_after
     schedule: list = []
-    resumed = run(dataset, backend, tmp_path, scoring, schedule=schedule)
-    assert sum(resumed.counts.values()) == len(uninterrupted[scoring]) - stop_after
-    assert sorted_lines(tmp_path) == uninterrupted[scoring]
+    resumed = run(dataset, backend, tmp_path, scoring, schedule=schedule, packed=packed)
+    assert sum(resumed.counts.values()) == len(uninterrupted[scoring, packed]) - stop_after
+    assert sorted_lines(tmp_path) == uninterrupted[scoring, packed]
     # The mechanism, not only this machine's floats (other CPUs round other batch shapes
     # differently): every batch the resumed run computed is a batch of the uninterrupted run,
     # and the prefix steps it took are the uninterrupted run's steps, in the same order.
-    full = uninterrupted[scoring, "schedule"]
+    full = uninterrupted[scoring, packed, "schedule"]
     assert {s for s in schedule if s[0] == "batch"} <= {s for s in full if s[0] == "batch"}
     groups = {s[1] for s in schedule}
     assert groups, "the resumed run computed nothing"
@@ -130,6 +134,11 @@ def test_stopped_and_resumed_lines_are_byte_identical(
         assert [s for s in schedule if s[0] == "prefix" and s[1] == group] == [
             s for s in full if s[0] == "prefix" and s[1] == group
         ]
+    # A step that leaves growing the prefix to its batch's pass is followed by that pass, even
+    # when every member is done: growing it any other way would round differently.
+    for step, after in zip(schedule, schedule[1:] + [None]):
+        if step[0] == "prefix" and step[-1][0] < step[-1][1]:
+            assert after is not None and after[0] == "batch" and after[1] == step[1], step
 
 
 def test_measurements_live_beside_the_results(dataset, backend, tmp_path):

@@ -66,6 +66,30 @@ def test_counter_counts_what_runs():
     assert "hidden_states" not in vars(be)  # unwrapped again
 
 
+def test_counter_counts_packed_segments_over_the_cache_and_head_only():
+    """A packed pass (cache of 6, head of 4, segments of 3 and 5): the head attends to 6 + its
+    own, each segment to 6 + 4 + its own — as if each had run alone after the head."""
+    be = get_backend("random:qwen2-vl")
+    shape = ModelShape.from_backend(be)
+    emb, pos = torch.randn(18, be.hidden_size), torch.arange(18.0).expand(3, 18)
+    cache = be.new_cache()
+    with torch.inference_mode():
+        be.hidden_states(emb[None, :6], pos[:, None, :6], cache=cache)
+        head = Feed(4, tensor_rows(emb[6:10]), pos[:, 6:10], [])
+        feeds = [
+            Feed(3, tensor_rows(emb[10:13]), pos[:, 10:13], [2]),
+            Feed(5, tensor_rows(emb[13:]), pos[:, 10:15], [4]),
+        ]
+        with FlopCounter(be) as c:
+            forward_rows(be, feeds, cache, packed=True, head=head)
+    # keys seen: head 7+8+9+10; segment of 3: 11+12+13; segment of 5: 11+…+15
+    keys = (7 + 8 + 9 + 10) + (11 + 12 + 13) + (11 + 12 + 13 + 14 + 15)
+    assert c.tokens == 12
+    assert c.flops == pytest.approx(
+        12 * shape.linear_per_token() + shape.layers * 4 * shape.heads * shape.head_dim * keys
+    )
+
+
 def _load_bench(name: str):
     path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"bench_{name}", path)

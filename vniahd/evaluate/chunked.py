@@ -88,7 +88,12 @@ def tensor_rows(t: torch.Tensor) -> RowFn:
 
 
 def forward_rows(
-    backend: BackendLike, feeds: Sequence[Feed], cache: Any = None, chunk: int = 0, packed: bool = False
+    backend: BackendLike,
+    feeds: Sequence[Feed],
+    cache: Any = None,
+    chunk: int = 0,
+    packed: bool = False,
+    head: Feed | None = None,
 ) -> list[torch.Tensor]:
     """Run ``feeds`` (one batch) on top of ``cache`` and return, per feed, the final hidden states
     of its ``keep`` rows as ``[len(keep), hidden]``.
@@ -100,12 +105,15 @@ def forward_rows(
 
     ``packed`` (a backend that :attr:`~vniahd.models.base.Backend.can_pack`): the feeds share
     ``cache`` at batch size 1 and run as segments of one row in a single call (no padding, see
-    :func:`forward_packed`); they must fit in one chunk.
+    :func:`forward_packed`); they must fit in one chunk, with ``head`` (rows every feed
+    continues, fed first) if given.
     """
     if not feeds:
         return []
     if packed and len(feeds) > 1:
-        return forward_packed(backend, feeds, cache, chunk)
+        return forward_packed(backend, feeds, cache, chunk, head)
+    if head is not None:
+        raise ValueError("a shared head is for several packed feeds only")
     length = max(f.n for f in feeds)
     step = chunk if chunk and chunk > 0 else length
     if cache is None and length > step:
@@ -131,19 +139,25 @@ def forward_rows(
     return [torch.cat(k, dim=0) if k else torch.empty(0, hidden_size, device=backend.device) for k in kept]
 
 
-def forward_packed(backend: BackendLike, feeds: Sequence[Feed], cache: Any, chunk: int = 0) -> list[torch.Tensor]:
+def forward_packed(
+    backend: BackendLike, feeds: Sequence[Feed], cache: Any, chunk: int = 0, head: Feed | None = None
+) -> list[torch.Tensor]:
     """:func:`forward_rows` for feeds packed as segments of one row: every feed's rows attend to
-    ``cache`` (batch size 1, or None) and causally to its own rows, never to another feed's
-    (``Backend.hidden_states(..., segments=…)``). Exact like batching, without the pads and
-    the per-member copy of the cache; ``cache`` is extended by all fed rows."""
-    total = sum(f.n for f in feeds)
+    ``cache`` (batch size 1, or None), to ``head`` and causally to its own rows, never to another
+    feed's (``Backend.hidden_states(..., segments=…, shared=…)``). ``head``: rows every feed
+    continues (the shared prefix still to compute), fed first, attending to ``cache`` and
+    causally to itself; its ``keep`` is ignored. Exact like batching, without the pads and the
+    per-member copy of the cache; ``cache`` is extended by all fed rows, head first."""
+    parts = ([head] if head is not None else []) + list(feeds)
+    total = sum(f.n for f in parts)
     if chunk and total > chunk:
-        raise ValueError(f"{len(feeds)} packed feeds of {total} rows exceed the prefill chunk ({chunk})")
-    emb = torch.cat([f.rows(0, f.n) for f in feeds], dim=0)[None]
-    pos = torch.cat([f.positions[:, : f.n].to(torch.float64).cpu() for f in feeds], dim=1)[:, None]
-    hidden = backend.hidden_states(emb, pos, cache=cache, segments=[f.n for f in feeds])[0]
+        raise ValueError(f"{len(parts)} packed feeds of {total} rows exceed the prefill chunk ({chunk})")
+    emb = torch.cat([f.rows(0, f.n) for f in parts], dim=0)[None]
+    pos = torch.cat([f.positions[:, : f.n].to(torch.float64).cpu() for f in parts], dim=1)[:, None]
+    shared = head.n if head is not None else 0
+    hidden = backend.hidden_states(emb, pos, cache=cache, segments=[f.n for f in feeds], shared=shared)[0]
     out: list[torch.Tensor] = []
-    start = 0
+    start = shared
     for f in feeds:
         idx = torch.as_tensor(list(f.keep), dtype=torch.long, device=hidden.device) + start
         out.append(hidden[idx])

@@ -107,6 +107,7 @@ class BackendLike(Protocol):
         position_ids: torch.Tensor,
         cache: Any = None,
         segments: Sequence[int] | None = None,
+        shared: int = 0,
     ) -> torch.Tensor: ...
 
     @property

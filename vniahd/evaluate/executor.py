@@ -124,10 +124,12 @@ class GroupExecutor:
             t0 = time.perf_counter()
             peak.start()
             inputs = [self.builder.with_positions(p, variant) for p in batch]
-            start = self._prefix_step(prefix, batch, inputs, [shares[i] for i in idx])
-            if not any(missing):
+            cached, start = self._prefix_step(prefix, batch, inputs, [shares[i] for i in idx])
+            if not any(missing) and cached == start:
                 continue  # the prefix step is all this batch contributes on a resume
-            results = self._score(batch, inputs, prefix, start)
+            results = self._score(batch, inputs, prefix, start, cached)
+            if not any(missing):
+                continue  # its pass grew the shared prefix (as in the uninterrupted run): no records
             measurement = Measurement(
                 round((time.perf_counter() - t0) / len(batch), 4), peak.read(), peak.kind
             )
@@ -139,28 +141,46 @@ class GroupExecutor:
 
     def _prefix_step(
         self, prefix: SharedPrefix, batch: list[Prepared], inputs: list[SampleInputs], shares: list[int]
-    ) -> int:
-        """Walk the shared cache to ``batch`` (see :meth:`SharedPrefix.follow`): keep what all
+    ) -> tuple[int, int]:
+        """Walk the shared cache to ``batch`` (see :meth:`SharedPrefix.plan`): keep what all
         members share, grow along the first member to what the sample after the batch shares with
-        it. ``shares[i]``: frames member i shares with the sample after it. Returns the tokens the
-        members' suffixes start after."""
+        it. ``shares[i]``: frames member i shares with the sample after it. Returns ``(cached,
+        start)``: the members' suffixes start after ``start`` tokens, of which the cache holds
+        ``cached``; the rest is left to the batch's own pass (one model call instead of two)
+        unless the batch is right-padded or would not fit in one chunk, when it is grown here."""
         if not self.prefix_sharing:
-            return 0
+            return 0, 0
         first = batch[0]
         common = min(shares[:-1]) if len(batch) > 1 else len(first.source.refs)
         grow = min(shares)  # consecutive shares: the first member and the next sample share this much
-        return prefix.follow(first.source, inputs[0].positions, min(grow, common), common)
+        positions = inputs[0].positions
+        cached, start = prefix.plan(first.source, positions, min(grow, common), common)
+        if cached < start and len(batch) > 1:
+            together = start - cached + sum(p.total_tokens - start for p in batch)
+            if not self.packed or (self.prefill_chunk > 0 and together > self.prefill_chunk):
+                prefix.grow(first.source, positions, cached, start)
+                cached = start
+        return cached, start
 
     def _score(
-        self, batch: list[Prepared], inputs: list[SampleInputs], prefix: SharedPrefix, start: int
+        self,
+        batch: list[Prepared],
+        inputs: list[SampleInputs],
+        prefix: SharedPrefix,
+        start: int,
+        cached: int | None = None,
     ) -> list[Score]:
+        """Score ``batch``, whose suffixes start after ``start`` tokens of which ``prefix``'s cache
+        holds ``cached`` (default: all); the pass computes the rest along the first member."""
         be = self.backend
+        cache = prefix.cache if start else None
         if len(batch) == 1:
-            ctx = Context(prefix.cache if start else None, start, self.prefill_chunk)
+            ctx = Context(cache, start, self.prefill_chunk, cached)
             return [score(be, inputs[0], self.scoring, max_new_tokens=self.max_new_tokens, ctx=ctx)]
         if self.packed:  # segments of one row over the shared cache itself, cropped back after
-            ctx = Context(prefix.cache if start else None, start, self.prefill_chunk)
-            return score_batch(be, inputs, self.scoring, ctx, packed=True)
+            return score_batch(
+                be, inputs, self.scoring, Context(cache, start, self.prefill_chunk, cached), packed=True
+            )
         ctx = Context(fork_cache(be, prefix.cache, len(batch)) if start else None, start, self.prefill_chunk)
         return score_batch(be, inputs, self.scoring, ctx)
 

@@ -122,16 +122,22 @@ class FlopCounter:
         self._orig = be.hidden_states
 
         def counted(
-            embeds: torch.Tensor, position_ids: torch.Tensor, cache: Any = None, **kw: Any
+            embeds: torch.Tensor,
+            position_ids: torch.Tensor,
+            cache: Any = None,
+            segments: Sequence[int] | None = None,
+            shared: int = 0,
         ) -> torch.Tensor:
             past = int(cache.get_seq_length()) if cache is not None else 0
             b, n = int(embeds.shape[0]), int(embeds.shape[1])
-            # packed segments attend to the cache and to themselves, not to each other
-            segments = kw.get("segments") or [n]
-            self.flops += b * sum(self.shape.forward(s, past) for s in segments)
+            # packed segments attend to the cache, the shared head and themselves, not to each other
+            body = sum(self.shape.forward(s, past + shared) for s in (segments or [n - shared]))
+            self.flops += b * (self.shape.forward(shared, past) + body)
             self.tokens += b * n
             assert self._orig is not None
-            return self._orig(embeds, position_ids, cache=cache, **kw)
+            if segments is None:  # backends without packing take no such keywords
+                return self._orig(embeds, position_ids, cache=cache)
+            return self._orig(embeds, position_ids, cache=cache, segments=segments, shared=shared)
 
         be.hidden_states = counted  # type: ignore[method-assign]  # instance attribute shadows the method
 

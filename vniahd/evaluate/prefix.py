@@ -143,6 +143,27 @@ class SharedPrefix:
         the suffixes of the samples using the cache start there. Never recomputes a row it holds.
         ``grow = -1``: nothing after shares anything (not even the text before the video), so a
         cache that holds nothing usable stays empty."""
+        cached, target = self.plan(source, positions, grow, common)
+        self.grow(source, positions, cached, target)
+        return target
+
+    def grow(self, source: PromptSource, positions: torch.Tensor, cached: int, target: int) -> None:
+        """Feed ``source``'s rows ``[cached, target)`` into the cache (what :meth:`plan` left)."""
+        if target > cached:
+            feed = Feed(
+                n=target - cached,
+                rows=lambda a, b: source.rows(cached + a, cached + b),
+                positions=positions[:, cached:target],
+                keep=[],
+            )
+            forward_rows(self.backend, [feed], self.cache, self.chunk)
+
+    def plan(self, source: PromptSource, positions: torch.Tensor, grow: int, common: int) -> tuple[int, int]:
+        """:meth:`follow` without the growing: crops the cache to what ``source`` shares and
+        returns ``(cached, target)``: the tokens the cache holds now and the tokens it must hold
+        for the samples that use it. The caller feeds ``source``'s rows ``[cached, target)``
+        itself — in the same forward pass as the samples' own rows (one call instead of two,
+        ``scoring.Context.cached``) — and crops the cache back to ``target`` after."""
         from vniahd.evaluate.scoring import crop_to
         from vniahd.evaluate.work_plan import common_frames
 
@@ -167,22 +188,14 @@ class SharedPrefix:
         target_frames = max(grow, keep)
         if target_frames < 0:
             self.identity = None
-            return 0
-        target = source.prefix_tokens(target_frames)
-        if target > self.tokens:
-            start = self.tokens
-            feed = Feed(
-                n=target - start,
-                rows=lambda a, b: source.rows(start + a, start + b),
-                positions=positions[:, start:target],
-                keep=[],
-            )
-            forward_rows(self.backend, [feed], self.cache, self.chunk)
-            self.computed_tokens += target - start
+            return 0, 0
+        cached, target = self.tokens, source.prefix_tokens(target_frames)
+        if target > cached:
+            self.computed_tokens += target - cached
             self.tokens = target
             self.positions = positions[:, :target].detach().clone()
         self.identity = (before, refs[:target_frames])
-        return self.tokens
+        return cached, self.tokens
 
 
 def fork_cache(backend: BackendLike, cache: Any, batch: int) -> Any:

@@ -79,11 +79,21 @@ class Context:
     """Where a sample's forward pass starts: ``cache`` already holds its prompt rows
     ``[0, start)`` (a shared prefix; None = nothing cached, ``start`` must be 0); ``chunk`` > 0
     bounds the rows per forward call (chunked prefill). Scoring leaves ``cache`` as it found it
-    (cropped back to ``start`` tokens)."""
+    (cropped back to ``start`` tokens).
+
+    ``cached`` < ``start``: the cache holds only rows ``[0, cached)``; rows ``[cached, start)``
+    (the shared prefix the next samples continue, :meth:`SharedPrefix.plan`) are computed in the
+    same forward pass as the sample's own rows and stay in the cache: one call instead of two."""
 
     cache: Any = None
     start: int = 0
     chunk: int = 0
+    cached: int | None = None
+
+    @property
+    def fed_from(self) -> int:
+        """The first prompt row this pass feeds."""
+        return self.start if self.cached is None else self.cached
 
 
 def _pos(inputs: SampleInputs, start: int, stop: int) -> torch.Tensor:
@@ -148,7 +158,7 @@ def reference_from_hidden(backend: BackendLike, inputs: SampleInputs, hidden: to
 def score_reference(backend: BackendLike, inputs: SampleInputs, ctx: Context | None = None) -> Score:
     """Teacher-forced: correct iff argmax == answer token at every answer position."""
     ctx = ctx or Context()
-    hidden = forward_rows(backend, [reference_feed(backend, inputs, ctx.start)], ctx.cache, ctx.chunk)[0]
+    hidden = forward_rows(backend, [reference_feed(backend, inputs, ctx.fed_from)], ctx.cache, ctx.chunk)[0]
     crop_to(ctx.cache, ctx.start)
     return reference_from_hidden(backend, inputs, hidden)
 
@@ -211,7 +221,7 @@ def score_choice(backend: BackendLike, inputs: SampleInputs, ctx: Context | None
     cache = ctx.cache
     if cache is None and not choice_is_single_token(inputs):
         cache = backend.new_cache()
-    feed = prompt_feed(backend, inputs, ctx.start, [], [s - 1 - ctx.start])
+    feed = prompt_feed(backend, inputs, ctx.fed_from, [], [s - 1 - ctx.fed_from])
     last = forward_rows(backend, [feed], cache, ctx.chunk)[0]
     score = choice_from_last(backend, inputs, last, cache)
     crop_to(ctx.cache, ctx.start)
@@ -226,7 +236,7 @@ def score_generate(
     s = inputs.prompt_len
     cache = ctx.cache if ctx.cache is not None else backend.new_cache()
     hidden = forward_rows(
-        backend, [prompt_feed(backend, inputs, ctx.start, [], [s - 1 - ctx.start])], cache, ctx.chunk
+        backend, [prompt_feed(backend, inputs, ctx.fed_from, [], [s - 1 - ctx.fed_from])], cache, ctx.chunk
     )[0]
     generated: list[int] = []
     stop = set(backend.tokenizer.stop_ids)
@@ -264,7 +274,8 @@ def score_batch(
     Right-padded (default): ``ctx.cache`` holds the common prefix ``[0, ctx.start)`` with batch
     size ``len(batch)`` (see :func:`vniahd.evaluate.prefix.fork_cache`) or is None; it is
     consumed (extended by pads). ``packed`` (a backend that can pack): the samples' remainders
-    run as segments of one row over ``ctx.cache`` itself (batch size 1, or None), which is
+    run as segments of one row over ``ctx.cache`` itself (batch size 1, or None), after the
+    first sample's rows ``[ctx.cached, ctx.start)`` as a head they all see, and the cache is
     cropped back to ``ctx.start`` afterwards, like the single-sample modes do."""
     feeds: list[Feed] = []
     kinds: list[str] = []
@@ -276,7 +287,18 @@ def score_batch(
             s = inputs.prompt_len
             feeds.append(prompt_feed(backend, inputs, ctx.start, [], [s - 1 - ctx.start]))
             kinds.append("choice")
-    rows = forward_rows(backend, feeds, ctx.cache, ctx.chunk, packed=packed)
+    head = None
+    if ctx.fed_from < ctx.start:  # the shared prefix still to compute: a head every member sees
+        if not packed:
+            raise ValueError("a right-padded batch needs its shared prefix in the cache first")
+        first, a = batch[0], ctx.fed_from
+        head = Feed(
+            n=ctx.start - a,
+            rows=lambda i, j: first.prompt_rows(a + i, a + j),
+            positions=first.positions[:, a : ctx.start],
+            keep=[],
+        )
+    rows = forward_rows(backend, feeds, ctx.cache, ctx.chunk, packed=packed, head=head)
     if packed:
         crop_to(ctx.cache, ctx.start)
     out: list[Score] = []

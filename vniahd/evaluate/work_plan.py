@@ -254,8 +254,9 @@ def cut_batches(
     batchable samples up to that size, whatever the waste.
 
     ``pack_tokens`` > 0: the backend packs a batch's remainders as segments of one row (no
-    padding) and a batch's remainders may add up to at most that many tokens; ``"auto"`` then
-    allows :data:`AUTO_PACK_MAX` members within :data:`AUTO_BATCH_MAX_EXTRA` of recomputation."""
+    padding), after the part of the common prefix the cache lacks (grown along the first member
+    in the same pass); that pass may feed at most ``pack_tokens``. ``"auto"`` then allows
+    :data:`AUTO_PACK_MAX` members within :data:`AUTO_BATCH_MAX_EXTRA` of recomputation."""
     packing = pack_tokens > 0
     if batch_size == "auto":
         limit = AUTO_PACK_MAX if packing else AUTO_BATCH_MAX
@@ -271,8 +272,9 @@ def cut_batches(
         recomputed = sum(max(0, shared_prev[j] - common) for j in trial)
         if len(trial) > limit:
             return False
-        if packing:
-            if sum(lengths[j] - common for j in trial) > pack_tokens:
+        if packing:  # one pass feeds the common prefix the cache lacks, then every remainder
+            head = max(0, common - shared_prev[trial[0]])
+            if head + sum(lengths[j] - common for j in trial) > pack_tokens:
                 return False
             return batch_size != "auto" or recomputed <= AUTO_BATCH_MAX_EXTRA * own
         padding = sum(longest - (lengths[j] - common) for j in trial)  # right padding to the longest

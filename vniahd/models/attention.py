@@ -61,6 +61,11 @@ def _flash_cpu() -> Any:
     return getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
 
 
+def cpu_flash_available() -> bool:
+    """Whether this torch has the CPU flash kernel the marker's block path runs on."""
+    return _flash_cpu() is not None
+
+
 #: What may be read off the marker: its shape, dtype and device (transformers checks a prepared
 #: mask's rank), never values.
 _METADATA = {getattr(torch.Tensor, name).__get__ for name in ("shape", "ndim", "dtype", "device")} | {
@@ -71,39 +76,46 @@ _METADATA = {getattr(torch.Tensor, name).__get__ for name in ("shape", "ndim", "
 
 class CachedCausal(torch.Tensor):
     """``attn_mask`` for new queries over ``past`` cached keys followed by their own keys, the new
-    tokens being ``segments`` packed sequences: a query of segment ``s`` sees every cached key and
-    the keys of segment ``s`` up to itself. One segment is the lower-right causal mask (query
-    ``i`` sees keys ``0 … past + i``). A ``[1, 1, q, past + q]`` bool tensor in shape only (a
-    broadcast scalar), ``q = sum(segments)``: it computes the attention itself when handed to
+    tokens being a shared head of ``shared`` tokens and then ``segments`` packed sequences: the
+    head sees the cache and itself causally; a query of segment ``s`` sees the cache, the whole
+    head and the keys of segment ``s`` up to itself, never another segment. One segment (with or
+    without a head) is the lower-right causal mask (query ``i`` sees keys ``0 … past + i``). A
+    ``[1, 1, q, past + q]`` bool tensor in shape only (a broadcast scalar), ``q = shared +
+    sum(segments)``: it computes the attention itself when handed to
     ``scaled_dot_product_attention`` (see the module docstring) and refuses every other use."""
 
     cached: int
+    shared: int
     segments: tuple[int, ...]
     queries: int
     _additive: dict[tuple[torch.dtype, torch.device], torch.Tensor]
 
     @staticmethod
-    def __new__(cls, past: int, segments: int | Sequence[int]) -> CachedCausal:
+    def __new__(cls, past: int, segments: int | Sequence[int], shared: int = 0) -> CachedCausal:
         segs = (int(segments),) if isinstance(segments, int) else tuple(int(n) for n in segments)
-        new = sum(segs)
-        if past < 0 or not segs or min(segs) < 1 or new < 2 or (past == 0 and len(segs) < 2):
+        if len(segs) == 1 and shared:  # a head and one segment are one sequence
+            segs, shared = (shared + segs[0],), 0
+        new = shared + sum(segs)
+        if past < 0 or shared < 0 or not segs or min(segs) < 1 or new < 2 or (past == 0 and len(segs) < 2):
             raise ValueError(
                 "a cached-causal mask needs a cache and several queries, or several packed "
-                f"segments, got {past=}, segments={segs}"
+                f"segments, got {past=}, {shared=}, segments={segs}"
             )
         shape = torch.zeros((), dtype=torch.bool).expand(1, 1, new, past + new)
         self = shape.as_subclass(cls)
-        self.cached, self.segments, self.queries, self._additive = past, segs, new, {}
+        self.cached, self.shared, self.segments, self.queries, self._additive = past, shared, segs, new, {}
         return self
 
     def keep(self, device: torch.device | None = None) -> torch.Tensor:
         """The mask as ``[q, past + q]`` booleans (True = attend)."""
-        keep = torch.zeros(self.queries, self.cached + self.queries, dtype=torch.bool, device=device)
-        keep[:, : self.cached] = True
-        s0 = 0
+        p, g = self.cached, self.shared
+        keep = torch.zeros(self.queries, p + self.queries, dtype=torch.bool, device=device)
+        keep[:, :p] = True
+        keep[:g, p : p + g] = torch.ones(g, g, dtype=torch.bool, device=device).tril()
+        keep[g:, p : p + g] = True
+        s0 = g
         for n in self.segments:
-            block = torch.ones(n, n, dtype=torch.bool, device=device).tril()
-            keep[s0 : s0 + n, self.cached + s0 : self.cached + s0 + n] = block
+            keep[s0 : s0 + n, p + s0 : p + s0 + n] = torch.ones(n, n, dtype=torch.bool, device=device).tril()
             s0 += n
         return keep
 
@@ -117,7 +129,7 @@ class CachedCausal(torch.Tensor):
         return self._additive[key]
 
     def __repr__(self) -> str:  # type: ignore[override]
-        return f"CachedCausal(cached={self.cached}, segments={self.segments})"
+        return f"CachedCausal(cached={self.cached}, shared={self.shared}, segments={self.segments})"
 
     @classmethod
     def __torch_function__(
@@ -172,25 +184,58 @@ def cached_causal_attention(
             attn_mask=mask.additive(query.dtype, query.device),
             scale=scale,
         )
-    p = mask.cached
-    batch, heads, _, dim = query.shape
+    g = mask.shared
+    if not g:
+        return _blocks(flash, query, key, value, mask.cached, mask.segments, rep, scale)
+    # the head: a causal sequence over the cache; the segments: over the cache and the whole head
+    head = _blocks(
+        flash,
+        query[..., :g, :],
+        key[..., : mask.cached + g, :],
+        value[..., : mask.cached + g, :],
+        mask.cached,
+        (g,),
+        rep,
+        scale,
+    )
+    rest = _blocks(flash, query[..., g:, :], key, value, mask.cached + g, mask.segments, rep, scale)
+    return torch.cat([head, rest], dim=-2)
+
+
+def _blocks(
+    flash: Any,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    past: int,
+    segments: Sequence[int],
+    rep: int,
+    scale: float | None,
+) -> torch.Tensor:
+    """Segments over ``past`` cached keys (no head) through the flash kernel: the cached block
+    once for all queries, a causal block per segment, merged by log-sum-exp."""
+    p = past
+    batch, heads, q, dim = query.shape
     if p:
         # every new query sees every cached key: fold each kv group's query heads into its rows
         folded = query.reshape(batch, key.shape[-3], rep * q, dim)
         o1, l1 = flash(folded, key[..., :p, :], value[..., :p, :], 0.0, False, scale=scale)[:2]
         o1, l1 = o1.reshape(batch, heads, q, dim), l1.reshape(batch, heads, q)
-    outs = []
+    outs, lses = [], []
     s0 = 0
-    for n in mask.segments:
+    for n in segments:
         ks = _repeat_kv(key[..., p + s0 : p + s0 + n, :], rep)
         vs = _repeat_kv(value[..., p + s0 : p + s0 + n, :], rep)
         o2, l2 = flash(query[..., s0 : s0 + n, :], ks, vs, 0.0, True, scale=scale)[:2]
-        if p:
-            w1 = torch.sigmoid(l1[..., s0 : s0 + n] - l2).unsqueeze(-1)  # e^l1 / (e^l1 + e^l2)
-            o2 = torch.lerp(o2, o1[..., s0 : s0 + n, :], w1.to(o2.dtype))
         outs.append(o2)
+        lses.append(l2)
         s0 += n
-    return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-2)
+    o2 = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-2)
+    if not p:
+        return o2
+    l2 = lses[0] if len(lses) == 1 else torch.cat(lses, dim=-1)
+    w1 = torch.sigmoid(l1 - l2).unsqueeze(-1)  # e^l1 / (e^l1 + e^l2), float32
+    return torch.lerp(o2, o1, w1.to(o2.dtype))
 
 
 def packing_supported(language_model: torch.nn.Module) -> bool:
@@ -209,22 +254,27 @@ def packing_supported(language_model: torch.nn.Module) -> bool:
 
 
 def cached_attention_mask(
-    language_model: torch.nn.Module, new: int, cache: Any, segments: Sequence[int] | None = None
+    language_model: torch.nn.Module,
+    new: int,
+    cache: Any,
+    segments: Sequence[int] | None = None,
+    shared: int = 0,
 ) -> torch.Tensor | None:
     """The prepared ``attention_mask`` for feeding ``new`` tokens on top of ``cache`` (None or
     empty: nothing cached), or None where transformers should build its own (nothing cached, one
-    token, or a model :func:`packing_supported` rejects). ``segments``: the new tokens are that
-    many packed sequences (see :class:`CachedCausal`); more than one requires
-    :func:`packing_supported`."""
+    token, or a model :func:`packing_supported` rejects). ``segments`` (and a ``shared`` head
+    before them): the new tokens are that many packed sequences (see :class:`CachedCausal`);
+    more than one requires :func:`packing_supported`."""
     past = int(cache.get_seq_length()) if cache is not None else 0
-    packed = segments is not None and len(segments) > 1
-    if packed:
-        assert segments is not None
-        if sum(segments) != new:
-            raise ValueError(f"packed segments {list(segments)} do not add up to the {new} tokens fed")
-        if not packing_supported(language_model):
-            raise ValueError("packed segments need SDPA on the CPU and only full-attention layers")
-        return CachedCausal(past, segments)
+    if segments is not None:
+        if shared + sum(segments) != new:
+            raise ValueError(
+                f"a head of {shared} and segments {list(segments)} do not add up to the {new} tokens fed"
+            )
+        if len(segments) > 1:
+            if not packing_supported(language_model):
+                raise ValueError("packed segments need SDPA on the CPU and only full-attention layers")
+            return CachedCausal(past, segments, shared)
     if past < 1 or new < 2 or not packing_supported(language_model):
         return None
     return CachedCausal(past, new)

@@ -182,19 +182,23 @@ class Backend(ABC):
         position_ids: torch.Tensor,
         cache: Any = None,
         segments: Sequence[int] | None = None,
+        shared: int = 0,
     ) -> torch.Tensor:
         """Final-norm hidden states [B, S, hidden] for ``embeds`` [B, S, hidden] at
         ``position_ids`` [3, B, S]; with ``cache`` (a transformers DynamicCache) the call extends
         it, so a prefix can be reused (chunked prefill, prefix sharing, greedy decoding).
-        ``segments`` (only where :attr:`can_pack`): the S rows are that many packed sequences,
-        each attending to the cache and causally to itself only (models/attention.py)."""
+        ``segments`` (only where :attr:`can_pack`): the S rows are a head of ``shared`` rows and
+        then that many packed sequences; the head attends to the cache and causally to itself,
+        each sequence to the cache, the head and causally to itself only (models/attention.py)."""
         from vniahd.models.attention import cached_attention_mask
 
         out = self.language_model(
             inputs_embeds=embeds.to(self.dtype),
             position_ids=position_ids.to(device=self.device, dtype=torch.float32),
             # new tokens over a cache on the CPU: attention without a dense mask (models/attention.py)
-            attention_mask=cached_attention_mask(self.language_model, int(embeds.shape[1]), cache, segments),
+            attention_mask=cached_attention_mask(
+                self.language_model, int(embeds.shape[1]), cache, segments, shared
+            ),
             **cache_kwargs(self.language_model, cache),
         )
         return out.last_hidden_state

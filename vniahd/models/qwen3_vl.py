@@ -74,6 +74,7 @@ class Qwen3VLBackend(QwenVLBackend):
         position_ids: torch.Tensor,
         cache: Any = None,
         segments: Sequence[int] | None = None,
+        shared: int = 0,
     ) -> torch.Tensor:
         d = self.model_hidden_size
         rows = embeds.to(self.dtype)
@@ -90,7 +91,9 @@ class Qwen3VLBackend(QwenVLBackend):
             inputs_embeds=rows[..., :d].contiguous(),
             position_ids=position_ids.to(device=self.device, dtype=torch.float32),
             # new tokens over a cache on the CPU: attention without a dense mask (models/attention.py)
-            attention_mask=cached_attention_mask(self.language_model, int(rows.shape[1]), cache, segments),
+            attention_mask=cached_attention_mask(
+                self.language_model, int(rows.shape[1]), cache, segments, shared
+            ),
             **cache_kwargs(self.language_model, cache),
             **kwargs,
         )

@@ -202,6 +202,16 @@ class TinyBackend(Backend):
     def lm_head(self) -> torch.nn.Module:  # type: ignore[override]
         return self._require_model().lm_head
 
+    @property
+    def can_pack(self) -> bool:
+        """Answerable before a variant's model is applied: every tiny text model is built with
+        SDPA and only full-attention layers (model.py), so it depends on the device alone."""
+        if self.model is not None:
+            return super().can_pack
+        from vniahd.models.attention import cpu_flash_available
+
+        return self.device.type == "cpu" and cpu_flash_available()
+
     # ---- sizes ----------------------------------------------------------------------------
     @property
     def hidden_size(self) -> int:
@@ -270,10 +280,11 @@ class TinyBackend(Backend):
         return torch.where(is_text, rows[..., :d], visual)
 
     def hidden_states(
-        self, embeds: torch.Tensor, position_ids: torch.Tensor, cache=None, segments=None
+        self, embeds: torch.Tensor, position_ids: torch.Tensor, cache=None, segments=None, shared=0
     ) -> torch.Tensor:
         self._require_model()
-        return super().hidden_states(self.to_model_inputs(embeds.to(self.dtype)), position_ids, cache, segments)
+        rows = self.to_model_inputs(embeds.to(self.dtype))
+        return super().hidden_states(rows, position_ids, cache, segments, shared)
 
     # ---- identity -------------------------------------------------------------------------
     def fingerprint(self) -> str:
