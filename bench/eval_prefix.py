@@ -16,7 +16,10 @@ Attention's share cannot match on a CPU at the same time (it grows with context 
 417k tokens is attention-dominated), so the figures of the FLOP model for the *real* reference
 grid at 7B shapes (144 tokens per frame, lengths 100..2900) are printed as well.
 
-Protocols, each in its own subprocess (so peak RSS values do not mix). Two peaks are printed: the
+Protocols, each in its own subprocess (so peak RSS values do not mix), run ``--repeats`` times
+(default 3) alternating reference and ours: wall seconds are each arm's median (every run is
+printed; a shared 2-core machine varies by ±10 % between back-to-back runs, so one pair of runs
+can move the ratio by 0.2). Two peaks are printed: the
 child's lifetime ``ru_maxrss`` (dominated by imports and model construction), and the peak RSS of
 the evaluation section alone (the kernel's high-water mark reset through ``/proc/self/clear_refs``
 right before it, see :mod:`vniahd.evaluate.memory`), with its growth over the RSS at its start:
@@ -293,6 +296,13 @@ def seven_b_grid() -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="56x56", help="frame size HxW (56x56 → 4 tokens per frame)")
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="runs per protocol, alternating reference and ours; wall seconds are their median "
+        "(a shared 2-core machine varies ±10%% between back-to-back runs; every run is printed)",
+    )
     ap.add_argument("--child", nargs=4, metavar=("PROTOCOL", "DS", "CACHE", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -340,32 +350,50 @@ def main(argv: list[str] | None = None) -> int:
             f"7B at the real grid's mean context (108,000 keys): {big.head_share(108_000):.4f}"
         )
 
-        figures = {}
+        runs: dict[str, list[dict]] = {"reference": [], "ours": []}
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
-        for protocol in ("reference", "ours"):
-            cmd = [
-                sys.executable,
-                __file__,
-                "--child",
-                protocol,
-                str(ds.path),
-                str(root / "cache"),
-                str(root),
-            ]
-            subprocess.run(cmd, check=True, env=env)
-            figures[protocol] = json.loads((root / f"{protocol}.json").read_text())
-            f = figures[protocol]
-            print(
-                f"  {protocol:9s} done: {f['seconds']:.1f}s, peak RSS {f['peak_rss_mb']:.0f} MB", flush=True
-            )
+        for rep in range(max(1, args.repeats)):
+            for protocol in ("reference", "ours"):
+                out = root / f"run{rep}"  # a fresh results directory per run (no resuming)
+                out.mkdir(exist_ok=True)
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    protocol,
+                    str(ds.path),
+                    str(root / "cache"),
+                    str(out),
+                ]
+                subprocess.run(cmd, check=True, env=env)
+                f = json.loads((out / f"{protocol}.json").read_text())
+                runs[protocol].append(f)
+                print(
+                    f"  {protocol:9s} run {rep + 1} done: {f['seconds']:.1f}s, peak RSS {f['peak_rss_mb']:.0f} MB",
+                    flush=True,
+                )
 
-        ref, ours = figures["reference"], figures["ours"]
+        def median_run(arm: list[dict]) -> dict:
+            """The arm's run of median wall time (its figures; FLOPs and answers are the same in
+            every run, checked below)."""
+            return sorted(arm, key=lambda f: f["seconds"])[(len(arm) - 1) // 2]
+
+        ref, ours = median_run(runs["reference"]), median_run(runs["ours"])
+        for arm in runs.values():
+            if any(f["answers"] != arm[0]["answers"] or f["flops"] != arm[0]["flops"] for f in arm):
+                print("WARNING: runs of one protocol differ in answers or FLOPs")
         answer_rows = sum(len(be.tokenizer.encode(ds.needles[r["needle_id"]].answer)) for r in rows)
         fl = floors(shape, seqs, answer_rows)
         same = ref["answers"] == ours["answers"] and len(ours["answers"]) == len(rows)
         print(f"\n{'':26s} {'reference':>12s} {'ours':>12s} {'ratio ref/ours':>15s}")
         print(
             f"{'wall seconds':26s} {ref['seconds']:12.1f} {ours['seconds']:12.1f} {ref['seconds'] / ours['seconds']:15.2f}"
+        )
+        each = {k: " ".join(f"{f['seconds']:.1f}" for f in v) for k, v in runs.items()}
+        best = min(f["seconds"] for f in runs["reference"]) / min(f["seconds"] for f in runs["ours"])
+        print(
+            f"  (median of {len(runs['ours'])} alternating runs; reference {each['reference']}; "
+            f"ours {each['ours']}; ratio of the fastest runs {best:.2f})"
         )
         print(
             f"{'peak RSS MB, lifetime':26s} {ref['peak_rss_mb']:12.0f} {ours['peak_rss_mb']:12.0f} "

@@ -95,6 +95,10 @@ def test_train_then_evaluate_through_the_runner(env):
     assert all(r["model"] == "tiny" and r["tokens_per_frame"] == 4 for r in lines)
     run = json.loads((out / "run.json").read_text())
     assert run["model"]["rotary"]["sections"] == [4, 6, 6]
+    # the evaluator packs its batches on the CPU: answerable before and after a model is applied
+    assert run["evaluation"]["packed_batches"] is True
+    with backend.use_variant(get_variant("vanilla")):
+        assert backend.can_pack
     assert run["model"]["rotary"]["temporal_period"] == pytest.approx(62.83, abs=0.01)
     # the checkpoint is in transformers format, with our metadata
     ckpt = Path(backend.loaded["videorope"])

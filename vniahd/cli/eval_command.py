@@ -50,18 +50,25 @@ OUT/run.json (provenance). Rerunning the same command resumes; frame embeddings 
 under $VNIAHD_CACHE/embeddings (shared by all variants), so a rerun encodes nothing.
 
 at scale (all on by default; results are identical either way):
-  prefix sharing   samples of one haystack length (and window offset) share every frame before
-                   their first inserted frame: the KV cache of that prefix is computed once,
-                   extended as the next sample's first inserted slot moves right, and each
-                   sample's remainder runs on top of it. --no-prefix-sharing evaluates every
-                   sample from scratch (the reference protocol's cost).
+  prefix sharing   samples whose haystack window starts at the same offset feed the same tokens
+                   for as long as their frame sequences agree, whatever their length: run in
+                   prefix-tree order, one KV cache walks the tree, so every shared frame is
+                   computed once per variant, and each sample's remainder runs on top of it.
+                   --no-prefix-sharing evaluates every sample from scratch (the reference
+                   protocol's cost).
   chunked prefill  --prefill-chunk TOKENS feeds long sequences TOKENS at a time into the KV cache,
                    so activation memory is bounded by the chunk, not the sequence (auto: 4096 on
                    CUDA, 8192 on CPU; 0 = one pass).
-  batching         --batch-size N|auto runs consecutive short samples of one group as one padded
-                   batch (auto: while batch x longest remainder <= 1024 tokens, up to 16).
+  batching         --batch-size N|auto runs consecutive samples of one group in one forward
+                   pass. On a CPU their remainders are packed into one row (each attends to the
+                   shared cache and itself, no padding; auto: up to 64 samples and 4096 tokens
+                   in the pass, which also grows the shared prefix); on other devices short
+                   samples share a right-padded batch (auto: while batch x longest remainder
+                   <= 1024 tokens, up to 16). Either way recomputing shared tokens is held to
+                   2% of the batch's work.
   multi-process    torchrun --nproc-per-node K -m vniahd eval ... (or accelerate launch): each rank
-                   takes whole length groups (balanced by estimated FLOPs), uses cuda:LOCAL_RANK,
+                   takes a contiguous range of the prefix-tree order (balanced by estimated
+                   FLOPs, recomputing only the prefix where its range starts), uses cuda:LOCAL_RANK,
                    and appends to OUT/results.rank{K}.jsonl; rank 0 writes run.json. The results
                    directory reads as one; rerun the same command to resume (any world size).
   bigger than one GPU
@@ -196,8 +203,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--batch-size",
         default="auto",
         metavar="N|auto",
-        help="samples per forward pass for short sequences (auto: while batch x longest "
-        "remainder <= 1024 tokens; 1 = no batching)",
+        help="samples per forward pass (auto: on a CPU, packed up to 64 samples / 4096 tokens per "
+        "pass; elsewhere padded while batch x longest remainder <= 1024 tokens; 1 = no batching)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_eval)

@@ -35,12 +35,15 @@ AUTO_BATCH_MAX = 16
 #: prefix-tree walk: its members' remainders start at the batch's common prefix (a member that
 #: shares more with its predecessor recomputes the difference) and are right-padded to the longest.
 AUTO_BATCH_MAX_EXTRA = 0.02
-#: ``batch_size="auto"`` on a backend that packs (CPU): grow a pack while its members' remainders
-#: add up to at most this many tokens (and the prefill chunk), up to :data:`AUTO_PACK_MAX`
-#: samples. Packed segments carry no padding, so long suffixes pack too: one model call instead
-#: of several is worth ~4.5 ms of Python per call and larger matrix products on a 2-core CPU
-#: (bench/eval_prefix.py), and beyond ~2k tokens a call gains little more.
-AUTO_PACK_TOKENS = 2048
+#: ``batch_size="auto"`` on a backend that packs (CPU): grow a pack while its pass (the shared
+#: prefix it grows, then its members' remainders) feeds at most this many tokens (and the prefill
+#: chunk), up to :data:`AUTO_PACK_MAX` samples. Packed segments carry no padding, so long
+#: suffixes pack too: one model call instead of several saves ~4.5 ms of Python per call and
+#: gives larger matrix products. On the 2-core bench (bench/eval_prefix.py's "ours" arm, medians
+#: of 3 alternating runs) 2048 tokens beat 1024 by ~8 % and 4096 beat 2048 by ~6 %; 8192 was
+#: ~3 % faster than 4096, within the noise, for 0.4 % more tokens recomputed at batch
+#: boundaries and twice the activations.
+AUTO_PACK_TOKENS = 4096
 AUTO_PACK_MAX = 64
 
 
