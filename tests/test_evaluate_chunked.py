@@ -118,3 +118,30 @@ def test_runner_chunked_equals_unchunked(tmp_path, backend, scoring):
     assert out[0] == out[16] and len(out[0]) == 2 * len(ds.samples)
     run = __import__("json").loads((tmp_path / "o16" / "run.json").read_text())
     assert run["evaluation"]["prefill_chunk"] == 16 and run["evaluation"]["prefix_sharing"] is True
+
+
+def test_packed_feeds_with_a_head_over_the_chunk_equal_one_pass(backend):
+    """forward_packed: a head and two feeds over a cache give each feed the rows of one causal pass
+    over [cache rows, head, feed]; a head that would take the pass over the chunk is fed alone
+    first (chunked), with the same rows; feeds that overflow the chunk by themselves are refused."""
+    from vniahd.evaluate.chunked import forward_packed
+
+    emb, pos = _inputs(backend, 12, seed=5)  # 7 + 12 × 6 + 9 rows: a prefix, a head, then feeds
+    p, g = 20, 30
+    tails = [emb[p + g : p + g + 11], emb[p + g + 11 : p + g + 25]]
+    feeds = [Feed(len(t), tensor_rows(t), pos[:, p + g : p + g + len(t)], list(range(len(t)))) for t in tails]
+    head = Feed(g, tensor_rows(emb[p : p + g]), pos[:, p : p + g], [])
+    with torch.inference_mode():
+        want = []
+        for t in tails:  # transformers' own causal pass over each whole sequence
+            whole = torch.cat([emb[: p + g], t])
+            want.append(backend.hidden_states(whole[None], pos[:, None, : len(whole)])[0, p + g :])
+        for chunk in (0, 64, 40):  # 40 < 30 + 25: the head goes first, on its own
+            cache = backend.new_cache()
+            backend.hidden_states(emb[None, :p], pos[:, None, :p], cache=cache)
+            got = forward_packed(backend, feeds, cache, chunk, head)
+            assert cache.get_seq_length() == p + g + 25
+            for a, b in zip(got, want):
+                torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+        with pytest.raises(ValueError, match="exceed the prefill chunk"):
+            forward_packed(backend, feeds, backend.new_cache(), 24, None)

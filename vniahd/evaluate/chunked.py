@@ -147,7 +147,12 @@ def forward_packed(
     feed's (``Backend.hidden_states(..., segments=…, shared=…)``). ``head``: rows every feed
     continues (the shared prefix still to compute), fed first, attending to ``cache`` and
     causally to itself; its ``keep`` is ignored. Exact like batching, without the pads and the
-    per-member copy of the cache; ``cache`` is extended by all fed rows, head first."""
+    per-member copy of the cache; ``cache`` is extended by all fed rows, head first. A head that
+    would take the pass over ``chunk`` rows is fed on its own first (chunked); the feeds alone
+    must fit in one chunk (the work plan's pack budget sees to it)."""
+    if head is not None and chunk and head.n + sum(f.n for f in feeds) > chunk:
+        forward_rows(backend, [head], cache, chunk)  # the head alone first, chunked
+        head = None
     parts = ([head] if head is not None else []) + list(feeds)
     total = sum(f.n for f in parts)
     if chunk and total > chunk:

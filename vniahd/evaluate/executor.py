@@ -2,17 +2,23 @@
 shared prefix, batching short samples, and turn each score into a result record.
 
 Within a group the samples come in prefix-tree order; one KV cache walks the tree
-(:meth:`vniahd.evaluate.prefix.SharedPrefix.follow`): it keeps what the next batch shares with
+(:meth:`vniahd.evaluate.prefix.SharedPrefix.plan`): it keeps what the next batch shares with
 the previous one, crops the rest, and grows along the batch to what the sample after it will
 share; each batch's suffixes run on top of it. Every node of the tree is computed once. The
 variant must already be applied to the backend (``backend.use_variant``); positions always come
 from :mod:`vniahd.rope`, never from transformers' ``get_rope_index``.
 
+Batches run in one forward pass each: on a CPU backend that can pack, as segments of one row over
+the shared cache, after the rows of the shared prefix the cache still lacks (so the prefix grows
+in the batch's own pass); elsewhere as a right-padded batch over a copy of the cache, the prefix
+grown in a pass of its own before it. A lone sample's pass also grows the prefix.
+
 Bitwise resume: batches and cache steps are planned from the *whole* group
 (:func:`vniahd.evaluate.work_plan.cut_batches`), never from what is left, so a resumed run does
 exactly the float operations of an uninterrupted one. A batch with any missing member is
 recomputed whole (only the missing records are emitted); a batch whose members are all done still
-advances the shared prefix as the uninterrupted run did, so later batches see the same cache.
+advances the shared prefix as the uninterrupted run did, so later batches see the same cache — by
+rerunning its whole pass where that pass is what grows the prefix.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import torch
 from vniahd.evaluate.memory import PeakMemory
 from vniahd.evaluate.prefix import SharedPrefix, fork_cache
 from vniahd.evaluate.samples import Prepared, SampleBuilder
-from vniahd.evaluate.scoring import SCORING, Context, SampleInputs, Score, score, score_batch
+from vniahd.evaluate.scoring import SCORING, Context, SampleInputs, Score, crop_to, score, score_batch
 from vniahd.evaluate.work_plan import AUTO_PACK_TOKENS, cut_batches
 
 if TYPE_CHECKING:
@@ -80,7 +86,8 @@ class GroupExecutor:
 
     @property
     def pack_tokens(self) -> int:
-        """The most tokens a packed batch's remainders may add up to (0: batches are padded)."""
+        """The most tokens a packed batch's pass may feed: the shared prefix it grows, then its
+        members' remainders (0: batches are right-padded instead)."""
         if not self.packed:
             return 0
         chunk = self.prefill_chunk if self.prefill_chunk and self.prefill_chunk > 0 else 0
@@ -124,10 +131,11 @@ class GroupExecutor:
             t0 = time.perf_counter()
             peak.start()
             inputs = [self.builder.with_positions(p, variant) for p in batch]
-            cached, start = self._prefix_step(prefix, batch, inputs, [shares[i] for i in idx])
+            cached, start, retain = self._prefix_step(prefix, batch, inputs, [shares[i] for i in idx])
             if not any(missing) and cached == start:
+                crop_to(prefix.cache, retain)
                 continue  # the prefix step is all this batch contributes on a resume
-            results = self._score(batch, inputs, prefix, start, cached)
+            results = self._score(batch, inputs, prefix, start, cached, retain)
             if not any(missing):
                 continue  # its pass grew the shared prefix (as in the uninterrupted run): no records
             measurement = Measurement(
@@ -141,26 +149,31 @@ class GroupExecutor:
 
     def _prefix_step(
         self, prefix: SharedPrefix, batch: list[Prepared], inputs: list[SampleInputs], shares: list[int]
-    ) -> tuple[int, int]:
-        """Walk the shared cache to ``batch`` (see :meth:`SharedPrefix.plan`): keep what all
-        members share, grow along the first member to what the sample after the batch shares with
-        it. ``shares[i]``: frames member i shares with the sample after it. Returns ``(cached,
-        start)``: the members' suffixes start after ``start`` tokens, of which the cache holds
-        ``cached``; the rest is left to the batch's own pass (one model call instead of two)
-        unless the batch is right-padded or would not fit in one chunk, when it is grown here."""
+    ) -> tuple[int, int, int]:
+        """Walk the shared cache to ``batch`` (see :meth:`SharedPrefix.plan`). ``shares[i]``:
+        frames member i shares with the sample after it. Returns ``(cached, start, retain)``:
+        the cache holds ``cached`` tokens; the members' own rows start after ``start`` (all that
+        every member shares); after the batch the cache keeps ``retain`` (what the sample after
+        the batch shares with it). Rows ``[cached, start)`` of the first member are left to the
+        batch's own pass (one model call instead of two) unless the batch is right-padded; then
+        they are fed here."""
         if not self.prefix_sharing:
-            return 0, 0
+            return 0, 0, 0
         first = batch[0]
-        common = min(shares[:-1]) if len(batch) > 1 else len(first.source.refs)
+        if len(batch) == 1:
+            common = len(first.source.refs)
+        else:
+            common = min(shares[:-1])
         grow = min(shares)  # consecutive shares: the first member and the next sample share this much
         positions = inputs[0].positions
-        cached, start = prefix.plan(first.source, positions, min(grow, common), common)
-        if cached < start and len(batch) > 1:
-            together = start - cached + sum(p.total_tokens - start for p in batch)
-            if not self.packed or (self.prefill_chunk > 0 and together > self.prefill_chunk):
-                prefix.grow(first.source, positions, cached, start)
-                cached = start
-        return cached, start
+        cached, retain = prefix.plan(first.source, positions, min(grow, common), common)
+        if len(batch) == 1 or common < 0:  # a lone sample feeds from `cached` and keeps `retain`
+            return cached, retain, retain
+        start = max(retain, first.source.prefix_tokens(common))
+        if cached < start and not self.packed:  # a padded batch forks a cache holding them
+            prefix.grow(first.source, positions, cached, start)
+            cached = start
+        return cached, start, retain
 
     def _score(
         self,
@@ -168,20 +181,22 @@ class GroupExecutor:
         inputs: list[SampleInputs],
         prefix: SharedPrefix,
         start: int,
-        cached: int | None = None,
+        cached: int,
+        retain: int,
     ) -> list[Score]:
-        """Score ``batch``, whose suffixes start after ``start`` tokens of which ``prefix``'s cache
-        holds ``cached`` (default: all); the pass computes the rest along the first member."""
+        """Score ``batch`` (see :meth:`_prefix_step` for ``cached``, ``start``, ``retain``); the
+        pass computes rows ``[cached, start)`` along the first member, and leaves ``prefix``'s
+        cache holding ``retain`` tokens."""
         be = self.backend
         cache = prefix.cache if start else None
         if len(batch) == 1:
             ctx = Context(cache, start, self.prefill_chunk, cached)
             return [score(be, inputs[0], self.scoring, max_new_tokens=self.max_new_tokens, ctx=ctx)]
         if self.packed:  # segments of one row over the shared cache itself, cropped back after
-            return score_batch(
-                be, inputs, self.scoring, Context(cache, start, self.prefill_chunk, cached), packed=True
-            )
+            ctx = Context(cache, start, self.prefill_chunk, cached, retain)
+            return score_batch(be, inputs, self.scoring, ctx, packed=True)
         ctx = Context(fork_cache(be, prefix.cache, len(batch)) if start else None, start, self.prefill_chunk)
+        crop_to(prefix.cache, retain)  # the fork holds what the members share; the walk keeps less
         return score_batch(be, inputs, self.scoring, ctx)
 
     def record(

@@ -82,18 +82,26 @@ class Context:
     (cropped back to ``start`` tokens).
 
     ``cached`` < ``start``: the cache holds only rows ``[0, cached)``; rows ``[cached, start)``
-    (the shared prefix the next samples continue, :meth:`SharedPrefix.plan`) are computed in the
-    same forward pass as the sample's own rows and stay in the cache: one call instead of two."""
+    (shared with other samples, :meth:`SharedPrefix.plan`) are computed in the same forward pass
+    as the sample's own rows and stay in the cache: one call instead of two. ``retain``: the
+    tokens the cache keeps afterwards, if not ``start`` (a packed batch's shared rows beyond
+    what the next sample shares)."""
 
     cache: Any = None
     start: int = 0
     chunk: int = 0
     cached: int | None = None
+    retain: int | None = None
 
     @property
     def fed_from(self) -> int:
         """The first prompt row this pass feeds."""
         return self.start if self.cached is None else self.cached
+
+    @property
+    def kept(self) -> int:
+        """The tokens the cache holds after scoring."""
+        return self.start if self.retain is None else self.retain
 
 
 def _pos(inputs: SampleInputs, start: int, stop: int) -> torch.Tensor:
@@ -159,7 +167,7 @@ def score_reference(backend: BackendLike, inputs: SampleInputs, ctx: Context | N
     """Teacher-forced: correct iff argmax == answer token at every answer position."""
     ctx = ctx or Context()
     hidden = forward_rows(backend, [reference_feed(backend, inputs, ctx.fed_from)], ctx.cache, ctx.chunk)[0]
-    crop_to(ctx.cache, ctx.start)
+    crop_to(ctx.cache, ctx.kept)
     return reference_from_hidden(backend, inputs, hidden)
 
 
@@ -224,7 +232,7 @@ def score_choice(backend: BackendLike, inputs: SampleInputs, ctx: Context | None
     feed = prompt_feed(backend, inputs, ctx.fed_from, [], [s - 1 - ctx.fed_from])
     last = forward_rows(backend, [feed], cache, ctx.chunk)[0]
     score = choice_from_last(backend, inputs, last, cache)
-    crop_to(ctx.cache, ctx.start)
+    crop_to(ctx.cache, ctx.kept)
     return score
 
 
@@ -249,7 +257,7 @@ def score_generate(
             break
         emb = backend.embed_text([token]).to(backend.dtype)
         hidden = backend.hidden_states(emb[None], _pos(inputs, s + k, s + k + 1), cache=cache)[0]
-    crop_to(ctx.cache, ctx.start)
+    crop_to(ctx.cache, ctx.kept)
     raw = backend.tokenizer.decode(generated)
     if inputs.letters:
         prediction = parse_choice(raw, inputs.letters)
@@ -276,7 +284,7 @@ def score_batch(
     consumed (extended by pads). ``packed`` (a backend that can pack): the samples' remainders
     run as segments of one row over ``ctx.cache`` itself (batch size 1, or None), after the
     first sample's rows ``[ctx.cached, ctx.start)`` as a head they all see, and the cache is
-    cropped back to ``ctx.start`` afterwards, like the single-sample modes do."""
+    cropped back to ``ctx.kept`` afterwards, like the single-sample modes do."""
     feeds: list[Feed] = []
     kinds: list[str] = []
     for inputs in batch:
@@ -300,7 +308,7 @@ def score_batch(
         )
     rows = forward_rows(backend, feeds, ctx.cache, ctx.chunk, packed=packed, head=head)
     if packed:
-        crop_to(ctx.cache, ctx.start)
+        crop_to(ctx.cache, ctx.kept)
     out: list[Score] = []
     for inputs, kind, hidden in zip(batch, kinds, rows):
         if kind == "reference":
