@@ -334,6 +334,59 @@ def test_auto_batches_only_when_they_waste_almost_nothing():
     ]
 
 
+@pytest.fixture(scope="module")
+def deep_dataset(tmp_path_factory):
+    """Three lengths, seven depths: batches whose first member shares more with the sample before
+    it than the walk's cache still holds."""
+    return make_dataset(
+        tmp_path_factory.mktemp("deep") / "ds",
+        lengths=(6, 10, 14),
+        depths=("0", "0.15", "0.3", "0.45", "0.6", "0.8", "1"),
+        haystack_frames=16,
+    )
+
+
+@pytest.mark.parametrize("batch_size,chunk", [(16, 296), (16, 344), (16, 424), ("auto", 0), (4, 260)])
+def test_a_packed_pass_feeds_what_the_plan_budgeted(deep_dataset, backend, tmp_path, batch_size, chunk):
+    """The work plan predicts each packed pass exactly: the shared prefix it grows (what the walk's
+    cache lacks) plus its members' remainders stay within the pack budget, so no head has to be
+    split off into a pass of its own."""
+    runner = _runner(
+        deep_dataset,
+        backend,
+        tmp_path / "o",
+        tmp_path / "c",
+        ["videorope"],
+        "choice",
+        batch_size=batch_size,
+        prefill_chunk=chunk,
+    )
+    ex = runner.executor
+    assert ex.packed
+    steps, packed = [], []
+    real_step, real_hidden = ex._prefix_step, backend.hidden_states
+
+    def step(*a):
+        steps.append(real_step(*a))
+        return steps[-1]
+
+    def hidden(embeds, pos, cache=None, segments=None, shared=0):
+        if segments is not None:
+            cached, start, _ = steps[-1]
+            packed.append((int(embeds.shape[1]), shared, start - cached))
+        return real_hidden(embeds, pos, cache=cache, segments=segments, shared=shared)
+
+    ex._prefix_step, backend.hidden_states = step, hidden
+    try:
+        runner.run()
+    finally:
+        del backend.hidden_states
+    assert packed, "no packed pass ran"
+    assert any(head > 0 for _, _, head in packed)  # passes that grew the prefix were among them
+    for rows, shared, head in packed:
+        assert shared == head and rows <= ex.pack_tokens, (rows, shared, head, ex.pack_tokens)
+
+
 def test_packed_batches_have_no_padding_only_a_token_budget():
     """Packing (a CPU backend): no padding to pay, so a shorter member joins freely; a pack stops
     at the token budget (sum of remainders from the pack's common prefix) or at 2 % recomputed."""
@@ -358,5 +411,10 @@ def test_packed_batches_have_no_padding_only_a_token_budget():
     assert cut_batches([100, 100, 100, 60], ok, [0, 50, 80, 50], 4, pack_tokens=2048) == [[0, 1, 2, 3]]
     # budget 100: [0, 1] feeds 50 + 100; [1, 2] feeds 30 (80 − 50) + 20 + 20; [1, 2, 3] 0 + 110
     assert cut_batches([100, 100, 100, 60], ok, [0, 50, 80, 50], 4, pack_tokens=100) == [[0], [1, 2], [3]]
+    # the walk's cache follows each batch's FIRST member: after [0, 1] it holds what sample 0
+    # shares with sample 2 (0 tokens), not what sample 1 does (10), so a pack starting at 2 also
+    # feeds those 10: [2, 3, 4] would need 10 + 3 × 30 = 100 > 90 tokens, [2, 3] needs 70
+    ok5 = [True] * 5
+    assert cut_batches([40] * 5, ok5, [0, 0, 10, 10, 10], 3, pack_tokens=90) == [[0, 1], [2, 3], [4]]
     many = cut_batches([10] * 200, [True] * 200, [0] + [9] * 199, "auto", pack_tokens=10**6)
     assert max(len(b) for b in many) == AUTO_PACK_MAX

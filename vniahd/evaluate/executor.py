@@ -136,12 +136,15 @@ class GroupExecutor:
                 crop_to(prefix.cache, retain)
                 continue  # the prefix step is all this batch contributes on a resume
             results = self._score(batch, inputs, prefix, start, cached, retain)
+            grown = (retain if len(batch) == 1 else start) - cached  # shared rows this pass computed
+            self.prefix_stats["computed_tokens"] += grown
             if not any(missing):
                 continue  # its pass grew the shared prefix (as in the uninterrupted run): no records
             measurement = Measurement(
                 round((time.perf_counter() - t0) / len(batch), 4), peak.read(), peak.kind
             )
-            self.prefix_stats["reused_tokens"] += start * len(batch)
+            # rows before each member's own that it did not compute itself
+            self.prefix_stats["reused_tokens"] += cached if len(batch) == 1 else start * len(batch) - grown
             for p, inp, res, todo in zip(batch, inputs, results, missing):
                 if todo:
                     yield self.record(p, variant, res, inp), measurement
@@ -154,9 +157,9 @@ class GroupExecutor:
         frames member i shares with the sample after it. Returns ``(cached, start, retain)``:
         the cache holds ``cached`` tokens; the members' own rows start after ``start`` (all that
         every member shares); after the batch the cache keeps ``retain`` (what the sample after
-        the batch shares with it). Rows ``[cached, start)`` of the first member are left to the
-        batch's own pass (one model call instead of two) unless the batch is right-padded; then
-        they are fed here."""
+        the batch shares with the batch's first member, along whom the cache grows). Rows
+        ``[cached, start)`` of the first member are left to the batch's own pass (one model call
+        instead of two) unless the batch is right-padded; then they are fed here."""
         if not self.prefix_sharing:
             return 0, 0, 0
         first = batch[0]

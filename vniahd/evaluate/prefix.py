@@ -127,7 +127,7 @@ class SharedPrefix:
         self.tokens = 0
         self.identity: PrefixIdentity | None = None
         self.positions: torch.Tensor | None = None  # [3, tokens] positions the cache was built at
-        self.computed_tokens = 0  # prefix tokens run through the model (for tests / benchmarks)
+        self.computed_tokens = 0  # prefix tokens fed by grow() (a batch's own pass counts its own)
         self.resets = 0
 
     def reset(self) -> None:
@@ -150,6 +150,7 @@ class SharedPrefix:
     def grow(self, source: PromptSource, positions: torch.Tensor, cached: int, target: int) -> None:
         """Feed ``source``'s rows ``[cached, target)`` into the cache (what :meth:`plan` left)."""
         if target > cached:
+            self.computed_tokens += target - cached
             feed = Feed(
                 n=target - cached,
                 rows=lambda a, b: source.rows(cached + a, cached + b),
@@ -191,7 +192,6 @@ class SharedPrefix:
             return 0, 0
         cached, target = self.tokens, source.prefix_tokens(target_frames)
         if target > cached:
-            self.computed_tokens += target - cached
             self.tokens = target
             self.positions = positions[:, :target].detach().clone()
         self.identity = (before, refs[:target_frames])

@@ -12,10 +12,11 @@ over ~400k tokens cost ~33 GB per GPU; see docs/footguns.md).
 - ``generate``: greedy decoding with a KV cache up to ``max_new_tokens``; the option letter (or
   the short answer) is parsed from the text, and the raw text is kept.
 
-A :class:`Context` says where the pass starts: a KV cache already holding the prompt's first
-``start`` rows (a shared prefix, :mod:`vniahd.evaluate.prefix`) and the prefill chunk size; every
-mode feeds only rows ``[start, …)`` through :func:`vniahd.evaluate.chunked.forward_rows` and crops
-the cache back to ``start`` afterwards. :func:`score_batch` scores several samples of the
+A :class:`Context` says where the pass starts: a KV cache holding the prompt's first rows (a
+shared prefix, :mod:`vniahd.evaluate.prefix`) and the prefill chunk size; every mode feeds only
+the rows after them (``Context.fed_from``) through :func:`vniahd.evaluate.chunked.forward_rows`
+and crops the cache back afterwards (to ``Context.kept``), keeping any shared rows the pass
+computed for the samples after it. :func:`score_batch` scores several samples of the
 single-pass modes in one pass: a right-padded batch, or on a CPU backend that can, packed
 segments of one row over the shared cache.
 """
@@ -76,10 +77,9 @@ class Score:
 
 @dataclass
 class Context:
-    """Where a sample's forward pass starts: ``cache`` already holds its prompt rows
-    ``[0, start)`` (a shared prefix; None = nothing cached, ``start`` must be 0); ``chunk`` > 0
-    bounds the rows per forward call (chunked prefill). Scoring leaves ``cache`` as it found it
-    (cropped back to ``start`` tokens).
+    """Where a sample's forward pass starts: ``cache`` holds its prompt rows ``[0, start)`` (a
+    shared prefix; None = nothing cached, ``start`` must be 0); ``chunk`` > 0 bounds the rows per
+    forward call (chunked prefill). Scoring crops ``cache`` back to :attr:`kept` tokens.
 
     ``cached`` < ``start``: the cache holds only rows ``[0, cached)``; rows ``[cached, start)``
     (shared with other samples, :meth:`SharedPrefix.plan`) are computed in the same forward pass

@@ -258,7 +258,9 @@ def cut_batches(
 
     ``pack_tokens`` > 0: the backend packs a batch's remainders as segments of one row (no
     padding), after the part of the common prefix the cache lacks (grown along the first member
-    in the same pass); that pass may feed at most ``pack_tokens``. ``"auto"`` then allows
+    in the same pass; the walk's cache holds what the previous batch's first member shares with
+    this one, see :meth:`vniahd.evaluate.prefix.SharedPrefix.plan`); that pass may feed at most
+    ``pack_tokens``. ``"auto"`` then allows
     :data:`AUTO_PACK_MAX` members within :data:`AUTO_BATCH_MAX_EXTRA` of recomputation."""
     packing = pack_tokens > 0
     if batch_size == "auto":
@@ -268,6 +270,14 @@ def cut_batches(
     out: list[list[int]] = []
     cur: list[int] = []
 
+    def held(first: int) -> int:
+        """Tokens the walk's cache holds when a batch starting at ``first`` begins: what the
+        previous batch's first member shares with every sample up to ``first`` (the previous
+        batch keeps what its first member shares with the sample after it)."""
+        if not out:
+            return 0
+        return min(shared_prev[j] for j in range(out[-1][0] + 1, first + 1))
+
     def fits(trial: list[int]) -> bool:
         common = min(shared_prev[j] for j in trial[1:])
         own = sum(lengths[j] - shared_prev[j] for j in trial)
@@ -276,7 +286,7 @@ def cut_batches(
         if len(trial) > limit:
             return False
         if packing:  # one pass feeds the common prefix the cache lacks, then every remainder
-            head = max(0, common - shared_prev[trial[0]])
+            head = max(0, common - held(trial[0]))
             if head + sum(lengths[j] - common for j in trial) > pack_tokens:
                 return False
             return batch_size != "auto" or recomputed <= AUTO_BATCH_MAX_EXTRA * own

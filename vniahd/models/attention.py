@@ -19,10 +19,12 @@ the partial softmaxes merge exactly::
     out = (e^l₁ · o₁ + e^l₂ · o₂) / (e^l₁ + e^l₂) = o₂ + σ(l₁ − l₂) · (o₁ − o₂)
 
 — the same merge flash attention does between its key blocks, so the result equals the masked
-attention up to float rounding (``tests/test_models_attention.py``). In the cached block the
-query heads that share a key/value head are folded into one head's rows (grouped-query attention:
-no copy of the cache per query head). Short passes, where several kernel calls cost more than
-the masked pairs they save, use an additive mask built once per forward pass instead.
+attention up to float rounding (``tests/test_models_attention.py``). Where SDPA is handed
+grouped key/value heads, the query heads of a group are folded into one head's rows in the cached
+block; transformers 5.x repeats the key/value heads itself whenever it passes a mask, so with
+its models every head arrives on its own and the fold does nothing. Short passes, where several
+kernel calls cost more than the masked pairs they save, use an additive mask built once per
+forward pass instead.
 
 **Packed segments.** The same marker can describe several independent token sequences packed
 into one row of the batch: segment ``s`` (``n_s`` tokens) sees every cached key and its own
@@ -218,6 +220,7 @@ def _blocks(
     batch, heads, q, dim = query.shape
     if p:
         # every new query sees every cached key: fold each kv group's query heads into its rows
+        # (a no-op when the kv heads arrive repeated, as transformers passes them with a mask)
         folded = query.reshape(batch, key.shape[-3], rep * q, dim)
         o1, l1 = flash(folded, key[..., :p, :], value[..., :p, :], 0.0, False, scale=scale)[:2]
         o1, l1 = o1.reshape(batch, heads, q, dim), l1.reshape(batch, heads, q)
