@@ -63,9 +63,10 @@ def _flash_cpu() -> Any:
     return getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
 
 
-def cpu_flash_available() -> bool:
-    """Whether this torch has the CPU flash kernel the marker's block path runs on."""
-    return _flash_cpu() is not None
+def kernel_supports(device: torch.device) -> bool:
+    """Whether the marker's block path can run on ``device``: the CPU, with torch's CPU flash
+    kernel (the device half of :func:`packing_supported`)."""
+    return device.type == "cpu" and _flash_cpu() is not None
 
 
 #: What may be read off the marker: its shape, dtype and device (transformers checks a prepared
@@ -245,15 +246,13 @@ def packing_supported(language_model: torch.nn.Module) -> bool:
     """Whether :class:`CachedCausal` applies to this text model: SDPA on the CPU (with torch's CPU
     flash kernel) and only full-attention layers. Then the evaluator may pack several samples'
     suffixes into one forward pass (``Backend.hidden_states(..., segments=…)``)."""
-    if _flash_cpu() is None:
-        return False
     config: Any = language_model.config
     if getattr(config, "_attn_implementation", None) != "sdpa":
         return False
     if set(getattr(config, "layer_types", None) or ["full_attention"]) != {"full_attention"}:
         return False
     weight = next(language_model.parameters(), None)
-    return weight is not None and weight.device.type == "cpu"
+    return weight is not None and kernel_supports(weight.device)
 
 
 def cached_attention_mask(

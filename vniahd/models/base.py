@@ -190,18 +190,34 @@ class Backend(ABC):
         ``segments`` (only where :attr:`can_pack`): the S rows are a head of ``shared`` rows and
         then that many packed sequences; the head attends to the cache and causally to itself,
         each sequence to the cache, the head and causally to itself only (models/attention.py)."""
+        return self._text_forward(embeds.to(self.dtype), position_ids, cache, segments, shared)
+
+    def _text_forward(
+        self,
+        inputs_embeds: torch.Tensor,
+        position_ids: torch.Tensor,
+        cache: Any,
+        segments: Sequence[int] | None,
+        shared: int,
+        **extra: Any,
+    ) -> torch.Tensor:
+        """The text model's final hidden states: positions on the device, the cache under its
+        keyword, and the attention mask of :func:`~vniahd.models.attention.cached_attention_mask`
+        (``extra``: model-specific inputs)."""
         from vniahd.models.attention import cached_attention_mask
 
         out = self.language_model(
-            inputs_embeds=embeds.to(self.dtype),
+            inputs_embeds=inputs_embeds,
             position_ids=position_ids.to(device=self.device, dtype=torch.float32),
             # new tokens over a cache on the CPU: attention without a dense mask (models/attention.py)
             attention_mask=cached_attention_mask(
-                self.language_model, int(embeds.shape[1]), cache, segments, shared
+                self.language_model, int(inputs_embeds.shape[1]), cache, segments, shared
             ),
             **cache_kwargs(self.language_model, cache),
+            **extra,
         )
-        return out.last_hidden_state
+        hidden: torch.Tensor = out.last_hidden_state
+        return hidden
 
     @property
     def can_pack(self) -> bool:

@@ -29,7 +29,6 @@ from typing import Any
 import torch
 
 from vniahd.files import sha256_json
-from vniahd.models.base import cache_kwargs
 from vniahd.models.qwen_vl import GROUPING, QwenVLBackend
 
 
@@ -85,20 +84,7 @@ class Qwen3VLBackend(QwenVLBackend):
             kwargs["deepstack_visual_embeds"] = [
                 rows[..., d * (k + 1) : d * (k + 2)][visual] for k in range(self.deepstack_levels)
             ]
-        from vniahd.models.attention import cached_attention_mask
-
-        out = self.language_model(
-            inputs_embeds=rows[..., :d].contiguous(),
-            position_ids=position_ids.to(device=self.device, dtype=torch.float32),
-            # new tokens over a cache on the CPU: attention without a dense mask (models/attention.py)
-            attention_mask=cached_attention_mask(
-                self.language_model, int(rows.shape[1]), cache, segments, shared
-            ),
-            **cache_kwargs(self.language_model, cache),
-            **kwargs,
-        )
-        hidden: torch.Tensor = out.last_hidden_state
-        return hidden
+        return self._text_forward(rows[..., :d].contiguous(), position_ids, cache, segments, shared, **kwargs)
 
     # ---- identity ------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:

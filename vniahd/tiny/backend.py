@@ -208,9 +208,9 @@ class TinyBackend(Backend):
         SDPA and only full-attention layers (model.py), so it depends on the device alone."""
         if self.model is not None:
             return super().can_pack
-        from vniahd.models.attention import cpu_flash_available
+        from vniahd.models.attention import kernel_supports
 
-        return self.device.type == "cpu" and cpu_flash_available()
+        return kernel_supports(self.device)
 
     # ---- sizes ----------------------------------------------------------------------------
     @property
