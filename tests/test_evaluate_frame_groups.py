@@ -58,7 +58,9 @@ def test_grouped_dataset_is_encoded_in_pairs_and_recorded(grouped):
     frames = ds.haystack_frames()
     for k in (0, 5):
         pair = be.encode_frames(np.stack([frames[2 * k], frames[2 * k + 1]])[None])[0]
-        torch.testing.assert_close(torch.from_numpy(np.array(cached[k])), pair, rtol=0, atol=0)
+        # encoded in a batch vs alone: another batch shape may round differently (seen on AMD
+        # EPYC with 2 threads: 116 of 384 values off by up to 2.2e-8), so float tolerance, not bits
+        torch.testing.assert_close(torch.from_numpy(np.array(cached[k])), pair, rtol=1e-5, atol=1e-6)
         assert not torch.allclose(pair, be.encode_frames(frames[2 * k][None])[0], atol=1e-3)
 
 
