@@ -4,7 +4,7 @@ Renders augmented demo cards (random object × colour, the training augmentation
 encoder, average-pools each probed level to 2×2 (as the tiny model's frame features do) and fits a
 ridge-regression linear probe (standardised features, one-hot targets) on 2/3 of the cards; prints
 held-out accuracy for colour (8 classes) and object. This is the measurement behind the tiny
-model's two-level features (:mod:`vniahd.tiny.encoder`): the final map is ImageNet-trained to
+model's two-level features (:mod:`vniahd.models.tiny.encoder`): the final map is ImageNet-trained to
 ignore colour.
 
     .venv/bin/python bench/encoder_probe.py [--cards 480]
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vniahd.models.tiny import encoder as enc
 from vniahd.needles.cards import COLOURS, OBJECTS, render_card
-from vniahd.tiny import encoder as enc
 
 
 def level_features(images: np.ndarray, batch: int = 32) -> dict[str, np.ndarray]:

@@ -22,10 +22,10 @@ printed; a shared 2-core machine varies by ±10 % between back-to-back runs, so 
 can move the ratio by 0.2). Two peaks are printed: the
 child's lifetime ``ru_maxrss`` (dominated by imports and model construction), and the peak RSS of
 the evaluation section alone (the kernel's high-water mark reset through ``/proc/self/clear_refs``
-right before it, see :mod:`vniahd.evaluate.memory`), with its growth over the RSS at its start:
+right before it, see :mod:`vniahd.evaluation.execution.memory`), with its growth over the RSS at its start:
 - ``reference``: every sample independently, one full forward, LM head over EVERY token in fp32
   (as the reference code does), argmax at the answer rows;
-- ``ours``: ``vniahd.evaluate.Runner`` with its defaults (prefix sharing, chunked prefill, auto
+- ``ours``: ``vniahd.evaluation.Runner`` with its defaults (prefix sharing, chunked prefill, auto
   batching, head on scored rows).
 FLOPs: measured on the calls actually made (``FlopCounter``: tokens fed × the context they attend
 over, head rows) and, for the floors, the prefix tree (trie) of all samples' token sequences —
@@ -72,7 +72,7 @@ def child(protocol: str, ds_dir: str, cache: str, out: str) -> None:
     import torch
 
     from vniahd.dataset import Dataset
-    from vniahd.evaluate import EvalSettings, FlopCounter, Runner, read_results
+    from vniahd.evaluation import EvalSettings, FlopCounter, Runner, read_results
     from vniahd.models import get_backend
     from vniahd.rope import get_variant, variant_axes
     from vniahd.rope.hf import install_allocation
@@ -83,7 +83,7 @@ def child(protocol: str, ds_dir: str, cache: str, out: str) -> None:
     res_dir = Path(out) / f"results-{protocol}"
     settings = EvalSettings(variants=[variant], cache_root=cache, progress=False)
     runner = Runner(ds, be, settings, res_dir)
-    from vniahd.evaluate.memory import PeakMemory, retain_freed_heap
+    from vniahd.evaluation.execution.memory import PeakMemory, retain_freed_heap
 
     # Same runtime for both arms: the heap settings the runner applies on the CPU, and the same
     # OMP_NUM_THREADS (set by the parent for both children).
@@ -181,7 +181,7 @@ def sequences(runner, rows, tpf: int, nb: int, answer_len) -> list[tuple[tuple, 
 
 
 def floors(shape, seqs, head_rows: int) -> dict[str, float]:
-    from vniahd.evaluate.flops import trie_flops
+    from vniahd.evaluation.planning.flops import trie_flops
 
     groups: dict = {}
     for key, atoms in seqs:
@@ -195,7 +195,7 @@ def floors(shape, seqs, head_rows: int) -> dict[str, float]:
 
 def seven_b_grid() -> None:
     """The FLOP model on the real reference grid at 7B shapes (no model run)."""
-    from vniahd.evaluate.flops import ModelShape, trie_flops
+    from vniahd.evaluation.planning.flops import ModelShape, trie_flops
     from vniahd.plan import plan_samples
     from vniahd.plan.period import parse_period  # noqa: F401  (documents where the period lives)
 
@@ -209,7 +209,7 @@ def seven_b_grid() -> None:
         seed=24242424,
         haystack_frames=3000,
     )
-    from vniahd.evaluate.work_plan import cost_profile, plan_units, split_cost, split_units
+    from vniahd.evaluation.planning.work_plan import cost_profile, plan_units, split_cost, split_units
     from vniahd.rope import get_variant
 
     tpf, nb, na, ans = 144, 14, 60, 1
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         child(*args.child)
         return 0
 
-    from vniahd.evaluate import EvalSettings, ModelShape, Runner
+    from vniahd.evaluation import EvalSettings, ModelShape, Runner
     from vniahd.models import get_backend
     from vniahd.rope import get_variant
 

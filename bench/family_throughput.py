@@ -42,10 +42,10 @@ def run_family(spec: str, device: str, frames: int, tpf: int, chunk: int, repeat
     """Build the model, run one warm-up and ``repeats`` timed samples; tokens/s and peak memory."""
     import torch
 
-    from vniahd.evaluate.chunked import Feed, forward_rows
-    from vniahd.evaluate.memory import PeakMemory
-    from vniahd.evaluate.prompt import TEMPLATES
+    from vniahd.evaluation.execution.chunked import Feed, forward_rows
+    from vniahd.evaluation.execution.memory import PeakMemory
     from vniahd.models import get_backend
+    from vniahd.prompt_templates import TEMPLATES
     from vniahd.rope import Text, Video, get_variant
 
     t0 = time.perf_counter()

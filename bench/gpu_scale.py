@@ -69,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
 
-    from vniahd.evaluate.chunked import Feed, forward_rows
-    from vniahd.evaluate.prompt import TEMPLATES
+    from vniahd.evaluation.execution.chunked import Feed, forward_rows
     from vniahd.models import get_backend
+    from vniahd.prompt_templates import TEMPLATES
     from vniahd.rope import Text, Video, get_variant, variant_axes
     from vniahd.rope.hf import install_allocation
 

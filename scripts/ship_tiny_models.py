@@ -1,4 +1,4 @@
-"""Maintainer tool: train (or reuse) the tiny checkpoints and write them into vniahd/tiny/weights/.
+"""Maintainer tool: train (or reuse) the tiny checkpoints and write them into vniahd/models/tiny/weights/.
 
     OMP_NUM_THREADS=2 .venv/bin/python scripts/ship_tiny_models.py --seeds 0,1,2
 
@@ -17,11 +17,17 @@ import json
 
 def main() -> int:
     from vniahd.models.base import BackendOptions
+    from vniahd.models.tiny.backend import TinyBackend
+    from vniahd.models.tiny.recipe import Recipe, TrainingMaterial, ensure_model, train_command
+    from vniahd.models.tiny.shipped import (
+        WEIGHTS_DIR,
+        find_shipped,
+        machine_facts,
+        read_manifest,
+        write_shipped,
+    )
     from vniahd.rope import get_variant
-    from vniahd.tiny.acceptance import training_length_accuracy, training_length_datasets
-    from vniahd.tiny.backend import TinyBackend
-    from vniahd.tiny.recipe import Recipe, TrainingMaterial, ensure_model, train_command
-    from vniahd.tiny.shipped import WEIGHTS_DIR, find_shipped, machine_facts, read_manifest, write_shipped
+    from vniahd.training.acceptance import training_length_accuracy, training_length_datasets
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variants", default="vanilla,tad,mrope,videorope")

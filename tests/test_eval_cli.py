@@ -9,7 +9,7 @@ from evaluate_fixtures import make_dataset
 
 from vniahd.cli import main
 from vniahd.errors import VniahdError
-from vniahd.evaluate import ResultsWriter, get_template, read_results
+from vniahd.evaluation import ResultsWriter, get_template, read_results
 
 
 @pytest.fixture(scope="module")

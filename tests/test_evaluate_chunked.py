@@ -6,7 +6,7 @@ import pytest
 import torch
 from evaluate_fixtures import make_dataset
 
-from vniahd.evaluate import (
+from vniahd.evaluation import (
     EvalSettings,
     Feed,
     Runner,
@@ -15,7 +15,7 @@ from vniahd.evaluate import (
     read_results,
     result_key,
 )
-from vniahd.evaluate.chunked import tensor_rows
+from vniahd.evaluation.execution.chunked import tensor_rows
 from vniahd.models import get_backend
 from vniahd.rope import Text, Video, get_variant, variant_axes
 from vniahd.rope.hf import install_allocation
@@ -124,7 +124,7 @@ def test_packed_feeds_with_a_head_over_the_chunk_equal_one_pass(backend):
     """forward_packed: a head and two feeds over a cache give each feed the rows of one causal pass
     over [cache rows, head, feed]; a head that would take the pass over the chunk is fed alone
     first (chunked), with the same rows; feeds that overflow the chunk by themselves are refused."""
-    from vniahd.evaluate.chunked import forward_packed
+    from vniahd.evaluation.execution.chunked import forward_packed
 
     emb, pos = _inputs(backend, 12, seed=5)  # 7 + 12 × 6 + 9 rows: a prefix, a head, then feeds
     p, g = 20, 30

@@ -13,8 +13,8 @@ import pytest
 from evaluate_fixtures import make_dataset
 
 from vniahd.errors import VniahdError
-from vniahd.evaluate import DistInfo, EvalSettings, Runner, read_results, result_key
-from vniahd.evaluate.distributed import assign, from_env
+from vniahd.evaluation import DistInfo, EvalSettings, Runner, read_results, result_key
+from vniahd.evaluation.planning.distributed import assign, from_env
 from vniahd.models import get_backend
 from vniahd.rope import get_variant
 
@@ -99,7 +99,7 @@ def test_torchrun_two_processes_equals_single(setup):
     assert run["evaluation"]["world_size"] == 2 and len(run["runs"]) == 1  # written once
     # each rank ran one contiguous range of the run order (variant, then first inserted slot
     # across lengths), so it grew its caches in order and recomputed at most the prefix at its cut
-    from vniahd.evaluate.work_plan import order_samples
+    from vniahd.evaluation.planning.work_plan import order_samples
 
     order = [(v, str(r["sample_id"])) for v in VARIANTS for r in order_samples(ds.samples.to_dict("records"))]
     positions = [

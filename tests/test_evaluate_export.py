@@ -11,7 +11,7 @@ from evaluate_fixtures import make_dataset
 from model_helpers import FAMILY_SPECS, save_and_reload
 
 from vniahd.cli import main
-from vniahd.evaluate import EvalSettings, Runner, read_results
+from vniahd.evaluation import EvalSettings, Runner, read_results
 from vniahd.models import get_backend
 from vniahd.rope import get_variant
 
@@ -51,7 +51,7 @@ def test_replay_through_the_stock_forward_equals_vniahd(dataset, tmp_path, famil
     ``native-allocation``: the preset with the model's own allocation (mrope / mrope-interleaved)."""
     from safetensors.torch import load_file
 
-    from vniahd.evaluate.export import NATIVE_PRESET, export_inputs
+    from vniahd.evaluation.export import NATIVE_PRESET, export_inputs
 
     be = save_and_reload(get_backend(FAMILY_SPECS[family]), tmp_path / "ckpt")
     assert be.family == family

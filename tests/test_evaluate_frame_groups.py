@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from vniahd.evaluate import EvalSettings, Runner, read_results
+from vniahd.evaluation import EvalSettings, Runner, read_results
 from vniahd.models import get_backend
 from vniahd.rope import get_variant
 
@@ -66,7 +66,7 @@ def test_grouped_dataset_is_encoded_in_pairs_and_recorded(grouped):
 
 def test_tiny_model_refuses_a_grouped_dataset(grouped):
     from vniahd.errors import VniahdError
-    from vniahd.tiny.backend import TinyBackend
+    from vniahd.models.tiny.backend import TinyBackend
 
     _, ds = grouped
     with pytest.raises(VniahdError, match="--frames-per-group 1"):

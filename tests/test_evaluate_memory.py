@@ -6,7 +6,7 @@ import platform
 
 import pytest
 
-from vniahd.evaluate import memory
+from vniahd.evaluation.execution import memory
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc malloc only")

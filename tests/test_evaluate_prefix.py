@@ -8,7 +8,7 @@ import pytest
 import torch
 from evaluate_fixtures import make_dataset
 
-from vniahd.evaluate import (
+from vniahd.evaluation import (
     Context,
     EvalSettings,
     FlopCounter,
@@ -19,10 +19,10 @@ from vniahd.evaluate import (
     result_key,
     score,
 )
-from vniahd.evaluate.chunked import forward_rows
-from vniahd.evaluate.executor import _shared_with_next
-from vniahd.evaluate.runner import build_segments, prefix_groups
-from vniahd.evaluate.scoring import crop_to, reference_feed
+from vniahd.evaluation.execution.chunked import forward_rows
+from vniahd.evaluation.execution.executor import _shared_with_next
+from vniahd.evaluation.runner import build_segments, prefix_groups
+from vniahd.evaluation.scoring import crop_to, reference_feed
 from vniahd.models import get_backend
 from vniahd.rope import PRESETS, get_variant, parse_variant, variant_axes
 from vniahd.rope.hf import install_allocation
@@ -278,7 +278,7 @@ def _rows(spec):
 def test_samples_of_every_length_share_one_prefix_group():
     """Offset 0 for all lengths: one group, ordered by first inserted slot, so each haystack
     prefix is computed once for all lengths (the global prefix-tree floor)."""
-    from vniahd.evaluate.work_plan import plan_units
+    from vniahd.evaluation.planning.work_plan import plan_units
 
     rows = _rows([("a", 10, 9), ("b", 4, 1), ("c", 8, 3), ("d", 4, 3), ("e", 10, 2)])
     (unit,) = plan_units(rows, [get_variant("vanilla")])
@@ -289,7 +289,7 @@ def test_split_units_is_contiguous_balanced_and_pays_only_restarts():
     """Hand-checkable costs (token counts, 1 token per frame, no text): the split covers the run
     in order, its shares' costs add up to the single-process cost plus one prefix recomputation
     per cut, and no share costs more than the evenly split total plus one restart and one sample."""
-    from vniahd.evaluate.work_plan import cost_profile, plan_units, split_cost, split_units
+    from vniahd.evaluation.planning.work_plan import cost_profile, plan_units, split_cost, split_units
 
     rows = _rows([(f"s{i}", 40, 2 * i + 1) for i in range(12)])
     units = plan_units(rows, [get_variant("vanilla"), get_variant("tad")])
@@ -319,7 +319,7 @@ def test_auto_batches_only_when_they_waste_almost_nothing():
     """Hand-made lengths and shares: auto batching stops where padding or recomputing a deeper
     shared prefix would cost more than AUTO_BATCH_MAX_EXTRA (2 %) of the batch's own work; an
     explicit batch size batches regardless."""
-    from vniahd.evaluate.work_plan import cut_batches
+    from vniahd.evaluation.planning.work_plan import cut_batches
 
     ok = [True] * 4
     # samples 1-3 share 50 tokens with their predecessor; sample 3 is 40 tokens shorter (padding)
@@ -390,7 +390,7 @@ def test_a_packed_pass_feeds_what_the_plan_budgeted(deep_dataset, backend, tmp_p
 def test_packed_batches_have_no_padding_only_a_token_budget():
     """Packing (a CPU backend): no padding to pay, so a shorter member joins freely; a pack stops
     at the token budget (sum of remainders from the pack's common prefix) or at 2 % recomputed."""
-    from vniahd.evaluate.work_plan import AUTO_PACK_MAX, cut_batches
+    from vniahd.evaluation.planning.work_plan import AUTO_PACK_MAX, cut_batches
 
     ok = [True] * 4
     # padded, sample 3 (40 shorter) costs 40 pads > 2 %; packed it costs nothing

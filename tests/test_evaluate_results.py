@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from vniahd.evaluate import results
-from vniahd.evaluate.results import TIMING_KEYS, ResultsWriter
+from vniahd.evaluation.results import store as results
+from vniahd.evaluation.results.store import TIMING_KEYS, ResultsWriter
 
 
 def _rec(i: int) -> dict:

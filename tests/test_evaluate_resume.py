@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from evaluate_fixtures import make_dataset
 
-from vniahd.evaluate import EvalSettings, Runner, read_results
+from vniahd.evaluation import EvalSettings, Runner, read_results
 from vniahd.models import get_backend
 from vniahd.rope import get_variant
 
@@ -155,7 +155,7 @@ def test_measurements_live_beside_the_results(dataset, backend, tmp_path):
 
 _KILLER = textwrap.dedent("""
     import os, signal, sys
-    from vniahd.evaluate import sink
+    from vniahd.evaluation.results import sink
 
     stop_after = int(sys.argv[1])
     original = sink.ResultSink.add
@@ -236,7 +236,7 @@ def test_sigkilled_cli_eval_resumes_to_identical_lines(dataset, uninterrupted_cl
 
 _STALLER = textwrap.dedent("""
     import sys, time
-    from vniahd.evaluate import sink
+    from vniahd.evaluation.results import sink
 
     original = sink.ResultSink.add
 

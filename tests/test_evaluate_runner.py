@@ -8,8 +8,8 @@ import pytest
 from evaluate_fixtures import make_dataset
 
 from vniahd.errors import VniahdError
-from vniahd.evaluate import REQUIRED_KEYS, EvalSettings, Runner, read_results, result_key
-from vniahd.evaluate.runner import length_groups, order_samples
+from vniahd.evaluation import REQUIRED_KEYS, EvalSettings, Runner, read_results, result_key
+from vniahd.evaluation.runner import length_groups, order_samples
 from vniahd.models import get_backend
 from vniahd.rope import get_variant
 
@@ -207,7 +207,7 @@ def test_run_that_failed_before_its_first_result_does_not_block_the_corrected_co
 def test_estimate_weighs_work_by_cost_and_warns_on_long_cpu_runs():
     """The ETA extrapolates the measured cost rate (not the sample rate), and a CPU run headed for
     hours gets one warning naming the ways to cut it."""
-    from vniahd.evaluate.estimate import RunEstimate, format_duration
+    from vniahd.evaluation.planning.estimate import RunEstimate, format_duration
 
     said, warned = [], []
     est = RunEstimate(

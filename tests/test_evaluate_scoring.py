@@ -8,8 +8,8 @@ import pytest
 import torch
 from evaluate_fixtures import make_dataset
 
-from vniahd.evaluate import EvalSettings, Runner, parse_choice, score
-from vniahd.evaluate.scoring import normalize_answer
+from vniahd.evaluation import EvalSettings, Runner, parse_choice, score
+from vniahd.evaluation.scoring import normalize_answer
 from vniahd.models import get_backend
 from vniahd.rope import get_variant
 

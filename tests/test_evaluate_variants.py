@@ -9,7 +9,7 @@ import pytest
 import torch
 from evaluate_fixtures import make_dataset
 
-from vniahd.evaluate import EvalSettings, Runner
+from vniahd.evaluation import EvalSettings, Runner
 from vniahd.models import get_backend
 from vniahd.needles import prompt_text
 from vniahd.rope import Text, Video, get_variant
@@ -42,7 +42,7 @@ def capture_rotary(be, calls):
 
 def expected_positions(be, ds, row, variant, n):
     """Independent: the segments of the reference protocol for this row, first n positions."""
-    from vniahd.evaluate.prompt import TEMPLATES
+    from vniahd.prompt_templates import TEMPLATES
 
     tpl = TEMPLATES["reference"]
     nb = len(be.tokenizer.encode(tpl.before))
@@ -117,7 +117,7 @@ def test_mrope_matches_native_rotary(spec):
 
 def test_image_frame_mode_lays_out_images(dataset, tmp_path):
     """--frame-mode image: every frame an Image segment (positions differ from one Video)."""
-    from vniahd.evaluate.runner import build_segments
+    from vniahd.evaluation.runner import build_segments
 
     video = build_segments(3, 4, (2, 3), 5, "video")
     image = build_segments(3, 4, (2, 3), 5, "image")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from vniahd.evaluate import Feed, FlopCounter, ModelShape, forward_rows, trie_flops
-from vniahd.evaluate.chunked import tensor_rows
+from vniahd.evaluation import Feed, FlopCounter, ModelShape, forward_rows, trie_flops
+from vniahd.evaluation.execution.chunked import tensor_rows
 from vniahd.models import get_backend
 
 SEVEN_B = ModelShape(

@@ -19,7 +19,7 @@ import torch
 from evaluate_fixtures import make_dataset
 from model_helpers import FAMILY_SPECS, save_checkpoint
 
-from vniahd.evaluate import EvalSettings, Runner, read_results
+from vniahd.evaluation import EvalSettings, Runner, read_results
 from vniahd.models import get_backend
 from vniahd.rope import get_variant
 

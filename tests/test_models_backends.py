@@ -136,7 +136,7 @@ def test_hf_path_errors(tmp_path):
 
 def test_bfloat16_embeddings_cached_bit_exactly(tmp_path):
     """bf16 embeddings are stored as uint16 bit patterns and come back identical."""
-    from vniahd.evaluate import EmbeddingCache
+    from vniahd.evaluation import EmbeddingCache
 
     be = get_backend("random:qwen2-vl", dtype="bfloat16")
     # rotary frequencies stay float32 (as from_pretrained keeps them); weights are bf16
@@ -188,7 +188,7 @@ def test_two_frame_group_is_one_temporal_group_of_the_vision_tower():
 
 
 def test_tiny_model_refuses_two_frame_groups():
-    from vniahd.tiny.backend import TinyBackend
+    from vniahd.models.tiny.backend import TinyBackend
 
     frames = np.zeros((1, 2, 64, 112, 3), dtype=np.uint8)
     with pytest.raises(VniahdError, match="--frames-per-group 1"):

@@ -18,7 +18,7 @@ from model_helpers import save_checkpoint
 
 from vniahd.cli import main
 from vniahd.errors import VniahdError
-from vniahd.evaluate import EvalSettings, Runner, read_results
+from vniahd.evaluation import EvalSettings, Runner, read_results
 from vniahd.models import get_backend
 from vniahd.models.device_map import parse_device_map, placement, rank_gpus
 from vniahd.rope import get_variant

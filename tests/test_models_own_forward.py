@@ -17,7 +17,7 @@ import pytest
 import torch
 from evaluate_fixtures import make_dataset
 
-from vniahd.evaluate import EvalSettings, Runner
+from vniahd.evaluation import EvalSettings, Runner
 from vniahd.models import get_backend
 from vniahd.rope import get_variant
 
@@ -82,7 +82,7 @@ def assert_fast_equals_alone(dataset, be, variants, root, **settings):
     the answers and option log-probabilities of scoring every sample alone in one pass
     (``settings``: more :class:`EvalSettings` for both, e.g. ``prompt="native"``). Returns the
     fast runner's prefix statistics."""
-    from vniahd.evaluate import read_results
+    from vniahd.evaluation import read_results
 
     stats = {}
 
@@ -177,7 +177,7 @@ def test_qwen3_5_runs_without_prefix_sharing_and_says_why(dataset, tmp_path, spe
     import dataclasses
     import json
 
-    from vniahd.evaluate.scoring import score
+    from vniahd.evaluation.scoring import score
 
     be = get_backend(spec)
     variants = [get_variant("videorope")]

@@ -27,7 +27,7 @@ from evaluate_fixtures import make_dataset
 
 from vniahd.cli import main
 from vniahd.errors import VniahdError
-from vniahd.evaluate import EvalSettings, Runner, read_results
+from vniahd.evaluation import EvalSettings, Runner, read_results
 from vniahd.models import get_backend
 from vniahd.rope import Text, Video, get_variant, layout_positions
 
@@ -143,7 +143,7 @@ def _processor_video_text(processor_cls, frames: int, fps: float, frames_per_gro
 def test_qwen3_vl_markup_equals_its_processor(fps, frames_per_group):
     from transformers.models.qwen3_vl.processing_qwen3_vl import Qwen3VLProcessor
 
-    from vniahd.evaluate.prompt_layout import PromptLayout
+    from vniahd.evaluation.execution.prompt_layout import PromptLayout
     from vniahd.models.families import FAMILIES
 
     layout = PromptLayout(
@@ -173,7 +173,7 @@ def test_transformers_5_keeps_the_chat_templates_outer_markers_around_qwen3_vl_f
     (docs/footguns.md)."""
     from transformers.processing_utils import ProcessorMixin
 
-    from vniahd.evaluate.prompt_layout import PromptLayout
+    from vniahd.evaluation.execution.prompt_layout import PromptLayout
     from vniahd.models.families import FAMILIES
 
     texts = PromptLayout("native", markup=FAMILIES["qwen3_vl"].markup, fps=1.0).texts("", "", 2)
@@ -193,7 +193,7 @@ def test_transformers_5_keeps_the_chat_templates_outer_markers_around_qwen3_vl_f
 def test_glm_markup_equals_its_processor(fps, frames_per_group):
     from transformers.models.glm4v.processing_glm4v import Glm4vProcessor
 
-    from vniahd.evaluate.prompt_layout import PromptLayout
+    from vniahd.evaluation.execution.prompt_layout import PromptLayout
     from vniahd.models.families import FAMILIES
 
     layout = PromptLayout(
@@ -207,7 +207,7 @@ def test_glm_markup_equals_its_processor(fps, frames_per_group):
 
 
 def test_qwen2_vl_markup_wraps_the_video_and_image_mode_wraps_each_frame():
-    from vniahd.evaluate.prompt_layout import PromptLayout, frame_segments
+    from vniahd.evaluation.execution.prompt_layout import PromptLayout, frame_segments
     from vniahd.models.families import FAMILIES
 
     markup = FAMILIES["qwen2_vl"].markup
@@ -253,7 +253,7 @@ def _replay(be, out):
 def test_native_replay_equals_vniahd_and_the_models_own_positions(dataset, backends, tmp_path, spec):
     from safetensors.torch import load_file
 
-    from vniahd.evaluate.export import export_inputs
+    from vniahd.evaluation.export import export_inputs
 
     be = backends(spec)
     mc = dataset.samples[dataset.samples["needle_id"] == "mc"]
@@ -320,7 +320,7 @@ def test_native_prompt_in_image_mode_wraps_each_frame_as_an_image(dataset, tmp_p
     forward and get_rope_index agree with vniahd (one-frame grids, so no after-video rule)."""
     from safetensors.torch import load_file
 
-    from vniahd.evaluate.export import export_inputs
+    from vniahd.evaluation.export import export_inputs
 
     be = get_backend(spec, frame_mode="image")
     sample = str(dataset.samples["sample_id"].iloc[-1])
@@ -385,7 +385,7 @@ def test_cli_records_the_prompt_layout_and_refuses_mixing_them(dataset, tmp_path
 
 def test_reports_keep_the_two_prompt_layouts_apart(dataset, tmp_path):
     """Same dataset, model and variant names, the two prompt layouts: a report pools neither."""
-    from vniahd.report.load import load_inputs
+    from vniahd.reporting.load import load_inputs
 
     for prompt in ("reference", "native"):
         settings = EvalSettings(

@@ -590,9 +590,9 @@ def _accuracies(path: Path) -> Path:
 
 
 def test_reference_heatmap_looks_like_the_released_one(tmp_path):
-    from vniahd.report import load_inputs
-    from vniahd.report.aggregate import groups
-    from vniahd.report.heatmap import reference_figure
+    from vniahd.reporting import load_inputs
+    from vniahd.reporting.aggregate import groups
+    from vniahd.reporting.heatmap import reference_figure
 
     src = _accuracies(tmp_path / "run" / "all_accuracies.json")
     records = load_inputs([src]).records

@@ -8,8 +8,8 @@ import pytest
 from test_report_fixtures import write_results
 
 from vniahd.errors import VniahdError
-from vniahd.report import aggregate
-from vniahd.report.load import load_inputs
+from vniahd.reporting import aggregate
+from vniahd.reporting.load import load_inputs
 
 
 def _pinned(v, s, L, d, n, r):

@@ -17,8 +17,8 @@ import pytest
 from test_report_fixtures import write_results
 
 from vniahd.cli import EXIT_BROKEN_PIPE, main
-from vniahd.report import write_report
-from vniahd.report.load import load_inputs
+from vniahd.reporting import write_report
+from vniahd.reporting.load import load_inputs
 
 
 def _n0_right(v, s, L, d, n, r):

@@ -6,7 +6,7 @@ import pytest
 from test_report_fixtures import write_results
 
 from vniahd.errors import VniahdError
-from vniahd.report.load import load_inputs, load_reference_accuracies, load_results_dir, model_short_name
+from vniahd.reporting.load import load_inputs, load_reference_accuracies, load_results_dir, model_short_name
 
 
 def _all_right(*_):

@@ -1,4 +1,4 @@
-"""The verdict across seeds (vniahd.report.seeds): t quantiles, per-seed means, t-intervals, drops,
+"""The verdict across seeds (vniahd.reporting.seeds): t quantiles, per-seed means, t-intervals, drops,
 paired comparisons and their sentences, in summary.md, report.html and `vniahd plot --across`.
 
 The fixture: three seeds of the tiny model (specs ``tiny``, ``tiny?seed=1``, ``tiny?seed=2``, each
@@ -27,10 +27,10 @@ from test_report_fixtures import write_results
 
 from vniahd.cli import main
 from vniahd.errors import VniahdError
-from vniahd.report import write_report
-from vniahd.report.load import load_inputs
-from vniahd.report.seeds import across, seed_of, split_seed
-from vniahd.report.stats import t_interval, t_quantile, t_two_sided_mass
+from vniahd.reporting import write_report
+from vniahd.reporting.load import load_inputs
+from vniahd.reporting.seeds import across, seed_of, split_seed
+from vniahd.reporting.stats import t_interval, t_quantile, t_two_sided_mass
 
 LENGTHS, DEPTHS, NEEDLES = (100, 300), (0.0, 0.5, 1.0), ("n0", "n1")
 #: (variant, schedule) → samples wrong in seeds 0, 1, 2 (of 12).
@@ -118,8 +118,8 @@ def test_seed_comes_from_the_spec_or_run_json():
 
 
 def test_tiny_default_seed_is_train_configs():
-    from vniahd.report.seeds import TINY_DEFAULT_SEED
-    from vniahd.tiny.train import TrainConfig
+    from vniahd.reporting.seeds import TINY_DEFAULT_SEED
+    from vniahd.training.train import TrainConfig
 
     assert TrainConfig().seed == TINY_DEFAULT_SEED
 
@@ -205,7 +205,7 @@ def test_baseline_option_and_one_seed(tmp_path):
 
 
 def test_demo_call_pairs_with_mrope_and_keeps_vanilla_deltas(tmp_path):
-    """As vniahd.tiny.demo calls the report: specs ``tiny?steps=N`` / ``tiny?seed=1&steps=N``,
+    """As vniahd.demo calls the report: specs ``tiny?steps=N`` / ``tiny?seed=1&steps=N``,
     baseline vanilla for the delta figures, paired comparisons with mrope."""
 
     def spec(seed):

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from vniahd.report.stats import Z95, wilson_arrays, wilson_interval
+from vniahd.reporting.stats import Z95, wilson_arrays, wilson_interval
 
 
 def test_z95_is_the_975_quantile():

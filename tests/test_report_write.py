@@ -11,10 +11,10 @@ from test_report_fixtures import write_results
 
 from vniahd.cli import main
 from vniahd.errors import VniahdError
-from vniahd.report import write_report
-from vniahd.report.heatmap import MAX_NAME, draw_grid, heatmap_filename, heatmap_filenames
-from vniahd.report.load import load_inputs
-from vniahd.report.style import format_k, new_figure
+from vniahd.reporting import write_report
+from vniahd.reporting.heatmap import MAX_NAME, draw_grid, heatmap_filename, heatmap_filenames
+from vniahd.reporting.load import load_inputs
+from vniahd.reporting.style import format_k, new_figure
 
 VARIANTS = ("vanilla", "videorope")
 
@@ -152,7 +152,7 @@ def test_filenames_name_their_parts_and_stay_distinct():
     # Labels that differ only in characters a file name cannot hold still give distinct names.
     import pandas as pd
 
-    from vniahd.report.aggregate import GroupKey
+    from vniahd.reporting.aggregate import GroupKey
 
     groups = []
     for variant in ("a b", "a/b", "a-b"):

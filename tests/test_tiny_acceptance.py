@@ -19,7 +19,7 @@ from __future__ import annotations
 import pytest
 
 from vniahd.rope import get_variant
-from vniahd.tiny.acceptance import THRESHOLD
+from vniahd.training.acceptance import THRESHOLD
 
 VARIANTS = ("vanilla", "tad", "mrope", "videorope")
 SEEDS = (0, 1)
@@ -28,9 +28,9 @@ SEEDS = (0, 1)
 @pytest.mark.slow
 def test_tiny_models_reach_090_at_training_length():
     from vniahd.models.base import BackendOptions
-    from vniahd.tiny.acceptance import training_length_accuracy, training_length_datasets
-    from vniahd.tiny.backend import TinyBackend
-    from vniahd.tiny.recipe import Recipe, TrainingMaterial, ensure_model
+    from vniahd.models.tiny.backend import TinyBackend
+    from vniahd.models.tiny.recipe import Recipe, TrainingMaterial, ensure_model
+    from vniahd.training.acceptance import training_length_accuracy, training_length_datasets
 
     base = Recipe()
     material = TrainingMaterial(base, progress=False)

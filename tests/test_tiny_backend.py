@@ -26,10 +26,10 @@ def env(tmp_path_factory):
     os.environ["VNIAHD_CACHE"] = str(root / "cache")
     from vniahd.dataset.generate import generate
     from vniahd.media import write_mp4
+    from vniahd.models.tiny.model import TinyConfig
+    from vniahd.models.tiny.recipe import Recipe
     from vniahd.needles import demo_needles_path
-    from vniahd.tiny.model import TinyConfig
-    from vniahd.tiny.recipe import Recipe
-    from vniahd.tiny.train import TrainConfig
+    from vniahd.training.train import TrainConfig
 
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, size=(1, 8, 14, 3)).astype(np.float32)
@@ -66,7 +66,7 @@ def env(tmp_path_factory):
 
 def make_backend(recipe, train: bool):
     from vniahd.models.base import BackendOptions
-    from vniahd.tiny.backend import TinyBackend
+    from vniahd.models.tiny.backend import TinyBackend
 
     return TinyBackend("tiny", recipe, BackendOptions(), train_if_missing=train, progress=False)
 
@@ -79,8 +79,8 @@ def test_missing_checkpoint_names_the_train_command(env):
 
 
 def test_train_then_evaluate_through_the_runner(env):
-    from vniahd.evaluate import EvalSettings, Runner
-    from vniahd.evaluate.prompt import get_template
+    from vniahd.evaluation import EvalSettings, Runner
+    from vniahd.prompt_templates import get_template
 
     recipe, ds = env["recipe"], env["dataset"]
     backend = make_backend(recipe, train=True)
@@ -116,13 +116,13 @@ def test_train_then_evaluate_through_the_runner(env):
 def test_runner_path_equals_training_path(env):
     """The answer logits of one dataset sample computed by the evaluator path (spliced rows,
     runner positions, installed allocation) equal those of the training path (collate)."""
-    from vniahd.evaluate import EvalSettings, Runner
-    from vniahd.evaluate.prompt import get_template
+    from vniahd.evaluation import EvalSettings, Runner
+    from vniahd.models.tiny.features import frame_features
     from vniahd.needles import prompt_text
-    from vniahd.tiny.data import TrainingData
-    from vniahd.tiny.episodes import Episode
-    from vniahd.tiny.features import frame_features
-    from vniahd.tiny.train import collate, embed_batch
+    from vniahd.prompt_templates import get_template
+    from vniahd.training.data import TrainingData
+    from vniahd.training.episodes import Episode
+    from vniahd.training.train import collate, embed_batch
 
     recipe, ds = env["recipe"], env["dataset"]
     backend = make_backend(recipe, train=True)
@@ -186,7 +186,7 @@ def test_two_variants_in_one_run_are_each_scored_with_their_own_weights(env):
     """The tiny model holds one checkpoint per variant: a run with two variants must score each
     with its own weights — the vanilla lines equal those of a vanilla-only run — and run.json
     must say which checkpoint scored which variant."""
-    from vniahd.evaluate import EvalSettings, Runner
+    from vniahd.evaluation import EvalSettings, Runner
 
     recipe, ds, root = env["recipe"], env["dataset"], env["root"]
     vanilla, mrope = get_variant("vanilla"), get_variant("mrope")
@@ -215,7 +215,7 @@ def test_two_variants_in_one_run_are_each_scored_with_their_own_weights(env):
 def test_pinned_weights_refuse_another_variant_before_writing(env):
     """tiny?variant=mrope pins the mrope-trained weights; scoring vanilla with them would be a
     mislabelled number, so the run is refused before anything is written."""
-    from vniahd.evaluate import EvalSettings, Runner
+    from vniahd.evaluation import EvalSettings, Runner
 
     backend = make_backend(env["recipe"], train=True)
     backend.pin_variant(get_variant("mrope"))
@@ -233,8 +233,8 @@ def test_pinned_weights_refuse_another_variant_before_writing(env):
 def test_allocation_axes_follow_the_model_sections_in_training_and_evaluation():
     """One rule for the axes: a tiny model with sections (2, 7, 7) trains and is evaluated on the
     same per-pair streams (it used to train on the default t=P//4 split)."""
+    from vniahd.models.tiny.model import TinyConfig, TinyVideoLM
     from vniahd.rope import variant_axes
-    from vniahd.tiny.model import TinyConfig, TinyVideoLM
 
     cfg = TinyConfig(num_layers=1, intermediate_size=32, sections=(2, 7, 7))
     model = TinyVideoLM(cfg, vocab_size=8)

@@ -18,7 +18,7 @@ def test_help_texts(capsys):
 
 
 def test_list_shipped_names_every_checkpoint_and_where_it_was_trained(capsys):
-    from vniahd.tiny.shipped import read_manifest
+    from vniahd.models.tiny.shipped import read_manifest
 
     assert main(["train-tiny", "--list-shipped"]) == 0
     out = capsys.readouterr().out
@@ -59,7 +59,7 @@ def test_demo_sets_aside_results_of_another_dataset_or_model(tmp_path):
     import json
     from types import SimpleNamespace
 
-    from vniahd.tiny.demo import retire_stale_run
+    from vniahd.demo import retire_stale_run
 
     out = tmp_path / "demo"
     run_dir = out / "runs" / "vniah"

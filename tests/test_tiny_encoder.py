@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vniahd.tiny import encoder as enc
+from vniahd.models.tiny import encoder as enc
 
 
 def test_state_dict_loads_strictly_with_every_key():
@@ -80,7 +80,7 @@ def test_features_are_pooled_2x2_row_major():
 def test_feature_cache_round_trip(tmp_path, monkeypatch):
     """Cached features equal fresh ones; a second call encodes nothing."""
     monkeypatch.setenv("VNIAHD_CACHE", str(tmp_path))
-    from vniahd.tiny import features
+    from vniahd.models.tiny import features
 
     rng = np.random.default_rng(1)
     frames = rng.integers(0, 256, size=(3, 32, 32, 3), dtype=np.uint8)

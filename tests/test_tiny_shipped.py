@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from vniahd.errors import VniahdError
+from vniahd.models.tiny.shipped import WEIGHTS_DIR, read_manifest
 from vniahd.rope import get_variant
-from vniahd.tiny.shipped import WEIGHTS_DIR, read_manifest
 
 VARIANTS = {"vanilla", "tad", "mrope", "videorope"}
 MB = 1_000_000
@@ -46,8 +46,8 @@ def test_every_paper_variant_ships_three_seeds_within_the_size_budget():
 def test_shipped_keys_are_the_default_recipe_keys(demo_haystack):
     """A change to the recipe, the vocabulary or a variant's definition changes the key, and the
     default ``tiny`` would silently fall back to local training: this catches it."""
-    from vniahd.tiny.recipe import Recipe
-    from vniahd.tiny.shipped import portable_key
+    from vniahd.models.tiny.recipe import Recipe
+    from vniahd.models.tiny.shipped import portable_key
 
     base = Recipe()
     for e in read_manifest()["checkpoints"]:
@@ -61,10 +61,10 @@ def test_shipped_keys_are_the_default_recipe_keys(demo_haystack):
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     """A small untrained model (no training needed for a storage round trip) and its recipe."""
-    from vniahd.tiny.model import TinyConfig, TinyVideoLM
-    from vniahd.tiny.recipe import Recipe
-    from vniahd.tiny.train import TrainConfig
-    from vniahd.tiny.vocab import option_parts
+    from vniahd.models.tiny.model import TinyConfig, TinyVideoLM
+    from vniahd.models.tiny.recipe import Recipe
+    from vniahd.models.tiny.vocab import option_parts
+    from vniahd.training.train import TrainConfig
 
     recipe = Recipe(train=TrainConfig(steps=3, model=TinyConfig(num_layers=1, intermediate_size=64)))
     words = ["a", "b", "cat", "red", "A.", "B."]
@@ -91,10 +91,10 @@ def small(tmp_path_factory):
 
 
 def _write(small):
-    from vniahd.tiny.shipped import write_shipped
+    from vniahd.models.tiny.shipped import write_shipped
 
     portable = "p" * 16
-    import vniahd.tiny.shipped as shipped_mod
+    import vniahd.models.tiny.shipped as shipped_mod
 
     original = shipped_mod.portable_key
     shipped_mod.portable_key = lambda recipe, variant: portable  # no haystack in this fixture
@@ -112,7 +112,7 @@ def _write(small):
 
 
 def test_write_then_load_gives_the_float16_rounded_weights(small):
-    from vniahd.tiny.shipped import find_shipped, load_shipped, weight_distance
+    from vniahd.models.tiny.shipped import find_shipped, load_shipped, weight_distance
 
     entry = _write(small)
     assert entry["dtype"] == "float16"
@@ -143,7 +143,7 @@ def test_write_then_load_gives_the_float16_rounded_weights(small):
 
 
 def test_portable_key_matches_only_when_asked(small):
-    from vniahd.tiny.shipped import find_shipped
+    from vniahd.models.tiny.shipped import find_shipped
 
     _write(small)
     assert find_shipped("x" * 16, root=small["root"]) is None
@@ -154,7 +154,7 @@ def test_portable_key_matches_only_when_asked(small):
 def test_damaged_file_or_other_vocabulary_is_refused(small, tmp_path):
     from dataclasses import replace
 
-    from vniahd.tiny.shipped import find_shipped, load_shipped
+    from vniahd.models.tiny.shipped import find_shipped, load_shipped
 
     _write(small)
     root = tmp_path / "w"
@@ -173,7 +173,7 @@ def test_damaged_file_or_other_vocabulary_is_refused(small, tmp_path):
 
 
 def test_facts_differences_name_each_float_shaping_fact():
-    from vniahd.tiny.shipped import facts_differences, machine_facts
+    from vniahd.models.tiny.shipped import facts_differences, machine_facts
 
     here = machine_facts()
     assert facts_differences(here, dict(here)) == []
@@ -187,7 +187,7 @@ def test_facts_differences_name_each_float_shaping_fact():
 @pytest.mark.integration
 def test_tiny_backend_scores_with_the_shipped_weights_unless_told_otherwise(demo_haystack):
     from vniahd import load_model
-    from vniahd.tiny.shipped import find_shipped_for
+    from vniahd.models.tiny.shipped import find_shipped_for
 
     default = load_model("tiny")
     rec = default.variant_record(get_variant("mrope"))["weights"]

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
+from vniahd.models.tiny.encoder import FEATURE_DIM
+from vniahd.models.tiny.model import TinyConfig
+from vniahd.models.tiny.sequence import PromptFormat
+from vniahd.models.tiny.vocab import split_words, text_tokenizer
 from vniahd.rope import get_variant
-from vniahd.tiny.data import DataConfig, TrainingData, split_clips
-from vniahd.tiny.encoder import FEATURE_DIM
-from vniahd.tiny.episodes import EpisodeSampler, vocabulary_words
-from vniahd.tiny.model import TinyConfig
-from vniahd.tiny.sequence import PromptFormat
-from vniahd.tiny.train import TrainConfig, build_model, collate, lr_factor, train
-from vniahd.tiny.vocab import split_words, text_tokenizer
+from vniahd.training.data import DataConfig, TrainingData, split_clips
+from vniahd.training.episodes import EpisodeSampler, vocabulary_words
+from vniahd.training.train import TrainConfig, build_model, collate, lr_factor, train
 
 OBJECTS = ("cat", "coffee", "rocket", "horse", "coins")
 COLOURS = ("red", "blue", "green", "yellow")
@@ -77,8 +77,8 @@ def test_same_seed_same_weights_after_n_steps():
 def test_batch_projects_each_distinct_frame_once_and_matches_per_episode_features():
     """Fast path (distinct frames projected once, then gathered) == slow path (each episode's
     frames gathered in order by ``episodes.frame_features``, then projected)."""
-    from vniahd.tiny.episodes import frame_features
-    from vniahd.tiny.train import embed_batch
+    from vniahd.training.episodes import frame_features
+    from vniahd.training.train import embed_batch
 
     data, cfg = synthetic_data(), small_cfg()
     tok = tokenizer_for(cfg)
@@ -189,8 +189,8 @@ def test_keyword_tokenizer_keeps_content_words_and_drops_boilerplate():
     """The vocabulary is the question's content words (hand-listed here); the chat template, the
     answer instruction and punctuation vanish, so the colour is the last token whatever the
     template — the tokens are identical under the reference and plain templates."""
-    from vniahd.evaluate.prompt import get_template
-    from vniahd.tiny.episodes import compose_question
+    from vniahd.prompt_templates import get_template
+    from vniahd.training.episodes import compose_question
 
     words = vocabulary_words(list(OBJECTS), list(COLOURS))
     options = [f"{letter}. {o}" for letter in "ABCD" for o in sorted(OBJECTS)]  # 4 × 5 whole options
@@ -256,7 +256,7 @@ def test_keyword_tokenizer_keeps_content_words_and_drops_boilerplate():
 
 def test_option_tokens_are_embedded_as_letter_plus_object():
     """``A. cat`` → E[A] + E[cat]; every other token is itself alone (hand-built table)."""
-    from vniahd.tiny.vocab import option_parts
+    from vniahd.models.tiny.vocab import option_parts
 
     vocab = {"<pad>": 0, "<unk>": 1, "A": 2, "A. cat": 3, "B": 4, "B. dog": 5, "cat": 6, "C. cat": 7}
     parts = option_parts(vocab)  # [8, 2]
@@ -264,7 +264,7 @@ def test_option_tokens_are_embedded_as_letter_plus_object():
     # ("B. dog": no "dog" in the vocabulary; "C. cat": no "C" — both stay whole tokens)
     cfg = small_cfg()
     tok = tokenizer_for(cfg)
-    from vniahd.tiny.train import tokenizer_vocab
+    from vniahd.training.train import tokenizer_vocab
 
     v = tokenizer_vocab(tok)
     model = build_model(cfg, len(v), get_variant("vanilla"), v)
@@ -284,7 +284,7 @@ def test_checkpoint_round_trip_keeps_the_head_tied_or_untied(tmp_path, tie):
 
     from safetensors.torch import load_file
 
-    from vniahd.tiny.checkpoints import load_checkpoint, save_checkpoint
+    from vniahd.models.tiny.checkpoints import load_checkpoint, save_checkpoint
 
     data, cfg = synthetic_data(), small_cfg(steps=2)
     cfg = replace(cfg, model=replace(cfg.model, tie_embeddings=tie))
@@ -311,9 +311,9 @@ def test_configs_written_before_head_tying_load_untied():
 def test_registering_a_template_changes_no_tiny_checkpoint_key():
     """The tiny vocabulary comes from the built-in templates only: a user's registered template
     must not change the vocabulary (and so every checkpoint key)."""
-    from vniahd.evaluate.prompt import TEMPLATES, PromptTemplate
     from vniahd.needles import COLOURS, OBJECTS
-    from vniahd.tiny.episodes import vocabulary_words
+    from vniahd.prompt_templates import TEMPLATES, PromptTemplate
+    from vniahd.training.episodes import vocabulary_words
 
     before = vocabulary_words(list(OBJECTS), list(COLOURS))
     TEMPLATES["mine"] = PromptTemplate("mine", "Watch carefully zebra ", "{question} Reply quickly: ")

@@ -15,7 +15,7 @@ from vniahd.cli import main
 
 @pytest.mark.slow
 def test_verify_mrope_seed0_passes(capsys, demo_haystack):
-    from vniahd.tiny.shipped import facts_differences, find_shipped_for, machine_facts
+    from vniahd.models.tiny.shipped import facts_differences, find_shipped_for, machine_facts
 
     code = main(["train-tiny", "--variant", "mrope", "--seed", "0", "--verify", "--no-progress"])
     out = capsys.readouterr().out

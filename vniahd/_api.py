@@ -1,4 +1,4 @@
-"""The functions behind vniahd's top-level API (``vniahd.generate``, ``vniahd.evaluate``, …).
+"""The functions behind vniahd's top-level API (``vniahd.generate``, ``vniahd.evaluation``, …).
 
 Each is the library call its CLI command makes, so Python and ``vniahd …`` behave the same:
 :func:`prepare_evaluation` + :meth:`Runner.run` is ``vniahd eval``, :func:`report` is
@@ -19,10 +19,10 @@ from vniahd.errors import VniahdError
 
 if TYPE_CHECKING:
     from vniahd.dataset import Dataset
-    from vniahd.evaluate.distributed import DistInfo
-    from vniahd.evaluate.prompt import PromptTemplate
-    from vniahd.evaluate.runner import EvalSettings, Runner
+    from vniahd.evaluation.planning.distributed import DistInfo
+    from vniahd.evaluation.runner import EvalSettings, Runner
     from vniahd.models.base import Backend
+    from vniahd.prompt_templates import PromptTemplate
     from vniahd.rope.presets import Variant
 
 StrPath = str | Path
@@ -117,9 +117,9 @@ def eval_settings(
     :class:`VniahdError` on a bad value before any model is loaded.
     """
     from vniahd.errors import UnknownNameError
-    from vniahd.evaluate.prompt import PromptTemplate, get_template
-    from vniahd.evaluate.runner import EvalSettings
-    from vniahd.evaluate.scoring import SCORING_MODES
+    from vniahd.evaluation.runner import EvalSettings
+    from vniahd.evaluation.scoring import SCORING_MODES
+    from vniahd.prompt_templates import PromptTemplate, get_template
 
     chunk = None if prefill_chunk == "auto" else _count(prefill_chunk, "--prefill-chunk", 0)
     batch = batch_size if batch_size == "auto" else _count(batch_size, "--batch-size", 1)
@@ -129,7 +129,7 @@ def eval_settings(
         raise VniahdError(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
     if scoring not in SCORING_MODES:
         raise UnknownNameError("scoring mode", scoring, SCORING_MODES)
-    from vniahd.evaluate.prompt_layout import PROMPT_LAYOUTS
+    from vniahd.evaluation.execution.prompt_layout import PROMPT_LAYOUTS
 
     if prompt not in PROMPT_LAYOUTS:
         raise UnknownNameError("prompt layout", prompt, PROMPT_LAYOUTS)
@@ -204,8 +204,8 @@ def prepare_evaluation(
     (``video``) apply when ``model`` is a spec; a loaded backend already has them.
     """
     from vniahd.dataset import Dataset
-    from vniahd.evaluate import distributed
-    from vniahd.evaluate.runner import Runner
+    from vniahd.evaluation.planning import distributed
+    from vniahd.evaluation.runner import Runner
     from vniahd.models.base import resolve_device
 
     info = dist if dist is not None else distributed.from_env()
@@ -292,7 +292,7 @@ def evaluate(
     ``--no-prefix-sharing``, ``device_map`` is ``--device-map``). Resumable: a second call with the
     same arguments scores only what is missing. Returns ``{variant: {"correct", "total", "accuracy"}}``.
     """
-    from vniahd.evaluate import distributed
+    from vniahd.evaluation.planning import distributed
 
     prepared = prepare_evaluation(
         dataset,
@@ -334,7 +334,7 @@ def report(
     ``results_dirs``: one or more results directories or reference ``all_accuracies.json`` files;
     ``baseline``: a variant name, adds per-cell differences from it; ``x``: ``frames`` or ``tokens``.
     """
-    from vniahd.report import write_report
+    from vniahd.reporting import write_report
 
     dirs = [results_dirs] if isinstance(results_dirs, (str, os.PathLike)) else list(results_dirs)
     return write_report(dirs, out, baseline=baseline, x=x, annotate=annotate)

@@ -212,7 +212,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_eval(args: argparse.Namespace) -> int:
     from vniahd._api import prepare_evaluation
-    from vniahd.evaluate import distributed
+    from vniahd.evaluation.planning import distributed
 
     info = distributed.from_env()
     prepared = prepare_evaluation(

@@ -69,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     from vniahd.dataset import Dataset
-    from vniahd.evaluate.export import export_inputs
+    from vniahd.evaluation.export import export_inputs
     from vniahd.models import get_backend
     from vniahd.rope import parse_variant
 

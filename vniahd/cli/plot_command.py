@@ -110,7 +110,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vniahd.report import write_report
+    from vniahd.reporting import write_report
 
     paths = write_report(
         args.results,

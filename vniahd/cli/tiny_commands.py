@@ -1,4 +1,4 @@
-"""``vniahd train-tiny`` and ``vniahd demo``: the embedded tiny model (see vniahd.tiny)."""
+"""``vniahd train-tiny`` and ``vniahd demo``: the embedded tiny model (see vniahd.models.tiny)."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="optimizer steps (default: the recipe's, see 'vniahd.tiny.train.TrainConfig')",
+        help="optimizer steps (default: the recipe's, see 'vniahd.training.train.TrainConfig')",
     )
     p.add_argument(
         "--haystack",
@@ -153,9 +153,9 @@ def run_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from vniahd.errors import VniahdError
+    from vniahd.models.tiny.checkpoints import is_complete
+    from vniahd.models.tiny.recipe import Recipe, train_and_save
     from vniahd.rope import parse_variant
-    from vniahd.tiny.checkpoints import is_complete
-    from vniahd.tiny.recipe import Recipe, train_and_save
 
     if args.list_shipped:
         return _list_shipped()
@@ -164,7 +164,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.steps is not None and args.steps < 1:
         raise VniahdError(f"--steps must be at least 1, got {args.steps}")
     if args.verify:
-        from vniahd.tiny.verify import verify
+        from vniahd.training.verify import verify
 
         if args.steps is not None or args.haystack:
             raise VniahdError("--verify checks a shipped checkpoint: drop --steps and --haystack")
@@ -191,7 +191,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _list_shipped() -> int:
-    from vniahd.tiny.shipped import WEIGHTS_DIR, read_manifest
+    from vniahd.models.tiny.shipped import WEIGHTS_DIR, read_manifest
 
     entries = read_manifest()["checkpoints"]
     if not entries:
@@ -212,7 +212,7 @@ def run_demo_cmd(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from vniahd.tiny.demo import DemoConfig, run_demo
+    from vniahd.demo import DemoConfig, run_demo
 
     cfg = DemoConfig(
         out=Path(args.out),

@@ -6,7 +6,7 @@
   devices (:mod:`.device_map`);
 - ``random:FAMILY`` — random weights of the same families from a config in code, sizes set by
   ``?key=value`` parameters, ``size=7b`` for 7B shapes (:mod:`.random_qwen`);
-- ``tiny`` — the embedded default (``vniahd.tiny.backend``).
+- ``tiny`` — the embedded default (``vniahd.models.tiny.backend``).
 
 ``get_backend(spec, device=, dtype=, frame_mode=, device_map=)`` loads one; ``register_backend``
 adds a prefix.

@@ -267,7 +267,7 @@ BackendFactory = Callable[[str, dict, BackendOptions], Backend]
 BACKENDS: dict[str, BackendFactory | str] = {
     "hf": "vniahd.models.hf_qwen:create_backend",
     "random": "vniahd.models.random_qwen:create_backend",
-    "tiny": "vniahd.tiny.backend:create_backend",
+    "tiny": "vniahd.models.tiny.backend:create_backend",
 }
 
 

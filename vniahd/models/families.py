@@ -9,7 +9,7 @@ Two things differ between the Qwen-VL-style families and are decided here, nowhe
   the seconds one temporal group spans in the dataset); Qwen3-VL, Qwen3-VL-MoE, Qwen3.5 and
   GLM-4.1V: ``mrope-frames`` (every frame its own grid, time carried by timestamp text).
 - **native markup** — how the family's chat template and processor write a video into the
-  prompt (:class:`Markup`; ``--prompt native``, :mod:`vniahd.evaluate.prompt_layout`): the vision
+  prompt (:class:`Markup`; ``--prompt native``, :mod:`vniahd.evaluation.execution.prompt_layout`): the vision
   start/end markers around the video or around each temporal group, and the per-group
   timestamp text of Qwen3-VL (``<1.5 seconds>`` before a group) and GLM-4.1V (``1`` after it).
 

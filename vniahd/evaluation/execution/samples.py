@@ -1,0 +1,147 @@
+"""The sample builder: one dataset row → what the model sees, independent of the variant.
+
+Per sample: the frame refs, their cached embeddings (gathered lazily from the host memmap, see
+:class:`vniahd.evaluation.execution.prefix.PromptSource`), the prompt text around them (spliced, no vision
+start/end tokens; with the ``native`` prompt layout the family's markers and timestamps between
+the frames, :mod:`vniahd.evaluation.execution.prompt_layout`), the answer and option-letter token ids, and
+the sequence segments ``[Text(before), Video(T, H, W) | T × Image(H, W), Text(after + room)]``
+(native: one-frame grids where text separates the frames). A variant then only adds
+position ids (:meth:`SampleBuilder.with_positions`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from vniahd.evaluation.execution.prefix import PromptSource
+from vniahd.evaluation.execution.prompt_layout import (
+    FramedPromptSource,
+    PromptLayout,
+    encode_chunks,
+    frame_segments,
+)
+from vniahd.evaluation.execution.variants import build_segments
+from vniahd.evaluation.scoring import SampleInputs
+from vniahd.prompt_templates import PromptTemplate
+
+if TYPE_CHECKING:
+    from vniahd.evaluation.contracts import BackendLike, DatasetLike
+    from vniahd.evaluation.execution.embedding_cache import EmbeddingCache
+    from vniahd.needles.schema import Needle
+    from vniahd.rope import Segment, Variant
+
+
+@dataclass
+class Prepared:
+    """One sample ready for scoring under any variant."""
+
+    row: dict[str, Any]
+    inputs: SampleInputs
+    segments: list[Segment]
+    num_frames: int
+    source: PromptSource  # the prompt's rows, gathered lazily; its refs and token ids
+
+    @property
+    def sample_id(self) -> str:
+        return str(self.row["sample_id"])
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus teacher-forced answer tokens."""
+        return self.inputs.prompt_len + len(self.inputs.answer_ids)
+
+
+class SampleBuilder:
+    """Builds :class:`Prepared` samples of ``dataset`` for ``backend`` (see module docstring)."""
+
+    def __init__(
+        self,
+        dataset: DatasetLike,
+        backend: BackendLike,
+        cache: EmbeddingCache,
+        template: PromptTemplate,
+        max_new_tokens: int,
+        layout: PromptLayout | None = None,
+    ):
+        self.layout = layout if layout is not None else PromptLayout("reference", backend.options.frame_mode)
+        self.dataset = dataset
+        self.backend = backend
+        self.cache = cache
+        self.template = template
+        self.max_new_tokens = max_new_tokens
+        self.tokenizer = backend.tokenizer
+        self.grid = cache.grid
+        self._positions: dict[tuple[Variant, tuple[Segment, ...]], torch.Tensor] = {}
+
+    def question(self, needle: Needle) -> str:
+        from vniahd.needles import prompt_text
+
+        return str(prompt_text(needle))
+
+    def prepare(
+        self,
+        row: dict[str, Any],
+        haystack: np.ndarray,
+        images: Mapping[str, torch.Tensor],
+        lazy: bool = False,
+    ) -> Prepared:
+        """Embeddings, token ids and segments of one sample. ``lazy``: the prompt embeddings stay a
+        :class:`PromptSource` (gathered chunk by chunk), else they are one tensor on the device."""
+        be = self.backend
+        needle = self.dataset.needles[row["needle_id"]]
+        refs = self.dataset.frame_sequence(row)
+        question = self.template.render_after(self.question(needle))
+        answer_ids = self.tokenizer.encode(needle.answer)
+        letters = letter_ids = None
+        if needle.options:
+            from vniahd.needles.schema import option_letter
+
+            letters = [option_letter(i) for i in range(len(needle.options))]
+            letter_ids = [self.tokenizer.encode(x) for x in letters]
+        room = max([len(answer_ids), self.max_new_tokens] + [len(x) for x in letter_ids or []])
+        source: PromptSource
+        if self.layout.native:  # the family's markers (and timestamps) between the frames
+            chunks = encode_chunks(self.layout, self.tokenizer, self.template.before, question, len(refs))
+            source = FramedPromptSource(be, self.cache, refs, haystack, images, chunks)
+            lengths = [len(c) for c in chunks]
+            segments = frame_segments(lengths, self.grid, be.options.frame_mode, room)
+        else:
+            before = self.tokenizer.encode(self.template.before)
+            after = self.tokenizer.encode(question)
+            source = PromptSource(be, self.cache, refs, haystack, images, before, after)
+            segments = build_segments(
+                len(before), len(refs), self.grid, len(after) + room, be.options.frame_mode
+            )
+        inputs = SampleInputs(
+            embeds=source if lazy else source.materialize(),
+            positions=torch.empty(0),
+            answer=needle.answer,
+            answer_ids=answer_ids,
+            letters=letters,
+            letter_ids=letter_ids,
+        )
+        return Prepared(
+            row=row,
+            inputs=inputs,
+            segments=segments,
+            num_frames=len(refs),
+            source=source,
+        )
+
+    def with_positions(self, prepared: Prepared, variant: Variant) -> SampleInputs:
+        """The sample's inputs with ``variant``'s position ids [3, S] (shared, not to be modified
+        in place: samples with the same segments — same frame count and text lengths — get the
+        same tensor, computed once)."""
+        key = (variant, tuple(prepared.segments))
+        positions = self._positions.get(key)
+        if positions is None:
+            if len(self._positions) >= 256:
+                self._positions.clear()
+            positions = self._positions[key] = variant.positions(prepared.segments)
+        return dataclasses.replace(prepared.inputs, positions=positions)
