@@ -38,12 +38,14 @@ bench: $(BIN)/vniahd
 tiny-acceptance: $(BIN)/vniahd
 	$(BIN)/python -m pytest -q -s -ra -m slow tests/test_tiny_acceptance.py
 
-# Static checks (config in pyproject.toml; .pre-commit-config.yaml runs the same three).
+# Static checks (config in pyproject.toml; .pre-commit-config.yaml runs the first three), then
+# README.md's Python example type-checked as a user's code against the installed package.
 LINT_PATHS := vniahd tests bench scripts
 lint: $(BIN)/vniahd
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
+	$(BIN)/python scripts/check_readme_types.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

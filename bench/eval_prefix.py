@@ -72,7 +72,8 @@ def child(protocol: str, ds_dir: str, cache: str, out: str) -> None:
     import torch
 
     from vniahd.dataset import Dataset
-    from vniahd.evaluation import EvalSettings, FlopCounter, Runner, read_results
+    from vniahd.evaluation import EvalConfig, Runner, read_results
+    from vniahd.evaluation.planning.flops import FlopCounter
     from vniahd.models import get_backend
     from vniahd.rope import get_variant, variant_axes
     from vniahd.rope.hf import install_allocation
@@ -81,7 +82,7 @@ def child(protocol: str, ds_dir: str, cache: str, out: str) -> None:
     be = get_backend(SPEC)
     variant = get_variant(VARIANT)
     res_dir = Path(out) / f"results-{protocol}"
-    settings = EvalSettings(variants=[variant], cache_root=cache, progress=False)
+    settings = EvalConfig(variants=[variant], cache_dir=cache, progress=False)
     runner = Runner(ds, be, settings, res_dir)
     from vniahd.evaluation.execution.memory import PeakMemory, retain_freed_heap
 
@@ -170,9 +171,7 @@ def sequences(runner, rows, tpf: int, nb: int, answer_len) -> list[tuple[tuple, 
     for r in rows:
         refs = runner.dataset.frame_sequence(r)
         needle = runner.dataset.needles[r["needle_id"]]
-        after = runner.tokenizer.encode(
-            runner.settings.template.render_after(runner.builder.question(needle))
-        )
+        after = runner.tokenizer.encode(runner.config.template.render_after(runner.builder.question(needle)))
         ans = runner.tokenizer.encode(needle.answer)
         atoms = [(("before",), nb)] + [(("frame", kind, ref), tpf) for kind, ref in refs]
         atoms.append((("after", tuple(after + ans)), len(after) + len(ans)))
@@ -309,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         child(*args.child)
         return 0
 
-    from vniahd.evaluation import EvalSettings, ModelShape, Runner
+    from vniahd.evaluation import EvalConfig, Runner
+    from vniahd.evaluation.planning.flops import ModelShape
     from vniahd.models import get_backend
     from vniahd.rope import get_variant
 
@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         runner = Runner(
             ds,
             be,
-            EvalSettings(variants=[get_variant(VARIANT)], cache_root=root / "cache", progress=False),
+            EvalConfig(variants=[get_variant(VARIANT)], cache_dir=root / "cache", progress=False),
             root / "unused",
         )
         rows = runner.rows()
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         names = {n for r in rows for n in [r["needle_image"], *r["distractor_images"]]}
         runner.cache.images({n: ds.image(n) for n in names})
         tpf = runner.cache.tokens_per_frame
-        nb = len(be.tokenizer.encode(runner.settings.template.before))
+        nb = len(be.tokenizer.encode(runner.config.template.before))
         shape, big = ModelShape.from_backend(be), ModelShape(**SEVEN_B)
         print(
             f"dataset: {len(rows)} samples = 15 lengths (10..290 step 20) x 6 depths x 5 needles, "

@@ -58,7 +58,7 @@ def run_family(spec: str, device: str, frames: int, tpf: int, chunk: int, repeat
     na = 61  # ≈ a demo question in a BPE tokenizer + one answer token
     pos = variant.positions([Text(nb), Video(frames, *grid), Text(na)])
     n = int(pos.shape[1])
-    width = be.hidden_size
+    width = be.row_width
     wide = width != be.language_model.config.hidden_size  # Qwen3-VL rows: DeepStack + visual flag
     dev, dtype = be.device, be.dtype
     gen = torch.Generator(device=dev)

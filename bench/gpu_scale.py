@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def rows(a: int, b: int, gen: torch.Generator = gen):
             gen.manual_seed(a)  # deterministic rows, made on the device chunk by chunk
-            return torch.randn(b - a, be.hidden_size, generator=gen, device=be.device).to(be.dtype) * 0.02
+            return torch.randn(b - a, be.row_width, generator=gen, device=be.device).to(be.dtype) * 0.02
 
         if cuda:
             torch.cuda.empty_cache()

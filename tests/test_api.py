@@ -118,3 +118,81 @@ def test_unknown_variant_is_a_clear_error(tmp_path):
 def test_bad_inputs_raise_vniahd_error(tmp_path, call, message):
     with pytest.raises(VniahdError, match=message):
         call(tmp_path)
+
+
+def test_readme_type_checks_as_user_code(tmp_path):
+    """``make lint``'s README check: the example type-checks under ``mypy --strict`` with each
+    verb's result of its declared type (not Any), and a misuse is caught."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "check_readme_types.py"
+    ok = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    bad = tmp_path / "BAD.md"
+    misuse = "import vniahd\nimport vniahd.evaluation\ns = vniahd.evaluation('d', 'm', 'mrope', out='r')\n"
+    bad.write_text(f"```python\n{misuse}typo = vniahd.evalute\n```\n")
+    proc = subprocess.run([sys.executable, str(script), str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "Module not callable" in proc.stdout and 'no attribute "evalute"' in proc.stdout
+
+
+def test_evaluate_signature_and_config_are_one():
+    """``vniahd.evaluate``'s option keywords are :class:`EvalConfig`'s fields, one name each."""
+    import dataclasses
+
+    from vniahd.evaluation import EvalConfig
+
+    fields = {f.name for f in dataclasses.fields(EvalConfig)}
+    params = set(inspect.signature(vniahd.evaluate).parameters)
+    placement = {"dataset", "model", "out", "device", "dtype", "frame_mode", "device_map"}
+    assert params - placement == fields
+    # annotations a type checker resolves (tests/test_api.py::test_readme_type_checks_as_user_code)
+    assert inspect.signature(vniahd.evaluate).return_annotation == "Summary"
+    assert inspect.signature(vniahd.generate).return_annotation == "Dataset"
+
+
+def test_eval_config_checks_and_records():
+    from vniahd.evaluation import EvalConfig
+
+    config = EvalConfig(variants="mrope", prefill_chunk="16", batch_size="4", cache_dir=Path("c"))
+    assert config.prefill_chunk == 16 and config.batch_size == 4
+    assert config.to_dict() == {
+        "variants": ["mrope"],
+        "scoring": "reference",
+        "limit": None,
+        "prompt_template": config.template.to_dict(),
+        "prompt": "reference",
+        "max_new_tokens": 8,
+        "encode_batch": 16,
+        "cache_dir": "c",
+        "prefix_sharing": True,
+        "prefill_chunk": 16,
+        "batch_size": 4,
+        "progress": True,
+    }
+    assert EvalConfig(variants=["mrope"]).prefill_chunk is None  # auto
+    for kw, message in (
+        ({"variants": []}, "no --variant given"),
+        ({"variants": ["mrope"], "scoring": "best"}, "unknown scoring mode 'best'"),
+        ({"variants": ["mrope"], "prompt": "fancy"}, "unknown prompt layout 'fancy'"),
+        ({"variants": ["mrope"], "limit": 0}, "--limit must be an integer >= 1, got 0"),
+        ({"variants": ["mrope"], "max_new_tokens": 0}, "--max-new-tokens must be"),
+        ({"variants": ["mrope"], "batch_size": "many"}, "--batch-size must be an integer >= 1 or 'auto'"),
+    ):
+        with pytest.raises(VniahdError, match=re.escape(message)):
+            EvalConfig(**kw)
+
+
+def test_evaluation_exports_what_a_user_needs():
+    import vniahd.evaluation
+
+    assert set(vniahd.evaluation.__all__) == {
+        "EvalConfig",
+        "Runner",
+        "Summary",
+        "VariantSummary",
+        "read_results",
+        "summarize",
+        "SCORING_MODES",
+        "BackendLike",
+        "DatasetLike",
+        "TokenizerLike",
+    }

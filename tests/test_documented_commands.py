@@ -170,7 +170,7 @@ def substitute(
 # ------------------------------------------------------------------------------------- checks
 def check_values(ns: argparse.Namespace) -> None:
     """Parse the option values that argparse keeps as plain strings, as the commands do."""
-    from vniahd.models.base import BACKENDS, parse_spec
+    from vniahd.models.registry import BACKENDS, parse_spec
     from vniahd.rope import parse_variant
 
     variants = getattr(ns, "variant", None)

@@ -9,7 +9,9 @@ from evaluate_fixtures import make_dataset
 
 from vniahd.cli import main
 from vniahd.errors import VniahdError
-from vniahd.evaluation import ResultsWriter, get_template, read_results
+from vniahd.evaluation import read_results
+from vniahd.evaluation.results.store import ResultsWriter
+from vniahd.prompt_templates import get_template
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +135,75 @@ def test_other_model_refused_before_loading(ds, tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     assert main(base + ["--model", "random:qwen2.5-vl"]) == 2
     assert "different model" in capsys.readouterr().err
+
+
+def test_busy_out_is_refused_before_the_model_loads(ds, tmp_path, capsys, monkeypatch):
+    """A second ``vniahd eval`` into an ``--out`` another run holds is refused before any model
+    loads (the lock is taken first); once free, the same command runs and holds it throughout."""
+    import vniahd.models
+    from vniahd.evaluation.results.lock import ResultsLock
+
+    monkeypatch.setenv("VNIAHD_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "r"
+    loads: list[str] = []
+    real = vniahd.models.get_backend
+
+    def spy(spec, **kw):
+        loads.append(spec)
+        with pytest.raises(VniahdError, match="in use by another evaluation"):
+            ResultsLock(out).__enter__()  # held while the model loads
+        return real(spec, **kw)
+
+    monkeypatch.setattr(vniahd.models, "get_backend", spy)
+    args = ["eval", "--dataset", str(ds.path), "--model", "random:qwen2-vl", "--variant", "mrope"]
+    args += ["--out", str(out), "--limit", "1", "--no-progress"]
+    with ResultsLock(out):  # the first run, still going
+        assert main(args) == 2
+    assert "in use by another evaluation" in capsys.readouterr().err
+    assert loads == []  # refused before loading anything
+    assert main(args) == 0
+    assert loads == ["random:qwen2-vl"]
+    with ResultsLock(out):  # released when the run ended
+        pass
+
+
+def test_resume_with_another_batch_plan_is_refused(ds, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("VNIAHD_CACHE", str(tmp_path / "cache"))
+    args = ["eval", "--dataset", str(ds.path), "--model", "random:qwen2-vl", "--variant", "mrope"]
+    args += ["--out", str(tmp_path / "r"), "--limit", "2", "--no-progress", "--batch-size", "2"]
+    assert main(args) == 0
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["config"]["batch_size"] == 2 and run["config"]["variants"] == ["mrope"]
+    assert run["runs"][0]["batch_size"] == 2  # the per-invocation record stays
+    capsys.readouterr()
+    for extra, message in (
+        (["--batch-size", "1"], "--batch-size 2, this run has --batch-size 1"),
+        (["--prefill-chunk", "7"], "rerun with --prefill-chunk 8192"),
+        (["--no-prefix-sharing"], "rerun without --no-prefix-sharing"),
+    ):
+        assert main(args + extra) == 2
+        assert message in capsys.readouterr().err
+    assert main(args + ["--variant", "tad"]) == 0  # same plan, another variant: fine
+    assert len(read_results(tmp_path / "r")) == 4
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--batch-size", "0"], "--batch-size must be an integer >= 1 or 'auto', got '0'"),
+        (["--prefill-chunk", "x"], "--prefill-chunk must be an integer >= 0 or 'auto', got 'x'"),
+        (["--encode-batch", "0"], "--encode-batch must be an integer >= 1, got 0"),
+        (["--variant", "mrope"], "variant names repeat"),
+    ],
+)
+def test_options_checked_once_before_loading(ds, tmp_path, capsys, monkeypatch, extra, message):
+    import vniahd.models
+
+    monkeypatch.setattr(vniahd.models, "get_backend", lambda *a, **k: pytest.fail("model loaded"))
+    args = ["eval", "--dataset", str(ds.path), "--model", "random:qwen2-vl", "--variant", "mrope"]
+    assert main(args + ["--out", str(tmp_path / "r"), *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 def test_results_reader_tolerance(tmp_path):

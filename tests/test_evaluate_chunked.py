@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from evaluate_fixtures import make_dataset
+from evaluate_fixtures import NearTies, assert_same_outcomes, make_dataset
 
-from vniahd.evaluation import (
-    EvalSettings,
-    Feed,
-    Runner,
-    default_prefill_chunk,
-    forward_rows,
-    read_results,
-    result_key,
-)
-from vniahd.evaluation.execution.chunked import tensor_rows
+from vniahd.evaluation import EvalConfig, Runner, read_results
+from vniahd.evaluation.execution.chunked import Feed, default_prefill_chunk, forward_rows, tensor_rows
+from vniahd.evaluation.results.store import result_key
 from vniahd.models import get_backend
 from vniahd.rope import Text, Video, get_variant, variant_axes
 from vniahd.rope.hf import install_allocation
@@ -32,7 +25,7 @@ def _inputs(be, n_video_frames=9, seed=0):
     g = torch.Generator().manual_seed(seed)
     segs = [Text(5), Video(n_video_frames, 2, 3), Text(7)]
     pos = get_variant("videorope").positions(segs)
-    emb = torch.randn(pos.shape[1], be.hidden_size, generator=g)
+    emb = torch.randn(pos.shape[1], be.row_width, generator=g)
     return emb, pos
 
 
@@ -102,20 +95,20 @@ def test_runner_chunked_equals_unchunked(tmp_path, backend, scoring):
     ds = make_dataset(tmp_path / "ds")
     be = get_backend("random:qwen2-vl")
     out = {}
-    for chunk in (0, 16):
-        settings = EvalSettings(
-            variants=[get_variant("mrope"), get_variant("videorope")],
-            scoring=scoring,
-            cache_root=tmp_path / "c",
-            progress=False,
-            prefill_chunk=chunk,
-        )
-        Runner(ds, be, settings, tmp_path / f"o{chunk}").run()
-        out[chunk] = {
-            result_key(r): (r["correct"], r["prediction"], r.get("raw_text"))
-            for r in read_results(tmp_path / f"o{chunk}")
-        }
-    assert out[0] == out[16] and len(out[0]) == 2 * len(ds.samples)
+    with NearTies(be) as ties:
+        for chunk in (0, 16):
+            settings = EvalConfig(
+                variants=[get_variant("mrope"), get_variant("videorope")],
+                scoring=scoring,
+                cache_dir=tmp_path / "c",
+                progress=False,
+                prefill_chunk=chunk,
+            )
+            Runner(ds, be, settings, tmp_path / f"o{chunk}").run()
+            out[chunk] = {result_key(r): r for r in read_results(tmp_path / f"o{chunk}")}
+    # 16-row chunks round differently from one pass: the same answers unless a near tie
+    assert len(out[0]) == 2 * len(ds.samples)
+    assert_same_outcomes(out[16], out[0], tol=1e-4, ties=ties.count)
     run = __import__("json").loads((tmp_path / "o16" / "run.json").read_text())
     assert run["evaluation"]["prefill_chunk"] == 16 and run["evaluation"]["prefix_sharing"] is True
 

@@ -7,11 +7,11 @@ import json
 
 import pytest
 import torch
-from evaluate_fixtures import make_dataset
+from evaluate_fixtures import assert_same_outcomes, make_dataset
 from model_helpers import FAMILY_SPECS, save_and_reload
 
 from vniahd.cli import main
-from vniahd.evaluation import EvalSettings, Runner, read_results
+from vniahd.evaluation import EvalConfig, Runner, read_results
 from vniahd.models import get_backend
 from vniahd.rope import get_variant
 
@@ -66,12 +66,14 @@ def test_replay_through_the_stock_forward_equals_vniahd(dataset, tmp_path, famil
     torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
     # the exported verdict is the evaluation's (prefix sharing asked for, 7-token prefill chunks,
     # batches of 4)
-    settings = EvalSettings(
-        variants=[variant], scoring="choice", progress=False, prefill_chunk=7, batch_size=4
-    )
+    settings = EvalConfig(variants=[variant], scoring="choice", progress=False, prefill_chunk=7, batch_size=4)
     Runner(dataset, be, settings, tmp_path / "r").run()
     (line,) = [r for r in read_results(tmp_path / "r") if r["sample_id"] == sample]
-    assert (rec["prediction"], rec["correct"]) == (line["prediction"], line["correct"])
+    # the export scores the sample alone, the run in packed batches (other rounding): the same
+    # verdict unless two options are closer than the rounding drift
+    alone = torch.log_softmax(want[-1], dim=-1)
+    exported = {k: float(alone[ids[0]]) for k, ids in rec["option_token_ids"].items()}
+    assert_same_outcomes({0: line}, {0: {**rec, "option_logprobs": exported}}, tol=1e-4)
     # ... and so are its numbers: the replay's option log-probabilities are the results line's
     replayed = torch.log_softmax(got[-1], dim=-1)
     assert line["option_logprobs"].keys() == rec["option_token_ids"].keys()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from vniahd.evaluation import EvalSettings, Runner, read_results
+from vniahd.evaluation import EvalConfig, Runner, read_results
 from vniahd.models import get_backend
 from vniahd.rope import get_variant
 
@@ -44,7 +44,7 @@ def test_grouped_dataset_is_encoded_in_pairs_and_recorded(grouped):
     assert ds.frames_per_group == 2
     be = get_backend("random:qwen2-vl")
     variants = [get_variant("mrope"), get_variant("mrope-timed")]
-    runner = Runner(ds, be, EvalSettings(variants=variants, limit=6, progress=False), root / "out")
+    runner = Runner(ds, be, EvalConfig(variants=variants, limit=6, progress=False), root / "out")
     runner.run()
     run = json.loads((root / "out" / "run.json").read_text())
     assert run["frames_per_group"] == 2

@@ -6,23 +6,16 @@ import dataclasses
 
 import pytest
 import torch
-from evaluate_fixtures import make_dataset
+from evaluate_fixtures import NearTies, assert_same_outcomes, make_dataset
 
-from vniahd.evaluation import (
-    Context,
-    EvalSettings,
-    FlopCounter,
-    Runner,
-    SharedPrefix,
-    fork_cache,
-    read_results,
-    result_key,
-    score,
-)
-from vniahd.evaluation.execution.chunked import forward_rows
+from vniahd.evaluation import EvalConfig, Runner, read_results
+from vniahd.evaluation.execution.chunked import crop_to, forward_rows
 from vniahd.evaluation.execution.executor import _shared_with_next
+from vniahd.evaluation.execution.prefix import SharedPrefix, fork_cache
+from vniahd.evaluation.planning.flops import FlopCounter
+from vniahd.evaluation.results.store import result_key
 from vniahd.evaluation.runner import build_segments, prefix_groups
-from vniahd.evaluation.scoring import crop_to, reference_feed
+from vniahd.evaluation.scoring import Context, reference_feed, score
 from vniahd.models import get_backend
 from vniahd.rope import PRESETS, get_variant, parse_variant, variant_axes
 from vniahd.rope.hf import install_allocation
@@ -68,8 +61,8 @@ def test_prefix_positions_do_not_depend_on_what_follows(spec, mode):
 
 
 def _runner(ds, be, out, cache, variants, scoring="reference", **kw):
-    settings = EvalSettings(
-        variants=[parse_variant(v) for v in variants], scoring=scoring, cache_root=cache, progress=False, **kw
+    settings = EvalConfig(
+        variants=[parse_variant(v) for v in variants], scoring=scoring, cache_dir=cache, progress=False, **kw
     )
     return Runner(ds, be, settings, out)
 
@@ -101,7 +94,8 @@ def test_shared_prefix_equals_independent_evaluation(dataset, backend, tmp_path,
     real = backend.hidden_states
     backend.hidden_states = lambda *a, **k: calls.append(k.get("segments")) or real(*a, **k)
     try:
-        shared.run()
+        with NearTies(backend) as ties:
+            shared.run()
     finally:
         del backend.hidden_states
     if batch_size == "auto" and scoring != "generate":  # generate never batches
@@ -117,16 +111,13 @@ def test_shared_prefix_equals_independent_evaluation(dataset, backend, tmp_path,
         prefill_chunk=0,
         prefix_sharing=False,
     )
-    alone.run()
+    with ties:
+        alone.run()
     a, b = _by_key(read_results(tmp_path / "shared")), _by_key(read_results(tmp_path / "alone"))
     assert set(a) == set(b) and len(a) == len(variants) * len(dataset.samples)
-    for k in a:
-        assert (a[k]["correct"], a[k]["prediction"]) == (b[k]["correct"], b[k]["prediction"]), k
-        if "option_logprobs" in a[k]:
-            for letter, lp in a[k]["option_logprobs"].items():
-                assert lp == pytest.approx(b[k]["option_logprobs"][letter], abs=2e-4)
-        if "raw_text" in a[k]:
-            assert a[k]["raw_text"] == b[k]["raw_text"]
+    # a shared cache and packed batches round differently from one sample per pass: numbers to
+    # a tolerance, answers equal unless a near tie could flip them
+    assert_same_outcomes(a, b, tol=2e-4, ties=ties.count)
     # the prefix really was shared: tokens reused from the cache, far more than recomputed
     assert shared.prefix_stats["reused_tokens"] > 2 * shared.prefix_stats["computed_tokens"] > 0
     assert alone.prefix_stats["reused_tokens"] == 0
@@ -186,22 +177,23 @@ def test_multi_token_choice_and_generate_on_a_shared_cache(dataset, backend, tmp
             )
             start = prefix.follow(p.source, inputs.positions, share, len(p.source.refs))
             for mode in ("choice", "generate"):
-                got = score(backend, inputs, mode, max_new_tokens=4, ctx=Context(prefix.cache, start))
-                assert prefix.cache.get_seq_length() == start  # cropped back to the prefix
-                eager = dataclasses.replace(inputs, embeds=p.source.materialize())
-                want = score(backend, eager, mode, max_new_tokens=4)
-                assert got.prediction == want.prediction
-                if mode == "choice":
-                    for k, v in want.extra["option_logprobs"].items():
-                        assert got.extra["option_logprobs"][k] == pytest.approx(v, abs=1e-4)
-                else:
+                with NearTies(backend) as ties:
+                    got = score(backend, inputs, mode, max_new_tokens=4, ctx=Context(prefix.cache, start))
+                    assert prefix.cache.get_seq_length() == start  # cropped back to the prefix
+                    eager = dataclasses.replace(inputs, embeds=p.source.materialize())
+                    want = score(backend, eager, mode, max_new_tokens=4)
+                # over a cache vs one pass: other shapes round differently, so the answers agree
+                # where no near tie could flip them
+                rec = lambda x: {"correct": x.correct, "prediction": x.prediction, **x.extra}  # noqa: E731
+                assert_same_outcomes({0: rec(got)}, {0: rec(want)}, tol=1e-4, ties=ties.count)
+                if mode == "generate" and not ties.count:
                     assert got.extra["generated_ids"] == want.extra["generated_ids"]
 
 
 def test_dynamic_cache_crop_semantics(backend):
     """transformers 5.x: crop(-n) drops n tokens; crop(+n) raises (so crop_to uses -n)."""
     cache = backend.new_cache()
-    emb = torch.randn(1, 9, backend.hidden_size)
+    emb = torch.randn(1, 9, backend.row_width)
     pos = torch.arange(9.0).expand(3, 1, 9)
     with torch.inference_mode():
         backend.hidden_states(emb, pos, cache=cache)
@@ -213,7 +205,7 @@ def test_dynamic_cache_crop_semantics(backend):
     fork = fork_cache(backend, cache, 3)
     assert fork.get_seq_length() == 6 and fork.layers[0].keys.shape[0] == 3
     with torch.inference_mode():
-        backend.hidden_states(torch.randn(3, 2, backend.hidden_size), torch.zeros(3, 3, 2), cache=fork)
+        backend.hidden_states(torch.randn(3, 2, backend.row_width), torch.zeros(3, 3, 2), cache=fork)
     assert cache.get_seq_length() == 6 and cache.layers[0].keys.shape[0] == 1  # original untouched
 
 
@@ -222,7 +214,8 @@ def test_dynamic_cache_crop_semantics(backend):
 def test_batched_equals_unbatched(dataset, backend, tmp_path, scoring, packed):
     variants = ["mrope", "videorope"]
     one = _runner(dataset, backend, tmp_path / "one", tmp_path / "c", variants, scoring, batch_size=1)
-    one.run()
+    with NearTies(backend) as ties:
+        one.run()
     many = _runner(dataset, backend, tmp_path / "many", tmp_path / "c", variants, scoring, batch_size=4)
     assert many.executor.packed  # a CPU backend packs; padded is the path of other devices
     many.executor.packed = packed
@@ -233,7 +226,8 @@ def test_batched_equals_unbatched(dataset, backend, tmp_path, scoring, packed):
     real = backend.hidden_states
     backend.hidden_states = lambda *a, **k: calls.append(1) or real(*a, **k)
     try:
-        many.run()
+        with ties:
+            many.run()
     finally:
         del backend.hidden_states
     assert max(len(b) for bs in batches for b in bs) == 4  # batching really happened
@@ -241,11 +235,8 @@ def test_batched_equals_unbatched(dataset, backend, tmp_path, scoring, packed):
         # one model call per batch: the shared prefix grows inside the batch's own pass
         assert len(calls) == sum(len(bs) for bs in batches)
     a, b = _by_key(read_results(tmp_path / "one")), _by_key(read_results(tmp_path / "many"))
-    assert set(a) == set(b)
-    for k in a:
-        assert (a[k]["correct"], a[k]["prediction"]) == (b[k]["correct"], b[k]["prediction"]), k
-        for letter, lp in (a[k].get("option_logprobs") or {}).items():
-            assert lp == pytest.approx(b[k]["option_logprobs"][letter], abs=2e-4)
+    # other batch shapes round differently: numbers to a tolerance, answers unless a near tie
+    assert_same_outcomes(b, a, tol=2e-4, ties=ties.count)
 
 
 @pytest.mark.parametrize("scoring", ["reference", "choice", "generate"])

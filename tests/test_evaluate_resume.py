@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from evaluate_fixtures import make_dataset
 
-from vniahd.evaluation import EvalSettings, Runner, read_results
+from vniahd.evaluation import EvalConfig, Runner, read_results
 from vniahd.models import get_backend
 from vniahd.rope import get_variant
 
@@ -43,7 +43,7 @@ def run(
     cached, tokens the batch starts after)) per cache step, where a group is (variant name, its
     sample ids)."""
     # batch size 4: batches form whatever their waste, so the test exercises resumed batches
-    settings = EvalSettings(
+    settings = EvalConfig(
         variants=[get_variant(v) for v in VARIANTS], scoring=scoring, progress=False, batch_size=4
     )
     runner = Runner(ds, be, settings, out, on_result=on_result)

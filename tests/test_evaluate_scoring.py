@@ -8,8 +8,8 @@ import pytest
 import torch
 from evaluate_fixtures import make_dataset
 
-from vniahd.evaluation import EvalSettings, Runner, parse_choice, score
-from vniahd.evaluation.scoring import normalize_answer
+from vniahd.evaluation import EvalConfig, Runner
+from vniahd.evaluation.scoring import normalize_answer, parse_choice, score
 from vniahd.models import get_backend
 from vniahd.rope import get_variant
 
@@ -21,7 +21,7 @@ def setup(tmp_path_factory):
     be = get_backend("random:qwen2-vl")
     variant = get_variant("videorope")
     runner = Runner(
-        ds, be, EvalSettings(variants=[variant], cache_root=root / "cache", progress=False), root / "out"
+        ds, be, EvalConfig(variants=[variant], cache_dir=root / "cache", progress=False), root / "out"
     )
     hay = runner.cache.haystack(ds.haystack_frames(), ds.haystack_key)
     rows = runner.rows()

@@ -9,7 +9,7 @@ import pytest
 import torch
 from evaluate_fixtures import make_dataset
 
-from vniahd.evaluation import EvalSettings, Runner
+from vniahd.evaluation import EvalConfig, Runner
 from vniahd.models import get_backend
 from vniahd.needles import prompt_text
 from vniahd.rope import Text, Video, get_variant
@@ -60,7 +60,7 @@ def test_variants_change_positions_and_allocation(dataset, tmp_path):
     runner = Runner(
         dataset,
         be,
-        EvalSettings(variants=variants, limit=1, cache_root=tmp_path / "c", progress=False),
+        EvalConfig(variants=variants, limit=1, cache_dir=tmp_path / "c", progress=False),
         tmp_path / "out",
     )
     runner.run()
@@ -100,7 +100,7 @@ def test_mrope_matches_native_rotary(spec):
     native = be.language_model.rotary_emb
     variant = get_variant("mrope")
     pos = variant.positions([Text(5), Video(7, 3, 4), Text(6)])[:, None].float()
-    x = torch.zeros(1, pos.shape[-1], be.hidden_size)
+    x = torch.zeros(1, pos.shape[-1], be.row_width)
     ncos, nsin = native(x, pos)
     with be.use_variant(variant) as record:
         assert be.language_model.rotary_emb is not native
@@ -128,7 +128,7 @@ def test_image_frame_mode_lays_out_images(dataset, tmp_path):
     runner = Runner(
         dataset,
         be,
-        EvalSettings(variants=[mrope], limit=2, cache_root=tmp_path / "c", progress=False),
+        EvalConfig(variants=[mrope], limit=2, cache_dir=tmp_path / "c", progress=False),
         tmp_path / "out",
     )
     runner.run()
@@ -143,13 +143,13 @@ def test_runner_leaves_the_callers_model_as_it_found_it(dataset, tmp_path):
     be = get_backend("random:qwen2-vl")
     native = be.language_model.rotary_emb
     variants = [get_variant("videorope"), get_variant("tad")]
-    Runner(dataset, be, EvalSettings(variants=variants, limit=2, progress=False), tmp_path / "out").run()
+    Runner(dataset, be, EvalConfig(variants=variants, limit=2, progress=False), tmp_path / "out").run()
     assert be.language_model.rotary_emb is native
 
     def boom(*a, **k):
         raise RuntimeError("scoring failed")
 
-    runner = Runner(dataset, be, EvalSettings(variants=variants, progress=False), tmp_path / "out2")
+    runner = Runner(dataset, be, EvalConfig(variants=variants, progress=False), tmp_path / "out2")
     runner.executor.run_group = boom
     with pytest.raises(RuntimeError, match="scoring failed"):
         runner.run()

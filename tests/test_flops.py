@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from vniahd.evaluation import Feed, FlopCounter, ModelShape, forward_rows, trie_flops
-from vniahd.evaluation.execution.chunked import tensor_rows
+from vniahd.evaluation.execution.chunked import Feed, forward_rows, tensor_rows
+from vniahd.evaluation.planning.flops import FlopCounter, ModelShape, trie_flops
 from vniahd.models import get_backend
 
 SEVEN_B = ModelShape(
@@ -56,7 +56,7 @@ def test_trie_floor():
 def test_counter_counts_what_runs():
     be = get_backend("random:qwen2-vl")
     shape = ModelShape.from_backend(be)
-    emb = torch.randn(20, be.hidden_size)
+    emb = torch.randn(20, be.row_width)
     pos = torch.arange(20.0).expand(3, 20)
     with torch.inference_mode(), FlopCounter(be) as c:
         h = forward_rows(be, [Feed(20, tensor_rows(emb), pos, [18, 19])], chunk=8)[0]
@@ -71,7 +71,7 @@ def test_counter_counts_packed_segments_over_the_cache_and_head_only():
     own, each segment to 6 + 4 + its own — as if each had run alone after the head."""
     be = get_backend("random:qwen2-vl")
     shape = ModelShape.from_backend(be)
-    emb, pos = torch.randn(18, be.hidden_size), torch.arange(18.0).expand(3, 18)
+    emb, pos = torch.randn(18, be.row_width), torch.arange(18.0).expand(3, 18)
     cache = be.new_cache()
     with torch.inference_mode():
         be.hidden_states(emb[None, :6], pos[:, None, :6], cache=cache)

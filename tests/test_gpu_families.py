@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from evaluate_fixtures import make_dataset
+from evaluate_fixtures import NearTies, assert_same_outcomes, make_dataset
 from model_helpers import FAMILY_SPECS, save_checkpoint
 
-from vniahd.evaluation import EvalSettings, Runner, read_results
+from vniahd.evaluation import EvalConfig, Runner, read_results
 from vniahd.models import get_backend
 from vniahd.rope import get_variant
 
@@ -33,7 +33,7 @@ def dataset(tmp_path_factory):
 
 
 def _results(dataset, be, root, name, **kw):
-    settings = EvalSettings(variants=[get_variant("videorope")], scoring="choice", progress=False, **kw)
+    settings = EvalConfig(variants=[get_variant("videorope")], scoring="choice", progress=False, **kw)
     Runner(dataset, be, settings, root / name).run()
     return {r["sample_id"]: r for r in read_results(root / name)}
 
@@ -65,7 +65,8 @@ def test_device_map_split_between_gpu_and_cpu_equals_one_device(dataset, tmp_pat
     placement says where each module went."""
     ckpt = save_checkpoint(get_backend("random:qwen3-vl"), tmp_path / "ckpt")
     one = get_backend(f"hf:{ckpt}", device="cuda", dtype="float32")
-    want = _results(dataset, one, tmp_path, "one", batch_size=4, prefill_chunk=7)
+    with NearTies(one, tol=1e-3) as ties:
+        want = _results(dataset, one, tmp_path, "one", batch_size=4, prefill_chunk=7)
     mapping = {
         "model.visual": 0,
         "model.language_model.embed_tokens": 0,
@@ -79,11 +80,9 @@ def test_device_map_split_between_gpu_and_cpu_equals_one_device(dataset, tmp_pat
     assert split.device == torch.device("cuda:0")
     assert split.language_model.layers[1].self_attn.q_proj.weight.device.type == "cpu"
     got = _results(dataset, split, tmp_path, "split", batch_size=4, prefill_chunk=7)
-    assert got.keys() == want.keys()
-    for sid, r in got.items():
-        assert r["prediction"] == want[sid]["prediction"], sid
-        for letter, lp in (r.get("option_logprobs") or {}).items():
-            assert lp == pytest.approx(want[sid]["option_logprobs"][letter], abs=1e-3)
+    # a layer on the CPU rounds differently from the GPU's kernels: log-probabilities to a
+    # tolerance, the prediction wherever the top two options are not a near tie
+    assert_same_outcomes(got, want, tol=1e-3, ties=ties.count)
     assert split.describe()["device_map"]["placement"]["lm_head"] == "cpu"
 
 

@@ -121,7 +121,7 @@ def test_forward_over_a_cache_equals_one_causal_pass(monkeypatch, spec, past, ne
         attention, "cached_causal_attention", lambda *a, **k: calls.append(1) or real(*a, **k)
     )
     g = torch.Generator().manual_seed(past)
-    emb = torch.randn(batch, past + new, backend.hidden_size, generator=g)
+    emb = torch.randn(batch, past + new, backend.row_width, generator=g)
     pos = torch.arange(past + new, dtype=torch.float64)[None, None].expand(3, batch, -1)
     with torch.inference_mode():
         full = backend.hidden_states(emb, pos)
@@ -145,7 +145,7 @@ def test_packed_segments_equal_transformers_own_pass_per_sequence(spec, past, sh
     install_allocation(backend.language_model, variant_axes(get_variant("videorope"), backend.rotary))
     assert backend.can_pack
     g = torch.Generator().manual_seed(past + shared + len(segments))
-    width = backend.hidden_size
+    width = backend.row_width
     prefix = torch.randn(past + shared, width, generator=g)
     pieces = [torch.randn(n, width, generator=g) for n in segments]
     # every sequence continues the prefix at the same positions: 3-axis ids, not all equal
@@ -177,7 +177,7 @@ def test_left_to_transformers_where_it_does_not_apply(backend):
     assert cached_attention_mask(lm, 5, cache) is None  # an empty cache
     assert cached_attention_mask(lm, 5, cache, [5]) is None  # one segment from scratch, likewise
     with torch.inference_mode():
-        backend.hidden_states(torch.zeros(1, 3, backend.hidden_size), torch.zeros(3, 1, 3), cache=cache)
+        backend.hidden_states(torch.zeros(1, 3, backend.row_width), torch.zeros(3, 1, 3), cache=cache)
     assert cached_attention_mask(lm, 1, cache) is None  # one token (decoding): no mask needed
     mask = cached_attention_mask(lm, 5, cache)
     assert isinstance(mask, CachedCausal) and (mask.cached, mask.queries) == (3, 5)

@@ -46,9 +46,10 @@ def test_random_backend_encodes_per_frame(spec):
     be = get_backend(spec)
     assert be.visual_grid((56, 84)) == (2, 3)
     out = be.encode_frames(FRAMES)
-    assert out.shape == (3, 6, be.hidden_size) and out.device.type == "cpu"
-    # batching must not change a frame's embedding (the cache encodes in chunks)
-    torch.testing.assert_close(be.encode_frames(FRAMES[1:2])[0], out[1], rtol=0, atol=1e-6)
+    assert out.shape == (3, 6, be.row_width) and out.device.type == "cpu"
+    # batching must not change a frame's embedding (the cache encodes in chunks) beyond float32
+    # rounding: another batch shape may round differently, so a tolerance, not bits
+    torch.testing.assert_close(be.encode_frames(FRAMES[1:2])[0], out[1], rtol=1e-5, atol=1e-6)
     assert not torch.equal(out[0], out[1])
 
 
@@ -106,7 +107,7 @@ def test_hf_path_round_trip(tmp_path, qwen2):
     assert be.tokenizer.encode("<|im_end|>B") == qwen2.tokenizer.encode("<|im_end|>B")
     torch.testing.assert_close(be.encode_frames(FRAMES), qwen2.encode_frames(FRAMES))
     assert be.encoder_fingerprint((56, 84)) == qwen2.encoder_fingerprint((56, 84))
-    emb = torch.randn(1, 20, be.hidden_size)
+    emb = torch.randn(1, 20, be.row_width)
     pos = torch.arange(20.0).expand(3, 1, 20)
     with torch.inference_mode():
         torch.testing.assert_close(
@@ -136,7 +137,7 @@ def test_hf_path_errors(tmp_path):
 
 def test_bfloat16_embeddings_cached_bit_exactly(tmp_path):
     """bf16 embeddings are stored as uint16 bit patterns and come back identical."""
-    from vniahd.evaluation import EmbeddingCache
+    from vniahd.evaluation.execution.embedding_cache import EmbeddingCache
 
     be = get_backend("random:qwen2-vl", dtype="bfloat16")
     # rotary frequencies stay float32 (as from_pretrained keeps them); weights are bf16
@@ -147,7 +148,10 @@ def test_bfloat16_embeddings_cached_bit_exactly(tmp_path):
     again = EmbeddingCache(be, (56, 84), root=tmp_path, progress=False)
     refs = [("haystack", 2), ("haystack", 0)]
     got = again.gather(refs, again.haystack(FRAMES, "k" * 64), {})
-    want = be.encode_frames(FRAMES)[[2, 0]].reshape(-1, be.hidden_size)
+    # encoded as the cache encodes (chunks of 2): another batch shape may round differently, and
+    # the claim here is that the cache stores and returns bf16 bits exactly
+    want = torch.cat([be.encode_frames(FRAMES[:2]), be.encode_frames(FRAMES[2:])])
+    want = want[[2, 0]].reshape(-1, be.row_width)
     assert got.dtype == torch.bfloat16 and torch.equal(got, want)
     assert again.stats.frames_encoded == 0 and hay.dtype == np.uint16
 
@@ -240,7 +244,7 @@ def test_hf_path_round_trip_qwen3_5(tmp_path, spec):
     assert q35.patch.image_mean == (0.5, 0.5, 0.5)
     be = save_and_reload(q35, tmp_path)
     assert be.can_crop_cache is False and be.rotary == q35.rotary and be.rotary.rotary_dim == 8
-    emb = torch.randn(1, 12, be.hidden_size)
+    emb = torch.randn(1, 12, be.row_width)
     pos = torch.arange(12.0).expand(3, 1, 12)
     with torch.inference_mode():
         torch.testing.assert_close(

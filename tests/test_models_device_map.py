@@ -18,7 +18,7 @@ from model_helpers import save_checkpoint
 
 from vniahd.cli import main
 from vniahd.errors import VniahdError
-from vniahd.evaluation import EvalSettings, Runner, read_results
+from vniahd.evaluation import EvalConfig, Runner, read_results
 from vniahd.models import get_backend
 from vniahd.models.device_map import parse_device_map, placement, rank_gpus
 from vniahd.rope import get_variant
@@ -122,11 +122,14 @@ def test_cli_device_map_equals_one_device(ds, checkpoint, tmp_path, capsys):
     assert main(eval_args(ds, checkpoint, tmp_path / "one")) == 0
     want = lines(tmp_path / "one")
     assert len(want) == 6
+    plan = json.loads((tmp_path / "one" / "run.json").read_text())["evaluation"]
     mapping = layer_map(2)
     (tmp_path / "map.json").write_text(json.dumps(mapping))
     specs = {"auto": "auto", "file": str(tmp_path / "map.json"), "inline": json.dumps(mapping)}
     for name, spec in specs.items():
         assert main(eval_args(ds, checkpoint, tmp_path / name, "--device-map", spec)) == 0
+        # bit for bit: one CPU, one thread count and the same batches, chunks and packing
+        assert json.loads((tmp_path / name / "run.json").read_text())["evaluation"] == plan, name
         assert lines(tmp_path / name) == want, name
         model = json.loads((tmp_path / name / "run.json").read_text())["model"]
         assert model["device_map"]["input_device"] == "cpu"
@@ -162,13 +165,17 @@ def test_accelerate_hooks_on_every_layer_give_the_one_device_results(ds, checkpo
     lines one device scores, with prefix sharing, 7-token prefill chunks and batches on."""
     from accelerate import dispatch_model
 
-    settings = EvalSettings(
+    settings = EvalConfig(
         variants=[get_variant("videorope")], scoring="choice", progress=False, prefill_chunk=7, batch_size=4
     )
     plain = get_backend(f"hf:{checkpoint}", dtype="float32")
-    Runner(ds, plain, settings, tmp_path / "plain").run()
+    plain_runner = Runner(ds, plain, settings, tmp_path / "plain")
+    plain_runner.run()
     hooked = get_backend(f"hf:{checkpoint}", dtype="float32", device_map="auto")
     dispatch_model(hooked.model, device_map=layer_map(2), force_hooks=True)
     assert hasattr(hooked.language_model.layers[1], "_hf_hook")
-    Runner(ds, hooked, settings, tmp_path / "hooked").run()
+    hooked_runner = Runner(ds, hooked, settings, tmp_path / "hooked")
+    hooked_runner.run()
+    # bit for bit: the same batches, packing and chunks (one CPU, one thread count) as the plain run
+    assert hooked_runner.executor.packed == plain_runner.executor.packed
     assert lines(tmp_path / "hooked") == lines(tmp_path / "plain")

@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from evaluate_fixtures import make_dataset
+from evaluate_fixtures import NearTies, assert_same_outcomes, make_dataset
 
-from vniahd.evaluation import EvalSettings, Runner
+from vniahd.evaluation import EvalConfig, Runner
 from vniahd.models import get_backend
 from vniahd.rope import get_variant
 
@@ -67,7 +67,7 @@ def own_logits(be, frames: np.ndarray, before: list[int], after: list[int], answ
 def last_sample(dataset, be, variant, out):
     """(runner, row, prepared, inputs) of the plan's last sample (needle and distractor inside)
     under ``variant``, prompt embeddings materialised."""
-    runner = Runner(dataset, be, EvalSettings(variants=[variant], progress=False), out)
+    runner = Runner(dataset, be, EvalConfig(variants=[variant], progress=False), out)
     row = runner.rows()[-1]
     hay = runner.cache.haystack(dataset.haystack_frames(), dataset.haystack_key)
     images = runner.cache.images(
@@ -80,26 +80,26 @@ def last_sample(dataset, be, variant, out):
 def assert_fast_equals_alone(dataset, be, variants, root, **settings):
     """The full evaluator (prefix sharing asked for, 7-token prefill chunks, batches of 4) gives
     the answers and option log-probabilities of scoring every sample alone in one pass
-    (``settings``: more :class:`EvalSettings` for both, e.g. ``prompt="native"``). Returns the
+    (``settings``: more :class:`EvalConfig` for both, e.g. ``prompt="native"``). Returns the
     fast runner's prefix statistics."""
     from vniahd.evaluation import read_results
 
     stats = {}
 
     def run(out, **kw):
-        config = EvalSettings(variants=variants, scoring="choice", progress=False, **settings, **kw)
+        config = EvalConfig(variants=variants, scoring="choice", progress=False, **settings, **kw)
         runner = Runner(dataset, be, config, root / out)
         runner.run()
         stats[out] = runner.prefix_stats
         return {(r["sample_id"], r["variant"]): r for r in read_results(root / out)}
 
-    fast = run("fast", batch_size=4, prefill_chunk=7)
-    alone = run("alone", batch_size=1, prefill_chunk=0, prefix_sharing=False)
+    with NearTies(be) as ties:
+        fast = run("fast", batch_size=4, prefill_chunk=7)
+        alone = run("alone", batch_size=1, prefill_chunk=0, prefix_sharing=False)
     assert fast.keys() == alone.keys() and len(fast) == len(variants) * len(dataset.samples)
-    for k, r in fast.items():
-        assert (r["correct"], r["prediction"]) == (alone[k]["correct"], alone[k]["prediction"]), k
-        for letter, lp in (r.get("option_logprobs") or {}).items():
-            assert lp == pytest.approx(alone[k]["option_logprobs"][letter], abs=1e-4)
+    # packed batches, chunks and a shared cache round differently from one pass per sample:
+    # numbers to a tolerance, answers equal unless a near tie could flip them
+    assert_same_outcomes(fast, alone, tol=1e-4, ties=ties.count)
     return stats["fast"]
 
 
@@ -124,10 +124,10 @@ def test_answer_logits_equal_the_models_own_forward(dataset, tmp_path, spec, nam
     variant = get_variant(native if name == "native" else name)
     runner, row, prep, inputs = last_sample(dataset, be, variant, tmp_path / "out")
     s, answer = inputs.prompt_len, list(inputs.answer_ids)
-    before = be.tokenizer.encode(runner.settings.template.before)
+    before = be.tokenizer.encode(runner.config.template.before)
     after_start = len(before) + prep.num_frames * runner.cache.tokens_per_frame
     after_ids = be.tokenizer.encode(
-        runner.settings.template.render_after(runner.builder.question(dataset.needles[row["needle_id"]]))
+        runner.config.template.render_after(runner.builder.question(dataset.needles[row["needle_id"]]))
     )
     assert s == after_start + len(after_ids)
     with be.use_variant(runner.variants[0]), torch.inference_mode():
@@ -160,7 +160,7 @@ def test_qwen3_vl_deepstack_travels_through_every_evaluation_path(dataset, tmp_p
     assert_fast_equals_alone(dataset, be, variants, tmp_path)
 
     runner, _, _, inputs = last_sample(dataset, be, variants[0], tmp_path / "x")
-    d = be.model_hidden_size
+    d = be.hidden_size
     with be.use_variant(runner.variants[0]), torch.inference_mode():
         pos = inputs.positions[:, None, : len(inputs.embeds)]
         full = be.hidden_states(inputs.embeds[None], pos)

@@ -169,3 +169,16 @@ def test_cli_help_does_not_import_torch():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_spec_help_names_every_layout_allocation_and_default():
+    """SPEC_HELP is literal (torch-free for --help); it must not drift from the registries."""
+    from vniahd.rope import ALLOCATIONS, LAYOUTS, SPEC_HELP
+
+    assert f"layouts: {', '.join(LAYOUTS)};" in SPEC_HELP
+    assert f"allocations: {', '.join(ALLOCATIONS)})" in SPEC_HELP
+    for layout in LAYOUTS.values():
+        for key, value in layout.defaults.items():
+            assert key in SPEC_HELP
+            if key in ("delta", "second_per_grid_t", "tokens_per_second"):
+                assert f"{key} (default {value:g}" in SPEC_HELP or f"{key} (default {value}" in SPEC_HELP

@@ -79,7 +79,7 @@ def test_missing_checkpoint_names_the_train_command(env):
 
 
 def test_train_then_evaluate_through_the_runner(env):
-    from vniahd.evaluation import EvalSettings, Runner
+    from vniahd.evaluation import EvalConfig, Runner
     from vniahd.prompt_templates import get_template
 
     recipe, ds = env["recipe"], env["dataset"]
@@ -87,7 +87,7 @@ def test_train_then_evaluate_through_the_runner(env):
     out = env["root"] / "results"
     for name in ("vanilla", "videorope"):
         v = get_variant(name)
-        settings = EvalSettings(variants=[v], template=get_template("reference"), progress=False)
+        settings = EvalConfig(variants=[v], prompt_template=get_template("reference"), progress=False)
         summary = Runner(ds, backend, settings, out).run()
         assert summary[name]["total"] == len(ds.samples) == 12  # 1 length × 2 depths × 6 needles
     lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
@@ -116,7 +116,7 @@ def test_train_then_evaluate_through_the_runner(env):
 def test_runner_path_equals_training_path(env):
     """The answer logits of one dataset sample computed by the evaluator path (spliced rows,
     runner positions, installed allocation) equal those of the training path (collate)."""
-    from vniahd.evaluation import EvalSettings, Runner
+    from vniahd.evaluation import EvalConfig, Runner
     from vniahd.models.tiny.features import frame_features
     from vniahd.needles import prompt_text
     from vniahd.prompt_templates import get_template
@@ -131,7 +131,7 @@ def test_runner_path_equals_training_path(env):
     runner = Runner(
         ds,
         backend,
-        EvalSettings(variants=[v], template=get_template("reference"), progress=False),
+        EvalConfig(variants=[v], prompt_template=get_template("reference"), progress=False),
         env["root"] / "r2",
     )
     row = ds.samples.to_dict("records")[-1]  # depth 1 with a distractor before the needle
@@ -186,13 +186,13 @@ def test_two_variants_in_one_run_are_each_scored_with_their_own_weights(env):
     """The tiny model holds one checkpoint per variant: a run with two variants must score each
     with its own weights — the vanilla lines equal those of a vanilla-only run — and run.json
     must say which checkpoint scored which variant."""
-    from vniahd.evaluation import EvalSettings, Runner
+    from vniahd.evaluation import EvalConfig, Runner
 
     recipe, ds, root = env["recipe"], env["dataset"], env["root"]
     vanilla, mrope = get_variant("vanilla"), get_variant("mrope")
 
     def run(variants, out):
-        settings = EvalSettings(variants=variants, scoring="choice", progress=False)
+        settings = EvalConfig(variants=variants, scoring="choice", progress=False)
         Runner(ds, make_backend(recipe, train=True), settings, out).run()
 
     run([vanilla, mrope], root / "both")
@@ -215,17 +215,17 @@ def test_two_variants_in_one_run_are_each_scored_with_their_own_weights(env):
 def test_pinned_weights_refuse_another_variant_before_writing(env):
     """tiny?variant=mrope pins the mrope-trained weights; scoring vanilla with them would be a
     mislabelled number, so the run is refused before anything is written."""
-    from vniahd.evaluation import EvalSettings, Runner
+    from vniahd.evaluation import EvalConfig, Runner
 
     backend = make_backend(env["recipe"], train=True)
     backend.pin_variant(get_variant("mrope"))
     out = env["root"] / "pinned"
-    settings = EvalSettings(variants=[get_variant("vanilla"), get_variant("mrope")], progress=False)
+    settings = EvalConfig(variants=[get_variant("vanilla"), get_variant("mrope")], progress=False)
     with pytest.raises(VniahdError, match=r"pinned to the weights trained for 'mrope'.*drop 'variant='"):
         Runner(env["dataset"], backend, settings, out).run()
     assert not out.exists() or not any(out.iterdir())
     # the pinned variant itself is fine, and its weights are the ones recorded
-    Runner(env["dataset"], backend, EvalSettings(variants=[get_variant("mrope")], progress=False), out).run()
+    Runner(env["dataset"], backend, EvalConfig(variants=[get_variant("mrope")], progress=False), out).run()
     run = json.loads((out / "run.json").read_text())
     assert run["variants"]["mrope"]["weights"]["trained_for"] == "mrope"
 

@@ -51,15 +51,17 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """PEP 562: ``generate`` (what ``vniahd generate`` calls) imports the dataset writer on first
-    use, so ``import vniahd`` stays light."""
-    if name == "generate":
-        from vniahd.dataset.generate import generate
+if not TYPE_CHECKING:  # a module __getattr__ would make every misspelt name Any to a type checker
 
-        globals()[name] = generate
-        return generate
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __getattr__(name: str) -> Any:
+        """PEP 562: ``generate`` (what ``vniahd generate`` calls) imports the dataset writer on
+        first use, so ``import vniahd`` stays light."""
+        if name == "generate":
+            from vniahd.dataset.generate import generate
+
+            globals()[name] = generate
+            return generate
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

@@ -1,7 +1,7 @@
 """The functions behind vniahd's top-level API (``vniahd.generate``, ``vniahd.evaluation``, …).
 
 Each is the library call its CLI command makes, so Python and ``vniahd …`` behave the same:
-:func:`prepare_evaluation` + :meth:`Runner.run` is ``vniahd eval``, :func:`report` is
+:class:`EvalConfig` + :func:`prepare_evaluation` + :meth:`Runner.run` is ``vniahd eval``, :func:`report` is
 ``vniahd plot``. (``vniahd.generate`` is :func:`vniahd.dataset.generate.generate` itself, the
 function ``vniahd generate`` calls.) Importing this module is cheap: torch,
 transformers, OpenCV and matplotlib are imported inside the functions that need them.
@@ -9,18 +9,20 @@ transformers, OpenCV and matplotlib are imported inside the functions that need 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Union
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Union
 
 from vniahd.errors import VniahdError
 
 if TYPE_CHECKING:
     from vniahd.dataset import Dataset
+    from vniahd.evaluation.config import EvalConfig, Summary
     from vniahd.evaluation.planning.distributed import DistInfo
-    from vniahd.evaluation.runner import EvalSettings, Runner
+    from vniahd.evaluation.runner import Runner
     from vniahd.models.base import Backend
     from vniahd.prompt_templates import PromptTemplate
     from vniahd.rope.presets import Variant
@@ -72,87 +74,9 @@ def check_device_choice(device: str | None, device_map: str | None) -> None:
 def get_variant(spec: VariantLike) -> Variant:
     """A RoPE variant from a preset name (``"videorope"``), a spec (``"videorope:delta=1"``,
     ``"diagonal+lta:delta=0.5"``) or a JSON file; a :class:`~vniahd.rope.Variant` is returned as is."""
-    from vniahd.rope import Variant, parse_variant
+    from vniahd.rope import get_variant as resolve
 
-    if isinstance(spec, Variant):
-        return spec
-    if not isinstance(spec, str):
-        raise VniahdError(
-            f"a variant is a name, a spec string or a Variant, not {type(spec).__name__}; "
-            "e.g. 'mrope' or 'videorope:delta=1'"
-        )
-    return parse_variant(spec)
-
-
-def _count(value: int | str, flag: str, minimum: int) -> int:
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        n = minimum - 1
-    if n < minimum:
-        raise VniahdError(f"{flag} must be an integer >= {minimum} or 'auto', got {value!r}")
-    return n
-
-
-def eval_settings(
-    variants: VariantLike | Sequence[VariantLike],
-    *,
-    scoring: str = "reference",
-    limit: int | None = None,
-    prompt_template: str | PromptTemplate = "reference",
-    prompt: str = "reference",
-    max_new_tokens: int = 8,
-    encode_batch: int = 16,
-    cache_dir: StrPath | None = None,
-    prefix_sharing: bool = True,
-    prefill_chunk: int | str = "auto",
-    batch_size: int | str = "auto",
-    progress: bool = True,
-    dist: DistInfo | None = None,
-) -> EvalSettings:
-    """Check evaluation options given as ``vniahd eval`` takes them and build :class:`EvalSettings`.
-
-    ``prefill_chunk``: tokens per forward call, ``"auto"`` or 0 (off); ``batch_size``: a number or
-    ``"auto"``; ``prompt``: the prompt layout, ``reference`` or ``native``. Raises
-    :class:`VniahdError` on a bad value before any model is loaded.
-    """
-    from vniahd.errors import UnknownNameError
-    from vniahd.evaluation.runner import EvalSettings
-    from vniahd.evaluation.scoring import SCORING_MODES
-    from vniahd.prompt_templates import PromptTemplate, get_template
-
-    chunk = None if prefill_chunk == "auto" else _count(prefill_chunk, "--prefill-chunk", 0)
-    batch = batch_size if batch_size == "auto" else _count(batch_size, "--batch-size", 1)
-    if limit is not None and limit < 1:
-        raise VniahdError(f"--limit must be at least 1, got {limit}")
-    if max_new_tokens < 1:
-        raise VniahdError(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
-    if scoring not in SCORING_MODES:
-        raise UnknownNameError("scoring mode", scoring, SCORING_MODES)
-    from vniahd.evaluation.execution.prompt_layout import PROMPT_LAYOUTS
-
-    if prompt not in PROMPT_LAYOUTS:
-        raise UnknownNameError("prompt layout", prompt, PROMPT_LAYOUTS)
-    if isinstance(variants, str) or not isinstance(variants, Sequence):
-        variants = [variants]
-    template = (
-        prompt_template if isinstance(prompt_template, PromptTemplate) else get_template(prompt_template)
-    )
-    return EvalSettings(
-        variants=[get_variant(v) for v in variants],
-        scoring=scoring,
-        limit=limit,
-        template=template,
-        prompt=prompt,
-        max_new_tokens=max_new_tokens,
-        encode_chunk=encode_batch,
-        cache_root=cache_dir,
-        progress=progress,
-        prefix_sharing=prefix_sharing,
-        prefill_chunk=chunk,
-        batch_size=batch,
-        dist=dist,
-    )
+    return resolve(spec)
 
 
 def check_results_dir(out: StrPath, dataset_fingerprint: str, model_spec: str) -> None:
@@ -186,7 +110,7 @@ class PreparedEvaluation(NamedTuple):
 def prepare_evaluation(
     dataset: StrPath | Dataset,
     model: str | Backend,
-    variants: VariantLike | Sequence[VariantLike],
+    config: EvalConfig,
     *,
     out: StrPath,
     device: str | None = None,
@@ -194,22 +118,23 @@ def prepare_evaluation(
     frame_mode: str | None = None,
     device_map: str | None = None,
     dist: DistInfo | None = None,
-    **settings: Any,
 ) -> PreparedEvaluation:
-    """Everything ``vniahd eval`` does before scoring: check the options (:func:`eval_settings`,
-    ``settings`` are its keywords), open the dataset, check ``out``, join the process group under
-    torchrun, load the model (unless ``model`` is a loaded backend) and build the :class:`Runner`.
+    """Everything ``vniahd eval`` does before scoring, cheapest first: open the dataset, check
+    ``out``, take its lock (:class:`ResultsLock`: a second run into ``out`` is refused before
+    anything loads), join the process group under torchrun, load the model (unless ``model`` is
+    a loaded backend) and build the :class:`Runner`, which holds the lock until its run ends.
 
-    ``device`` (default ``cpu``) or ``device_map``, ``dtype`` (``auto``) and ``frame_mode``
-    (``video``) apply when ``model`` is a spec; a loaded backend already has them.
+    ``config`` was checked when built; ``device`` (default ``cpu``) or ``device_map``, ``dtype``
+    (``auto``) and ``frame_mode`` (``video``) apply when ``model`` is a spec; a loaded backend
+    already has them.
     """
     from vniahd.dataset import Dataset
     from vniahd.evaluation.planning import distributed
+    from vniahd.evaluation.results.lock import ResultsLock
     from vniahd.evaluation.runner import Runner
     from vniahd.models.base import resolve_device
 
     info = dist if dist is not None else distributed.from_env()
-    config = eval_settings(variants, dist=info, **settings)
     ds = dataset if isinstance(dataset, Dataset) else Dataset.open(dataset)
     if isinstance(model, str):
         check_device_choice(device, device_map)
@@ -226,7 +151,33 @@ def prepare_evaluation(
             )
         dev = model.options.device
         check_results_dir(out, ds.fingerprint, model.spec)
-    distributed.init(info, dev)
+    created = not Path(out).exists()
+    lock = ResultsLock(out, info.rank if info.enabled else None).acquire()
+    try:
+        distributed.init(info, dev)
+        backend, load_s = _load(model, config, info, dev, dtype, frame_mode, device_map)
+        return PreparedEvaluation(
+            Runner(ds, backend, config, out, dist=info, lock=lock), backend, info, load_s
+        )
+    except BaseException:
+        lock.release()
+        if created:  # leave no trace of a run that never started
+            lock.path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                Path(out).rmdir()
+        raise
+
+
+def _load(
+    model: str | Backend,
+    config: EvalConfig,
+    info: DistInfo,
+    dev: str,
+    dtype: str | None,
+    frame_mode: str | None,
+    device_map: str | None,
+) -> tuple[Backend, float]:
+    """The backend (``model`` itself when already loaded) and the seconds its loading took."""
     t0 = time.perf_counter()
     if isinstance(model, str) and config.progress and info.is_main:
         from vniahd.notices import status
@@ -244,9 +195,9 @@ def prepare_evaluation(
         )
     )
     load_s = time.perf_counter() - t0
-    if isinstance(model, str) and hasattr(backend, "progress"):
+    if isinstance(model, str):
         backend.progress = config.progress  # e.g. the tiny model's on-demand training bars
-    return PreparedEvaluation(Runner(ds, backend, config, out), backend, info, load_s)
+    return backend, load_s
 
 
 def _device_map_home(device_map: str) -> str:
@@ -278,31 +229,27 @@ def evaluate(
     encode_batch: int = 16,
     cache_dir: StrPath | None = None,
     prefix_sharing: bool = True,
-    prefill_chunk: int | str = "auto",
-    batch_size: int | str = "auto",
+    prefill_chunk: int | Literal["auto"] = "auto",
+    batch_size: int | Literal["auto"] = "auto",
     progress: bool = True,
-) -> dict[str, dict[str, Any]]:
+) -> Summary:
     """Score ``model`` on ``dataset`` under each RoPE variant into ``out`` (``vniahd eval``).
 
     ``dataset``: a directory or an opened :class:`~vniahd.dataset.Dataset`; ``model``: a spec
     (``random:qwen2-vl``, ``hf:PATH``, ``tiny``) or a backend from :func:`load_model`; ``variants``:
     names, specs or :class:`~vniahd.rope.Variant` objects (``"native"``: the model family's own);
     ``prompt``: ``"reference"`` (frames spliced bare) or ``"native"`` (the family's vision markers
-    and timestamps). The other keywords mirror the CLI flags (``prefix_sharing=False`` is
-    ``--no-prefix-sharing``, ``device_map`` is ``--device-map``). Resumable: a second call with the
-    same arguments scores only what is missing. Returns ``{variant: {"correct", "total", "accuracy"}}``.
+    and timestamps). The other keywords are :class:`~vniahd.evaluation.EvalConfig`'s fields and
+    mirror the CLI flags (``prefix_sharing=False`` is ``--no-prefix-sharing``, ``device_map`` is
+    ``--device-map``); bad values raise :class:`VniahdError` before anything loads. Resumable: a
+    second call with the same arguments scores only what is missing. Returns
+    ``{variant: {"correct", "total", "accuracy"}}`` (:class:`~vniahd.evaluation.VariantSummary`).
     """
+    from vniahd.evaluation.config import EvalConfig
     from vniahd.evaluation.planning import distributed
 
-    prepared = prepare_evaluation(
-        dataset,
-        model,
-        variants,
-        out=out,
-        device=device,
-        dtype=dtype,
-        frame_mode=frame_mode,
-        device_map=device_map,
+    config = EvalConfig(
+        variants=[variants] if isinstance(variants, str) or not isinstance(variants, Sequence) else variants,
         scoring=scoring,
         limit=limit,
         prompt_template=prompt_template,
@@ -314,6 +261,16 @@ def evaluate(
         prefill_chunk=prefill_chunk,
         batch_size=batch_size,
         progress=progress,
+    )
+    prepared = prepare_evaluation(
+        dataset,
+        model,
+        config,
+        out=out,
+        device=device,
+        dtype=dtype,
+        frame_mode=frame_mode,
+        device_map=device_map,
     )
     try:
         return prepared.runner.run()

@@ -134,9 +134,9 @@ def evaluate_variant(
     dataset, backend, variant, out_dir: Path, *, scoring: str, template, progress: bool
 ) -> dict:
     """Run the evaluator for ``variant`` into ``out_dir`` (it applies the variant's own weights)."""
-    from vniahd.evaluation import EvalSettings, Runner
+    from vniahd.evaluation import EvalConfig, Runner
 
-    settings = EvalSettings(variants=[variant], scoring=scoring, template=template, progress=progress)
+    settings = EvalConfig(variants=[variant], scoring=scoring, prompt_template=template, progress=progress)
     return Runner(dataset, backend, settings, out_dir).run()
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vniahd.errors import VniahdError
+
 CACHE_ENV = "VNIAHD_CACHE"
 
 
@@ -101,3 +103,29 @@ def sha256_bytes(*chunks: bytes | str) -> str:
 def sha256_json(obj: Any) -> str:
     """Stable hash of a JSON-able object (sorted keys)."""
     return sha256_bytes(json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str))
+
+
+def check_out_dir(out: str | os.PathLike, purpose: str) -> None:
+    """A VniahdError unless ``--out`` ``out`` is (or can become) a directory: not a file, not a
+    broken symbolic link, not under a file. Creates nothing; ``purpose`` names what goes there
+    (``"report"``, ``"dataset"``)."""
+    out = Path(out)
+    if out.is_symlink() and not out.exists():
+        raise VniahdError(
+            f"--out {out} is a broken symbolic link (to {os.readlink(out)}); create its target, "
+            "remove it or choose another directory"
+        )
+    if out.exists():
+        if not out.is_dir():
+            raise VniahdError(
+                f"--out {out} is a file, not a directory; choose a directory for the {purpose} "
+                "(it is created if missing)"
+            )
+        return
+    for parent in out.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise VniahdError(
+                    f"--out {out} cannot be created: {parent} is a file; choose a directory for the {purpose}"
+                )
+            return

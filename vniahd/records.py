@@ -2,9 +2,11 @@
 
 - :class:`Sample` — one planned benchmark sample (plan → dataset ``samples.parquet`` → evaluate);
   :meth:`Sample.from_row` turns a parquet/DataFrame row back into a ``Sample``.
-- result lines — one JSON object per (sample, variant, scoring) in ``results*.jsonl``:
-  :data:`RESULT_KEYS` every line carries, :func:`result_key` (the resume key) and
-  :func:`check_result` (the one validator, used by the evaluator's reader and by reports).
+- result lines — one JSON object per (sample, variant, scoring) in ``results*.jsonl``
+  (:data:`RESULTS_GLOB`): :data:`RESULT_KEYS` every line carries, **the** identity of a result
+  (:func:`result_key` within a results directory, :data:`RESULT_IDENTITY` across directories),
+  :func:`check_result` (the one validator) and :func:`read_result_file` / :func:`read_results`
+  (the one reader, torn last lines dropped; used by the evaluator and by reports).
 - :class:`RunManifest` — ``run.json``: what produced a results directory, and **the** identity rule
   (:meth:`RunManifest.mismatches`): results may only be pooled or appended when the dataset, the
   model (spec and weights), the frame mode, the prompt (template and layout) and the generation
@@ -22,7 +24,18 @@ from typing import Any
 
 from vniahd.errors import VniahdError
 
-__all__ = ["RESULT_KEYS", "RunManifest", "Sample", "check_result", "result_key"]
+__all__ = [
+    "RESULTS_GLOB",
+    "RESULT_IDENTITY",
+    "RESULT_KEYS",
+    "RunManifest",
+    "Sample",
+    "check_result",
+    "read_result_file",
+    "read_results",
+    "result_files",
+    "result_key",
+]
 
 
 # ---- samples --------------------------------------------------------------------------------------
@@ -101,9 +114,19 @@ RESULT_KEYS = (
 )
 
 
+#: What tells results apart within one results directory (whose run.json fixes the dataset and
+#: the model): one line per (sample, variant, scoring). It is the resume key.
+RESULT_KEY_FIELDS = ("sample_id", "variant", "scoring")
+#: A result's identity across results directories (the report's record columns): the same
+#: dataset and model (:meth:`RunManifest.origin`: ``dataset``, ``model_spec``, ``model_fp``)
+#: and the same :data:`RESULT_KEY_FIELDS`.
+RESULT_IDENTITY = ("dataset", "model_spec", "model_fp", *RESULT_KEY_FIELDS)
+
+
 def result_key(rec: Mapping[str, Any]) -> tuple[str, str, str]:
-    """The resume key: one line per (sample, variant, scoring) in a results directory."""
-    return (str(rec["sample_id"]), str(rec["variant"]), str(rec["scoring"]))
+    """The resume key (:data:`RESULT_KEY_FIELDS`) of a result line."""
+    sample_id, variant, scoring = (str(rec[k]) for k in RESULT_KEY_FIELDS)
+    return (sample_id, variant, scoring)
 
 
 def check_result(obj: Any, where: str) -> dict[str, Any]:
@@ -134,6 +157,85 @@ def check_result(obj: Any, where: str) -> dict[str, Any]:
     if not 0.0 <= float(obj["depth"]) <= 1.0:
         raise VniahdError(f"{where}: 'depth' must be a fraction in [0, 1], got {obj['depth']}")
     return obj
+
+
+# ---- result files -------------------------------------------------------------------------------
+#: The result files of a results directory: ``results.jsonl``, or per-rank ``results.rank{K}.jsonl``.
+RESULTS_GLOB = "results*.jsonl"
+
+
+def result_files(results_dir: str | Path, pattern: str = RESULTS_GLOB) -> list[Path]:
+    """The files of ``results_dir`` matching ``pattern`` (default: its result files), sorted."""
+    return sorted(Path(results_dir).glob(pattern))
+
+
+def read_checked(path: Path) -> bytes:
+    """The bytes of a results or report input file, or one VniahdError saying why it cannot be read
+    (a directory, unreadable, not UTF-8 text)."""
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise VniahdError(
+            f"{path} is a directory, not a results file; rename it or pass the results files themselves"
+        ) from None
+    except OSError as exc:
+        raise VniahdError(f"cannot read {path} ({exc.strerror or exc}); check its permissions") from None
+    try:
+        data.decode("utf-8")  # result lines are ASCII JSON, so even a torn tail decodes
+    except UnicodeDecodeError:
+        raise VniahdError(
+            f"{path} is not UTF-8 text; pass results written by 'vniahd eval' or an all_accuracies.json file"
+        ) from None
+    return data
+
+
+def read_result_file(
+    path: Path, notes: list[str] | None = None
+) -> tuple[list[tuple[int, dict[str, Any]]], int]:
+    """The JSON objects of a jsonl file, each with its line number, and the byte length of the
+    file's valid prefix.
+
+    A run killed mid-write can leave a torn *last* line (no newline, half an object): it is
+    dropped (a note goes to ``notes``) and left out of the valid prefix, which the writer cuts
+    back to before it appends. A line that is not valid JSON *before* the last one is no crash
+    artefact: a :class:`VniahdError` names the file and line, as does a line that is not an object.
+    """
+    lines = read_checked(path).split(b"\n")
+    records: list[tuple[int, dict[str, Any]]] = []
+    pos = 0
+    for i, raw in enumerate(lines):
+        end = pos + len(raw) + (0 if i == len(lines) - 1 else 1)
+        if not raw.strip():
+            pos = end
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            if all(not r.strip() for r in lines[i + 1 :]):
+                if notes is not None:
+                    notes.append(
+                        f"{path.name}, line {i + 1}: torn last line skipped "
+                        "(run interrupted or still running)"
+                    )
+                return records, pos
+            raise VniahdError(
+                f"{path}, line {i + 1}: not valid JSON ({exc.msg}) and not the last line, so not a "
+                "torn write; fix or delete that line"
+            ) from None
+        if not isinstance(obj, dict):
+            raise VniahdError(
+                f"{path}, line {i + 1}: expected a JSON object per line, got {type(obj).__name__}; "
+                "fix or delete that line"
+            )
+        records.append((i + 1, obj))
+        pos = end
+    return records, pos
+
+
+def read_results(results_dir: str | Path, pattern: str = RESULTS_GLOB) -> list[dict[str, Any]]:
+    """Every complete record of ``results_dir``'s result files (shards included;
+    ``pattern="timings*.jsonl"`` reads the measurements instead), torn last lines dropped."""
+    return [obj for path in result_files(results_dir, pattern) for _, obj in read_result_file(path)[0]]
 
 
 # ---- run.json -----------------------------------------------------------------------------------
@@ -214,6 +316,3 @@ class RunManifest:
             if ours != other_value:
                 out.append((".".join(key), ours, other_value))
         return out
-
-    def same_origin(self, other: RunManifest | Mapping[str, Any]) -> bool:
-        return not self.mismatches(other)

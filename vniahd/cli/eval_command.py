@@ -212,30 +212,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_eval(args: argparse.Namespace) -> int:
     from vniahd._api import prepare_evaluation
+    from vniahd.evaluation.config import EvalConfig
     from vniahd.evaluation.planning import distributed
 
+    config = EvalConfig.from_args(args)  # every option checked before anything is opened
     info = distributed.from_env()
     prepared = prepare_evaluation(
         args.dataset,
         args.model,
-        args.variant,
+        config,
         out=args.out,
         device=args.device,
         dtype=args.dtype,
         frame_mode=args.frame_mode,
         device_map=args.device_map,
         dist=info,
-        scoring=args.scoring,
-        limit=args.limit,
-        prompt_template=args.prompt_template,
-        prompt=args.prompt,
-        max_new_tokens=args.max_new_tokens,
-        encode_batch=args.encode_batch,
-        cache_dir=args.cache_dir,
-        progress=not args.no_progress,
-        prefix_sharing=not args.no_prefix_sharing,
-        prefill_chunk=args.prefill_chunk,
-        batch_size=args.batch_size,
     )
     runner, backend, load_s = prepared.runner, prepared.backend, prepared.load_seconds
     try:

@@ -80,8 +80,7 @@ def _build_demo(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from vniahd.errors import VniahdError
     from vniahd.media import fingerprint_video, video_info
-    from vniahd.media.haystack import plan_sampling
-    from vniahd.media.readers import probe_timing
+    from vniahd.media.timing import plan_sampling, probe_timing
     from vniahd.notices import warn
 
     info = video_info(args.video, backend=args.backend)

@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any
 
+from vniahd.variant_spec import SPEC_HELP
+
 ORDER = 10
 
 _POS_EPILOG = """\
@@ -33,19 +35,6 @@ The wavelength of pair n is 2*pi*theta^(2n/d) positions; pair 0 turns fastest. -
 {"variant": NAME, "axes": [...]} with "t", "h" or "w" per pair ("t" for every pair of a
 uniform allocation).
 """
-
-
-# Kept literal (not imported from vniahd.rope.presets) so that 'vniahd --help' does not import
-# torch; tests/test_rope_cli.py checks it names every registered layout and allocation.
-SPEC_HELP = (
-    "a preset name (see 'vniahd variants'); a preset with overrides 'NAME:key=value,...' "
-    "(e.g. 'videorope:delta=0.5,text_after=paper'); a custom 'LAYOUT+ALLOCATION[:key=value,...]' "
-    "(e.g. 'diagonal+lta:delta=0.5'; layouts: vanilla, tad, mrope, mrope-timed, mrope-frames, diagonal; "
-    "allocations: uniform, mrope-blocks, lta, lta-sequential, interleaved); or a JSON file path. "
-    "Keys: diagonal: delta (default 2), text_after=code|paper (default code); mrope-timed: "
-    "second_per_grid_t (default 1.0), tokens_per_second (default 2); any non-uniform "
-    "allocation: sections=t/h/w."
-)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -157,9 +146,9 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def cmd_variants(args: argparse.Namespace) -> int:
+    from vniahd.rope import NATIVE_VARIANT, PRESETS
     from vniahd.rope.allocations import ALLOCATIONS
     from vniahd.rope.layouts import LAYOUTS
-    from vniahd.rope.presets import NATIVE_VARIANT, PRESETS
 
     if args.json:
         print(json.dumps([v.to_dict() for v in [*PRESETS.values(), NATIVE_VARIANT]], indent=2))
@@ -182,8 +171,8 @@ def cmd_variants(args: argparse.Namespace) -> int:
 
 def _resolve_variant(spec: str, delta: float | None):
     from vniahd.errors import VniahdError
+    from vniahd.rope import make_variant, parse_variant
     from vniahd.rope.layouts import get_layout
-    from vniahd.rope.presets import make_variant, parse_variant
 
     variant = parse_variant(spec)
     if delta is None:
@@ -263,8 +252,8 @@ def cmd_positions(args: argparse.Namespace) -> int:
 
 def cmd_freqs(args: argparse.Namespace) -> int:
     from vniahd.errors import VniahdError
+    from vniahd.rope import make_variant, parse_variant
     from vniahd.rope.allocations import axis_names
-    from vniahd.rope.presets import make_variant, parse_variant
     from vniahd.rope.rotation import temporal_period, wavelengths
 
     if args.head_dim < 2 or args.head_dim % 2:

@@ -21,8 +21,29 @@ frame is dropped (recorded as ``haystack.dropped_frames``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from vniahd.dataset.install import check_dataset_out
+from vniahd.dataset.protocols import resolve_options
+from vniahd.dataset.writer import write_dataset
 from vniahd.errors import VniahdError
+from vniahd.media import build_demo_haystack, load_haystack, parse_size
+from vniahd.media.sampling import check_resize
+from vniahd.needles import check_images, load_needle_set, parse_colour
+from vniahd.notices import status, warn
+from vniahd.plan import (
+    DRAWS,
+    Sample,
+    check_distractor_coverage,
+    get_schedule,
+    parse_depths,
+    parse_lengths,
+    parse_period,
+    plan_samples,
+)
+
+if TYPE_CHECKING:
+    from vniahd.dataset import Dataset
 
 #: Longest haystack accepted, in frames (10x the reference's longest, 2900; 27.8 h at 1 fps).
 MAX_LENGTH = 100_000
@@ -51,7 +72,7 @@ def generate(
     draws: str | None = None,
     resize: str | None = None,
     protocol: str | None = None,
-):
+) -> Dataset:
     """Generate a dataset directory; returns the opened :class:`~vniahd.dataset.Dataset`.
 
     ``haystack`` is a video path or ``"demo"`` (builds/reuses the demo haystack); ``needles`` a
@@ -66,22 +87,6 @@ def generate(
     ``draws``: ``"hashed"`` or ``"reference"`` (:mod:`vniahd.plan.planner`); ``resize``: ``"pil"``
     or ``"torch-bicubic"`` (:func:`vniahd.media.sampling.resize_frame`).
     """
-    from vniahd.dataset.protocols import resolve_options
-    from vniahd.dataset.writer import check_out_dir, write_dataset
-    from vniahd.media import build_demo_haystack, load_haystack, parse_size
-    from vniahd.media.sampling import check_resize
-    from vniahd.needles import check_images, load_needle_set, parse_colour
-    from vniahd.notices import warn
-    from vniahd.plan import (
-        DRAWS,
-        Sample,
-        check_distractor_coverage,
-        get_schedule,
-        parse_depths,
-        parse_lengths,
-        parse_period,
-        plan_samples,
-    )
 
     opts = resolve_options(
         protocol,
@@ -120,7 +125,7 @@ def generate(
     if fps is None or fps <= 0:
         raise VniahdError(f"--fps must be positive, got {fps}")
     background = parse_colour(needle_background)
-    check_out_dir(out)
+    check_dataset_out(out)
     nset = load_needle_set(needles, distractor_needles)
     check_images(nset)  # decode every image now: a damaged one fails before the haystack is decoded
     needle_spec = [(n.id, len(n.distractors)) for n in nset]
@@ -166,8 +171,6 @@ def generate(
             f"needs at least {fpg}; use a longer video or a higher --fps"
         )
     if fpg != 1 and len(hay) % fpg and progress:
-        from vniahd.notices import status
-
         status(
             f"the haystack's {len(hay)} frames make {slots} groups of {fpg}; the last frame is "
             "dropped (recorded as haystack.dropped_frames)"

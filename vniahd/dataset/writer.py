@@ -31,20 +31,19 @@ configuration (``needle_background``).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import shutil
 import sys
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vniahd.dataset import layout
+from vniahd.dataset.export import export_videos as _export
+from vniahd.dataset.install import install, prepare_dir, staging
+from vniahd.dataset.reader import Dataset
 from vniahd.errors import VniahdError
 from vniahd.files import atomic_path, atomic_write, sha256_file, sha256_json, write_json_atomic
 from vniahd.needles.images import (
@@ -56,7 +55,9 @@ from vniahd.needles.images import (
     read_rgb,
 )
 from vniahd.needles.schema import Needle, NeedleSet
+from vniahd.notices import warn
 from vniahd.plan.planner import COLUMNS, Sample, distractor_image_name, needle_image_name
+from vniahd.provenance import provenance
 
 CHUNK_FRAMES = 64
 
@@ -84,14 +85,6 @@ def stored_frame_count(samples: Sequence[Sample], total: int) -> int:
         return 0
     ends = [s.haystack_offset + s.length for s in samples]
     return total if max(ends) > total else max(ends)
-
-
-def load_rgb(
-    path: Path, size: tuple[int, int], background: tuple[int, int, int] = DEFAULT_BACKGROUND
-) -> np.ndarray:
-    """An image file as uint8 RGB at ``size`` (H, W), antialiased bicubic like the frames;
-    transparency is composited on ``background`` (see :mod:`vniahd.needles.images`)."""
-    return read_rgb(path, size, background)[0]
 
 
 def _save_png(arr: np.ndarray, path: Path) -> None:
@@ -163,177 +156,6 @@ def dataset_fingerprint(
     )
 
 
-def _prepare_dir(out: Path, fingerprint: str, overwrite: bool, quiet: bool = False) -> Path:
-    """Refuse to mix datasets: a non-empty ``out`` must be this same dataset, or --overwrite.
-
-    Nothing is changed here; returns the directory the dataset will be moved into (``out``
-    resolved when it exists, so a symlinked ``out`` is written where it points).
-    """
-    if out.is_symlink() and not out.exists():
-        raise VniahdError(
-            f"--out {out} is a symlink to {os.readlink(out)}, which does not exist; create "
-            "the target directory or choose another --out"
-        )
-    if out.exists() and not out.is_dir():
-        raise VniahdError(f"--out {out} is a file; give a directory path")
-    if not out.exists():
-        return out.absolute()
-    try:
-        entries = [p.name for p in out.iterdir()]
-    except OSError as exc:
-        raise VniahdError(
-            f"cannot read --out {out} ({exc.strerror or exc}); choose a directory you can write to"
-        ) from None
-    if not entries:
-        return out.resolve()
-    if not layout.is_dataset_dir(out):
-        if set(entries) <= set(layout.OWNED):
-            from vniahd.notices import warn
-
-            if not quiet:
-                warn(
-                    f"--out {out} holds an incomplete dataset (no {layout.CONFIG}: a generate that was "
-                    "interrupted); replacing it"
-                )
-            return out.resolve()
-        raise VniahdError(
-            f"--out {out} is not empty and holds no vniahd dataset; choose another --out "
-            "(an empty or new directory)"
-        )
-    try:
-        old = json.loads((out / layout.CONFIG).read_text()).get("fingerprint")
-    except (OSError, ValueError, AttributeError):
-        old = None
-    if old != fingerprint and not overwrite:
-        raise VniahdError(
-            f"--out {out} already holds a different dataset; pass --overwrite to replace it "
-            "or choose another --out"
-        )
-    return out.resolve()
-
-
-def check_out_dir(out: str | Path) -> None:
-    """The checks on ``--out`` that need no fingerprint (a file, a broken link, a directory of
-    other things), so that ``generate`` can refuse before decoding anything."""
-    _prepare_dir(Path(out), fingerprint="", overwrite=True, quiet=True)
-
-
-_STAGE, _OLD = "partial", "old"
-
-
-def _stage_prefix(name: str, kind: str) -> str:
-    return f".{name}.{kind}-"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
-def _sweep_stale(parent: Path, name: str) -> None:
-    """Remove staging directories of ``name`` left by runs that were killed (their pid is gone)."""
-    try:
-        siblings = list(parent.iterdir())
-    except OSError:
-        return
-    for p in siblings:
-        for kind in (_STAGE, _OLD):
-            prefix = _stage_prefix(name, kind)
-            if p.name.startswith(prefix) and p.is_dir() and not p.is_symlink():
-                pid = p.name[len(prefix) :].split("-", 1)[0]
-                if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
-                    shutil.rmtree(p, ignore_errors=True)
-
-
-def _dir_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o777 & ~mask
-
-
-@contextlib.contextmanager
-def _staging(target: Path) -> Iterator[Path]:
-    """A fresh hidden sibling of ``target`` to build the dataset in; removed (with any parent
-    directories this call created) if the block fails."""
-    parent = target.parent
-    created: list[Path] = []
-    p = parent
-    while not p.exists() and p != p.parent:
-        created.append(p)
-        p = p.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        _sweep_stale(parent, target.name)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{_stage_prefix(target.name, _STAGE)}{os.getpid()}-", dir=parent))
-        os.chmod(tmp, _dir_mode())
-    except OSError as exc:
-        _remove_created(created)
-        raise VniahdError(
-            f"cannot write in {parent} ({exc.strerror or exc}); choose an --out in a writable directory"
-        ) from None
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        _remove_created(created)
-        raise
-
-
-def _remove_created(created: list[Path]) -> None:
-    for d in created:  # deepest first
-        try:
-            d.rmdir()
-        except OSError:
-            break
-
-
-def _install(tmp: Path, target: Path) -> None:
-    """Move the finished dataset ``tmp`` to ``target`` (absent, empty, or an older dataset)."""
-    if not target.exists() or not any(target.iterdir()):
-        try:
-            os.rename(tmp, target)  # rename(2) also replaces an empty directory
-        except OSError as exc:
-            raise VniahdError(
-                f"could not move the finished dataset to {target} ({exc.strerror or exc}): "
-                "did another run write there meanwhile? Run the same command again"
-            ) from None
-        return
-    prefix = f"{_stage_prefix(target.name, _OLD)}{os.getpid()}-"
-    old = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
-    moved_out: list[str] = []
-    moved_in: list[str] = []
-    try:
-        # the completeness marker goes first and comes back last
-        for name in (layout.CONFIG, *(n for n in layout.OWNED if n != layout.CONFIG)):
-            if os.path.lexists(target / name):
-                os.rename(target / name, old / name)
-                moved_out.append(name)
-        for name in sorted(os.listdir(tmp), key=lambda n: n == layout.CONFIG):
-            os.rename(tmp / name, target / name)
-            moved_in.append(name)
-    except OSError as exc:
-        for name in reversed(moved_in):
-            with contextlib.suppress(OSError):
-                os.rename(target / name, tmp / name)
-        for name in reversed(moved_out):
-            with contextlib.suppress(OSError):
-                os.rename(old / name, target / name)
-        with contextlib.suppress(OSError):
-            old.rmdir()
-        raise VniahdError(
-            f"could not replace the dataset in {target} ({exc.strerror or exc}); the old "
-            "dataset is kept; check that the directory is writable and retry"
-        ) from None
-    shutil.rmtree(old, ignore_errors=True)  # symlinks inside are unlinked, never followed
-    with contextlib.suppress(OSError):
-        tmp.rmdir()
-
-
 def _file_record(source: str | None) -> dict[str, Any]:
     """An input file as its resolved path and SHA-256 (the path as given when it is not a file)."""
     if not source:
@@ -384,8 +206,6 @@ def write_dataset(
     The directory is built beside ``out_dir`` and moved into place when complete: on any error
     ``out_dir`` is left as it was.
     """
-    from vniahd.dataset.reader import Dataset
-    from vniahd.notices import warn
 
     frames = haystack_frames
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -441,7 +261,7 @@ def write_dataset(
         needles_info.update({"distractor_source": dist["path"], "distractor_source_sha256": dist["sha256"]})
     fingerprint = dataset_fingerprint(config, hkey, needle_set.fingerprint, samples)
     out = Path(out_dir)
-    target = _prepare_dir(out, fingerprint, overwrite)
+    target = prepare_dir(out, fingerprint, overwrite)
     if alpha:
         names = ", ".join(p.name for _, p in alpha[:3]) + (", …" if len(alpha) > 3 else "")
         warn(
@@ -450,7 +270,7 @@ def write_dataset(
             "in dataset.json; pass --needle-background COLOUR to choose another"
         )
 
-    with _staging(target) as tmp:
+    with staging(target) as tmp:
         try:
             _write_entries(
                 tmp,
@@ -474,7 +294,7 @@ def write_dataset(
                 "as it was; free some space or fix the permissions and run the same command "
                 "again"
             ) from None
-        _install(tmp, target)
+        install(tmp, target)
     return Dataset.open(out)
 
 
@@ -494,7 +314,6 @@ def _write_entries(
     progress: bool,
 ) -> None:
     """Write every dataset entry into the staging directory ``tmp`` (dataset.json last)."""
-    from vniahd.notices import warn
 
     with atomic_path(tmp / layout.HAYSTACK) as npy:
         mm = np.lib.format.open_memmap(npy, mode="w+", dtype=np.uint8, shape=stored.shape)
@@ -527,8 +346,6 @@ def _write_entries(
     with atomic_path(tmp / layout.SAMPLES) as parquet:
         pq.write_table(samples_table(samples), parquet)
 
-    from vniahd.provenance import provenance
-
     meta = {
         "format": layout.FORMAT,
         "format_version": layout.format_version(int(config.get("frames_per_group", 1))),
@@ -543,7 +360,6 @@ def _write_entries(
     }
     if export_videos:
         # Written before dataset.json so a complete dataset always has its requested exports.
-        from vniahd.dataset.export import export_videos as _export
 
         _export(tmp, meta, samples, stored, fps=float(config.get("fps") or 1.0), progress=progress)
     write_json_atomic(tmp / layout.CONFIG, meta)

@@ -1,88 +1,36 @@
-"""Evaluation: prompt templates, the embedding cache, scoring modes, the resumable runner, results.
+"""Evaluation: score a backend on a dataset under RoPE variants into a resumable results directory.
 
-Typical use::
+Typical use (what ``vniahd.evaluate`` does, with a model loaded once)::
 
     from vniahd.dataset import Dataset
     from vniahd.models import get_backend
-    from vniahd.rope import get_variant
-    from vniahd.evaluation import EvalSettings, Runner
+    from vniahd.evaluation import EvalConfig, Runner
 
-    runner = Runner(Dataset.open("data/demo"), get_backend("random:qwen2-vl"),
-                    EvalSettings(variants=[get_variant("mrope")]), "results/demo-random")
+    config = EvalConfig(variants=["mrope"], batch_size=4)   # checked here, recorded in run.json
+    runner = Runner(Dataset.open("data/demo"), get_backend("random:qwen2-vl"), config,
+                    "results/demo-random")
     summary = runner.run()   # {"mrope": {"correct": .., "total": .., "accuracy": ..}}
+
+The internals live in the subpackages, by stage: ``planning`` (work plan, FLOPs, ETA, ranks),
+``execution`` (samples, prefix sharing, chunked prefill, the embedding cache), ``results``
+(the jsonl store, the sink, the lock); import them from their modules.
 """
 
-from vniahd.evaluation.contracts import BackendLike, DatasetLike, TextModelBackendLike, TokenizerLike
-from vniahd.evaluation.execution.chunked import Feed, default_prefill_chunk, forward_rows
-from vniahd.evaluation.execution.embedding_cache import CacheStats, EmbeddingCache
-from vniahd.evaluation.execution.memory import PeakMemory
-from vniahd.evaluation.execution.prefix import PromptSource, SharedPrefix, fork_cache
-from vniahd.evaluation.execution.samples import Prepared
-from vniahd.evaluation.execution.variants import build_segments
-from vniahd.evaluation.planning.distributed import DistInfo
-from vniahd.evaluation.planning.flops import FlopCounter, ModelShape, trie_flops
-from vniahd.evaluation.planning.work_plan import length_groups, order_samples, prefix_groups
-from vniahd.evaluation.results.store import (
-    REQUIRED_KEYS,
-    ResultsWriter,
-    check_and_write_run,
-    check_run,
-    read_results,
-    result_key,
-    summarize,
-)
-from vniahd.evaluation.runner import EvalSettings, Runner
-from vniahd.evaluation.scoring import (
-    SCORING_MODES,
-    Context,
-    SampleInputs,
-    Score,
-    parse_choice,
-    score,
-    score_batch,
-)
-from vniahd.prompt_templates import TEMPLATES, PromptTemplate, get_template
+from vniahd.evaluation.config import EvalConfig, Summary, VariantSummary
+from vniahd.evaluation.contracts import BackendLike, DatasetLike, TokenizerLike
+from vniahd.evaluation.results.store import read_results, summarize
+from vniahd.evaluation.runner import Runner
+from vniahd.evaluation.scoring import SCORING_MODES
 
 __all__ = [
+    "SCORING_MODES",
     "BackendLike",
     "DatasetLike",
-    "TextModelBackendLike",
-    "TokenizerLike",
-    "Context",
-    "DistInfo",
-    "Feed",
-    "FlopCounter",
-    "ModelShape",
-    "PeakMemory",
-    "PromptSource",
-    "SharedPrefix",
-    "check_run",
-    "default_prefill_chunk",
-    "fork_cache",
-    "forward_rows",
-    "prefix_groups",
-    "score_batch",
-    "trie_flops",
-    "CacheStats",
-    "EmbeddingCache",
-    "EvalSettings",
-    "Prepared",
-    "PromptTemplate",
-    "REQUIRED_KEYS",
-    "ResultsWriter",
+    "EvalConfig",
     "Runner",
-    "SCORING_MODES",
-    "SampleInputs",
-    "Score",
-    "TEMPLATES",
-    "build_segments",
-    "check_and_write_run",
-    "get_template",
-    "length_groups",
-    "order_samples",
-    "parse_choice",
+    "Summary",
+    "TokenizerLike",
+    "VariantSummary",
     "read_results",
-    "result_key",
-    "score",
     "summarize",
 ]

@@ -1,17 +1,23 @@
-"""What the evaluator needs from the other packages, as structural types (typing only).
+"""What the evaluator needs from the other packages, as structural types.
 
 The evaluator never imports a concrete backend or dataset class: anything with these members
 works (a :class:`vniahd.models.base.Backend` subclass, a :class:`vniahd.dataset.Dataset`, or a
-test double). These Protocols only document and type-check that contract; nothing checks them at
-run time.
+test double). The backend contract is split into small Protocols, each one side of a model, and a
+module takes the narrowest it uses:
 
-- :class:`BackendLike`: one loaded model (see :class:`vniahd.models.base.Backend`), with its
-  :class:`TokenizerLike` tokenizer (see :class:`vniahd.models.tokenizer.TextTokenizer`);
-- :class:`TextModelBackendLike`: a backend that also exposes its transformers text model and LM
-  head (the FLOP model of :mod:`vniahd.evaluation.planning.flops`);
+- :class:`ModelIdentity`: spec, seed, family, options, fingerprint, ``describe()`` (run.json);
+- :class:`FrameEncoder`: frames → embedding rows (the embedding cache);
+- :class:`TextModel`: rows → hidden states → logits over a KV cache, with its
+  :class:`TokenizerLike` tokenizer (scoring, chunked prefill, prefix sharing);
+- :class:`VariantApplication`: the rotary config and ``use_variant`` / ``variant_record``;
+- :class:`BackendLike`: all four (the runner);
+- :class:`TextModelBackendLike`: a :class:`TextModel` that also exposes its transformers text
+  model and LM head (the FLOP model of :mod:`vniahd.evaluation.planning.flops`);
 - :class:`DatasetLike`: a generated dataset directory (see :class:`vniahd.dataset.Dataset`).
 
-Variants are :class:`vniahd.rope.Variant` itself.
+The backend Protocols are ``runtime_checkable`` (tests check the shipped backends against them);
+the evaluator itself never probes a backend for members. Variants are
+:class:`vniahd.rope.Variant` itself.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -51,31 +57,36 @@ class TokenizerLike(Protocol):
     def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str: ...
 
 
-class BackendLike(Protocol):
-    """What the evaluator uses of a model backend (:class:`vniahd.models.base.Backend`)."""
+@runtime_checkable
+class ModelIdentity(Protocol):
+    """What names a loaded model in results and run.json."""
 
     @property
     def spec(self) -> str: ...
+
     @property
     def seed(self) -> int | None: ...  # training seed of the weights, if seeded (result lines)
 
     @property
-    def tokenizer(self) -> TokenizerLike: ...
+    def family(self) -> str: ...  # vniahd.models.families key, "" for none (native, markup)
 
     @property
-    def rotary(self) -> RotaryConfig: ...
+    def options(self) -> BackendOptions: ...  # device, dtype, frame mode as asked
+
+    #: whether loading or applying a variant may show progress bars (set by the API)
+    progress: bool
+
+    def fingerprint(self) -> str: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class RowSpace(Protocol):
+    """Where and how wide the evaluator's embedding rows are (:mod:`vniahd.models.rows`)."""
 
     @property
-    def options(self) -> BackendOptions: ...
-
-    @property
-    def layout_params(self) -> Mapping[str, Any]: ...
-
-    @property
-    def can_crop_cache(self) -> bool: ...  # False: recurrent layers, no prefix sharing
-
-    @property
-    def cache_note(self) -> str: ...  # why the cache cannot be cropped (run.json)
+    def row_width(self) -> int: ...  # columns of one embedding row (≥ hidden_size)
 
     @property
     def device(self) -> torch.device: ...
@@ -83,22 +94,30 @@ class BackendLike(Protocol):
     @property
     def dtype(self) -> torch.dtype: ...
 
-    @property
-    def hidden_size(self) -> int: ...
 
-    # ---- frame encoder -------------------------------------------------------------------
+@runtime_checkable
+class FrameEncoder(RowSpace, Protocol):
+    """uint8 frames → visual embedding rows (the embedding cache's side)."""
+
     def visual_grid(self, frame_size: tuple[int, int]) -> tuple[int, int]: ...
+
+    def tokens_per_frame(self, frame_size: tuple[int, int]) -> int: ...
 
     def encode_frames(self, frames: np.ndarray) -> torch.Tensor: ...
 
     def encoder_fingerprint(self, frame_size: tuple[int, int]) -> str: ...
 
-    # ---- identity ------------------------------------------------------------------------
-    def fingerprint(self) -> str: ...
 
-    def describe(self) -> dict[str, Any]: ...
+@runtime_checkable
+class TextModel(RowSpace, Protocol):
+    """Embedding rows → hidden states → logits, over a KV cache (the scorer's side)."""
 
-    # ---- text path -----------------------------------------------------------------------
+    @property
+    def tokenizer(self) -> TokenizerLike: ...
+
+    @property
+    def hidden_size(self) -> int: ...  # the model's width d
+
     def embed_text(self, ids: list[int]) -> torch.Tensor: ...
 
     def hidden_states(
@@ -117,14 +136,36 @@ class BackendLike(Protocol):
 
     def new_cache(self) -> Any: ...  # a transformers DynamicCache
 
-    # ---- variants ------------------------------------------------------------------------
+    @property
+    def can_crop_cache(self) -> bool: ...  # False: recurrent layers, no prefix sharing
+
+    @property
+    def cache_note(self) -> str: ...  # why the cache cannot be cropped (run.json)
+
+
+@runtime_checkable
+class VariantApplication(Protocol):
+    """Applying a RoPE variant to the model: the only way the evaluator applies one."""
+
+    @property
+    def rotary(self) -> RotaryConfig: ...
+
+    @property
+    def layout_params(self) -> Mapping[str, Any]: ...  # e.g. tokens_per_second (timed layouts)
+
     def variant_record(self, variant: Variant) -> dict[str, Any]: ...
 
     def use_variant(self, variant: Variant) -> AbstractContextManager[dict[str, Any]]: ...
 
 
-class TextModelBackendLike(BackendLike, Protocol):
-    """A :class:`BackendLike` exposing its transformers text model (``config``: hidden size,
+@runtime_checkable
+class BackendLike(ModelIdentity, FrameEncoder, TextModel, VariantApplication, Protocol):
+    """Everything the evaluator uses of a model backend (:class:`vniahd.models.base.Backend`);
+    a module that needs one side only takes that side's Protocol."""
+
+
+class TextModelBackendLike(TextModel, Protocol):
+    """A :class:`TextModel` exposing its transformers text model (``config``: hidden size,
     layers, heads …) and LM head: what :mod:`vniahd.evaluation.planning.flops` counts."""
 
     @property

@@ -37,8 +37,14 @@ import numpy as np
 import torch
 
 from vniahd.errors import VniahdError
+from vniahd.evaluation.config import EvalConfig
 from vniahd.evaluation.execution.prompt_layout import text_chunks
+from vniahd.evaluation.runner import Runner
+from vniahd.evaluation.scoring import score
 from vniahd.files import write_json_atomic
+from vniahd.models.families import by_backend_family
+from vniahd.models.patchify import patchify_frames
+from vniahd.rope import allocation_axes, variant_axes
 
 #: The preset that is each native allocation (what the model's own rotary module computes).
 NATIVE_PRESET = {"mrope-blocks": "mrope", "interleaved": "mrope-interleaved"}
@@ -57,11 +63,7 @@ def export_inputs(
     (see the module docstring); returns the JSON record."""
     from safetensors.torch import save_file
 
-    from vniahd.evaluation.runner import EvalSettings, Runner
-    from vniahd.models.patchify import patchify_frames
-    from vniahd.rope import allocation_axes, variant_axes
-
-    if not hasattr(backend, "patch") or not hasattr(backend, "model"):
+    if not backend.stock_forward:
         raise VniahdError(
             f"{backend.spec} has no stock transformers forward to replay (the tiny model's frame "
             "encoder is vniahd's own); export inputs of an hf: or random: model"
@@ -75,7 +77,7 @@ def export_inputs(
     runner = Runner(
         dataset,
         backend,
-        EvalSettings(variants=[variant], scoring=scoring, progress=False, prompt=prompt),
+        EvalConfig(variants=[variant], scoring=scoring, progress=False, prompt=prompt),
         out.parent,
     )
     variant = runner.variants[0]  # timed layouts filled in from the data, as in an evaluation
@@ -135,7 +137,6 @@ def export_inputs(
         tensors["second_per_grid_ts"] = torch.tensor([seconds], dtype=torch.float32)
 
     # What vniahd computes on the same input: the spliced rows at its positions, its head.
-    from vniahd.evaluation.scoring import score
 
     embeds = inputs.embeds
     assert isinstance(embeds, torch.Tensor)  # prepared eagerly above
@@ -181,10 +182,8 @@ def export_inputs(
 def _placeholders(backend: Any) -> tuple[str, str]:
     """The image and video placeholder tokens of the backend's family (Qwen's ``<|image_pad|>`` /
     ``<|video_pad|>`` for a model vniahd knows no family of)."""
-    from vniahd.models.families import ALIASES, FAMILIES
 
-    family = getattr(backend, "family", "")
-    fam = FAMILIES.get(ALIASES.get(family, family))
+    fam = by_backend_family(backend.family)
     if fam is None:
         return "<|image_pad|>", "<|video_pad|>"
     return fam.markup.image_token, fam.markup.video_token

@@ -20,21 +20,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 
-from vniahd.errors import UnknownNameError, VniahdError
+from vniahd.errors import VniahdError
+from vniahd.evaluation.config import EvalConfig, Summary, check_resume
 from vniahd.evaluation.execution.chunked import default_prefill_chunk
 from vniahd.evaluation.execution.embedding_cache import EmbeddingCache
 from vniahd.evaluation.execution.executor import GroupExecutor
 from vniahd.evaluation.execution.memory import PeakMemory, retain_freed_heap
 from vniahd.evaluation.execution.prompt_layout import prompt_layout
 from vniahd.evaluation.execution.samples import Prepared, SampleBuilder
-from vniahd.evaluation.execution.variants import build_segments, resolve_variant  # noqa: F401  (re-exported)
+from vniahd.evaluation.execution.variants import resolve_variant  # noqa: F401  (re-exported)
 from vniahd.evaluation.planning import distributed
 from vniahd.evaluation.planning.estimate import RunEstimate
 from vniahd.evaluation.planning.work_plan import (  # noqa: F401  (re-exported: the runner's public helpers)
@@ -59,30 +60,12 @@ from vniahd.evaluation.results.store import (
     result_key,
     summarize,
 )
-from vniahd.evaluation.scoring import SCORING_MODES, SampleInputs
-from vniahd.prompt_templates import TEMPLATES, PromptTemplate
+from vniahd.evaluation.scoring import SampleInputs
+from vniahd.rope.segments import build_segments  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     from vniahd.evaluation.contracts import BackendLike, DatasetLike, TextModelBackendLike
     from vniahd.rope import Variant
-
-
-@dataclass
-class EvalSettings:
-    variants: list[Variant]
-    scoring: str = "reference"
-    limit: int | None = None
-    template: PromptTemplate = field(default_factory=lambda: TEMPLATES["reference"])
-    prompt: str = "reference"  # prompt layout: reference | native (vniahd.evaluation.execution.prompt_layout)
-    max_new_tokens: int = 8
-    results_file: str = "results.jsonl"
-    encode_chunk: int = 16
-    cache_root: str | Path | None = None
-    progress: bool = True
-    prefix_sharing: bool = True
-    prefill_chunk: int | None = None  # None = auto (chunked.DEFAULT_CHUNK by device); 0 = off
-    batch_size: int | str = "auto"  # a number, or "auto" (see AUTO_BATCH_TOKENS)
-    dist: distributed.DistInfo | None = None  # None = from the environment (RANK, WORLD_SIZE…)
 
 
 class Runner:
@@ -92,44 +75,42 @@ class Runner:
         self,
         dataset: DatasetLike,
         backend: BackendLike,
-        settings: EvalSettings,
+        config: EvalConfig,
         out_dir: str | Path,
         on_result: Callable[[dict[str, Any]], None] | None = None,
+        *,
+        dist: distributed.DistInfo | None = None,
+        lock: ResultsLock | None = None,
     ):
-        if settings.scoring not in SCORING_MODES:
-            raise UnknownNameError("scoring mode", settings.scoring, SCORING_MODES)
-        if not settings.variants:
-            raise VniahdError("no --variant given; name at least one (e.g. --variant mrope)")
-        names = [v.name for v in settings.variants]
-        if len(set(names)) != len(names):
-            raise VniahdError(f"variant names repeat in {names}; give each variant once")
+        """``config`` is checked on construction; ``dist``: this process's place in a
+        multi-process run (default: from the environment, RANK, WORLD_SIZE…); ``lock``: the
+        results directory's lock, already held by the caller (``vniahd eval`` takes it before
+        loading the model), which :meth:`run` then holds and releases."""
+        settings = self.config = config
         self.dataset = dataset
         self.backend = backend
-        self.settings = settings
         self.out_dir = Path(out_dir)
         self.on_result = on_result
         self.fps = dataset.config.get("fps")
         # Temporal group = frames_per_group consecutive sampled frames (2 in the released protocol).
         self.frames_per_group = int(dataset.frames_per_group)
         self.variants = [
-            resolve_variant(v, backend, self.fps, self.frames_per_group) for v in settings.variants
+            resolve_variant(v, backend, self.fps, self.frames_per_group) for v in settings.variant_list
         ]
         self.cache = EmbeddingCache(
             backend,
             dataset.frame_size,
-            root=settings.cache_root,
-            chunk=settings.encode_chunk,
+            root=settings.cache_dir,
+            chunk=settings.encode_batch,
             progress=settings.progress,
         )
         self.grid = self.cache.grid
         self.tokenizer = backend.tokenizer
-        self.dist = settings.dist if settings.dist is not None else distributed.from_env()
-        self.prefill_chunk = (
-            default_prefill_chunk(backend.device)
-            if settings.prefill_chunk is None
-            else max(0, int(settings.prefill_chunk))
-        )
-        self.batch_size = _check_batch_size(settings.batch_size)
+        self.dist = dist if dist is not None else distributed.from_env()
+        self.lock = lock
+        chunk = settings.prefill_chunk
+        self.prefill_chunk = default_prefill_chunk(backend.device) if chunk is None else int(chunk)
+        self.batch_size: int | str = settings.batch_size
         self.prompt_layout = prompt_layout(settings.prompt, backend, self.fps, self.frames_per_group)
         self.builder = SampleBuilder(
             dataset, backend, self.cache, settings.template, settings.max_new_tokens, self.prompt_layout
@@ -159,8 +140,8 @@ class Runner:
     def rows(self) -> list[dict[str, Any]]:
         """The samples to evaluate (the first ``limit`` in dataset order), in run order."""
         records = cast("list[dict[str, Any]]", self.dataset.samples.to_dict("records"))
-        if self.settings.limit is not None:
-            records = records[: max(0, int(self.settings.limit))]
+        if self.config.limit is not None:
+            records = records[: self.config.limit]
         return order_samples(records)
 
     def units(self) -> list[WorkUnit]:
@@ -182,7 +163,7 @@ class Runner:
         the multi-process split balances and the ETA weighs."""
         return cost_profile(
             unit.rows,
-            text_before=len(self.tokenizer.encode(self.settings.template.before)),
+            text_before=len(self.tokenizer.encode(self.config.template.before)),
             tokens_per_frame=self.cache.tokens_per_frame + self.prompt_layout.text_per_frame(self.tokenizer),
             prefix_sharing=self.prefix_sharing,
             forward=self._flop_model(),
@@ -210,6 +191,8 @@ class Runner:
         }
 
     def run_record(self) -> dict[str, Any]:
+        from vniahd.provenance import provenance
+
         ds = self.dataset
         cfg = ds.config
         return {
@@ -234,28 +217,29 @@ class Runner:
                     **self.backend.variant_record(v),
                     **({"resolved_from": "native"} if asked.is_native else {}),
                 }
-                for asked, v in zip(self.settings.variants, self.variants)
+                for asked, v in zip(self.config.variant_list, self.variants)
             },
             "frame_mode": self.backend.options.frame_mode,
             "frames_per_group": self.frames_per_group,
             "tokens_per_frame": self.cache.tokens_per_frame,
             "visual_grid": list(self.grid),
             "encoder_key": self.cache.key,
-            "prompt_template": self.settings.template.to_dict(),
+            "prompt_template": self.config.template.to_dict(),
             "prompt_layout": self.prompt_layout.record(),
-            "scoring": [self.settings.scoring],
-            "generate": {"max_new_tokens": self.settings.max_new_tokens},
+            "scoring": [self.config.scoring],
+            "generate": {"max_new_tokens": self.config.max_new_tokens},
             "evaluation": self.evaluation_settings(),
+            "config": self.config.to_dict(),
             "runs": [
                 {
-                    "started_utc": _utc(),
+                    "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "variants": [v.name for v in self.variants],
-                    "scoring": self.settings.scoring,
-                    "limit": self.settings.limit,
+                    "scoring": self.config.scoring,
+                    "limit": self.config.limit,
                     **self.evaluation_settings(),
                 }
             ],
-            "provenance": _provenance(),
+            "provenance": provenance(),
         }
 
     # ---- per sample (thin delegates, for callers that build samples themselves) ------------
@@ -272,28 +256,39 @@ class Runner:
         return self.builder.with_positions(prepared, variant)
 
     # ---- the loop ------------------------------------------------------------------------
-    def run(self) -> dict[str, dict[str, Any]]:
+    def run(self) -> Summary:
         """Evaluate everything not yet in the results directory; returns :func:`summarize`.
         Holds the directory's lock (:mod:`.lock`) throughout, so two runs never interleave."""
-        record = self.run_record()  # before the lock: a refused variant writes nothing
+        lock, self.lock = self.lock, None  # a lock handed over is held once, released here
+        try:
+            record = self.run_record()  # before the lock: a refused variant writes nothing
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
         if self.backend.device.type == "cpu":
             retain_freed_heap()  # no page-fault churn between forward passes (memory.py)
-        with ResultsLock(self.out_dir, self.dist.rank if self.dist.enabled else None):
+        with (
+            lock
+            if lock is not None
+            else ResultsLock(self.out_dir, self.dist.rank if self.dist.enabled else None)
+        ):
             return self._run_locked(record)
 
-    def _run_locked(self, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    def _run_locked(self, record: dict[str, Any]) -> Summary:
         info = self.dist
-        if self.prefix_sharing_off and self.settings.progress and info.is_main:
+        if self.prefix_sharing_off and self.config.progress and info.is_main:
             from vniahd.notices import status
 
             status(f"prefix sharing off: {self.prefix_sharing_off}")
+        check_resume(self.out_dir, record["runs"][0])
         if info.is_main:
             check_and_write_run(self.out_dir, record)
         distributed.barrier(info)
         if not info.is_main:
             check_run(self.out_dir, record)
         done = {result_key(r) for r in read_results(self.out_dir)}
-        scoring = self.settings.scoring
+        scoring = self.config.scoring
         units = self.units()
 
         # Ids still to score per unit; every rank reads the same done keys before any rank writes.
@@ -305,9 +300,9 @@ class Runner:
         haystack, images = self._encode([u for u in units if missing(u)], mine)
         sink = ResultSink(
             self.out_dir,
-            info.results_file(self.settings.results_file),
+            info.results_file(),
             total=sum(len(left[u.key]) for u in mine),
-            progress=self.settings.progress,
+            progress=self.config.progress,
             desc=f"evaluate[rank {info.rank}]" if info.enabled else "evaluate",
             on_result=self.on_result,
         )
@@ -340,9 +335,8 @@ class Runner:
                         estimate.unit_done(unit.key)
         self.counts = dict(sink.counts)
         distributed.barrier(info)
-        return summarize(
-            read_results(self.out_dir), scoring=scoring, variants=[v.name for v in self.variants]
-        )
+        names = [v.name for v in self.variants]
+        return cast("Summary", summarize(read_results(self.out_dir), scoring=scoring, variants=names))
 
     def _estimate(self, mine: Sequence[WorkUnit], left: dict[Any, set[str]]) -> RunEstimate:
         """The cost of this process's work left: each unit's FLOPs × the share of it left."""
@@ -354,7 +348,7 @@ class Runner:
             costs,
             unit=unit,
             device_type=self.backend.device.type,
-            announce=self.settings.progress and self.dist.is_main,
+            announce=self.config.progress and self.dist.is_main,
         )
 
     def haystack_input(self) -> tuple[np.ndarray, str]:
@@ -401,27 +395,3 @@ def _by_variant(units: Sequence[WorkUnit]) -> list[tuple[Variant, list[WorkUnit]
 
 def _image_names(rows: Iterable[dict[str, Any]]) -> list[str]:
     return sorted({name for r in rows for name in [r["needle_image"], *(r.get("distractor_images") or [])]})
-
-
-def _check_batch_size(value: int | str) -> int | str:
-    if value == "auto":
-        return "auto"
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        n = 0
-    if n < 1:
-        raise VniahdError(f"--batch-size must be a positive number or 'auto', got {value!r}")
-    return n
-
-
-def _utc() -> str:
-    import datetime as dt
-
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _provenance() -> dict[str, Any]:
-    from vniahd.provenance import provenance
-
-    return provenance()

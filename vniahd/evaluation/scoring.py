@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from vniahd.evaluation.execution.chunked import Feed, RowFn, concat_rows, forward_rows
+from vniahd.evaluation.execution.chunked import Feed, RowFn, concat_rows, crop_to, forward_rows
 
 if TYPE_CHECKING:
-    from vniahd.evaluation.contracts import BackendLike
+    from vniahd.evaluation.contracts import TextModel
     from vniahd.evaluation.execution.prefix import PromptSource
 
 
@@ -108,27 +108,15 @@ def _pos(inputs: SampleInputs, start: int, stop: int) -> torch.Tensor:
     return inputs.positions[:, None, start:stop]  # [3, 1, n]
 
 
-def crop_to(cache: Any, length: int) -> None:
-    """Drop the newest tokens of ``cache`` so it holds ``length``. transformers 5.x
-    ``DynamicCache.crop(n)`` takes a *negative* n = tokens to remove (a positive n raises)."""
-    if cache is None:
-        return
-    extra = int(cache.get_seq_length()) - int(length)
-    if extra < 0:
-        raise ValueError(f"cache holds {cache.get_seq_length()} tokens, cannot crop to {length}")
-    if extra:
-        cache.crop(-extra)
-
-
-def _text_rows(backend: BackendLike, ids: list[int]) -> RowFn:
+def _text_rows(backend: TextModel, ids: list[int]) -> RowFn:
     if not ids:
-        return lambda a, b: torch.empty(0, backend.hidden_size, dtype=backend.dtype, device=backend.device)
+        return lambda a, b: torch.empty(0, backend.row_width, dtype=backend.dtype, device=backend.device)
     emb = backend.embed_text(list(ids)).to(backend.dtype)
     return lambda a, b: emb[a:b]
 
 
 def prompt_feed(
-    backend: BackendLike, inputs: SampleInputs, start: int, extra_ids: list[int], keep: Iterable[int]
+    backend: TextModel, inputs: SampleInputs, start: int, extra_ids: list[int], keep: Iterable[int]
 ) -> Feed:
     """Rows ``[start, S)`` of the prompt followed by ``extra_ids`` (teacher-forced tokens)."""
     s = inputs.prompt_len
@@ -146,13 +134,13 @@ def prompt_feed(
     )
 
 
-def reference_feed(backend: BackendLike, inputs: SampleInputs, start: int) -> Feed:
+def reference_feed(backend: TextModel, inputs: SampleInputs, start: int) -> Feed:
     """Prompt + answer tokens; keeps the rows that predict each answer token (row s-1+j)."""
     s, ans = inputs.prompt_len, list(inputs.answer_ids)
     return prompt_feed(backend, inputs, start, ans, [s - 1 - start + j for j in range(len(ans))])
 
 
-def reference_from_hidden(backend: BackendLike, inputs: SampleInputs, hidden: torch.Tensor) -> Score:
+def reference_from_hidden(backend: TextModel, inputs: SampleInputs, hidden: torch.Tensor) -> Score:
     # The LM head sees len(answer) rows only.
     pred = backend.logits(hidden).argmax(-1).tolist()
     ans = list(inputs.answer_ids)
@@ -163,7 +151,7 @@ def reference_from_hidden(backend: BackendLike, inputs: SampleInputs, hidden: to
     )
 
 
-def score_reference(backend: BackendLike, inputs: SampleInputs, ctx: Context | None = None) -> Score:
+def score_reference(backend: TextModel, inputs: SampleInputs, ctx: Context | None = None) -> Score:
     """Teacher-forced: correct iff argmax == answer token at every answer position."""
     ctx = ctx or Context()
     hidden = forward_rows(backend, [reference_feed(backend, inputs, ctx.fed_from)], ctx.cache, ctx.chunk)[0]
@@ -172,7 +160,7 @@ def score_reference(backend: BackendLike, inputs: SampleInputs, ctx: Context | N
 
 
 def _continuation_logprob(
-    backend: BackendLike, inputs: SampleInputs, last_logprobs: torch.Tensor, ids: list[int], cache: Any
+    backend: TextModel, inputs: SampleInputs, last_logprobs: torch.Tensor, ids: list[int], cache: Any
 ) -> float:
     """log p(ids | prompt): the first token from the prompt's last row, the rest by extending
     ``cache`` (then cropped back to the prompt so the next option starts from the same state)."""
@@ -204,7 +192,7 @@ def choice_is_single_token(inputs: SampleInputs) -> bool:
 
 
 def choice_from_last(
-    backend: BackendLike, inputs: SampleInputs, last_hidden: torch.Tensor, cache: Any = None
+    backend: TextModel, inputs: SampleInputs, last_hidden: torch.Tensor, cache: Any = None
 ) -> Score:
     letters, letter_ids = _options(inputs)
     last = torch.log_softmax(backend.logits(last_hidden.reshape(-1)), dim=-1)
@@ -216,7 +204,7 @@ def choice_from_last(
     return Score(correct=best == inputs.answer, prediction=best, extra={"option_logprobs": logprobs})
 
 
-def score_choice(backend: BackendLike, inputs: SampleInputs, ctx: Context | None = None) -> Score:
+def score_choice(backend: TextModel, inputs: SampleInputs, ctx: Context | None = None) -> Score:
     """Sum of log-probabilities of each option's continuation; argmax wins."""
     ctx = ctx or Context()
     if not inputs.letters:
@@ -237,7 +225,7 @@ def score_choice(backend: BackendLike, inputs: SampleInputs, ctx: Context | None
 
 
 def score_generate(
-    backend: BackendLike, inputs: SampleInputs, max_new_tokens: int = 8, ctx: Context | None = None
+    backend: TextModel, inputs: SampleInputs, max_new_tokens: int = 8, ctx: Context | None = None
 ) -> Score:
     """Greedy decoding with a KV cache; stops at ``<|im_end|>`` / ``<|endoftext|>``."""
     ctx = ctx or Context()
@@ -275,7 +263,7 @@ def batchable(inputs: SampleInputs, mode: str) -> bool:
 
 
 def score_batch(
-    backend: BackendLike, batch: list[SampleInputs], mode: str, ctx: Context, packed: bool = False
+    backend: TextModel, batch: list[SampleInputs], mode: str, ctx: Context, packed: bool = False
 ) -> list[Score]:
     """Score several :func:`batchable` samples in one pass.
 
@@ -340,7 +328,7 @@ def normalize_answer(text: str) -> str:
 
 
 def score(
-    backend: BackendLike, inputs: SampleInputs, mode: str, max_new_tokens: int = 8, ctx: Context | None = None
+    backend: TextModel, inputs: SampleInputs, mode: str, max_new_tokens: int = 8, ctx: Context | None = None
 ) -> Score:
     """Dispatch on ``mode`` (a key of :data:`SCORING`); ``ctx`` = shared prefix / chunking."""
     if mode not in SCORING:
@@ -356,7 +344,7 @@ class ScoringMode:
     batch (:func:`score_batch`) — only modes that score from one teacher-forced pass can."""
 
     name: str
-    score: Callable[[BackendLike, SampleInputs, Context | None, int], Score]
+    score: Callable[[TextModel, SampleInputs, Context | None, int], Score]
     can_batch: Callable[[SampleInputs], bool]
     description: str
 

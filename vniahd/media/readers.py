@@ -61,7 +61,7 @@ class _BackendFailed(Exception):
 
 
 # ---------------------------------------------------------------------------------------- checks
-def _check_path(path: str | os.PathLike) -> Path:
+def check_path(path: str | os.PathLike) -> Path:
     p = Path(path)
     if not p.exists():
         raise VniahdError(f"video file not found: {p}; check the path (relative paths are from {Path.cwd()})")
@@ -240,104 +240,6 @@ def _pyav_iter(path: Path, indices: np.ndarray) -> Iterator[tuple[int, np.ndarra
         container.close()
 
 
-# ---------------------------------------------------------------------------- stream timestamps
-#: FFmpeg demuxers of bare elementary streams: no container, so no timestamps of their own (the
-#: demuxer invents them at an assumed rate, 25 fps unless the bitstream declares one).
-RAW_FORMATS = frozenset(
-    {
-        "h264",
-        "hevc",
-        "vvc",
-        "evc",
-        "mjpeg",
-        "mpjpeg",
-        "m4v",
-        "mpegvideo",
-        "rawvideo",
-        "h261",
-        "h263",
-        "cavsvideo",
-        "vc1",
-        "dirac",
-        "avs2",
-        "avs3",
-        "image2pipe",
-    }
-)
-
-
-@dataclass
-class StreamTiming:
-    """What the video stream's packets say about time, measured by demuxing (no decoding).
-
-    ``times_s``: each frame's presentation time in seconds from the first, sorted (presentation
-    order), or ``None`` when the file carries no timestamps of its own (a raw stream).
-    ``codec_rate``: the frame rate the codec bitstream declares (e.g. H.264 VUI timing), if any.
-    """
-
-    num_frames: int
-    times_s: np.ndarray | None
-    container: str
-    codec_rate: float | None
-
-    @property
-    def intervals(self) -> np.ndarray:
-        return np.diff(self.times_s) if self.times_s is not None else np.zeros(0)
-
-    def duration_s(self, fallback_fps: float = 0.0) -> float | None:
-        """First to last frame plus one typical frame interval; ``None`` without timestamps."""
-        if self.times_s is None or not len(self.times_s):
-            return None
-        gaps = self.intervals
-        step = float(np.median(gaps)) if len(gaps) else (1.0 / fallback_fps if fallback_fps > 0 else 0.0)
-        return float(self.times_s[-1] - self.times_s[0]) + step
-
-    @property
-    def variable_rate(self) -> bool:
-        """Frame intervals that differ by more than rounding (a variable-frame-rate stream)."""
-        gaps = self.intervals
-        if len(gaps) < 2:
-            return False
-        med = float(np.median(gaps))
-        if med <= 0:
-            return True
-        return bool(gaps.max() > 1.5 * med or gaps.min() < 0.5 * med)
-
-
-def probe_timing(path: str | os.PathLike) -> StreamTiming | None:
-    """Demux the video stream with PyAV and collect its frame timestamps (cheap: nothing is
-    decoded). ``None`` when PyAV cannot read the file (the decoders report that themselves)."""
-    import av
-
-    p = _check_path(path)
-    try:
-        container = av.open(str(p))
-    except Exception:
-        return None
-    try:
-        if not container.streams.video:
-            return None
-        stream = container.streams.video[0]
-        fmt = (container.format.name or "").split(",")[0]
-        rate = stream.codec_context.framerate
-        codec_rate = float(rate) if rate else None
-        pts: list[int | None] = []
-        for packet in container.demux(stream):
-            if packet.size:
-                pts.append(packet.pts if packet.pts is not None else packet.dts)
-        tb = stream.time_base
-        known = [t for t in pts if t is not None]
-        times = None
-        if known and len(known) == len(pts) and fmt not in RAW_FORMATS and tb:
-            arr = np.sort(np.asarray(known, dtype=np.float64)) * float(tb)
-            times = arr - arr[0]
-        return StreamTiming(len(pts), times, fmt, codec_rate)
-    except Exception:
-        return None
-    finally:
-        container.close()
-
-
 _INFO = {"decord": _decord_info, "pyav": _pyav_info}
 _ITER = {"decord": _decord_iter, "pyav": _pyav_iter}
 
@@ -357,7 +259,7 @@ def _failed(path: Path, reasons: list[str]) -> VniahdError:
 # ------------------------------------------------------------------------------------ public API
 def video_info(path: str | os.PathLike, *, backend: str = "auto") -> VideoInfo:
     """Frame count, frame rate, size and duration as the decoder reports them."""
-    p = _check_path(path)
+    p = check_path(path)
     reasons = []
     for name in _order(backend):
         try:
@@ -397,7 +299,7 @@ def decode_into(
     open, fails mid-way) falls back to PyAV, which rewrites every slot.
     """
     global _decode_passes
-    p = _check_path(path)
+    p = check_path(path)
     indices = np.asarray(indices, dtype=np.int64)
     if out.shape[0] != len(indices):
         raise ValueError(f"out has {out.shape[0]} rows for {len(indices)} indices")

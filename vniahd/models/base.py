@@ -1,4 +1,4 @@
-"""The model-backend interface and its registry.
+"""The model-backend interface.
 
 A backend is everything the evaluator needs from a video-language model, split in two halves so
 that different frame encoders can share one text path (the ``tiny`` backend swaps the encoder and
@@ -12,25 +12,22 @@ keeps the text side):
   LM head applied only to the rows the scorer asks for, the tokenizer, and the rotary config
   (head dim, theta, t/h/w sections) that the RoPE variants need.
 
-Specs name backends: ``hf:PATH``, ``random:qwen2-vl?layers=2&hidden=64``, ``tiny``. The part before
-the first ``:`` (or the whole spec) picks a factory from :data:`BACKENDS`; a user adds one with
-:func:`register_backend`. Factories are imported lazily so that ``vniahd --help`` stays fast.
+Specs name backends (``hf:PATH``, ``random:qwen2-vl``, ``tiny``); :mod:`vniahd.models.registry`
+turns a spec into a backend.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import parse_qsl
 
 import numpy as np
 import torch
 
-from vniahd.errors import UnknownNameError, VniahdError
+from vniahd.errors import VniahdError
 from vniahd.rope.model import RotaryConfig
 
 if TYPE_CHECKING:
@@ -106,6 +103,15 @@ class Backend(ABC):
     #: The training seed of the weights when they come from a seeded recipe (the tiny model,
     #: random checkpoints); recorded in every result line so across-seed reports need no parsing.
     seed: int | None = None
+    #: The model family's name (:mod:`vniahd.models.families`: native layout, prompt markup);
+    #: "" for a model vniahd knows no family of (the tiny model).
+    family: str = ""
+    #: Whether loading or applying a variant may show progress bars (the tiny model's on-demand
+    #: training); the API sets it from the evaluation's ``progress`` setting.
+    progress: bool = True
+    #: Whether the backend wraps a stock transformers ``…ForConditionalGeneration`` whose own
+    #: forward can replay exported inputs (``self.model``, ``self.patch``; ``vniahd export-inputs``).
+    stock_forward: bool = False
     spec: str
     tokenizer: Any
     language_model: torch.nn.Module
@@ -121,7 +127,7 @@ class Backend(ABC):
 
     @abstractmethod
     def encode_frames(self, frames: np.ndarray) -> torch.Tensor:
-        """Temporal groups → visual token embeddings ``[N, H·W tokens, hidden]`` on the CPU, in
+        """Temporal groups → visual token embedding rows ``[N, H·W tokens, row_width]`` on the CPU, in
         :attr:`dtype`. ``frames``: uint8 ``[N, H, W, 3]`` (each frame one group) or
         ``[N, T, H, W, 3]`` (T consecutive frames per group; a backend without a temporal patch
         refuses T > 1 with a :class:`VniahdError`). The result must not depend on how groups are
@@ -132,14 +138,20 @@ class Backend(ABC):
         """Hash of everything that changes :meth:`encode_frames`' output: encoder weights,
         preprocessing parameters, frame mode, dtype."""
 
+    def tokens_per_frame(self, frame_size: tuple[int, int]) -> int:
+        """Visual tokens (embedding rows) per benchmark frame of ``frame_size``."""
+        h, w = self.visual_grid(frame_size)
+        return h * w
+
     # ---- identity ------------------------------------------------------------------------
     @abstractmethod
     def fingerprint(self) -> str:
         """Identity of the whole model (text and vision), recorded in run.json."""
 
     def describe(self) -> dict:
-        """What run.json records about the model."""
-        return {
+        """What run.json records about the model (``input_width``: the row width, where rows are
+        wider than the model, :mod:`vniahd.models.rows`)."""
+        out = {
             "spec": self.spec,
             "fingerprint": self.fingerprint(),
             "rotary": self.rotary.to_dict(),
@@ -151,6 +163,9 @@ class Backend(ABC):
             "tokenizer": self.tokenizer.source,
             "layout_params": dict(self.layout_params),
         }
+        if self.row_width != self.hidden_size:
+            out["input_width"] = self.row_width
+        return out
 
     # ---- text path (shared by every Qwen-style backend) -----------------------------------
     @property
@@ -163,15 +178,23 @@ class Backend(ABC):
 
     @property
     def hidden_size(self) -> int:
+        """The text model's width ``d``."""
         config: Any = self.language_model.config  # a transformers config (nn.Module attribute)
         return int(config.hidden_size)
+
+    @property
+    def row_width(self) -> int:
+        """Width of the evaluator's embedding rows (:meth:`encode_frames`, :meth:`embed_text`,
+        :meth:`hidden_states`' input): ``hidden_size`` unless the backend packs more into a row
+        (:class:`vniahd.models.rows.RowCodec`: Qwen3-VL's DeepStack, the tiny model's features)."""
+        return self.hidden_size
 
     @property
     def vocab_size(self) -> int:
         return int(cast(torch.Tensor, self.lm_head.weight).shape[0])
 
     def embed_text(self, ids: list[int]) -> torch.Tensor:
-        """Token embeddings [len(ids), hidden] on the model device."""
+        """Embedding rows [len(ids), row_width] on the model device."""
         t = torch.tensor(ids, dtype=torch.long, device=self.device)
         embed_tokens = cast(torch.nn.Module, self.language_model.embed_tokens)
         return embed_tokens(t)
@@ -184,7 +207,7 @@ class Backend(ABC):
         segments: Sequence[int] | None = None,
         shared: int = 0,
     ) -> torch.Tensor:
-        """Final-norm hidden states [B, S, hidden] for ``embeds`` [B, S, hidden] at
+        """Final-norm hidden states [B, S, hidden] for ``embeds`` [B, S, row_width] at
         ``position_ids`` [3, B, S]; with ``cache`` (a transformers DynamicCache) the call extends
         it, so a prefix can be reused (chunked prefill, prefix sharing, greedy decoding).
         ``segments`` (only where :attr:`can_pack`): the S rows are a head of ``shared`` rows and
@@ -261,82 +284,6 @@ class Backend(ABC):
 
 
 # ---- registry ---------------------------------------------------------------------------------
-BackendFactory = Callable[[str, dict, BackendOptions], Backend]
-
-#: prefix → factory, or "module:function" imported on first use.
-BACKENDS: dict[str, BackendFactory | str] = {
-    "hf": "vniahd.models.hf_qwen:create_backend",
-    "random": "vniahd.models.random_qwen:create_backend",
-    "tiny": "vniahd.models.tiny.backend:create_backend",
-}
-
-
-def register_backend(prefix: str, factory: BackendFactory | str) -> None:
-    """Add a backend: ``factory(rest, params, options)`` gets the spec after ``prefix:`` (up to
-    any ``?``), the ``?key=value&…`` parameters as a dict, and the :class:`BackendOptions`."""
-    BACKENDS[prefix] = factory
-
-
-def parse_spec(spec: str) -> tuple[str, str, dict]:
-    """``"random:qwen2-vl?layers=2"`` → ``("random", "qwen2-vl", {"layers": "2"})``.
-
-    ``hf:`` keeps everything after the prefix as the path (paths may contain ``?``)."""
-    prefix, _, rest = spec.partition(":")
-    params: dict = {}
-    if prefix != "hf" and "?" in rest:
-        rest, _, query = rest.partition("?")
-        params = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=False))
-    elif prefix != "hf" and "?" in prefix:
-        prefix, _, query = prefix.partition("?")
-        params = dict(parse_qsl(query, keep_blank_values=True))
-    return prefix, rest, params
-
-
-def get_backend(
-    spec: str,
-    *,
-    device: str = "cpu",
-    dtype: str = "auto",
-    frame_mode: str = "video",
-    device_map: str | None = None,
-    **params: Any,
-) -> Backend:
-    """Load the backend named by ``spec``; keyword ``params`` override ``?key=value`` ones.
-    ``device_map`` (``hf:`` only) spreads the checkpoint over devices instead of ``device``."""
-    if frame_mode not in FRAME_MODES:
-        raise VniahdError(f"unknown frame mode {frame_mode!r}; use one of {', '.join(FRAME_MODES)}")
-    prefix, rest, spec_params = parse_spec(spec)
-    if device_map is not None and prefix != "hf":
-        raise VniahdError(
-            f"--device-map places the layers of a checkpoint loaded with transformers; {spec} is not "
-            "one: use --model hf:PATH, or --device for this model"
-        )
-    if prefix not in BACKENDS:
-        raise UnknownNameError("model backend", prefix, [f"{p}:" if p != "tiny" else p for p in BACKENDS])
-    factory = BACKENDS[prefix]
-    if isinstance(factory, str):
-        module_name, _, func = factory.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            raise VniahdError(
-                f"model backend {prefix!r} is not available in this install "
-                f"({exc}); use hf:PATH or random:qwen2-vl"
-            ) from exc
-        factory = getattr(module, func)
-    options = BackendOptions(device=device, dtype=dtype, frame_mode=frame_mode, device_map=device_map)
-    options.torch_device()  # fail early on --device cuda without a GPU
-    extra = {k: v for k, v in params.items() if v is not None}
-    spec_params.update(extra)
-    backend = factory(rest, spec_params, options)
-    # Record the spec as the user wrote it (results and run.json compare it on resume).
-    if extra:
-        sep = "&" if "?" in spec else "?"
-        spec = spec + sep + "&".join(f"{k}={v}" for k, v in sorted(extra.items()))
-    backend.spec = spec
-    return backend
-
-
 # ---- helpers shared by backends ----------------------------------------------------------------
 def cache_keyword(module: torch.nn.Module) -> str:
     """The name under which ``module.forward`` takes its KV cache: ``cache`` (transformers ≥ 5.24;

@@ -5,11 +5,9 @@ the checkpoint's ``tokenizer.json``, and the pixel normalisation from ``preproce
 when present (patch, temporal patch and merge sizes always come from the vision config, which is
 what the weights were trained with). Nothing is downloaded.
 
-Qwen3-VL's DeepStack features (intermediate vision features added to early text layers) travel
-with the embeddings (:mod:`vniahd.models.qwen3_vl`), for Qwen3-VL-MoE too. GLM-4.1V (``glm4v``) and
-GLM-4.5V (``glm4v_moe``) share the Qwen2-VL structure; their partial rotary (adjacent pairs for
-GLM-4.1V, NeoX halves for GLM-4.5V) is handled by :mod:`vniahd.rope.hf`. Qwen3.5 (``qwen3_5``) and
-Qwen3.5-MoE (``qwen3_5_moe``) run without prefix sharing (:mod:`vniahd.models.qwen3_5`).
+The checkpoint's ``model_type`` picks its family's record (:mod:`vniahd.models.families`): the
+transformers class, the backend adapter and whatever else differs between families. This loader
+names no family.
 """
 
 from __future__ import annotations
@@ -23,32 +21,12 @@ from typing import Any
 import torch
 
 from vniahd.errors import VniahdError
+from vniahd.models import families
 from vniahd.models.base import BackendOptions
 from vniahd.models.patchify import PatchifyConfig
 from vniahd.models.qwen_vl import QwenVLBackend
 from vniahd.models.tokenizer import load_tokenizer_file
 
-SUPPORTED = {
-    "qwen2_vl": "Qwen2VLForConditionalGeneration",
-    "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
-    "qwen3_vl": "Qwen3VLForConditionalGeneration",
-    "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration",
-    "glm4v": "Glm4vForConditionalGeneration",
-    "glm4v_moe": "Glm4vMoeForConditionalGeneration",
-    "qwen3_5": "Qwen3_5ForConditionalGeneration",
-    "qwen3_5_moe": "Qwen3_5MoeForConditionalGeneration",
-}
-#: What each supported model type is, for the one-line refusal of any other.
-FAMILY_NAMES = {
-    "qwen2_vl": "Qwen2-VL",
-    "qwen2_5_vl": "Qwen2.5-VL",
-    "qwen3_vl": "Qwen3-VL",
-    "qwen3_vl_moe": "Qwen3-VL-MoE",
-    "glm4v": "GLM-4.1V",
-    "glm4v_moe": "GLM-4.5V",
-    "qwen3_5": "Qwen3.5",
-    "qwen3_5_moe": "Qwen3.5-MoE",
-}
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 
 
@@ -65,10 +43,10 @@ def read_checkpoint_config(path: Path) -> dict:
     except json.JSONDecodeError as exc:
         raise VniahdError(f"{path / 'config.json'} is not valid JSON ({exc})") from exc
     model_type = cfg.get("model_type")
-    if model_type not in SUPPORTED:
+    if families.by_model_type(model_type) is None:
         raise VniahdError(
             f"{path} holds a {model_type!r} model, which vniahd does not support; supported model types: "
-            + ", ".join(f"{t} ({FAMILY_NAMES[t]})" for t in SUPPORTED)
+            + ", ".join(f"{r.model_type} ({r.name})" for r in families.FAMILIES.values())
         )
     return cfg
 
@@ -101,10 +79,9 @@ def create_backend(rest: str, params: dict, options: BackendOptions) -> QwenVLBa
             f"{path} has a config.json but no weight files (*.safetensors); copy the full checkpoint"
         )
     tokenizer = load_tokenizer_file(path)
-
-    import transformers
-
-    cls: Any = getattr(transformers, SUPPORTED[cfg["model_type"]])
+    record = families.by_model_type(cfg["model_type"])
+    assert record is not None  # read_checkpoint_config refused any other
+    cls: Any = record.model_class()
     model: Any
     placed: dict | None = None
     if options.device_map is None:
@@ -124,27 +101,16 @@ def create_backend(rest: str, params: dict, options: BackendOptions) -> QwenVLBa
         merge_size=vision.spatial_merge_size,
     )
     patch = PatchifyConfig.from_preprocessor_config(pre)
-    if cfg["model_type"] in ("glm4v", "glm4v_moe"):
-        # GLM's processor budgets min/max pixels over the temporal group (an image is 2 frames)
+    if record.pixel_budget_per_frame:
+        # its processor budgets min/max pixels over the temporal group (an image is 2 frames)
         import dataclasses
 
         tp = patch.temporal_patch_size
         patch = dataclasses.replace(
             patch, min_pixels=patch.min_pixels // tp, max_pixels=patch.max_pixels // tp
         )
-    layout_params = {}
-    if cfg["model_type"] == "qwen2_5_vl":
-        layout_params["tokens_per_second"] = int(getattr(vision, "tokens_per_second", 2))
-    backend_cls = QwenVLBackend
-    if cfg["model_type"] in ("qwen3_5", "qwen3_5_moe"):
-        from vniahd.models.qwen3_5 import Qwen35Backend
-
-        backend_cls = Qwen35Backend
-    elif cfg["model_type"] in ("qwen3_vl", "qwen3_vl_moe"):
-        from vniahd.models.qwen3_vl import Qwen3VLBackend
-
-        backend_cls = Qwen3VLBackend
-    backend = backend_cls(
+    layout_params = {k: int(getattr(vision, k, d)) for k, d in record.vision_layout_params.items()}
+    backend: QwenVLBackend = record.build_backend(
         spec=f"hf:{rest}",
         model=model,
         tokenizer=tokenizer,

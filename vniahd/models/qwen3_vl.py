@@ -9,7 +9,9 @@ them. So here an evaluator "embedding row" is wider than the model's hidden size
     [ token embedding (d) | DeepStack level 0 (d) | … | level L−1 (d) | visual flag (1) ]
 
 A visual row carries its merged token and its L DeepStack features, flag 1; a text row carries its
-word embedding, zeros, flag 0. :meth:`Qwen3VLBackend.hidden_states` splits the rows again and
+word embedding, zeros, flag 0 (the one row codec, :class:`vniahd.models.rows.RowCodec`; the row
+width is :attr:`~Qwen3VLBackend.row_width`, ``hidden_size`` stays the model's ``d``).
+:meth:`Qwen3VLBackend.hidden_states` splits the rows again and
 hands the text model exactly what its own forward would: the visual-position mask and the
 DeepStack features of the visual rows, in order. Everything the evaluator does with rows — the
 embedding cache, prefix sharing, chunked prefill, right-padded batches (padding rows are text
@@ -30,6 +32,7 @@ import torch
 
 from vniahd.files import sha256_json
 from vniahd.models.qwen_vl import GROUPING, QwenVLBackend
+from vniahd.models.rows import RowCodec
 
 
 class Qwen3VLBackend(QwenVLBackend):
@@ -39,22 +42,20 @@ class Qwen3VLBackend(QwenVLBackend):
         super().__init__(**kwargs)
         vc: Any = self.visual.config
         self.deepstack_levels = len(list(vc.deepstack_visual_indexes))
-        text_config: Any = self.language_model.config
-        self.model_hidden_size = int(text_config.hidden_size)
+        d = self.hidden_size
+        self.rows = RowCodec(token_width=d, extra_widths=(d,) * self.deepstack_levels)
 
     @property
-    def hidden_size(self) -> int:
-        """Width of the evaluator's embedding rows (see the module docstring), not the model's d."""
-        return self.model_hidden_size * (1 + self.deepstack_levels) + 1
+    def row_width(self) -> int:
+        """Width of the evaluator's embedding rows: ``d · (1 + levels) + 1``."""
+        return self.rows.width
 
     # ---- frame encoder -------------------------------------------------------------------
     def token_rows(self, tower_output: Any) -> torch.Tensor:
         """Merged token | DeepStack levels | visual flag, per visual token."""
         merged = tower_output.pooler_output
         # each [n · tokens, d]; a tower spread over GPUs (--device-map) returns them on several
-        parts = [merged, *(f.to(merged.device) for f in tower_output.deepstack_features)]
-        flag = parts[0].new_ones(parts[0].shape[0], 1)
-        return torch.cat([*parts, flag], dim=-1)
+        return self.rows.visual_rows(merged, [f.to(merged.device) for f in tower_output.deepstack_features])
 
     def encoder_fingerprint(self, frame_size: tuple[int, int]) -> str:
         base = super().encoder_fingerprint(frame_size)
@@ -64,8 +65,7 @@ class Qwen3VLBackend(QwenVLBackend):
 
     # ---- text path -----------------------------------------------------------------------
     def embed_text(self, ids: list[int]) -> torch.Tensor:
-        emb = super().embed_text(ids)
-        return torch.cat([emb, emb.new_zeros(len(ids), self.hidden_size - emb.shape[-1])], dim=-1)
+        return self.rows.text_rows(super().embed_text(ids))
 
     def hidden_states(
         self,
@@ -75,24 +75,19 @@ class Qwen3VLBackend(QwenVLBackend):
         segments: Sequence[int] | None = None,
         shared: int = 0,
     ) -> torch.Tensor:
-        d = self.model_hidden_size
-        rows = embeds.to(self.dtype)
-        visual = rows[..., -1] > 0.5  # [B, S]
+        parts = self.rows.split(embeds.to(self.dtype))
+        visual = parts.visual  # [B, S]
         kwargs: dict[str, Any] = {}
         if bool(visual.any()):
             kwargs["visual_pos_masks"] = visual
-            kwargs["deepstack_visual_embeds"] = [
-                rows[..., d * (k + 1) : d * (k + 2)][visual] for k in range(self.deepstack_levels)
-            ]
-        return self._text_forward(rows[..., :d].contiguous(), position_ids, cache, segments, shared, **kwargs)
+            kwargs["deepstack_visual_embeds"] = [level[visual] for level in parts.extras]
+        return self._text_forward(parts.token.contiguous(), position_ids, cache, segments, shared, **kwargs)
 
     # ---- identity ------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
         d = super().describe()
         d.update(
             {
-                "hidden_size": self.model_hidden_size,
-                "input_width": self.hidden_size,
                 "deepstack_levels": self.deepstack_levels,
                 "grouping": GROUPING,
             }

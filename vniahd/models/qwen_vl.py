@@ -1,7 +1,8 @@
 """The Qwen2-VL family backend: the model's own vision tower on our patchify, its text model.
 
-Shared by ``hf:PATH`` (weights from a checkpoint) and ``random:qwen2-vl`` / ``random:qwen2.5-vl``
-(random weights from a config built in code).
+Shared by ``hf:PATH`` (weights from a checkpoint) and ``random:<family>`` (random weights from a
+config built in code), for every family whose record (:mod:`vniahd.models.families`) names no other
+backend; ``family`` is the name the loader gives it (``backend.family``).
 
 What a benchmark frame is. One dataset frame = one temporal group of visual tokens, built from
 that frame repeated ``temporal_patch_size`` (2) times — exactly what the Qwen2-VL image processor
@@ -35,6 +36,7 @@ class QwenVLBackend(Backend):
 
     #: ``--device-map``: the requested map and where each module went (run.json), else None.
     placement: dict | None = None
+    stock_forward = True  # self.model's own forward replays exported inputs
 
     def __init__(
         self,
@@ -46,7 +48,7 @@ class QwenVLBackend(Backend):
         options: BackendOptions,
         model_fingerprint: Callable[[], str],
         layout_params: dict | None = None,
-        family: str = "qwen2_vl",
+        family: str,
     ):
         self.spec = spec
         self.model = model.eval()

@@ -1,6 +1,7 @@
-"""``random:<family>``: random-weight models built from a config in code, one per supported family
-(:data:`FAMILIES`: qwen2-vl, qwen2.5-vl, qwen3-vl, qwen3-vl-moe, qwen3.5, qwen3.5-moe, glm-4.1v,
-glm-4.5v).
+"""``random:<family>``: random-weight models built from a config in code, one per registered family
+(:mod:`vniahd.models.families`; each record's ``random_alias`` and ``random_config``: qwen2-vl,
+qwen2.5-vl, qwen3-vl, qwen3-vl-moe, qwen3.5, qwen3.5-moe, glm-4.1v, glm-4.5v). This loader names no
+family: what differs between them is in their records.
 
 The numbers they give are meaningless; the plumbing is real (the transformers vision tower and text
 model, our patchify, the local byte-level tokenizer). Used by the tests and the benchmarks.
@@ -50,28 +51,15 @@ import torch
 
 from vniahd.errors import VniahdError
 from vniahd.files import sha256_json
+from vniahd.models import families
 from vniahd.models.base import BackendOptions, module_weights_digest
+from vniahd.models.families._random import block_sections
 from vniahd.models.patchify import PatchifyConfig
 from vniahd.models.qwen_vl import QwenVLBackend
 from vniahd.models.tokenizer import byte_tokenizer
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel
-
-FAMILIES = (
-    "qwen2-vl",
-    "qwen2.5-vl",
-    "qwen3-vl",
-    "qwen3-vl-moe",
-    "qwen3.5",
-    "qwen3.5-moe",
-    "glm-4.1v",
-    "glm-4.5v",
-)
-#: The families with GLM's partial rotary (half of each head) and M-RoPE blocks (8, 12, 12).
-GLM = ("glm-4.1v", "glm-4.5v")
-#: The Qwen3.5 families: hybrid Gated DeltaNet / full-attention text layers, a quarter of each head rotates.
-QWEN35 = ("qwen3.5", "qwen3.5-moe")
+    from vniahd.models.families import FamilyRecord
 
 TINY = dict(
     layers=2,
@@ -122,10 +110,30 @@ _INT = {
     "seed",
 }
 _KNOWN = _INT | {"theta", "sections", "size"}
+_SHARE = {2: "half", 4: "a quarter"}
 
 
-def resolve_params(params: dict, family: str = "qwen2-vl") -> dict:
-    """Defaults (by ``size``) overlaid with the user's parameters, typed and validated."""
+def __getattr__(name: str) -> Any:
+    if name == "FAMILIES":  # the registered ``random:`` aliases, in order (computed: families can be added)
+        return tuple(families.random_aliases())
+    raise AttributeError(name)
+
+
+def _record(family: str, shown: str | None = None) -> FamilyRecord:
+    record = families.by_random_alias(family)
+    if record is None:
+        raise VniahdError(
+            f"unknown random model {shown or family!r}; use one of "
+            + ", ".join("random:" + f for f in families.random_aliases())
+        )
+    return record
+
+
+def resolve_params(params: dict, family: str | None = None) -> dict:
+    """Defaults (by ``size``) overlaid with the user's parameters, typed and validated, for the
+    ``random:`` alias ``family`` (None: a full-rotary family in t/h/w blocks that keeps the
+    ``size=7b`` sections)."""
+    record = _record(family) if family is not None else None
     unknown = set(params) - _KNOWN
     if unknown:
         raise VniahdError(
@@ -135,7 +143,7 @@ def resolve_params(params: dict, family: str = "qwen2-vl") -> dict:
     if size not in ("tiny", "7b"):
         raise VniahdError(f"unknown size {size!r} for a random model; use size=tiny or size=7b")
     out: dict[str, Any] = dict(TINY if size == "tiny" else SEVEN_B)
-    if family not in ("qwen2-vl", "qwen2.5-vl"):
+    if record is not None and not record.random_7b_sections:
         out.pop("sections", None)  # (16, 24, 24) is Qwen2-VL-7B's; other families take their own
     for key, value in params.items():
         if key == "size":
@@ -150,29 +158,21 @@ def resolve_params(params: dict, family: str = "qwen2-vl") -> dict:
     if out["heads"] % out["kv_heads"]:
         raise VniahdError(f"heads={out['heads']} must be a multiple of kv_heads={out['kv_heads']}")
     pairs = out["hidden"] // out["heads"] // 2
-    if family in GLM:  # partial rotary: half of each head rotates
-        pairs //= 2
-        if pairs < 3:
-            raise VniahdError(f"{family} needs hidden/heads ≥ 12 so that half of it gives 3 rotary pairs")
-        if "sections" not in out:  # GLM-4.1V's 8:12:12 of 32 pairs
-            t = max(1, pairs // 4)
-            out["sections"] = (t, (pairs - t) // 2, pairs - t - (pairs - t) // 2)
-    if family in QWEN35:  # partial rotary: a quarter of each head rotates (Qwen3.5's 0.25)
-        pairs //= 4
+    divisor = record.rotary_divisor() if record is not None else 1
+    if divisor > 1:  # partial rotary: a share of each head rotates
+        pairs //= divisor
         if pairs < 3:
             raise VniahdError(
-                f"{family} needs hidden/heads ≥ 24 so that a quarter of it gives 3 rotary pairs"
+                f"{family} needs hidden/heads ≥ {6 * divisor} so that "
+                f"{_SHARE.get(divisor, f'1/{divisor}')} of it gives 3 rotary pairs"
             )
-    if "sections" not in out and (
-        family.startswith("qwen3-vl") or family in QWEN35
-    ):  # Qwen3-VL's interleaved 24:20:20 of 64
-        from vniahd.rope import default_sections
+    if "sections" not in out:
+        if record is not None and record.native_allocation == "interleaved":  # Qwen3-VL's 24:20:20 of 64
+            from vniahd.rope import default_sections
 
-        out["sections"] = default_sections(pairs, "interleaved")
-    if "sections" not in out:  # Qwen2-VL's proportions 16:24:24 of 64 pairs
-        t = max(1, pairs // 4)
-        h = (pairs - t) // 2
-        out["sections"] = (t, h, pairs - t - h)
+            out["sections"] = default_sections(pairs, "interleaved")
+        else:  # Qwen2-VL's proportions 16:24:24 of 64 pairs
+            out["sections"] = block_sections(pairs)
     elif isinstance(out["sections"], str):
         try:
             out["sections"] = tuple(int(s) for s in out["sections"].split(","))
@@ -190,145 +190,16 @@ def resolve_params(params: dict, family: str = "qwen2-vl") -> dict:
     return out
 
 
-def build_config(family: str, p: dict, bos: int | None, eos: int | None):
-    """The transformers config for ``family`` with resolved parameters ``p``."""
-    rope = {"rope_type": "default", "rope_theta": p["theta"], "mrope_section": list(p["sections"])}
-    text = dict(
-        vocab_size=p["vocab"],
-        hidden_size=p["hidden"],
-        intermediate_size=p["intermediate"],
-        num_hidden_layers=p["layers"],
-        num_attention_heads=p["heads"],
-        num_key_value_heads=p["kv_heads"],
-        max_position_embeddings=1 << 20,
-        rope_parameters=rope,
-        bos_token_id=bos,
-        eos_token_id=eos,
-    )
-    # the vision tower of the Qwen3-VL / GLM-4.1V shape: merged tokens projected to the text width
-    tower = dict(
-        depth=p["vision_depth"],
-        hidden_size=p["vision_dim"],
-        intermediate_size=p["vision_dim"] * 2,
-        num_heads=p["vision_heads"],
-        patch_size=p["patch"],
-        spatial_merge_size=2,
-        temporal_patch_size=2,
-        out_hidden_size=p["hidden"],
-    )
-    if family in GLM:
-        from transformers import Glm4vConfig, Glm4vMoeConfig
-
-        # GLM-4.1V rotates half of each head (partial_rotary_factor 0.5) in adjacent pairs,
-        # M-RoPE blocks (8, 12, 12) of its 32 rotary pairs; GLM-4.5V the same half in NeoX halves
-        text_glm = {**text, "rope_parameters": {**rope, "partial_rotary_factor": 0.5}}
-        vision_glm = {**tower, "image_size": 336 if p["size"] == "7b" else 112}
-        if family == "glm-4.5v":  # GLM-4.5V's design: a dense first layer, then routed + shared experts
-            text_glm.update(
-                head_dim=p["hidden"] // p["heads"],
-                n_routed_experts=p["experts"],
-                num_experts_per_tok=p["experts_active"],
-                n_shared_experts=1,
-                moe_intermediate_size=p["intermediate"] // p["experts_active"],
-                first_k_dense_replace=1,
-                n_group=1,
-                topk_group=1,
-            )
-            return Glm4vMoeConfig(text_config=text_glm, vision_config=vision_glm)
-        return Glm4vConfig(text_config=text_glm, vision_config=vision_glm)
-    if family in QWEN35:
-        from transformers import Qwen3_5Config, Qwen3_5MoeConfig
-
-        head = p["hidden"] // p["heads"]
-        text35 = {
-            **text,
-            "head_dim": head,
-            "rope_parameters": {**rope, "mrope_interleaved": True, "partial_rotary_factor": 0.25},
-            # three Gated DeltaNet layers, then one full-attention layer (Qwen3.5's pattern)
-            "layer_types": [
-                "full_attention" if i % 4 == 3 else "linear_attention" for i in range(p["layers"])
-            ],
-            "linear_key_head_dim": head,
-            "linear_value_head_dim": head,
-            "linear_num_key_heads": p["kv_heads"],
-            "linear_num_value_heads": p["heads"],
-        }
-        vision35 = {**tower, "num_position_embeddings": 2304 if p["size"] == "7b" else 256}
-        if family == "qwen3.5-moe":  # routed experts plus one shared expert in every layer
-            text35.update(
-                num_experts=p["experts"],
-                num_experts_per_tok=p["experts_active"],
-                moe_intermediate_size=p["intermediate"] // p["experts_active"],
-                shared_expert_intermediate_size=p["intermediate"] // p["experts_active"],
-            )
-            return Qwen3_5MoeConfig(text_config=text35, vision_config=vision35)
-        return Qwen3_5Config(text_config=text35, vision_config=vision35)
-    if family.startswith("qwen3-vl"):
-        from transformers import Qwen3VLConfig, Qwen3VLMoeConfig
-
-        pairs = p["hidden"] // p["heads"] // 2
-        text3 = {**text, "head_dim": 2 * pairs, "rope_parameters": {**rope, "mrope_interleaved": True}}
-        depth = p["vision_depth"]
-        vision3 = {
-            **tower,
-            "num_position_embeddings": 2304 if p["size"] == "7b" else 256,
-            # Qwen3-VL-8B taps blocks 8, 16, 24 of 27; a small tower taps up to three of its blocks
-            "deepstack_visual_indexes": [8, 16, 24] if depth >= 25 else list(range(min(3, depth))),
-        }
-        if family == "qwen3-vl-moe":  # a few small experts in every layer (Qwen3-VL-30B-A3B's design)
-            text3.update(
-                num_experts=p["experts"],
-                num_experts_per_tok=p["experts_active"],
-                moe_intermediate_size=p["intermediate"] // p["experts_active"],
-                decoder_sparse_step=1,
-            )
-            return Qwen3VLMoeConfig(text_config=text3, vision_config=vision3)
-        return Qwen3VLConfig(text_config=text3, vision_config=vision3)
-    if family == "qwen2-vl":
-        from transformers import Qwen2VLConfig
-
-        vision = dict(
-            depth=p["vision_depth"],
-            embed_dim=p["vision_dim"],
-            hidden_size=p["hidden"],
-            num_heads=p["vision_heads"],
-            patch_size=p["patch"],
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            mlp_ratio=4,
-        )
-        return Qwen2VLConfig(text_config=text, vision_config=vision)
-    from transformers import Qwen2_5_VLConfig
-
-    depth = p["vision_depth"]
-    vision = dict(
-        depth=depth,
-        hidden_size=p["vision_dim"],
-        out_hidden_size=p["hidden"],
-        intermediate_size=p["vision_dim"] * 8 // 3 if p["size"] == "tiny" else 3420,
-        num_heads=p["vision_heads"],
-        patch_size=p["patch"],
-        spatial_merge_size=2,
-        temporal_patch_size=2,
-        window_size=p["patch"] * 8,
-        tokens_per_second=2,
-        fullatt_block_indexes=[i for i in range(depth) if i % 8 == 7] or [depth - 1],
-    )
-    return Qwen2_5_VLConfig(text_config=text, vision_config=vision)
+def build_config(family: str, p: dict, bos: int | None, eos: int | None) -> Any:
+    """The transformers config of ``random:<family>`` with resolved parameters ``p``."""
+    return _record(family).random_config(p, bos, eos)
 
 
 def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBackend:
     """Factory for ``random:<family>``."""
     family = name.lower()
-    if family not in FAMILIES:
-        raise VniahdError(
-            f"unknown random model {name!r}; use one of {', '.join('random:' + f for f in FAMILIES)}"
-        )
-    qwen3 = family.startswith("qwen3-vl") or family in QWEN35
-    defaults = {"patch": 16, "vision_depth": 2}
-    if family in QWEN35:  # 4 layers: one full-attention layer after three recurrent ones
-        defaults.update(layers=4, hidden=128)
-    p = resolve_params({**defaults, **params} if qwen3 else params, family)
+    record = _record(family, name)
+    p = resolve_params({**record.random_defaults, **params}, family)
     tokenizer = byte_tokenizer()
     if p["vocab"] < tokenizer.vocab_size:
         raise VniahdError(f"vocab={p['vocab']} is smaller than the tokenizer ({tokenizer.vocab_size} ids)")
@@ -337,49 +208,16 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
     )
     device, dtype = options.torch_device(), options.torch_dtype()
     config._attn_implementation = "sdpa"
-    cls: type[PreTrainedModel]
-    if family == "qwen2-vl":
-        from transformers import Qwen2VLForConditionalGeneration as cls
-    elif family == "qwen3-vl":
-        from transformers import Qwen3VLForConditionalGeneration as cls
-    elif family == "qwen3-vl-moe":
-        from transformers import Qwen3VLMoeForConditionalGeneration as cls
-    elif family == "glm-4.1v":
-        from transformers import Glm4vForConditionalGeneration as cls
-    elif family == "glm-4.5v":
-        from transformers import Glm4vMoeForConditionalGeneration as cls
-    elif family == "qwen3.5":
-        from transformers import Qwen3_5ForConditionalGeneration as cls
-    elif family == "qwen3.5-moe":
-        from transformers import Qwen3_5MoeForConditionalGeneration as cls
-    else:
-        from transformers import Qwen2_5_VLForConditionalGeneration as cls
+    cls = record.model_class()
     # Initialise on the target device in the run dtype (a 7B model never exists in fp32 on host).
     # _from_config(dtype=…) keeps the rotary inv_freq buffers in float32, as from_pretrained does.
     torch.manual_seed(p["seed"])
     with torch.device(device):
         model = cls._from_config(config, dtype=dtype)
     model = model.eval()
-    patch = PatchifyConfig(patch_size=p["patch"], temporal_patch_size=2, merge_size=2)
-    if family in GLM:
-        # GLM's processor budgets pixels over the 2 repeated frames of an image: half per frame
-        patch = PatchifyConfig(
-            patch_size=p["patch"],
-            temporal_patch_size=2,
-            merge_size=2,
-            min_pixels=112 * 112 // 2,
-            max_pixels=28 * 28 * 15000 // 2,
-        )
-    if qwen3:  # its processor normalises with mean = std = 0.5 and 16-pixel patches
-        patch = PatchifyConfig(
-            patch_size=p["patch"],
-            temporal_patch_size=2,
-            merge_size=2,
-            min_pixels=64 * 64,
-            image_mean=(0.5, 0.5, 0.5),
-            image_std=(0.5, 0.5, 0.5),
-        )
-    layout_params = {"tokens_per_second": 2} if family == "qwen2.5-vl" else {}
+    patch = PatchifyConfig(patch_size=p["patch"], temporal_patch_size=2, merge_size=2, **record.random_patch)
+    vision = model.config.vision_config
+    layout_params = {k: int(getattr(vision, k, d)) for k, d in record.vision_layout_params.items()}
     ident = {
         "family": family,
         "params": {k: list(v) if isinstance(v, tuple) else v for k, v in p.items()},
@@ -387,16 +225,7 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
         "dtype": str(dtype),
         "torch": torch.__version__,
     }
-    backend_cls = QwenVLBackend
-    if family in QWEN35:
-        from vniahd.models.qwen3_5 import Qwen35Backend
-
-        backend_cls = Qwen35Backend
-    elif qwen3:
-        from vniahd.models.qwen3_vl import Qwen3VLBackend
-
-        backend_cls = Qwen3VLBackend
-    return backend_cls(
+    backend: QwenVLBackend = record.build_backend(
         spec=f"random:{family}"
         + ("?" + "&".join(f"{k}={v}" for k, v in sorted(params.items())) if params else ""),
         model=model,
@@ -405,5 +234,6 @@ def create_backend(name: str, params: dict, options: BackendOptions) -> QwenVLBa
         options=options,
         model_fingerprint=lambda: sha256_json({**ident, "weights": module_weights_digest(model)}),
         layout_params=layout_params,
-        family=family.replace("-", "_").replace(".", "_"),
+        family=record.random_family,
     )
+    return backend

@@ -25,6 +25,8 @@ from typing import Any
 
 from vniahd.errors import VniahdError
 from vniahd.files import sha256_bytes
+from vniahd.needles.demo import demo_needles_path
+from vniahd.needles.prompts import KNOWN_INSTRUCTIONS
 from vniahd.needles.schema import LETTERS, Needle, NeedleSet, validate_answer
 
 NATIVE_KEYS = {"id", "image", "question", "options", "answer", "distractors", "prompt", "meta"}
@@ -82,7 +84,6 @@ def parse_options(prompt: str) -> tuple[str, tuple[str, ...] | None]:
             found = []
     if len(found) >= 2:
         idx = {i for i, _ in found}
-        from vniahd.needles.prompts import KNOWN_INSTRUCTIONS
 
         rest = [
             ln
@@ -104,7 +105,6 @@ def parse_options(prompt: str) -> tuple[str, tuple[str, ...] | None]:
         pos = m.end()
     if len(starts) < 2:
         return prompt.strip(), None
-    from vniahd.needles.prompts import KNOWN_INSTRUCTIONS
 
     opts, tail = [], ""
     for k, (_, end) in enumerate(starts):
@@ -304,8 +304,6 @@ def load_needle_set(path: str | Path, distractor_path: str | Path | None = None)
             f"{distractor_path} (or pass --distractor-needles demo)"
         )
     if str(path) == "demo":
-        from vniahd.needles.demo import demo_needles_path
-
         path = demo_needles_path()
     path = Path(path)
     data, raw = _read_json(path)

@@ -21,6 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from vniahd.errors import VniahdError
+from vniahd.files import check_out_dir
 from vniahd.notices import status, warn
 from vniahd.provenance import provenance
 from vniahd.reporting import aggregate, compare, curves, heatmap, html, seeds, tables
@@ -35,27 +36,6 @@ __all__ = [
     "wilson_interval",
     "Loaded",
 ]
-
-
-def check_out_dir(out: Path) -> None:
-    """A VniahdError unless ``out`` is (or can become) a directory: not a file, not a broken link,
-    not under a file. Creates nothing."""
-    if out.is_symlink() and not out.exists():
-        raise VniahdError(f"--out {out} is a broken symbolic link; remove it or choose another directory")
-    if out.exists():
-        if not out.is_dir():
-            raise VniahdError(
-                f"--out {out} is a file, not a directory; choose a directory for the "
-                "report (it is created if missing)"
-            )
-        return
-    for parent in out.absolute().parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise VniahdError(
-                    f"--out {out} cannot be created: {parent} is a file; choose a directory for the report"
-                )
-            return
 
 
 def write_report(
@@ -91,7 +71,7 @@ def write_report(
     if style not in heatmap.STYLES:
         raise VniahdError(f"unknown heatmap style {style!r}; use one of {', '.join(heatmap.STYLES)}")
     out = Path(out_dir)
-    check_out_dir(out)
+    check_out_dir(out, "report")
     inputs = list(results_dirs)
     status(f"reading {len(inputs)} results input(s)")
     loaded = load_inputs(inputs)

@@ -21,7 +21,7 @@ from matplotlib.colors import Normalize
 from vniahd.errors import VniahdError
 from vniahd.reporting import aggregate, style
 from vniahd.reporting.heatmap import cell_size_inches, draw_grid
-from vniahd.reporting.load import safe_name
+from vniahd.reporting.sources import safe_name
 
 MAX_COLS = 4
 #: Above this many lengths, compare.png puts one variant per row (benchmarks side by side).

@@ -32,7 +32,7 @@ from matplotlib.patches import Rectangle
 from vniahd.errors import VniahdError
 from vniahd.files import sha256_bytes
 from vniahd.reporting import aggregate, style
-from vniahd.reporting.load import safe_name
+from vniahd.reporting.sources import safe_name
 
 
 def cell_size_inches(num_lengths: int, num_depths: int) -> tuple[float, float]:
@@ -264,7 +264,7 @@ def heatmap_filename(model: str, variant: str, scoring: str, schedule: str, data
 
     Scoring and schedule are named, so ``…_scoring-reference_schedule-reference.png`` cannot be
     misread; ``dataset_tag`` (e.g. ``period 4``) tells apart datasets with the same schedule. Every
-    part is :func:`~vniahd.reporting.load.safe_name`-d; a name over :data:`MAX_NAME` characters is cut
+    part is :func:`~vniahd.reporting.sources.safe_name`-d; a name over :data:`MAX_NAME` characters is cut
     and ends in a hash of the whole.
     """
     parts = [

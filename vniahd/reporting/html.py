@@ -19,7 +19,7 @@ import pandas as pd
 
 from vniahd.files import write_text_atomic
 from vniahd.reporting import seeds, tables
-from vniahd.reporting.load import Source
+from vniahd.reporting.sources import Source
 
 _CSS = """
 body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;

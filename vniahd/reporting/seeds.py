@@ -41,7 +41,7 @@ import pandas as pd
 
 from vniahd.errors import VniahdError
 from vniahd.reporting import aggregate
-from vniahd.reporting.load import Source, model_short_name
+from vniahd.reporting.sources import Source, model_short_name
 from vniahd.reporting.stats import t_interval
 
 ACROSS = ("auto", "seeds", "models", "none")

@@ -26,12 +26,9 @@ from vniahd.rope.model import RotaryConfig, applied_allocation, effective_sectio
 from vniahd.rope.presets import (
     NATIVE_VARIANT,
     PRESETS,
-    SPEC_HELP,
     Variant,
-    get_variant,
-    load_variant_file,
     make_variant,
-    parse_variant,
+    preset_variant,
 )
 from vniahd.rope.rotation import (
     apply_rotary,
@@ -42,6 +39,8 @@ from vniahd.rope.rotation import (
     wavelengths,
 )
 from vniahd.rope.segments import Image, Segment, Text, Video, num_tokens, simple_sequence
+from vniahd.rope.specs import get_variant, load_variant_file, parse_variant
+from vniahd.variant_spec import SPEC_HELP
 
 __all__ = [
     "ALLOCATIONS",
@@ -66,6 +65,7 @@ __all__ = [
     "effective_sections",
     "get_layout",
     "get_variant",
+    "preset_variant",
     "inv_freq",
     "layout_positions",
     "load_variant_file",

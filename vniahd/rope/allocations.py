@@ -156,6 +156,25 @@ ALLOCATION_DESCRIPTIONS: dict[str, str] = {
 }
 
 
+#: Allocations whose section counts follow the model's own ``mrope_section`` when the variant
+#: fixes none (:mod:`vniahd.rope.model`).
+MODEL_SECTION_ALLOCATIONS = ("mrope-blocks", "lta", "lta-sequential")
+
+
+def resolve_sections(
+    allocation: str, fixed: Sequence[int] | None, num_pairs: int, model_sections: Sequence[int] | None = None
+) -> Sections | None:
+    """The (t, h, w) sections ``allocation`` uses with ``num_pairs`` pairs (``None`` for uniform):
+    the ``fixed`` ones, else the model's for block allocations, else the allocation's default."""
+    if allocation == "uniform":
+        return None
+    if fixed is not None:
+        return check_sections(num_pairs, fixed)
+    if model_sections is not None and allocation in MODEL_SECTION_ALLOCATIONS:
+        return check_sections(num_pairs, model_sections)
+    return default_sections(num_pairs, allocation)
+
+
 def check_allocation(name: str) -> str:
     """``name`` if registered, else :class:`UnknownNameError` listing the valid names."""
     if name not in ALLOCATIONS:

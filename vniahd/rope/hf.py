@@ -156,7 +156,11 @@ def _original(module: nn.Module) -> nn.Module:
 
 
 def rotary_config(model: nn.Module) -> RotaryConfig:
-    """Head dim, θ, pair count and native sections/allocation of ``model``'s text rotary module."""
+    """Head dim, θ, pair count and native sections/allocation of ``model``'s text rotary module.
+
+    The allocation and pair layout are probed from what the module returns
+    (:func:`native_allocation`, :func:`pair_layout`), never guessed from its class name; a family's
+    record (:mod:`vniahd.models.families`) states them and checks they agree."""
     rot = _original(rotary_module(model))
     config: Any = rot.config
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
@@ -175,8 +179,8 @@ def rotary_config(model: nn.Module) -> RotaryConfig:
             f"{type(rot).__name__} has no 3-part mrope_section; vniahd supports the "
             "Qwen2-VL, Qwen2.5-VL, Qwen3-VL and GLM-4.xV text rotary modules"
         )
-    # Qwen3-VL's module interleaves t/h/w (its recomposition overwrites every third pair).
-    native = "interleaved" if type(rot).__name__.startswith("Qwen3") else "mrope-blocks"
+    layout = pair_layout(rot)
+    native = native_allocation(rot, sections, layout)
     rotary_dim = 2 * num_pairs if 2 * num_pairs != int(head_dim) else None
     return RotaryConfig(
         head_dim=int(head_dim),
@@ -185,7 +189,50 @@ def rotary_config(model: nn.Module) -> RotaryConfig:
         native_allocation=native,
         rope_type=str(getattr(rot, "rope_type", "default")),
         rotary_dim=rotary_dim,
-        pair_layout=pair_layout(rot),
+        pair_layout=layout,
+    )
+
+
+#: The allocations a model's own rotary module can have, in the order they are tried.
+NATIVE_ALLOCATIONS = ("mrope-blocks", "interleaved")
+
+
+def pair_streams(rotary: nn.Module, layout: str | None = None) -> torch.Tensor:
+    """Which position stream (0=t, 1=h, 2=w) each rotary pair of ``rotary`` reads, [P].
+
+    Read from what the module returns, not from its class name: at a position that is 1 on one
+    stream and 0 on the others, exactly the pairs reading that stream get a nonzero sine."""
+    base = _original(rotary)
+    inv = _inv_freq(base)
+    num_pairs = inv.numel()
+    layout = layout or pair_layout(base)
+    x = torch.zeros(1, dtype=torch.float32, device=inv.device)
+    reads = []
+    with torch.no_grad():
+        for axis in range(3):
+            pos = torch.zeros(3, 1, 1, dtype=torch.long, device=inv.device)
+            pos[axis] = 1
+            _, sin = base(x, pos)
+            sin = sin.reshape(-1).float()
+            reads.append((sin[0::2] if layout == "adjacent" else sin)[:num_pairs] != 0)
+    hits = torch.stack(reads)  # [3, P]
+    if not bool((hits.sum(0) == 1).all()):
+        raise VniahdError(f"{type(base).__name__} does not give each rotary pair exactly one position stream")
+    return hits.int().argmax(0)
+
+
+def native_allocation(rotary: nn.Module, sections: tuple[int, ...], layout: str | None = None) -> str:
+    """The name of the allocation the model's rotary module applies with its ``sections``
+    (one of :data:`NATIVE_ALLOCATIONS`), from :func:`pair_streams`."""
+    from vniahd.rope.allocations import allocation_axes
+
+    streams = pair_streams(rotary, layout).cpu()
+    for name in NATIVE_ALLOCATIONS:
+        if torch.equal(allocation_axes(name, streams.numel(), sections).cpu(), streams):
+            return name
+    raise VniahdError(
+        f"{type(_original(rotary)).__name__} reads streams {''.join(axis_names(streams))} with sections "
+        f"{sections}, which is none of {', '.join(NATIVE_ALLOCATIONS)}"
     )
 
 

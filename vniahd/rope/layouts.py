@@ -264,6 +264,24 @@ class Layout:
 #: group spans 1.0 s; ``vision_config.tokens_per_second`` is 2 in the released configs.
 MROPE_TIMED_DEFAULTS = {"second_per_grid_t": 1.0, "tokens_per_second": 2.0}
 
+
+def timed_params(
+    layout: str, model_params: Mapping[str, Any], fps: float | None, frames_per_group: int = 1
+) -> dict[str, float]:
+    """What the data and the model say about a timed layout's parameters (``mrope-timed``; empty
+    for any other layout): one temporal group spans ``frames_per_group`` sampled frames, so
+    ``second_per_grid_t = frames_per_group / fps``; ``tokens_per_second`` is the model config's
+    (``model_params``, the backend's ``layout_params``). Only what is known is returned."""
+    if layout != "mrope-timed":
+        return {}
+    params: dict[str, float] = {}
+    if fps:
+        params["second_per_grid_t"] = float(frames_per_group) / float(fps)
+    if "tokens_per_second" in model_params:
+        params["tokens_per_second"] = float(model_params["tokens_per_second"])
+    return params
+
+
 LAYOUTS: dict[str, Layout] = {
     layout.name: layout
     for layout in (

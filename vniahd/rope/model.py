@@ -20,15 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from vniahd.rope.allocations import AXIS_NAMES, Sections, allocation_axes, check_sections, default_sections
+from vniahd.rope.allocations import AXIS_NAMES, Sections, allocation_axes, check_sections, resolve_sections
 from vniahd.rope.rotation import temporal_period
 
 if TYPE_CHECKING:
     from vniahd.rope.presets import Variant
-
-#: Allocations whose section counts follow the model's own ``mrope_section`` when the variant
-#: fixes none.
-MODEL_SECTION_ALLOCATIONS = ("mrope-blocks", "lta", "lta-sequential")
 
 
 @dataclass(frozen=True)
@@ -78,13 +74,7 @@ def effective_sections(
     """The (t, h, w) sections ``variant`` uses with ``num_pairs`` pairs (``None`` for uniform):
     the variant's own, else the model's for block allocations (module docstring), else the
     allocation's default."""
-    if variant.allocation == "uniform":
-        return None
-    if variant.sections is not None:
-        return check_sections(num_pairs, variant.sections)
-    if model_sections is not None and variant.allocation in MODEL_SECTION_ALLOCATIONS:
-        return check_sections(num_pairs, model_sections)
-    return default_sections(num_pairs, variant.allocation)
+    return resolve_sections(variant.allocation, variant.sections, num_pairs, model_sections)
 
 
 def variant_axes(variant: Variant, rotary: RotaryConfig) -> torch.Tensor:

@@ -1,53 +1,29 @@
 """RoPE variants = a position layout + a frequency allocation + parameters (docs/rope-math.md).
 
 - :data:`PRESETS`: the named variants users pass as ``--variant`` (each cites its source).
-- :func:`get_variant`: a preset, optionally with overridden parameters.
+- :func:`preset_variant`: a preset, optionally with overridden parameters.
 - :func:`make_variant`: any layout × any allocation × parameters.
-- :func:`parse_variant`: the CLI/config spec string (syntax below) or a JSON file.
 
-Spec syntax (:data:`SPEC_HELP`)::
-
-    NAME                       a preset, e.g. videorope
-    NAME:key=value,...         a preset with overrides, e.g. videorope:delta=0.5,text_after=paper
-    LAYOUT+ALLOCATION[:k=v,...] a custom variant, e.g. diagonal+lta:delta=0.5
-    path/to/variant.json       a JSON file (see :func:`load_variant_file`)
-
-Keys are the layout's parameters (``delta``, ``text_after`` for diagonal; ``second_per_grid_t``,
-``tokens_per_second`` for mrope-timed) and ``sections`` as ``t/h/w`` (or ``t,h,w`` at the end).
+Spec strings and JSON variant files (``parse_variant``) are read by :mod:`vniahd.rope.specs`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from vniahd.errors import UnknownNameError, VniahdError
 from vniahd.rope.allocations import (
-    ALLOCATIONS,
+    MODEL_SECTION_ALLOCATIONS,
     allocation_axes,
     check_allocation,
+    resolve_sections,
 )
-from vniahd.rope.layouts import LAYOUTS, get_layout
+from vniahd.rope.layouts import get_layout
 from vniahd.rope.segments import Segment
-
-SPEC_HELP = (
-    "a preset name (see 'vniahd variants'), a preset with overrides 'NAME:key=value,...' "
-    "(e.g. 'videorope:delta=0.5,text_after=paper'), a custom 'LAYOUT+ALLOCATION[:key=value,...]' "
-    "(e.g. 'diagonal+lta:delta=0.5'; layouts: "
-    + ", ".join(LAYOUTS)
-    + "; allocations: "
-    + ", ".join(ALLOCATIONS)
-    + "), or a JSON file path. Keys: the layout's parameters "
-    "(diagonal: delta, text_after=code|paper; mrope-timed: second_per_grid_t, tokens_per_second) "
-    "and sections=t/h/w."
-)
 
 
 @dataclass(frozen=True, eq=True)
@@ -98,9 +74,7 @@ class Variant:
     ) -> tuple[int, int, int] | None:
         """The (t, h, w) sections used with ``num_pairs`` pairs (``None`` for uniform); with
         ``model_sections``, block allocations keep the model's own (:mod:`vniahd.rope.model`)."""
-        from vniahd.rope.model import effective_sections
-
-        return effective_sections(self, num_pairs, model_sections)
+        return resolve_sections(self.allocation, self.sections, num_pairs, model_sections)
 
     def axes(self, num_pairs: int, model_sections: tuple[int, int, int] | None = None) -> torch.Tensor:
         """Stream index (0=t, 1=h, 2=w) of each of ``num_pairs`` rotary pairs: long [P]. For a
@@ -153,8 +127,6 @@ class Variant:
 
 def _default_rule(variant: Variant) -> str | None:
     """How the sections are chosen when the variant fixes none (see :mod:`vniahd.rope.model`)."""
-    from vniahd.rope.model import MODEL_SECTION_ALLOCATIONS
-
     if variant.is_native:
         return "the model's own mrope_section"
     if variant.sections is not None or variant.allocation == "uniform":
@@ -366,9 +338,10 @@ NATIVE_VARIANT = Variant(
 )
 
 
-def get_variant(name: str, **overrides: Any) -> Variant:
+def preset_variant(name: str, **overrides: Any) -> Variant:
     """Preset ``name`` with layout parameters and/or ``sections`` overridden; ``native`` gives
-    :data:`NATIVE_VARIANT` (it takes no parameters).
+    :data:`NATIVE_VARIANT` (it takes no parameters). :func:`vniahd.rope.get_variant` also takes
+    spec strings, JSON files and variants.
 
     The name of an overridden variant records the overrides (``videorope:delta=0.5``).
     """
@@ -407,71 +380,4 @@ def get_variant(name: str, **overrides: Any) -> Variant:
         sections=built.sections,
         description=base.description + (f" ({_format_spec('', changed)[1:]})" if changed else ""),
         source=base.source,
-    )
-
-
-def _parse_params(text: str) -> dict[str, Any]:
-    """``'delta=0.5,text_after=paper,sections=16,24,24'`` -> dict (values as strings)."""
-    params: dict[str, Any] = {}
-    last = None
-    for token in (t.strip() for t in text.split(",")):
-        if not token:
-            continue
-        if "=" not in token:
-            if last == "sections":  # 'sections=16,24,24': trailing numbers belong to it
-                params["sections"] += "," + token
-                continue
-            raise VniahdError(f"bad variant parameter {token!r}; write key=value, e.g. delta=0.5")
-        key, value = (s.strip() for s in token.split("=", 1))
-        params[key.replace("-", "_")] = value
-        last = key
-    return params
-
-
-def parse_variant(spec: str) -> Variant:
-    """Turn a spec string (module docstring / :data:`SPEC_HELP`) or JSON file path into a variant."""
-    spec = spec.strip()
-    if spec.endswith(".json") or Path(spec).is_file():
-        return load_variant_file(spec)
-    head, _, tail = spec.partition(":")
-    params = _parse_params(tail)
-    if "+" in head:
-        layout, _, allocation = head.partition("+")
-        return make_variant(layout.strip(), allocation.strip(), **params)
-    return get_variant(head, **params)
-
-
-def load_variant_file(path: str | os.PathLike[str]) -> Variant:
-    """Load a variant from JSON: either ``{"preset": NAME, "params": {...}}`` or
-    ``{"layout": L, "allocation": A, "params"|"layout_params": {...}, "sections": [t,h,w],
-    "name": ..., "description": ..., "source": ...}``."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise VniahdError(
-            f"variant file {str(path)!r} not found; pass a preset name, a spec "
-            "like 'diagonal+lta:delta=0.5', or an existing JSON file"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise VniahdError(f"variant file {str(path)!r} is not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise VniahdError(f"variant file {str(path)!r} must hold a JSON object")
-    params = dict(data.get("params") or data.get("layout_params") or {})
-    if "sections" in data:
-        params["sections"] = data["sections"]
-    if "preset" in data:
-        variant = get_variant(data["preset"], **params)
-        if data.get("name"):
-            variant = dataclasses.replace(variant, name=data["name"])
-        return variant
-    if "layout" not in data or "allocation" not in data:
-        raise VniahdError(f"variant file {str(path)!r} needs 'preset' or both 'layout' and 'allocation'")
-    return make_variant(
-        data["layout"],
-        data["allocation"],
-        name=data.get("name"),
-        description=data.get("description"),
-        source=data.get("source"),
-        **params,
     )

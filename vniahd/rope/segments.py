@@ -85,4 +85,37 @@ def check_segments(segments: Sequence[Segment]) -> list[Segment]:
 
 def simple_sequence(text_before: int, frames: int, height: int, width: int, text_after: int) -> list[Segment]:
     """The usual benchmark shape: ``Text(N), Video(T, H, W), Text(M)``."""
-    return [Text(text_before), Video(frames, height, width), Text(text_after)]
+    return build_segments(text_before, frames, (height, width), text_after, "video")
+
+
+def build_segments(
+    n_before: int, frames: int, grid: tuple[int, int], n_after: int, frame_mode: str
+) -> list[Segment]:
+    """A sample's segments with no text between its ``frames`` (``frames`` >= 1): ``Text(n_before)``,
+    one ``Video`` (``video`` mode) or ``frames`` ``Image`` s (``image`` mode), ``Text(n_after)``."""
+    _check_count("build_segments", "frames", frames, 1)
+    return frame_segments([n_before, *([0] * (frames - 1)), n_after], grid, frame_mode, 0)
+
+
+def frame_segments(
+    chunk_lengths: Sequence[int], grid: tuple[int, int], frame_mode: str, room: int
+) -> list[Segment]:
+    """Segments of a prompt of ``T + 1`` text chunks around ``T`` frames, ``room`` text tokens
+    after it: frames with no text between them stay one ``Video`` (video mode), else each frame
+    is its own one-frame grid; image mode lays out every frame as an ``Image``."""
+    frames = len(chunk_lengths) - 1
+    segs: list[Segment] = [Text(chunk_lengths[0])]
+    run = 0
+    for f in range(frames):
+        run += 1
+        if f < frames - 1 and chunk_lengths[f + 1] == 0:
+            continue
+        if frame_mode == "video":
+            segs.append(Video(run, grid[0], grid[1]))
+        else:
+            segs.extend(Image(grid[0], grid[1]) for _ in range(run))
+        run = 0
+        if f < frames - 1:
+            segs.append(Text(chunk_lengths[f + 1]))
+    segs.append(Text(chunk_lengths[-1] + room))
+    return segs

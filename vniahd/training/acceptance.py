@@ -20,6 +20,11 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vniahd.demo import DATASET_SEED, ensure_dataset, evaluate_variant, heldout_haystack
+from vniahd.files import cache_dir
+from vniahd.prompt_templates import get_template
+from vniahd.records import read_results
+
 if TYPE_CHECKING:
     from vniahd.dataset import Dataset
     from vniahd.models.tiny.backend import TinyBackend
@@ -35,8 +40,6 @@ def training_length_datasets(
     recipe: Recipe, material: TrainingMaterial, progress: bool = False
 ) -> dict[str, Dataset]:
     """``{"V-NIAH": …, "V-NIAH-D": …}`` at the recipe's training length (cached datasets)."""
-    from vniahd.demo import DATASET_SEED, ensure_dataset, heldout_haystack
-    from vniahd.files import cache_dir
 
     heldout = heldout_haystack(recipe, material)
     root = cache_dir("tiny", "acceptance-datasets")
@@ -60,10 +63,6 @@ def training_length_accuracy(
     backend: TinyBackend, variant, datasets: dict[str, Dataset], progress: bool = False
 ) -> dict[str, float]:
     """Per benchmark: mean over depths of the per-depth accuracy of ``backend`` on ``variant``."""
-    from vniahd.demo import evaluate_variant
-    from vniahd.evaluation.results.store import read_results
-    from vniahd.prompt_templates import get_template
-
     template = get_template(backend.recipe.train.prompt.template)
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="vniahd-acceptance-") as tmp:

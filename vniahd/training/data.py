@@ -34,7 +34,11 @@ import numpy as np
 import torch
 
 from vniahd.errors import VniahdError
-from vniahd.files import sha256_json
+from vniahd.files import sha256_file, sha256_json, write_json_atomic
+from vniahd.media import write_mp4
+from vniahd.models.tiny.features import frame_features
+from vniahd.plan import derive_seed
+from vniahd.provenance import provenance
 
 TRAIN_FRACTION = 0.6
 FRAME_SIZE = (252, 448)  # (H, W): the reference frame size, as the generator writes datasets
@@ -110,7 +114,6 @@ def haystack_clips(
 
 
 def card_seed(base: int, obj: str, colour: str, k: int) -> int:
-    from vniahd.plan import derive_seed
 
     return derive_seed(base, "tiny-card", f"{obj}|{colour}|{k}")
 
@@ -151,8 +154,6 @@ def prepare_training_data(
     """Encode the training split of the haystack and render + encode the card bank."""
     from tqdm.auto import tqdm
 
-    from vniahd.models.tiny.features import frame_features
-
     train_idx, _ = split_clips(cfg.clips, cfg.train_fraction)
     hay_feats = frame_features(
         np.asarray(haystack_frames[train_idx]), progress=progress, desc="encoding haystack (train split)"
@@ -185,9 +186,6 @@ def write_heldout_haystack(
 ) -> Path:
     """Write the held-out frames (in order) as an mp4 at ``cfg.fps`` with a sidecar describing
     the split; reused when the sidecar matches."""
-    from vniahd.files import sha256_file, write_json_atomic
-    from vniahd.media import write_mp4
-    from vniahd.provenance import provenance
 
     out = Path(out_path)
     sidecar = out.with_suffix(".json")

@@ -27,6 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vniahd.models.tiny.vocab import SPECIALS, split_words
+from vniahd.plan import get_schedule, insert_slots
+from vniahd.prompt_templates import BUILTIN_TEMPLATES
 from vniahd.training.data import TrainingData
 
 LETTERS = "ABCD"
@@ -142,7 +145,6 @@ class EpisodeSampler:
         return self._questions[key]
 
     def episode(self, rng: np.random.Generator, n: int | None = None) -> Episode:
-        from vniahd.plan import get_schedule, insert_slots
 
         n = self.length if n is None else n
         obj, colour = self.pairs[rng.integers(len(self.pairs))]
@@ -223,9 +225,7 @@ def vocabulary_words(objects: list[str], colours: list[str], fmt=None) -> list[s
     boilerplate, i.e. any word that also occurs in an answer instruction or a built-in prompt
     template (``the``, ``Answer``, ``system``…; built-ins only, so registering a template changes
     no checkpoint key). Everything else is dropped by the tokenizer."""
-    from vniahd.models.tiny.vocab import SPECIALS, split_words
     from vniahd.needles.prompts import KNOWN_INSTRUCTIONS
-    from vniahd.prompt_templates import BUILTIN_TEMPLATES
 
     texts = []
     for c in colours:

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from vniahd.files import sha256_json
 from vniahd.models.tiny.model import TinyConfig, TinyVideoLM
 from vniahd.models.tiny.sequence import PromptFormat, encode_pieces, positions
+from vniahd.models.tiny.vocab import option_parts
 from vniahd.training.episodes import Episode, EpisodeSampler
 
 
@@ -186,7 +187,6 @@ def build_model(
 ) -> TinyVideoLM:
     """Fresh weights from ``cfg.seed`` (identical for every variant), variant installed;
     ``vocab`` (word → id) makes option tokens compositional (:func:`option_parts`)."""
-    from vniahd.models.tiny.vocab import option_parts
 
     torch.manual_seed(cfg.seed)
     model = TinyVideoLM(cfg.model, vocab_size, token_parts=option_parts(vocab) if vocab else None)

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:
-    from vniahd.evaluation.contracts import BackendLike
+    from vniahd.evaluation.contracts import TextModel
 
 #: ``--prefill-chunk auto``: tokens per chunk on CUDA (bounded activation memory at 7B scale:
 #: MLP 4096 × 18944 × 2 B ≈ 155 MB per projection) and on CPU (larger: fewer Python round trips).
@@ -48,6 +48,18 @@ def default_prefill_chunk(device: torch.device | str) -> int:
     """The ``auto`` chunk size for ``device`` (see :data:`DEFAULT_CHUNK`)."""
     kind = torch.device(device).type
     return DEFAULT_CHUNK.get(kind, DEFAULT_CHUNK["cpu"])
+
+
+def crop_to(cache: Any, length: int) -> None:
+    """Drop the newest tokens of ``cache`` so it holds ``length``. transformers 5.x
+    ``DynamicCache.crop(n)`` takes a *negative* n = tokens to remove (a positive n raises)."""
+    if cache is None:
+        return
+    extra = int(cache.get_seq_length()) - int(length)
+    if extra < 0:
+        raise ValueError(f"cache holds {cache.get_seq_length()} tokens, cannot crop to {length}")
+    if extra:
+        cache.crop(-extra)
 
 
 RowFn = Callable[[int, int], torch.Tensor]
@@ -88,7 +100,7 @@ def tensor_rows(t: torch.Tensor) -> RowFn:
 
 
 def forward_rows(
-    backend: BackendLike,
+    backend: TextModel,
     feeds: Sequence[Feed],
     cache: Any = None,
     chunk: int = 0,
@@ -135,12 +147,12 @@ def forward_rows(
             if len(sel):
                 kept[i].append(hidden[i, (sel - a).to(hidden.device)])
         del hidden
-    hidden_size = backend.hidden_size
+    hidden_size = backend.hidden_size  # the model width d (hidden states, not rows)
     return [torch.cat(k, dim=0) if k else torch.empty(0, hidden_size, device=backend.device) for k in kept]
 
 
 def forward_packed(
-    backend: BackendLike, feeds: Sequence[Feed], cache: Any, chunk: int = 0, head: Feed | None = None
+    backend: TextModel, feeds: Sequence[Feed], cache: Any, chunk: int = 0, head: Feed | None = None
 ) -> list[torch.Tensor]:
     """:func:`forward_rows` for feeds packed as segments of one row: every feed's rows attend to
     ``cache`` (batch size 1, or None), to ``head`` and causally to its own rows, never to another
@@ -170,11 +182,11 @@ def forward_packed(
     return out
 
 
-def _padded(backend: BackendLike, feeds: Sequence[Feed], a: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _padded(backend: TextModel, feeds: Sequence[Feed], a: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows [a, b) of every feed, right-padded with zeros; pads repeat the last real position
     (any value is exact for the kept rows, see the module docstring)."""
     width = b - a
-    emb = torch.zeros(len(feeds), width, backend.hidden_size, dtype=backend.dtype, device=backend.device)
+    emb = torch.zeros(len(feeds), width, backend.row_width, dtype=backend.dtype, device=backend.device)
     pos = torch.zeros(3, len(feeds), width, dtype=torch.float64)
     for i, f in enumerate(feeds):
         hi = min(b, f.n)

@@ -81,7 +81,7 @@ class EmbeddingCache:
         self.np_dtype = _STORE[self.dtype][0]
         self.grid = backend.visual_grid(self.frame_size)
         self.tokens_per_frame = self.grid[0] * self.grid[1]
-        self.hidden = backend.hidden_size
+        self.hidden = backend.row_width
         self.chunk = max(1, int(chunk))
         self.progress = progress
         self.stats = CacheStats()

@@ -31,11 +31,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from vniahd.evaluation.execution.chunked import crop_to
 from vniahd.evaluation.execution.memory import PeakMemory
 from vniahd.evaluation.execution.prefix import SharedPrefix, fork_cache
 from vniahd.evaluation.execution.samples import Prepared, SampleBuilder
 from vniahd.evaluation.planning.work_plan import AUTO_PACK_TOKENS, cut_batches
-from vniahd.evaluation.scoring import SCORING, Context, SampleInputs, Score, crop_to, score, score_batch
+from vniahd.evaluation.scoring import SCORING, Context, SampleInputs, Score, score, score_batch
 
 if TYPE_CHECKING:
     from vniahd.evaluation.contracts import BackendLike
@@ -81,7 +82,7 @@ class GroupExecutor:
         self.prefill_chunk = prefill_chunk
         self.batch_size = batch_size
         # on a CPU backend that can, batches run as packed segments of one row (chunked.py)
-        self.packed = bool(getattr(backend, "can_pack", False)) and batch_size != 1
+        self.packed = backend.can_pack and batch_size != 1
         self.prefix_stats = {"computed_tokens": 0, "reused_tokens": 0}
 
     @property

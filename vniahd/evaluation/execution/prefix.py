@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import torch
 
-from vniahd.evaluation.execution.chunked import Feed, forward_rows
+from vniahd.evaluation.execution.chunked import Feed, crop_to, forward_rows
+from vniahd.evaluation.planning.work_plan import common_frames
 
 if TYPE_CHECKING:
-    from vniahd.evaluation.contracts import BackendLike
+    from vniahd.evaluation.contracts import TextModel
     from vniahd.evaluation.execution.embedding_cache import EmbeddingCache
 
 #: What a prompt's first rows are made of: (text-before ids, frame refs); see
@@ -46,7 +47,7 @@ class PromptSource:
 
     def __init__(
         self,
-        backend: BackendLike,
+        backend: TextModel,
         cache: EmbeddingCache,
         refs: Sequence[tuple[str, Any]],
         haystack: np.ndarray,
@@ -78,7 +79,7 @@ class PromptSource:
                 self.backend.embed_text(ids).to(self.backend.dtype)
                 if ids
                 else torch.empty(
-                    0, self.backend.hidden_size, dtype=self.backend.dtype, device=self.backend.device
+                    0, self.backend.row_width, dtype=self.backend.dtype, device=self.backend.device
                 )
             )
             setattr(self, attr, emb)
@@ -120,7 +121,7 @@ class SharedPrefix:
     ``tokens`` is what the cache holds now; :meth:`follow` crops it to what the next sample shares
     and grows it along that sample (starting over when nothing is shared)."""
 
-    def __init__(self, backend: BackendLike, chunk: int = 0):
+    def __init__(self, backend: TextModel, chunk: int = 0):
         self.backend = backend
         self.chunk = chunk
         self.cache: Any = None  # a transformers DynamicCache once started
@@ -165,9 +166,6 @@ class SharedPrefix:
         for the samples that use it. The caller feeds ``source``'s rows ``[cached, target)``
         itself — in the same forward pass as the samples' own rows (one call instead of two,
         ``scoring.Context.cached``) — and crops the cache back to ``target`` after."""
-        from vniahd.evaluation.planning.work_plan import common_frames
-        from vniahd.evaluation.scoring import crop_to
-
         before, refs = source.prefix_identity(len(source.refs))
         keep = -1  # frames kept; -1 = not even the text before the video
         if self.cache is not None and self.identity is not None and self.identity[0] == before:
@@ -198,7 +196,7 @@ class SharedPrefix:
         return cached, self.tokens
 
 
-def fork_cache(backend: BackendLike, cache: Any, batch: int) -> Any:
+def fork_cache(backend: TextModel, cache: Any, batch: int) -> Any:
     """A new cache holding ``cache``'s tokens repeated over a batch of ``batch`` (the original is
     untouched: DynamicCache layers concatenate into new tensors on update)."""
     if cache is None or int(cache.get_seq_length()) == 0:

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from vniahd.evaluation.contracts import BackendLike
     from vniahd.evaluation.execution.embedding_cache import EmbeddingCache
     from vniahd.models.families import Markup
-    from vniahd.rope import Segment
 
 PROMPT_LAYOUTS = ("reference", "native")
 
@@ -132,32 +131,6 @@ def encode_chunks(
     return [tokenizer.encode(texts[0]), *middle, tokenizer.encode(texts[-1])] if frames else []
 
 
-def frame_segments(
-    chunk_lengths: Sequence[int], grid: tuple[int, int], frame_mode: str, room: int
-) -> list[Segment]:
-    """Segments of a prompt of ``T + 1`` text chunks around ``T`` frames, ``room`` text tokens
-    after it: frames with no text between them stay one ``Video`` (video mode), else each frame
-    is its own one-frame grid; image mode lays out every frame as an ``Image``."""
-    from vniahd.rope import Image, Text, Video
-
-    frames = len(chunk_lengths) - 1
-    segs: list[Segment] = [Text(chunk_lengths[0])]
-    run = 0
-    for f in range(frames):
-        run += 1
-        if f < frames - 1 and chunk_lengths[f + 1] == 0:
-            continue
-        if frame_mode == "video":
-            segs.append(Video(run, grid[0], grid[1]))
-        else:
-            segs.extend(Image(grid[0], grid[1]) for _ in range(run))
-        run = 0
-        if f < frames - 1:
-            segs.append(Text(chunk_lengths[f + 1]))
-    segs.append(Text(chunk_lengths[-1] + room))
-    return segs
-
-
 class FramedPromptSource(PromptSource):
     """A prompt ``chunk 0 | frame 0 | chunk 1 | … | frame T−1 | chunk T`` as lazily gathered rows
     (:class:`~vniahd.evaluation.execution.prefix.PromptSource` with text between the frames)."""
@@ -200,7 +173,7 @@ class FramedPromptSource(PromptSource):
         be = self.backend
         b = min(b, self._len)
         if a >= b:
-            return torch.empty(0, be.hidden_size, dtype=be.dtype, device=be.device)
+            return torch.empty(0, be.row_width, dtype=be.dtype, device=be.device)
         i = bisect.bisect_right(self._starts, a) - 1
         spans: list[tuple[str, int, int, int]] = []  # (kind, index, lo, hi) within the piece
         while i < len(self._pieces) and self._starts[i] < b:

@@ -24,11 +24,10 @@ from vniahd.evaluation.execution.prompt_layout import (
     FramedPromptSource,
     PromptLayout,
     encode_chunks,
-    frame_segments,
 )
-from vniahd.evaluation.execution.variants import build_segments
 from vniahd.evaluation.scoring import SampleInputs
 from vniahd.prompt_templates import PromptTemplate
+from vniahd.rope.segments import build_segments, frame_segments
 
 if TYPE_CHECKING:
     from vniahd.evaluation.contracts import BackendLike, DatasetLike

@@ -6,9 +6,11 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from vniahd.rope.layouts import get_layout, timed_params
+
 if TYPE_CHECKING:
     from vniahd.evaluation.contracts import BackendLike
-    from vniahd.rope import Segment, Variant
+    from vniahd.rope import Variant
 
 
 def resolve_variant(
@@ -23,29 +25,8 @@ def resolve_variant(
         from vniahd.models.families import native_variant
 
         return native_variant(backend, fps, frames_per_group)
-    if variant.layout != "mrope-timed":
-        return variant
-    from vniahd.rope import get_layout
-
-    defaults = dict(get_layout("mrope-timed").defaults)
-    if dict(variant.layout_params) != defaults:
-        return variant  # the user set them explicitly
-    params = dict(defaults)
-    if fps:
-        params["second_per_grid_t"] = float(frames_per_group) / float(fps)
-    if "tokens_per_second" in backend.layout_params:
-        params["tokens_per_second"] = float(backend.layout_params["tokens_per_second"])
-    return dataclasses.replace(variant, layout_params=params)
-
-
-def build_segments(
-    n_before: int, frames: int, grid: tuple[int, int], n_after: int, frame_mode: str
-) -> list[Segment]:
-    from vniahd.rope import Image, Text, Video
-
-    visual: list[Segment]
-    if frame_mode == "video":
-        visual = [Video(frames, grid[0], grid[1])]
-    else:
-        visual = [Image(grid[0], grid[1]) for _ in range(frames)]
-    return [Text(n_before), *visual, Text(n_after)]
+    filled = timed_params(variant.layout, backend.layout_params, fps, frames_per_group)
+    defaults = dict(get_layout(variant.layout).defaults)
+    if not filled or dict(variant.layout_params) != defaults:
+        return variant  # not a timed layout, or the user set its parameters explicitly
+    return dataclasses.replace(variant, layout_params={**defaults, **filled})

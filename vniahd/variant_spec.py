@@ -1,0 +1,48 @@
+"""The ``--variant`` spec syntax, torch-free so that ``vniahd --help`` stays fast.
+
+    NAME                        a preset, e.g. videorope
+    NAME:key=value,...          a preset with overrides, e.g. videorope:delta=0.5,text_after=paper
+    LAYOUT+ALLOCATION[:k=v,...] a custom variant, e.g. diagonal+lta:delta=0.5
+    path/to/variant.json        a JSON file (see :func:`vniahd.rope.load_variant_file`)
+
+Keys are the layout's parameters (``delta``, ``text_after`` for diagonal; ``second_per_grid_t``,
+``tokens_per_second`` for mrope-timed) and ``sections`` as ``t/h/w`` (or ``t,h,w`` at the end).
+:func:`vniahd.rope.parse_variant` turns a spec into a variant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vniahd.errors import VniahdError
+
+#: The help text of every ``--variant`` option. It names the layouts, allocations and defaults
+#: literally (importing the registries would import torch); tests/test_rope_cli.py checks it
+#: against :data:`vniahd.rope.LAYOUTS` and :data:`vniahd.rope.ALLOCATIONS`.
+SPEC_HELP = (
+    "a preset name (see 'vniahd variants'); a preset with overrides 'NAME:key=value,...' "
+    "(e.g. 'videorope:delta=0.5,text_after=paper'); a custom 'LAYOUT+ALLOCATION[:key=value,...]' "
+    "(e.g. 'diagonal+lta:delta=0.5'; layouts: vanilla, tad, mrope, mrope-timed, mrope-frames, diagonal; "
+    "allocations: uniform, mrope-blocks, lta, lta-sequential, interleaved); or a JSON file path. "
+    "Keys: diagonal: delta (default 2), text_after=code|paper (default code); mrope-timed: "
+    "second_per_grid_t (default 1.0), tokens_per_second (default 2); any non-uniform "
+    "allocation: sections=t/h/w."
+)
+
+
+def parse_params(text: str) -> dict[str, Any]:
+    """``'delta=0.5,text_after=paper,sections=16,24,24'`` -> dict (values as strings)."""
+    params: dict[str, Any] = {}
+    last = None
+    for token in (t.strip() for t in text.split(",")):
+        if not token:
+            continue
+        if "=" not in token:
+            if last == "sections":  # 'sections=16,24,24': trailing numbers belong to it
+                params["sections"] += "," + token
+                continue
+            raise VniahdError(f"bad variant parameter {token!r}; write key=value, e.g. delta=0.5")
+        key, value = (s.strip() for s in token.split("=", 1))
+        params[key.replace("-", "_")] = value
+        last = key
+    return params
