@@ -3,6 +3,7 @@ and user errors raised as :class:`VniahdError` before any model is loaded."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import re
@@ -79,7 +80,7 @@ def test_verbs_are_functions_and_subpackages_are_nouns():
 
     for verb, noun in (("evaluate", "evaluation"), ("report", "reporting")):
         assert inspect.isfunction(getattr(vniahd, verb)) and getattr(vniahd, verb) is getattr(_api, verb)
-        assert isinstance(sys.modules[f"vniahd.{noun}"], types.ModuleType)
+        assert isinstance(importlib.import_module(f"vniahd.{noun}"), types.ModuleType)
     assert vniahd.evaluation.Runner is Runner
     assert "variants" in inspect.signature(vniahd.evaluate).parameters
 
