@@ -33,7 +33,7 @@ class DirLock:
         self._fh: IO[str] | None = None
         self._created: list[Path] = []
 
-    def __enter__(self):
+    def __enter__(self) -> DirLock:
         """Take the lock (a no-op while this object already holds it)."""
         import fcntl
 
@@ -79,7 +79,7 @@ class DirLock:
             self._fh.close()  # closing the descriptor releases the flock
             self._fh = None
 
-    def acquire(self):
+    def acquire(self) -> DirLock:
         return self.__enter__()
 
     def release(self) -> None:
