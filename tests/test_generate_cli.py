@@ -98,7 +98,8 @@ def test_same_content_at_another_path_is_the_same_dataset(video, tmp_path):
     a, b = Dataset.open(tmp_path / "a"), Dataset.open(tmp_path / "b")
     assert a.fingerprint == b.fingerprint
     assert a.config["haystack_spec"] == str(video) and b.config["haystack_spec"] == str(moved)
-    write_mp4(np.full((25, 36, 64, 3), 90, np.uint8), tmp_path / "grey.mp4", fps=1)
+    greys = np.broadcast_to((90 + 4 * np.arange(25, dtype=np.uint8))[:, None, None, None], (25, 36, 64, 3))
+    write_mp4(np.ascontiguousarray(greys), tmp_path / "grey.mp4", fps=1)  # other content (a still is refused)
     assert _gen(tmp_path / "grey.mp4", tmp_path / "c") == 0
     assert Dataset.open(tmp_path / "c").fingerprint != a.fingerprint
 

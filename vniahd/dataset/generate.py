@@ -23,7 +23,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vniahd.dataset.install import check_dataset_out
+import numpy as np
+
+from vniahd.dataset.install import check_dataset_out, dataset_lock
 from vniahd.dataset.protocols import resolve_options
 from vniahd.dataset.writer import write_dataset
 from vniahd.errors import VniahdError
@@ -44,6 +46,22 @@ from vniahd.plan import (
 
 if TYPE_CHECKING:
     from vniahd.dataset import Dataset
+
+#: Mean absolute difference (0–255 scale) below which two frames count as the same picture: above
+#: the noise a lossy codec leaves on a still picture, far below any cut or motion.
+STILL_TOLERANCE = 0.5
+
+
+def one_picture(frames: np.ndarray, chunk: int = 64) -> bool:
+    """Whether every frame of uint8 ``[N, H, W, 3]`` shows the first frame's picture (within
+    :data:`STILL_TOLERANCE`): a still video decoded into N frames."""
+    first = np.asarray(frames[0], dtype=np.int16)
+    for start in range(1, len(frames), chunk):
+        part = np.asarray(frames[start : start + chunk], dtype=np.int16)
+        if (np.abs(part - first).mean(axis=(1, 2, 3)) > STILL_TOLERANCE).any():
+            return False
+    return True
+
 
 #: Longest haystack accepted, in frames (10x the reference's longest, 2900; 27.8 h at 1 fps).
 MAX_LENGTH = 100_000
@@ -126,108 +144,116 @@ def generate(
         raise VniahdError(f"--fps must be positive, got {fps}")
     background = parse_colour(needle_background)
     check_dataset_out(out)
-    nset = load_needle_set(needles, distractor_needles)
-    check_images(nset)  # decode every image now: a damaged one fails before the haystack is decoded
-    needle_spec = [(n.id, len(n.distractors)) for n in nset]
+    with dataset_lock(out):  # held until the dataset is in place: one generate per --out
+        nset = load_needle_set(needles, distractor_needles)
+        check_images(nset)  # decode every image now: a damaged one fails before the haystack is decoded
+        needle_spec = [(n.id, len(n.distractors)) for n in nset]
 
-    def plan(haystack_frames: int) -> list[Sample]:
-        return plan_samples(
-            lengths=length_list,
-            depths=depth_list,
-            needles=needle_spec,
-            schedule=schedule,
-            period=per.frames,
-            seed=seed,
-            haystack_frames=haystack_frames,
-            repeats=repeats,
-            max_distractors=max_distractors,
-            draws=draws,
-        )
+        def plan(haystack_frames: int) -> list[Sample]:
+            return plan_samples(
+                lengths=length_list,
+                depths=depth_list,
+                needles=needle_spec,
+                schedule=schedule,
+                period=per.frames,
+                seed=seed,
+                haystack_frames=haystack_frames,
+                repeats=repeats,
+                max_distractors=max_distractors,
+                draws=draws,
+            )
 
-    # distractor positions do not depend on the haystack (only window offsets do): check them first
-    period_label = per.spec if per.spec == str(per.frames) else f"{per.spec} ({per.frames} {unit})"
-    coverage = check_distractor_coverage(plan(longest), schedule, period_label, unit)
+        # distractor positions do not depend on the haystack (only window offsets do): check them first
+        period_label = per.spec if per.spec == str(per.frames) else f"{per.spec} ({per.frames} {unit})"
+        coverage = check_distractor_coverage(plan(longest), schedule, period_label, unit)
 
-    hay_path = build_demo_haystack(progress=progress) if str(haystack) == "demo" else Path(haystack)
-    hay = load_haystack(hay_path, fps=fps, size=frame_size, progress=progress, resize=resize)
-    sampling = hay.sampling
-    if hay.distinct_frames < 2:
-        src_n = sampling.get("source_num_frames", hay.source_num_frames)
-        dur = sampling.get("source_duration_s")
-        raise VniahdError(
-            f"{hay_path.name} gives only {hay.distinct_frames} distinct frame at --fps {fps:g} "
-            f"(the video has {src_n} frame{'s' if src_n != 1 else ''}"
-            + (f", {dur:.3g} s" if dur else "")
-            + "): every haystack frame would be the same "
-            f"picture; use a longer video (at least {longest} frames at --fps {fps:g} for "
-            f"--lengths up to {longest}) or a higher --fps"
+        hay_path = build_demo_haystack(progress=progress) if str(haystack) == "demo" else Path(haystack)
+        hay = load_haystack(hay_path, fps=fps, size=frame_size, progress=progress, resize=resize)
+        sampling = hay.sampling
+        if hay.distinct_frames >= 2 and one_picture(hay.frames):
+            raise VniahdError(
+                f"{hay_path.name} gives {len(hay)} frames at --fps {fps:g} that all show the same "
+                "picture (a still video): every haystack frame would be the same; use a video whose "
+                "picture changes"
+            )
+        if hay.distinct_frames < 2:
+            src_n = sampling.get("source_num_frames", hay.source_num_frames)
+            dur = sampling.get("source_duration_s")
+            raise VniahdError(
+                f"{hay_path.name} gives only {hay.distinct_frames} distinct frame at --fps {fps:g} "
+                f"(the video has {src_n} frame{'s' if src_n != 1 else ''}"
+                + (f", {dur:.3g} s" if dur else "")
+                + "): every haystack frame would be the same "
+                f"picture; use a longer video (at least {longest} frames at --fps {fps:g} for "
+                f"--lengths up to {longest}) or a higher --fps"
+            )
+        for note in hay.notes:
+            warn(note)
+        slots = len(hay) // fpg  # M sampled frames make M // fpg temporal groups
+        if slots < 1:
+            raise VniahdError(
+                f"{hay_path.name} gives {len(hay)} frame at --fps {fps:g}: --frames-per-group {fpg} "
+                f"needs at least {fpg}; use a longer video or a higher --fps"
+            )
+        if fpg != 1 and len(hay) % fpg and progress:
+            status(
+                f"the haystack's {len(hay)} frames make {slots} groups of {fpg}; the last frame is "
+                "dropped (recorded as haystack.dropped_frames)"
+            )
+        if longest > slots:
+            tiled = [n for n in length_list if n > slots]
+            shown = ", ".join(str(n) for n in tiled[:6]) + (", …" if len(tiled) > 6 else "")
+            what = (
+                f"{len(hay)} frames at --fps {fps:g} ({hay.distinct_frames} distinct)"
+                if fpg == 1
+                else f"{slots} groups of {fpg} frames ({len(hay)} frames at --fps {fps:g}, "
+                f"{hay.distinct_frames} distinct)"
+            )
+            warn(
+                f"the haystack has {what}; lengths {shown} are longer, so their windows repeat it end "
+                "to end (tiled, as the reference does); a longer video avoids repeats"
+            )
+        if coverage:
+            warn(coverage)
+        samples = plan(slots)
+        config = {
+            "lengths": length_list,
+            "lengths_spec": str(lengths),
+            "depths": [str(d) for d in depth_list],
+            "depths_spec": str(depths),
+            "schedule": schedule,
+            "period": per.to_dict(),
+            "seed": int(seed),
+            "repeats": int(repeats),
+            "max_distractors": max_distractors,
+            "fps": float(fps),
+            "size": list(frame_size),
+            "haystack_spec": str(haystack),
+            "needles_spec": str(needles),
+            "distractor_needles_spec": str(distractor_needles) if distractor_needles else None,
+            "placement": "needle before haystack frame floor(depth*N) (exact decimal); see vniahd.plan",
+        }
+        # Only what differs from the defaults is recorded, so default datasets keep their fingerprints.
+        if fpg != 1:
+            config["frames_per_group"] = fpg
+        if draws != "hashed":
+            config["draws"] = draws
+        if resize != "pil":
+            config["resize"] = resize
+        if protocol is not None:
+            config["protocol"] = protocol  # recorded, not part of the identity (see writer)
+        ds = write_dataset(
+            out,
+            haystack_frames=hay.frames,
+            haystack_meta=hay.to_dict(),
+            needle_set=nset,
+            samples=samples,
+            config=config,
+            overwrite=overwrite,
+            export_videos=export_videos,
+            progress=progress,
+            needle_background=background,
+            frames_per_group=fpg,
+            lock=False,
         )
-    for note in hay.notes:
-        warn(note)
-    slots = len(hay) // fpg  # M sampled frames make M // fpg temporal groups
-    if slots < 1:
-        raise VniahdError(
-            f"{hay_path.name} gives {len(hay)} frame at --fps {fps:g}: --frames-per-group {fpg} "
-            f"needs at least {fpg}; use a longer video or a higher --fps"
-        )
-    if fpg != 1 and len(hay) % fpg and progress:
-        status(
-            f"the haystack's {len(hay)} frames make {slots} groups of {fpg}; the last frame is "
-            "dropped (recorded as haystack.dropped_frames)"
-        )
-    if longest > slots:
-        tiled = [n for n in length_list if n > slots]
-        shown = ", ".join(str(n) for n in tiled[:6]) + (", …" if len(tiled) > 6 else "")
-        what = (
-            f"{len(hay)} frames at --fps {fps:g} ({hay.distinct_frames} distinct)"
-            if fpg == 1
-            else f"{slots} groups of {fpg} frames ({len(hay)} frames at --fps {fps:g}, "
-            f"{hay.distinct_frames} distinct)"
-        )
-        warn(
-            f"the haystack has {what}; lengths {shown} are longer, so their windows repeat it end "
-            "to end (tiled, as the reference does); a longer video avoids repeats"
-        )
-    if coverage:
-        warn(coverage)
-    samples = plan(slots)
-    config = {
-        "lengths": length_list,
-        "lengths_spec": str(lengths),
-        "depths": [str(d) for d in depth_list],
-        "depths_spec": str(depths),
-        "schedule": schedule,
-        "period": per.to_dict(),
-        "seed": int(seed),
-        "repeats": int(repeats),
-        "max_distractors": max_distractors,
-        "fps": float(fps),
-        "size": list(frame_size),
-        "haystack_spec": str(haystack),
-        "needles_spec": str(needles),
-        "distractor_needles_spec": str(distractor_needles) if distractor_needles else None,
-        "placement": "needle before haystack frame floor(depth*N) (exact decimal); see vniahd.plan",
-    }
-    # Only what differs from the defaults is recorded, so default datasets keep their fingerprints.
-    if fpg != 1:
-        config["frames_per_group"] = fpg
-    if draws != "hashed":
-        config["draws"] = draws
-    if resize != "pil":
-        config["resize"] = resize
-    if protocol is not None:
-        config["protocol"] = protocol  # recorded, not part of the identity (see writer)
-    ds = write_dataset(
-        out,
-        haystack_frames=hay.frames,
-        haystack_meta=hay.to_dict(),
-        needle_set=nset,
-        samples=samples,
-        config=config,
-        overwrite=overwrite,
-        export_videos=export_videos,
-        progress=progress,
-        needle_background=background,
-        frames_per_group=fpg,
-    )
-    return ds
+        return ds

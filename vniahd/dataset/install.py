@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from vniahd.dataset import layout
+from vniahd.dirlock import DirLock
 from vniahd.errors import VniahdError
 from vniahd.files import check_out_dir
 from vniahd.notices import warn
@@ -58,6 +59,22 @@ def prepare_dir(out: Path, fingerprint: str, overwrite: bool, quiet: bool = Fals
             "or choose another --out"
         )
     return out.resolve()
+
+
+def dataset_lock(out: str | Path) -> DirLock:
+    """The lock a ``generate`` into ``out`` holds from its checks on ``out`` until the dataset is
+    in place: ``.<name>.lock`` beside ``out`` (removed on release), so two runs into one ``--out``
+    never both write it."""
+    target = Path(out).resolve()
+    return DirLock(
+        target.parent / f".{target.name}.lock",
+        lambda holder: (
+            f"--out {out} is being written by another generate ({holder}); two runs into one "
+            "directory would replace each other's dataset — wait for it to finish, stop it, or "
+            "choose another --out"
+        ),
+        remove=True,
+    )
 
 
 def check_dataset_out(out: str | Path) -> None:

@@ -69,7 +69,10 @@ class Dataset:
         self.meta = meta
 
     @classmethod
-    def open(cls, path: str | Path) -> Dataset:
+    def open(cls, path: str | Path, verify: bool = True) -> Dataset:
+        """Open ``path``; ``verify`` (default): refuse it when a file differs from the hashes its
+        dataset.json records (:mod:`vniahd.dataset.integrity`; ``eval``, ``inspect`` and the API
+        all open through here)."""
         p = Path(path)
         how = (
             "make one with: vniahd generate --haystack VIDEO --needles NEEDLES.json --out DIR "
@@ -92,6 +95,10 @@ class Dataset:
         for name in (layout.SAMPLES, layout.HAYSTACK):
             if not (p / name).is_file():
                 raise VniahdError(f"{p} is incomplete: {name} is missing; regenerate it with vniahd generate")
+        if verify:
+            from vniahd.dataset import integrity
+
+            integrity.verify(p, meta)
         return cls(p, meta)
 
     # --- contract ---------------------------------------------------------------------------------

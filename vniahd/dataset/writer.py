@@ -31,8 +31,7 @@ configuration (``needle_background``).
 
 from __future__ import annotations
 
-import hashlib
-import json
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,9 +39,10 @@ from typing import Any
 
 import numpy as np
 
-from vniahd.dataset import layout
+from vniahd.dataset import integrity, layout
 from vniahd.dataset.export import export_videos as _export
-from vniahd.dataset.install import install, prepare_dir, staging
+from vniahd.dataset.install import dataset_lock, install, prepare_dir, staging
+from vniahd.dataset.integrity import frames_hash
 from vniahd.dataset.reader import Dataset
 from vniahd.errors import VniahdError
 from vniahd.files import atomic_path, atomic_write, sha256_file, sha256_json, write_json_atomic
@@ -68,14 +68,6 @@ def _progress(total: int, desc: str, unit: str, enabled: bool):
     return tqdm(
         total=total, desc=desc, unit=unit, leave=False, disable=None if enabled else True, file=sys.stderr
     )
-
-
-def frames_hash(frames: np.ndarray, progress: bool = False) -> str:
-    """SHA-256 over the frame array's shape and bytes (the dataset's ``haystack_key``)."""
-    h = hashlib.sha256(json.dumps([list(frames.shape), str(frames.dtype)]).encode())
-    for start in range(0, frames.shape[0], CHUNK_FRAMES):
-        h.update(np.ascontiguousarray(frames[start : start + CHUNK_FRAMES]).tobytes())
-    return h.hexdigest()
 
 
 def stored_frame_count(samples: Sequence[Sample], total: int) -> int:
@@ -192,6 +184,7 @@ def write_dataset(
     progress: bool = True,
     needle_background: str | tuple[int, int, int] = DEFAULT_BACKGROUND,
     frames_per_group: int = 1,
+    lock: bool = True,
 ):
     """Write the dataset directory and return it opened (:class:`vniahd.dataset.Dataset`).
 
@@ -204,7 +197,8 @@ def write_dataset(
     docstring); recorded in the configuration and the haystack entry.
 
     The directory is built beside ``out_dir`` and moved into place when complete: on any error
-    ``out_dir`` is left as it was.
+    ``out_dir`` is left as it was. ``lock``: hold ``out_dir``'s lock while writing
+    (:func:`vniahd.dataset.install.dataset_lock`; ``False`` when the caller holds it).
     """
 
     frames = haystack_frames
@@ -261,41 +255,45 @@ def write_dataset(
         needles_info.update({"distractor_source": dist["path"], "distractor_source_sha256": dist["sha256"]})
     fingerprint = dataset_fingerprint(config, hkey, needle_set.fingerprint, samples)
     out = Path(out_dir)
-    target = prepare_dir(out, fingerprint, overwrite)
-    if alpha:
-        names = ", ".join(p.name for _, p in alpha[:3]) + (", …" if len(alpha) > 3 else "")
-        warn(
-            f"{len(alpha)} needle image{'s' if len(alpha) > 1 else ''} ha{'ve' if len(alpha) > 1 else 's'} "
-            f"transparency ({names}): composited on {colour_hex(background)}, recorded as needle_background "
-            "in dataset.json; pass --needle-background COLOUR to choose another"
-        )
+    with dataset_lock(out) if lock else contextlib.nullcontext():
+        target = prepare_dir(out, fingerprint, overwrite)
+        if alpha:
+            _warn_alpha(alpha, background)
+        with staging(target) as tmp:
+            try:
+                _write_entries(
+                    tmp,
+                    stored,
+                    k,
+                    needle_set,
+                    size,
+                    background,
+                    samples,
+                    fingerprint,
+                    config,
+                    haystack,
+                    needles_info,
+                    export_videos,
+                    progress,
+                )
+            except OSError as exc:  # disk full, permissions: the staging dir goes, out is untouched
+                where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+                raise VniahdError(
+                    f"could not write the dataset: {exc.strerror or exc}{where}; {out} was left "
+                    "as it was; free some space or fix the permissions and run the same command "
+                    "again"
+                ) from None
+            install(tmp, target)
+    return Dataset.open(out, verify=False)  # just written from these bytes
 
-    with staging(target) as tmp:
-        try:
-            _write_entries(
-                tmp,
-                stored,
-                k,
-                needle_set,
-                size,
-                background,
-                samples,
-                fingerprint,
-                config,
-                haystack,
-                needles_info,
-                export_videos,
-                progress,
-            )
-        except OSError as exc:  # disk full, permissions: the staging dir goes, out is untouched
-            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-            raise VniahdError(
-                f"could not write the dataset: {exc.strerror or exc}{where}; {out} was left "
-                "as it was; free some space or fix the permissions and run the same command "
-                "again"
-            ) from None
-        install(tmp, target)
-    return Dataset.open(out)
+
+def _warn_alpha(alpha: list[tuple[str, Path]], background: tuple[int, int, int]) -> None:
+    names = ", ".join(p.name for _, p in alpha[:3]) + (", …" if len(alpha) > 3 else "")
+    warn(
+        f"{len(alpha)} needle image{'s' if len(alpha) > 1 else ''} ha{'ve' if len(alpha) > 1 else 's'} "
+        f"transparency ({names}): composited on {colour_hex(background)}, recorded as needle_background "
+        "in dataset.json; pass --needle-background COLOUR to choose another"
+    )
 
 
 def _write_entries(
@@ -362,4 +360,5 @@ def _write_entries(
         # Written before dataset.json so a complete dataset always has its requested exports.
 
         _export(tmp, meta, samples, stored, fps=float(config.get("fps") or 1.0), progress=progress)
+    meta[integrity.KEY] = integrity.record(tmp, meta)
     write_json_atomic(tmp / layout.CONFIG, meta)

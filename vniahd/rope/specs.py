@@ -66,10 +66,10 @@ def load_variant_file(path: str | os.PathLike[str]) -> Variant:
         variant = preset_variant(data["preset"], **params)
         if data.get("name"):
             variant = dataclasses.replace(variant, name=data["name"])
-        return variant
+        return _check_name(variant, path)
     if "layout" not in data or "allocation" not in data:
         raise VniahdError(f"variant file {str(path)!r} needs 'preset' or both 'layout' and 'allocation'")
-    return make_variant(
+    variant = make_variant(
         data["layout"],
         data["allocation"],
         name=data.get("name"),
@@ -77,3 +77,24 @@ def load_variant_file(path: str | os.PathLike[str]) -> Variant:
         source=data.get("source"),
         **params,
     )
+    return _check_name(variant, path)
+
+
+def _check_name(variant: Variant, path: Path) -> Variant:
+    """Refuse a file variant named like a preset or spec (``mrope``, ``videorope:delta=1``) whose
+    parameters are not that name's: results pool by variant name, so it would be counted as the
+    real one."""
+    name = variant.name.strip()
+    if name.endswith(".json") or Path(name).is_file():
+        return variant
+    try:
+        named = parse_variant(name)
+    except VniahdError:
+        return variant  # a name of its own: no preset or spec to collide with
+    if named.spec != variant.spec:
+        raise VniahdError(
+            f"variant file {str(path)!r} names its variant {name!r}, but {name!r} is "
+            f"{named.spec} and the file defines {variant.spec}; results are pooled by name, so "
+            "give it a name of its own"
+        )
+    return variant

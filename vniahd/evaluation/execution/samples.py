@@ -77,6 +77,21 @@ class SampleBuilder:
         self.tokenizer = backend.tokenizer
         self.grid = cache.grid
         self._positions: dict[tuple[Variant, tuple[Segment, ...]], torch.Tensor] = {}
+        self.check_answers()
+
+    def check_answers(self) -> None:
+        """Refuse a needle whose answer this model's tokenizer encodes to no tokens: with nothing
+        to predict, "every answer token matched" would score it correct (one line, at start)."""
+        used = set(self.dataset.samples["needle_id"])
+        for nid, needle in sorted(self.dataset.needles.items()):
+            if nid in used and not self.tokenizer.encode(needle.answer):
+                from vniahd.errors import VniahdError
+
+                raise VniahdError(
+                    f"needle {nid!r} has answer {needle.answer!r}, which model {self.backend.spec}'s "
+                    "tokenizer encodes to no tokens, so no answer could be scored; give the needle an "
+                    "answer the model can spell, or options (multiple choice)"
+                )
 
     def question(self, needle: Needle) -> str:
         from vniahd.needles import prompt_text
