@@ -453,3 +453,30 @@ def test_eval_tiny_example_runs(demo_haystack, tmp_path, monkeypatch):
     run_ok(ev, tmp_path, monkeypatch)
     lines = (tmp_path / ev[ev.index("--out") + 1] / "results.jsonl").read_text().splitlines()
     assert len(lines) == 2
+
+
+def test_readme_contact_sheet_caption_matches_the_plan():
+    """The contact-sheet caption's needle slot and distractor gap are what the README's generate
+    command plans for the sample its inspect command shows."""
+    from vniahd.plan import parse_period, plan_samples
+
+    text = README.read_text(encoding="utf-8")
+    caption = re.search(r"needle \(green\) at slot (\d+), distractor \(red\) (\d+) slots later", text)
+    assert caption, "README.md lost its contact-sheet caption"
+    commands = readme_commands()
+    gen = parse_documented(one(commands, "vniahd generate", contains="--schedule reference"))
+    sample = argv_of(one(commands, "vniahd inspect", contains="--sample"))
+    sample_id = sample[sample.index("--sample") + 1]
+    length, depth = re.match(r"L(\d+)_D([\d.]+)_", sample_id).groups()  # type: ignore[union-attr]
+    planned = plan_samples(
+        lengths=[int(length)],
+        depths=[depth],
+        needles=[("red-cat", 1)],
+        schedule=gen.schedule,
+        period=parse_period(gen.period).frames,
+        seed=gen.seed,
+        haystack_frames=502,  # the demo haystack; the slots do not depend on it
+    )
+    (s,) = planned
+    assert s.needle_slot == int(caption.group(1))
+    assert [abs(d - s.needle_slot) for d in s.distractor_slots] == [int(caption.group(2))]

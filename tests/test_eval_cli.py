@@ -167,6 +167,38 @@ def test_busy_out_is_refused_before_the_model_loads(ds, tmp_path, capsys, monkey
         pass
 
 
+def test_summary_wall_time_is_the_runs(ds, tmp_path, capsys, monkeypatch):
+    """The summary's wall time covers the whole run (model load included), not only scoring: a
+    model that takes 1 s to load makes a run of at least 1 s, and no more than the call took."""
+    import re
+    import time
+
+    import vniahd.models
+
+    monkeypatch.setenv("VNIAHD_CACHE", str(tmp_path / "cache"))
+    real = vniahd.models.get_backend
+
+    def slow(spec, **kw):
+        time.sleep(1.0)
+        return real(spec, **kw)
+
+    monkeypatch.setattr(vniahd.models, "get_backend", slow)
+    args = ["eval", "--dataset", str(ds.path), "--model", "random:qwen2-vl", "--variant", "mrope"]
+    args += ["--out", str(tmp_path / "r"), "--limit", "1", "--no-progress"]
+    t0 = time.perf_counter()
+    assert main(args) == 0
+    elapsed = time.perf_counter() - t0
+    out = capsys.readouterr().out
+    found = re.search(
+        r"wall time ([\d.]+) s \(model load ([\d.]+) s, encoding ([\d.]+) s, scoring ([\d.]+) s\)", out
+    )
+    assert found, out
+    wall, load, encode, scoring = (float(x) for x in found.groups())
+    assert 1.0 <= wall <= elapsed + 0.05
+    assert wall >= load + encode + scoring - 0.15  # each part rounded to 0.1 s
+    assert "scoring s" in out and "wall s" not in out
+
+
 def test_resume_with_another_batch_plan_is_refused(ds, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("VNIAHD_CACHE", str(tmp_path / "cache"))
     args = ["eval", "--dataset", str(ds.path), "--model", "random:qwen2-vl", "--variant", "mrope"]

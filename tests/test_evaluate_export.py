@@ -4,6 +4,8 @@ logits vniahd computed, and the exported prediction is the results line's."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import pytest
 import torch
@@ -97,11 +99,29 @@ def test_cli_writes_the_three_files(dataset, tmp_path, capsys):
         "--out",
         str(out),
     ]
-    assert main(args) == 0
-    assert "scored row" in capsys.readouterr().out
+    mask = os.umask(0o027)  # a umask the files must follow, whatever the test runner's
+    try:
+        assert main(args) == 0
+    finally:
+        os.umask(mask)
+    said = capsys.readouterr()
+    assert "scored row" in said.out
+    assert said.err.startswith("vniahd: exporting ")  # a status line before the quiet seconds
     meta = json.loads(out.with_name(out.name + ".json").read_text())
+    files = [out, out.with_name(out.name + ".json"), out.with_name(meta["expected_logits"])]
+    assert [stat.S_IMODE(f.stat().st_mode) for f in files] == [0o640] * 3
+    if meta["prediction"] == "":  # said what an empty prediction is, with the token ids
+        assert f"prediction '' (the model's argmax token(s) {meta['predicted_ids']}" in said.out
     assert meta["scoring"] == "reference" and meta["allocation"]["native"] is True
     assert set(meta["tensors"]) >= {"input_ids", "pixel_values", "image_grid_thw", "position_ids"}
     assert out.with_name(meta["expected_logits"]).is_file()
     assert main([*args[:-4], "--sample", "nope", "--out", str(out)]) == 2
     assert "inspect" in capsys.readouterr().err
+
+
+def test_an_empty_prediction_is_explained():
+    from vniahd.cli.export_command import prediction_text
+
+    assert prediction_text({"prediction": "B", "predicted_ids": [33]}) == "prediction 'B'"
+    text = prediction_text({"prediction": "", "predicted_ids": [151643]})
+    assert text.startswith("prediction '' (") and "[151643]" in text and "no text" in text

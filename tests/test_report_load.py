@@ -174,3 +174,22 @@ def test_model_short_names():
     assert model_short_name("hf:Qwen/Qwen2.5-VL-3B") == "Qwen2.5-VL-3B"
     assert model_short_name("tiny") == "tiny"
     assert model_short_name("weird name/with spaces") == "weird-name-with-spaces"
+
+
+def test_distractor_schedule_samples_without_a_distractor_are_named(tmp_path):
+    """Generate warns that samples too short for the period test plain V-NIAH; the report counts
+    them under V-NIAH-D (as the published protocol does) and says so, naming the lengths."""
+    d = write_results(
+        tmp_path / "r", correct=_all_right, schedules=("reference",), lengths=(8, 100), depths=(0.5,)
+    )
+    lines = [json.loads(x) for x in (d / "results.jsonl").read_text().splitlines()]
+    for obj in lines:
+        if obj["length"] == 8:
+            obj["num_frames"] = 9  # haystack + needle: no distractor fitted
+    (d / "results.jsonl").write_text("".join(json.dumps(o) + "\n" for o in lines))
+    loaded = load_inputs([d])
+    notes = [n for n in loaded.sources[0].notes if "carry no distractor" in n]
+    assert len(notes) == 1 and "2 of 4 V-NIAH-D samples (lengths 8)" in notes[0]
+    assert set(loaded.records["benchmark"]) == {"V-NIAH-D"}  # counted as the protocol counts them
+    plain = write_results(tmp_path / "p", correct=_all_right, lengths=(8,), depths=(0.5,))
+    assert not any("distractor" in n for n in load_inputs([plain]).sources[0].notes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 ORDER = 40
 
@@ -215,6 +216,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from vniahd.evaluation.config import EvalConfig
     from vniahd.evaluation.planning import distributed
 
+    started = time.perf_counter()  # the run's wall time starts before the model loads
     config = EvalConfig.from_args(args)  # every option checked before anything is opened
     info = distributed.from_env()
     prepared = prepare_evaluation(
@@ -250,13 +252,19 @@ def run_eval(args: argparse.Namespace) -> int:
         file=sys.stdout,
     )
     width = max([len(v) for v in summary] + [7])
-    print(f"{'variant':<{width}}  accuracy  correct/total  scored now  wall s", file=sys.stdout)
+    print(f"{'variant':<{width}}  accuracy  correct/total  scored now  scoring s", file=sys.stdout)
     for name, d in summary.items():
         print(
             f"{name:<{width}}  {d['accuracy']:8.3f}  {d['correct']:>7}/{d['total']:<5}  "
-            f"{runner.counts.get(name, 0):>10}  {runner.timings.get(name, 0.0):6.1f}",
+            f"{runner.counts.get(name, 0):>10}  {runner.timings.get(name, 0.0):9.1f}",
             file=sys.stdout,
         )
+    scoring_s = sum(runner.timings.get(name, 0.0) for name in summary)
+    print(
+        f"wall time {time.perf_counter() - started:.1f} s (model load {load_s:.1f} s, encoding "
+        f"{runner.timings.get('encode', 0.0):.1f} s, scoring {scoring_s:.1f} s)",
+        file=sys.stdout,
+    )
     shards = "results.rank*.jsonl" if info.enabled else "results.jsonl"
     print(f"results: {args.out}/{shards}  provenance: {args.out}/run.json", file=sys.stdout)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 ORDER = 45
 
@@ -71,17 +72,22 @@ def run_export(args: argparse.Namespace) -> int:
     from vniahd.dataset import Dataset
     from vniahd.evaluation.export import export_inputs
     from vniahd.models import get_backend
+    from vniahd.notices import status
     from vniahd.rope import parse_variant
 
     variant = parse_variant(args.variant)
     ds = Dataset.open(args.dataset)
+    status(
+        f"exporting {args.sample} under {variant.name}: loading {args.model}, encoding the "
+        "sample's frames and scoring it (seconds on a small model, minutes on a 7B one)"
+    )
     backend = get_backend(args.model, device=args.device, dtype=args.dtype)
     rec = export_inputs(ds, backend, variant, args.sample, args.out, scoring=args.scoring, prompt=args.prompt)
     rows = rec["scored_rows"]
     print(
         f"wrote {args.out} ({', '.join(rec['tensors'])}), {args.out}.json and "
-        f"{rec['expected_logits']}: {len(rows)} scored row(s) {rows[0]}..{rows[-1]}, prediction "
-        f"{rec['prediction']!r} ({'correct' if rec['correct'] else 'wrong'})"
+        f"{rec['expected_logits']}: {len(rows)} scored row(s) {rows[0]}..{rows[-1]}, "
+        f"{prediction_text(rec)} ({'correct' if rec['correct'] else 'wrong'})"
         + (
             ""
             if rec["allocation"]["native"]
@@ -89,3 +95,16 @@ def run_export(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def prediction_text(rec: dict[str, Any]) -> str:
+    """``prediction 'X'``; an empty prediction says what it means instead of printing ``''``."""
+    if rec["prediction"] != "":
+        return f"prediction {rec['prediction']!r}"
+    ids = rec.get("predicted_ids")
+    shown = f" {ids}" if ids else ""
+    return (
+        f"prediction '' (the model's argmax token(s){shown} at the answer position(s) decode to no "
+        "text: a special or unprintable token, so neither the answer nor any option; typical of "
+        "random weights, see docs/footguns.md)"
+    )

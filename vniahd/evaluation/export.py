@@ -41,7 +41,7 @@ from vniahd.evaluation.config import EvalConfig
 from vniahd.evaluation.execution.prompt_layout import text_chunks
 from vniahd.evaluation.runner import Runner
 from vniahd.evaluation.scoring import score
-from vniahd.files import write_json_atomic
+from vniahd.files import atomic_write, write_json_atomic
 from vniahd.models.families import by_backend_family
 from vniahd.models.patchify import patchify_frames
 from vniahd.rope import allocation_axes, variant_axes
@@ -61,7 +61,7 @@ def export_inputs(
 ) -> dict[str, Any]:
     """Write the replay files for ``sample_id`` under ``variant`` with prompt layout ``prompt``
     (see the module docstring); returns the JSON record."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     if not backend.stock_forward:
         raise VniahdError(
@@ -149,8 +149,11 @@ def export_inputs(
     native_axes = allocation_axes(rot.native_allocation, rot.num_pairs, rot.sections)
     is_native = bool(torch.equal(variant_axes(variant, backend.rotary), native_axes))
     expected_file = out.with_name(out.name + ".expected.safetensors")
-    save_file(tensors, str(out))
-    save_file({"expected_logits": expected.contiguous()}, str(expected_file))
+    # through atomic_write, like the JSON beside them: the umask's mode (safetensors' own
+    # save_file creates 0600 files) and no half-written file if interrupted
+    for path, content in ((out, tensors), (expected_file, {"expected_logits": expected.contiguous()})):
+        with atomic_write(path) as fh:
+            fh.write(save(content))
     record = {
         "sample_id": sample_id,
         "variant": variant.name,
@@ -172,6 +175,8 @@ def export_inputs(
         "replay_needs_allocation": None if is_native else applied["axes"],
         "expected_logits": expected_file.name,
         "prediction": result.prediction,
+        # reference scoring: the argmax token at each answer position (the prediction decodes them)
+        "predicted_ids": result.extra.get("predicted_ids"),
         "correct": bool(result.correct),
         "tensors": {k: list(v.shape) for k, v in tensors.items()},
     }

@@ -80,7 +80,8 @@ def check_distractor_coverage(
     if cov.without:
         return (
             f"--schedule {schedule} with --period {period}: {cov.without} of {cov.total} samples get no "
-            f"distractor (by length: {cov.lengths_text()}), so they test plain V-NIAH; use a "
-            f"smaller --period or longer --lengths if every sample should have one"
+            f"distractor (by length: {cov.lengths_text()}), so they test plain V-NIAH (reports "
+            "still count them under V-NIAH-D, as the published protocol does, and say so); use a "
+            "smaller --period or longer --lengths if every sample should have one"
         )
     return None

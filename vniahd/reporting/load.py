@@ -52,6 +52,7 @@ from vniahd.records import (
     read_result_file,
     result_files,
 )
+from vniahd.reporting.aggregate import benchmark_label, is_distractor_schedule
 from vniahd.reporting.labels import label
 from vniahd.reporting.reference import REFERENCE_NAME, load_reference_accuracies
 from vniahd.reporting.sources import (
@@ -89,6 +90,7 @@ def _record_from_line(obj: Any, path: Path, line: int) -> dict:
     length = int(obj["length"])
     tpf = obj.get("tokens_per_frame")
     ntok = obj.get("num_tokens")
+    nframes = obj.get("num_frames")
     spec = str(obj["model"])
     return {
         "model": model_short_name(spec),
@@ -103,6 +105,12 @@ def _record_from_line(obj: Any, path: Path, line: int) -> dict:
         "correct": float(bool(correct)),
         "tokens_per_frame": float(tpf) if isinstance(tpf, (int, float)) else math.nan,
         "num_tokens": float(ntok) if isinstance(ntok, (int, float)) else math.nan,
+        # the frames inserted besides the needle (num_frames = length + needle + distractors)
+        "distractors": (
+            float(nframes - length - 1)
+            if isinstance(nframes, int) and not isinstance(nframes, bool)
+            else math.nan
+        ),
     }
 
 
@@ -155,7 +163,36 @@ def load_results_dir(path: str | Path, shards: list[Path] | None = None) -> tupl
     if len(df) < before:
         source.notes.append(f"{before - len(df)} duplicate result line(s) counted once (last kept)")
     source.num_records = len(df)
+    plain = plain_samples_note(df)
+    if plain:
+        source.notes.append(plain)
     return df, source
+
+
+def plain_samples_note(df: pd.DataFrame) -> str:
+    """A note when samples of a distractor schedule carry no distractor (too short for the
+    period): they test plain V-NIAH, yet count under V-NIAH-D, as in the published protocol."""
+    if "distractors" not in df:
+        return ""
+    parts = []
+    for schedule, g in df.groupby("schedule", sort=True):
+        if not is_distractor_schedule(str(schedule)):
+            continue
+        samples = g.drop_duplicates("sample_id")
+        plain = samples[samples["distractors"] == 0]
+        if len(plain):
+            lengths = ", ".join(str(n) for n in sorted(set(plain["length"])))
+            parts.append(
+                f"{len(plain)} of {len(samples)} {benchmark_label(str(schedule))} samples "
+                f"(lengths {lengths}) carry no distractor"
+            )
+    if not parts:
+        return ""
+    return (
+        "; ".join(parts) + ": too short for the distractor period, they test plain V-NIAH but "
+        "count under V-NIAH-D, as the published protocol counts them (generate warned; "
+        "use longer lengths or a shorter --period to give every sample one)"
+    )
 
 
 def _period(dataset: Any) -> float | None:
