@@ -66,6 +66,11 @@ def validate_answer(where: str, answer: str, options: tuple[str, ...] | None) ->
         raise VniahdError(
             f"{where}: {len(options)} option(s); give at least 2 options, or none for a short-answer needle"
         )
+    if len(options) > len(LETTERS):
+        raise VniahdError(
+            f"{where}: {len(options)} options, but options are lettered A-Z, so at most "
+            f"{len(LETTERS)}; drop {len(options) - len(LETTERS)} option(s)"
+        )
     valid = LETTERS[: len(options)]
     if answer not in valid:
         raise VniahdError(
