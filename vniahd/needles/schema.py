@@ -108,6 +108,16 @@ class NeedleSet:
                     f"used by needle {seen[n.id]}; give every needle a unique id"
                 )
             seen[n.id] = i
+        asked: dict[tuple[Any, ...], Needle] = {}
+        for n in self.needles:  # one picture, one question: one answer
+            q = (Path(n.image), n.prompt or n.question, n.options)
+            other = asked.setdefault(q, n)
+            if other.answer != n.answer:
+                raise VniahdError(
+                    f"{self.source}: needles {other.id!r} and {n.id!r} ask the same question about "
+                    f"the same image ({Path(n.image).name}) with different answers "
+                    f"({other.answer!r} and {n.answer!r}); keep the right one"
+                )
         if not self.needles:
             raise VniahdError(f"{self.source}: the needle set is empty; add at least one needle")
 
