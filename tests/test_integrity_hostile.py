@@ -64,7 +64,7 @@ def _leftovers(root: Path) -> list[str]:
 # ------------------------------------------------------------------------------------ generate
 def test_fps_nan_is_one_line(video, tmp_path, capsys):
     assert _gen(video, tmp_path / "ds", "--fps", "nan") == 2
-    _one_error(capsys, "--fps must be a positive number")
+    _one_error(capsys, "--fps must be positive, got nan")
 
 
 def test_frames_that_cannot_fit_are_refused_with_the_arithmetic(video, tmp_path, capsys, monkeypatch):

@@ -87,7 +87,7 @@ def _info(args: argparse.Namespace) -> int:
     from vniahd.notices import warn
 
     if not np.isfinite(args.fps) or args.fps <= 0:
-        raise VniahdError(f"--fps must be a positive number, got {args.fps}; e.g. --fps 1")
+        raise VniahdError(f"--fps must be positive, got {args.fps}; e.g. --fps 1")
     if args.video == "demo":  # as --haystack demo elsewhere
         args.video = str(build_demo_haystack(progress=True))
     info = video_info(args.video, backend=args.backend)

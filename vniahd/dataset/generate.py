@@ -124,7 +124,7 @@ def generate(
     if frame_size is None:
         raise VniahdError("--size is needed: the frame size HxW, e.g. 252x448")
     if fps is None or not math.isfinite(float(fps)) or fps <= 0:
-        raise VniahdError(f"--fps must be a positive number, got {fps}; e.g. --fps 1")
+        raise VniahdError(f"--fps must be positive, got {fps}; e.g. --fps 1")
     background = parse_colour(needle_background)
     check_dataset_out(out)
     nset = load_needle_set(needles, distractor_needles)

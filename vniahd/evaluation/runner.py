@@ -336,11 +336,8 @@ class Runner:
                         estimate.unit_done(unit.key)
         self.counts = dict(sink.counts)
         distributed.barrier(info)
-        names = [v.name for v in self.variants]
-        return cast(
-            "Summary",
-            summarize(run_results(self.out_dir, self.dataset.samples), scoring=scoring, variants=names),
-        )
+        results, names = run_results(self.out_dir, self.dataset.samples), [v.name for v in self.variants]
+        return cast("Summary", summarize(results, scoring=scoring, variants=names))
 
     def _estimate(self, mine: Sequence[WorkUnit], left: dict[Any, set[str]]) -> RunEstimate:
         """The cost of this process's work left: each unit's FLOPs × the share of it left."""
