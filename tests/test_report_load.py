@@ -41,12 +41,15 @@ def test_results_dir_round_trip_and_shards(tmp_path):
 def test_duplicate_lines_count_once(tmp_path):
     d = write_results(tmp_path / "r", correct=_all_right, lengths=(100,), depths=(0.5,), needles=("n0",))
     line = (d / "results.jsonl").read_text().splitlines()[0]
-    flipped = json.loads(line)
-    flipped["correct"] = False
-    (d / "results.jsonl").write_text(line + "\n" + json.dumps(flipped) + "\n")
+    (d / "results.jsonl").write_text(line + "\n" + line + "\n")
     df, src = load_results_dir(d)
-    assert len(df) == 1 and df["correct"].iloc[0] == 0.0  # the last line wins
+    assert len(df) == 1 and df["correct"].iloc[0] == 1.0
     assert any("duplicate" in n for n in src.notes)
+    flipped = json.loads(line)
+    flipped["correct"] = False  # two different lines for one result: neither may silently win
+    (d / "results.jsonl").write_text(line + "\n" + json.dumps(flipped) + "\n")
+    with pytest.raises(VniahdError, match=r"line 1 and .*line 2 hold different results"):
+        load_results_dir(d)
 
 
 def test_malformed_line_names_file_and_line(tmp_path):

@@ -84,6 +84,8 @@ def check_results_dir(out: StrPath, dataset_fingerprint: str, model_spec: str) -
     check; the runner repeats it with the model's weight fingerprint)."""
     from vniahd.records import RunManifest
 
+    if Path(out).exists() and not Path(out).is_dir():
+        raise VniahdError(f"--out {out} is a file, not a directory; give a directory for the results")
     run = Path(out) / "run.json"
     if not run.is_file():
         return

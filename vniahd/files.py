@@ -7,6 +7,7 @@ leaves either the old file or the new one, never half of one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -69,6 +70,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def reserve(path: str | os.PathLike) -> None:
+    """Give ``path`` (already at its final size, e.g. a fresh ``.npy`` memmap) real disk blocks.
+
+    Writing into a memory map of a sparse file on a full disk ends the process with SIGBUS;
+    reserving the blocks first turns that into ``OSError(ENOSPC)`` here, which callers report.
+    """
+    with open(path, "r+b") as fh:
+        try:
+            os.posix_fallocate(fh.fileno(), 0, os.fstat(fh.fileno()).st_size)
+        except OSError as exc:
+            if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                return  # a filesystem that cannot reserve: write as before
+            raise
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -43,6 +43,11 @@ def parse_params(text: str) -> dict[str, Any]:
                 continue
             raise VniahdError(f"bad variant parameter {token!r}; write key=value, e.g. delta=0.5")
         key, value = (s.strip() for s in token.split("=", 1))
-        params[key.replace("-", "_")] = value
+        key = key.replace("-", "_")
+        if key in params:
+            raise VniahdError(
+                f"variant parameter {key!r} is given twice ({key}={params[key]}, {key}={value}); keep one"
+            )
+        params[key] = value
         last = key
     return params

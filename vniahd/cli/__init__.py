@@ -13,6 +13,7 @@ shell reports for a command that the closed pipe stopped).
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import pkgutil
@@ -47,6 +48,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: What an interrupted command says unless its parser sets ``interrupted`` (set_defaults).
 INTERRUPTED = "interrupted; finished results are saved, rerun the same command to resume"
+#: A full, read-only or forbidden filesystem: not a bug but the user's to fix, in one line. Every
+#: write is atomic (vniahd.files) and results are appended line by line, so what was finished is
+#: kept and the same command resumes.
+FILESYSTEM_FIXES = {
+    errno.ENOSPC: "free some space (or choose another --out, or set VNIAHD_CACHE to a disk with room) "
+    "and run the same command again; finished work is kept",
+    errno.EDQUOT: "free some of your quota (or write elsewhere) and run the same command again; "
+    "finished work is kept",
+    errno.EROFS: "that filesystem is read-only; choose a writable --out (or VNIAHD_CACHE for the "
+    "cache) and run the same command again",
+    errno.EACCES: "choose a writable location (--out, or VNIAHD_CACHE for the cache) or fix the "
+    "permissions, and run the same command again",
+    errno.EPERM: "choose a writable location (--out, or VNIAHD_CACHE for the cache) or fix the "
+    "permissions, and run the same command again",
+    errno.ENOTDIR: "a file stands where a directory is needed; choose another path",
+}
+
 #: Exit status when stdout's reader went away (128 + SIGPIPE), as for a command the pipe stopped.
 EXIT_BROKEN_PIPE = 141
 
@@ -73,6 +91,13 @@ def main(argv: list[str] | None = None) -> int:
             result = args.func(args)
         except VniahdError as exc:
             print(f"vniahd: error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            fix = FILESYSTEM_FIXES.get(exc.errno or 0)
+            if fix is None:
+                raise
+            where = f" ({exc.filename})" if exc.filename else ""
+            print(f"vniahd: error: {exc.strerror or exc}{where}; {fix}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:  # a command may say what an interruption leaves (``interrupted``)
             print(f"vniahd: {getattr(args, 'interrupted', INTERRUPTED)}", file=sys.stderr)

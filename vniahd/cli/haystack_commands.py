@@ -42,7 +42,7 @@ def register(subparsers) -> None:
         "SHA-256 content fingerprint that datasets record, and how many frames 1 fps "
         "sampling yields.",
     )
-    info.add_argument("video", metavar="VIDEO", help="path of a video file")
+    info.add_argument("video", metavar="VIDEO", help="path of a video file, or 'demo' (the demo haystack)")
     info.add_argument(
         "--backend",
         default="auto",
@@ -78,11 +78,18 @@ def _build_demo(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from vniahd.errors import VniahdError
-    from vniahd.media import fingerprint_video, video_info
+    from vniahd.media import build_demo_haystack, fingerprint_video, video_info
+    from vniahd.media.readers import decode_into
     from vniahd.media.timing import plan_sampling, probe_timing
     from vniahd.notices import warn
 
+    if not np.isfinite(args.fps) or args.fps <= 0:
+        raise VniahdError(f"--fps must be positive, got {args.fps}; e.g. --fps 1")
+    if args.video == "demo":  # as --haystack demo elsewhere
+        args.video = str(build_demo_haystack(progress=True))
     info = video_info(args.video, backend=args.backend)
     timing = probe_timing(args.video)
     try:
@@ -95,6 +102,9 @@ def _info(args: argparse.Namespace) -> int:
         )
     except VniahdError as exc:  # e.g. --fps above the video's rate: describe, do not fail
         rec, notes, sampled = None, [], f"none: {exc}"
+    else:  # decode what generate would (tiny frames): a video generate cannot read fails here too
+        scratch = np.empty((len(indices), 8, 8, 3), np.uint8)
+        decode_into(args.video, indices, scratch, size=(8, 8), backend=args.backend)
     print(f"video:        {args.video}")
     in_stream = rec["source_num_frames"] if rec else info.num_frames
     print(

@@ -20,6 +20,7 @@ frame is dropped (recorded as ``haystack.dropped_frames``).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -140,8 +141,8 @@ def generate(
     frame_size = parse_size(size)
     if frame_size is None:
         raise VniahdError("--size is needed: the frame size HxW, e.g. 252x448")
-    if fps is None or fps <= 0:
-        raise VniahdError(f"--fps must be positive, got {fps}")
+    if fps is None or not math.isfinite(float(fps)) or fps <= 0:
+        raise VniahdError(f"--fps must be positive, got {fps}; e.g. --fps 1")
     background = parse_colour(needle_background)
     check_dataset_out(out)
     with dataset_lock(out):  # held until the dataset is in place: one generate per --out
@@ -216,6 +217,7 @@ def generate(
         if coverage:
             warn(coverage)
         samples = plan(slots)
+        _warn_repeated_placements(samples, depths, len(depth_list))
         config = {
             "lengths": length_list,
             "lengths_spec": str(lengths),
@@ -257,3 +259,21 @@ def generate(
             lock=False,
         )
         return ds
+
+
+def _warn_repeated_placements(samples: list[Sample], depths_spec: object, n_depths: int) -> None:
+    """One line when several depths land on the same needle slot: the extra samples repeat a
+    placement (same length, needle, repeat and slot) and add no information."""
+    distinct = {(s.length, s.needle_id, s.repeat, s.needle_slot) for s in samples}
+    if len(distinct) == len(samples):
+        return
+    by_length: dict[int, set[int]] = {}
+    for s in samples:
+        by_length.setdefault(s.length, set()).add(s.needle_slot)
+    worst = min(by_length, key=lambda n: len(by_length[n]) / n_depths)
+    warn(
+        f"--depths {depths_spec}: {n_depths} depths, but at length {worst} they fall on only "
+        f"{len(by_length[worst])} distinct needle slots; the {len(samples):,} samples hold "
+        f"{len(distinct):,} distinct placements (length, needle, repeat, slot); use a coarser "
+        "--depths step or longer --lengths"
+    )

@@ -117,6 +117,7 @@ class Dataset:
 
         table = pq.read_table(self.path / layout.SAMPLES)
         df = pd.DataFrame({c: table.column(c).to_pylist() for c in table.column_names})
+        _check_slots(self.path / layout.SAMPLES, df)
         return df
 
     def sample_records(self) -> list[Sample]:
@@ -236,3 +237,24 @@ class Dataset:
 
     def __repr__(self) -> str:
         return f"Dataset({str(self.path)!r}, {self.meta['num_samples']} samples)"
+
+
+def _check_slots(path: Path, df: Any) -> None:
+    """Every sample's frame count is its window plus its inserted frames, and every inserted slot
+    lies inside it (an edited samples.parquet would otherwise fail deep in the evaluator)."""
+    if not {"num_frames", "length", "needle_slot"} <= set(df.columns):
+        return
+    for row in df.to_dict("records"):
+        slots = [int(row["needle_slot"]), *(int(s) for s in row.get("distractor_slots") or [])]
+        n = int(row["num_frames"])
+        if (
+            n != int(row["length"]) + len(slots)
+            or not all(0 <= s < n for s in slots)
+            or len(set(slots)) < len(slots)
+        ):
+            raise VniahdError(
+                f"{path}: sample {row.get('sample_id')!r} has num_frames {n}, length {row['length']} "
+                f"and inserted slots {slots}, which do not fit together (num_frames = length + "
+                "inserted frames, slots inside it); the file was edited — regenerate the dataset "
+                "with 'vniahd generate'"
+            )

@@ -45,7 +45,7 @@ from vniahd.dataset.install import dataset_lock, install, prepare_dir, staging
 from vniahd.dataset.integrity import frames_hash
 from vniahd.dataset.reader import Dataset
 from vniahd.errors import VniahdError
-from vniahd.files import atomic_path, atomic_write, sha256_file, sha256_json, write_json_atomic
+from vniahd.files import atomic_path, atomic_write, reserve, sha256_file, sha256_json, write_json_atomic
 from vniahd.needles.images import (
     DEFAULT_BACKGROUND,
     colour_hex,
@@ -315,6 +315,7 @@ def _write_entries(
 
     with atomic_path(tmp / layout.HAYSTACK) as npy:
         mm = np.lib.format.open_memmap(npy, mode="w+", dtype=np.uint8, shape=stored.shape)
+        reserve(npy)  # a full disk: ENOSPC here (reported, staging removed), not SIGBUS below
         with _progress(k, "writing haystack frames", "frame", progress) as bar:
             for start in range(0, k, CHUNK_FRAMES):
                 chunk = stored[start : start + CHUNK_FRAMES]

@@ -56,8 +56,8 @@ from vniahd.evaluation.results.sink import ResultSink
 from vniahd.evaluation.results.store import (
     check_and_write_run,
     check_run,
-    read_results,
     result_key,
+    run_results,
     summarize,
 )
 from vniahd.evaluation.scoring import SampleInputs
@@ -287,7 +287,7 @@ class Runner:
         distributed.barrier(info)
         if not info.is_main:
             check_run(self.out_dir, record)
-        done = {result_key(r) for r in read_results(self.out_dir)}
+        done = {result_key(r) for r in run_results(self.out_dir, self.dataset.samples)}
         scoring = self.config.scoring
         units = self.units()
 
@@ -305,6 +305,7 @@ class Runner:
             progress=self.config.progress,
             desc=f"evaluate[rank {info.rank}]" if info.enabled else "evaluate",
             on_result=self.on_result,
+            stamp={"dataset": self.dataset.fingerprint},
         )
         estimate = self._estimate(mine, left)
         estimate.start(sum(len(left[u.key]) for u in mine))
@@ -335,8 +336,8 @@ class Runner:
                         estimate.unit_done(unit.key)
         self.counts = dict(sink.counts)
         distributed.barrier(info)
-        names = [v.name for v in self.variants]
-        return cast("Summary", summarize(read_results(self.out_dir), scoring=scoring, variants=names))
+        results, names = run_results(self.out_dir, self.dataset.samples), [v.name for v in self.variants]
+        return cast("Summary", summarize(results, scoring=scoring, variants=names))
 
     def _estimate(self, mine: Sequence[WorkUnit], left: dict[Any, set[str]]) -> RunEstimate:
         """The cost of this process's work left: each unit's FLOPs × the share of it left."""

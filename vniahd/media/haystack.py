@@ -22,9 +22,9 @@ from typing import NamedTuple
 import numpy as np
 
 from vniahd.errors import VniahdError
-from vniahd.files import atomic_path, cache_dir, sha256_file, sha256_json, write_json_atomic
+from vniahd.files import atomic_path, cache_dir, reserve, sha256_file, sha256_json, write_json_atomic
 from vniahd.media.readers import decode_into, video_info
-from vniahd.media.sampling import check_resize, parse_size
+from vniahd.media.sampling import check_frames_fit, check_resize, parse_size
 from vniahd.media.timing import plan_sampling, probe_timing
 from vniahd.notices import status
 from vniahd.provenance import provenance
@@ -195,6 +195,9 @@ def load_haystack(
             if hit is not None and hit.sampling:
                 return hit
     shape = (len(indices), frame_size[0], frame_size[1], 3)
+    if root is not None:
+        root.mkdir(parents=True, exist_ok=True)
+    check_frames_fit(len(indices), frame_size, root)  # before anything is allocated
     if progress:
         h, w = frame_size
         status(
@@ -213,6 +216,7 @@ def load_haystack(
         else:
             with atomic_path(root / f"{key}.npy") as tmp:
                 mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+                reserve(tmp)  # a full disk: ENOSPC here, not SIGBUS while decoding
                 used = decode_into(
                     src, indices, mm, size=frame_size, backend=backend, on_frame=tick, resize=resize
                 )

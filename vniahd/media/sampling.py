@@ -20,6 +20,7 @@ give identical indices.
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 
@@ -151,3 +152,56 @@ def torch_bicubic_resize(frames: np.ndarray, size: tuple[int, int]) -> np.ndarra
     )
     y = y.clamp(0, 255).round().to(torch.uint8)
     return y.permute(0, 2, 3, 1).contiguous().numpy().reshape(*lead, h, w, 3)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (``MemAvailable`` of /proc/meminfo, else
+    psutil), or ``None`` where neither can tell."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil  # type: ignore[import-untyped]
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # no psutil, or a platform it cannot read
+        return None
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.3g} GB"
+
+
+def check_frames_fit(num_frames: int, size: tuple[int, int], disk: Path | None) -> None:
+    """Refuse, before anything is allocated, frames that cannot fit: one frame (decoded and
+    resized in memory) in the available memory, and all of them in memory (``disk`` None) or in
+    the free space of ``disk`` (the directory of the memory-mapped cache file)."""
+    import shutil
+
+    h, w = size
+    per_frame = h * w * 3
+    total = per_frame * num_frames
+    memory = available_memory()
+    what = f"--size {h}x{w} is {h}x{w}x3 = {_gb(per_frame)} per frame"
+    if memory is not None and 2 * per_frame > memory:
+        raise VniahdError(
+            f"{what}; decoding needs about 2 x that = {_gb(2 * per_frame)}, but only {_gb(memory)} "
+            "of memory is available; use a smaller --size, e.g. 252x448"
+        )
+    if disk is None:
+        if memory is not None and total > memory:
+            raise VniahdError(
+                f"{what} x {num_frames} frames = {_gb(total)}, but only {_gb(memory)} of memory is "
+                "available; use a smaller --size or a lower --fps"
+            )
+        return
+    free = shutil.disk_usage(disk).free
+    if total > free:
+        raise VniahdError(
+            f"{what} x {num_frames} frames = {_gb(total)}, but {disk} has only {_gb(free)} free; "
+            "use a smaller --size or a lower --fps, or free space (or set VNIAHD_CACHE elsewhere)"
+        )

@@ -45,6 +45,7 @@ one shared expert) take ``experts`` and ``experts_active``.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -153,6 +154,14 @@ def resolve_params(params: dict, family: str | None = None) -> dict:
         except (TypeError, ValueError):
             raise VniahdError(f"random-model parameter {key}={value!r} is not a number") from None
     out["size"] = size
+    for key in sorted(_INT):
+        least = 0 if key == "seed" else 1
+        if out[key] < least:
+            raise VniahdError(
+                f"random-model parameter {key}={out[key]} must be at least {least}; e.g. {key}={TINY[key]}"
+            )
+    if not math.isfinite(out["theta"]) or out["theta"] <= 0:
+        raise VniahdError(f"random-model parameter theta={out['theta']} must be a positive number, e.g. 1e4")
     if out["hidden"] % out["heads"] or (out["hidden"] // out["heads"]) % 2:
         raise VniahdError(f"hidden={out['hidden']} must split into heads={out['heads']} of even size")
     if out["heads"] % out["kv_heads"]:

@@ -66,6 +66,11 @@ def validate_answer(where: str, answer: str, options: tuple[str, ...] | None) ->
         raise VniahdError(
             f"{where}: {len(options)} option(s); give at least 2 options, or none for a short-answer needle"
         )
+    if len(options) > len(LETTERS):
+        raise VniahdError(
+            f"{where}: {len(options)} options, but options are lettered A-Z, so at most "
+            f"{len(LETTERS)}; drop {len(options) - len(LETTERS)} option(s)"
+        )
     valid = LETTERS[: len(options)]
     if answer not in valid:
         raise VniahdError(
@@ -103,6 +108,16 @@ class NeedleSet:
                     f"used by needle {seen[n.id]}; give every needle a unique id"
                 )
             seen[n.id] = i
+        asked: dict[tuple[Any, ...], Needle] = {}
+        for n in self.needles:  # one picture, one question: one answer
+            q = (Path(n.image), n.prompt or n.question, n.options)
+            other = asked.setdefault(q, n)
+            if other.answer != n.answer:
+                raise VniahdError(
+                    f"{self.source}: needles {other.id!r} and {n.id!r} ask the same question about "
+                    f"the same image ({Path(n.image).name}) with different answers "
+                    f"({other.answer!r} and {n.answer!r}); keep the right one"
+                )
         if not self.needles:
             raise VniahdError(f"{self.source}: the needle set is empty; add at least one needle")
 

@@ -65,6 +65,7 @@ from vniahd.reporting.sources import (
     read_text,
     where,
 )
+from vniahd.run_results import read_run_results
 
 __all__ = [
     "COLUMNS",
@@ -123,9 +124,10 @@ def read_jsonl(path: Path, notes: list[str] | None = None) -> list[dict]:
 def load_results_dir(path: str | Path, shards: list[Path] | None = None) -> tuple[pd.DataFrame, Source]:
     """Records of one evaluator results directory (all ``results*.jsonl`` shards + ``run.json``).
 
-    ``shards`` narrows the read to some jsonl files of the directory. Several lines for the same
-    (sample, model, variant, scoring, schedule) — e.g. a resumed run that rescored a sample — count
-    once (the last one wins) and a note is recorded.
+    ``shards`` narrows the read to some jsonl files of the directory. Every line must be a result
+    of the run that run.json describes, and a result repeated verbatim counts once; a line of
+    another run, or two different lines for one result, is an error naming the file and line
+    (:func:`vniahd.run_results.read_run_results`, the evaluator's own rule).
     """
     path = Path(path)
     if not path.is_dir():
@@ -140,12 +142,13 @@ def load_results_dir(path: str | Path, shards: list[Path] | None = None) -> tupl
             "'vniahd eval' (or a reference all_accuracies.json)"
         )
     source = Source(path=str(path.resolve()), kind="results")
-    rows: list[dict] = []
-    for shard in shards:
-        shard_rows = read_jsonl(shard, source.notes)
-        rows.extend(shard_rows)
-        source.files[shard.name] = file_sha256(shard)
     _read_run_json(path / "run.json", source)
+    # every line checked against run.json, as the evaluator's resume does (vniahd.run_results)
+    run = RunManifest(source.run) if source.run is not None else None
+    objs = read_run_results(path, run, files=shards, notes=source.notes)
+    rows = [_record_from_line(obj, path, 0) for obj in objs]
+    for shard in shards:
+        source.files[shard.name] = file_sha256(shard)
     for r in rows:
         r.update(source=source.path, dataset=source.dataset, model_fp=source.model_fp)
     if ((source.run or {}).get("prompt_layout") or {}).get("name") == "native":

@@ -43,6 +43,14 @@ def parse_variant(spec: str) -> Variant:
     return preset_variant(head, **params)
 
 
+#: Keys a variant file may hold: its own, plus what :meth:`Variant.to_dict` writes (so a recorded
+#: variant loads back); anything else is refused, as in a needle file.
+VARIANT_FILE_KEYS = frozenset(
+    {"preset", "params", "layout_params", "sections", "name", "description", "source", "layout", "allocation"}
+    | {"default_sections_rule", "spec"}
+)
+
+
 def load_variant_file(path: str | os.PathLike[str]) -> Variant:
     """Load a variant from JSON: either ``{"preset": NAME, "params": {...}}`` or
     ``{"layout": L, "allocation": A, "params"|"layout_params": {...}, "sections": [t,h,w],
@@ -59,6 +67,12 @@ def load_variant_file(path: str | os.PathLike[str]) -> Variant:
         raise VniahdError(f"variant file {str(path)!r} is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise VniahdError(f"variant file {str(path)!r} must hold a JSON object")
+    unknown = sorted(set(data) - VARIANT_FILE_KEYS)
+    if unknown:
+        raise VniahdError(
+            f"variant file {str(path)!r}: unknown key(s) {', '.join(map(repr, unknown))}; valid keys: "
+            f"{', '.join(sorted(VARIANT_FILE_KEYS))} (layout parameters go under 'params')"
+        )
     params = dict(data.get("params") or data.get("layout_params") or {})
     if "sections" in data:
         params["sections"] = data["sections"]

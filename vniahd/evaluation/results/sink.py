@@ -24,6 +24,7 @@ class ResultSink:
         progress: bool,
         desc: str = "evaluate",
         on_result: Callable[[dict[str, Any]], None] | None = None,
+        stamp: dict[str, Any] | None = None,
     ):
         self.results_path = Path(out_dir) / results_file
         self.timings_path = Path(out_dir) / results_file.replace("results", "timings", 1)
@@ -31,6 +32,7 @@ class ResultSink:
         self.progress = progress
         self.desc = desc
         self.on_result = on_result
+        self.stamp = dict(stamp or {})  # fields every line carries (the dataset's fingerprint)
         self.counts: dict[str, int] = {}
         self._results: ResultsWriter | None = None
         self._timings: ResultsWriter | None = None
@@ -55,6 +57,7 @@ class ResultSink:
 
     def add(self, record: dict[str, Any], measurement: Measurement) -> None:
         assert self._results is not None and self._timings is not None
+        record = {**record, **self.stamp}
         self._results.append(record)
         self._timings.append(
             {

@@ -187,6 +187,19 @@ def check_run(results_dir: str | Path, run: Mapping[str, Any]) -> dict[str, Any]
     return old.data
 
 
+def run_results(results_dir: str | Path, samples: Any) -> list[dict[str, Any]]:
+    """The distinct results of ``results_dir``, every line checked against its run.json and the
+    dataset's ``samples`` (a DataFrame): :func:`vniahd.run_results.read_run_results`."""
+    from vniahd.run_results import PLAN_FIELDS, read_run_results
+
+    plan = {
+        str(row["sample_id"]): {"length": int(row["length"]), "depth": float(row["depth"]), "needle_id": str(row["needle_id"])}
+        for row in samples[["sample_id", *PLAN_FIELDS]].to_dict("records")
+    }
+    path = Path(results_dir) / RUN_FILE
+    return read_run_results(results_dir, RunManifest.read(path) if path.is_file() else None, plan)
+
+
 def summarize(
     records: Sequence[dict[str, Any]], scoring: str | None = None, variants: Sequence[str] | None = None
 ) -> dict[str, dict[str, Any]]:
