@@ -187,8 +187,15 @@ def test_edited_num_frames_is_refused(ds, tmp_path, capsys):
     df = pd.read_parquet(edited / "samples.parquet")
     df.loc[0, "num_frames"] = 999
     df.to_parquet(edited / "samples.parquet")
+    # the recorded content hash catches the edit first
     assert _eval(edited, tmp_path / "r") == 2
-    _one_error(capsys, "has num_frames 999")
+    _one_error(capsys, "samples.parquet in dataset")
+    # a dataset written before the hashes existed: the row check still refuses it
+    meta = json.loads((edited / "dataset.json").read_text())
+    del meta["integrity"]
+    (edited / "dataset.json").write_text(json.dumps(meta))
+    assert _eval(edited, tmp_path / "r2") == 2
+    _one_error(capsys, "has num_frames 999", status_lines=True)  # beside the "predates hashes" warning
 
 
 def test_read_only_out_is_one_line(ds, tmp_path, capsys, monkeypatch):
