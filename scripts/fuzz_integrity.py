@@ -1,10 +1,8 @@
 """Fuzz vniahd's integrity checks: edit a dataset or a results directory at random (or kill an
 evaluation mid-run), run the command that reads it, and classify what happened.
 
-Not part of ``make test`` (minutes). Usage, from the repository root::
-
-    PYTHONPATH=. .venv/bin/python scripts/fuzz_integrity.py --rounds 50 --seed 0 \\
-        --work /tmp/fuzz --report fuzz_report.json
+Not part of ``make test`` (minutes). From the repository root: ``PYTHONPATH=. .venv/bin/python
+scripts/fuzz_integrity.py --rounds 50 --seed 0 --work /tmp/fuzz --report fuzz_report.json``.
 
 Baselines: a small demo dataset, one ``eval`` of it (random-weight Qwen2-VL, mrope), ``inspect``
 and ``plot``. Each round edits a fresh copy at random (dataset: byte flip, JSON value, JSON
@@ -15,6 +13,8 @@ duplicate, foreign or torn line, run.json value -> ``plot`` + a resuming ``eval`
 - ``refused``: exit status != 0, a ``vniahd: error:`` line, no traceback (good);
 - ``identical``: exit 0 and the output equals the untouched run's (the edit was harmless, good);
 - ``TRACEBACK``: a Python traceback on stderr (bad);
+- ``warned``: exit 0, the output differs, and a ``vniahd: warning:`` line says why (e.g. a torn
+  last results line, skipped by ``plot``; good);
 - ``WRONG NUMBER``: exit 0, but results lines / eval's summary / summary.csv / inspect's output
   differ from the untouched run's (bad);
 - ``other``: a non-zero exit without an error line or traceback (see the report).
@@ -41,7 +41,7 @@ from typing import Any
 MODEL = "random:qwen2-vl?layers=1&hidden=32&heads=2&kv_heads=1&intermediate=64"
 GENERATE = ["--haystack", "demo", "--needles", "demo", "--lengths", "8,16", "--depths", "0,1"]
 GENERATE += ["--period", "6", "--size", "56x84"]
-OUTCOMES = ("refused", "identical", "TRACEBACK", "WRONG NUMBER", "other")
+OUTCOMES = ("refused", "identical", "warned", "TRACEBACK", "WRONG NUMBER", "other")
 DATASET_EDITS = ("flip_byte", "json_value", "json_reformat", "parquet_cell", "delete_file", "truncate_file")
 RESULTS_EDITS = ("duplicate_line", "foreign_line", "torn_line", "run_json_value")
 KINDS = (*DATASET_EDITS, *RESULTS_EDITS, "kill_resume")
@@ -294,7 +294,11 @@ def classify(run: Run, produced: str | None, baseline: str) -> str:
     if run.rc != 0:
         errors = [x for x in run.err.splitlines() if x.startswith("vniahd: error:")]
         return "refused" if len(errors) == 1 else "other"
-    return "identical" if produced == baseline else "WRONG NUMBER"
+    if produced == baseline:
+        return "identical"
+    # e.g. a torn last line (a killed run's signature): reported without it, and said so
+    warned = any(x.startswith("vniahd: warning:") for x in run.err.splitlines())
+    return "warned" if warned else "WRONG NUMBER"
 
 
 def outcome(tag: tuple[int, str, str], command: str, run: Run, produced: str | None, base: str) -> Outcome:

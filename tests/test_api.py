@@ -37,7 +37,10 @@ def test_readme_snippet_runs(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     clip = write_mp4(rng.integers(0, 256, (24, 56, 84, 3), dtype=np.uint8), tmp_path / "hay.mp4", fps=1)
     built: list[Path] = []
-    monkeypatch.setattr(vniahd.media, "build_demo_haystack", lambda *a, **k: built.append(clip) or clip)
+    fake = lambda *a, **k: built.append(clip) or clip  # noqa: E731
+    monkeypatch.setattr(vniahd.media, "build_demo_haystack", fake)
+    # generate binds the name at import: patch it there too, whichever test imported it first
+    monkeypatch.setattr("vniahd.dataset.generate.build_demo_haystack", fake)
     monkeypatch.setenv("VNIAHD_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
 

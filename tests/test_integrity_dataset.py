@@ -142,6 +142,11 @@ def _edit_haystack(path: Path) -> None:
     arr.flush()
 
 
+def _truncate_haystack(path: Path) -> None:
+    p = path / "haystack.npy"
+    p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])  # numpy's memmap: ValueError
+
+
 @pytest.mark.parametrize(
     "edit, names",
     [
@@ -149,6 +154,7 @@ def _edit_haystack(path: Path) -> None:
         (_edit_slot, "samples.parquet"),
         (_edit_image, "images/"),
         (_edit_haystack, "haystack.npy"),
+        (_truncate_haystack, "haystack.npy"),
     ],
 )
 def test_a_dataset_edited_after_generate_is_refused_naming_the_file(tmp_path, capsys, edit, names):

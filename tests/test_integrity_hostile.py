@@ -325,3 +325,25 @@ def test_haystack_info_takes_demo(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(vniahd.media, "build_demo_haystack", lambda **kw: small)
     assert main(["haystack", "info", "demo"]) == 0
     assert f"video:        {small}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "edit, fragment",
+    [
+        ({"sample_id": "L10_D1_invented_r0"}, "holds results for 5 samples, but run.json's runs planned 4"),
+        ({"sample_id": "L10_D1_invented_r0", "length": 12}, "length 12 is not in run.json's grid [6, 10]"),
+        ({"sample_id": "L10_D1_invented_r0", "depth": 0.25}, "depth 0.25 is not in run.json's grid"),
+    ],
+)
+def test_plot_refuses_a_line_the_plan_cannot_hold(two_runs, tmp_path, capsys, edit, fragment):
+    """plot has no dataset at hand: run.json's sample count and grid still bound what it pools
+    (an appended line with an invented sample id was pooled as one more result)."""
+    mine = _copy_run(two_runs[0], tmp_path / "r")
+    line = json.loads((mine / "results.jsonl").read_text().splitlines()[0])
+    with open(mine / "results.jsonl", "a") as fh:
+        fh.write(json.dumps({**line, **edit}) + "\n")
+    capsys.readouterr()
+    assert main(["plot", str(mine), "--out", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err
+    errors = [ln for ln in err.splitlines() if ln.startswith("vniahd: error:")]
+    assert "Traceback" not in err and len(errors) == 1 and fragment in errors[0], err

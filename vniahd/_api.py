@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Union
 
 from vniahd.errors import VniahdError
+from vniahd.files import check_out_dir
 
 if TYPE_CHECKING:
     from vniahd.dataset import Dataset
@@ -84,8 +85,7 @@ def check_results_dir(out: StrPath, dataset_fingerprint: str, model_spec: str) -
     check; the runner repeats it with the model's weight fingerprint)."""
     from vniahd.records import RunManifest
 
-    if Path(out).exists() and not Path(out).is_dir():
-        raise VniahdError(f"--out {out} is a file, not a directory; give a directory for the results")
+    check_out_dir(out, "results")
     run = Path(out) / "run.json"
     if not run.is_file():
         return

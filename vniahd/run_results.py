@@ -58,10 +58,16 @@ def check_run_lines(
     seen: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {}
     out = []
     repeated = 0
+    planned, lengths, depths = _grid(run) if plan is None else (None, set(), set())
+    last_path = Path(".")
     for path, line, obj in lines:
-        where = f"{path}, line {line}"
+        where, last_path = f"{path}, line {line}", path
         check_result(obj, where)
         differs = line_mismatches(obj, run) if run is not None else []
+        if lengths and not differs and obj["length"] not in lengths:
+            differs = [f"length {obj['length']!r} is not in run.json's grid {sorted(lengths)}"]
+        if depths and not differs and float(obj["depth"]) not in depths:
+            differs = [f"depth {obj['depth']!r} is not in run.json's grid {sorted(depths)}"]
         if plan is not None and not differs:
             sample = plan.get(str(obj["sample_id"]))
             if sample is None:
@@ -90,7 +96,43 @@ def check_run_lines(
         out.append(obj)
     if repeated and notes is not None:
         notes.append(f"{repeated} duplicate result line(s) repeated verbatim, counted once")
+    if planned is not None and out:
+        _check_counts(out, planned, last_path.parent)
     return out
+
+
+def _grid(run: RunManifest | None) -> tuple[int | None, set[int], set[float]]:
+    """What run.json says of the dataset's plan when the dataset itself is not at hand (reports):
+    how many samples its runs could score, and its lengths and depths (empty where an older
+    run.json lacks them)."""
+    if run is None or not isinstance(run.data.get("dataset"), dict):
+        return None, set(), set()
+    data = run.data["dataset"]
+    count = data.get("num_samples")
+    planned = int(count) if isinstance(count, int) else None
+    # Every invocation with --limit ran only the first `limit` samples: the largest bounds them all.
+    limits = [r.get("limit") for r in run.data.get("runs") or [] if isinstance(r, dict)]
+    ints = [n for n in limits if isinstance(n, int)]
+    if planned is not None and ints and len(ints) == len(limits):
+        planned = min(planned, max(ints))
+    lengths = {int(n) for n in data.get("lengths") or []}
+    depths = {float(d) for d in data.get("depths") or []}
+    return planned, lengths, depths
+
+
+def _check_counts(results: list[dict[str, Any]], planned: int, directory: Path) -> None:
+    """No (variant, scoring) holds more samples than run.json's dataset had: a line with an
+    invented sample id cannot pass as one more result."""
+    per: dict[tuple[str, str], set[str]] = {}
+    for obj in results:
+        per.setdefault((str(obj["variant"]), str(obj["scoring"])), set()).add(str(obj["sample_id"]))
+    for (variant, scoring), ids in per.items():
+        if len(ids) > planned:
+            raise VniahdError(
+                f"{directory}: variant {variant!r} ({scoring}) holds results for {len(ids)} samples, "
+                f"but run.json's runs planned {planned}; results of different runs must not be "
+                "mixed — remove the lines that are not this run's"
+            )
 
 
 def read_run_results(

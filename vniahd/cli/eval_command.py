@@ -50,7 +50,8 @@ fsync'd within a second) and
 OUT/run.json (provenance). Rerunning the same command resumes; frame embeddings are cached
 under $VNIAHD_CACHE/embeddings (shared by all variants), so a rerun encodes nothing.
 
-at scale (all on by default; results are identical either way):
+at scale (all on by default; results agree to float tolerance either way, and a resume keeps
+the first run's batch size, prefill chunk and prefix-sharing setting, so its lines are bit-identical):
   prefix sharing   samples whose haystack window starts at the same offset feed the same tokens
                    for as long as their frame sequences agree, whatever their length: run in
                    prefix-tree order, one KV cache walks the tree, so every shared frame is

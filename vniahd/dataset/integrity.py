@@ -75,12 +75,18 @@ def _refuse(path: Path, what: str) -> VniahdError:
 def verify(path: Path, meta: dict[str, Any]) -> None:
     """Refuse (naming the file) when what ``path`` holds differs from what its dataset.json
     records; warn once per directory when the dataset predates the hashes."""
-    hay = meta.get("haystack") or {}
-    frames = np.load(path / layout.HAYSTACK, mmap_mode="r")
-    stored = hay.get("stored_frames")
-    if (stored is not None and frames.shape[0] != int(stored)) or frames_hash(frames) != hay.get("key"):
-        raise _refuse(path, layout.HAYSTACK)
     rec = meta.get(KEY)
+    # the cheap checks first: a hand-edited dataset.json is named before seconds of haystack hashing
+    if isinstance(rec, dict) and rec.get("dataset_json") != meta_hash(meta):
+        raise _refuse(path, f"{layout.CONFIG} (needles, answers or configuration)")
+    hay = meta.get("haystack") or {}
+    try:
+        frames = np.load(path / layout.HAYSTACK, mmap_mode="r")  # a truncated file: ValueError
+        stored = hay.get("stored_frames")
+        if (stored is not None and frames.shape[0] != int(stored)) or frames_hash(frames) != hay.get("key"):
+            raise _refuse(path, layout.HAYSTACK)
+    except (ValueError, OSError, TypeError) as exc:
+        raise _refuse(path, layout.HAYSTACK) from exc
     if not isinstance(rec, dict):
         if str(path) not in _warned:
             _warned.add(str(path))
@@ -89,8 +95,6 @@ def verify(path: Path, meta: dict[str, Any]) -> None:
                 "samples, images or answers; regenerate it to have them checked"
             )
         return
-    if rec.get("dataset_json") != meta_hash(meta):
-        raise _refuse(path, f"{layout.CONFIG} (needles, answers or configuration)")
     files: dict[str, str] = rec.get("files") or {}
     for rel in sorted(files):  # a file generate did not write is read by no sample
         p = path / rel

@@ -6,7 +6,8 @@ itself; the runner records :meth:`EvalConfig.to_dict` in run.json (``config``). 
 is its flag's (``--encode-batch`` is ``encode_batch``; ``--no-prefix-sharing`` is
 ``prefix_sharing=False``; ``--variant`` is ``variants``). Values are checked in
 ``__post_init__``, so a bad one raises :class:`~vniahd.errors.VniahdError` naming the flag before
-any dataset is opened or model loaded. Importing this module is cheap (no torch).
+any dataset is opened or model loaded. The module itself is torch-free, but importing it runs
+``vniahd.evaluation``'s ``__init__`` (which loads the runner and torch).
 """
 
 from __future__ import annotations

@@ -46,10 +46,7 @@ import pandas as pd
 from vniahd.errors import VniahdError
 from vniahd.records import (
     RESULT_IDENTITY,
-    RESULT_KEYS,
     RunManifest,
-    check_result,
-    read_result_file,
     result_files,
 )
 from vniahd.reporting.aggregate import benchmark_label, is_distractor_schedule
@@ -75,17 +72,14 @@ __all__ = [
     "load_reference_accuracies",
     "load_results_dir",
     "model_short_name",
-    "read_jsonl",
 ]
 
-#: Keys every results line must carry: the evaluator's contract, :data:`vniahd.records.RESULT_KEYS`.
-REQUIRED_KEYS = RESULT_KEYS
 #: Appended to the variant names of a results directory scored with ``--prompt native``.
 NATIVE_PROMPT_TAG = "[native prompt]"
 
 
-def _record_from_line(obj: Any, path: Path, line: int) -> dict:
-    check_result(obj, where(path, line))  # the evaluator's own contract (vniahd.records)
+def _record_from_line(obj: Any) -> dict:
+    """One report record from a result line already checked (:func:`read_run_results`)."""
     correct = obj["correct"]
     depth = float(obj["depth"])
     length = int(obj["length"])
@@ -102,7 +96,7 @@ def _record_from_line(obj: Any, path: Path, line: int) -> dict:
         "length": int(length),
         "depth": depth,
         "needle_id": str(obj.get("needle_id", "")),
-        "sample_id": str(obj.get("sample_id", f"line{line}")),
+        "sample_id": str(obj["sample_id"]),  # required of every checked line
         "correct": float(bool(correct)),
         "tokens_per_frame": float(tpf) if isinstance(tpf, (int, float)) else math.nan,
         "num_tokens": float(ntok) if isinstance(ntok, (int, float)) else math.nan,
@@ -113,12 +107,6 @@ def _record_from_line(obj: Any, path: Path, line: int) -> dict:
             else math.nan
         ),
     }
-
-
-def read_jsonl(path: Path, notes: list[str] | None = None) -> list[dict]:
-    """Records of one results jsonl file (:func:`vniahd.records.read_result_file`: a torn last
-    line is skipped with a note in ``notes``; a malformed line raises a VniahdError naming it)."""
-    return [_record_from_line(obj, path, line) for line, obj in read_result_file(path, notes)[0]]
 
 
 def load_results_dir(path: str | Path, shards: list[Path] | None = None) -> tuple[pd.DataFrame, Source]:
@@ -146,7 +134,7 @@ def load_results_dir(path: str | Path, shards: list[Path] | None = None) -> tupl
     # every line checked against run.json, as the evaluator's resume does (vniahd.run_results)
     run = RunManifest(source.run) if source.run is not None else None
     objs = read_run_results(path, run, files=shards, notes=source.notes)
-    rows = [_record_from_line(obj, path, 0) for obj in objs]
+    rows = [_record_from_line(obj) for obj in objs]
     for shard in shards:
         source.files[shard.name] = file_sha256(shard)
     for r in rows:
@@ -160,11 +148,7 @@ def load_results_dir(path: str | Path, shards: list[Path] | None = None) -> tupl
         raise VniahdError(
             f"{path}: the results*.jsonl files hold no results yet; run or finish 'vniahd eval' first"
         )
-    df = pd.DataFrame(rows)
-    before = len(df)
-    df = df.drop_duplicates(subset=list(RESULT_IDENTITY), keep="last")
-    if len(df) < before:
-        source.notes.append(f"{before - len(df)} duplicate result line(s) counted once (last kept)")
+    df = pd.DataFrame(rows)  # distinct already: read_run_results counts a repeated line once
     source.num_records = len(df)
     plain = plain_samples_note(df)
     if plain:

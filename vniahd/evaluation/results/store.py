@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vniahd.errors import VniahdError
-from vniahd.files import write_json_atomic
+from vniahd.files import check_out_dir, write_json_atomic
 from vniahd.records import RESULT_KEYS, RESULTS_GLOB, RunManifest, read_result_file
 from vniahd.records import read_results as read_results  # re-exported (explicitly, for mypy)
 from vniahd.records import result_key as result_key  # re-exported (explicitly, for mypy)
@@ -140,8 +140,7 @@ def check_and_write_run(results_dir: str | Path, run: dict[str, Any]) -> dict[st
     and scoring modes into it. Raises :class:`VniahdError` on any mismatch."""
     results_dir = Path(results_dir)
     path = results_dir / RUN_FILE
-    if results_dir.exists() and not results_dir.is_dir():
-        raise VniahdError(f"--out {results_dir} is a file; give a directory for the results")
+    check_out_dir(results_dir, "results")
     if path.exists() and not read_results(results_dir):
         # A run that failed before its first result (a missing checkpoint, a bad flag) leaves
         # run.json alone: the corrected command may start over instead of being refused.
