@@ -177,6 +177,12 @@ def test_out_naming_a_file_is_refused(ds, tmp_path, capsys):
     _one_error(capsys, "is a file, not a directory")
 
 
+def test_out_naming_a_broken_symlink_is_refused(ds, tmp_path, capsys):
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+    assert _eval(ds.path, tmp_path / "gone") == 2
+    _one_error(capsys, "is a broken symbolic link")
+
+
 def test_edited_num_frames_is_refused(ds, tmp_path, capsys):
     import shutil
 
