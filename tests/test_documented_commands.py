@@ -7,7 +7,7 @@ the CLI fails here:
 - every documented ``vniahd`` command is parsed by the CLI's own parser, and the values that the
   parser only stores as strings (grids, periods, schedules, variants, model specs) are parsed by the
   functions the commands use; ``make`` targets must exist in the Makefile;
-- the cheap ones run as shown (``positions``, ``freqs``, ``variants``), and documented output must
+- the cheap ones run as shown (``positions``, ``freqs``, ``angles``, ``variants``), and documented output must
   match what the command prints;
 - the README workflow (generate → inspect → eval → plot) and the help examples (generate → eval →
   plot) run end to end in a temporary directory on the demo haystack and needles, with the minimum
@@ -219,7 +219,7 @@ def test_docs_yield_commands():
         if re.search(r"^\s*examples?:", sub.epilog or "", flags=re.I | re.M)
     }
     assert with_examples == {path for path, _ in help_examples()}  # each such epilog yields commands
-    assert {"generate", "eval", "plot", "positions", "freqs", "train-tiny"} <= with_examples
+    assert {"generate", "eval", "plot", "positions", "freqs", "angles", "train-tiny"} <= with_examples
 
 
 def short(cmd: str) -> str:
@@ -289,7 +289,7 @@ def test_readme_inline_commands_name_real_options():
     [
         c
         for c in readme_commands() + [c for _, c in help_examples()]
-        if c.split()[1] in ("positions", "freqs", "variants")
+        if c.split()[1] in ("positions", "freqs", "angles", "variants")
     ],
     ids=short,
 )

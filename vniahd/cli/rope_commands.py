@@ -1,7 +1,9 @@
-"""Inspection commands for RoPE variants: ``variants``, ``positions``, ``freqs``.
+"""Inspection commands for RoPE variants: ``variants``, ``positions``, ``freqs`` (and ``angles``,
+in :mod:`vniahd.cli.angles_command`, which shares this module's sequence flags and table).
 
-These are how users debug a variant: which positions each token gets, and which stream each
-rotary pair reads. Output formats (``--json``) are a contract other tools rely on.
+These are how users debug a variant: which positions each token gets, which stream each rotary
+pair reads, and (``angles``) the angle every pair of every token is rotated by — the whole variant
+in one table. Output formats (``--json``) are a contract other tools rely on.
 """
 
 from __future__ import annotations
@@ -9,9 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vniahd.variant_spec import SPEC_HELP
+
+if TYPE_CHECKING:
+    from vniahd.rope.segments import Segment
 
 ORDER = 10
 
@@ -33,7 +38,8 @@ Examples:
 
 The wavelength of pair n is 2*pi*theta^(2n/d) positions; pair 0 turns fastest. --json prints
 {"variant": NAME, "axes": [...]} with "t", "h" or "w" per pair ("t" for every pair of a
-uniform allocation).
+uniform allocation). `vniahd angles` combines these axes with the positions: the angle of every
+pair of every token.
 """
 
 
@@ -61,18 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--variant", required=True, metavar="NAME", help="the variant: " + SPEC_HELP)
-    p.add_argument(
-        "--text-before", type=int, default=2, metavar="N", help="text tokens before the video (default 2)"
-    )
-    p.add_argument(
-        "--frames", type=int, default=3, metavar="T", help="video frames / temporal groups (default 3)"
-    )
-    p.add_argument(
-        "--grid", default="2x3", metavar="HxW", help="visual tokens per frame as HEIGHTxWIDTH (default 2x3)"
-    )
-    p.add_argument(
-        "--text-after", type=int, default=2, metavar="M", help="text tokens after the video (default 2)"
-    )
+    add_sequence_args(p)
     p.add_argument(
         "--delta",
         type=float,
@@ -115,6 +110,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_freqs)
 
 
+def add_sequence_args(p: argparse.ArgumentParser) -> None:
+    """``--text-before N --frames T --grid HxW --text-after M`` (positions, angles)."""
+    p.add_argument(
+        "--text-before", type=int, default=2, metavar="N", help="text tokens before the video (default 2)"
+    )
+    p.add_argument(
+        "--frames", type=int, default=3, metavar="T", help="video frames / temporal groups (default 3)"
+    )
+    p.add_argument(
+        "--grid", default="2x3", metavar="HxW", help="visual tokens per frame as HEIGHTxWIDTH (default 2x3)"
+    )
+    p.add_argument(
+        "--text-after", type=int, default=2, metavar="M", help="text tokens after the video (default 2)"
+    )
+
+
+def sequence_from_args(args: argparse.Namespace) -> list[Segment]:
+    """The segments ``Text(N), Video(T, H, W), Text(M)`` the sequence flags describe."""
+    from vniahd.errors import VniahdError
+    from vniahd.rope.segments import simple_sequence
+
+    height, width = _parse_grid(args.grid)
+    for flag, value, low in (
+        ("--text-before", args.text_before, 0),
+        ("--frames", args.frames, 1),
+        ("--text-after", args.text_after, 0),
+    ):
+        if value < low:
+            raise VniahdError(f"{flag} must be >= {low}, got {value}")
+    return simple_sequence(args.text_before, args.frames, height, width, args.text_after)
+
+
 def _num(x: float) -> int | float:
     """Integer-valued floats as int so JSON and tables read 3, not 3.0."""
     return int(x) if float(x).is_integer() else float(x)
@@ -137,7 +164,7 @@ def _params_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()) or "-"
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
+def text_table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
@@ -161,7 +188,7 @@ def cmd_variants(args: argparse.Namespace) -> int:
         rows.append([v.name, v.layout, v.allocation, _params_text(params), v.description])
     # resolved per model family when a model is loaded (vniahd.models.families)
     rows.append(["native", "(model's)", "(model's)", "", "the model family's own positions and allocation"])
-    print(_table(rows, ["name", "layout", "allocation", "parameters", "description"]))
+    print(text_table(rows, ["name", "layout", "allocation", "parameters", "description"]))
     print()
     print("layouts:     " + ", ".join(LAYOUTS))
     print("allocations: " + ", ".join(ALLOCATIONS))
@@ -195,19 +222,10 @@ def _resolve_variant(spec: str, delta: float | None):
 
 
 def cmd_positions(args: argparse.Namespace) -> int:
-    from vniahd.errors import VniahdError
-    from vniahd.rope.segments import simple_sequence
-
+    segments = sequence_from_args(args)
     height, width = _parse_grid(args.grid)
-    for flag, value, low in (
-        ("--text-before", args.text_before, 0),
-        ("--frames", args.frames, 1),
-        ("--text-after", args.text_after, 0),
-    ):
-        if value < low:
-            raise VniahdError(f"{flag} must be >= {low}, got {value}")
     variant = _resolve_variant(args.variant, args.delta)
-    pos = variant.positions(simple_sequence(args.text_before, args.frames, height, width, args.text_after))
+    pos = variant.positions(segments)
     if args.json:
         out = {"variant": args.variant}
         for i, axis in enumerate("thw"):
@@ -289,7 +307,7 @@ def cmd_freqs(args: argparse.Namespace) -> int:
         f"{'-' if sections is None else sections}"
     )
     rows = [[str(n), f"{waves[n]:.6g}", names[n]] for n in range(num_pairs)]
-    print(_table(rows, ["pair", "wavelength", "axis"]))
+    print(text_table(rows, ["pair", "wavelength", "axis"]))
     if sections is not None and variant.allocation == "mrope-blocks" and sections[0] < num_pairs:
         print(
             f"\ntemporal period 2*pi*theta^(2*s_t/d) = "

@@ -21,6 +21,7 @@ from vniahd.rope.allocations import (
     check_sections,
     default_sections,
 )
+from vniahd.rope.angles import rotary_angles
 from vniahd.rope.layouts import LAYOUTS, Layout, get_layout, layout_positions
 from vniahd.rope.model import RotaryConfig, applied_allocation, effective_sections, variant_axes
 from vniahd.rope.presets import (
@@ -73,6 +74,7 @@ __all__ = [
     "num_tokens",
     "parse_variant",
     "rope_cos_sin",
+    "rotary_angles",
     "rotate_half",
     "simple_sequence",
     "temporal_period",

@@ -1,0 +1,141 @@
+"""``vniahd angles``: the angle by which every rotary pair of every token is rotated under a variant.
+
+The table is the whole variant — positions and allocation in one — with nothing
+implementation-specific left in it (docs/rope-math.md, "The angle table"). The computation is
+:func:`vniahd.rope.angles.rotary_angles`; this module only parses flags and formats. ``--json``
+output is a contract: ``{"variant", "tokens", "pairs", "angles"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+
+from vniahd.cli.rope_commands import _params_text, add_sequence_args, sequence_from_args, text_table
+from vniahd.variant_spec import SPEC_HELP
+
+ORDER = 11  # right after positions / freqs
+
+_EPILOG = """\
+Examples:
+  vniahd angles --variant videorope --head-dim 8 --theta 100
+  vniahd angles --variant mrope --head-dim 8 --theta 100 --sections 1,1,2 --frames 2 --grid 1x2 --json
+  vniahd angles --variant 'diagonal+lta:delta=0.5' --pairs 60:64
+
+Pair j (counted from the fastest, j = 0 ... D/2-1) of a token is rotated by
+position[axis_j] * theta^(-2j/D) radians (not reduced modulo 2*pi), with the variant's positions
+(vniahd positions) and per-pair axes (vniahd freqs). --json prints {"variant": NAME, "tokens": L,
+"pairs": P, "angles": [[a_0, ..., a_P-1] per token]} in float64. The table shows the first and
+last three pairs unless --pairs A:B selects pairs A to B-1.
+"""
+
+SHOWN = 3  # pairs shown at each end of the table by default
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "angles",
+        help="show the rotation angle of every rotary pair of every token under a variant",
+        description="Print the angle (radians) by which each rotary pair of each token is rotated: "
+        "the complete, implementation-independent description of a variant on a sequence.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--variant", required=True, metavar="NAME", help="the variant: " + SPEC_HELP)
+    add_sequence_args(p)
+    p.add_argument(
+        "--head-dim",
+        type=int,
+        default=128,
+        metavar="D",
+        help="attention head dimension (default 128, Qwen2-VL-7B); pairs = D/2",
+    )
+    p.add_argument("--theta", type=float, default=1e6, help="RoPE base θ (default 1e6, Qwen2-VL)")
+    p.add_argument(
+        "--sections",
+        default=None,
+        metavar="t,h,w",
+        help="the model's mrope_section in pairs, summing to D/2 (default: D/2 split like "
+        "Qwen2-VL's 16,24,24). As on a model, mrope-blocks, lta and lta-sequential use it unless "
+        "the variant fixes sections; interleaved uses its own default; uniform has none",
+    )
+    p.add_argument(
+        "--pairs",
+        default=None,
+        metavar="A:B",
+        help="table columns: pairs A to B-1 (either end may be left out; default the first and last 3)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON (every pair) instead of a table")
+    p.set_defaults(func=cmd_angles)
+
+
+def _parse_sections(text: str) -> tuple[int, int, int]:
+    from vniahd.errors import VniahdError
+
+    parts = [s.strip() for s in text.replace("/", ",").split(",")]
+    if len(parts) != 3 or not all(s.isdigit() for s in parts):
+        raise VniahdError(
+            f"--sections must be three non-negative integers t,h,w (e.g. 16,24,24), got {text!r}"
+        )
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
+def _parse_pairs(text: str, num_pairs: int) -> list[int]:
+    from vniahd.errors import VniahdError
+
+    m = re.fullmatch(r"\s*(\d*)\s*:\s*(\d*)\s*", text)
+    start = int(m.group(1)) if m and m.group(1) else 0
+    stop = int(m.group(2)) if m and m.group(2) else num_pairs
+    if not m or not 0 <= start < stop <= num_pairs:
+        raise VniahdError(
+            f"--pairs must be A:B with 0 <= A < B <= {num_pairs} (pairs A to B-1 of D/2 = {num_pairs}), "
+            f"got {text!r}"
+        )
+    return list(range(start, stop))
+
+
+def cmd_angles(args: argparse.Namespace) -> int:
+    from vniahd.errors import VniahdError
+    from vniahd.rope.allocations import AXIS_NAMES
+    from vniahd.rope.angles import angle_axes, angle_sections, rotary_angles, token_labels
+    from vniahd.rope.specs import get_variant
+
+    segments = sequence_from_args(args)
+    sections = None if args.sections is None else _parse_sections(args.sections)
+    variant = get_variant(args.variant)
+    if variant.is_native:
+        raise VniahdError(
+            "native needs a model; --model is not supported by angles yet (name the layout "
+            "instead, e.g. --variant mrope-frames+interleaved)"
+        )
+    angles = rotary_angles(variant, segments, args.head_dim, args.theta, sections)
+    num_tokens, num_pairs = angles.shape
+    columns = None if args.pairs is None else _parse_pairs(args.pairs, num_pairs)
+    if args.json:
+        out = {"variant": args.variant, "tokens": num_tokens, "pairs": num_pairs, "angles": angles.tolist()}
+        print(json.dumps(out))
+        return 0
+
+    used = angle_sections(variant, args.head_dim, sections)
+    used_text = "-" if used is None else ",".join(map(str, used))
+    axes = [AXIS_NAMES[int(a)] for a in angle_axes(variant, args.head_dim, sections)]
+    print(
+        f"variant {variant.name}: layout {variant.layout} ({_params_text(dict(variant.layout_params))}), "
+        f"allocation {variant.allocation}, sections (t,h,w) {used_text}"
+    )
+    print(
+        f"head_dim {args.head_dim} ({num_pairs} pairs), theta {args.theta:g}; axes {''.join(axes)}\n"
+        "angle of pair j = position[axis_j] * theta^(-2j/head_dim), in radians; columns are j+axis"
+    )
+    if columns is None:
+        columns = list(range(num_pairs))
+        if num_pairs > 2 * SHOWN:
+            columns = columns[:SHOWN] + [-1] + columns[-SHOWN:]  # -1: the elided middle
+    header = ["token", "kind"] + ["..." if j < 0 else f"{j}{axes[j]}" for j in columns]
+    rows = [
+        [str(i), label] + ["..." if j < 0 else f"{row[j]:.6g}" for j in columns]
+        for i, (label, row) in enumerate(zip(token_labels(segments), angles.tolist()))
+    ]
+    print(text_table(rows, header))
+    return 0

@@ -1,0 +1,96 @@
+"""The angle table of a variant: by how much every rotary pair of every token is rotated.
+
+Pair ``j`` of a token (``j = 0 … P−1``, ``P = d/2``, pair 0 the fastest) is rotated by
+
+    a_j = pos[axis_j] · β^(−2j/d)
+
+radians, where ``pos`` is the token's (t, h, w) position under the variant's layout and
+``axis_j`` the stream its allocation gives pair ``j`` (docs/rope-math.md, "Notation and
+conventions"). The ``[L, P]`` table of these angles is the complete, implementation-independent
+description of what a variant does to a sequence: two implementations that agree on it rotate
+every query and key alike, whatever their position ids, section splits or pair orders look like.
+
+Sections follow the rule a model uses (:func:`vniahd.rope.variant_axes`): ``sections`` plays the
+model's ``mrope_section``, which the block allocations (``mrope-blocks``, ``lta``,
+``lta-sequential``) take unless the variant fixes its own; ``interleaved`` uses its own default
+and ``uniform`` has none.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import torch
+
+from vniahd.errors import VniahdError
+from vniahd.rope.allocations import Sections, check_sections
+from vniahd.rope.segments import Segment, Video, check_segments
+
+if TYPE_CHECKING:
+    from vniahd.rope.presets import Variant
+
+
+def inv_freq64(head_dim: int, theta: float) -> torch.Tensor:
+    """``θ^(−2j/d)`` for j = 0 … d/2−1 in float64 (:func:`vniahd.rope.inv_freq` is the float32
+    buffer models hold)."""
+    if isinstance(head_dim, bool) or not isinstance(head_dim, int) or head_dim < 2 or head_dim % 2:
+        raise VniahdError(f"head dim must be a positive even integer, got {head_dim!r}")
+    if not (isinstance(theta, (int, float)) and math.isfinite(theta) and theta > 0):
+        raise VniahdError(f"rope theta must be a positive finite number, got {theta!r}")
+    exponents = torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim
+    return 1.0 / (float(theta) ** exponents)
+
+
+def angle_sections(variant: Variant, head_dim: int, sections: Sequence[int] | None = None) -> Sections | None:
+    """The (t, h, w) sections ``variant`` uses on a model whose ``mrope_section`` is ``sections``
+    (``None``: the allocation's default); ``None`` for the uniform allocation."""
+    num_pairs = head_dim // 2
+    model_sections = None if sections is None else check_sections(num_pairs, sections)
+    return variant.sections_for(num_pairs, model_sections)
+
+
+def angle_axes(variant: Variant, head_dim: int, sections: Sequence[int] | None = None) -> torch.Tensor:
+    """Stream (0=t, 1=h, 2=w) of each of the ``head_dim/2`` pairs: long [P]; the rule of
+    :func:`vniahd.rope.variant_axes` with ``sections`` as the model's ``mrope_section``."""
+    num_pairs = head_dim // 2
+    model_sections = None if sections is None else check_sections(num_pairs, sections)
+    return variant.axes(num_pairs, model_sections)
+
+
+def rotary_angles(
+    variant: Variant,
+    segments: Sequence[Segment],
+    head_dim: int,
+    theta: float,
+    sections: Sequence[int] | None = None,
+) -> torch.Tensor:
+    """Rotation angle in radians (not reduced modulo 2π) of every pair of every token: float64
+    ``[L, P]`` with ``[i, j] = pos_i[axis_j] · theta^(−2j/head_dim)``.
+
+    ``variant`` is a concrete :class:`~vniahd.rope.Variant` (``native`` has positions only on a
+    model); ``segments`` the sequence (:func:`vniahd.rope.simple_sequence`); ``sections`` the
+    model's (t, h, w) ``mrope_section`` in pairs, summing to ``head_dim/2`` (module docstring).
+    """
+    freqs = inv_freq64(head_dim, theta)
+    axes = angle_axes(variant, head_dim, sections)
+    pos = variant.positions(check_segments(segments)).to(torch.float64)  # [3, L]
+    return pos.t()[:, axes] * freqs
+
+
+def token_labels(segments: Sequence[Segment]) -> list[str]:
+    """One label per token: ``text``, or ``frame F (R,C)`` for the visual token at row R, column C
+    of frame F of its video (frames count from 0 within each video or image)."""
+    labels: list[str] = []
+    for seg in check_segments(segments):
+        if isinstance(seg, Video):
+            labels += [
+                f"frame {f} ({r},{c})"
+                for f in range(seg.frames)
+                for r in range(seg.height)
+                for c in range(seg.width)
+            ]
+        else:
+            labels += ["text"] * seg.num_tokens
+    return labels
