@@ -20,7 +20,9 @@ from vniahd.models import get_backend
 from vniahd.rope import PRESETS, get_variant, parse_variant, variant_axes
 from vniahd.rope.hf import install_allocation
 
-ALL_VARIANTS = sorted(PRESETS) + [
+# random:qwen2-vl has 2 KV heads: MHRoPE's default needs 3 (one per stream), so give it t and h
+PRESET_SPECS = [name if not PRESETS[name].per_head else f"{name}:heads=1/1/0" for name in sorted(PRESETS)]
+ALL_VARIANTS = PRESET_SPECS + [
     "videorope:delta=0.5",
     "videorope:delta=0.5,text_after=paper",
     "mrope-timed:second_per_grid_t=0.7,tokens_per_second=3",
@@ -77,9 +79,7 @@ def test_shared_prefix_equals_independent_evaluation(dataset, backend, tmp_path,
     """The prefix-tree walk (all lengths of an offset on one cache) gives the answers and logits of
     scoring every sample on its own, for every preset and a fractional δ — one sample per pass,
     or packed batches that also grow the shared prefix in their own pass."""
-    from vniahd.rope import PRESETS
-
-    variants = [*PRESETS, "videorope:delta=0.5"]
+    variants = [*PRESET_SPECS, "videorope:delta=0.5"]
     shared = _runner(
         dataset,
         backend,

@@ -20,6 +20,7 @@ from evaluate_fixtures import NearTies, assert_same_outcomes, make_dataset
 from vniahd.evaluation import EvalConfig, Runner
 from vniahd.models import get_backend
 from vniahd.rope import get_variant
+from vniahd.rope.hf import model_position_ids
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,8 @@ def own_logits(be, frames: np.ndarray, before: list[int], after: list[int], answ
             input_ids=torch.tensor([ids]),
             pixel_values=torch.from_numpy(px["pixel_values"]),
             image_grid_thw=torch.from_numpy(grids),
-            position_ids=positions[:, None, : len(ids)].float(),
+            # 4-stream variants (VRoPE) get the padding row transformers needs (rope/hf.py)
+            position_ids=model_position_ids(positions[:, None, : len(ids)].float()),
         )
     s = len(ids) - len(answer)
     return out.logits[0, s - 1 : s - 1 + len(answer)].float()
@@ -116,7 +118,9 @@ def assert_fast_equals_alone(dataset, be, variants, root, **settings):
         "random:qwen3.5-moe",
     ],
 )
-@pytest.mark.parametrize("name", ["native", "videorope", "vanilla"])
+@pytest.mark.parametrize(
+    "name", ["native", "videorope", "vanilla", "hope", "vrope", "videorope-plus", "mhrope:heads=1/0/1"]
+)
 def test_answer_logits_equal_the_models_own_forward(dataset, tmp_path, spec, name):
     be = get_backend(spec)
     # the model's own allocation: M-RoPE blocks (Qwen2/2.5-VL) or interleaved t/h/w (Qwen3-VL)

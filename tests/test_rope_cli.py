@@ -177,8 +177,8 @@ def test_spec_help_names_every_layout_allocation_and_default():
 
     assert f"layouts: {', '.join(LAYOUTS)};" in SPEC_HELP
     assert f"allocations: {', '.join(ALLOCATIONS)})" in SPEC_HELP
-    for layout in LAYOUTS.values():
+    for layout in [*LAYOUTS.values(), *ALLOCATIONS.values()]:
         for key, value in layout.defaults.items():
-            assert key in SPEC_HELP
+            assert f"{key}" in SPEC_HELP, key
             if key in ("delta", "second_per_grid_t", "tokens_per_second"):
                 assert f"{key} (default {value:g}" in SPEC_HELP or f"{key} (default {value}" in SPEC_HELP

@@ -704,17 +704,17 @@ def test_diagonal_frame_centre_on_diagonal(height, width, delta):
 
 
 def test_positions_are_monotone_in_time():
-    # every layout: the t stream never decreases along the sequence
-    for name in LAYOUTS:
+    # every layout with a time stream: it never decreases along the sequence (Circle-RoPE's ring
+    # and VRoPE's four spatial streams have none)
+    for name in (n for n in LAYOUTS if n not in ("circle", "vrope")):
         t = layout_positions(name, MULTI + SEQ)[0]
         assert bool((t[1:] >= t[:-1]).all()), name
 
 
 def test_layout_errors():
-    with pytest.raises(
-        UnknownNameError, match="valid layouts: diagonal, mrope, mrope-frames, mrope-timed, tad, vanilla"
-    ):
+    with pytest.raises(UnknownNameError) as err:
         layout_positions("spiral", SEQ)
+    assert all(name in str(err.value) for name in ("diagonal", "mrope", "mrope-frames", "mrope-timed", "tad"))
     with pytest.raises(VniahdError, match="no parameter delta"):
         layout_positions("mrope", SEQ, delta=2)
     with pytest.raises(VniahdError, match="text_after"):
@@ -741,7 +741,7 @@ EXPECTED_PRESETS = {
 
 
 def test_presets_match_design_table():
-    assert set(PRESETS) == set(EXPECTED_PRESETS)
+    assert set(EXPECTED_PRESETS) <= set(PRESETS)  # the published designs': tests/test_rope_published.py
     for name, (layout, allocation, params) in EXPECTED_PRESETS.items():
         v = get_variant(name)
         assert (v.layout, v.allocation, dict(v.layout_params)) == (layout, allocation, params)

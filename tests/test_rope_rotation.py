@@ -73,12 +73,17 @@ def _positions(variant, seq):
     return variant.positions(seq)[:, None, :]  # [3, 1, S]
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS))
+#: per-head presets give one table per KV head (tests/test_rope_per_head.py)
+PER_PAIR = sorted(name for name, v in PRESETS.items() if not v.per_head)
+
+
+@pytest.mark.parametrize("preset", PER_PAIR)
 def test_rotation_preserves_norms(preset):
     torch.manual_seed(0)
     v = get_variant(preset)
     pos = _positions(v, [Text(3), Video(4, 3, 5), Text(3)])
-    cos, sin = rope_cos_sin(pos, inv_freq(32, 1e4), v.axes(16))
+    plan = v.pair_plan(16)
+    cos, sin = rope_cos_sin(pos, inv_freq(32, 1e4), plan.streams, scale=plan.scale)
     q = torch.randn(1, 2, pos.shape[-1], 32)
     k = torch.randn(1, 2, pos.shape[-1], 32)
     qr, kr = apply_rotary(q, k, cos, sin)
@@ -122,15 +127,17 @@ def test_score_depends_only_on_per_stream_differences(allocation):
         assert abs(_score(axes, (3, 5, 7), tuple(p_k), q, k) - base) > 1e-3
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("preset", PER_PAIR)
 def test_text_only_rotation_is_1d_rope(preset):
     # Under every preset, text-only positions have t = h = w, so every pair's angle is pos·θ_n,
-    # whichever stream it reads: the result is plain 1D RoPE at that index.
+    # whichever stream it reads: the result is plain 1D RoPE at that index (at the pair's
+    # scaled frequency; NoPE pairs not at all).
     v = get_variant(preset)
     pos = _positions(v, [Text(12)])
-    cos, sin = rope_cos_sin(pos, inv_freq(16, 1e4), v.axes(8))
+    plan = v.pair_plan(8)
+    cos, sin = rope_cos_sin(pos, inv_freq(16, 1e4), plan.streams, scale=plan.scale)
     idx = pos[0, 0].tolist()
-    theta = [1e4 ** (-2 * n / 16) for n in range(8)]
+    theta = [1e4 ** (-2 * n / 16) * float(c) for n, c in enumerate(plan.scale)]
     for s, p in enumerate(idx):
         assert cos[0, s].tolist() == pytest.approx([math.cos(p * t) for t in theta] * 2, abs=1e-5)
         assert sin[0, s].tolist() == pytest.approx([math.sin(p * t) for t in theta] * 2, abs=1e-5)
@@ -144,5 +151,8 @@ def test_cos_sin_shape_and_allocation_size_checks():
     assert cos2.shape == (1, 5, 8)
     with pytest.raises(VniahdError, match="pairs"):
         rope_cos_sin(pos, inv_freq(8, 1e4), torch.zeros(5, dtype=torch.long))
-    with pytest.raises(VniahdError, match=r"\[3, B, S\]"):
-        rope_cos_sin(torch.zeros(2, 1, 5), inv_freq(8, 1e4), torch.zeros(4, dtype=torch.long))
+    # K streams: the rows must cover every stream a pair reads (here stream 2 of 2 rows)
+    with pytest.raises(VniahdError, match=r"\[K, B, S\]"):
+        rope_cos_sin(torch.zeros(2, 1, 5), inv_freq(8, 1e4), torch.tensor([0, 1, 2, 0]))
+    with pytest.raises(VniahdError, match=r"\[K, B, S\]"):
+        rope_cos_sin(torch.zeros(3, 1, 1, 5), inv_freq(8, 1e4), torch.zeros(4, dtype=torch.long))

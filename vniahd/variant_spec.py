@@ -22,11 +22,16 @@ from vniahd.errors import VniahdError
 SPEC_HELP = (
     "a preset name (see 'vniahd variants'); a preset with overrides 'NAME:key=value,...' "
     "(e.g. 'videorope:delta=0.5,text_after=paper'); a custom 'LAYOUT+ALLOCATION[:key=value,...]' "
-    "(e.g. 'diagonal+lta:delta=0.5'; layouts: vanilla, tad, mrope, mrope-timed, mrope-frames, diagonal; "
-    "allocations: uniform, mrope-blocks, lta, lta-sequential, interleaved); or a JSON file path. "
-    "Keys: diagonal: delta (default 2), text_after=code|paper (default code); mrope-timed: "
-    "second_per_grid_t (default 1.0), tokens_per_second (default 2); any non-uniform "
-    "allocation: sections=t/h/w."
+    "(e.g. 'diagonal+lta:delta=0.5'; layouts: vanilla, tad, mrope, mrope-timed, mrope-frames, diagonal, "
+    "circle, spatial-reset, mrope-scaled, v2pe, vrope; allocations: uniform, mrope-blocks, lta, "
+    "lta-sequential, interleaved, hybrid, per-head, meta-blocks, lta-mmr, lta-yarn, cyclic); or a JSON "
+    "file path. Keys: diagonal: delta (default 2), text_after=code|paper|max (default code); "
+    "mrope-timed: second_per_grid_t (default 1.0), tokens_per_second (default 2); spatial-reset, "
+    "mrope-scaled, circle: stride (default 1); mrope-scaled: scale=t/h/w (default 1/1/1); circle: "
+    "radius (default 10), alpha (default 0.5); v2pe: visual_stride (default 16), block=frame|video; "
+    "lta-yarn: factor (default 4), original_length (default 32768); per-head: heads=t/h/w (KV heads "
+    "per stream, default auto); lta-mmr: temporal=rotate|nope; cyclic: streams (default 4); an "
+    "allocation with t/h/w sections: sections=t/h/w."
 )
 
 

@@ -24,10 +24,12 @@ Examples:
   vniahd angles --variant 'diagonal+lta:delta=0.5' --pairs 60:64
 
 Pair j (counted from the fastest, j = 0 ... D/2-1) of a token is rotated by
-position[axis_j] * theta^(-2j/D) radians (not reduced modulo 2*pi), with the variant's positions
-(vniahd positions) and per-pair axes (vniahd freqs). --json prints {"variant": NAME, "tokens": L,
-"pairs": P, "angles": [[a_0, ..., a_P-1] per token]} in float64. The table shows the first and
-last three pairs unless --pairs A:B selects pairs A to B-1.
+position[stream_j] * scale_j * theta^(-2j/D) radians (not reduced modulo 2*pi), with the
+variant's positions (vniahd positions), per-pair streams (vniahd freqs) and frequency multipliers
+(scale 0 = a NoPE pair, angle 0). --json prints {"variant": NAME, "tokens": L, "pairs": P,
+"angles": [[a_0, ..., a_P-1] per token]} in float64; a per-head variant (mhrope, needs
+--kv-heads K) adds "kv_heads": K and "angles" holds one such table per KV head. The table shows
+the first and last three pairs unless --pairs A:B selects pairs A to B-1.
 """
 
 SHOWN = 3  # pairs shown at each end of the table by default
@@ -59,6 +61,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the model's mrope_section in pairs, summing to D/2 (default: D/2 split like "
         "Qwen2-VL's 16,24,24). As on a model, mrope-blocks, lta and lta-sequential use it unless "
         "the variant fixes sections; interleaved uses its own default; uniform has none",
+    )
+    p.add_argument(
+        "--kv-heads",
+        type=int,
+        default=None,
+        metavar="K",
+        help="the model's number of key/value heads; needed by per-head variants (mhrope), which "
+        "give each KV head its own table",
     )
     p.add_argument(
         "--pairs",
@@ -97,8 +107,7 @@ def _parse_pairs(text: str, num_pairs: int) -> list[int]:
 
 def cmd_angles(args: argparse.Namespace) -> int:
     from vniahd.errors import VniahdError
-    from vniahd.rope.allocations import AXIS_NAMES
-    from vniahd.rope.angles import angle_axes, angle_sections, rotary_angles, token_labels
+    from vniahd.rope.angles import angle_plan, angle_sections, rotary_angles, token_labels
     from vniahd.rope.specs import get_variant
 
     segments = sequence_from_args(args)
@@ -109,33 +118,62 @@ def cmd_angles(args: argparse.Namespace) -> int:
             "native needs a model; --model is not supported by angles yet (name the layout "
             "instead, e.g. --variant mrope-frames+interleaved)"
         )
-    angles = rotary_angles(variant, segments, args.head_dim, args.theta, sections)
-    num_tokens, num_pairs = angles.shape
+    angles = rotary_angles(variant, segments, args.head_dim, args.theta, sections, args.kv_heads)
+    num_tokens, num_pairs = angles.shape[-2:]
     columns = None if args.pairs is None else _parse_pairs(args.pairs, num_pairs)
     if args.json:
-        out = {"variant": args.variant, "tokens": num_tokens, "pairs": num_pairs, "angles": angles.tolist()}
+        out: dict = {"variant": args.variant, "tokens": num_tokens, "pairs": num_pairs}
+        if variant.per_head:
+            out["kv_heads"] = int(angles.shape[0])
+        out["angles"] = angles.tolist()
         print(json.dumps(out))
         return 0
 
+    plan = angle_plan(variant, args.head_dim, sections, args.kv_heads)
     used = angle_sections(variant, args.head_dim, sections)
     used_text = "-" if used is None else ",".join(map(str, used))
-    axes = [AXIS_NAMES[int(a)] for a in angle_axes(variant, args.head_dim, sections)]
     print(
         f"variant {variant.name}: layout {variant.layout} ({_params_text(dict(variant.layout_params))}), "
-        f"allocation {variant.allocation}, sections (t,h,w) {used_text}"
+        f"allocation {variant.allocation}"
+        + (f" ({_params_text(dict(variant.allocation_params))})" if variant.allocation_params else "")
+        + f", sections (t,h,w) {used_text}; streams {','.join(variant.stream_names)}"
     )
     print(
-        f"head_dim {args.head_dim} ({num_pairs} pairs), theta {args.theta:g}; axes {''.join(axes)}\n"
-        "angle of pair j = position[axis_j] * theta^(-2j/head_dim), in radians; columns are j+axis"
+        f"head_dim {args.head_dim} ({num_pairs} pairs), theta {args.theta:g}; axes "
+        f"{plan.describe(variant.stream_names)}\n"
+        "angle of pair j = position[stream_j] * scale_j * theta^(-2j/head_dim), in radians "
+        "(- = NoPE, * = scaled frequency); columns are j+stream"
     )
     if columns is None:
         columns = list(range(num_pairs))
         if num_pairs > 2 * SHOWN:
             columns = columns[:SHOWN] + [-1] + columns[-SHOWN:]  # -1: the elided middle
-    header = ["token", "kind"] + ["..." if j < 0 else f"{j}{axes[j]}" for j in columns]
-    rows = [
-        [str(i), label] + ["..." if j < 0 else f"{row[j]:.6g}" for j in columns]
-        for i, (label, row) in enumerate(zip(token_labels(segments), angles.tolist()))
-    ]
-    print(text_table(rows, header))
+    tables = angles if variant.per_head else angles[None]
+    plans = list(zip(plan.streams, plan.scale)) if plan.per_head else [(plan.streams, plan.scale)]
+    for head, (table, (streams, scale)) in enumerate(zip(tables, plans)):
+        names = PairPlanNames(variant.stream_names, streams, scale)
+        if variant.per_head:
+            print(f"KV head {head}:")
+        header = ["token", "kind"] + ["..." if j < 0 else f"{j}{names[j]}" for j in columns]
+        rows = [
+            [str(i), label] + ["..." if j < 0 else f"{row[j]:.6g}" for j in columns]
+            for i, (label, row) in enumerate(zip(token_labels(segments), table.tolist()))
+        ]
+        print(text_table(rows, header))
     return 0
+
+
+class PairPlanNames:
+    """``names[j]``: the stream name of pair ``j`` (``-`` for NoPE, ``*`` after a scaled one)."""
+
+    def __init__(self, stream_names: tuple[str, ...], streams: object, scale: object):
+        import torch
+
+        assert isinstance(streams, torch.Tensor) and isinstance(scale, torch.Tensor)
+        self._names = [
+            "-" if float(c) == 0 else stream_names[int(st)] + ("" if float(c) == 1 else "*")
+            for st, c in zip(streams, scale)
+        ]
+
+    def __getitem__(self, j: int) -> str:
+        return self._names[j]

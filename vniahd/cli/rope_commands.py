@@ -182,7 +182,7 @@ def cmd_variants(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for v in PRESETS.values():
-        params = dict(v.layout_params)
+        params = v.params
         if v.sections is not None:
             params["sections"] = "/".join(map(str, v.sections))
         rows.append([v.name, v.layout, v.allocation, _params_text(params), v.description])
@@ -193,6 +193,10 @@ def cmd_variants(args: argparse.Namespace) -> int:
     print("layouts:     " + ", ".join(LAYOUTS))
     print("allocations: " + ", ".join(ALLOCATIONS))
     print("custom:      LAYOUT+ALLOCATION[:key=value,...], e.g. diagonal+lta:delta=0.5")
+    print()
+    print("sources (paper; the code each preset follows, file and line):")
+    for v in PRESETS.values():
+        print(f"  {v.name}: {v.source}")
     return 0
 
 

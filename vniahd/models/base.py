@@ -228,10 +228,11 @@ class Backend(ABC):
         keyword, and the attention mask of :func:`~vniahd.models.attention.cached_attention_mask`
         (``extra``: model-specific inputs)."""
         from vniahd.models.attention import cached_attention_mask
+        from vniahd.rope.hf import model_position_ids
 
         out = self.language_model(
             inputs_embeds=inputs_embeds,
-            position_ids=position_ids.to(device=self.device, dtype=torch.float32),
+            position_ids=model_position_ids(position_ids.to(device=self.device, dtype=torch.float32)),
             # new tokens over a cache on the CPU: attention without a dense mask (models/attention.py)
             attention_mask=cached_attention_mask(
                 self.language_model, int(inputs_embeds.shape[1]), cache, segments, shared
@@ -276,10 +277,10 @@ class Backend(ABC):
         depend on the variant (the tiny model) also load those weights. Yields
         :meth:`variant_record`."""
         from vniahd.rope.hf import allocation_installed
-        from vniahd.rope.model import variant_axes
+        from vniahd.rope.model import variant_plan
 
         record = self.variant_record(variant)
-        with allocation_installed(self.language_model, variant_axes(variant, self.rotary)):
+        with allocation_installed(self.language_model, variant_plan(variant, self.rotary)):
             yield record
 
 

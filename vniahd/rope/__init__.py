@@ -1,9 +1,11 @@
 """All RoPE math of vniahd: position layouts, frequency allocations, presets, rotation.
 
-A RoPE *variant* is a position layout (how the t/h/w streams are filled, :mod:`.layouts`) plus a
-frequency allocation (which stream each rotary pair reads, :mod:`.allocations`) plus parameters;
-:mod:`.presets` names the ones from the VideoRoPE paper and beyond (docs/rope-math.md). Pure torch; the
-transformers integration lives in :mod:`.hf` (imported on demand).
+A RoPE *variant* (:mod:`.variant`) is a position layout (how K named position streams are filled,
+t/h/w for most, :mod:`.layouts`) plus a frequency allocation (which stream each rotary pair reads
+and at what multiple of its frequency, 0 = NoPE, optionally per KV head: a :class:`PairPlan`,
+:mod:`.allocations`) plus parameters; :mod:`.presets` names the VideoRoPE paper's and
+:mod:`.published` adds one module per design published since (docs/rope-math.md). Pure torch;
+the transformers integration lives in :mod:`.hf` (imported on demand).
 
 Typical use::
 
@@ -13,17 +15,20 @@ Typical use::
     cos, sin = rope_cos_sin(pos[:, None], inv_freq(128, 1e6), v.axes(64))
 """
 
+from vniahd.rope import published  # noqa: F401  registers the designs after VideoRoPE
 from vniahd.rope.allocations import (
     ALLOCATIONS,
     AXIS_NAMES,
     allocation_axes,
+    allocation_plan,
     axis_names,
     check_sections,
     default_sections,
 )
 from vniahd.rope.angles import rotary_angles
-from vniahd.rope.layouts import LAYOUTS, Layout, get_layout, layout_positions
-from vniahd.rope.model import RotaryConfig, applied_allocation, effective_sections, variant_axes
+from vniahd.rope.components import NOPE, Allocation, Layout, PairPlan
+from vniahd.rope.layouts import LAYOUTS, get_layout, layout_positions
+from vniahd.rope.model import RotaryConfig, applied_allocation, effective_sections, variant_axes, variant_plan
 from vniahd.rope.presets import (
     NATIVE_VARIANT,
     PRESETS,
@@ -45,6 +50,10 @@ from vniahd.variant_spec import SPEC_HELP
 
 __all__ = [
     "ALLOCATIONS",
+    "NOPE",
+    "Allocation",
+    "PairPlan",
+    "allocation_plan",
     "AXIS_NAMES",
     "LAYOUTS",
     "NATIVE_VARIANT",
@@ -79,5 +88,6 @@ __all__ = [
     "simple_sequence",
     "temporal_period",
     "variant_axes",
+    "variant_plan",
     "wavelengths",
 ]

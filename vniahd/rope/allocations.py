@@ -1,24 +1,28 @@
 """Frequency allocations: which position stream each rotary pair reads (docs/rope-math.md).
 
 An allocation maps ``P`` rotary pairs (pair n has frequency ``θ^(-2n/d)``; n = 0 is the highest)
-to stream indices ``0 = t, 1 = h, 2 = w``: a long tensor of shape ``[P]``. ``sections`` is always
-given in (t, h, w) order and must sum to ``P``.
+to stream indices (``0 = t, 1 = h, 2 = w`` for the classic layouts; :data:`NOPE` for a pair that
+is never rotated): a long tensor of shape ``[P]``, or a :class:`~vniahd.rope.components.PairPlan`
+when it also scales frequencies or works per KV head. ``sections`` is always given in (t, h, w)
+order and must sum to ``P``.
 
-Registry: :data:`ALLOCATIONS` maps a name to a function ``(num_pairs, sections) -> Tensor[P]``.
+Registry: :data:`ALLOCATIONS` maps a name to an :class:`~vniahd.rope.components.Allocation`
+(the classic ones here; each published design's own in :mod:`vniahd.rope.published`, added with
+:func:`register_allocation`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from vniahd.errors import UnknownNameError, VniahdError
+from vniahd.rope.components import NOPE, TTHW, Allocation, H, PairPlan, T, W
+from vniahd.rope.components import Sections as Sections
 
-T, H, W = 0, 1, 2
-AXIS_NAMES = ("t", "h", "w")
-
-Sections = tuple[int, int, int]
+AXIS_NAMES = TTHW
 
 
 def _check_num_pairs(num_pairs: int) -> None:
@@ -59,9 +63,10 @@ def default_sections(num_pairs: int, allocation: str = "mrope-blocks") -> Sectio
       Qwen2-VL ``mrope_section``).
     """
     _check_num_pairs(num_pairs)
-    if allocation == "uniform":
+    known = ALLOCATIONS.get(allocation)
+    if known is not None and not known.uses_sections:
         return None
-    if allocation == "interleaved":
+    if (known.section_rule if known is not None else "quarter") == "interleaved":
         h = w = (5 * num_pairs) // 16
         return (num_pairs - h - w, h, w)
     t = num_pairs // 4
@@ -139,26 +144,64 @@ def interleaved_axes(num_pairs: int, sections: Sequence[int]) -> torch.Tensor:
     return _tensor(axes)
 
 
-ALLOCATIONS: dict[str, Callable[..., torch.Tensor]] = {
-    "uniform": uniform_axes,
-    "mrope-blocks": mrope_blocks_axes,
-    "lta": lta_axes,
-    "lta-sequential": lta_sequential_axes,
-    "interleaved": interleaved_axes,
+ALLOCATIONS: dict[str, Allocation] = {
+    a.name: a
+    for a in (
+        Allocation(
+            "uniform",
+            uniform_axes,
+            "every pair reads one stream (1D RoPE)",
+            "RoFormer (Su et al., arXiv 2104.09864)",
+            uses_sections=False,
+        ),
+        Allocation(
+            "mrope-blocks",
+            mrope_blocks_axes,
+            "t block (highest freqs), then h block, then w block (Qwen2-VL)",
+            "transformers Qwen2VLRotaryEmbedding (mrope_section split, chunk i reads stream i % 3)",
+        ),
+        Allocation(
+            "lta",
+            lta_axes,
+            "h,w alternating over high freqs; t on the lowest s_t freqs (VideoRoPE)",
+            "VideoRoPE (arXiv 2502.05173) §3, low-frequency temporal allocation",
+        ),
+        Allocation(
+            "lta-sequential",
+            lta_sequential_axes,
+            "h block, w block, t on the lowest s_t freqs (VideoRoPE Table 7)",
+            "VideoRoPE (arXiv 2502.05173) Table 7 (x-y allocation ablation)",
+        ),
+        Allocation(
+            "interleaved",
+            interleaved_axes,
+            "t,h,w interleaved pair by pair (Qwen3-VL)",
+            "transformers Qwen3VLTextRotaryEmbedding.recomposition_frequencies",
+            section_rule="interleaved",
+        ),
+    )
 }
 
-ALLOCATION_DESCRIPTIONS: dict[str, str] = {
-    "uniform": "every pair reads one stream (1D RoPE)",
-    "mrope-blocks": "t block (highest freqs), then h block, then w block (Qwen2-VL)",
-    "lta": "h,w alternating over high freqs; t on the lowest s_t freqs (VideoRoPE)",
-    "lta-sequential": "h block, w block, t on the lowest s_t freqs (VideoRoPE Table 7)",
-    "interleaved": "t,h,w interleaved pair by pair (Qwen3-VL)",
-}
+
+def register_allocation(allocation: Allocation, *, model_sections: bool = False) -> Allocation:
+    """Add a published design's allocation to :data:`ALLOCATIONS` (a name is registered once);
+    ``model_sections``: it takes the model's own ``mrope_section`` when a variant fixes none."""
+    if allocation.name in ALLOCATIONS:
+        raise AssertionError(f"allocation {allocation.name!r} registered twice")
+    ALLOCATIONS[allocation.name] = allocation
+    if model_sections:
+        MODEL_SECTION_ALLOCATIONS.append(allocation.name)
+    return allocation
+
+
+def allocation_descriptions() -> dict[str, str]:
+    """Name → one-line description of every registered allocation."""
+    return {name: a.description for name, a in ALLOCATIONS.items()}
 
 
 #: Allocations whose section counts follow the model's own ``mrope_section`` when the variant
 #: fixes none (:mod:`vniahd.rope.model`).
-MODEL_SECTION_ALLOCATIONS = ("mrope-blocks", "lta", "lta-sequential")
+MODEL_SECTION_ALLOCATIONS = ["mrope-blocks", "lta", "lta-sequential"]
 
 
 def resolve_sections(
@@ -166,7 +209,7 @@ def resolve_sections(
 ) -> Sections | None:
     """The (t, h, w) sections ``allocation`` uses with ``num_pairs`` pairs (``None`` for uniform):
     the ``fixed`` ones, else the model's for block allocations, else the allocation's default."""
-    if allocation == "uniform":
+    if not ALLOCATIONS[check_allocation(allocation)].uses_sections:
         return None
     if fixed is not None:
         return check_sections(num_pairs, fixed)
@@ -182,14 +225,33 @@ def check_allocation(name: str) -> str:
     return name
 
 
-def allocation_axes(name: str, num_pairs: int, sections: Sequence[int] | None = None) -> torch.Tensor:
-    """Axes [P] of allocation ``name``; ``sections=None`` uses :func:`default_sections`."""
-    check_allocation(name)
-    if sections is None:
+def allocation_plan(
+    name: str,
+    num_pairs: int,
+    sections: Sequence[int] | None = None,
+    kv_heads: int | None = None,
+    **params: Any,
+) -> PairPlan:
+    """The :class:`PairPlan` of allocation ``name`` with ``params``; ``sections=None`` uses
+    :func:`default_sections` (when the allocation uses sections at all)."""
+    allocation = ALLOCATIONS[check_allocation(name)]
+    _check_num_pairs(num_pairs)
+    if sections is None and allocation.uses_sections:
         sections = default_sections(num_pairs, name)
-    return ALLOCATIONS[name](num_pairs, sections)
+    secs = check_sections(num_pairs, sections) if allocation.uses_sections else None
+    return allocation.plan(num_pairs, secs, kv_heads, **params)
 
 
-def axis_names(axes: torch.Tensor | Sequence[int]) -> list[str]:
-    """``[0, 1, 2] -> ['t', 'h', 'w']``."""
-    return [AXIS_NAMES[int(a)] for a in axes]
+def allocation_axes(
+    name: str, num_pairs: int, sections: Sequence[int] | None = None, **params: Any
+) -> torch.Tensor:
+    """Stream of each pair [P] under allocation ``name`` (:data:`NOPE` for a NoPE pair);
+    ``sections=None`` uses :func:`default_sections`. Frequency scales are in
+    :func:`allocation_plan`."""
+    plan = allocation_plan(name, num_pairs, sections, **params)
+    return torch.where(plan.scale == 0, torch.full_like(plan.streams, NOPE), plan.streams)
+
+
+def axis_names(axes: torch.Tensor | Sequence[int], names: Sequence[str] = AXIS_NAMES) -> list[str]:
+    """``[0, 1, 2] -> ['t', 'h', 'w']``; a NoPE pair is ``-``."""
+    return ["-" if int(a) == NOPE else names[int(a)] for a in axes]

@@ -2,13 +2,15 @@
 
 Pair ``j`` of a token (``j = 0 … P−1``, ``P = d/2``, pair 0 the fastest) is rotated by
 
-    a_j = pos[axis_j] · β^(−2j/d)
+    a_j = pos[stream_j] · scale_j · β^(−2j/d)
 
-radians, where ``pos`` is the token's (t, h, w) position under the variant's layout and
-``axis_j`` the stream its allocation gives pair ``j`` (docs/rope-math.md, "Notation and
-conventions"). The ``[L, P]`` table of these angles is the complete, implementation-independent
-description of what a variant does to a sequence: two implementations that agree on it rotate
-every query and key alike, whatever their position ids, section splits or pair orders look like.
+radians, where ``pos`` is the token's position streams under the variant's layout, ``stream_j``
+the stream its allocation gives pair ``j`` and ``scale_j`` its frequency multiplier (1 for the
+classic allocations, 0 for a NoPE pair); a per-KV-head allocation has one such table per head
+(docs/rope-math.md, "Notation and conventions"). The ``[L, P]`` table of these angles is the
+complete, implementation-independent description of what a variant does to a sequence: two
+implementations that agree on it rotate every query and key alike, whatever their position
+ids, section splits or pair orders look like.
 
 Sections follow the rule a model uses (:func:`vniahd.rope.variant_axes`): ``sections`` plays the
 model's ``mrope_section``, which the block allocations (``mrope-blocks``, ``lta``,
@@ -26,6 +28,7 @@ import torch
 
 from vniahd.errors import VniahdError
 from vniahd.rope.allocations import Sections, check_sections
+from vniahd.rope.components import PairPlan
 from vniahd.rope.segments import Segment, Video, check_segments
 
 if TYPE_CHECKING:
@@ -51,9 +54,22 @@ def angle_sections(variant: Variant, head_dim: int, sections: Sequence[int] | No
     return variant.sections_for(num_pairs, model_sections)
 
 
+def angle_plan(
+    variant: Variant, head_dim: int, sections: Sequence[int] | None = None, kv_heads: int | None = None
+) -> PairPlan:
+    """Stream and frequency multiplier of each of the ``head_dim/2`` pairs (per KV head for a
+    per-head allocation); the rule of :func:`vniahd.rope.variant_plan` with ``sections`` as the
+    model's ``mrope_section``."""
+    num_pairs = head_dim // 2
+    model_sections = None if sections is None else check_sections(num_pairs, sections)
+    if kv_heads is not None and (isinstance(kv_heads, bool) or not isinstance(kv_heads, int) or kv_heads < 1):
+        raise VniahdError(f"the number of KV heads must be a positive integer, got {kv_heads!r}")
+    return variant.pair_plan(num_pairs, model_sections, kv_heads)
+
+
 def angle_axes(variant: Variant, head_dim: int, sections: Sequence[int] | None = None) -> torch.Tensor:
-    """Stream (0=t, 1=h, 2=w) of each of the ``head_dim/2`` pairs: long [P]; the rule of
-    :func:`vniahd.rope.variant_axes` with ``sections`` as the model's ``mrope_section``."""
+    """Stream of each of the ``head_dim/2`` pairs (0=t, 1=h, 2=w; -1 NoPE): long [P]; the rule
+    of :func:`vniahd.rope.variant_axes` with ``sections`` as the model's ``mrope_section``."""
     num_pairs = head_dim // 2
     model_sections = None if sections is None else check_sections(num_pairs, sections)
     return variant.axes(num_pairs, model_sections)
@@ -65,18 +81,23 @@ def rotary_angles(
     head_dim: int,
     theta: float,
     sections: Sequence[int] | None = None,
+    kv_heads: int | None = None,
 ) -> torch.Tensor:
     """Rotation angle in radians (not reduced modulo 2π) of every pair of every token: float64
-    ``[L, P]`` with ``[i, j] = pos_i[axis_j] · theta^(−2j/head_dim)``.
+    ``[L, P]`` with ``[i, j] = pos_i[stream_j] · scale_j · theta^(−2j/head_dim)`` (``scale_j`` =
+    0 for a NoPE pair); a per-head variant gives ``[kv_heads, L, P]``, one table per KV head.
 
     ``variant`` is a concrete :class:`~vniahd.rope.Variant` (``native`` has positions only on a
     model); ``segments`` the sequence (:func:`vniahd.rope.simple_sequence`); ``sections`` the
-    model's (t, h, w) ``mrope_section`` in pairs, summing to ``head_dim/2`` (module docstring).
+    model's (t, h, w) ``mrope_section`` in pairs, summing to ``head_dim/2`` (module docstring);
+    ``kv_heads`` the model's KV head count (needed by per-head variants only).
     """
     freqs = inv_freq64(head_dim, theta)
-    axes = angle_axes(variant, head_dim, sections)
-    pos = variant.positions(check_segments(segments)).to(torch.float64)  # [3, L]
-    return pos.t()[:, axes] * freqs
+    plan = angle_plan(variant, head_dim, sections, kv_heads)
+    pos = variant.positions(check_segments(segments)).to(torch.float64).t()  # [L, K]
+    if plan.per_head:
+        return torch.stack([pos[:, s] * (c * freqs) for s, c in zip(plan.streams, plan.scale)])
+    return pos[:, plan.streams] * (plan.scale * freqs)
 
 
 def token_labels(segments: Sequence[Segment]) -> list[str]:

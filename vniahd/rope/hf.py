@@ -22,24 +22,29 @@ from torch import nn
 
 from vniahd.errors import VniahdError
 from vniahd.rope.allocations import axis_names
+from vniahd.rope.components import PairPlan, plan_from_axes
 from vniahd.rope.model import RotaryConfig
 from vniahd.rope.rotation import rope_cos_sin
 
 
 class AllocatedRotaryEmbedding(nn.Module):
-    """A text rotary module in which pair n reads position stream ``axes[n]`` (0=t, 1=h, 2=w).
+    """A text rotary module in which pair n reads position stream ``axes[n]`` and, for a
+    :class:`~vniahd.rope.components.PairPlan` with scales, rotates at ``scale[n]`` times its own
+    frequency (0 = NoPE).
 
     ``base`` is the model's original rotary module (kept as a child: its ``inv_freq`` buffer,
     ``attention_scaling`` and config are reused, so a model reloaded in another dtype/device
     behaves the same). ``forward(x, position_ids)`` returns ``(cos, sin)`` [B, S, head_dim] in
-    ``x.dtype``, like the module it replaces.
+    ``x.dtype``, like the module it replaces; under a per-KV-head plan they are
+    [B, kv_heads, S, head_dim], which only :func:`per_head_rotary` attention understands.
     """
 
     base: nn.Module
     axes: torch.Tensor
+    scale: torch.Tensor | None
     pair_layout: str
 
-    def __init__(self, base: nn.Module, axes: torch.Tensor):
+    def __init__(self, base: nn.Module, plan: torch.Tensor | PairPlan):
         super().__init__()
         if isinstance(base, AllocatedRotaryEmbedding):
             base = base.base
@@ -48,17 +53,25 @@ class AllocatedRotaryEmbedding(nn.Module):
                 f"{type(base).__name__} is not a transformers rotary module "
                 "(no inv_freq); pass a Qwen2-VL/Qwen2.5-VL/Qwen3-VL text model"
             )
-        axes = torch.as_tensor(axes, dtype=torch.long).flatten()
+        if not isinstance(plan, PairPlan):
+            plan = plan_from_axes(torch.as_tensor(plan, dtype=torch.long).flatten())
         num_pairs = _inv_freq(base).numel()
-        if axes.numel() != num_pairs or bool(((axes < 0) | (axes > 2)).any()):
+        if plan.num_pairs != num_pairs or bool((plan.streams < 0).any()):
             raise VniahdError(
-                f"allocation must give a stream 0..2 for each of the model's "
-                f"{num_pairs} rotary pairs, got {axes.numel()} entries; build it "
-                f"with variant.axes({num_pairs})"
+                f"allocation must give a stream for each of the model's {num_pairs} rotary pairs, "
+                f"got {plan.num_pairs} entries; build it with variant.pair_plan({num_pairs})"
             )
         self.base = base
         self.pair_layout = pair_layout(base)  # probed once: a property of the module's code
-        self.register_buffer("axes", axes.to(_inv_freq(base).device), persistent=False)
+        device = _inv_freq(base).device
+        self.register_buffer("axes", plan.streams.to(device), persistent=False)
+        # a plain plan keeps the model's own float32 frequencies bit for bit
+        scale = None if bool((plan.scale == 1).all()) else plan.scale.to(device)
+        self.register_buffer("scale", scale, persistent=False)
+
+    @property
+    def per_head(self) -> bool:
+        return self.axes.dim() == 2
 
     @property
     def inv_freq(self) -> torch.Tensor:
@@ -69,7 +82,10 @@ class AllocatedRotaryEmbedding(nn.Module):
         return cast(float, self.base.attention_scaling)
 
     def extra_repr(self) -> str:
-        return "axes=" + "".join(axis_names(self.axes))
+        scale = torch.ones(self.axes.shape, dtype=torch.float64) if self.scale is None else self.scale
+        return "axes=" + PairPlan(self.axes, scale.cpu()).describe(
+            [str(i) for i in range(int(self.axes.max()) + 1)]
+        )
 
     def forward(self, x: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         base = self.base
@@ -81,12 +97,13 @@ class AllocatedRotaryEmbedding(nn.Module):
             cast(Any, dynamic_rope_update)(lambda module, x_, pos_: None)(base, x, position_ids)
         if position_ids.dim() == 2:
             position_ids = position_ids[None]
-        position_ids = position_ids.expand(3, -1, -1)
+        position_ids = position_ids.expand(max(3, int(self.axes.max()) + 1, position_ids.shape[0]), -1, -1)
         cos, sin = rope_cos_sin(
             position_ids,
             _inv_freq(base),
             self.axes.to(position_ids.device),
             attention_scaling=cast(float, base.attention_scaling),
+            scale=self.scale,
         )
         if self.pair_layout == "adjacent":
             # GLM rotates channels (2k, 2k+1) together: each pair's angle twice in a row, not the
@@ -94,6 +111,15 @@ class AllocatedRotaryEmbedding(nn.Module):
             p = cos.shape[-1] // 2
             cos, sin = cos[..., :p].repeat_interleave(2, dim=-1), sin[..., :p].repeat_interleave(2, dim=-1)
         return cos.to(dtype=x.dtype), sin.to(dtype=x.dtype)
+
+
+def model_position_ids(position_ids: torch.Tensor) -> torch.Tensor:
+    """Position ids as a transformers multimodal text model must receive them: it reads a 4-row
+    input as (text, t, h, w) and drops row 0, so a variant with four streams (VRoPE) gets a fifth,
+    all-zero row that no pair reads."""
+    if position_ids.dim() == 3 and position_ids.shape[0] == 4:
+        return torch.cat([position_ids, torch.zeros_like(position_ids[:1])], dim=0)
+    return position_ids
 
 
 def pair_layout(rotary: nn.Module) -> str:
@@ -190,7 +216,14 @@ def rotary_config(model: nn.Module) -> RotaryConfig:
         rope_type=str(getattr(rot, "rope_type", "default")),
         rotary_dim=rotary_dim,
         pair_layout=layout,
+        kv_heads=_kv_heads(config),
     )
+
+
+def _kv_heads(config: Any) -> int | None:
+    """The text model's number of key/value heads (GQA), ``None`` when the config gives none."""
+    value = getattr(config, "num_key_value_heads", None) or getattr(config, "num_attention_heads", None)
+    return int(value) if value else None
 
 
 #: The allocations a model's own rotary module can have, in the order they are tried.
@@ -236,16 +269,79 @@ def native_allocation(rotary: nn.Module, sections: tuple[int, ...], layout: str 
     )
 
 
-def install_allocation(model: nn.Module, axes: torch.Tensor) -> AllocatedRotaryEmbedding:
-    """Swap ``model``'s text rotary module for one that uses allocation ``axes`` [P].
+def install_allocation(model: nn.Module, axes: torch.Tensor | PairPlan) -> AllocatedRotaryEmbedding:
+    """Swap ``model``'s text rotary module for one that uses allocation ``axes`` [P] (or a whole
+    :class:`~vniahd.rope.components.PairPlan`).
 
     Installing twice replaces the previous allocation (the original module is kept inside).
     Returns the installed module. :func:`uninstall_allocation` restores the original.
     """
     owner = _text_model(model)
     module = AllocatedRotaryEmbedding(_rotary_emb(owner), axes)
+    if module.per_head:
+        enable_per_head_rotary(owner)
     owner.rotary_emb = module
     return module
+
+
+#: The name under which every supported transformers text attention looks up its rotary function.
+APPLY_NAME = "apply_rotary_pos_emb"
+
+
+def enable_per_head_rotary(text_model: nn.Module) -> None:
+    """Let ``text_model``'s attention layers take per-KV-head cos/sin ``[B, G, S, d]``.
+
+    Each supported family's attention calls its module's ``apply_rotary_pos_emb(q, k, cos, sin)``
+    with q ``[B, H, S, d]``, k ``[B, G, S, d]`` and cos ``[B, S, d]`` (broadcast over heads).
+    The function is wrapped, once per module: 3-D cos goes straight to the original (so every
+    other variant is untouched), 4-D cos calls the original once per KV head g on that head's key
+    and its query heads ``g·H/G … (g+1)·H/G − 1`` (transformers' ``repeat_kv`` grouping; MHRoPE's
+    ``repeat_interleave``). Calling the family's own function keeps its partial rotary (Qwen3.5)
+    and adjacent pairs (GLM-4.1V)."""
+    import sys
+
+    modules = {type(m).__module__ for m in text_model.modules() if "Attention" in type(m).__name__}
+    found = False
+    for name in modules:
+        module = sys.modules.get(name)
+        original = getattr(module, APPLY_NAME, None)
+        if module is None or original is None:
+            continue
+        found = True
+        if not getattr(original, "_vniahd_per_head", False):
+            setattr(module, APPLY_NAME, _per_head_apply(original))
+    if not found:
+        raise VniahdError(
+            f"{type(text_model).__name__}'s attention has no {APPLY_NAME} function to extend, so a "
+            "per-head variant (mhrope) cannot run on it"
+        )
+
+
+def _per_head_apply(original: Any) -> Any:
+    def apply(
+        q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if cos.dim() != 4:
+            plain: tuple[torch.Tensor, torch.Tensor] = original(q, k, cos, sin, *args, **kwargs)
+            return plain
+        groups = cos.shape[1]
+        if k.shape[1] != groups or q.shape[1] % groups:
+            raise VniahdError(
+                f"per-head rotary: {groups} KV-head tables for {k.shape[1]} key and {q.shape[1]} query heads"
+            )
+        rep = q.shape[1] // groups
+        qs, ks = [], []
+        for g in range(groups):
+            qg, kg = original(
+                q[:, g * rep : (g + 1) * rep], k[:, g : g + 1], cos[:, g], sin[:, g], *args, **kwargs
+            )
+            qs.append(qg)
+            ks.append(kg)
+        return torch.cat(qs, dim=1), torch.cat(ks, dim=1)
+
+    apply._vniahd_per_head = True  # type: ignore[attr-defined]
+    apply.__wrapped__ = original  # type: ignore[attr-defined]
+    return apply
 
 
 def uninstall_allocation(model: nn.Module) -> nn.Module:
@@ -256,7 +352,9 @@ def uninstall_allocation(model: nn.Module) -> nn.Module:
 
 
 @contextlib.contextmanager
-def allocation_installed(model: nn.Module, axes: torch.Tensor) -> Iterator[AllocatedRotaryEmbedding]:
+def allocation_installed(
+    model: nn.Module, axes: torch.Tensor | PairPlan
+) -> Iterator[AllocatedRotaryEmbedding]:
     """Context manager: ``axes`` installed inside the block, the previous module restored after."""
     owner = _text_model(model)
     previous = owner.rotary_emb

@@ -16,35 +16,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from vniahd.errors import UnknownNameError, VniahdError
-from vniahd.rope.segments import Segment, Text, Video, check_segments
-
-Positions = torch.Tensor  # float64 [3, S]
-
-
-def _frame_grid(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row and column index of each token of one frame, row-major, as float64 [H·W]."""
-    rows = torch.arange(height, dtype=torch.float64).repeat_interleave(width)
-    cols = torch.arange(width, dtype=torch.float64).repeat(height)
-    return rows, cols
-
-
-def _text_run(start: float, n: int, step: float = 1.0) -> torch.Tensor:
-    """``n`` text positions start, start+step, … on all three streams: [3, n]."""
-    pos = start + step * torch.arange(n, dtype=torch.float64)
-    return pos.expand(3, n).clone()
-
-
-def _finish(chunks: list[torch.Tensor]) -> Positions:
-    if not chunks:
-        return torch.zeros(3, 0, dtype=torch.float64)
-    return torch.cat(chunks, dim=1)
-
+from vniahd.rope.components import (
+    Layout,
+    Positions,
+    finish,
+    frame_grid,
+    grid_positions,
+    number_check,
+    text_run,
+)
+from vniahd.rope.segments import Segment, Text, Video
 
 # --------------------------------------------------------------------------------------------
 # Layout functions. Each takes the checked segment list and its (validated) parameters.
@@ -54,7 +40,7 @@ def _finish(chunks: list[torch.Tensor]) -> Positions:
 def vanilla_positions(segments: Sequence[Segment]) -> Positions:
     """1D RoPE over the flattened sequence: token i gets (i, i, i) (Su et al., RoFormer)."""
     n = sum(seg.num_tokens for seg in segments)
-    return _text_run(0.0, n)
+    return text_run(0.0, n)
 
 
 def tad_positions(segments: Sequence[Segment]) -> Positions:
@@ -68,37 +54,20 @@ def tad_positions(segments: Sequence[Segment]) -> Positions:
     chunks: list[torch.Tensor] = []
     for seg in segments:
         if isinstance(seg, Text):
-            chunks.append(_text_run(float(flat + time), seg.n, step=2.0))
+            chunks.append(text_run(float(flat + time), seg.n, step=2.0))
             flat += seg.n
             time += seg.n
             continue
         hw = seg.height * seg.width
         for _ in range(seg.frames):
-            chunks.append(_text_run(float(flat + time), hw))
+            chunks.append(text_run(float(flat + time), hw))
             flat += hw
             time += 1  # one time step per frame, not per visual token
-    return _finish(chunks)
-
-
-def _grid_positions(
-    segments: Sequence[Segment], video: Callable[[float, Video], tuple[torch.Tensor, float]]
-) -> Positions:
-    """Shared driver: text runs count up by one; ``video(start, seg)`` returns the segment's
-    [3, n] positions and the next start position."""
-    nxt = 0.0
-    chunks: list[torch.Tensor] = []
-    for seg in segments:
-        if isinstance(seg, Text):
-            chunks.append(_text_run(nxt, seg.n))
-            nxt += seg.n
-        else:
-            pos, nxt = video(nxt, seg)
-            chunks.append(pos)
-    return _finish(chunks)
+    return finish(chunks)
 
 
 def _mrope_video(start: float, seg: Video, time_index: Callable[[int], float]) -> tuple[torch.Tensor, float]:
-    rows, cols = _frame_grid(seg.height, seg.width)
+    rows, cols = frame_grid(seg.height, seg.width)
     hw = seg.height * seg.width
     frames = []
     for f in range(seg.frames):
@@ -115,7 +84,7 @@ def mrope_positions(segments: Sequence[Segment]) -> Positions:
     Text before at (τ,τ,τ); visual token at (S0+f, S0+r, S0+c); the next segment starts at the
     maximum over all three streams + 1 = ``S0 + max(T, H, W)``.
     """
-    return _grid_positions(segments, lambda s, seg: _mrope_video(s, seg, float))
+    return grid_positions(segments, lambda s, seg: _mrope_video(s, seg, float))
 
 
 def mrope_timed_positions(
@@ -132,7 +101,7 @@ def mrope_timed_positions(
     def time_index(f: int) -> float:
         return float(int(f * second_per_grid_t * tokens_per_second))
 
-    return _grid_positions(segments, lambda s, seg: _mrope_video(s, seg, time_index))
+    return grid_positions(segments, lambda s, seg: _mrope_video(s, seg, time_index))
 
 
 def mrope_frames_positions(segments: Sequence[Segment]) -> Positions:
@@ -154,7 +123,7 @@ def mrope_frames_positions(segments: Sequence[Segment]) -> Positions:
     """
 
     def video(start: float, seg: Video) -> tuple[torch.Tensor, float]:
-        rows, cols = _frame_grid(seg.height, seg.width)
+        rows, cols = frame_grid(seg.height, seg.width)
         step = float(max(seg.height, seg.width))
         frames = []
         for f in range(seg.frames):
@@ -162,7 +131,7 @@ def mrope_frames_positions(segments: Sequence[Segment]) -> Positions:
             frames.append(torch.stack([torch.full_like(rows, s), s + rows, s + cols]))
         return torch.cat(frames, dim=1), start + step * seg.frames
 
-    return _grid_positions(segments, video)
+    return grid_positions(segments, video)
 
 
 def diagonal_positions(segments: Sequence[Segment], delta: float, text_after: str) -> Positions:
@@ -171,24 +140,29 @@ def diagonal_positions(segments: Sequence[Segment], delta: float, text_after: st
     ``t = S0 + δ·f``; ``h = t + r − ⌊(H−1)/2⌋``; ``w = t + c − ⌊(W−1)/2⌋``, so every frame's
     centre token sits on (t, t, t) (for even W the column offsets run −(W/2−1)..W/2).
     The next segment starts at ``S0 + δ(T−1) + 1`` (``text_after='code'``: max of the t stream
-    + 1, as the released code and checkpoints do) or ``S0 + δ·T`` (``'paper'``: Eq. 7).
+    + 1, as the released code and checkpoints do), ``S0 + δ·T`` (``'paper'``: Eq. 7) or one past
+    the largest value of any stream, ``S0 + δ(T−1) + max(⌈(H−1)/2⌉, ⌈(W−1)/2⌉) + 1``
+    (``'max'``: VideoRoPE++'s vLLM code, ``get_input_t_scale_modify_positions_tensor``).
     """
 
     def video(start: float, seg: Video) -> tuple[torch.Tensor, float]:
-        rows, cols = _frame_grid(seg.height, seg.width)
+        rows, cols = frame_grid(seg.height, seg.width)
         row_off = rows - (seg.height - 1) // 2
         col_off = cols - (seg.width - 1) // 2
         frames = []
         for f in range(seg.frames):
             t = start + delta * f
             frames.append(torch.stack([torch.full_like(rows, t), t + row_off, t + col_off]))
+        pos = torch.cat(frames, dim=1)
         if text_after == "code":
             nxt = start + delta * (seg.frames - 1) + 1.0
+        elif text_after == "max":
+            nxt = float(pos.max().item()) + 1.0
         else:
             nxt = start + delta * seg.frames
-        return torch.cat(frames, dim=1), nxt
+        return pos, nxt
 
-    return _grid_positions(segments, video)
+    return grid_positions(segments, video)
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,54 +184,12 @@ def _check_delta(value: Any) -> float:
 
 
 def _check_text_after(value: Any) -> str:
-    if value not in ("code", "paper"):
+    if value not in ("code", "paper", "max"):
         raise VniahdError(
-            f"diagonal layout: text_after must be 'code' (released code: "
-            f"S0+δ(T−1)+1) or 'paper' (Eq. 7: S0+δT), got {value!r}"
+            f"diagonal layout: text_after must be 'code' (released code: S0+δ(T−1)+1), 'paper' "
+            f"(Eq. 7: S0+δT) or 'max' (VideoRoPE++ vLLM: one past the largest stream value), got {value!r}"
         )
     return str(value)
-
-
-def _check_positive(name: str) -> Callable[[Any], float]:
-    def check(value: Any) -> float:
-        try:
-            out = float(value)
-        except (TypeError, ValueError):
-            out = math.nan
-        if not math.isfinite(out) or out <= 0:
-            raise VniahdError(f"mrope-timed layout: {name} must be a positive number, got {value!r}")
-        return out
-
-    return check
-
-
-@dataclass(frozen=True)
-class Layout:
-    """A named layout: ``layout(segments, **params) -> Tensor[3, S]`` (float64)."""
-
-    name: str
-    fn: Callable[..., Positions]
-    description: str
-    source: str
-    defaults: Mapping[str, Any] = field(default_factory=dict)
-    checks: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
-
-    def resolve_params(self, **params: Any) -> dict[str, Any]:
-        """Defaults overlaid with ``params``, each validated; unknown names raise."""
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            valid = ", ".join(sorted(self.defaults)) or "none"
-            raise VniahdError(
-                f"layout {self.name!r} has no parameter {', '.join(unknown)}; its parameters: {valid}"
-            )
-        out = dict(self.defaults)
-        for key, value in params.items():
-            out[key] = self.checks[key](value)
-        return out
-
-    def __call__(self, segments: Sequence[Segment], **params: Any) -> Positions:
-        resolved = self.resolve_params(**params)
-        return self.fn(check_segments(segments), **resolved)
 
 
 #: Qwen2.5-VL defaults: the processor samples 2 fps with temporal_patch_size 2, so one temporal
@@ -310,8 +242,8 @@ LAYOUTS: dict[str, Layout] = {
             "Qwen2.5-VL (arXiv 2502.13923) §2.1; transformers Qwen2_5_VLModel.get_rope_index",
             defaults=dict(MROPE_TIMED_DEFAULTS),
             checks={
-                "second_per_grid_t": _check_positive("second_per_grid_t"),
-                "tokens_per_second": _check_positive("tokens_per_second"),
+                "second_per_grid_t": number_check("mrope-timed layout", "second_per_grid_t"),
+                "tokens_per_second": number_check("mrope-timed layout", "tokens_per_second"),
             },
         ),
         Layout(
@@ -344,3 +276,11 @@ def get_layout(name: str) -> Layout:
 def layout_positions(name: str, segments: Sequence[Segment], **params: Any) -> Positions:
     """Positions [3, S] of ``segments`` under layout ``name`` with ``params``."""
     return get_layout(name)(segments, **params)
+
+
+def register_layout(layout: Layout) -> Layout:
+    """Add a published design's layout to :data:`LAYOUTS` (a name is registered once)."""
+    if layout.name in LAYOUTS:
+        raise AssertionError(f"layout {layout.name!r} registered twice")
+    LAYOUTS[layout.name] = layout
+    return layout

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from vniahd.rope.allocations import AXIS_NAMES, Sections, allocation_axes, check_sections, resolve_sections
+from vniahd.rope.allocations import Sections, check_sections, resolve_sections
+from vniahd.rope.components import PairPlan
 from vniahd.rope.rotation import temporal_period
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ class RotaryConfig:
     rotary_dim: int | None = None
     #: ``"neox"`` (channel k rotates with k + d/2: Qwen) or ``"adjacent"`` (2k with 2k+1: GLM)
     pair_layout: str = "neox"
+    #: number of key/value heads (per-head allocations give each its own streams); ``None`` = unknown
+    kv_heads: int | None = None
 
     def __post_init__(self) -> None:
         check_sections(self.num_pairs, self.sections)
@@ -64,6 +67,7 @@ class RotaryConfig:
             "rope_type": self.rope_type,
             "rotary_dim": self.rotary_dim,
             "pair_layout": self.pair_layout,
+            "kv_heads": self.kv_heads,
             "temporal_period": self.temporal_period(),
         }
 
@@ -77,18 +81,32 @@ def effective_sections(
     return resolve_sections(variant.allocation, variant.sections, num_pairs, model_sections)
 
 
-def variant_axes(variant: Variant, rotary: RotaryConfig) -> torch.Tensor:
-    """Stream (0=t, 1=h, 2=w) of each of the model's rotary pairs under ``variant``: long [P]."""
+def variant_plan(variant: Variant, rotary: RotaryConfig) -> PairPlan:
+    """Stream and frequency multiplier of each of the model's rotary pairs under ``variant``
+    (per KV head for a per-head allocation): the one rule training, evaluation and run.json use."""
     sections = effective_sections(variant, rotary.num_pairs, rotary.sections)
-    return allocation_axes(variant.allocation, rotary.num_pairs, sections)
+    return variant.pair_plan(rotary.num_pairs, sections, rotary.kv_heads)
+
+
+def variant_axes(variant: Variant, rotary: RotaryConfig) -> torch.Tensor:
+    """Stream (0=t, 1=h, 2=w; -1 = NoPE) of each of the model's rotary pairs under ``variant``: long [P]."""
+    sections = effective_sections(variant, rotary.num_pairs, rotary.sections)
+    return variant.axes(rotary.num_pairs, sections)
 
 
 def applied_allocation(variant: Variant, rotary: RotaryConfig) -> dict[str, Any]:
-    """What applying ``variant`` to a model with ``rotary`` installs (recorded in run.json)."""
+    """What applying ``variant`` to a model with ``rotary`` installs (recorded in run.json):
+    ``axes`` names each pair's stream (``-`` = NoPE, ``*`` = scaled frequency, ``|`` between KV
+    heads); ``frequency_scale`` lists the multipliers when any differs from 1."""
     sections = effective_sections(variant, rotary.num_pairs, rotary.sections)
-    axes = variant_axes(variant, rotary)
-    return {
+    plan = variant_plan(variant, rotary)
+    out: dict[str, Any] = {
         "allocation": variant.allocation,
         "effective_sections": list(sections) if sections is not None else None,
-        "axes": "".join(AXIS_NAMES[int(a)] for a in axes),
+        "axes": plan.describe(variant.stream_names),
     }
+    if variant.allocation_params:
+        out["allocation_params"] = dict(variant.allocation_params)
+    if not bool((plan.scale == 1).all()):
+        out["frequency_scale"] = plan.scale.tolist()
+    return out

@@ -52,27 +52,52 @@ def temporal_period(head_dim: int, theta: float, t_section: int) -> float:
 
 
 def rope_cos_sin(
-    position_ids: torch.Tensor, inv_freq: torch.Tensor, axes: torch.Tensor, attention_scaling: float = 1.0
+    position_ids: torch.Tensor,
+    inv_freq: torch.Tensor,
+    axes: torch.Tensor,
+    attention_scaling: float = 1.0,
+    scale: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin of shape [B, S, 2P] (float32) for positions [3, B, S] under allocation ``axes`` [P].
+    """cos, sin (float32) for positions ``[K, B, S]`` (K position streams) under allocation
+    ``axes``: ``[P]`` gives ``[B, S, 2P]``; a per-KV-head ``[G, P]`` gives ``[B, G, S, 2P]``.
 
-    A [3, S] input is treated as batch 1. Each pair's positions are picked from its stream before
-    the multiply; picking before or after the element-wise ``pos * θ_n`` gives identical floats,
-    and picking first avoids computing the two unused streams.
+    A ``[K, S]`` input is treated as batch 1. Each pair's positions are picked from its stream
+    before the multiply; picking before or after the element-wise ``pos * θ_n`` gives identical
+    floats, and picking first avoids computing unused streams. ``scale`` (the shape of ``axes``,
+    float64) multiplies each pair's frequency (0 = NoPE); ``None`` keeps the model's own float32
+    frequencies bit for bit.
     """
     if position_ids.dim() == 2:
         position_ids = position_ids[:, None, :]
-    if position_ids.dim() != 3 or position_ids.shape[0] != 3:
-        raise VniahdError(f"position_ids must have shape [3, B, S], got {tuple(position_ids.shape)}")
     axes = torch.as_tensor(axes, dtype=torch.long, device=position_ids.device)
-    if axes.dim() != 1 or axes.numel() != inv_freq.numel():
+    if axes.numel() and int(axes.min()) < 0:
         raise VniahdError(
-            f"allocation has {axes.numel()} pairs but inv_freq has "
+            "the allocation marks NoPE pairs (stream -1); pass its streams and a scale of 0 for them "
+            "(variant.pair_plan(P): plan.streams, scale=plan.scale)"
+        )
+    if position_ids.dim() != 3 or axes.numel() == 0 or int(axes.max()) >= position_ids.shape[0]:
+        raise VniahdError(
+            f"position_ids must have shape [K, B, S] with a row for every stream the allocation reads "
+            f"(up to {int(axes.max()) + 1 if axes.numel() else '?'}), got {tuple(position_ids.shape)}"
+        )
+    if axes.dim() not in (1, 2) or axes.shape[-1] != inv_freq.numel():
+        raise VniahdError(
+            f"allocation has {axes.shape[-1] if axes.dim() else 0} pairs but inv_freq has "
             f"{inv_freq.numel()}; build the allocation for head_dim/2 pairs"
         )
-    pos = position_ids.float().permute(1, 2, 0)  # [B, S, 3]
-    per_pair = pos[..., axes]  # [B, S, P]: pair n's own stream
-    freqs = per_pair * inv_freq.to(device=position_ids.device, dtype=torch.float)
+    freq = inv_freq.to(device=position_ids.device, dtype=torch.float)
+    if scale is not None:
+        # float64 product, one rounding to float32: the scaled frequency as close as float32 allows
+        freq = (
+            inv_freq.to(device=position_ids.device, dtype=torch.float64) * scale.to(position_ids.device)
+        ).float()
+    pos = position_ids.float().permute(1, 2, 0)  # [B, S, K]
+    if axes.dim() == 2:  # per KV head: [B, G, S, P]
+        per_pair = pos[..., axes].permute(0, 2, 1, 3)  # pos[..., axes] is [B, S, G, P]
+        freqs = per_pair * (freq[:, None, :] if freq.dim() == 2 else freq)
+    else:
+        per_pair = pos[..., axes]  # [B, S, P]: pair n's own stream
+        freqs = per_pair * freq
     cos = freqs.cos() * attention_scaling
     sin = freqs.sin() * attention_scaling
     return torch.cat((cos, cos), dim=-1), torch.cat((sin, sin), dim=-1)

@@ -78,7 +78,7 @@ def lr_factor(step: int, steps: int, warmup: float) -> float:
 @dataclass
 class Batch:
     embeds_parts: list  # per sample: (before ids, feature tensor, after+answer ids)
-    position_ids: torch.Tensor  # [3, B, S]
+    position_ids: torch.Tensor  # [K, B, S]
     lengths: list[int]
     target_rows: torch.Tensor  # [B, K] rows predicting the answer tokens
     targets: torch.Tensor  # [B, K]
@@ -118,7 +118,7 @@ def collate(
         tg.append(list(p.answer))
         parts.append((p.before, f, p.after + p.answer))
     smax = max(lens)
-    position_ids = torch.zeros(3, len(episodes), smax)
+    position_ids = torch.zeros(pos[0].shape[0], len(episodes), smax)  # K position streams
     for i, pp in enumerate(pos):
         position_ids[:, i, : pp.shape[1]] = pp
         if pp.shape[1] < smax:  # padding continues the text positions (never attended to)

@@ -187,7 +187,7 @@ def _padded(backend: TextModel, feeds: Sequence[Feed], a: int, b: int) -> tuple[
     (any value is exact for the kept rows, see the module docstring)."""
     width = b - a
     emb = torch.zeros(len(feeds), width, backend.row_width, dtype=backend.dtype, device=backend.device)
-    pos = torch.zeros(3, len(feeds), width, dtype=torch.float64)
+    pos = torch.zeros(feeds[0].positions.shape[0], len(feeds), width, dtype=torch.float64)  # K streams
     for i, f in enumerate(feeds):
         hi = min(b, f.n)
         if hi > a:

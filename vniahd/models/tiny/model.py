@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from vniahd.models.tiny.encoder import COLOUR_CHANNELS, FEATURE_DIM, POOL_GRID
-from vniahd.rope.hf import install_allocation
-from vniahd.rope.model import RotaryConfig, variant_axes
+from vniahd.rope.hf import install_allocation, model_position_ids
+from vniahd.rope.model import RotaryConfig, variant_plan
 
 if TYPE_CHECKING:
     from transformers import Qwen2VLTextConfig
@@ -71,6 +71,7 @@ class TinyConfig:
             head_dim=self.head_dim,
             theta=float(self.rope_theta),
             sections=cast("tuple[int, int, int]", tuple(self.sections)),
+            kv_heads=self.num_heads,
         )
 
     @property
@@ -179,7 +180,7 @@ class TinyVideoLM(nn.Module):
         """Install ``variant``'s frequency allocation in the rotary module (positions are given
         per call). Allocation only changes which stream each pair reads; no weights change."""
 
-        install_allocation(self.text_model, variant_axes(variant, self.config.rotary))
+        install_allocation(self.text_model, variant_plan(variant, self.config.rotary))
         self.variant_name = variant.name
 
     # -- pieces -------------------------------------------------------------------------------
@@ -206,7 +207,7 @@ class TinyVideoLM(nn.Module):
         """[B,S,d] embeddings + [3,B,S] positions → final hidden states [B,S,d]."""
         out = self.text_model(
             inputs_embeds=inputs_embeds,
-            position_ids=position_ids,
+            position_ids=model_position_ids(position_ids),
             attention_mask=attention_mask,
             use_cache=False,
         )
