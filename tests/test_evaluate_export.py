@@ -27,15 +27,18 @@ def replay(be, out) -> torch.Tensor:
     """What a user does with transformers alone (plus vniahd's allocation for a non-native one)."""
     from safetensors.torch import load_file
 
+    from vniahd.rope import PairPlan
     from vniahd.rope.hf import install_allocation, uninstall_allocation
 
     meta = json.loads(out.with_name(out.name + ".json").read_text())
     model = be.model
     model.config.image_token_id = meta["image_token_id"]  # the random model's byte vocabulary
     model.config.video_token_id = meta["video_token_id"]
-    if meta["replay_needs_allocation"]:
-        axes = torch.tensor(["thw".index(c) for c in meta["replay_needs_allocation"]])
-        install_allocation(model, axes)
+    if meta["replay_plan"]:
+        plan = meta["replay_plan"]
+        install_allocation(
+            model, PairPlan(torch.tensor(plan["streams"]), torch.tensor(plan["scale"], dtype=torch.float64))
+        )
     try:
         with torch.inference_mode():
             logits = model(**load_file(str(out))).logits[0, meta["scored_rows"]].float()
@@ -81,6 +84,25 @@ def test_replay_through_the_stock_forward_equals_vniahd(dataset, tmp_path, famil
     assert line["option_logprobs"].keys() == rec["option_token_ids"].keys()
     for letter, ids in rec["option_token_ids"].items():
         assert float(replayed[ids[0]]) == pytest.approx(line["option_logprobs"][letter], abs=1e-4)
+
+
+@pytest.mark.parametrize("family", ["qwen2_vl", "glm4v", "qwen3_5"])  # NeoX; adjacent + partial; partial
+@pytest.mark.parametrize("name", ["hope", "vrope", "mhrope:heads=1/0/1"])
+def test_replay_plan_covers_nope_four_streams_and_per_head_pairs(dataset, tmp_path, family, name):
+    """The JSON's replay_plan reinstalls a NoPE (HoPE), 4-stream (VRoPE) or per-KV-head (MHRoPE)
+    variant on the stock model: the replayed logits are vniahd's."""
+    from safetensors.torch import load_file
+
+    from vniahd.evaluation.export import export_inputs
+
+    be = save_and_reload(get_backend(FAMILY_SPECS[family]), tmp_path / "ckpt")
+    sample = str(dataset.samples["sample_id"].iloc[-1])
+    out = tmp_path / "sample.safetensors"
+    rec = export_inputs(dataset, be, get_variant(name), sample, out)
+    assert rec["replay_plan"] is not None and rec["replay_plan"]["per_head"] == name.startswith("mhrope")
+    got = replay(be, out)
+    want = load_file(str(out.with_name(out.name + ".expected.safetensors")))["expected_logits"]
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
 
 
 def test_cli_writes_the_three_files(dataset, tmp_path, capsys):

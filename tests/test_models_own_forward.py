@@ -216,3 +216,14 @@ def test_prefix_tree_walk_equals_independent_scoring_per_family(dataset, tmp_pat
     """Prefix sharing, chunked prefill and batching give every family what scoring each sample
     alone gives (Qwen2-VL: tests/test_evaluate_prefix.py; Qwen3-VL, Qwen3.5 and Qwen3.5-MoE: above)."""
     assert_fast_equals_alone(dataset, get_backend(spec), [get_variant("videorope")], tmp_path)
+
+
+def test_published_designs_share_prefixes_and_pack_like_scoring_alone(dataset, tmp_path):
+    """NoPE pairs (HoPE), four streams (VRoPE), per-KV-head plans (MHRoPE), scaled frequencies
+    (VideoRoPE++), float ring positions (Circle-RoPE) and fractional 1-D positions (V2PE) through
+    prefix sharing, 7-token prefill chunks and packed batches of 4: the answers and option
+    log-probabilities of scoring every sample alone."""
+    be = get_backend("random:qwen3-vl?kv_heads=4")  # MHRoPE's default needs a KV head per stream
+    names = ["hope", "vrope", "mhrope", "videorope-plus", "circle-rope", "v2pe"]
+    stats = assert_fast_equals_alone(dataset, be, [get_variant(n) for n in names], tmp_path)
+    assert stats["reused_tokens"] > 0  # the prefix really was shared

@@ -173,6 +173,7 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = _log) -> dict:
 
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
+    cfg = replace(cfg, variants=expand_variants(cfg.variants))
     unknown = [v for v in cfg.variants if not _is_variant(v)]
     if unknown:
         from vniahd.rope import PRESETS
@@ -226,6 +227,12 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = _log) -> dict:
     training: dict[str, dict] = {}
     options = BackendOptions()
     weights = "local" if cfg.retrain else "auto"
+    to_train = _unshipped(base, variants, cfg.seeds, weights)
+    if to_train:
+        log(
+            f"[3/5] {len(to_train)} checkpoint(s) are neither shipped nor cached and will be trained here "
+            f"first (about 10 min each on one core): {', '.join(to_train)}"
+        )
     for seed in cfg.seeds:
         recipe = base.with_train(seed=int(seed))
         material.recipe = recipe  # the data does not depend on the seed; reuse what is encoded
@@ -328,6 +335,34 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = _log) -> dict:
         "paths": paths,
         "training": training,
     }
+
+
+def _unshipped(base: Any, variants: list[Any], seeds: tuple[int, ...], weights: str) -> list[str]:
+    """``variant/seedS`` of every model the demo must train: no shipped weights (unless
+    ``weights`` is ``local``) and no local checkpoint."""
+    from vniahd.models.tiny.shipped import find_shipped_for
+
+    missing = []
+    for seed in seeds:
+        recipe = base.with_train(seed=int(seed))
+        for v in variants:
+            shipped = weights != "local" and find_shipped_for(v.name, seed) is not None
+            if not shipped and not recipe.checkpoint_path(v).exists():
+                missing.append(f"{v.name}/seed{seed}")
+    return missing
+
+
+def expand_variants(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``all`` stands for the paper's four (:data:`DEMO_VARIANTS`) and every published design's
+    preset (:mod:`vniahd.rope.published`); duplicates are dropped, the order kept."""
+    from vniahd.rope.presets import published_presets
+
+    out: list[str] = []
+    for name in names:
+        for n in [*DEMO_VARIANTS, *published_presets()] if name == "all" else [name]:
+            if n not in out:
+                out.append(n)
+    return tuple(out)
 
 
 def _is_variant(name: str) -> bool:

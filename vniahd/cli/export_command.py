@@ -20,8 +20,9 @@ logits vniahd computed at the scored rows). Replay with transformers alone:
   logits = model(**load_file("sample.safetensors")).logits[0, meta["scored_rows"]]
   print((logits - load_file("sample.safetensors.expected.safetensors")["expected_logits"]).abs().max())
 
-a variant whose allocation is not the model's own (meta["replay_needs_allocation"] set) needs
-vniahd.rope.hf.install_allocation(model, axes) first; a random: model needs
+a variant whose allocation is not the model's own (meta["replay_plan"] set) needs it installed
+first: vniahd.rope.hf.install_allocation(model, vniahd.rope.PairPlan(torch.tensor(p["streams"]),
+torch.tensor(p["scale"], dtype=torch.float64))) with p = meta["replay_plan"]; a random: model needs
 model.config.image_token_id = meta["image_token_id"] (and video_token_id = meta["video_token_id"]).
 Without position_ids, the model's own get_rope_index computes positions from the same files
 (input_ids, mm_token_type_ids, *_grid_thw): with --variant native --prompt native they equal
@@ -91,7 +92,8 @@ def run_export(args: argparse.Namespace) -> int:
         + (
             ""
             if rec["allocation"]["native"]
-            else f"; replay needs install_allocation(model, '{rec['replay_needs_allocation']}')"
+            else f"; replay needs the allocation {rec['replay_needs_allocation']} installed "
+            "(the JSON's replay_plan)"
         )
     )
     return 0

@@ -96,7 +96,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--variants",
         default="vanilla,tad,mrope,videorope",
         metavar="A,B,…",
-        help="comma-separated variants (default: %(default)s)",
+        help="comma-separated variants, or 'all': the paper's four and every published design "
+        "after VideoRoPE ('vniahd variants'); a variant without shipped weights is trained here "
+        "first, about 10 minutes per seed (default: %(default)s)",
     )
     d.add_argument(
         "--seeds",

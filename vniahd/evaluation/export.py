@@ -22,8 +22,10 @@ vniahd computed from them.
 
 ``model(**load_file(FILE)).logits[0, scored_rows]`` then equals the expected logits: the model's own
 splice, vision tower (DeepStack included) and LM head, from files a user can inspect. A variant
-whose allocation is not the model's own needs it installed first
-(``vniahd.rope.hf.install_allocation(model, axes)``; the JSON says so).
+whose allocation is not the model's own needs it installed first:
+``install_allocation(model, PairPlan(tensor(streams), tensor(scale, dtype=float64)))`` from the
+JSON's ``replay_plan`` (``vniahd.rope.hf``, ``vniahd.rope.PairPlan``), which covers NoPE, scaled
+and per-KV-head pairs.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ from vniahd.evaluation.scoring import score
 from vniahd.files import atomic_write, write_json_atomic
 from vniahd.models.families import by_backend_family
 from vniahd.models.patchify import patchify_frames
-from vniahd.rope import allocation_axes, variant_axes
+from vniahd.rope import allocation_axes, variant_plan
+from vniahd.rope.hf import model_position_ids
 
 #: The preset that is each native allocation (what the model's own rotary module computes).
 NATIVE_PRESET = {"mrope-blocks": "mrope", "interleaved": "mrope-interleaved"}
@@ -116,7 +119,8 @@ def export_inputs(
     if prompt_len != inputs.prompt_len:
         raise RuntimeError(f"export lays out {prompt_len} prompt tokens, the evaluator {inputs.prompt_len}")
     scored = list(range(prompt_len - 1, prompt_len - 1 + max(1, len(answer))))
-    positions = inputs.positions[:, None, : len(ids)].to(torch.float32)
+    # a 4-stream variant (VRoPE) gets the extra row transformers needs (vniahd.rope.hf.model_position_ids)
+    positions = model_position_ids(inputs.positions[:, None, : len(ids)].to(torch.float32))
     pixels = torch.from_numpy(np.ascontiguousarray(pixel_values)).to(torch.float32)
     tensors = {"input_ids": torch.tensor([ids], dtype=torch.long)}
     if as_video:
@@ -147,7 +151,8 @@ def export_inputs(
         result = score(backend, inputs, scoring)
     rot = backend.rotary  # what the model's own rotary module computes: its allocation, its sections
     native_axes = allocation_axes(rot.native_allocation, rot.num_pairs, rot.sections)
-    is_native = bool(torch.equal(variant_axes(variant, backend.rotary), native_axes))
+    plan = variant_plan(variant, backend.rotary)
+    is_native = plan.plain and bool(torch.equal(plan.streams, native_axes))
     expected_file = out.with_name(out.name + ".expected.safetensors")
     # through atomic_write, like the JSON beside them: the umask's mode (safetensors' own
     # save_file creates 0600 files) and no half-written file if interrupted
@@ -173,6 +178,11 @@ def export_inputs(
         ),
         "allocation": {**applied, "native": is_native},
         "replay_needs_allocation": None if is_native else applied["axes"],
+        # what install_allocation(model, PairPlan(streams, scale)) needs: per pair (per KV head for
+        # a per-head variant) the position stream it reads and its frequency multiplier (0 = NoPE)
+        "replay_plan": None
+        if is_native
+        else {"streams": plan.streams.tolist(), "scale": plan.scale.tolist(), "per_head": plan.per_head},
         "expected_logits": expected_file.name,
         "prediction": result.prediction,
         # reference scoring: the argmax token at each answer position (the prediction decodes them)

@@ -140,6 +140,10 @@ PRESETS: dict[str, Variant] = {
     )
 }
 
+#: The VideoRoPE paper's presets and the models' own (the rest are registered by
+#: :mod:`vniahd.rope.published`; :func:`published_presets`).
+PAPER_PRESETS = tuple(PRESETS)
+
 
 #: ``--variant native``: not a preset (its layout and allocation depend on the model), resolved
 #: per model family by :func:`vniahd.models.families.native_variant` when a model is loaded.
@@ -198,6 +202,11 @@ def preset_variant(name: str, **overrides: Any) -> Variant:
         source=base.source,
         allocation_params=built.allocation_params,
     )
+
+
+def published_presets() -> tuple[str, ...]:
+    """Names of the presets the published designs after VideoRoPE registered, in order."""
+    return tuple(name for name in PRESETS if name not in PAPER_PRESETS)
 
 
 def register_preset(variant: Variant) -> Variant:

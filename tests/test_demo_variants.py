@@ -1,0 +1,26 @@
+"""``vniahd demo --variants all``: which variants it means and which models it must train first."""
+
+from __future__ import annotations
+
+from vniahd.demo import DEMO_VARIANTS, _unshipped, expand_variants
+from vniahd.rope import PRESETS, get_variant
+from vniahd.rope.presets import PAPER_PRESETS, published_presets
+
+
+def test_all_is_the_papers_four_then_every_published_design():
+    got = expand_variants(("all",))
+    assert got[:4] == DEMO_VARIANTS
+    assert set(got[4:]) == set(published_presets()) == set(PRESETS) - set(PAPER_PRESETS)
+    assert {"hope", "vrope", "mhrope", "videorope-plus", "mrope-i", "circle-rope", "v2pe"} <= set(got)
+    # named twice or next to 'all': once, in first-seen order
+    assert expand_variants(("videorope", "all", "hope")) == ("videorope", "vanilla", "tad", "mrope", *got[4:])
+
+
+def test_unshipped_names_what_the_demo_trains_first(demo_haystack):
+    from vniahd.models.tiny.recipe import Recipe
+
+    variants = [get_variant("videorope"), get_variant("omnirope")]
+    # videorope seed 0 ships with the package; omnirope does not, and no test trains it
+    assert _unshipped(Recipe(), variants, (0,), "auto") == ["omnirope/seed0"]
+    # --retrain: nothing shipped counts
+    assert _unshipped(Recipe(), variants, (0,), "local") == ["videorope/seed0", "omnirope/seed0"]
