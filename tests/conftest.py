@@ -27,7 +27,8 @@ INTEGRATION = {
     "tests/test_evaluate_distributed.py::test_torchrun_two_processes_equals_single",  # 8-11 s
     "tests/test_evaluate_chunked.py::test_runner_chunked_equals_unchunked",  # ~6 s each
     "tests/test_api.py::test_readme_snippet_runs",  # ~7 s
-    "tests/test_models_own_forward.py::test_published_designs_share_prefixes_and_pack_like_scoring_alone",  # ~20 s
+    # ~20 s
+    "tests/test_models_own_forward.py::test_published_designs_share_prefixes_and_pack_like_scoring_alone",
 }
 
 
