@@ -208,7 +208,7 @@ def test_table_labels_and_pair_selection(capsys):
         (["--sections", "1,2"], "--sections"),
         (["--head-dim", "8", "--sections", "1,1,1"], "sum to 3"),
         (["--pairs", "3:2"], "--pairs"),
-        (["--variant", "native"], "native needs a model"),
+        (["--variant", "native"], "give --model SPEC"),
         (["--variant", "nosuch"], "nosuch"),
     ],
 )
@@ -219,3 +219,25 @@ def test_user_mistakes_are_one_line(capsys, argv, needle):
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and err.startswith("vniahd: error:"), err
     assert needle in err
+
+
+def test_model_gives_the_rotary_config_and_native(capsys):
+    """--model reads the rotated head dim from the model's own config (GLM-4.1V rotates half of
+    each head), resolves native for it, and adds its family's markup tokens around the frames."""
+    from vniahd.models import get_backend
+
+    spec = "random:glm-4.1v?heads=2"
+    cfg = get_backend(spec).language_model.config
+    head_dim = cfg.hidden_size // cfg.num_attention_heads
+    rotated = int(head_dim * cfg.rope_parameters["partial_rotary_factor"])
+    bare = ["--text-before", "1", "--frames", "2", "--grid", "1x2", "--text-after", "1"]
+    got = angles_json(capsys, "--variant", "native", "--model", spec, *bare)
+    assert got["pairs"] == rotated // 2 < head_dim // 2
+    assert got["tokens"] > 1 + 2 * 2 + 1  # GLM's begin/end-of-image markers and timestamps
+    code, _, err = run(capsys, "angles", "--variant", "mrope", "--model", spec, "--theta", "5")
+    assert code != 0 and "drop --theta" in err
+
+
+def test_native_without_a_model_names_the_fix(capsys):
+    code, _, err = run(capsys, "angles", "--variant", "native")
+    assert code != 0 and "--model" in err

@@ -11,8 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from typing import Any
 
-from vniahd.cli.rope_commands import _params_text, add_sequence_args, sequence_from_args, text_table
+from vniahd.cli.rope_commands import (
+    _params_text,
+    _parse_grid,
+    add_sequence_args,
+    sequence_from_args,
+    text_table,
+)
 from vniahd.variant_spec import SPEC_HELP
 
 ORDER = 11  # right after positions / freqs
@@ -49,11 +56,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--head-dim",
         type=int,
-        default=128,
+        default=None,
         metavar="D",
-        help="attention head dimension (default 128, Qwen2-VL-7B); pairs = D/2",
+        help="rotated dimensions per head (default 128, Qwen2-VL-7B); pairs = D/2",
     )
-    p.add_argument("--theta", type=float, default=1e6, help="RoPE base θ (default 1e6, Qwen2-VL)")
+    p.add_argument("--theta", type=float, default=None, help="RoPE base θ (default 1e6, Qwen2-VL)")
     p.add_argument(
         "--sections",
         default=None,
@@ -61,6 +68,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the model's mrope_section in pairs, summing to D/2 (default: D/2 split like "
         "Qwen2-VL's 16,24,24). As on a model, mrope-blocks, lta and lta-sequential use it unless "
         "the variant fixes sections; interleaved uses its own default; uniform has none",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        metavar="SPEC",
+        help="read head dim (the rotated part, for partial rotary), θ, sections and KV heads from a "
+        "model (hf:PATH, random:FAMILY, ...; it is loaded, on the CPU), resolve --variant native "
+        "for it, and put its family's prompt markup (vision markers, timestamps) around the frames",
+    )
+    p.add_argument(
+        "--fps",
+        type=float,
+        default=2.0,
+        help="frames per second the timestamps of --model's markup count (default 2)",
     )
     p.add_argument(
         "--kv-heads",
@@ -113,11 +134,20 @@ def cmd_angles(args: argparse.Namespace) -> int:
     segments = sequence_from_args(args)
     sections = None if args.sections is None else _parse_sections(args.sections)
     variant = get_variant(args.variant)
-    if variant.is_native:
+    if args.model is not None:
+        flags = {"--head-dim": args.head_dim, "--theta": args.theta, "--sections": args.sections}
+        given = [f for f, v in {**flags, "--kv-heads": args.kv_heads}.items() if v is not None]
+        if given:
+            raise VniahdError(f"--model gives the rotary config; drop {', '.join(given)} (or drop --model)")
+        variant, segments, config = _from_model(args, variant)
+        args.head_dim, args.theta, sections, args.kv_heads = config
+    elif variant.is_native:
         raise VniahdError(
-            "native needs a model; --model is not supported by angles yet (name the layout "
-            "instead, e.g. --variant mrope-frames+interleaved)"
+            "native is each model family's own variant: give --model SPEC (e.g. random:qwen3-vl or "
+            "hf:PATH), or name the layout instead, e.g. --variant mrope-frames+interleaved"
         )
+    args.head_dim = 128 if args.head_dim is None else args.head_dim
+    args.theta = 1e6 if args.theta is None else args.theta
     angles = rotary_angles(variant, segments, args.head_dim, args.theta, sections, args.kv_heads)
     num_tokens, num_pairs = angles.shape[-2:]
     columns = None if args.pairs is None else _parse_pairs(args.pairs, num_pairs)
@@ -177,3 +207,28 @@ class PairPlanNames:
 
     def __getitem__(self, j: int) -> str:
         return self._names[j]
+
+
+def _from_model(args: argparse.Namespace, variant: Any) -> tuple[Any, list[Any], tuple[int, float, Any, Any]]:
+    """(variant, segments, (rotated head dim, θ, sections, KV heads)) on ``--model``: ``native``
+    resolved for it, and its family's markup (as ``--prompt native`` lays it out in eval) around
+    the frames; a model without a family (the tiny one) keeps the bare frames."""
+    from vniahd.evaluation.execution.prompt_layout import encode_chunks, prompt_layout
+    from vniahd.models import get_backend
+    from vniahd.models.families import by_backend_family, native_variant
+    from vniahd.rope.segments import frame_segments
+
+    backend = get_backend(args.model, device="cpu")
+    rot = backend.rotary
+    if variant.is_native:
+        variant = native_variant(backend, args.fps)
+    segments = sequence_from_args(args)
+    family = getattr(backend, "family", None)
+    if isinstance(family, str) and by_backend_family(family) is not None:
+        layout = prompt_layout("native", backend, args.fps, 1)
+        chunks = [len(c) for c in encode_chunks(layout, backend.tokenizer, "", "", args.frames)]
+        chunks[0] += args.text_before
+        chunks[-1] += args.text_after
+        segments = frame_segments(chunks, _parse_grid(args.grid), layout.frame_mode, 0)
+    dim = rot.rotary_dim or rot.head_dim
+    return variant, segments, (dim, rot.theta, tuple(rot.sections), rot.kv_heads)
