@@ -317,3 +317,46 @@ def test_angles_cli_json_carries_kv_heads_for_per_head_variants(capsys):
 def test_a_layout_with_fewer_streams_than_the_allocation_is_refused():
     with pytest.raises(VniahdError, match="reads 4 position streams"):
         get_variant("mrope+cyclic")
+
+
+def _cli_json(capsys, *argv) -> dict:
+    import json
+
+    from vniahd.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_freqs_and_positions_commands_name_every_stream_scale_and_head(capsys):
+    got = _cli_json(capsys, "freqs", "--variant", "hope", "--head-dim", "16", "--json")
+    assert got["axes"] == list("hwhwhw--") and got["scale"] == [1.0] * 6 + [0.0] * 2  # sections 2/3/3
+    got = _cli_json(capsys, "freqs", "--variant", "vrope", "--head-dim", "16", "--json")
+    assert got["axes"] == list("abcdabcd") and "scale" not in got
+    got = _cli_json(
+        capsys, "freqs", "--variant", "mhrope:heads=1/1/1", "--head-dim", "4", "--kv-heads", "4", "--json"
+    )
+    assert got["kv_heads"] == 4 and got["axes"] == [["t", "t"], ["h", "h"], ["w", "w"], ["-", "-"]]
+    # four streams, by name; the first frame of a 1x2 grid after 2 text tokens (VRoPE table rule)
+    got = _cli_json(capsys, "positions", "--variant", "vrope", "--frames", "1", "--grid", "1x2", "--json")
+    assert [got[s] for s in "abcd"] == [
+        [0, 1, 2, 3, 4, 5],
+        [0, 1, 3, 2, 4, 5],
+        [0, 1, 2, 3, 4, 5],
+        [0, 1, 3, 2, 4, 5],
+    ]
+    # --sections keeps the allocation's own parameters
+    got = _cli_json(
+        capsys,
+        "freqs",
+        "--variant",
+        "videorope-plus:factor=1",
+        "--head-dim",
+        "8",
+        "--sections",
+        "1,1,2",
+        "--json",
+    )
+    assert "scale" not in got  # factor 1: no scaling, even with other sections

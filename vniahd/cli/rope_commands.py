@@ -37,8 +37,10 @@ Examples:
   vniahd freqs --variant mrope --head-dim 32 --theta 1e4 --sections 4,6,6 --json
 
 The wavelength of pair n is 2*pi*theta^(2n/d) positions; pair 0 turns fastest. --json prints
-{"variant": NAME, "axes": [...]} with "t", "h" or "w" per pair ("t" for every pair of a
-uniform allocation). `vniahd angles` combines these axes with the positions: the angle of every
+{"variant": NAME, "axes": [...]} with the stream name per pair ("t", "h" or "w" for most
+variants, "t" for every pair of a uniform allocation, "-" for a NoPE pair), plus "scale" (each
+pair's frequency multiplier) when any differs from 1; a per-head variant (--kv-heads K) gives one
+list per KV head and "kv_heads": K. `vniahd angles` combines these axes with the positions: the angle of every
 pair of every token.
 """
 
@@ -105,6 +107,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="t,h,w",
         help="pairs per stream, summing to D/2 (default: the variant's, e.g. 16,24,24 for D=128)",
+    )
+    p.add_argument(
+        "--kv-heads",
+        type=int,
+        default=None,
+        metavar="K",
+        help="the model's KV heads; needed by per-head variants (mhrope), one map per KV head",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_freqs)
@@ -213,7 +222,7 @@ def _resolve_variant(spec: str, delta: float | None):
             f"--delta applies to the diagonal layout only; variant {variant.name!r} "
             f"uses layout {variant.layout!r}"
         )
-    params = {**variant.layout_params, "delta": delta}
+    params = {**variant.params, "delta": delta}
     return make_variant(
         variant.layout,
         variant.allocation,
@@ -230,14 +239,15 @@ def cmd_positions(args: argparse.Namespace) -> int:
     height, width = _parse_grid(args.grid)
     variant = _resolve_variant(args.variant, args.delta)
     pos = variant.positions(segments)
+    streams = variant.stream_names
     if args.json:
         out = {"variant": args.variant}
-        for i, axis in enumerate("thw"):
+        for i, axis in enumerate(streams):
             out[axis] = [_num(x) for x in pos[i].tolist()]
         print(json.dumps(out))
         return 0
 
-    cols = pos.t().tolist()  # [S, 3]
+    cols = pos.t().tolist()  # [S, K]
     cell = lambda p: "(" + ",".join(_fmt(x) for x in p) + ")"  # noqa: E731
     print(
         f"variant {variant.name}: layout {variant.layout} "
@@ -245,7 +255,7 @@ def cmd_positions(args: argparse.Namespace) -> int:
     )
     print(
         f"sequence: {args.text_before} text, {args.frames} frames of {height}x{width}, "
-        f"{args.text_after} text; cells are (t,h,w)"
+        f"{args.text_after} text; cells are ({','.join(streams)})"
     )
     idx = 0
 
@@ -275,7 +285,6 @@ def cmd_positions(args: argparse.Namespace) -> int:
 def cmd_freqs(args: argparse.Namespace) -> int:
     from vniahd.errors import VniahdError
     from vniahd.rope import make_variant, parse_variant
-    from vniahd.rope.allocations import axis_names
     from vniahd.rope.rotation import temporal_period, wavelengths
 
     if args.head_dim < 2 or args.head_dim % 2:
@@ -285,9 +294,11 @@ def cmd_freqs(args: argparse.Namespace) -> int:
     num_pairs = args.head_dim // 2
     variant = parse_variant(args.variant)
     if args.sections is not None:
-        if variant.allocation == "uniform":
+        from vniahd.rope.allocations import ALLOCATIONS
+
+        if not ALLOCATIONS[variant.allocation].uses_sections:
             raise VniahdError(
-                f"variant {variant.name!r} uses the uniform allocation, which has no "
+                f"variant {variant.name!r} uses the {variant.allocation} allocation, which has no "
                 "sections; drop --sections"
             )
         variant = make_variant(
@@ -297,11 +308,19 @@ def cmd_freqs(args: argparse.Namespace) -> int:
             sections=args.sections,
             description=variant.description,
             source=variant.source,
-            **dict(variant.layout_params),
+            **variant.params,
         )
-    names = axis_names(variant.axes(num_pairs))
+    plan = variant.pair_plan(num_pairs, None, args.kv_heads)
+    streams = variant.stream_names
+    heads = list(zip(plan.streams, plan.scale)) if plan.per_head else [(plan.streams, plan.scale)]
+    names = [["-" if float(c) == 0 else streams[int(s)] for s, c in zip(st, sc)] for st, sc in heads]
     if args.json:
-        print(json.dumps({"variant": args.variant, "axes": names}))
+        out: dict[str, Any] = {"variant": args.variant, "axes": names if plan.per_head else names[0]}
+        if not bool((plan.scale == 1).all()):  # NoPE (0) or rescaled pairs
+            out["scale"] = plan.scale.tolist()
+        if plan.per_head:
+            out["kv_heads"] = len(names)
+        print(json.dumps(out))
         return 0
     sections = variant.sections_for(num_pairs)
     waves = wavelengths(args.head_dim, args.theta).tolist()
@@ -310,8 +329,15 @@ def cmd_freqs(args: argparse.Namespace) -> int:
         f"({num_pairs} pairs), theta {args.theta:g}, sections (t,h,w) "
         f"{'-' if sections is None else sections}"
     )
-    rows = [[str(n), f"{waves[n]:.6g}", names[n]] for n in range(num_pairs)]
-    print(text_table(rows, ["pair", "wavelength", "axis"]))
+    if plan.per_head:
+        print("per KV head: " + " | ".join(f"head {g}: {''.join(n)}" for g, n in enumerate(names)))
+    rows = [
+        [str(n), f"{waves[n]:.6g}", "/".join(dict.fromkeys(h[n] for h in names))]
+        + [f"{float(heads[0][1][n]):.6g}"] * (not plan.plain and not plan.per_head)
+        for n in range(num_pairs)
+    ]
+    header = ["pair", "wavelength", "axis"] + ["freq scale"] * (not plan.plain and not plan.per_head)
+    print(text_table(rows, header))
     if sections is not None and variant.allocation == "mrope-blocks" and sections[0] < num_pairs:
         print(
             f"\ntemporal period 2*pi*theta^(2*s_t/d) = "
