@@ -10,7 +10,13 @@ from vniahd.rope.presets import PAPER_PRESETS, published_presets
 def test_all_is_the_papers_four_then_every_published_design():
     got = expand_variants(("all",))
     assert got[:4] == DEMO_VARIANTS
-    assert set(got[4:]) == set(published_presets()) == set(PRESETS) - set(PAPER_PRESETS)
+    # every published preset, less ILRoPE: its positions and frequencies are MRoPE-I's
+    assert get_variant("ilrope").spec == get_variant("mrope-i").spec
+    assert (
+        set(got[4:])
+        == set(published_presets()) - {"ilrope"}
+        == set(PRESETS) - set(PAPER_PRESETS) - {"ilrope"}
+    )
     assert {"hope", "vrope", "mhrope", "videorope-plus", "mrope-i", "circle-rope", "v2pe"} <= set(got)
     # named twice or next to 'all': once, in first-seen order
     assert expand_variants(("videorope", "all", "hope")) == ("videorope", "vanilla", "tad", "mrope", *got[4:])

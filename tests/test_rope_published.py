@@ -360,3 +360,29 @@ def test_freqs_and_positions_commands_name_every_stream_scale_and_head(capsys):
         "--json",
     )
     assert "scale" not in got  # factor 1: no scaling, even with other sections
+
+
+def test_parameter_mistakes_are_refused_and_records_load_back(tmp_path):
+    import json
+
+    from vniahd.rope import RotaryConfig, load_variant_file
+    from vniahd.rope.model import applied_allocation
+
+    # a cycle over more streams than the layout fills; a 3-stream cycle on a 3-stream layout is fine
+    with pytest.raises(VniahdError, match="reads 5 position streams"):
+        get_variant("vrope:streams=5")
+    assert plan_text("mrope+cyclic:streams=3", 6) == "thwthw"
+    # YaRN-V's NTK ratio (f·L−1)/(L−1) must stay positive
+    with pytest.raises(VniahdError, match="must exceed 1"):
+        get_variant("videorope-plus:factor=0.00001").pair_plan(64, (16, 24, 24))
+    # a recorded variant with allocation parameters loads back as a variant file
+    for name in ("mhrope:heads=1/1/2", "videorope-plus:factor=2", "vrope"):
+        v = get_variant(name)
+        path = tmp_path / "v.json"
+        path.write_text(json.dumps({k: v.to_dict()[k] for k in v.to_dict() if k != "spec"}))
+        loaded = load_variant_file(path)
+        assert loaded.spec == v.spec and loaded.allocation_params == v.allocation_params, name
+    # what run.json records survives its JSON round trip unchanged (a resume compares them)
+    v = get_variant("mhrope:heads=1/1/2")
+    record = {**v.to_dict(), **applied_allocation(v, RotaryConfig(32, 1e4, (4, 6, 6), kv_heads=4))}
+    assert json.loads(json.dumps(record)) == record

@@ -231,7 +231,7 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = _log) -> dict:
     if to_train:
         log(
             f"[3/5] {len(to_train)} checkpoint(s) are neither shipped nor cached and will be trained here "
-            f"first (about 10 min each on one core): {', '.join(to_train)}"
+            f"first (minutes each; `vniahd train-tiny` shows progress): {', '.join(to_train)}"
         )
     for seed in cfg.seeds:
         recipe = base.with_train(seed=int(seed))
@@ -340,13 +340,14 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = _log) -> dict:
 def _unshipped(base: Any, variants: list[Any], seeds: tuple[int, ...], weights: str) -> list[str]:
     """``variant/seedS`` of every model the demo must train: no shipped weights (unless
     ``weights`` is ``local``) and no local checkpoint."""
-    from vniahd.models.tiny.shipped import find_shipped_for
+    from vniahd.models.tiny.shipped import find_shipped, portable_key
 
     missing = []
     for seed in seeds:
         recipe = base.with_train(seed=int(seed))
         for v in variants:
-            shipped = weights != "local" and find_shipped_for(v.name, seed) is not None
+            key, portable = recipe.checkpoint_key(v), portable_key(recipe, v)
+            shipped = weights != "local" and find_shipped(key, portable=portable) is not None
             if not shipped and not recipe.checkpoint_path(v).exists():
                 missing.append(f"{v.name}/seed{seed}")
     return missing
@@ -354,14 +355,21 @@ def _unshipped(base: Any, variants: list[Any], seeds: tuple[int, ...], weights: 
 
 def expand_variants(names: tuple[str, ...]) -> tuple[str, ...]:
     """``all`` stands for the paper's four (:data:`DEMO_VARIANTS`) and every published design's
-    preset (:mod:`vniahd.rope.published`); duplicates are dropped, the order kept."""
-    from vniahd.rope.presets import published_presets
+    preset (:mod:`vniahd.rope.published`), less presets that are the same variant as an earlier
+    one (ILRoPE's positions and frequencies are MRoPE-I's); duplicates are dropped, the order kept."""
+    from vniahd.rope.presets import PRESETS, published_presets
 
     out: list[str] = []
     for name in names:
-        for n in [*DEMO_VARIANTS, *published_presets()] if name == "all" else [name]:
-            if n not in out:
+        if name != "all":
+            if name not in out:
+                out.append(name)
+            continue
+        specs = {PRESETS[n].spec for n in out if n in PRESETS}
+        for n in [*DEMO_VARIANTS, *published_presets()]:
+            if n not in out and PRESETS[n].spec not in specs:
                 out.append(n)
+                specs.add(PRESETS[n].spec)
     return tuple(out)
 
 

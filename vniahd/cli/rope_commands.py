@@ -170,7 +170,12 @@ def _parse_grid(text: str) -> tuple[int, int]:
 
 
 def _params_text(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()) or "-"
+    def fmt(v: Any) -> str:
+        if isinstance(v, (tuple, list)):
+            return "/".join(fmt(x) for x in v)
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    return ", ".join(f"{k}={fmt(v)}" for k, v in params.items()) or "-"
 
 
 def text_table(rows: list[list[str]], header: list[str]) -> str:

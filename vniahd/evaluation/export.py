@@ -152,7 +152,9 @@ def export_inputs(
     rot = backend.rotary  # what the model's own rotary module computes: its allocation, its sections
     native_axes = allocation_axes(rot.native_allocation, rot.num_pairs, rot.sections)
     plan = variant_plan(variant, backend.rotary)
-    is_native = plan.plain and bool(torch.equal(plan.streams, native_axes))
+    # a 4-stream layout never is the model's own, even where its pairs read streams 0..2
+    native_streams = len(variant.stream_names) == 3
+    is_native = plan.plain and native_streams and bool(torch.equal(plan.streams, native_axes))
     expected_file = out.with_name(out.name + ".expected.safetensors")
     # through atomic_write, like the JSON beside them: the umask's mode (safetensors' own
     # save_file creates 0600 files) and no half-written file if interrupted

@@ -33,6 +33,12 @@ T, H, W = 0, 1, 2
 NOPE = -1
 
 
+def jsonable(value: Any) -> Any:
+    """A parameter value as JSON stores it (tuples become lists), so records compare equal after
+    a round trip through run.json."""
+    return list(value) if isinstance(value, tuple) else value
+
+
 # ---------------------------------------------------------------------------------------------
 # Layout helpers
 # ---------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ class AllocatedRotaryEmbedding(nn.Module):
     axes: torch.Tensor
     scale: torch.Tensor | None
     pair_layout: str
+    rows: int
 
     def __init__(self, base: nn.Module, plan: torch.Tensor | PairPlan):
         super().__init__()
@@ -63,6 +64,8 @@ class AllocatedRotaryEmbedding(nn.Module):
             )
         self.base = base
         self.pair_layout = pair_layout(base)  # probed once: a property of the module's code
+        # position rows the plan reads, known here so that forward needs no device sync
+        self.rows = max(3, int(plan.streams.max()) + 1)
         device = _inv_freq(base).device
         self.register_buffer("axes", plan.streams.to(device), persistent=False)
         # a plain plan keeps the model's own float32 frequencies bit for bit
@@ -97,13 +100,18 @@ class AllocatedRotaryEmbedding(nn.Module):
             cast(Any, dynamic_rope_update)(lambda module, x_, pos_: None)(base, x, position_ids)
         if position_ids.dim() == 2:
             position_ids = position_ids[None]
-        position_ids = position_ids.expand(max(3, int(self.axes.max()) + 1, position_ids.shape[0]), -1, -1)
+        if position_ids.shape[0] < self.rows and position_ids.shape[0] != 1:
+            raise VniahdError(
+                f"this allocation reads {self.rows} position streams but got {position_ids.shape[0]} rows"
+            )
+        position_ids = position_ids.expand(max(self.rows, position_ids.shape[0]), -1, -1)
         cos, sin = rope_cos_sin(
             position_ids,
             _inv_freq(base),
             self.axes.to(position_ids.device),
             attention_scaling=cast(float, base.attention_scaling),
             scale=self.scale,
+            check=False,  # validated in __init__; rows checked above
         )
         if self.pair_layout == "adjacent":
             # GLM rotates channels (2k, 2k+1) together: each pair's angle twice in a row, not the
@@ -324,6 +332,8 @@ def _per_head_apply(original: Any) -> Any:
         if cos.dim() != 4:
             plain: tuple[torch.Tensor, torch.Tensor] = original(q, k, cos, sin, *args, **kwargs)
             return plain
+        if kwargs.get("unsqueeze_dim", args[0] if args else 1) != 1:
+            raise VniahdError("per-head rotary expects heads on dim 1 ([B, heads, S, d], unsqueeze_dim=1)")
         groups = cos.shape[1]
         if k.shape[1] != groups or q.shape[1] % groups:
             raise VniahdError(

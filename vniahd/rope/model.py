@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from vniahd.rope.allocations import Sections, check_sections, resolve_sections
-from vniahd.rope.components import PairPlan
+from vniahd.rope.components import PairPlan, jsonable
 from vniahd.rope.rotation import temporal_period
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ def applied_allocation(variant: Variant, rotary: RotaryConfig) -> dict[str, Any]
         "axes": plan.describe(variant.stream_names),
     }
     if variant.allocation_params:
-        out["allocation_params"] = dict(variant.allocation_params)
+        out["allocation_params"] = {k: jsonable(v) for k, v in variant.allocation_params.items()}
     if not bool((plan.scale == 1).all()):
         out["frequency_scale"] = plan.scale.tolist()
     return out

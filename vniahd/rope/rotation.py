@@ -57,6 +57,7 @@ def rope_cos_sin(
     axes: torch.Tensor,
     attention_scaling: float = 1.0,
     scale: torch.Tensor | None = None,
+    check: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """cos, sin (float32) for positions ``[K, B, S]`` (K position streams) under allocation
     ``axes``: ``[P]`` gives ``[B, S, 2P]``; a per-KV-head ``[G, P]`` gives ``[B, G, S, 2P]``.
@@ -65,17 +66,18 @@ def rope_cos_sin(
     before the multiply; picking before or after the element-wise ``pos * θ_n`` gives identical
     floats, and picking first avoids computing unused streams. ``scale`` (the shape of ``axes``,
     float64) multiplies each pair's frequency (0 = NoPE); ``None`` keeps the model's own float32
-    frequencies bit for bit.
+    frequencies bit for bit. ``check=False`` skips the stream checks (each reads the axes' values,
+    a device sync on a GPU) for callers that validated the allocation once.
     """
     if position_ids.dim() == 2:
         position_ids = position_ids[:, None, :]
     axes = torch.as_tensor(axes, dtype=torch.long, device=position_ids.device)
-    if axes.numel() and int(axes.min()) < 0:
+    if check and axes.numel() and int(axes.min()) < 0:
         raise VniahdError(
             "the allocation marks NoPE pairs (stream -1); pass its streams and a scale of 0 for them "
             "(variant.pair_plan(P): plan.streams, scale=plan.scale)"
         )
-    if position_ids.dim() != 3 or axes.numel() == 0 or int(axes.max()) >= position_ids.shape[0]:
+    if position_ids.dim() != 3 or axes.numel() == 0 or (check and int(axes.max()) >= position_ids.shape[0]):
         raise VniahdError(
             f"position_ids must have shape [K, B, S] with a row for every stream the allocation reads "
             f"(up to {int(axes.max()) + 1 if axes.numel() else '?'}), got {tuple(position_ids.shape)}"

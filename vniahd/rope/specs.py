@@ -46,7 +46,8 @@ def parse_variant(spec: str) -> Variant:
 #: Keys a variant file may hold: its own, plus what :meth:`Variant.to_dict` writes (so a recorded
 #: variant loads back); anything else is refused, as in a needle file.
 VARIANT_FILE_KEYS = frozenset(
-    {"preset", "params", "layout_params", "sections", "name", "description", "source", "layout", "allocation"}
+    {"preset", "params", "layout_params", "allocation_params", "sections", "name", "description", "source"}
+    | {"layout", "allocation"}
     | {"default_sections_rule", "spec"}
 )
 
@@ -73,7 +74,10 @@ def load_variant_file(path: str | os.PathLike[str]) -> Variant:
             f"variant file {str(path)!r}: unknown key(s) {', '.join(map(repr, unknown))}; valid keys: "
             f"{', '.join(sorted(VARIANT_FILE_KEYS))} (layout parameters go under 'params')"
         )
-    params = dict(data.get("params") or data.get("layout_params") or {})
+    params = {
+        **(data.get("params") or data.get("layout_params") or {}),
+        **(data.get("allocation_params") or {}),
+    }
     if "sections" in data:
         params["sections"] = data["sections"]
     if "preset" in data:

@@ -22,7 +22,7 @@ from vniahd.rope.allocations import (
     check_allocation,
     resolve_sections,
 )
-from vniahd.rope.components import PairPlan
+from vniahd.rope.components import PairPlan, jsonable
 from vniahd.rope.layouts import get_layout
 from vniahd.rope.segments import Segment
 
@@ -140,7 +140,7 @@ class Variant:
         out = {
             "name": self.name,
             "layout": self.layout,
-            "layout_params": {k: _jsonable(v) for k, v in self.layout_params.items()},
+            "layout_params": {k: jsonable(v) for k, v in self.layout_params.items()},
             "allocation": self.allocation,
             "sections": list(self.sections) if self.sections is not None else None,
             "default_sections_rule": _default_rule(self),
@@ -149,7 +149,7 @@ class Variant:
             "spec": self.spec,
         }
         if self.allocation_params:  # only when there are any: older records (and keys) stay as they were
-            out["allocation_params"] = {k: _jsonable(v) for k, v in self.allocation_params.items()}
+            out["allocation_params"] = {k: jsonable(v) for k, v in self.allocation_params.items()}
         return out
 
     @classmethod
@@ -170,10 +170,6 @@ class Variant:
             raise VniahdError(
                 f"variant record lacks {exc.args[0]!r}; it needs at least 'layout' and 'allocation'"
             ) from None
-
-
-def _jsonable(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
 
 
 def _default_rule(variant: Variant) -> str | None:
@@ -238,12 +234,6 @@ def make_variant(
     """
     lay = get_layout(layout)
     alloc = ALLOCATIONS[check_allocation(allocation)]
-    if alloc.streams > len(lay.streams):
-        raise VniahdError(
-            f"allocation {allocation!r} reads {alloc.streams} position streams but layout {layout!r} "
-            f"fills {len(lay.streams)} ({', '.join(lay.streams)}); pick a layout with "
-            f"{alloc.streams} streams"
-        )
     layout_keys = {k: v for k, v in params.items() if k in lay.defaults}
     alloc_keys = {k: v for k, v in params.items() if k not in lay.defaults}
     unknown = sorted(k for k in alloc_keys if k not in alloc.defaults)
@@ -255,6 +245,14 @@ def make_variant(
         )
     resolved = lay.resolve_params(**layout_keys)
     resolved_alloc = alloc.resolve_params(**alloc_keys)
+    # a cycling allocation reads as many streams as its parameter says
+    need = int(resolved_alloc.get("streams", alloc.streams))
+    if need > len(lay.streams):
+        raise VniahdError(
+            f"allocation {allocation!r} reads {need} position streams but layout {layout!r} "
+            f"fills {len(lay.streams)} ({', '.join(lay.streams)}); pick a layout with "
+            f"{need} streams" + (f" or streams<={len(lay.streams)}" if "streams" in resolved_alloc else "")
+        )
     secs = _normalise_sections(sections)
     if not alloc.uses_sections and secs is not None:
         raise VniahdError(

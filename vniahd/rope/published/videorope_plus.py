@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import torch
 
+from vniahd.errors import VniahdError
 from vniahd.rope.allocations import register_allocation
 from vniahd.rope.components import Allocation, PairPlan, T, int_check, number_check, plan_from_axes
 from vniahd.rope.presets import make_variant, register_preset
@@ -37,6 +38,12 @@ def yarn_v_plan(num_pairs: int, sections: Sequence[int], factor: float, original
     """h/w alternating, then t (``m_modify_forward`` RE+ L1043-L1060); temporal pair j's
     frequency × ``((f·L−1)/(L−1))^(−2j/(d−2))`` with d = 2P
     (RE+ L898-L932: the NTK base over the default base, raised to −2j/d)."""
+    if factor * original_length <= 1:
+        raise VniahdError(
+            f"lta-yarn allocation: factor × original_length must exceed 1 (the NTK ratio "
+            f"(f·L−1)/(L−1) is otherwise not positive), got factor={factor:g}, "
+            f"original_length={original_length}"
+        )
     axes = alternating_axes(num_pairs, sections)
     dim = 2 * num_pairs
     ratio = (factor * original_length - 1) / (original_length - 1)

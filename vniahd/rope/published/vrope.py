@@ -68,7 +68,7 @@ register_allocation(
         defaults={"streams": 4},
         checks={"streams": int_check("cyclic allocation", "streams", minimum=1)},
         uses_sections=False,
-        streams=4,
+        streams=4,  # the default of its streams parameter, which make_variant checks
     )
 )
 
