@@ -13,13 +13,7 @@ import json
 import re
 from typing import Any
 
-from vniahd.cli.rope_commands import (
-    _params_text,
-    _parse_grid,
-    add_sequence_args,
-    sequence_from_args,
-    text_table,
-)
+from vniahd.cli.rope_args import add_sequence_args, params_text, parse_grid, sequence_from_args, text_table
 from vniahd.variant_spec import SPEC_HELP
 
 ORDER = 11  # right after positions / freqs
@@ -163,9 +157,9 @@ def cmd_angles(args: argparse.Namespace) -> int:
     used = angle_sections(variant, args.head_dim, sections)
     used_text = "-" if used is None else ",".join(map(str, used))
     print(
-        f"variant {variant.name}: layout {variant.layout} ({_params_text(dict(variant.layout_params))}), "
+        f"variant {variant.name}: layout {variant.layout} ({params_text(dict(variant.layout_params))}), "
         f"allocation {variant.allocation}"
-        + (f" ({_params_text(dict(variant.allocation_params))})" if variant.allocation_params else "")
+        + (f" ({params_text(dict(variant.allocation_params))})" if variant.allocation_params else "")
         + f", sections (t,h,w) {used_text}; streams {','.join(variant.stream_names)}"
     )
     print(
@@ -229,6 +223,6 @@ def _from_model(args: argparse.Namespace, variant: Any) -> tuple[Any, list[Any],
         chunks = [len(c) for c in encode_chunks(layout, backend.tokenizer, "", "", args.frames)]
         chunks[0] += args.text_before
         chunks[-1] += args.text_after
-        segments = frame_segments(chunks, _parse_grid(args.grid), layout.frame_mode, 0)
+        segments = frame_segments(chunks, parse_grid(args.grid), layout.frame_mode, 0)
     dim = rot.rotary_dim or rot.head_dim
     return variant, segments, (dim, rot.theta, tuple(rot.sections), rot.kv_heads)

@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from typing import TYPE_CHECKING, Any
 
+from vniahd.cli.rope_args import (
+    add_sequence_args,
+    fmt,
+    num,
+    one_variant,
+    params_text,
+    parse_grid,
+    resolve_variant,
+    sequence_from_args,
+    text_table,
+)
 from vniahd.variant_spec import SPEC_HELP
 
 if TYPE_CHECKING:
-    from vniahd.rope.segments import Segment
+    pass
 
 ORDER = 10
 
@@ -68,8 +78,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=_POS_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--variant", required=True, metavar="NAME", help="the variant: " + SPEC_HELP)
+    p.add_argument(
+        "--variant",
+        required=True,
+        action="append",
+        metavar="NAME",
+        help="the variant (repeat it with --plot for panels side by side): " + SPEC_HELP,
+    )
     add_sequence_args(p)
+    p.add_argument(
+        "--plot",
+        default=None,
+        metavar="PNG",
+        help="draw the positions of the frames and the text around them in 3-D, one panel per "
+        "--variant (VideoRoPE Fig. 5; try --frames 2), to PNG, with the numbers in PNG.json",
+    )
     p.add_argument(
         "--delta",
         type=float,
@@ -88,7 +111,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=_FREQ_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--variant", required=True, metavar="NAME", help="the variant: " + SPEC_HELP)
+    p.add_argument(
+        "--variant",
+        required=True,
+        action="append",
+        metavar="NAME",
+        help="the variant (repeat it with --plot for panels side by side): " + SPEC_HELP,
+    )
     p.add_argument(
         "--head-dim",
         type=int,
@@ -115,75 +144,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="K",
         help="the model's KV heads; needed by per-head variants (mhrope), one map per KV head",
     )
+    p.add_argument(
+        "--plot",
+        default=None,
+        metavar="PNG",
+        help="draw, for the pairs of --band, the cosine of the angle a visual token turns by "
+        "between frame 0 and frame f, against f (VideoRoPE Fig. 4), one panel per --variant, to "
+        "PNG, with the numbers in PNG.json",
+    )
+    p.add_argument(
+        "--band",
+        default="temporal",
+        help="pairs to plot: temporal, height, width, high, low, nope, all, or pair ranges A:B "
+        "(default temporal: the pairs a variant gives to time)",
+    )
+    p.add_argument(
+        "--frames",
+        type=int,
+        default=400,
+        metavar="N",
+        help="frame distances 0..N-1 on the plot's x axis (default 400)",
+    )
+    p.add_argument(
+        "--grid",
+        default="1x1",
+        metavar="HxW",
+        help="visual tokens per frame for the plot (layouts that step by the grid size care; default 1x1)",
+    )
+    p.add_argument(
+        "--period",
+        type=float,
+        default=None,
+        metavar="FRAMES",
+        help="distractor spacing marked on the plot (default the temporal period 2*pi*theta^(2*s_t/d) "
+        "of the sections, as 'vniahd generate --period auto' computes it)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_freqs)
-
-
-def add_sequence_args(p: argparse.ArgumentParser) -> None:
-    """``--text-before N --frames T --grid HxW --text-after M`` (positions, angles)."""
-    p.add_argument(
-        "--text-before", type=int, default=2, metavar="N", help="text tokens before the video (default 2)"
-    )
-    p.add_argument(
-        "--frames", type=int, default=3, metavar="T", help="video frames / temporal groups (default 3)"
-    )
-    p.add_argument(
-        "--grid", default="2x3", metavar="HxW", help="visual tokens per frame as HEIGHTxWIDTH (default 2x3)"
-    )
-    p.add_argument(
-        "--text-after", type=int, default=2, metavar="M", help="text tokens after the video (default 2)"
-    )
-
-
-def sequence_from_args(args: argparse.Namespace) -> list[Segment]:
-    """The segments ``Text(N), Video(T, H, W), Text(M)`` the sequence flags describe."""
-    from vniahd.errors import VniahdError
-    from vniahd.rope.segments import simple_sequence
-
-    height, width = _parse_grid(args.grid)
-    for flag, value, low in (
-        ("--text-before", args.text_before, 0),
-        ("--frames", args.frames, 1),
-        ("--text-after", args.text_after, 0),
-    ):
-        if value < low:
-            raise VniahdError(f"{flag} must be >= {low}, got {value}")
-    return simple_sequence(args.text_before, args.frames, height, width, args.text_after)
-
-
-def _num(x: float) -> int | float:
-    """Integer-valued floats as int so JSON and tables read 3, not 3.0."""
-    return int(x) if float(x).is_integer() else float(x)
-
-
-def _fmt(x: float) -> str:
-    return f"{_num(x)}" if isinstance(_num(x), int) else f"{x:g}"
-
-
-def _parse_grid(text: str) -> tuple[int, int]:
-    from vniahd.errors import VniahdError
-
-    m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
-    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
-        raise VniahdError(f"--grid must look like HxW with positive integers (e.g. 2x3), got {text!r}")
-    return int(m.group(1)), int(m.group(2))
-
-
-def _params_text(params: dict[str, Any]) -> str:
-    def fmt(v: Any) -> str:
-        if isinstance(v, (tuple, list)):
-            return "/".join(fmt(x) for x in v)
-        return f"{v:g}" if isinstance(v, float) else str(v)
-
-    return ", ".join(f"{k}={fmt(v)}" for k, v in params.items()) or "-"
-
-
-def text_table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    return "\n".join(lines)
 
 
 def cmd_variants(args: argparse.Namespace) -> int:
@@ -199,7 +196,7 @@ def cmd_variants(args: argparse.Namespace) -> int:
         params = v.params
         if v.sections is not None:
             params["sections"] = "/".join(map(str, v.sections))
-        rows.append([v.name, v.layout, v.allocation, _params_text(params), v.description])
+        rows.append([v.name, v.layout, v.allocation, params_text(params), v.description])
     # resolved per model family when a model is loaded (vniahd.models.families)
     rows.append(["native", "(model's)", "(model's)", "", "the model family's own positions and allocation"])
     print(text_table(rows, ["name", "layout", "allocation", "parameters", "description"]))
@@ -214,49 +211,29 @@ def cmd_variants(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolve_variant(spec: str, delta: float | None):
-    from vniahd.errors import VniahdError
-    from vniahd.rope import make_variant, parse_variant
-    from vniahd.rope.layouts import get_layout
-
-    variant = parse_variant(spec)
-    if delta is None:
-        return variant
-    if "delta" not in get_layout(variant.layout).defaults:
-        raise VniahdError(
-            f"--delta applies to the diagonal layout only; variant {variant.name!r} "
-            f"uses layout {variant.layout!r}"
-        )
-    params = {**variant.params, "delta": delta}
-    return make_variant(
-        variant.layout,
-        variant.allocation,
-        name=variant.name,
-        sections=variant.sections,
-        description=variant.description,
-        source=variant.source,
-        **params,
-    )
-
-
 def cmd_positions(args: argparse.Namespace) -> int:
     segments = sequence_from_args(args)
-    height, width = _parse_grid(args.grid)
-    variant = _resolve_variant(args.variant, args.delta)
+    height, width = parse_grid(args.grid)
+    if args.plot:
+        from vniahd.cli.rope_plots import plot_positions
+
+        return plot_positions(args, segments)
+    args.variant = one_variant(args)
+    variant = resolve_variant(args.variant, args.delta)
     pos = variant.positions(segments)
     streams = variant.stream_names
     if args.json:
         out = {"variant": args.variant}
         for i, axis in enumerate(streams):
-            out[axis] = [_num(x) for x in pos[i].tolist()]
+            out[axis] = [num(x) for x in pos[i].tolist()]
         print(json.dumps(out))
         return 0
 
     cols = pos.t().tolist()  # [S, K]
-    cell = lambda p: "(" + ",".join(_fmt(x) for x in p) + ")"  # noqa: E731
+    cell = lambda p: "(" + ",".join(fmt(x) for x in p) + ")"  # noqa: E731
     print(
         f"variant {variant.name}: layout {variant.layout} "
-        f"({_params_text(dict(variant.layout_params))}), allocation {variant.allocation}"
+        f"({params_text(dict(variant.layout_params))}), allocation {variant.allocation}"
     )
     print(
         f"sequence: {args.text_before} text, {args.frames} frames of {height}x{width}, "
@@ -297,6 +274,11 @@ def cmd_freqs(args: argparse.Namespace) -> int:
     if not args.theta > 0:
         raise VniahdError(f"--theta must be positive, got {args.theta}")
     num_pairs = args.head_dim // 2
+    if args.plot:
+        from vniahd.cli.rope_plots import plot_freqs
+
+        return plot_freqs(args)
+    args.variant = one_variant(args)
     variant = parse_variant(args.variant)
     if args.sections is not None:
         from vniahd.rope.allocations import ALLOCATIONS

@@ -29,7 +29,7 @@ import torch
 from vniahd.errors import VniahdError
 from vniahd.rope.allocations import Sections, check_sections
 from vniahd.rope.components import PairPlan
-from vniahd.rope.segments import Segment, Video, check_segments
+from vniahd.rope.segments import Segment, Text, Video, check_segments
 
 if TYPE_CHECKING:
     from vniahd.rope.presets import Variant
@@ -115,3 +115,26 @@ def token_labels(segments: Sequence[Segment]) -> list[str]:
         else:
             labels += ["text"] * seg.num_tokens
     return labels
+
+
+def frame_distance_angles(
+    variant: Variant,
+    head_dim: int,
+    theta: float,
+    frames: int,
+    grid: tuple[int, int] = (1, 1),
+    sections: Sequence[int] | None = None,
+    kv_heads: int | None = None,
+) -> torch.Tensor:
+    """How far each pair of a visual token turns between frame 0 and frame ``f`` of one video:
+    float64 ``[frames, P]`` (``[kv_heads, frames, P]`` per head), row ``f`` = angle of the first
+    token of frame f minus that of frame 0 (VideoRoPE Fig. 4 plots its cosine against f)."""
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 2:
+        raise VniahdError(f"frames must be an integer >= 2, got {frames!r}")
+    height, width = grid
+    angles = rotary_angles(
+        variant, [Text(1), Video(frames, height, width)], head_dim, theta, sections, kv_heads
+    )
+    first = 1 + torch.arange(frames) * (height * width)  # the first token of every frame
+    picked = angles[..., first, :]
+    return picked - picked[..., :1, :]
