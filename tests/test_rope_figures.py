@@ -80,3 +80,18 @@ def test_freqs_and_positions_plots_write_the_figure_and_its_numbers(tmp_path, ca
     assert data["variants"]["vrope"]["positions"][0][:2] == want[0].tolist()  # the two text tokens
     assert data["variants"]["videorope"]["kinds"][:3] == ["text", "text", "frame 0"]
     assert torch.tensor(data["variants"]["videorope"]["positions"]).shape == (3, 2 + 2 * 6 + 2)
+
+
+def test_freqs_reads_the_rotary_config_from_a_model(capsys):
+    """--model: the rotated pairs (GLM-4.1V rotates half of each head) with the model's own
+    mrope_section, as the model's rotary module splits them (tests/test_rope_hf.py probes it)."""
+    from vniahd.models import get_backend
+
+    spec = "random:glm-4.1v?heads=2"
+    rot = get_backend(spec).rotary
+    assert main(["freqs", "--variant", "mrope", "--model", spec, "--json"]) == 0
+    axes = json.loads(capsys.readouterr().out)["axes"]
+    st, sh, sw = rot.sections
+    assert axes == ["t"] * st + ["h"] * sh + ["w"] * sw and len(axes) == rot.num_pairs
+    assert main(["freqs", "--variant", "mrope", "--model", spec, "--theta", "5"]) != 0
+    assert "drop --theta" in capsys.readouterr().err

@@ -111,3 +111,12 @@ def one_variant(args: argparse.Namespace) -> str:
         raise VniahdError(f"give one --variant (several only with --plot), got {len(args.variant)}")
     name: str = args.variant[0]
     return name
+
+
+def rotary_from_model(spec: str) -> tuple[int, float, tuple[int, int, int], int | None]:
+    """(rotated head dim, θ, the model's (t, h, w) sections, KV heads) of a model spec, loaded on
+    the CPU; partial rotary counts only the rotated dims."""
+    from vniahd.models import get_backend
+
+    rot = get_backend(spec, device="cpu").rotary
+    return rot.rotary_dim or rot.head_dim, rot.theta, rot.sections, rot.kv_heads

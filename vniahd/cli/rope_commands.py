@@ -20,6 +20,7 @@ from vniahd.cli.rope_args import (
     params_text,
     parse_grid,
     resolve_variant,
+    rotary_from_model,
     sequence_from_args,
     text_table,
 )
@@ -121,14 +122,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--head-dim",
         type=int,
-        default=128,
+        default=None,
         metavar="D",
         help="attention head dimension (default 128, Qwen2-VL-7B); pairs = D/2",
     )
     p.add_argument(
         "--theta",
         type=float,
-        default=1e6,
+        default=None,
         help="RoPE base θ (default 1e6, Qwen2-VL); only affects wavelengths",
     )
     p.add_argument(
@@ -143,6 +144,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="K",
         help="the model's KV heads; needed by per-head variants (mhrope), one map per KV head",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        metavar="SPEC",
+        help="read the rotated head dim, θ, sections and KV heads from a model (hf:PATH, "
+        "random:FAMILY, ...; loaded on the CPU) instead of --head-dim/--theta/--kv-heads",
     )
     p.add_argument(
         "--plot",
@@ -269,6 +277,15 @@ def cmd_freqs(args: argparse.Namespace) -> int:
     from vniahd.rope import make_variant, parse_variant
     from vniahd.rope.rotation import temporal_period, wavelengths
 
+    args.model_sections = None
+    if args.model is not None:
+        given = [f for f, v in (("--head-dim", args.head_dim), ("--theta", args.theta)) if v is not None]
+        given += ["--kv-heads"] * (args.kv_heads is not None)
+        if given:
+            raise VniahdError(f"--model gives the rotary config; drop {', '.join(given)} (or drop --model)")
+        args.head_dim, args.theta, args.model_sections, args.kv_heads = rotary_from_model(args.model)
+    args.head_dim = 128 if args.head_dim is None else args.head_dim
+    args.theta = 1e6 if args.theta is None else args.theta
     if args.head_dim < 2 or args.head_dim % 2:
         raise VniahdError(f"--head-dim must be a positive even integer, got {args.head_dim}")
     if not args.theta > 0:
@@ -297,7 +314,7 @@ def cmd_freqs(args: argparse.Namespace) -> int:
             source=variant.source,
             **variant.params,
         )
-    plan = variant.pair_plan(num_pairs, None, args.kv_heads)
+    plan = variant.pair_plan(num_pairs, variant.sections_for(num_pairs, args.model_sections), args.kv_heads)
     streams = variant.stream_names
     heads = list(zip(plan.streams, plan.scale)) if plan.per_head else [(plan.streams, plan.scale)]
     names = [["-" if float(c) == 0 else streams[int(s)] for s, c in zip(st, sc)] for st, sc in heads]
@@ -309,12 +326,12 @@ def cmd_freqs(args: argparse.Namespace) -> int:
             out["kv_heads"] = len(names)
         print(json.dumps(out))
         return 0
-    sections = variant.sections_for(num_pairs)
+    sections = variant.sections_for(num_pairs, args.model_sections)
     waves = wavelengths(args.head_dim, args.theta).tolist()
     print(
         f"variant {variant.name}: allocation {variant.allocation}, head_dim {args.head_dim} "
         f"({num_pairs} pairs), theta {args.theta:g}, sections (t,h,w) "
-        f"{'-' if sections is None else sections}"
+        f"{'-' if sections is None else ','.join(map(str, sections))}"
     )
     if plan.per_head:
         print("per KV head: " + " | ".join(f"head {g}: {''.join(n)}" for g, n in enumerate(names)))

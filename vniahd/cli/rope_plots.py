@@ -40,7 +40,9 @@ def plot_freqs(args: argparse.Namespace) -> int:
     from vniahd.rope.rotation import temporal_period
 
     num_pairs = args.head_dim // 2
-    model_sections = None if args.sections is None else check_sections(num_pairs, _sections(args.sections))
+    model_sections = args.model_sections
+    if args.sections is not None:
+        model_sections = check_sections(num_pairs, _sections(args.sections))
     panels = []
     for spec in args.variant:
         v = parse_variant(spec)
