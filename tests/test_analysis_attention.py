@@ -1,0 +1,92 @@
+"""``vniahd.analysis``: attention pooled per frame from all rotary pairs or a band of them."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from evaluate_fixtures import make_dataset
+
+from vniahd.analysis.attention import MASS_PARTS, sample_attention
+from vniahd.analysis.attention_math import channel_weights, pair_channels, pooled_attention
+from vniahd.models import get_backend
+from vniahd.rope import get_variant
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("attn") / "ds")
+
+
+def test_two_pair_toy_case_by_hand():
+    """One head, d = 4 (2 pairs, NeoX: pair 0 = channels 0 and 2, pair 1 = channels 1 and 3), two
+    tokens: the band of pair 0 keeps q0·k0 + q2·k2 only; softmax over the 2 visible keys."""
+    q = torch.tensor([[[0.0, 0.0, 0.0, 0.0], [1.0, 2.0, 3.0, 4.0]]])  # [H=1, S=2, D=4]
+    k = torch.tensor([[[1.0, 1.0, 1.0, 1.0], [0.5, -1.0, 2.0, 0.0]]])
+    groups = torch.tensor([0, 1])
+    w = channel_weights(torch.tensor([[True, False]]), 4, 2, "neox", with_unrotated=False)
+    assert w.tolist() == [[1.0, 0.0, 1.0, 0.0]]
+    got = pooled_attention(q, k, 0.5, groups, 2, torch.tensor([1]), w)
+    l0 = 0.5 * (1 * 1 + 3 * 1)  # query 1 · key 0 on channels 0, 2
+    l1 = 0.5 * (1 * 0.5 + 3 * 2.0)
+    p1 = math.exp(l1) / (math.exp(l0) + math.exp(l1))
+    assert got[0].tolist() == pytest.approx([1 - p1, p1])
+    # the two pairs' terms add up to the full logits (all channels)
+    full = pooled_attention(q, k, 0.5, groups, 2, torch.tensor([1]))
+    l_full = (0.5 * (1 + 2 + 3 + 4), 0.5 * (0.5 - 2 + 6 + 0))
+    p_full = 1 / (1 + math.exp(l_full[0] - l_full[1]))
+    assert full[0].tolist() == pytest.approx([1 - p_full, p_full])
+    assert pair_channels(2, "adjacent").tolist() == [[0, 1], [2, 3]]
+
+
+@pytest.mark.parametrize("spec", ["random:qwen2-vl", "random:glm-4.1v?heads=2", "random:qwen3.5"])
+def test_all_band_is_the_models_own_attention(dataset, spec, tmp_path):
+    """Band ``all`` equals transformers' eager attention weights (output_attentions=True), pooled
+    the same way, on the same input; the needle masses sum to 1."""
+    from vniahd.analysis.attention import token_frames
+    from vniahd.evaluation import EvalConfig, Runner
+
+    be = get_backend(spec)
+    sample = str(dataset.samples["sample_id"].iloc[-1])
+    got = sample_attention(dataset, be, [get_variant("videorope")], sample, bands=("all", "temporal"))
+    layers = got["variants"]["videorope"]["layers"]
+    frames = got["frames"]
+    # the same input through the model's eager attention
+    runner = Runner(dataset, be, EvalConfig(variants=["videorope"], progress=False), tmp_path)
+    row = dataset.sample(sample).to_dict()
+    names = [row["needle_image"], *list(row.get("distractor_images") or [])]
+    prep = runner.prepare(
+        row,
+        runner.cache.haystack(*runner.haystack_input()),
+        runner.cache.images({n: dataset.image(n) for n in names}),
+    )
+    inputs = runner.with_positions(prep, runner.variants[0])
+    emb = torch.cat([inputs.prompt_rows(0, inputs.prompt_len), be.embed_text(list(inputs.answer_ids))])
+    lm = be.language_model
+    with be.use_variant(runner.variants[0]), torch.inference_mode():
+        lm.config._attn_implementation = "eager"
+        try:
+            out = lm(
+                inputs_embeds=emb[None].to(be.dtype),
+                position_ids=inputs.positions[:, None, : len(emb)].float(),
+                output_attentions=True,
+            )
+        finally:
+            lm.config._attn_implementation = "sdpa"
+    attentions = [a for a in out.attentions if a is not None]
+    assert len(attentions) == len(layers)
+    groups = token_frames(prep.segments)
+    visual = torch.nonzero(groups >= 0).flatten()
+    one_hot = torch.zeros(len(emb), frames, dtype=torch.float64)
+    one_hot[visual, groups[visual]] = 1
+    for rec, att in zip(layers, attentions):
+        pooled = (att[0].double() @ one_hot).mean(0)[visual]  # [visual rows, F]
+        want = torch.zeros(frames, frames, dtype=torch.float64).index_add_(0, groups[visual], pooled)
+        want /= torch.bincount(groups[visual], minlength=frames)[:, None]
+        got_map = torch.tensor(rec["bands"]["all"]["frame_map"])
+        assert (got_map - want).abs().max() <= 1e-5
+        for band in ("all", "temporal"):
+            mass = rec["bands"][band]["mass"]
+            assert list(mass) == list(MASS_PARTS) and sum(mass.values()) == pytest.approx(1.0, abs=1e-9)
+    assert got["needle_frames"] and got["frames"] == prep.num_frames
