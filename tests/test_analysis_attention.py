@@ -90,3 +90,52 @@ def test_all_band_is_the_models_own_attention(dataset, spec, tmp_path):
             mass = rec["bands"][band]["mass"]
             assert list(mass) == list(MASS_PARTS) and sum(mass.values()) == pytest.approx(1.0, abs=1e-9)
     assert got["needle_frames"] and got["frames"] == prep.num_frames
+
+
+def test_cli_writes_the_contract_the_masses_and_the_figures(dataset, tmp_path, capsys):
+    import csv
+    import json
+
+    from vniahd.cli import main
+
+    out, js = tmp_path / "out", tmp_path / "a.json"
+    argv = ["attention", "--dataset", str(dataset.path), "--model", "random:qwen2-vl", "--variant", "mrope"]
+    argv += ["--variant", "hope", "--limit", "2", "--out", str(out), "--json", str(js), "--no-progress"]
+    assert main(argv) == 0
+    records = json.loads(js.read_text())
+    assert len(records) == 2
+    rec = records[0]
+    assert set(rec) == {"model", "sample_id", "frames", "needle_frames", "distractor_frames", "variants"}
+    assert set(rec["variants"]) == {"mrope", "hope"}
+    layer = rec["variants"]["hope"]["layers"][0]
+    assert set(layer) == {"layer", "bands"} and set(layer["bands"]) == {"all", "temporal"}
+    f = rec["frames"]
+    assert len(layer["bands"]["all"]["frame_map"]) == f and len(layer["bands"]["all"]["frame_map"][0]) == f
+    # HoPE never rotates by t: its temporal band has no pairs, so every logit is 0 and the softmax
+    # is uniform over the visible keys: the needle frame and the distractor frame (one frame of
+    # the same number of tokens each, both before the answer) get the same mass
+    assert len(rec["needle_frames"]) == len(rec["distractor_frames"]) == 1
+    for hope_layer in rec["variants"]["hope"]["layers"]:
+        mass = hope_layer["bands"]["temporal"]["mass"]
+        assert mass["needle"] == pytest.approx(mass["distractor"], rel=1e-12)
+    rows = list(csv.DictReader((out / "masses.csv").open()))
+    assert len(rows) == 2 * 2 * 2 * 2  # samples x variants x layers x bands
+    assert {r["band"] for r in rows} == {"all", "temporal"}
+    run = json.loads((out / "run.json").read_text())
+    assert run["peak_memory"]["cpu_max_rss_bytes"] > 0 and run["samples"] == [r["sample_id"] for r in records]
+    assert len(list(out.glob("frame-maps-*.png"))) == 2
+    assert "answer's attention mass" in capsys.readouterr().out
+
+
+def test_cli_mistakes_are_one_line(dataset, tmp_path, capsys):
+    from vniahd.cli import main
+
+    base = ["attention", "--dataset", str(dataset.path), "--model", "random:qwen2-vl", "--variant", "mrope"]
+    for extra, msg in (
+        (["--sample", "nope"], "not in"),
+        (["--band", "spiral"], "unknown band"),
+        (["--limit", "0"], "--limit"),
+    ):
+        assert main([*base, *extra, "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err

@@ -23,6 +23,16 @@ BANDS = ("all", "temporal", "height", "width", "high", "low", "nope")
 _AXIS_BANDS = {"temporal": "t", "height": "h", "width": "w"}
 
 
+def check_band(band: str) -> str:
+    """``band`` if it is a band name or pair ranges ``A:B[+C:D…]`` (whether the ranges fit a model's
+    pairs is checked by :func:`band_pairs`), else a :class:`VniahdError`."""
+    if band in BANDS or re.fullmatch(r"\s*\d+\s*:\s*\d+\s*(\+\s*\d+\s*:\s*\d+\s*)*", band):
+        return band
+    raise VniahdError(
+        f"unknown band {band!r}; use one of {', '.join(BANDS)} or pair ranges A:B (e.g. 0:16+48:64)"
+    )
+
+
 def band_pairs(plan: PairPlan, stream_names: Sequence[str], band: str) -> torch.Tensor:
     """Bool mask of the pairs in ``band``, the shape of ``plan.streams`` ([P] or [KV heads, P])."""
     pairs = plan.num_pairs
