@@ -68,36 +68,39 @@ def pooled_attention(
     """
     heads, seq, dim = q.shape
     kv = k.shape[0]
+    device = q.device
+    groups, query_rows = groups.to(device), query_rows.to(device)
     if heads % kv:
         raise VniahdError(f"{heads} query heads do not split evenly over {kv} KV heads")
     k = k.repeat_interleave(heads // kv, dim=0)  # [H, S, D]
     if weights is not None:
         if weights.shape[0] == kv and kv != heads:
             weights = weights.repeat_interleave(heads // kv, dim=0)
-        q = q * weights.to(q.dtype)[:, None, :] if weights.dim() == 2 else q * weights.to(q.dtype)
-    one_hot = torch.zeros(seq, num_groups + 1, dtype=torch.float64)
-    one_hot[torch.arange(seq), torch.where(groups >= 0, groups, num_groups)] = 1.0
-    out = torch.zeros(len(query_rows), num_groups, dtype=torch.float64)
+        weights = weights.to(device=device, dtype=q.dtype)
+        q = q * weights[:, None, :] if weights.dim() == 2 else q * weights
+    one_hot = torch.zeros(seq, num_groups + 1, dtype=torch.float64, device=device)
+    one_hot[torch.arange(seq, device=device), torch.where(groups >= 0, groups, num_groups)] = 1.0
+    out = torch.zeros(len(query_rows), num_groups, dtype=torch.float64, device=device)
     for a in range(0, len(query_rows), chunk):
         rows = query_rows[a : a + chunk]
         qs = q[:, rows].to(torch.float64)  # [H, n, D]
         last = int(rows.max()) + 1
         # pass 1: row maxima and normalisers over every visible key, key chunk by key chunk
-        m = torch.full((heads, len(rows)), -torch.inf, dtype=torch.float64)
-        z = torch.zeros(heads, len(rows), dtype=torch.float64)
+        m = torch.full((heads, len(rows)), -torch.inf, dtype=torch.float64, device=device)
+        z = torch.zeros(heads, len(rows), dtype=torch.float64, device=device)
         for b in range(0, last, chunk):
             logits = _logits(qs, k, rows, b, min(last, b + chunk), scaling)
             new_m = torch.maximum(m, logits.amax(-1))
             z = z * torch.exp(m - new_m) + torch.exp(logits - new_m[..., None]).sum(-1)
             m = new_m
         # pass 2: the weights, summed per group
-        acc = torch.zeros(heads, len(rows), num_groups + 1, dtype=torch.float64)
+        acc = torch.zeros(heads, len(rows), num_groups + 1, dtype=torch.float64, device=device)
         for b in range(0, last, chunk):
             logits = _logits(qs, k, rows, b, min(last, b + chunk), scaling)
             p = torch.exp(logits - m[..., None]) / z[..., None]
             acc += p @ one_hot[b : min(last, b + chunk)]
         out[a : a + len(rows)] = acc[..., :num_groups].mean(0)
-    return out
+    return out.cpu()
 
 
 def _logits(
@@ -105,5 +108,5 @@ def _logits(
 ) -> torch.Tensor:
     """Scaled logits [H, n, e−b] of queries ``rows`` against keys b … e−1, −inf where causal masks."""
     logits = torch.einsum("hnd,hkd->hnk", qs, k[:, b:e].to(torch.float64)) * scaling
-    keys = torch.arange(b, e)
+    keys = torch.arange(b, e, device=qs.device)
     return logits.masked_fill(keys[None, None, :] > rows[None, :, None], -torch.inf)

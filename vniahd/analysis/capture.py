@@ -26,7 +26,7 @@ from vniahd.rope.hf import APPLY_NAME
 @dataclass
 class LayerCapture:
     """One layer's rotated queries ``q`` [H, S, D] and keys ``k`` [G, S, D] (batch row 0, float32,
-    CPU) and its softmax scaling."""
+    on the model's device) and its softmax scaling."""
 
     layer: int
     q: torch.Tensor
@@ -78,10 +78,11 @@ def rotated_qk(
         ) -> Any:
             q2, k2 = _o(q, k, cos, sin, *a, **kw)
             if current["layer"] is not None:
+                # kept on the model's device: the pooling runs where the model does
                 caught = LayerCapture(
                     current["layer"],
-                    q2[0].detach().float().cpu(),
-                    k2[0].detach().float().cpu(),
+                    q2[0].detach().float(),
+                    k2[0].detach().float(),
                     current["scaling"],
                 )
                 if on_layer is None:
