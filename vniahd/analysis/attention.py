@@ -75,28 +75,23 @@ def _sample_attention(
     log: Callable[[str], None] | None,
 ) -> dict[str, Any]:
     row = dataset.sample(sample_id).to_dict()
-    hay = runner.cache.haystack(*runner.haystack_input())
     names = [row["needle_image"], *list(row.get("distractor_images") or [])]
-    prepared = runner.prepare(row, hay, runner.cache.images({n: dataset.image(n) for n in names}))
     per = runner.frames_per_group
     needle = sorted({int(row["needle_slot"]) // per})
     distractor = sorted({int(s) // per for s in row.get("distractor_slots") or []})
-    frames_of = token_frames(prepared.segments)
-    num_frames = prepared.num_frames
-    out: dict[str, Any] = {
-        "model": backend.spec,
-        "sample_id": str(sample_id),
-        "frames": num_frames,
-        "needle_frames": needle,
-        "distractor_frames": distractor,
-        "variants": {},
-    }
+    out: dict[str, Any] = {"model": backend.spec, "sample_id": str(sample_id)}
+    records: dict[str, Any] = {}
     for variant in runner.variants:
-        out["variants"][variant.name] = {
-            "layers": _variant_layers(
-                runner, prepared, variant, backend, frames_of, (needle, distractor), bands, layers, chunk, log
+        # inside the variant: a backend whose weights depend on it (the tiny model) embeds with them
+        with backend.use_variant(variant), torch.inference_mode():
+            hay = runner.cache.haystack(*runner.haystack_input())
+            prepared = runner.prepare(row, hay, runner.cache.images({n: dataset.image(n) for n in names}))
+            out.update(frames=prepared.num_frames, needle_frames=needle, distractor_frames=distractor)
+            layers_out = _variant_layers(
+                runner, prepared, variant, backend, (needle, distractor), bands, layers, chunk, log
             )
-        }
+        records[variant.name] = {"layers": layers_out}
+    out["variants"] = records
     return out
 
 
@@ -105,20 +100,21 @@ def _variant_layers(
     prepared: Any,
     variant: Any,
     backend: Any,
-    frames_of: torch.Tensor,
     marked: tuple[list[int], list[int]],
     bands: Sequence[str],
     layers: Sequence[int] | None,
     chunk: int,
     log: Callable[[str], None] | None,
 ) -> list[dict[str, Any]]:
-    """The per-layer records of one variant (module docstring): one forward pass, pooled as it runs."""
+    """The per-layer records of one variant (module docstring): one forward pass, pooled as it
+    runs; called with the variant applied."""
     from vniahd.analysis.capture import rotated_qk
     from vniahd.rope.bands import band_pairs
     from vniahd.rope.model import variant_plan
 
     rot = backend.rotary
     num_frames = prepared.num_frames
+    frames_of = token_frames(prepared.segments)
     inputs = runner.with_positions(prepared, variant)
     answer = list(inputs.answer_ids)
     prompt = inputs.prompt_len
@@ -167,7 +163,7 @@ def _variant_layers(
         if log:
             log(f"{variant.name}: layer {caught.layer} pooled")
 
-    with backend.use_variant(variant), torch.inference_mode(), rotated_qk(backend.language_model, on_layer):
+    with rotated_qk(backend.language_model, on_layer):
         backend.hidden_states(emb[None], inputs.positions[:, None, :seq])
     if not records:
         raise VniahdError(f"no attention layer matched --layers {list(layers or [])}")

@@ -17,8 +17,9 @@ only the RoPE variant differs. Checkpoints (transformers format + metadata) are 
 $VNIAHD_CACHE/tiny/checkpoints, keyed by the training configuration; an existing checkpoint is
 reused unless --force.
 
-The package ships trained checkpoints (vanilla, tad, mrope, videorope × seeds 0-2; --list-shipped),
-and '--model tiny' evaluates those unless you ask for local weights ('tiny?weights=local'):
+The package ships trained checkpoints (vanilla, tad, mrope, videorope, hope, vrope, mhrope × seeds
+0-2; --list-shipped), and '--model tiny' evaluates those unless you ask for local weights
+('tiny?weights=local'):
 training is deterministic on one machine but not across CPUs. --verify retrains a shipped
 checkpoint here and compares: bit for bit where torch, transformers, the CPU vector ISA and the
 thread count match the ones it was trained with; elsewhere it reports how far the weights and the

@@ -16,6 +16,7 @@ def frame_maps_figure(
     """Draw ``record`` (a :func:`vniahd.analysis.attention.sample_attention` result) at ``layer``
     (None: the last one caught) to ``path``."""
     import numpy as np
+    from matplotlib.colors import LogNorm
 
     variants = list(record["variants"])
     fig = new_figure(3.2 * len(variants) + 0.8, 3.0 * len(bands) + 0.4)
@@ -27,7 +28,9 @@ def frame_maps_figure(
         for r, band in enumerate(bands):
             ax = axes[r][c]
             grid = np.array(chosen["bands"][band]["frame_map"], dtype=float)
-            image = ax.imshow(grid, cmap="viridis", origin="upper", interpolation="nearest")
+            # log colours: the few frames near the query take most of the weight; the needle's share is small
+            norm = LogNorm(vmin=1e-4, vmax=1.0)
+            image = ax.imshow(np.clip(grid, 1e-4, 1.0), cmap="viridis", norm=norm, interpolation="nearest")
             for f in record["needle_frames"]:
                 ax.axvline(f, color="#ff3b3b", linewidth=0.8)
             for f in record["distractor_frames"]:
