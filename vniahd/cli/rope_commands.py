@@ -79,13 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=_POS_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--variant",
-        required=True,
-        action="append",
-        metavar="NAME",
-        help="the variant (repeat it with --plot for panels side by side): " + SPEC_HELP,
-    )
+    _add_variants(p)
     add_sequence_args(p)
     p.add_argument(
         "--plot",
@@ -112,13 +106,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=_FREQ_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--variant",
-        required=True,
-        action="append",
-        metavar="NAME",
-        help="the variant (repeat it with --plot for panels side by side): " + SPEC_HELP,
-    )
+    _add_variants(p)
     p.add_argument(
         "--head-dim",
         type=int,
@@ -189,6 +177,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_freqs)
+
+
+def _add_variants(p: argparse.ArgumentParser) -> None:
+    """``--variant``, repeatable: one for a table or JSON, several side by side with ``--plot``."""
+    p.add_argument(
+        "--variant",
+        required=True,
+        action="append",
+        metavar="NAME",
+        help="the variant (repeat it with --plot for panels side by side): " + SPEC_HELP,
+    )
 
 
 def cmd_variants(args: argparse.Namespace) -> int:
