@@ -40,7 +40,19 @@ def test_two_pair_toy_case_by_hand():
     assert pair_channels(2, "adjacent").tolist() == [[0, 1], [2, 3]]
 
 
-@pytest.mark.parametrize("spec", ["random:qwen2-vl", "random:glm-4.1v?heads=2", "random:qwen3.5"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "random:qwen2-vl",
+        "random:qwen2.5-vl?hidden=64&heads=2",
+        "random:qwen3-vl",  # DeepStack features ride along the rows
+        "random:qwen3-vl-moe",
+        "random:glm-4.1v?heads=2",  # adjacent pairs, partial rotary
+        "random:glm-4.5v?heads=2",
+        "random:qwen3.5",  # full-attention layers only (the others have no rotary)
+        "random:qwen3.5-moe",
+    ],
+)
 def test_all_band_is_the_models_own_attention(dataset, spec, tmp_path):
     """Band ``all`` equals transformers' eager attention weights (output_attentions=True), pooled
     the same way, on the same input; the needle masses sum to 1."""
@@ -64,17 +76,22 @@ def test_all_band_is_the_models_own_attention(dataset, spec, tmp_path):
     inputs = runner.with_positions(prep, runner.variants[0])
     emb = torch.cat([inputs.prompt_rows(0, inputs.prompt_len), be.embed_text(list(inputs.answer_ids))])
     lm = be.language_model
+    # the model's own eager attention returns its weights; catch them from each attention module
+    caught: list[torch.Tensor] = []
+    hooks = [
+        layer.self_attn.register_forward_hook(lambda m, args, out: caught.append(out[1]))
+        for layer in lm.layers
+        if hasattr(layer, "self_attn")
+    ]
     with be.use_variant(runner.variants[0]), torch.inference_mode():
         lm.config._attn_implementation = "eager"
         try:
-            out = lm(
-                inputs_embeds=emb[None].to(be.dtype),
-                position_ids=inputs.positions[:, None, : len(emb)].float(),
-                output_attentions=True,
-            )
+            be.hidden_states(emb[None], inputs.positions[:, None, : len(emb)])
         finally:
             lm.config._attn_implementation = "sdpa"
-    attentions = [a for a in out.attentions if a is not None]
+            for h in hooks:
+                h.remove()
+    attentions = [a for a in caught if a is not None]
     assert len(attentions) == len(layers)
     groups = token_frames(prep.segments)
     visual = torch.nonzero(groups >= 0).flatten()
@@ -139,3 +156,12 @@ def test_cli_mistakes_are_one_line(dataset, tmp_path, capsys):
         assert main([*base, *extra, "--out", str(tmp_path / "o")]) == 2
         err = capsys.readouterr().err
         assert msg in err and "Traceback" not in err
+
+
+def test_hybrid_models_say_which_layers_the_maps_cover(dataset, tmp_path, capsys):
+    from vniahd.cli import main
+
+    argv = ["attention", "--dataset", str(dataset.path), "--model", "random:qwen3.5", "--variant", "mrope"]
+    assert main([*argv, "--out", str(tmp_path / "o"), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "3 of 4 layers have no rotary attention" in err and "[3]" in err

@@ -148,6 +148,13 @@ def run_attention(args: argparse.Namespace) -> int:
         rec = sample_attention(ds, backend, variants, sample, bands, layers, args.chunk, log)
         records.append(rec)
         frame_maps_figure(rec, bands, args.plot_layer, out / f"frame-maps-{sample}.png")
+    total = len(getattr(backend.language_model, "layers", []))
+    caught = {layer["layer"] for body in records[0]["variants"].values() for layer in body["layers"]}
+    if layers is None and total and len(caught) < total:
+        status(
+            f"{total - len(caught)} of {total} layers have no rotary attention (linear attention); "
+            f"the maps cover the {len(caught)} full-attention layers {sorted(caught)}"
+        )
     rows = [
         [r["sample_id"], v, layer["layer"], band, *[layer["bands"][band]["mass"][p] for p in MASS_PARTS]]
         for r in records
