@@ -165,3 +165,38 @@ def test_hybrid_models_say_which_layers_the_maps_cover(dataset, tmp_path, capsys
     assert main([*argv, "--out", str(tmp_path / "o"), "--no-progress"]) == 0
     err = capsys.readouterr().err
     assert "3 of 4 layers have no rotary attention" in err and "[3]" in err
+
+
+def test_memory_model_fits_a_7b_model_at_1000_frames_on_one_80_gb_gpu():
+    """Qwen2-VL-7B's shapes (config.json: hidden 3584, 28 layers, 28 heads, 4 KV heads, head dim
+    128, MLP 18944, vocab 152064; 8.29 B parameters with the vision tower), bfloat16, 1,000 frames
+    of 144 tokens: every component by hand, and the total under 80 GB."""
+    from vniahd.analysis.memory_model import attention_memory
+    from vniahd.evaluation.planning.flops import ModelShape
+
+    shape = ModelShape(
+        hidden=3584, layers=28, heads=28, kv_heads=4, head_dim=128, intermediate=18944, vocab=152064
+    )
+    tokens, frames = 1000 * 144 + 256, 1000
+    got = attention_memory(shape, 8_291_375_616, tokens, frames, dtype_bytes=2, chunk=256)
+    assert got["weights"] == 8_291_375_616 * 2
+    assert got["kv_cache"] == 2 * 28 * 4 * 128 * tokens * 2  # 8.3 GB
+    assert got["layer_activations"] == (2 * 3584 + 2 * 18944) * tokens * 2
+    assert got["captured_qk"] == (28 + 4) * tokens * 128 * 4 + 2 * 28 * tokens * 128 * 4
+    assert got["pooling"] == tokens * 1001 * 8 + 28 * 256 * 1001 * 8 + 3 * 28 * 256 * 256 * 8
+    assert got["total"] == sum(v for k, v in got.items() if k != "total")
+    assert got["total"] < 80e9, got["total"] / 1e9  # about 47 GB
+
+
+def test_run_record_carries_the_memory_model_next_to_the_measured_peak(dataset, tmp_path):
+    import json
+
+    from vniahd.cli import main
+
+    argv = ["attention", "--dataset", str(dataset.path), "--model", "random:qwen2-vl", "--variant", "mrope"]
+    assert main([*argv, "--out", str(tmp_path / "o"), "--no-progress"]) == 0
+    run = json.loads((tmp_path / "o" / "run.json").read_text())
+    model = run["memory_model"]
+    assert model["total"] > model["weights"] > 0 and model["frames"] == int(
+        dataset.samples["num_frames"].iloc[0]
+    )

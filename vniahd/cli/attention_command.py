@@ -178,6 +178,8 @@ def run_attention(args: argparse.Namespace) -> int:
             "bands": bands,
             "layers": layers,
             "peak_memory": _peak_memory(args.device),
+            # what the memory model predicts for the longest sample (vniahd.analysis.memory_model)
+            "memory_model": _memory_model(backend, ds, samples, args.chunk),
             "provenance": provenance(),
         },
     )
@@ -187,6 +189,25 @@ def run_attention(args: argparse.Namespace) -> int:
     _print_summary(rows, bands)
     print(f"wrote {out}/masses.csv, {out}/run.json and {len(records)} frame-map figure(s)")
     return 0
+
+
+def _memory_model(backend: Any, ds: Any, samples: list[str], chunk: int) -> dict[str, Any]:
+    from vniahd.analysis.memory_model import attention_memory
+    from vniahd.evaluation.planning.flops import ModelShape
+
+    table = ds.samples.set_index(ds.samples["sample_id"].astype(str))
+    frames = int(max(table.loc[s, "num_frames"] for s in samples))
+    per_frame = int(backend.tokens_per_frame(tuple(ds.frame_size)))
+    model = getattr(backend, "model", None)
+    params = sum(p.numel() for p in model.parameters()) if model is not None else 0
+    tokens = frames * per_frame + 256  # the frames plus the prompt's text, generously
+    dtype_bytes = int(getattr(backend.dtype, "itemsize", 4))
+    shape = ModelShape.from_backend(backend)
+    return {
+        "frames": frames,
+        "tokens": tokens,
+        **attention_memory(shape, params, tokens, frames, dtype_bytes, chunk),
+    }
 
 
 def _peak_memory(device: str) -> dict[str, Any]:
