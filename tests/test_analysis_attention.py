@@ -200,3 +200,96 @@ def test_run_record_carries_the_memory_model_next_to_the_measured_peak(dataset, 
     assert model["total"] > model["weights"] > 0 and model["frames"] == int(
         dataset.samples["num_frames"].iloc[0]
     )
+
+
+def _dense(q, k, scaling, groups, num_groups, rows, weights_per_query_head=None):
+    """Brute force: the full causal softmax per query head, pooled per group (a re-derivation)."""
+    heads = q.shape[0]
+    k = k.repeat_interleave(heads // k.shape[0], dim=0).double()
+    q = (
+        q.double()
+        if weights_per_query_head is None
+        else q.double() * weights_per_query_head.double()[:, None, :]
+    )
+    logits = torch.einsum("hqd,hkd->hqk", q, k) * scaling
+    seq = q.shape[1]
+    logits = logits.masked_fill(torch.ones(seq, seq, dtype=torch.bool).triu(1), -torch.inf)
+    p = torch.softmax(logits, -1)[:, rows]
+    one_hot = torch.zeros(seq, num_groups, dtype=torch.float64)
+    one_hot[torch.nonzero(groups >= 0).flatten(), groups[groups >= 0]] = 1
+    return (p @ one_hot).mean(0)
+
+
+def test_per_head_bands_and_partial_rotary_channels_against_brute_force():
+    """MHRoPE heads 1/1/0 on 4 query heads over 2 KV heads: the temporal band is all rotated
+    channels of KV head 0 (query heads 0, 1) and nothing of KV head 1 (query heads 2, 3); a
+    restricted band never keeps the unrotated channels of a partial-rotary head."""
+    from vniahd.rope.bands import band_pairs
+
+    g = torch.Generator().manual_seed(3)
+    q, k = torch.randn(4, 9, 8, generator=g), torch.randn(2, 9, 8, generator=g)
+    groups = torch.tensor([-1, 0, 0, 1, 1, 2, 2, -1, -1])
+    v = get_variant("mhrope:heads=1/1/0")
+    mask = band_pairs(v.pair_plan(4, None, 2), v.stream_names, "temporal")  # [2 KV heads, 4 pairs]
+    w = channel_weights(mask, 8, 4, "neox", with_unrotated=False)  # [2, 8]
+    assert torch.equal(w, torch.tensor([[1.0] * 8, [0.0] * 8]))
+    rows = torch.arange(9)
+    got = pooled_attention(q, k, 0.3, groups, 3, rows, w, chunk=4)
+    want = _dense(q, k, 0.3, groups, 3, rows, w.repeat_interleave(2, dim=0))
+    assert torch.allclose(got, want, atol=1e-12)
+    # partial rotary (GLM: 4 of 8 channels rotated, adjacent pairs): a band leaves channels 4..7 out
+    w = channel_weights(torch.tensor([True, False]), 8, 2, "adjacent", with_unrotated=False)
+    assert w.tolist() == [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert (
+        channel_weights(torch.tensor([False, False]), 8, 2, "adjacent", with_unrotated=True).tolist()[4:]
+        == [1.0] * 4
+    )
+
+
+def test_masses_are_the_models_own_attention_at_the_answer_rows(dataset, tmp_path):
+    """The answer's masses under band all equal the model's own eager attention weights at the rows
+    that predict the answer tokens, summed over the needle slot's frame, the distractor slots'
+    frames, the other frames and the text (read from the dataset's row, not from the analysis)."""
+    from vniahd.analysis.attention import token_frames
+    from vniahd.evaluation import EvalConfig, Runner
+
+    be = get_backend("random:qwen2-vl")
+    table = dataset.samples
+    sample = str(table[table["distractor_slots"].map(len) > 0]["sample_id"].iloc[-1])
+    got = sample_attention(dataset, be, [get_variant("mrope")], sample, bands=("all",))
+    row = dataset.sample(sample).to_dict()
+    runner = Runner(dataset, be, EvalConfig(variants=["mrope"], progress=False), tmp_path)
+    names = [row["needle_image"], *row["distractor_images"]]
+    hay = runner.cache.haystack(*runner.haystack_input())
+    prep = runner.prepare(row, hay, runner.cache.images({n: dataset.image(n) for n in names}))
+    inputs = runner.with_positions(prep, runner.variants[0])
+    answer = list(inputs.answer_ids)
+    emb = torch.cat([inputs.prompt_rows(0, inputs.prompt_len), be.embed_text(answer)])
+    lm = be.language_model
+    caught: list[torch.Tensor] = []
+    hooks = [
+        layer.self_attn.register_forward_hook(lambda m, a, o: caught.append(o[1])) for layer in lm.layers
+    ]
+    with be.use_variant(runner.variants[0]), torch.inference_mode():
+        lm.config._attn_implementation = "eager"
+        try:
+            be.hidden_states(emb[None], inputs.positions[:, None, : len(emb)])
+        finally:
+            lm.config._attn_implementation = "sdpa"
+            for h in hooks:
+                h.remove()
+    frames = token_frames(prep.segments)[: len(emb)]
+    frames = torch.cat([frames, torch.full((len(emb) - len(frames),), -1)])
+    parts = {
+        "needle": frames == int(row["needle_slot"]),
+        "distractor": torch.isin(frames, torch.tensor(list(row["distractor_slots"]))),
+    }
+    parts["haystack"] = (frames >= 0) & ~parts["needle"] & ~parts["distractor"]
+    parts["text"] = frames < 0
+    rows = torch.arange(inputs.prompt_len - 1, inputs.prompt_len - 1 + len(answer))
+    assert got["needle_frames"] == [int(row["needle_slot"])]
+    for rec, att in zip(got["variants"]["mrope"]["layers"], caught):
+        weights = att[0].double()[:, rows]  # [H, answer rows, keys]
+        for part, mask in parts.items():
+            want = float(weights[..., mask].sum(-1).mean())
+            assert rec["bands"]["all"]["mass"][part] == pytest.approx(want, abs=1e-6), part

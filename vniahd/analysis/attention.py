@@ -76,9 +76,9 @@ def _sample_attention(
 ) -> dict[str, Any]:
     row = dataset.sample(sample_id).to_dict()
     names = [row["needle_image"], *list(row.get("distractor_images") or [])]
-    per = runner.frames_per_group
-    needle = sorted({int(row["needle_slot"]) // per})
-    distractor = sorted({int(s) // per for s in row.get("distractor_slots") or []})
+    # slots count the video's temporal groups, which are the prompt's frames
+    needle = [int(row["needle_slot"])]
+    distractor = sorted({int(s) for s in row.get("distractor_slots") or []})
     out: dict[str, Any] = {"model": backend.spec, "sample_id": str(sample_id)}
     records: dict[str, Any] = {}
     for variant in runner.variants:
@@ -139,6 +139,9 @@ def _variant_layers(
         )
         for band in bands
     }
+    for band, w in weights.items():
+        if w is not None and not bool(w.any()) and log:
+            log(f"{variant.name} has no pairs in band {band!r}: its logits are all 0, a uniform softmax")
     rows_frame = groups[visual]
     per_frame = torch.bincount(rows_frame, minlength=num_frames).clamp(min=1)[:, None]
     records: list[dict[str, Any]] = []

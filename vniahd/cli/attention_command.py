@@ -121,6 +121,7 @@ def run_attention(args: argparse.Namespace) -> int:
 
     from vniahd.analysis.attention import MASS_PARTS, sample_attention
     from vniahd.dataset import Dataset
+    from vniahd.errors import VniahdError
     from vniahd.files import atomic_write, check_out_dir, write_json_atomic
     from vniahd.models import get_backend
     from vniahd.notices import status
@@ -129,6 +130,8 @@ def run_attention(args: argparse.Namespace) -> int:
     from vniahd.rope import parse_variant
     from vniahd.rope.bands import check_band
 
+    if args.chunk < 1:
+        raise VniahdError(f"--chunk must be at least 1, got {args.chunk}")
     ds = Dataset.open(args.dataset)
     variants = [parse_variant(v) for v in args.variant]
     bands = [check_band(b) for b in args.band or ["all", "temporal"]]
@@ -148,7 +151,9 @@ def run_attention(args: argparse.Namespace) -> int:
         rec = sample_attention(ds, backend, variants, sample, bands, layers, args.chunk, log)
         records.append(rec)
         frame_maps_figure(rec, bands, args.plot_layer, out / f"frame-maps-{sample}.png")
-    total = len(getattr(backend.language_model, "layers", []))
+    with backend.use_variant(variants[0]):  # a per-variant backend (tiny) has a model only inside
+        total = len(getattr(backend.language_model, "layers", []))
+        memory = _memory_model(backend, ds, samples, args.chunk)
     caught = {layer["layer"] for body in records[0]["variants"].values() for layer in body["layers"]}
     if layers is None and total and len(caught) < total:
         status(
@@ -179,7 +184,7 @@ def run_attention(args: argparse.Namespace) -> int:
             "layers": layers,
             "peak_memory": _peak_memory(args.device),
             # what the memory model predicts for the longest sample (vniahd.analysis.memory_model)
-            "memory_model": _memory_model(backend, ds, samples, args.chunk),
+            "memory_model": memory,
             "provenance": provenance(),
         },
     )
