@@ -19,6 +19,27 @@ def dataset(tmp_path_factory):
     return make_dataset(tmp_path_factory.mktemp("attn") / "ds")
 
 
+def eager_weights(be, variant, emb, positions) -> list:
+    """The attention weights the model's own eager attention returns, one per attention layer
+    (None where a layer has none), caught from each attention module's output."""
+    lm = be.language_model
+    caught: list = []
+    hooks = [
+        layer.self_attn.register_forward_hook(lambda m, args, out: caught.append(out[1]))
+        for layer in lm.layers
+        if hasattr(layer, "self_attn")
+    ]
+    with be.use_variant(variant), torch.inference_mode():
+        lm.config._attn_implementation = "eager"
+        try:
+            be.hidden_states(emb[None], positions[:, None, : len(emb)])
+        finally:
+            lm.config._attn_implementation = "sdpa"
+            for h in hooks:
+                h.remove()
+    return caught
+
+
 def test_two_pair_toy_case_by_hand():
     """One head, d = 4 (2 pairs, NeoX: pair 0 = channels 0 and 2, pair 1 = channels 1 and 3), two
     tokens: the band of pair 0 keeps q0·k0 + q2·k2 only; softmax over the 2 visible keys."""
@@ -75,23 +96,8 @@ def test_all_band_is_the_models_own_attention(dataset, spec, tmp_path):
     )
     inputs = runner.with_positions(prep, runner.variants[0])
     emb = torch.cat([inputs.prompt_rows(0, inputs.prompt_len), be.embed_text(list(inputs.answer_ids))])
-    lm = be.language_model
     # the model's own eager attention returns its weights; catch them from each attention module
-    caught: list[torch.Tensor] = []
-    hooks = [
-        layer.self_attn.register_forward_hook(lambda m, args, out: caught.append(out[1]))
-        for layer in lm.layers
-        if hasattr(layer, "self_attn")
-    ]
-    with be.use_variant(runner.variants[0]), torch.inference_mode():
-        lm.config._attn_implementation = "eager"
-        try:
-            be.hidden_states(emb[None], inputs.positions[:, None, : len(emb)])
-        finally:
-            lm.config._attn_implementation = "sdpa"
-            for h in hooks:
-                h.remove()
-    attentions = [a for a in caught if a is not None]
+    attentions = [a for a in eager_weights(be, runner.variants[0], emb, inputs.positions) if a is not None]
     assert len(attentions) == len(layers)
     groups = token_frames(prep.segments)
     visual = torch.nonzero(groups >= 0).flatten()
@@ -265,19 +271,7 @@ def test_masses_are_the_models_own_attention_at_the_answer_rows(dataset, tmp_pat
     inputs = runner.with_positions(prep, runner.variants[0])
     answer = list(inputs.answer_ids)
     emb = torch.cat([inputs.prompt_rows(0, inputs.prompt_len), be.embed_text(answer)])
-    lm = be.language_model
-    caught: list[torch.Tensor] = []
-    hooks = [
-        layer.self_attn.register_forward_hook(lambda m, a, o: caught.append(o[1])) for layer in lm.layers
-    ]
-    with be.use_variant(runner.variants[0]), torch.inference_mode():
-        lm.config._attn_implementation = "eager"
-        try:
-            be.hidden_states(emb[None], inputs.positions[:, None, : len(emb)])
-        finally:
-            lm.config._attn_implementation = "sdpa"
-            for h in hooks:
-                h.remove()
+    caught = eager_weights(be, runner.variants[0], emb, inputs.positions)
     frames = token_frames(prep.segments)[: len(emb)]
     frames = torch.cat([frames, torch.full((len(emb) - len(frames),), -1)])
     parts = {
