@@ -1,11 +1,12 @@
-"""Needle sets: schema, loaders (native JSON + reference format), prompts, the demo set builder."""
+"""Needle sets: schema, loaders (native, reference, V-RULER task files), prompts, the demo set builder."""
 
 from vniahd.needles.cards import COLOURS, OBJECTS, load_object_photo, render_card
 from vniahd.needles.demo import DEMO_NEEDLES, build_demo_needles, demo_needles_path
 from vniahd.needles.images import DEFAULT_BACKGROUND, check_image, check_images, parse_colour, read_rgb
 from vniahd.needles.loaders import load_needle_set, parse_options
 from vniahd.needles.prompts import MC_INSTRUCTION, SHORT_INSTRUCTION, prompt_text
-from vniahd.needles.schema import Needle, NeedleSet
+from vniahd.needles.schema import Needle, NeedleSet, TaskItem, TaskItemSet
+from vniahd.needles.vruler import TASK_FILES, load_task_items
 
 __all__ = [
     "COLOURS",
@@ -16,11 +17,15 @@ __all__ = [
     "NeedleSet",
     "OBJECTS",
     "SHORT_INSTRUCTION",
+    "TASK_FILES",
+    "TaskItem",
+    "TaskItemSet",
     "build_demo_needles",
     "check_image",
     "check_images",
     "demo_needles_path",
     "load_needle_set",
+    "load_task_items",
     "load_object_photo",
     "parse_colour",
     "parse_options",

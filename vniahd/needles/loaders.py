@@ -124,6 +124,24 @@ def parse_options(prompt: str) -> tuple[str, tuple[str, ...] | None]:
     return "\n".join([x for x in [head, *tail_lines] if x]), tuple(opts)
 
 
+def prompt_options(where: str, prompt: str, answer: str) -> tuple[str, tuple[str, ...] | None]:
+    """(question, options) of a verbatim prompt, checked against its answer.
+
+    A letter answer needs parsed options; a non-letter answer is a short answer even if the prompt
+    happens to contain option-like text.
+    """
+    question, options = parse_options(prompt)
+    if options is not None and not (len(answer) == 1 and answer in LETTERS):
+        options = None
+    if options is None and len(answer) == 1 and answer in LETTERS[:8]:
+        raise VniahdError(
+            f"{where}: answer {answer!r} looks like an option letter but no options "
+            "were found in the prompt; write them as 'A. text' lines or inline"
+        )
+    validate_answer(where, answer, options)
+    return question, options
+
+
 def _native(path: Path, data: Any, raw: bytes) -> NeedleSet:
     entries = data.get("needles") if isinstance(data, dict) else data
     name = data.get("name", "") if isinstance(data, dict) else ""
@@ -222,17 +240,7 @@ def _reference(path: Path, data: Any, raw: bytes, distractor_path: Path | None) 
         if not isinstance(prompt, str):
             raise VniahdError(f"{where}: 'prompt' must be a string")
         answer = str(e["answer"]).strip()
-        question, options = parse_options(prompt)
-        # A letter answer needs parsed options; a non-letter answer is a short answer even if the
-        # prompt happens to contain option-like text.
-        if options is not None and not (len(answer) == 1 and answer in LETTERS):
-            options = None
-        if options is None and len(answer) == 1 and answer in LETTERS[:8]:
-            raise VniahdError(
-                f"{where}: answer {answer!r} looks like an option letter but no options "
-                "were found in the prompt; write them as 'A. text' lines or inline"
-            )
-        validate_answer(where, answer, options)
+        question, options = prompt_options(where, prompt, answer)
         image = _resolve_image(where, path.parent, e["path"], "image", released_layout=True)
         distractors: tuple[Path, ...] = ()
         if dist_entries is not None:

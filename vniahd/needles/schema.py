@@ -133,3 +133,81 @@ class NeedleSet:
 
     def by_id(self) -> dict[str, Needle]:
         return {n.id: n for n in self.needles}
+
+
+@dataclass(frozen=True)
+class TaskItem:
+    """One multi-image item (V-RULER): needle images in video order, one prompt, one answer.
+
+    ``needle_ids[j]`` names ``images[j]`` (the file name before its first dot, as the released
+    embeddings are named); an image may repeat (counting shows one picture twice). ``distractors``
+    holds the V-NIAH-D item's ``interrupt_path`` image. ``options`` is ``None`` for a short answer.
+    """
+
+    id: str
+    images: tuple[Path, ...]
+    needle_ids: tuple[str, ...]
+    prompt: str
+    question: str
+    answer: str
+    options: tuple[str, ...] | None = None
+    distractors: tuple[Path, ...] = ()
+    distractor_ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.images) != len(self.needle_ids) or len(self.distractors) != len(self.distractor_ids):
+            raise ValueError(f"item {self.id!r}: one id per image")
+
+    @property
+    def spec(self) -> tuple[str, tuple[str, ...]]:
+        """``(id, needle_ids)``, what the task planner takes."""
+        return self.id, self.needle_ids
+
+    @property
+    def answer_text(self) -> str:
+        """The option text behind the answer letter (the answer itself for short answers)."""
+        return self.answer if self.options is None else self.options[LETTERS.index(self.answer)]
+
+
+@dataclass(frozen=True)
+class TaskItemSet:
+    """A task's items with a content fingerprint (SHA-256 over the JSON and every image, in order)."""
+
+    task: str
+    items: tuple[TaskItem, ...]
+    fingerprint: str
+    source: str
+
+    def __post_init__(self) -> None:
+        if not self.items:
+            raise VniahdError(f"{self.source}: no items; add at least one")
+        seen: dict[str, int] = {}
+        image_of: dict[str, Path] = {}
+        for i, it in enumerate(self.items):
+            if it.id in seen:
+                raise VniahdError(
+                    f"{self.source}: items {seen[it.id]} and {i} share the id {it.id!r}; ids must be unique"
+                )
+            seen[it.id] = i
+            for nid, img in zip(it.needle_ids + it.distractor_ids, it.images + it.distractors):
+                if not ID_PATTERN.match(nid):
+                    raise VniahdError(
+                        f"{self.source}: item {i}: image {img.name!r} gives the id {nid!r}; rename the "
+                        "file to start with a letter or digit and hold only letters, digits, '_', '.', '-'"
+                    )
+                other = image_of.setdefault(nid, img)
+                if other != img:
+                    raise VniahdError(
+                        f"{self.source}: item {i}: images {other} and {img} share the id {nid!r} (the "
+                        "name before the first dot); rename one of them"
+                    )
+
+    def __iter__(self) -> Iterator[TaskItem]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def specs(self) -> list[tuple[str, tuple[str, ...]]]:
+        """Every item's ``(id, needle_ids)``, for :func:`vniahd.plan.tasks.plan_task`."""
+        return [it.spec for it in self.items]
