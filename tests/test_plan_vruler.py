@@ -122,13 +122,13 @@ def _replay_interrupt():
                     p = random.random()
                     draws.append(p)
                     h = [("h", x) for x in range(n)]
-                    N, I = [("n", needle)], [("i", 0)]
+                    nd, dis = [("n", needle)], [("i", 0)]
                     if q - 200 <= 0 and q + 200 >= n:
-                        frames = h[:q] + N + h[q:]
+                        frames = h[:q] + nd + h[q:]
                     elif q < 200 or (q + 200 < n and p >= 0.5):
-                        frames = h[:q] + N + h[q : q + 200] + I + h[q + 200 :]
+                        frames = h[:q] + nd + h[q : q + 200] + dis + h[q + 200 :]
                     else:
-                        frames = h[: q - 200] + I + h[q - 200 : q] + N + h[q:]
+                        frames = h[: q - 200] + dis + h[q - 200 : q] + nd + h[q:]
                     out.append((n, float(depth), frames))
     return out, draws
 
