@@ -225,6 +225,10 @@ def test_multi_key_errors():
         plan_task("multi-key", _specs(MKMV), draws="numpy")
     with pytest.raises(VniahdError, match="outside"):
         plan_multi_key([100], ["1.2"], _specs(MKMV))
+    with pytest.raises(VniahdError, match="depth appears twice"):
+        plan_multi_key([100], ["0.2", 0.2], _specs(MKMV))
+    with pytest.raises(VniahdError, match="item id appears twice"):
+        plan_task("counting", [("a", ()), ("a", ("x",))])
 
 
 # --- counting / ordering ----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The sample plan (pure functions): grid parsing, distractor schedules, per-sample slots."""
+"""The sample plan (pure functions): grid parsing, distractor schedules, per-sample slots, V-RULER tasks."""
 
 from vniahd.plan.coverage import DistractorCoverage, check_distractor_coverage, distractor_coverage
 from vniahd.plan.grid import depth_label, parse_depths, parse_lengths, parse_values
@@ -16,6 +16,7 @@ from vniahd.plan.planner import (
     window_offsets,
 )
 from vniahd.plan.schedules import SCHEDULES, Schedule, get_schedule, insert_slots
+from vniahd.plan.tasks import TASKS, TaskTrial, plan_task, released_grid, video_frames
 
 __all__ = [
     "COLUMNS",
@@ -26,6 +27,8 @@ __all__ = [
     "SCHEDULES",
     "Sample",
     "Schedule",
+    "TASKS",
+    "TaskTrial",
     "check_distractor_coverage",
     "depth_label",
     "derive_seed",
@@ -40,6 +43,9 @@ __all__ = [
     "parse_period",
     "parse_values",
     "plan_samples",
+    "plan_task",
+    "released_grid",
     "sample_id",
+    "video_frames",
     "window_offsets",
 ]

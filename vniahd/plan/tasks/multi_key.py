@@ -62,7 +62,7 @@ def plan_multi_key(
     if draws not in DRAWS:
         raise UnknownNameError("draw stream", draws, DRAWS)
     decs = [as_depth(d) for d in depths]
-    check_grid("multi-key", lengths, decs)
+    check_grid("multi-key", lengths, decs, items)
     for item_id, nids in items:
         if not nids:
             raise VniahdError(f"multi-key item {item_id!r} has no needle; give it at least one image")

@@ -17,7 +17,7 @@ from decimal import Decimal
 from vniahd.errors import VniahdError
 from vniahd.plan.planner import plan_samples
 from vniahd.plan.schedules import SCHEDULES
-from vniahd.plan.tasks.trial import RELEASED_SEED, ItemSpec, TaskTrial, as_depth
+from vniahd.plan.tasks.trial import RELEASED_SEED, ItemSpec, TaskTrial, as_depth, check_grid
 
 __all__ = ["NIAH_PLACEMENTS", "plan_niah"]
 
@@ -42,6 +42,8 @@ def plan_niah(
     """V-NIAH(-D) trials from :func:`plan_samples` (``placement`` is its schedule). Each item holds
     exactly one needle with ``distractors`` distractor images; ``haystack_frames`` defaults to the
     longest length (it only matters for window offsets when ``repeats > 1``)."""
+    decs = [as_depth(d) for d in depths]
+    check_grid("niah", lengths, decs, items)
     item_of: dict[str, str] = {}
     for item_id, nids in items:
         if len(nids) != 1:
@@ -51,7 +53,7 @@ def plan_niah(
         item_of[nids[0]] = item_id
     samples = plan_samples(
         lengths=lengths,
-        depths=[as_depth(d) for d in depths],
+        depths=decs,
         needles=[(nid, distractors) for nid in item_of],
         schedule=placement,
         period=period,

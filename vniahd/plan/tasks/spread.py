@@ -88,7 +88,7 @@ def plan_spread(
     if placement not in SPREAD_PLACEMENTS:
         raise UnknownNameError(f"{task} placement", placement, SPREAD_PLACEMENTS)
     decs = [as_depth(d) for d in depths]
-    check_grid(task, lengths, decs)
+    check_grid(task, lengths, decs, items)
     out: list[TaskTrial] = []
     for n in lengths:
         for d in decs:

@@ -122,8 +122,18 @@ def depth_window(depth: Decimal, length: int, width: Decimal = DEPTH_WINDOW) -> 
     return int(depth * length), min(int((depth + width) * length), length)
 
 
-def check_grid(task: str, lengths: Sequence[int], depths: Sequence[Decimal]) -> None:
-    """Lengths are positive whole frames, depths lie in [0, 1]."""
+def check_grid(
+    task: str, lengths: Sequence[int], depths: Sequence[Decimal], items: Sequence[ItemSpec] = ()
+) -> None:
+    """Lengths are positive whole frames, depths lie in [0, 1]; no length, depth or item id twice
+    (trial ids must be unique)."""
+    for what, values in (
+        ("length", list(lengths)),
+        ("depth", list(depths)),
+        ("item id", [i for i, _ in items]),
+    ):
+        if len(set(values)) != len(values):
+            raise VniahdError(f"{task}: a {what} appears twice in {values}; list each once")
     if not lengths or not depths:
         raise VniahdError(f"{task}: empty grid; give at least one length and one depth")
     for n in lengths:
