@@ -234,6 +234,7 @@ def evaluate(
     prefill_chunk: int | Literal["auto"] = "auto",
     batch_size: int | Literal["auto"] = "auto",
     progress: bool = True,
+    attention_scope: str = "full",
 ) -> Summary:
     """Score ``model`` on ``dataset`` under each RoPE variant into ``out`` (``vniahd eval``).
 
@@ -243,7 +244,8 @@ def evaluate(
     ``prompt``: ``"reference"`` (frames spliced bare) or ``"native"`` (the family's vision markers
     and timestamps). The other keywords are :class:`~vniahd.evaluation.EvalConfig`'s fields and
     mirror the CLI flags (``prefix_sharing=False`` is ``--no-prefix-sharing``, ``device_map`` is
-    ``--device-map``); bad values raise :class:`VniahdError` before anything loads. Resumable: a
+    ``--device-map``, ``attention_scope="zigzag-local:8"`` is the released harness's view); bad
+    values raise :class:`VniahdError` before anything loads. Resumable: a
     second call with the same arguments scores only what is missing. Returns
     ``{variant: {"correct", "total", "accuracy"}}`` (:class:`~vniahd.evaluation.VariantSummary`).
     """
@@ -263,6 +265,7 @@ def evaluate(
         prefill_chunk=prefill_chunk,
         batch_size=batch_size,
         progress=progress,
+        attention_scope=attention_scope,
     )
     prepared = prepare_evaluation(
         dataset,

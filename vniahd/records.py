@@ -249,11 +249,15 @@ IDENTITY: tuple[tuple[str, ...], ...] = (
     ("prompt_template",),
     ("prompt_layout", "name"),
     ("generate", "max_new_tokens"),
+    ("attention_scope",),
 )
 
 #: What an identity field means when a run.json predates it (so older results directories keep
 #: matching the runs that produced them).
-IDENTITY_DEFAULTS: dict[tuple[str, ...], Any] = {("prompt_layout", "name"): "reference"}
+IDENTITY_DEFAULTS: dict[tuple[str, ...], Any] = {
+    ("prompt_layout", "name"): "reference",
+    ("attention_scope",): "full",
+}
 
 
 def _get(d: Any, path: tuple[str, ...]) -> Any:

@@ -208,6 +208,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="samples per forward pass (auto: on a CPU, packed up to 64 samples / 4096 tokens per "
         "pass; elsewhere padded while batch x longest remainder <= 1024 tokens; 1 = no batching)",
     )
+    p.add_argument(
+        "--attention-scope",
+        default="full",
+        metavar="full|zigzag-local:W",
+        help="what the scored rows attend to: full (default, ordinary causal attention) or "
+        "zigzag-local:W, the released V-NIAH-D / V-RULER harness's actual view on Qwen models: "
+        "the sequence cut into 2W chunks, each row seeing only the two chunks of its own process "
+        "(W = 8 in the release). Needs --scoring reference; one sample per pass, no prefix "
+        "sharing. See docs/reference-protocol.md",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_eval)
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, Union
 from vniahd.errors import UnknownNameError, VniahdError
 
 if TYPE_CHECKING:
+    from vniahd.evaluation.execution.attention_scope import AttentionScope
     from vniahd.prompt_templates import PromptTemplate
     from vniahd.rope import Variant
 
@@ -69,6 +70,7 @@ class EvalConfig:
     prefill_chunk: int | str | None = None  # None / "auto": by device (chunked.py); 0 = off
     batch_size: int | str = "auto"  # a number, or "auto" (work_plan.AUTO_BATCH_TOKENS)
     progress: bool = True
+    attention_scope: str | AttentionScope = "full"  # full | zigzag-local:W (attention_scope.py)
 
     def __post_init__(self) -> None:
         from vniahd.prompt_templates import PromptTemplate, get_template
@@ -95,6 +97,25 @@ class EvalConfig:
         set_(self, "max_new_tokens", _count(self.max_new_tokens, "max_new_tokens", 1))
         set_(self, "encode_batch", _count(self.encode_batch, "encode_batch", 1))
         self._check_names()
+        self._resolve_scope()
+
+    def _resolve_scope(self) -> None:
+        """The released harness's zigzag view scores teacher-forced answers, one sample per
+        pass: each scored row sees its own process's chunks only, so no prefix is shared."""
+        from vniahd.evaluation.execution.attention_scope import AttentionScope, parse_scope
+
+        scope = self.attention_scope
+        scope = scope if isinstance(scope, AttentionScope) else parse_scope(str(scope))
+        object.__setattr__(self, "attention_scope", scope)
+        if scope.is_full:
+            return
+        if self.scoring != "reference":
+            raise VniahdError(
+                f"--attention-scope {scope.name} emulates the released harness, which scores "
+                f"teacher-forced answer tokens; use --scoring reference (got {self.scoring!r})"
+            )
+        object.__setattr__(self, "prefix_sharing", False)
+        object.__setattr__(self, "batch_size", 1)
 
     def _check_names(self) -> None:
         from vniahd.evaluation.execution.prompt_layout import PROMPT_LAYOUTS
@@ -109,6 +130,10 @@ class EvalConfig:
     @property
     def variant_list(self) -> list[Variant]:
         return list(self.variants)  # type: ignore[arg-type]  # resolved in __post_init__
+
+    @property
+    def scope(self) -> AttentionScope:
+        return self.attention_scope  # type: ignore[return-value]  # resolved in __post_init__
 
     @property
     def template(self) -> PromptTemplate:
@@ -130,6 +155,7 @@ class EvalConfig:
             prefill_chunk=args.prefill_chunk,
             batch_size=args.batch_size,
             progress=not args.no_progress,
+            attention_scope=args.attention_scope,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,6 +173,7 @@ class EvalConfig:
             "prefill_chunk": "auto" if self.prefill_chunk is None else self.prefill_chunk,
             "batch_size": self.batch_size,
             "progress": self.progress,
+            "attention_scope": self.scope.name,
         }
 
 
@@ -162,7 +189,7 @@ def _count(value: Any, option: str, minimum: int, auto: bool = False) -> int:
     return n
 
 
-def check_resume(results_dir: Path, resolved: dict[str, Any]) -> None:
+def check_resume(results_dir: Path, resolved: dict[str, Any], scope: str = "full") -> None:
     """Refuse to resume ``results_dir`` with a :data:`RESUME_PINNED` option (as the runner
     resolved it, e.g. ``prefill_chunk`` in tokens) other than its last invocation's (run.json
     ``runs``): batches and prefix-cache steps would be cut differently and result lines could
@@ -173,7 +200,15 @@ def check_resume(results_dir: Path, resolved: dict[str, Any]) -> None:
     path = results_dir / RUN_FILE
     if not path.is_file() or not read_results(results_dir):
         return
-    runs = RunManifest.read(path).data.get("runs") or []
+    data = RunManifest.read(path).data
+    before = data.get("attention_scope") or "full"
+    if before != scope:  # checked first: the scope also fixes the batch plan, named below
+        raise VniahdError(
+            f"{results_dir} holds results scored with --attention-scope {before}, this run asks "
+            f"for {scope}; results of different attention scopes must not be mixed — rerun with "
+            f"--attention-scope {before}, or choose another --out"
+        )
+    runs = data.get("runs") or []
     last = runs[-1] if runs and isinstance(runs[-1], dict) else {}
     for option in RESUME_PINNED:
         if option in last and option in resolved and last[option] != resolved[option]:

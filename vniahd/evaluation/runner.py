@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -128,6 +127,7 @@ class Runner:
             prefix_sharing=self.prefix_sharing,
             prefill_chunk=self.prefill_chunk,
             batch_size=self.batch_size,
+            scope=settings.scope,
         )
         self.timings: dict[str, float] = {}
         self.counts: dict[str, int] = {}
@@ -191,56 +191,10 @@ class Runner:
         }
 
     def run_record(self) -> dict[str, Any]:
-        from vniahd.provenance import provenance
+        """What run.json records for this run (:mod:`vniahd.evaluation.results.run_record`)."""
+        from vniahd.evaluation.results.run_record import run_record
 
-        ds = self.dataset
-        cfg = ds.config
-        return {
-            "dataset": {
-                "path": str(Path(ds.path).resolve()),
-                "fingerprint": ds.fingerprint,
-                "haystack_key": ds.haystack_key,
-                "frame_size": list(ds.frame_size),
-                "num_samples": int(len(ds.samples)),
-                **{
-                    k: cfg.get(k)
-                    for k in ("schedule", "period", "fps", "seed", "lengths", "depths")
-                    if k in cfg
-                },
-            },
-            "model": self.backend.describe(),
-            # Per variant: its definition and what applying it to this model installs (sections,
-            # axes) and which weights score it — from the backend that applies it.
-            "variants": {
-                v.name: {
-                    **v.to_dict(),
-                    **self.backend.variant_record(v),
-                    **({"resolved_from": "native"} if asked.is_native else {}),
-                }
-                for asked, v in zip(self.config.variant_list, self.variants)
-            },
-            "frame_mode": self.backend.options.frame_mode,
-            "frames_per_group": self.frames_per_group,
-            "tokens_per_frame": self.cache.tokens_per_frame,
-            "visual_grid": list(self.grid),
-            "encoder_key": self.cache.key,
-            "prompt_template": self.config.template.to_dict(),
-            "prompt_layout": self.prompt_layout.record(),
-            "scoring": [self.config.scoring],
-            "generate": {"max_new_tokens": self.config.max_new_tokens},
-            "evaluation": self.evaluation_settings(),
-            "config": self.config.to_dict(),
-            "runs": [
-                {
-                    "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    "variants": [v.name for v in self.variants],
-                    "scoring": self.config.scoring,
-                    "limit": self.config.limit,
-                    **self.evaluation_settings(),
-                }
-            ],
-            "provenance": provenance(),
-        }
+        return run_record(self)
 
     # ---- per sample (thin delegates, for callers that build samples themselves) ------------
     def prepare(
@@ -281,7 +235,7 @@ class Runner:
             from vniahd.notices import status
 
             status(f"prefix sharing off: {self.prefix_sharing_off}")
-        check_resume(self.out_dir, record["runs"][0])
+        check_resume(self.out_dir, record["runs"][0], record["attention_scope"])
         if info.is_main:
             check_and_write_run(self.out_dir, record)
         distributed.barrier(info)

@@ -35,6 +35,7 @@ from vniahd.evaluation.execution.chunked import Feed, RowFn, concat_rows, crop_t
 
 if TYPE_CHECKING:
     from vniahd.evaluation.contracts import TextModel
+    from vniahd.evaluation.execution.attention_scope import AttentionScope
     from vniahd.evaluation.execution.prefix import PromptSource
 
 
@@ -92,6 +93,7 @@ class Context:
     chunk: int = 0
     cached: int | None = None
     retain: int | None = None
+    scope: AttentionScope | None = None  # None / full: ordinary causal attention
 
     @property
     def fed_from(self) -> int:
@@ -154,9 +156,27 @@ def reference_from_hidden(backend: TextModel, inputs: SampleInputs, hidden: torc
 def score_reference(backend: TextModel, inputs: SampleInputs, ctx: Context | None = None) -> Score:
     """Teacher-forced: correct iff argmax == answer token at every answer position."""
     ctx = ctx or Context()
+    if ctx.scope is not None and not ctx.scope.is_full:
+        return reference_from_hidden(backend, inputs, _local_hidden(backend, inputs, ctx))
     hidden = forward_rows(backend, [reference_feed(backend, inputs, ctx.fed_from)], ctx.cache, ctx.chunk)[0]
     crop_to(ctx.cache, ctx.kept)
     return reference_from_hidden(backend, inputs, hidden)
+
+
+def _local_hidden(backend: TextModel, inputs: SampleInputs, ctx: Context) -> torch.Tensor:
+    """The answer rows' hidden states when each sees only its own process's rows
+    (:mod:`vniahd.evaluation.execution.attention_scope`): one pass per process holding one."""
+    from vniahd.evaluation.execution.attention_scope import local_feeds
+
+    assert ctx.scope is not None
+    if ctx.cache is not None or ctx.start:
+        raise ValueError("a zigzag-local pass starts from an empty cache (no shared prefix)")
+    feed = reference_feed(backend, inputs, 0)
+    parts: dict[int, torch.Tensor] = {}
+    for local, ks in local_feeds(ctx.scope, feed.rows, feed.positions, feed.n, feed.keep):
+        for k, h in zip(ks, forward_rows(backend, [local], None, ctx.chunk)[0]):
+            parts[k] = h
+    return torch.stack([parts[k] for k in range(len(feed.keep))])
 
 
 def _continuation_logprob(

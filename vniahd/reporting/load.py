@@ -27,10 +27,11 @@ input without a dataset fingerprint (a reference file, or a results directory wi
 Results scored with the family's own prompt layout (run.json ``prompt_layout.name`` = ``native``)
 are another experiment than the reference prompt's: their variant names get
 :data:`NATIVE_PROMPT_TAG` (``native [native prompt]``), so they are never pooled with, or counted
-as duplicates of, reference-prompt results. When several datasets share a schedule,
-``dataset_tag`` tells them apart (``period 4``, or the fingerprint's first 8 digits) and
-``benchmark`` is the readable label (``V-NIAH-D [period 4]``); when several models share a short
-name, ``model`` gets a tag too (``Qwen2-VL-7B (1a2b3c4d)``).
+as duplicates of, reference-prompt results; results of the released harness's view
+(``--attention-scope zigzag-local:W``) get ``[zigzag-local:W]`` the same way. When several
+datasets share a schedule, ``dataset_tag`` tells them apart (``period 4``, or the fingerprint's
+first 8 digits) and ``benchmark`` is the readable label (``V-NIAH-D [period 4]``); when several
+models share a short name, ``model`` gets a tag too (``Qwen2-VL-7B (1a2b3c4d)``).
 """
 
 from __future__ import annotations
@@ -144,6 +145,14 @@ def load_results_dir(path: str | Path, shards: list[Path] | None = None) -> tupl
         for r in rows:
             r["variant"] = f"{r['variant']} {NATIVE_PROMPT_TAG}"
         source.notes.append(f"--prompt native: its variants are labelled '{NATIVE_PROMPT_TAG}'")
+    scope = (source.run or {}).get("attention_scope") or "full"
+    if scope != "full":  # the released harness's view: another measurement, labelled apart
+        for r in rows:
+            r["variant"] = f"{r['variant']} [{scope}]"
+        source.notes.append(
+            f"--attention-scope {scope}: each answer row saw only its own process's chunks; "
+            f"its variants are labelled '[{scope}]'"
+        )
     if not rows:
         raise VniahdError(
             f"{path}: the results*.jsonl files hold no results yet; run or finish 'vniahd eval' first"

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from vniahd.evaluation.execution.attention_scope import FULL, AttentionScope
 from vniahd.evaluation.execution.chunked import crop_to
 from vniahd.evaluation.execution.memory import PeakMemory
 from vniahd.evaluation.execution.prefix import SharedPrefix, fork_cache
@@ -73,6 +74,7 @@ class GroupExecutor:
         prefix_sharing: bool,
         prefill_chunk: int,
         batch_size: int | str,
+        scope: AttentionScope = FULL,
     ):
         self.backend = backend
         self.builder = builder
@@ -81,6 +83,7 @@ class GroupExecutor:
         self.prefix_sharing = prefix_sharing
         self.prefill_chunk = prefill_chunk
         self.batch_size = batch_size
+        self.scope = scope  # zigzag-local: batch size 1, no prefix (EvalConfig sees to it)
         # on a CPU backend that can, batches run as packed segments of one row (chunked.py)
         self.packed = backend.can_pack and batch_size != 1
         self.prefix_stats = {"computed_tokens": 0, "reused_tokens": 0}
@@ -194,7 +197,7 @@ class GroupExecutor:
         be = self.backend
         cache = prefix.cache if start else None
         if len(batch) == 1:
-            ctx = Context(cache, start, self.prefill_chunk, cached)
+            ctx = Context(cache, start, self.prefill_chunk, cached, scope=self.scope)
             return [score(be, inputs[0], self.scoring, max_new_tokens=self.max_new_tokens, ctx=ctx)]
         if self.packed:  # segments of one row over the shared cache itself, cropped back after
             ctx = Context(cache, start, self.prefill_chunk, cached, retain)
@@ -229,6 +232,8 @@ class GroupExecutor:
             "num_tokens": inputs.prompt_len + (len(inputs.answer_ids) if self.scoring == "reference" else 0),
             "frame_mode": be.options.frame_mode,
         }
+        if not self.scope.is_full:
+            rec["attention_scope"] = self.scope.name
         for key in ("option_logprobs", "raw_text", "fallback"):
             if key in result.extra:
                 rec[key] = result.extra[key]
