@@ -31,6 +31,7 @@ __all__ = [
     "RunManifest",
     "Sample",
     "check_result",
+    "inserted_images",
     "read_result_file",
     "read_results",
     "result_files",
@@ -57,9 +58,35 @@ class Sample:
     distractor_images: list[str] = field(default_factory=list)
     num_frames: int = 0
     schedule: str = ""
+    # V-RULER tasks (vniahd.plan.tasks): every needle's slot, id and image, in the item's order;
+    # for the one-needle task (niah) they repeat needle_slot / needle_id / needle_image.
+    task: str = "niah"
+    needle_slots: list[int] = field(default_factory=list)
+    needle_ids: list[str] = field(default_factory=list)
+    needle_images: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.task == "niah" and not self.needle_slots and self.needle_slot >= 0:
+            object.__setattr__(self, "needle_slots", [self.needle_slot])
+            object.__setattr__(self, "needle_ids", [self.needle_id])
+            object.__setattr__(self, "needle_images", [self.needle_image])
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)
+
+    def identity_row(self) -> dict[str, Any]:
+        """What the dataset fingerprint hashes: a one-needle sample's row without the per-needle
+        lists it implies (so V-NIAH(-D) datasets keep the fingerprints they had before tasks)."""
+        row = asdict(self)
+        if self.task == "niah":
+            for key in ("task", "needle_slots", "needle_ids", "needle_images"):
+                row.pop(key)
+        return row
+
+    @property
+    def inserted_images(self) -> dict[int, str]:
+        """Slot → image name of every inserted frame (needles and distractors)."""
+        return inserted_images(self.to_row())
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Sample:
@@ -79,11 +106,36 @@ class Sample:
                 distractor_images=[str(s) for s in _as_list(row.get("distractor_images"))],
                 num_frames=int(row.get("num_frames", 0) or 0),
                 schedule=str(row.get("schedule", "") or ""),
+                # datasets written before tasks have no such columns: one needle (__post_init__)
+                task=str(row.get("task") or "niah"),
+                needle_slots=[int(s) for s in _as_list(row.get("needle_slots"))],
+                needle_ids=[str(s) for s in _as_list(row.get("needle_ids"))],
+                needle_images=[str(s) for s in _as_list(row.get("needle_images"))],
             )
         except KeyError as exc:
             raise VniahdError(
                 f"sample record lacks {exc.args[0]!r}; regenerate the dataset with 'vniahd generate'"
             ) from None
+
+
+def inserted_images(row: Mapping[str, Any]) -> dict[int, str]:
+    """Slot → image name of every inserted frame of a sample row (a dict or DataFrame row): the
+    needles (``needle_slots``, or the one ``needle_slot`` of a row written before tasks; a
+    negative slot is no needle, counting's bare haystack) and the distractors."""
+    slots = [int(s) for s in _as_list(row.get("needle_slots"))]
+    if slots:
+        out = dict(zip(slots, (str(n) for n in _as_list(row.get("needle_images")))))
+    elif int(row["needle_slot"]) >= 0:
+        out = {int(row["needle_slot"]): str(row.get("needle_image", "") or "needle")}
+    else:
+        out = {}
+    out.update(
+        zip(
+            (int(s) for s in _as_list(row.get("distractor_slots"))),
+            (str(n) for n in _as_list(row.get("distractor_images"))),
+        )
+    )
+    return out
 
 
 def _as_list(value: Any) -> list[Any]:

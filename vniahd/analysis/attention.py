@@ -26,6 +26,7 @@ import torch
 
 from vniahd.analysis.attention_math import channel_weights, pooled_attention
 from vniahd.errors import VniahdError
+from vniahd.records import Sample
 from vniahd.rope.segments import Segment, Text
 
 MASS_PARTS = ("needle", "distractor", "haystack", "text")
@@ -75,17 +76,15 @@ def _sample_attention(
     log: Callable[[str], None] | None,
 ) -> dict[str, Any]:
     row = dataset.sample(sample_id).to_dict()
-    names = [row["needle_image"], *list(row.get("distractor_images") or [])]
     # slots count the video's temporal groups, which are the prompt's frames
-    needle = [int(row["needle_slot"])]
+    needle = sorted(Sample.from_row(row).needle_slots)
     distractor = sorted({int(s) for s in row.get("distractor_slots") or []})
     out: dict[str, Any] = {"model": backend.spec, "sample_id": str(sample_id)}
     records: dict[str, Any] = {}
     for variant in runner.variants:
         # inside the variant: a backend whose weights depend on it (the tiny model) embeds with them
         with backend.use_variant(variant), torch.inference_mode():
-            hay = runner.cache.haystack(*runner.haystack_input())
-            prepared = runner.prepare(row, hay, runner.cache.images({n: dataset.image(n) for n in names}))
+            prepared, _ = runner.sample_inputs(sample_id, variant)
             out.update(frames=prepared.num_frames, needle_frames=needle, distractor_frames=distractor)
             layers_out = _variant_layers(
                 runner, prepared, variant, backend, (needle, distractor), bands, layers, chunk, log

@@ -52,15 +52,7 @@ def export_videos(
         file=sys.stderr,
         disable=None if progress else True,
     ):
-        refs = frame_refs(
-            s.num_frames,
-            s.needle_slot,
-            s.needle_image,
-            s.distractor_slots,
-            s.distractor_images,
-            s.haystack_offset,
-            total,
-        )
+        refs = frame_refs(s.num_frames, s.inserted_images, s.haystack_offset, total)
         rel = f"{layout.VIDEOS}/{s.sample_id}.mp4"
         # veryfast: ~4x quicker than x264 "medium" at crf 18, still visually near-lossless
         write_mp4(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,28 +13,24 @@ import numpy as np
 from vniahd.dataset import layout
 from vniahd.errors import VniahdError
 from vniahd.needles.schema import Needle
-from vniahd.records import Sample
+from vniahd.records import Sample, inserted_images
 
 FrameRef = tuple[str, Any]  # ("haystack", int index) or ("image", str name)
 
 
 def frame_refs(
     num_frames: int,
-    needle_slot: int,
-    needle_image: str,
-    distractor_slots: Sequence[int],
-    distractor_images: Sequence[str],
+    inserted: Mapping[int, str],
     haystack_offset: int,
     haystack_len: int,
 ) -> list[FrameRef]:
     """The final frame order of one sample.
 
-    Inserted slots show their image; the remaining slots, in order, are window frames
+    ``inserted`` maps slots to the image they show (needles and distractors,
+    :attr:`vniahd.records.Sample.inserted_images`); the remaining slots, in order, are window frames
     ``i = 0, 1, …`` and read haystack frame ``(offset + i) mod M`` (M = untiled haystack length, so
     a short haystack is tiled end to end as in the reference).
     """
-    inserted = {int(needle_slot): needle_image}
-    inserted.update({int(s): str(n) for s, n in zip(distractor_slots, distractor_images)})
     refs: list[FrameRef] = []
     i = 0
     for slot in range(int(num_frames)):
@@ -196,15 +192,7 @@ class Dataset:
         ``("image", name)`` an inserted image, which fills its group alone."""
         if isinstance(row, str):
             row = self.sample(row)
-        return frame_refs(
-            row["num_frames"],
-            row["needle_slot"],
-            row["needle_image"],
-            list(row["distractor_slots"]),
-            list(row["distractor_images"]),
-            row["haystack_offset"],
-            self.haystack_len,
-        )
+        return frame_refs(row["num_frames"], inserted_images(row), row["haystack_offset"], self.haystack_len)
 
     # --- helpers ----------------------------------------------------------------------------------
     def sample(self, sample_id: str):
@@ -245,7 +233,7 @@ def _check_slots(path: Path, df: Any) -> None:
     if not {"num_frames", "length", "needle_slot"} <= set(df.columns):
         return
     for row in df.to_dict("records"):
-        slots = [int(row["needle_slot"]), *(int(s) for s in row.get("distractor_slots") or [])]
+        slots = list(inserted_images(row))
         n = int(row["num_frames"])
         if (
             n != int(row["length"]) + len(slots)

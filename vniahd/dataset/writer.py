@@ -104,6 +104,10 @@ def samples_table(samples: Sequence[Sample]):
             ("distractor_images", pa.list_(pa.string())),
             ("num_frames", pa.int64()),
             ("schedule", pa.string()),
+            ("task", pa.string()),
+            ("needle_slots", pa.list_(pa.int64())),
+            ("needle_ids", pa.list_(pa.string())),
+            ("needle_images", pa.list_(pa.string())),
         ]
     )
     assert tuple(schema.names) == COLUMNS
@@ -143,7 +147,7 @@ def dataset_fingerprint(
             "config": identity,
             "haystack_key": haystack_key,
             "needles": needle_fingerprint,
-            "samples": sha256_json([s.to_row() for s in samples]),
+            "samples": sha256_json([s.identity_row() for s in samples]),
         }
     )
 

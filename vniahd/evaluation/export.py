@@ -85,11 +85,7 @@ def export_inputs(
     )
     variant = runner.variants[0]  # timed layouts filled in from the data, as in an evaluation
     row = dataset.sample(sample_id).to_dict()
-    hay = runner.cache.haystack(*runner.haystack_input())
-    names = [row["needle_image"], *list(row.get("distractor_images") or [])]
-    images = runner.cache.images({n: dataset.image(n) for n in names})
-    prepared = runner.prepare(row, hay, images)
-    inputs = runner.with_positions(prepared, variant)
+    prepared, inputs = runner.sample_inputs(sample_id, variant)
     tok = backend.tokenizer
     # the text token ids the evaluator laid out around (and, native, between) the frames
     chunks = text_chunks(prepared.source)

@@ -209,6 +209,16 @@ class Runner:
     def with_positions(self, prepared: Prepared, variant: Variant) -> SampleInputs:
         return self.builder.with_positions(prepared, variant)
 
+    def sample_inputs(self, sample_id: str, variant: Variant) -> tuple[Prepared, SampleInputs]:
+        """Sample ``sample_id`` built as the evaluator builds it (frames encoded through the
+        cache, prompt materialised) and its inputs under ``variant``: for callers that look at
+        one sample (export-inputs, the attention analysis)."""
+        row = self.dataset.sample(sample_id).to_dict()
+        hay = self.cache.haystack(*self.haystack_input())
+        images = self.cache.images({n: self.dataset.image(n) for n in _image_names([row])})
+        prepared = self.prepare(row, hay, images)
+        return prepared, self.with_positions(prepared, variant)
+
     # ---- the loop ------------------------------------------------------------------------
     def run(self) -> Summary:
         """Evaluate everything not yet in the results directory; returns :func:`summarize`.
@@ -349,4 +359,6 @@ def _by_variant(units: Sequence[WorkUnit]) -> list[tuple[Variant, list[WorkUnit]
 
 
 def _image_names(rows: Iterable[dict[str, Any]]) -> list[str]:
-    return sorted({name for r in rows for name in [r["needle_image"], *(r.get("distractor_images") or [])]})
+    from vniahd.records import inserted_images
+
+    return sorted({name for r in rows for name in inserted_images(r).values()})

@@ -54,6 +54,10 @@ COLUMNS = (
     "distractor_images",
     "num_frames",
     "schedule",
+    "task",
+    "needle_slots",
+    "needle_ids",
+    "needle_images",
 )
 
 

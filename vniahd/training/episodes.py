@@ -91,15 +91,8 @@ def order_frames(
 
     names = {"needle": needle_ref}
     names.update({f"d{k}": ref for k, ref in enumerate(distractor_refs)})
-    refs = frame_refs(
-        n + 1 + len(distractor_slots),
-        needle_slot,
-        "needle",
-        distractor_slots,
-        [f"d{k}" for k in range(len(distractor_slots))],
-        offset,
-        haystack_len,
-    )
+    inserted = {needle_slot: "needle", **{s: f"d{k}" for k, s in enumerate(distractor_slots)}}
+    refs = frame_refs(n + 1 + len(distractor_slots), inserted, offset, haystack_len)
     return [("h", int(i)) if kind == "haystack" else names[i] for kind, i in refs]
 
 

@@ -53,13 +53,9 @@ def sequence_key(row: dict[str, Any]) -> tuple[tuple[int, Any], ...]:
     ``(1, i)`` for the i-th frame of the haystack window. Two samples at the same window offset
     feed identical tokens at identical positions exactly as long as their keys agree (positions
     are causal: a frame's position does not depend on how many frames follow)."""
-    inserted = {int(row["needle_slot"]): str(row.get("needle_image", "") or "needle")}
-    inserted.update(
-        {
-            int(s): str(n)
-            for s, n in zip(row.get("distractor_slots") or [], row.get("distractor_images") or [])
-        }
-    )
+    from vniahd.records import inserted_images
+
+    inserted = inserted_images(row)
     key: list[tuple[int, Any]] = []
     i = 0
     for slot in range(int(row["num_frames"])):
