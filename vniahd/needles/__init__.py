@@ -1,12 +1,13 @@
-"""Needle sets: schema, loaders (native, reference, V-RULER task files), prompts, the demo set builder."""
+"""Needle sets: schema, loaders (native, reference, V-RULER task files), prompts, the demo set builders."""
 
-from vniahd.needles.cards import COLOURS, OBJECTS, load_object_photo, render_card
+from vniahd.needles.cards import COLOURS, OBJECTS, load_object_photo, render_card, render_objects_card
 from vniahd.needles.demo import DEMO_NEEDLES, build_demo_needles, demo_needles_path
 from vniahd.needles.images import DEFAULT_BACKGROUND, check_image, check_images, parse_colour, read_rgb
 from vniahd.needles.loaders import load_needle_set, parse_options
 from vniahd.needles.prompts import MC_INSTRUCTION, SHORT_INSTRUCTION, prompt_text
 from vniahd.needles.schema import Needle, NeedleSet, TaskItem, TaskItemSet
 from vniahd.needles.vruler import TASK_FILES, load_task_items
+from vniahd.needles.vruler_demo import build_vruler_demo, vruler_demo_path
 
 __all__ = [
     "COLOURS",
@@ -21,6 +22,7 @@ __all__ = [
     "TaskItem",
     "TaskItemSet",
     "build_demo_needles",
+    "build_vruler_demo",
     "check_image",
     "check_images",
     "demo_needles_path",
@@ -32,4 +34,6 @@ __all__ = [
     "prompt_text",
     "read_rgb",
     "render_card",
+    "render_objects_card",
+    "vruler_demo_path",
 ]

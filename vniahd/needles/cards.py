@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,12 +129,7 @@ def render_card(
         bright = rng.uniform(1 - brightness, 1 + brightness)
         mirror = flip and rng.random() < 0.5
 
-    img = Image.new("RGB", (w, h), TABLE_GREY)
-    draw = ImageDraw.Draw(img)
-    margin = max(1, round(0.04 * min(h, w)))
-    draw.rounded_rectangle(
-        (margin, margin, w - 1 - margin, h - 1 - margin), radius=max(1, round(0.08 * h)), fill=rgb
-    )
+    img, draw, margin = _blank_card(rgb, h, w)
 
     ph = max(8, round(scale * h))
     pw = round(ph * photo.width / photo.height)
@@ -151,8 +147,62 @@ def render_card(
     lo, hi_x, hi_y = margin + border, w - margin - border - pw, h - margin - border - ph
     x0 = min(max(x0, lo), max(lo, hi_x))
     y0 = min(max(y0, lo), max(lo, hi_y))
+    _paste_framed(img, draw, photo, x0, y0, border)
+    return img
+
+
+def _blank_card(rgb: tuple[int, ...], h: int, w: int) -> tuple[Image.Image, ImageDraw.ImageDraw, int]:
+    """The card without its photo: grey table, rounded card of ``rgb``; returns (image, draw, margin)."""
+    img = Image.new("RGB", (w, h), TABLE_GREY)
+    draw = ImageDraw.Draw(img)
+    margin = max(1, round(0.04 * min(h, w)))
+    draw.rounded_rectangle(
+        (margin, margin, w - 1 - margin, h - 1 - margin), radius=max(1, round(0.08 * h)), fill=rgb
+    )
+    return img, draw, margin
+
+
+def _paste_framed(
+    img: Image.Image, draw: ImageDraw.ImageDraw, photo: Image.Image, x0: int, y0: int, border: int
+) -> None:
+    """Paste ``photo`` at (x0, y0) inside a white frame ``border`` pixels wide."""
+    pw, ph = photo.size
     draw.rectangle(
         (x0 - border, y0 - border, x0 + pw - 1 + border, y0 + ph - 1 + border), fill=(250, 250, 250)
     )
     img.paste(photo, (x0, y0))
+
+
+def render_objects_card(
+    object_names: Sequence[str],
+    colour: str | tuple[int, int, int],
+    size: tuple[int, int] = (252, 448),
+    *,
+    scale: float = 0.66,
+) -> Image.Image:
+    """Several photos side by side on one card of ``colour`` (canonical, no augmentation); returns
+    an RGB image of ``size`` = (H, W).
+
+    Each photo gets an equal-width slot and is as tall as on :func:`render_card` (``scale``·H)
+    unless its slot is narrower, so ``["cat", "cat"]`` is a card that visibly shows two cats: the
+    V-RULER counting needles (:mod:`vniahd.needles.vruler_demo`).
+    """
+    if not object_names:
+        raise ValueError("render_objects_card needs at least one object")
+    h, w = size
+    img, draw, margin = _blank_card(_colour_rgb(colour), h, w)
+    border = max(1, round(0.012 * h))
+    gap = 2 * border + max(2, round(0.03 * w))  # white frames never touch each other or the edge
+    n = len(object_names)
+    slot = (w - 2 * margin - (n + 1) * gap) / n
+    for i, name in enumerate(object_names):
+        photo = Image.fromarray(load_object_photo(name))
+        ph = max(8, round(scale * h))
+        pw = round(ph * photo.width / photo.height)
+        if pw > slot:
+            pw = max(8, int(slot))
+            ph = round(pw * photo.height / photo.width)
+        photo = photo.resize((pw, ph), Image.Resampling.LANCZOS)
+        x0 = round(margin + gap * (i + 1) + slot * i + (slot - pw) / 2)
+        _paste_framed(img, draw, photo, x0, round((h - ph) / 2), border)
     return img
