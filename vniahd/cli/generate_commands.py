@@ -67,6 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from vniahd.media.sampling import RESIZE_METHODS
     from vniahd.plan.period import PERIOD_HELP
     from vniahd.plan.planner import DRAWS
+    from vniahd.plan.tasks import TASKS
 
     g = sub.add_parser(
         "generate",
@@ -94,6 +95,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="DISTRACTORS.json",
         help="reference format only: the parallel distractor file ('demo' with --needles demo: "
         "the demo set's own distractors)",
+    )
+    g.add_argument(
+        "--task",
+        default="niah",
+        choices=list(TASKS),
+        help="niah (default): V-NIAH / V-NIAH-D, one needle (and distractors); multi-key, "
+        "counting, ordering: the V-RULER tasks, several needle images per item, read from the "
+        "task's file in the released format ('demo': needles/vruler-demo/); see docs/vruler.md",
+    )
+    g.add_argument(
+        "--placement",
+        choices=["reference", "depth"],
+        help="V-RULER tasks: reference (default) = the released rule; depth = counting/ordering "
+        "needles spread evenly inside each depth's window (the released rule ignores depth)",
     )
     g.add_argument(
         "--protocol",
@@ -284,13 +299,21 @@ def _generate(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         export_videos=args.export_videos,
         needle_background=args.needle_background,
+        task=args.task,
+        placement=args.placement,
     )
     hay = ds.meta["haystack"]
     fpg = ds.frames_per_group
     groups = f" = {hay['num_groups']} groups of {fpg}" if fpg != 1 else ""
+    task = ds.config.get("task")
+    placed = (
+        f"task {task}, placement {ds.config.get('placement')}"
+        if task
+        else f"schedule {ds.config['schedule']}, period {ds.config['period']['frames']}"
+    )
     print(
-        f"wrote {ds.path}: {ds.meta['num_samples']} samples, schedule {ds.config['schedule']}, period "
-        f"{ds.config['period']['frames']}, haystack {hay['num_frames']} frames{groups}"
+        f"wrote {ds.path}: {ds.meta['num_samples']} samples, {placed}, "
+        f"haystack {hay['num_frames']} frames{groups}"
         f"{' (tiled)' if hay['tiled'] else ''}, in {time.perf_counter() - t0:.1f}s"
     )
     print(f"fingerprint {ds.fingerprint}")

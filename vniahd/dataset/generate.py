@@ -33,6 +33,7 @@ from vniahd.errors import VniahdError
 from vniahd.media import build_demo_haystack, load_haystack, parse_size
 from vniahd.media.sampling import check_resize
 from vniahd.needles import check_images, load_needle_set, parse_colour
+from vniahd.needles.schema import NeedleSet, TaskItemSet
 from vniahd.notices import status, warn
 from vniahd.plan import (
     DRAWS,
@@ -91,6 +92,8 @@ def generate(
     draws: str | None = None,
     resize: str | None = None,
     protocol: str | None = None,
+    task: str = "niah",
+    placement: str | None = None,
 ) -> Dataset:
     """Generate a dataset directory; returns the opened :class:`~vniahd.dataset.Dataset`.
 
@@ -105,7 +108,25 @@ def generate(
     draws, PIL resize. ``frames_per_group``: 1 or 2 sampled frames per temporal group (slot);
     ``draws``: ``"hashed"`` or ``"reference"`` (:mod:`vniahd.plan.planner`); ``resize``: ``"pil"``
     or ``"torch-bicubic"`` (:func:`vniahd.media.sampling.resize_frame`).
+
+    ``task``: ``"niah"`` (V-NIAH / V-NIAH-D, the default) or a V-RULER task, ``"multi-key"``,
+    ``"counting"``, ``"ordering"`` (:mod:`vniahd.dataset.tasks`); ``needles`` is then the task's
+    file in the released format, and ``placement`` its rule (``"reference"``, the released one, or
+    ``"depth"`` for counting and ordering, whose released rule ignores depth).
     """
+    from vniahd.dataset.tasks import check_task, released_depths_spec
+
+    check_task(task)
+    if task != "niah":
+        if depths is None:
+            depths = released_depths_spec(task)  # multi-key's released grid stops at 0.8
+        schedule = schedule or "none"
+        if schedule != "none":
+            raise VniahdError(
+                f"--task {task} places its own needles and no distractor; drop --schedule {schedule}"
+            )
+    elif placement is not None:
+        raise VniahdError("--placement is a V-RULER task's rule; with --task niah use --schedule")
 
     opts = resolve_options(
         protocol,
@@ -146,11 +167,23 @@ def generate(
     background = parse_colour(needle_background)
     check_dataset_out(out)
     with dataset_lock(out):  # held until the dataset is in place: one generate per --out
-        nset = load_needle_set(needles, distractor_needles)
+        nset = _load_needles(task, needles, distractor_needles)
         check_images(nset)  # decode every image now: a damaged one fails before the haystack is decoded
-        needle_spec = [(n.id, len(n.distractors)) for n in nset]
+        needle_spec = [(n.id, len(n.distractors)) for n in nset] if isinstance(nset, NeedleSet) else []
 
         def plan(haystack_frames: int) -> list[Sample]:
+            if isinstance(nset, TaskItemSet):
+                from vniahd.dataset.tasks import plan_task_samples
+
+                return plan_task_samples(
+                    task,
+                    nset,
+                    lengths=length_list,
+                    depths=depth_list,
+                    placement=placement or "reference",
+                    draws=draws,
+                    seed=seed,
+                )
             return plan_samples(
                 lengths=length_list,
                 depths=depth_list,
@@ -217,7 +250,14 @@ def generate(
         if coverage:
             warn(coverage)
         samples = plan(slots)
-        _warn_repeated_placements(samples, depths, len(depth_list))
+        if task in ("counting", "ordering") and (placement or "reference") == "reference":
+            warn(
+                f"--task {task}: the released placement ignores depth (needles spread evenly over "
+                f"the whole haystack), so the {len(depth_list)} depth rows are identical inputs; "
+                "--placement depth spreads them inside each depth's window instead"
+            )
+        elif task == "niah":
+            _warn_repeated_placements(samples, depths, len(depth_list))
         config = {
             "lengths": length_list,
             "lengths_spec": str(lengths),
@@ -235,6 +275,8 @@ def generate(
             "distractor_needles_spec": str(distractor_needles) if distractor_needles else None,
             "placement": "needle before haystack frame floor(depth*N) (exact decimal); see vniahd.plan",
         }
+        if task != "niah":  # recorded only for tasks: V-NIAH(-D) datasets keep their fingerprints
+            config.update(task=task, placement=placement or "reference")
         # Only what differs from the defaults is recorded, so default datasets keep their fingerprints.
         if fpg != 1:
             config["frames_per_group"] = fpg
@@ -259,6 +301,18 @@ def generate(
             lock=False,
         )
         return ds
+
+
+def _load_needles(task: str, needles: str | Path, distractors: str | Path | None) -> NeedleSet | TaskItemSet:
+    """The needle set of ``task``: a V-RULER task's items, the released ``v_niah_d.json`` as a
+    needle set, or (niah) a native or reference needle set."""
+    from vniahd.dataset.tasks import load_task_needles, niah_needle_set
+
+    if task != "niah":
+        return load_task_needles(task, needles)
+    if Path(str(needles)).name == "v_niah_d.json" and distractors is None:
+        return niah_needle_set(needles)
+    return load_needle_set(needles, distractors)
 
 
 def _warn_repeated_placements(samples: list[Sample], depths_spec: object, n_depths: int) -> None:

@@ -2,9 +2,10 @@
 
 The contact sheet is a grid of thumbnails in final frame order. Long samples are subsampled: up to
 ``max_thumbs`` evenly spaced slots, plus every inserted slot and its two neighbours, which are always
-shown. Each thumbnail is labelled with its slot number; the needle has a green border, distractors
-red, and a gap in slot numbers is marked with "…". With temporal groups of several frames a
-haystack slot shows its group's first frame and is labelled with the group index (``g12``).
+shown. Each thumbnail is labelled with its slot number; needles have a green border (numbered in
+the item's order when a V-RULER item has several), distractors red, and a gap in slot numbers is
+marked with "…". With temporal groups of several frames a haystack slot shows its group's first
+frame and is labelled with the group index (``g12``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from vniahd.dataset.reader import Dataset
 from vniahd.files import atomic_write
+from vniahd.records import Sample
 
 NEEDLE_COLOUR = (30, 170, 60)
 DISTRACTOR_COLOUR = (220, 40, 40)
@@ -33,9 +35,20 @@ def summary(ds: Dataset) -> str:
         *([f"protocol     {cfg['protocol']}"] if cfg.get("protocol") else []),
         f"fingerprint  {ds.fingerprint}",
         f"samples      {len(df)}  ({df['length'].nunique()} lengths × {df['depth'].nunique()} depths × "
-        f"{df['needle_id'].nunique()} needles × {int(per_cell.max()) if len(df) else 0} repeats)",
+        f"{df['needle_id'].nunique()} {'items' if cfg.get('task') else 'needles'} × "
+        f"{int(per_cell.max()) if len(df) else 0} repeats)",
         f"lengths      {', '.join(str(v) for v in sorted(df['length'].unique()))}",
         f"depths       {', '.join(f'{v:g}' for v in sorted(df['depth'].unique()))}",
+        *(
+            [
+                f"task         {cfg['task']}  placement {cfg.get('placement')}  needles per sample "
+                + ", ".join(
+                    f"{k}: {v} samples" for k, v in sorted(Counter(df["needle_slots"].map(len)).items())
+                )
+            ]
+            if cfg.get("task")
+            else []
+        ),
         f"schedule     {cfg.get('schedule')}  period {cfg.get('period', {}).get('frames')} "
         f"({cfg.get('period', {}).get('spec')})  seed {cfg.get('seed')}"
         + (f"  max distractors {cfg['max_distractors']}" if cfg.get("max_distractors") is not None else "")
@@ -99,8 +112,9 @@ def contact_sheet(
     row = ds.sample(sample_id)
     refs = ds.frame_sequence(row)
     dslots = [int(s) for s in row["distractor_slots"]]
-    nslot = int(row["needle_slot"])
-    slots = _shown_slots(len(refs), [nslot, *dslots], max_thumbs)
+    sample = Sample.from_row(row)
+    nslots = sample.needle_slots  # every needle, in the item's order
+    slots = _shown_slots(len(refs), [*nslots, *dslots], max_thumbs)
     h, w = ds.frame_size
     tw, th = thumb_width, max(1, round(thumb_width * h / w))
     pad, label_h, border = 6, 18, 4
@@ -108,7 +122,9 @@ def contact_sheet(
     header = [
         f"{sample_id}   length {row['length']}   depth {row['depth']:g}   schedule {row['schedule']}   "
         f"{row['num_frames']} frames   window offset {row['haystack_offset']}",
-        f"needle slot {nslot} (green)   distractor slots {dslots or 'none'} (red)   "
+        (f"needle slot {nslots[0]}" if len(nslots) == 1 else f"needle slots {nslots or 'none'}")
+        + (f" ({', '.join(sample.needle_ids)})" if sample.task != "niah" else "")
+        + f" (green)   distractor slots {dslots or 'none'} (red)   "
         f"showing {len(slots)} of {len(refs)} "
         + (
             "frames"
@@ -135,12 +151,18 @@ def contact_sheet(
         thumb = Image.fromarray(arr).resize((tw, th), Image.Resampling.BILINEAR)
         x = pad + (k % columns) * cw
         y = head_h + (k // columns) * ch
-        colour = NEEDLE_COLOUR if slot == nslot else DISTRACTOR_COLOUR if slot in dslots else None
+        colour = NEEDLE_COLOUR if slot in nslots else DISTRACTOR_COLOUR if slot in dslots else None
         if colour is not None:
             draw.rectangle((x - border, y - border, x + tw + border - 1, y + th + border - 1), fill=colour)
         sheet.paste(thumb, (x, y))
         gap = "… " if prev is not None and slot != prev + 1 else ""
-        tag = " NEEDLE" if slot == nslot else " DISTRACTOR" if slot in dslots else f" ({tag_prefix}{ref})"
+        tag = (
+            (" NEEDLE" if len(nslots) == 1 else f" NEEDLE {nslots.index(slot) + 1}")
+            if slot in nslots
+            else " DISTRACTOR"
+            if slot in dslots
+            else f" ({tag_prefix}{ref})"
+        )
         draw.text((x, y + th + 4), f"{gap}#{slot}{tag}", fill=colour or (60, 60, 60), font=small)
         prev = slot
     out = Path(out)

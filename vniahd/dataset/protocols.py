@@ -12,6 +12,9 @@ value: explicit value, else the protocol's, else :data:`DEFAULTS` (today's behav
   counted in groups, one distractor 200 groups from the needle (``reference`` schedule), and the
   released loop's before/after draws (``random.seed(24242424)``, one ``random.random()`` per
   length, depth and needle). docs/reference-protocol.md lists what still differs (the film).
+- ``vruler``: the released V-RULER scripts of VideoRoPE++ (``videorope_plus/v_ruler/scripts/*.sh``),
+  whose four embedding tasks reuse the V-NIAH-D harness: the same options, the task chosen by
+  ``--task`` (docs/vruler.md).
 """
 
 from __future__ import annotations
@@ -35,19 +38,24 @@ DEFAULTS: dict[str, Any] = {
 }
 
 #: Named protocols: the options each one sets (see module docstring for sources).
+_VIDEOROPE: dict[str, Any] = {
+    "lengths": "100:2900:200",
+    "depths": "0:1:0.2",
+    "schedule": "reference",
+    "period": 200,
+    "fps": 1.0,
+    "size": (252, 448),
+    "seed": 24242424,
+    "frames_per_group": 2,
+    "draws": "reference",
+    "resize": "torch-bicubic",
+}
+
 PROTOCOLS: dict[str, dict[str, Any]] = {
-    "videorope": {
-        "lengths": "100:2900:200",
-        "depths": "0:1:0.2",
-        "schedule": "reference",
-        "period": 200,
-        "fps": 1.0,
-        "size": (252, 448),
-        "seed": 24242424,
-        "frames_per_group": 2,
-        "draws": "reference",
-        "resize": "torch-bicubic",
-    },
+    "videorope": _VIDEOROPE,
+    # V-RULER's four embedding tasks share V-NIAH-D's harness, haystack and grid; with --task
+    # multi-key its depths stop at 0.8 (vniahd.dataset.tasks.released_depths_spec)
+    "vruler": dict(_VIDEOROPE),
 }
 
 #: One line per protocol for ``--help``.
@@ -55,6 +63,9 @@ PROTOCOL_HELP = {
     "videorope": "the released VideoRoPE V-NIAH-D pipeline: --fps 1 --size 252x448 --resize "
     "torch-bicubic --frames-per-group 2 --lengths 100:2900:200 --depths 0:1:0.2 --schedule "
     "reference --period 200 --seed 24242424 --draws reference",
+    "vruler": "the released V-RULER pipeline (VideoRoPE++, videorope_plus/v_ruler/): the same as "
+    "videorope, with --task choosing the task (multi-key: --depths 0:0.8:0.2; the other tasks "
+    "place no distractor)",
 }
 
 FRAMES_PER_GROUP = (1, 2)

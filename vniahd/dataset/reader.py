@@ -47,7 +47,8 @@ def needle_from_record(rec: Mapping[str, Any], images: Path) -> Needle:
     opts = rec.get("options")
     return Needle(
         id=rec["id"],
-        image=images / rec["image"],
+        # a task item may show no picture (counting's bare haystack): it has none of its own
+        image=images / rec["image"] if rec.get("image") else images,
         question=rec["question"],
         answer=rec["answer"],
         options=tuple(opts) if opts is not None else None,

@@ -54,7 +54,7 @@ from vniahd.needles.images import (
     parse_colour,
     read_rgb,
 )
-from vniahd.needles.schema import Needle, NeedleSet
+from vniahd.needles.schema import Needle, NeedleSet, TaskItemSet
 from vniahd.notices import warn
 from vniahd.plan.planner import COLUMNS, Sample, distractor_image_name, needle_image_name
 from vniahd.provenance import provenance
@@ -162,17 +162,36 @@ def _file_record(source: str | None) -> dict[str, Any]:
     return {"path": str(source), "sha256": None}
 
 
-def _alpha_images(needle_set: NeedleSet) -> list[tuple[str, Path]]:
+def source_images(needle_set: NeedleSet | TaskItemSet) -> list[tuple[str, Path]]:
+    """(dataset image name, source path) of every image the dataset stores: each needle and its
+    distractors, or each distinct needle image of a task's items."""
+    if isinstance(needle_set, TaskItemSet):
+        from vniahd.dataset.tasks import item_images
+
+        return item_images(needle_set)
+    out: list[tuple[str, Path]] = []
+    for n in needle_set:
+        out.append((needle_image_name(n.id), Path(n.image)))
+        out += [(distractor_image_name(n.id, k), Path(d)) for k, d in enumerate(n.distractors)]
+    return out
+
+
+def _alpha_images(needle_set: NeedleSet | TaskItemSet) -> list[tuple[str, Path]]:
     """(dataset image name, source path) of every needle/distractor image with transparency."""
     out = []
-    for n in needle_set:
-        items = [(needle_image_name(n.id), n.image)]
-        items += [(distractor_image_name(n.id, k), d) for k, d in enumerate(n.distractors)]
-        for name, path in items:
-            with open_image(Path(path)) as im:  # header only: mode and tRNS are known before decoding
-                if has_alpha(im):
-                    out.append((name, Path(path)))
+    for name, path in source_images(needle_set):
+        with open_image(path) as im:  # header only: mode and tRNS are known before decoding
+            if has_alpha(im):
+                out.append((name, path))
     return out
+
+
+def _needle_records(needle_set: NeedleSet | TaskItemSet) -> list[dict[str, Any]]:
+    if isinstance(needle_set, TaskItemSet):
+        from vniahd.dataset.tasks import item_record
+
+        return [item_record(it) for it in needle_set]
+    return [needle_record(n) for n in needle_set]
 
 
 def write_dataset(
@@ -180,7 +199,7 @@ def write_dataset(
     *,
     haystack_frames: np.ndarray,
     haystack_meta: dict,
-    needle_set: NeedleSet,
+    needle_set: NeedleSet | TaskItemSet,
     samples: Sequence[Sample],
     config: dict,
     overwrite: bool = False,
@@ -216,7 +235,7 @@ def write_dataset(
     groups = total // fpg
     if groups < 1:
         raise VniahdError(f"{total} haystack frame(s) make no group of {fpg}; give at least {fpg} frames")
-    known = set(needle_set.ids)
+    known = {n.id for n in needle_set}
     for s in samples:
         if s.needle_id not in known:
             raise VniahdError(f"sample {s.sample_id} uses needle {s.needle_id!r}, not in {needle_set.source}")
@@ -248,13 +267,13 @@ def write_dataset(
         "source": source["path"],
         "source_spec": needle_set.source,
         "source_sha256": source["sha256"],
-        "format": needle_set.format,
-        "name": needle_set.name,
+        "format": getattr(needle_set, "format", "vruler"),
+        "name": getattr(needle_set, "name", "") or getattr(needle_set, "task", ""),
         "background": colour_hex(background),
         "composited_on_background": [n for n, _ in alpha],
-        "needles": [needle_record(n) for n in needle_set],
+        "needles": _needle_records(needle_set),
     }
-    if needle_set.distractor_source:
+    if isinstance(needle_set, NeedleSet) and needle_set.distractor_source:
         dist = _file_record(needle_set.distractor_source)
         needles_info.update({"distractor_source": dist["path"], "distractor_source_sha256": dist["sha256"]})
     fingerprint = dataset_fingerprint(config, hkey, needle_set.fingerprint, samples)
@@ -304,7 +323,7 @@ def _write_entries(
     tmp: Path,
     stored: np.ndarray,
     k: int,
-    needle_set: NeedleSet,
+    needle_set: NeedleSet | TaskItemSet,
     size: tuple[int, int],
     background: tuple[int, int, int],
     samples: Sequence[Sample],
@@ -334,15 +353,11 @@ def _write_entries(
             warn(f"needle image {path} is {facts.width}×{facts.height}, resized to {size[1]}×{size[0]}")
         _save_png(arr, tmp / layout.IMAGES / name)
 
-    with _progress(
-        sum(1 + len(n.distractors) for n in needle_set), "writing images", "image", progress
-    ) as bar:
-        for n in needle_set:
-            image(n.image, needle_image_name(n.id))
+    todo = source_images(needle_set)
+    with _progress(len(todo), "writing images", "image", progress) as bar:
+        for name, path in todo:
+            image(path, name)
             bar.update()
-            for i, d in enumerate(n.distractors):
-                image(d, distractor_image_name(n.id, i))
-                bar.update()
 
     import pyarrow.parquet as pq
 

@@ -142,9 +142,10 @@ def check_image(path: str | Path) -> ImageFacts:
 
 def check_images(needle_set) -> list[ImageFacts]:
     """Decode every needle and distractor image of a needle set, in order (needle, its distractors)."""
-    facts = []
+    facts: list[ImageFacts] = []
     for n in needle_set:
-        facts.append(check_image(n.image))
+        # a V-RULER task item holds several images (or none: counting's bare haystack)
+        facts.extend(check_image(p) for p in (n.images if hasattr(n, "images") else (n.image,)))
         facts.extend(check_image(d) for d in n.distractors)
     return facts
 

@@ -24,7 +24,7 @@ from vniahd.errors import VniahdError
 from vniahd.files import check_out_dir
 from vniahd.notices import status, warn
 from vniahd.provenance import provenance
-from vniahd.reporting import aggregate, compare, curves, heatmap, html, seeds, tables
+from vniahd.reporting import aggregate, compare, curves, heatmap, html, seeds, tables, vruler
 from vniahd.reporting.load import Loaded, load_inputs, load_reference_accuracies, load_results_dir
 from vniahd.reporting.stats import wilson_interval
 
@@ -188,7 +188,10 @@ def _write(
     summary = aggregate.summary(records)
     source_paths = [s.path for s in loaded.sources]
     paths["summary.csv"] = tables.write_csv(summary, out / "summary.csv")
-    paths["summary.md"] = tables.write_markdown(summary, out / "summary.md", source_paths, across)
+    vr = vruler.vruler_summary(records)
+    paths.update(vruler.write_vruler(vr, out))
+    extra = vruler.vruler_markdown(vr) if not vr.empty else ""
+    paths["summary.md"] = tables.write_markdown(summary, out / "summary.md", source_paths, across, extra)
     options = {"inputs": [str(p) for p in source_paths], "baseline": baseline, "x": x, "annotate": annotate}
     if style != "default":
         options["style"] = style

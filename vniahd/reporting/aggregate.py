@@ -57,10 +57,36 @@ class GroupKey(NamedTuple):
 _BENCHMARKS = {"none": "V-NIAH", "reference": "V-NIAH-D", "periodic": "V-NIAH-D (periodic)"}
 
 
+#: The ``schedule`` key of a V-RULER task's results (reporting/load.py): ``vruler:TASK:PLACEMENT``.
+TASK_PREFIX = "vruler:"
+
+
+def task_schedule(task: str, placement: str) -> str:
+    return f"{TASK_PREFIX}{task}:{placement}"
+
+
+def depth_ignored(schedule: str) -> bool:
+    """Counting and ordering under the released placement: every depth is the same input."""
+    parts = schedule.split(":")
+    return (
+        schedule.startswith(TASK_PREFIX) and parts[1] in ("counting", "ordering") and parts[2] == "reference"
+    )
+
+
 def benchmark_label(schedule: str, tag: str = "") -> str:
-    """``V-NIAH`` for schedule ``none``, ``V-NIAH-D`` for ``reference``, else a descriptive name;
-    ``tag`` tells apart datasets with the same schedule (``V-NIAH-D [period 4]``)."""
-    if schedule in _BENCHMARKS:
+    """``V-NIAH`` for schedule ``none``, ``V-NIAH-D`` for ``reference``, ``V-RULER TASK`` for a
+    V-RULER task's results, else a descriptive name; ``tag`` tells apart datasets with the same
+    schedule (``V-NIAH-D [period 4]``)."""
+    if schedule.startswith(TASK_PREFIX):
+        _, task, placement = schedule.split(":")
+        label = f"V-RULER {task}" + (
+            " (released placement: depth ignored)"
+            if depth_ignored(schedule)
+            else " (depth placement)"
+            if placement == "depth"
+            else ""
+        )
+    elif schedule in _BENCHMARKS:
         label = _BENCHMARKS[schedule]
     elif schedule == "unknown":
         label = "all_accuracies"
@@ -70,7 +96,7 @@ def benchmark_label(schedule: str, tag: str = "") -> str:
 
 
 def is_distractor_schedule(schedule: str) -> bool:
-    return schedule not in ("none", "unknown")
+    return schedule not in ("none", "unknown") and not schedule.startswith(TASK_PREFIX)
 
 
 def natural_key(text: str) -> list:

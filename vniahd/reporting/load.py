@@ -50,7 +50,7 @@ from vniahd.records import (
     RunManifest,
     result_files,
 )
-from vniahd.reporting.aggregate import benchmark_label, is_distractor_schedule
+from vniahd.reporting.aggregate import benchmark_label, depth_ignored, is_distractor_schedule, task_schedule
 from vniahd.reporting.labels import label
 from vniahd.reporting.reference import REFERENCE_NAME, load_reference_accuracies
 from vniahd.reporting.sources import (
@@ -88,12 +88,15 @@ def _record_from_line(obj: Any) -> dict:
     ntok = obj.get("num_tokens")
     nframes = obj.get("num_frames")
     spec = str(obj["model"])
+    task = obj.get("task")
+    # a V-RULER task is its own benchmark; its inserted frames are needles, not distractors
+    schedule = task_schedule(str(task), str(obj.get("placement") or "reference")) if task else obj["schedule"]
     return {
         "model": model_short_name(spec),
         "model_spec": spec,
         "variant": str(obj["variant"]),
         "scoring": str(obj["scoring"]),
-        "schedule": str(obj["schedule"]),
+        "schedule": str(schedule),
         "length": int(length),
         "depth": depth,
         "needle_id": str(obj.get("needle_id", "")),
@@ -103,7 +106,9 @@ def _record_from_line(obj: Any) -> dict:
         "num_tokens": float(ntok) if isinstance(ntok, (int, float)) else math.nan,
         # the frames inserted besides the needle (num_frames = length + needle + distractors)
         "distractors": (
-            float(nframes - length - 1)
+            0.0
+            if task
+            else float(nframes - length - 1)
             if isinstance(nframes, int) and not isinstance(nframes, bool)
             else math.nan
         ),
@@ -278,10 +283,35 @@ def load_inputs(paths: Iterable[str | Path]) -> Loaded:
         raise VniahdError("no results given; pass at least one results directory")
     records = pd.concat(frames, ignore_index=True)
     records = _count_duplicates_once(records, sources)
+    records = _one_row_where_depth_is_ignored(records, sources)
     _note_settings_that_differ(sources)
     records["depth_pct"] = (records["depth"] * 100).round(6)
     label(records, sources)
     return Loaded(records=records[list(COLUMNS)].reset_index(drop=True), sources=sources)
+
+
+def _one_row_where_depth_is_ignored(records: pd.DataFrame, sources: list[Source]) -> pd.DataFrame:
+    """Counting and ordering under the released placement repeat the same input at every depth:
+    keep the first depth's results (the distinct trials) and say so, rather than count each
+    trial once per depth (its interval would be that many times too narrow)."""
+    ignored = records["schedule"].map(depth_ignored)
+    if not ignored.any():
+        return records
+    first = records[ignored].groupby(["input", "schedule"])["depth"].transform("min")
+    drop = ignored.copy()
+    drop[ignored] = records.loc[ignored, "depth"] != first
+    for (i, schedule), d in records[drop].groupby(["input", "schedule"]):
+        src = sources[int(i)]
+        mine = (records["input"] == i) & (records["schedule"] == schedule)
+        kept = int((mine & ~drop).sum())
+        src.notes.append(
+            f"{benchmark_label(schedule)}: the released placement ignores depth, so its "
+            f"{records.loc[mine, 'depth'].nunique()} depth rows are the same inputs; the report keeps "
+            f"the first depth's {kept} results and leaves out {len(d)} repeats (generate with "
+            "--placement depth to use depth)"
+        )
+        src.num_records -= len(d)
+    return records[~drop]
 
 
 def _count_duplicates_once(records: pd.DataFrame, sources: list[Source]) -> pd.DataFrame:

@@ -267,7 +267,11 @@ def across_markdown(ac: seeds.Across) -> str:
     return out
 
 
-def summary_markdown(summary_df: pd.DataFrame, sources: list[str], across: seeds.Across | None = None) -> str:
+def summary_markdown(
+    summary_df: pd.DataFrame, sources: list[str], across: seeds.Across | None = None, extra: str = ""
+) -> str:
+    """summary.md: the across-seed view (if any), the per-model tables, ``extra`` (the V-RULER
+    table), the sources."""
     wide = markdown_table(*wide_rows(summary_df))
     long = markdown_table(*long_rows(summary_df))
     src = "\n".join(f"- `{s}`" for s in sources)
@@ -280,13 +284,16 @@ def summary_markdown(summary_df: pd.DataFrame, sources: list[str], across: seeds
         f"{wide}\n\n"
         "## Per benchmark, with near and far halves of the lengths\n\n"
         "Near = the shorter ⌈L/2⌉ of the L haystack lengths (in frames), far = the rest.\n\n"
-        f"{long}\n\n"
-        f"Sources:\n{src}\n"
+        f"{long}\n\n" + (f"{extra}\n" if extra else "") + f"Sources:\n{src}\n"
     )
 
 
 def write_markdown(
-    summary_df: pd.DataFrame, path: str | Path, sources: list[str], across: seeds.Across | None = None
+    summary_df: pd.DataFrame,
+    path: str | Path,
+    sources: list[str],
+    across: seeds.Across | None = None,
+    extra: str = "",
 ) -> Path:
-    write_text_atomic(path, summary_markdown(summary_df, sources, across))
+    write_text_atomic(path, summary_markdown(summary_df, sources, across, extra))
     return Path(path)

@@ -232,6 +232,10 @@ class GroupExecutor:
             "num_tokens": inputs.prompt_len + (len(inputs.answer_ids) if self.scoring == "reference" else 0),
             "frame_mode": be.options.frame_mode,
         }
+        task = str(row.get("task") or "niah")
+        if task != "niah":  # a V-RULER task: its report is its own benchmark (reporting/load.py)
+            rec["task"] = task
+            rec["placement"] = str(self.builder.dataset.config.get("placement") or "reference")
         if not self.scope.is_full:
             rec["attention_scope"] = self.scope.name
         for key in ("option_logprobs", "raw_text", "fallback"):
