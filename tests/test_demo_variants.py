@@ -30,3 +30,22 @@ def test_unshipped_names_what_the_demo_trains_first(demo_haystack):
     assert _unshipped(Recipe(), variants, (0,), "auto") == ["omnirope/seed0"]
     # --retrain: nothing shipped counts
     assert _unshipped(Recipe(), variants, (0,), "local") == ["videorope/seed0", "omnirope/seed0"]
+
+
+def test_demo_tasks_flag_and_depth_grids():
+    """``--tasks vruler`` means the three V-RULER tasks beside V-NIAH-D; multi-key's grid stops
+    before depth 1 (its needles need a window after the depth), the others keep the demo's."""
+    import pytest
+
+    from vniahd.cli.tiny_commands import _tasks
+    from vniahd.demo import DemoConfig, run_demo
+    from vniahd.demo_datasets import task_depths
+    from vniahd.errors import VniahdError
+
+    assert _tasks("vruler") == ("multi-key", "counting", "ordering")
+    assert _tasks("counting, vruler") == ("counting", "multi-key", "ordering")
+    assert _tasks("") == ()
+    assert task_depths("multi-key", "0:1:0.25") == "0,0.25,0.5,0.75"
+    assert task_depths("counting", "0:1:0.25") == "0:1:0.25"
+    with pytest.raises(VniahdError, match="unknown demo task"):
+        run_demo(DemoConfig(tasks=("stack",)), log=lambda m: None)

@@ -27,11 +27,18 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from vniahd.demo_datasets import (  # noqa: F401  (re-exported: training.acceptance uses them)
+    DATASET_SEED,
+    DEMO_TASKS,
+    ensure_dataset,
+    heldout_haystack,
+    period_spec,
+    task_depths,
+)
 from vniahd.errors import VniahdError
 from vniahd.files import cache_dir, sha256_json, write_json_atomic
 
 DEMO_VARIANTS = ("vanilla", "tad", "mrope", "videorope")
-DATASET_SEED = 20250207  # any fixed number; recorded in dataset.json
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class DemoConfig:
     repeats: int = 3
     scoring: str = "reference"
     progress: bool = True
+    tasks: tuple[str, ...] = ()  # V-RULER tasks scored beside V-NIAH and V-NIAH-D (demo_datasets)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -59,75 +67,6 @@ def _log(msg: str) -> None:
     import sys
 
     print(msg, file=sys.stderr, flush=True)
-
-
-def period_spec(recipe) -> str:
-    """``auto:HEAD_DIM,THETA,T_SECTION`` of the tiny model (the generator computes the period)."""
-    mc = recipe.train.model
-    return f"auto:{mc.head_dim},{mc.rope_theta:g},{mc.sections[0]}"
-
-
-def heldout_haystack(recipe, material) -> Path:
-    """The held-out portion of the recipe's haystack as its own mp4 (cached)."""
-    from vniahd.training.data import write_heldout_haystack
-
-    dc = recipe.data_config
-    path = cache_dir("tiny", "heldout") / f"heldout-{dc.key()}.mp4"
-    return write_heldout_haystack(recipe.haystack_path, path, dc, material.haystack.frames)
-
-
-def ensure_dataset(
-    out: Path,
-    *,
-    haystack: Path,
-    schedule: str,
-    period: str,
-    lengths: str,
-    depths: str,
-    repeats: int,
-    seed: int,
-    progress: bool,
-):
-    """Open ``out`` if it holds exactly this dataset, else (re)generate it."""
-    from vniahd.dataset import Dataset
-    from vniahd.dataset.generate import generate
-    from vniahd.files import sha256_file
-    from vniahd.needles import demo_needles_path
-
-    want = {
-        "schedule": schedule,
-        "lengths_spec": lengths,
-        "depths_spec": depths,
-        "repeats": repeats,
-        "seed": seed,
-        "period_spec": period,
-        "haystack": sha256_file(haystack),
-        "needles": sha256_file(demo_needles_path()),
-    }
-    key_file = out / "demo_request.json"
-    if key_file.is_file():
-        try:
-            import json
-
-            if json.loads(key_file.read_text()) == want:
-                return Dataset.open(out)
-        except (ValueError, VniahdError):
-            pass
-    ds = generate(
-        haystack=haystack,
-        needles=demo_needles_path(),
-        out=out,
-        lengths=lengths,
-        depths=depths,
-        schedule=schedule,
-        period=period,
-        seed=seed,
-        repeats=repeats,
-        overwrite=True,
-        progress=progress,
-    )
-    write_json_atomic(key_file, want)
-    return ds
 
 
 def evaluate_variant(
@@ -183,6 +122,9 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = _log) -> dict:
         raise VniahdError("give at least one seed (--seeds 0)")
     if cfg.repeats < 1:
         raise VniahdError(f"--repeats must be at least 1, got {cfg.repeats}")
+    bad = [t for t in cfg.tasks if t not in DEMO_TASKS]
+    if bad:
+        raise VniahdError(f"unknown demo task(s) {bad}; choose from {', '.join(DEMO_TASKS)} (or 'vruler')")
 
     # 1. haystack + split
     t = time.perf_counter()
@@ -211,10 +153,17 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = _log) -> dict:
         "vniah": ensure_dataset(data_root / f"vniah-{tag}", schedule="none", period=period, **common),
         "vniahd": ensure_dataset(data_root / f"vniahd-{tag}", schedule="reference", period=period, **common),
     }
+    for task in cfg.tasks:  # V-RULER: the task's demo items, no distractor schedule
+        common_task = {**common, "depths": task_depths(task, cfg.depths)}
+        datasets[task] = ensure_dataset(
+            data_root / f"{task}-{tag}", schedule="none", period=period, task=task, **common_task
+        )
     log(
         f"[2/5] datasets: V-NIAH {len(datasets['vniah'].samples)} samples, V-NIAH-D "
         f"{len(datasets['vniahd'].samples)} samples (lengths {cfg.lengths}, depths {cfg.depths}, "
-        f"period {period}) in {data_root}"
+        f"period {period})"
+        + "".join(f", {t} {len(datasets[t].samples)} samples" for t in cfg.tasks)
+        + f" in {data_root}"
     )
     timings["datasets"] = time.perf_counter() - t
 

@@ -102,6 +102,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "first, about 10 minutes per seed (default: %(default)s)",
     )
     d.add_argument(
+        "--tasks",
+        default="",
+        metavar="T,…|vruler",
+        help="also score V-RULER tasks on their demo needle sets (needles/vruler-demo/): "
+        "multi-key, counting, ordering, or 'vruler' for all three; the tiny model was never trained "
+        "on them, so expect chance-level scores (default: none)",
+    )
+    d.add_argument(
         "--seeds",
         default="0,1,2",
         metavar="S,…",
@@ -211,6 +219,13 @@ def _list_shipped() -> int:
     return 0
 
 
+def _tasks(text: str) -> tuple[str, ...]:
+    from vniahd.demo_datasets import DEMO_TASKS
+
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    return tuple(dict.fromkeys(x for t in names for x in (DEMO_TASKS if t == "vruler" else (t,))))
+
+
 def run_demo_cmd(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
@@ -224,6 +239,7 @@ def run_demo_cmd(args: argparse.Namespace) -> int:
         steps=args.steps,
         retrain=args.retrain,
         progress=not args.no_progress,
+        tasks=_tasks(args.tasks),
     )
     if args.lengths:
         cfg = replace(cfg, lengths=args.lengths)
