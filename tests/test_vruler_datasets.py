@@ -164,3 +164,26 @@ def test_eval_and_report_per_task(video, tmp_path):
     assert overall["mean"] == pytest.approx(table[table["task"] != "overall (ours)"]["mean"].mean())
     md = (tmp_path / "rep" / "summary.md").read_text()
     assert "No released V-RULER script combines the tasks" in md and "V-RULER" in md
+
+
+@pytest.mark.parametrize("task", ["multi-key", "counting"])
+def test_protocol_vruler_dataset_holds_the_released_trials(video, tmp_path, task):
+    """--protocol vruler: the whole released grid (15 lengths; multi-key 375 trials from the
+    shared stream seeded 24242424), each sample's slots those of the planner's released replay."""
+    from vniahd.dataset.generate import generate
+
+    ds = generate(
+        haystack=video,
+        needles="demo",
+        out=tmp_path / task,
+        protocol="vruler",
+        task=task,
+        size="18x32",
+        frames_per_group=1,
+        progress=False,
+    )
+    items = load_task_items(vruler_demo_path(task), task)
+    trials = plan_task(task, items.specs())  # the released grid, draws and seed
+    assert len(ds.samples) == len(trials) == (375 if task == "multi-key" else 450)
+    got = {r["sample_id"]: list(r["needle_slots"]) for r in ds.samples.to_dict("records")}
+    assert got == {t.sample_id: list(t.needle_slots) for t in trials}
