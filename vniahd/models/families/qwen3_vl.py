@@ -65,6 +65,8 @@ RECORD = FamilyRecord(
     native_allocation="interleaved",
     random_alias="qwen3-vl",
     random_config=random_config,
-    random_defaults=QWEN3_TOWER_DEFAULTS,
+    # 4 KV heads (the real 2B-8B checkpoints have 8): one per MHRoPE stream, so
+    # `random:qwen3-vl --variant mhrope` runs with its default head split
+    random_defaults={**QWEN3_TOWER_DEFAULTS, "kv_heads": 4},
     random_patch=QWEN3_PATCH,
 )
