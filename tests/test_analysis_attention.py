@@ -171,6 +171,25 @@ def test_hybrid_models_say_which_layers_the_maps_cover(dataset, tmp_path, capsys
     assert main([*argv, "--out", str(tmp_path / "o"), "--no-progress"]) == 0
     err = capsys.readouterr().err
     assert "3 of 4 layers have no rotary attention" in err and "[3]" in err
+    # a layer without rotary attention (or beyond the model) is refused before anything runs
+    assert main([*argv, "--layers", "0,3,9", "--out", str(tmp_path / "p"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "layer(s) [0, 9] have no rotary attention" in err and "[3]" in err
+    assert not (tmp_path / "p" / "masses.csv").exists()
+
+
+def test_repeated_samples_and_bands_count_once(dataset, tmp_path):
+    import csv
+
+    from vniahd.cli import main
+
+    sid = str(dataset.samples["sample_id"].iloc[0])
+    argv = ["attention", "--dataset", str(dataset.path), "--model", "random:qwen2-vl", "--variant", "mrope"]
+    argv += ["--sample", sid, "--sample", sid, "--band", "temporal", "--band", "temporal", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 0
+    rows = list(csv.DictReader((tmp_path / "o" / "masses.csv").open()))
+    layers = {r["layer"] for r in rows}
+    assert len(rows) == len(layers) and {r["band"] for r in rows} == {"temporal"}
 
 
 def test_memory_model_fits_a_7b_model_at_1000_frames_on_one_80_gb_gpu():

@@ -101,7 +101,7 @@ def choose_samples(ds: Any, args: argparse.Namespace) -> list[str]:
             raise VniahdError(
                 f"sample(s) {missing} not in {ds.path}; list them with 'vniahd inspect {ds.path} --list'"
             )
-        return list(args.sample)
+        return list(dict.fromkeys(args.sample))  # a repeated id would count twice in the intervals
     lengths = _numbers(args.lengths, int, "--lengths")
     depths = _numbers(args.depths, float, "--depths")
     if lengths is not None:
@@ -134,7 +134,7 @@ def run_attention(args: argparse.Namespace) -> int:
         raise VniahdError(f"--chunk must be at least 1, got {args.chunk}")
     ds = Dataset.open(args.dataset)
     variants = [parse_variant(v) for v in args.variant]
-    bands = [check_band(b) for b in args.band or ["all", "temporal"]]
+    bands = list(dict.fromkeys(check_band(b) for b in args.band or ["all", "temporal"]))
     layers = _numbers(args.layers, int, "--layers")
     samples = choose_samples(ds, args)
     out = Path(args.out)
@@ -145,15 +145,24 @@ def run_attention(args: argparse.Namespace) -> int:
         f"bands {', '.join(bands)}"
     )
     backend = get_backend(args.model, device=args.device)
+    with backend.use_variant(variants[0]):  # a per-variant backend (tiny) has a model only inside
+        lm = backend.language_model
+        total = len(getattr(lm, "layers", []))
+        kinds = getattr(getattr(lm, "config", None), "layer_types", None) or ["full_attention"] * total
+        memory = _memory_model(backend, ds, samples, args.chunk)
+    with_rotary = [i for i, kind in enumerate(kinds) if kind == "full_attention"]
+    missing = sorted(set(layers or []) - set(with_rotary))
+    if missing:  # checked before any forward pass: nothing is computed for a typo
+        raise VniahdError(
+            f"--layers {args.layers}: layer(s) {missing} have no rotary attention in {args.model}; "
+            f"its attention layers are {_span(with_rotary)}"
+        )
     log = None if args.no_progress else status
     records = []
     for sample in samples:
         rec = sample_attention(ds, backend, variants, sample, bands, layers, args.chunk, log)
         records.append(rec)
         frame_maps_figure(rec, bands, args.plot_layer, out / f"frame-maps-{sample}.png")
-    with backend.use_variant(variants[0]):  # a per-variant backend (tiny) has a model only inside
-        total = len(getattr(backend.language_model, "layers", []))
-        memory = _memory_model(backend, ds, samples, args.chunk)
     caught = {layer["layer"] for body in records[0]["variants"].values() for layer in body["layers"]}
     if layers is None and total and len(caught) < total:
         status(
@@ -194,6 +203,13 @@ def run_attention(args: argparse.Namespace) -> int:
     _print_summary(rows, bands)
     print(f"wrote {out}/masses.csv, {out}/run.json and {len(records)} frame-map figure(s)")
     return 0
+
+
+def _span(layers: list[int]) -> str:
+    """``0-27`` for a contiguous run, else the list."""
+    if len(layers) > 2 and layers == list(range(layers[0], layers[-1] + 1)):
+        return f"{layers[0]}-{layers[-1]}"
+    return str(layers)
 
 
 def _memory_model(backend: Any, ds: Any, samples: list[str], chunk: int) -> dict[str, Any]:

@@ -101,7 +101,10 @@ def adjacent_frames_figure(panels: Sequence[dict[str, Any]], path: str | Path, m
         ax.set_xlabel(names[0], fontsize=FONT["label"])
         ax.set_ylabel(names[1], fontsize=FONT["label"])
         ax.set_zlabel(names[2], fontsize=FONT["label"])
-        ax.set_title(panel["name"], fontsize=FONT["title"], pad=14)
+        title = panel["name"]
+        if len(names) > 3:  # a 3-D plot holds three streams; the JSON beside it has them all
+            title += f"\n(streams {', '.join(names[3:])} not drawn: in the .json)"
+        ax.set_title(title, fontsize=FONT["title"], pad=14)
         ax.tick_params(labelsize=FONT["annot"])
         ax.legend(fontsize=FONT["annot"], loc="upper left")
         record[panel["name"]] = {
