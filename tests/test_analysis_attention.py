@@ -77,30 +77,38 @@ def test_two_pair_toy_case_by_hand():
 def test_all_band_is_the_models_own_attention(dataset, spec, tmp_path):
     """Band ``all`` equals transformers' eager attention weights (output_attentions=True), pooled
     the same way, on the same input; the needle masses sum to 1."""
+    _check_all_band(dataset, get_backend(spec), tmp_path, "reference")
+
+
+@pytest.mark.parametrize("spec", ["random:qwen2-vl", "random:qwen3-vl"])
+def test_all_band_is_the_models_own_attention_with_the_native_prompt(dataset, spec, tmp_path):
+    """With the family's own video markup (vision start/end tokens; Qwen3-VL's timestamps
+    between frames) the text tokens between frames count as text, and band ``all`` is still the
+    model's own attention."""
+    _check_all_band(dataset, get_backend(spec), tmp_path, "native", between_frames=spec.endswith("qwen3-vl"))
+
+
+def _check_all_band(dataset, be, tmp_path, prompt, between_frames=False):
     from vniahd.analysis.attention import token_frames
     from vniahd.evaluation import EvalConfig, Runner
 
-    be = get_backend(spec)
     sample = str(dataset.samples["sample_id"].iloc[-1])
-    got = sample_attention(dataset, be, [get_variant("videorope")], sample, bands=("all", "temporal"))
+    got = sample_attention(
+        dataset, be, [get_variant("videorope")], sample, bands=("all", "temporal"), prompt=prompt
+    )
     layers = got["variants"]["videorope"]["layers"]
     frames = got["frames"]
     # the same input through the model's eager attention
-    runner = Runner(dataset, be, EvalConfig(variants=["videorope"], progress=False), tmp_path)
-    row = dataset.sample(sample).to_dict()
-    names = [row["needle_image"], *list(row.get("distractor_images") or [])]
-    prep = runner.prepare(
-        row,
-        runner.cache.haystack(*runner.haystack_input()),
-        runner.cache.images({n: dataset.image(n) for n in names}),
-    )
-    inputs = runner.with_positions(prep, runner.variants[0])
+    runner = Runner(dataset, be, EvalConfig(variants=["videorope"], progress=False, prompt=prompt), tmp_path)
+    prep, inputs = runner.sample_inputs(sample, runner.variants[0])
     emb = torch.cat([inputs.prompt_rows(0, inputs.prompt_len), be.embed_text(list(inputs.answer_ids))])
     # the model's own eager attention returns its weights; catch them from each attention module
     attentions = [a for a in eager_weights(be, runner.variants[0], emb, inputs.positions) if a is not None]
     assert len(attentions) == len(layers)
     groups = token_frames(prep.segments)
     visual = torch.nonzero(groups >= 0).flatten()
+    # Qwen3-VL's native markup puts a timestamp between frames; Qwen2-VL's only wraps the video
+    assert (int(visual[-1] - visual[0]) + 1 > len(visual)) == between_frames
     one_hot = torch.zeros(len(emb), frames, dtype=torch.float64)
     one_hot[visual, groups[visual]] = 1
     for rec, att in zip(layers, attentions):

@@ -56,12 +56,19 @@ def sample_attention(
     layers: Sequence[int] | None = None,
     chunk: int = 256,
     log: Callable[[str], None] | None = None,
+    *,
+    prompt: str = "reference",
+    prompt_template: str = "reference",
 ) -> dict[str, Any]:
-    """The ``--json`` record of one sample (module docstring) under each of ``variants``."""
+    """The ``--json`` record of one sample (module docstring) under each of ``variants``;
+    ``prompt`` and ``prompt_template`` lay the prompt out as ``vniahd eval``'s options do."""
     from vniahd.evaluation import EvalConfig, Runner
 
+    config = EvalConfig(
+        variants=list(variants), progress=False, prompt=prompt, prompt_template=prompt_template
+    )
     with tempfile.TemporaryDirectory() as tmp:  # the runner prepares inputs only; it writes nothing
-        runner = Runner(dataset, backend, EvalConfig(variants=list(variants), progress=False), Path(tmp))
+        runner = Runner(dataset, backend, config, Path(tmp))
         return _sample_attention(runner, dataset, backend, sample_id, bands, layers, chunk, log)
 
 

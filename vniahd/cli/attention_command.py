@@ -74,6 +74,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="results/attention", metavar="DIR", help="output directory")
     p.add_argument("--json", default=None, metavar="PATH", help="write the maps and masses as JSON")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "float32", "bfloat16", "float16"],
+        help="model weights (auto: bfloat16 on a GPU that supports it, else float32)",
+    )
+    p.add_argument(
+        "--frame-mode", default="video", choices=["video", "image"], help="as 'vniahd eval' (default: video)"
+    )
+    p.add_argument(
+        "--prompt",
+        default="reference",
+        choices=["reference", "native"],
+        help="frames spliced bare (reference, default) or in the family's own video markup, as 'vniahd eval'",
+    )
+    p.add_argument(
+        "--prompt-template",
+        default="reference",
+        metavar="NAME|FILE",
+        help="the text around the frames, as 'vniahd eval' (default: reference)",
+    )
     p.add_argument("--chunk", type=int, default=256, metavar="N", help="queries/keys per pooled block")
     p.add_argument("--no-progress", action="store_true", help="no per-layer progress lines")
     p.set_defaults(func=run_attention)
@@ -144,7 +165,11 @@ def run_attention(args: argparse.Namespace) -> int:
         f"attention: loading {args.model}; {len(samples)} sample(s) x {len(variants)} variant(s), "
         f"bands {', '.join(bands)}"
     )
-    backend = get_backend(args.model, device=args.device)
+    from vniahd.evaluation.config import EvalConfig
+
+    # the prompt options checked (and the template file read) before the model loads
+    EvalConfig(variants=variants, prompt=args.prompt, prompt_template=args.prompt_template)
+    backend = get_backend(args.model, device=args.device, dtype=args.dtype, frame_mode=args.frame_mode)
     with backend.use_variant(variants[0]):  # a per-variant backend (tiny) has a model only inside
         lm = backend.language_model
         total = len(getattr(lm, "layers", []))
@@ -160,7 +185,18 @@ def run_attention(args: argparse.Namespace) -> int:
     log = None if args.no_progress else status
     records = []
     for sample in samples:
-        rec = sample_attention(ds, backend, variants, sample, bands, layers, args.chunk, log)
+        rec = sample_attention(
+            ds,
+            backend,
+            variants,
+            sample,
+            bands,
+            layers,
+            args.chunk,
+            log,
+            prompt=args.prompt,
+            prompt_template=args.prompt_template,
+        )
         records.append(rec)
         frame_maps_figure(rec, bands, args.plot_layer, out / f"frame-maps-{sample}.png")
     caught = {layer["layer"] for body in records[0]["variants"].values() for layer in body["layers"]}
@@ -189,6 +225,10 @@ def run_attention(args: argparse.Namespace) -> int:
             "dataset": str(ds.path),
             "variants": {v.name: v.to_dict() for v in variants},
             "samples": samples,
+            "prompt": args.prompt,
+            "prompt_template": args.prompt_template,
+            "dtype": args.dtype,
+            "frame_mode": args.frame_mode,
             "bands": bands,
             "layers": layers,
             "peak_memory": _peak_memory(args.device),
