@@ -14,7 +14,7 @@ parameter           tiny       ``size=7b``   meaning
 ``layers``          2          28            text decoder layers
 ``hidden``          64         3584          text hidden size
 ``heads``           4          28            attention heads (head dim = hidden / heads)
-``kv_heads``        2          4             key/value heads
+``kv_heads``        2 (*)      4             key/value heads (*: Qwen3-VL families 4)
 ``intermediate``    128        18944         MLP width
 ``vocab``           512        152064        LM-head rows (≥ the tokenizer's 276 ids)
 ``theta``           10000      1e6           RoPE base β
