@@ -25,12 +25,25 @@ protocols (--protocol NAME sets these options; options given explicitly still wi
              torch-bicubic --frames-per-group 2 --lengths 100:2900:200 --depths 0:1:0.2
              --schedule reference --period 200 --seed 24242424 --draws reference; lengths,
              depths, slots and the period then count temporal groups of two 1 fps frames
+  vruler     the released V-RULER pipeline (VideoRoPE++): the same options, the task from --task
+             (multi-key: --depths 0:0.8:0.2, its released grid)
+
+tasks (--task; docs/vruler.md):
+  niah       V-NIAH / V-NIAH-D (default): one needle, distractors by --schedule
+  multi-key  3-4 needles per item at random frames inside [depth, depth+0.2) of the haystack
+  counting   0-2 needles; how many times an object appears (released rule: spread over the whole
+             video, depth ignored; --placement depth spreads them inside the depth's window)
+  ordering   2-4 needles; their order (placement as counting)
+  --needles takes the task's file in the released format (multi_key_multi_value.json,
+  counting.json, ordering.json; v_niah_d.json for niah) or 'demo' (needles/vruler-demo/)
 
 examples:
   vniahd generate --haystack demo --needles demo --out data/demo-ref
   vniahd generate --haystack movie.mp4 --needles needles.json --distractor-needles distractors.json \\
       --lengths 100:2900:200 --depths 0:1:0.2 --schedule reference --period auto:128,1e6,16 --out data/ref
   (on the demo material: --haystack demo --needles demo --distractor-needles demo)
+  vniahd generate --protocol vruler --task counting --haystack movie.mp4 \
+      --needles VideoRoPE/videorope_plus/v_ruler/data/counting.json --out data/counting
 
 refused (one line, nothing written): lengths over 100000 frames, a schedule that places no
 distractor in any sample, an unreadable needle image, --fps above the video's rate, a haystack of
