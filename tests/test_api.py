@@ -171,6 +171,7 @@ def test_eval_config_checks_and_records():
         "prefill_chunk": 16,
         "batch_size": 4,
         "progress": True,
+        "attention_scope": "full",
     }
     assert EvalConfig(variants=["mrope"]).prefill_chunk is None  # auto
     for kw, message in (
