@@ -187,3 +187,55 @@ def test_protocol_vruler_dataset_holds_the_released_trials(video, tmp_path, task
     assert len(ds.samples) == len(trials) == (375 if task == "multi-key" else 450)
     got = {r["sample_id"]: list(r["needle_slots"]) for r in ds.samples.to_dict("records")}
     assert got == {t.sample_id: list(t.needle_slots) for t in trials}
+
+
+def test_repeats_are_refused_for_tasks(video, tmp_path):
+    from vniahd.dataset.generate import generate
+
+    with pytest.raises(VniahdError, match="drop --repeats"):
+        generate(haystack=video, needles="demo", out=tmp_path / "r", task="ordering", repeats=3)
+
+
+def _records(rows):
+    """Report records: (schedule, benchmark, variant, depth, correct) per row, one input."""
+    cols = ["schedule", "benchmark", "variant", "depth", "correct"]
+    df = pd.DataFrame(rows, columns=cols)
+    df["model"], df["scoring"], df["input"] = "m", "reference", 0
+    return df
+
+
+def test_vruler_table_never_pools_two_placements_or_datasets():
+    from vniahd.reporting.vruler import OVERALL, vruler_summary
+
+    ref, dep = "vruler:counting:reference", "vruler:counting:depth"
+    df = _records(
+        [(ref, "V-RULER counting", "a", 0.0, 1.0)] * 2
+        + [(dep, "V-RULER counting (depth placement)", "a", 0.0, 0.0)] * 6
+        + [("vruler:ordering:reference", "V-RULER ordering", "a", 0.0, 1.0)]
+        + [
+            ("reference", "V-NIAH-D [period 4]", "a", 0.5, 1.0),
+            ("reference", "V-NIAH-D [period 9]", "a", 0.5, 0.0),
+        ]
+    )
+    table = vruler_summary(df).set_index("task")
+    assert table.loc["counting", "n"] == 2 and table.loc["counting (depth placement)", "n"] == 6
+    assert table.loc["niah [period 4]", "mean"] == 1.0 and table.loc["niah [period 9]", "mean"] == 0.0
+    assert OVERALL not in table.index  # counting and niah were each measured twice: no one mean
+    both = vruler_summary(df[df["schedule"].isin([ref, "vruler:ordering:reference"])]).set_index("task")
+    assert both.loc[OVERALL, "mean"] == 1.0 and both.loc[OVERALL, "tasks"] == "counting, ordering"
+
+
+def test_depth_ignored_rows_keep_each_variants_own_first_depth():
+    from vniahd.reporting.load import _one_row_where_depth_is_ignored
+    from vniahd.reporting.sources import Source
+
+    s = "vruler:counting:reference"
+    df = _records(
+        [(s, "", "mrope", d, 1.0) for d in (0.0, 0.5, 1.0)]
+        + [(s, "", "videorope", d, 0.0) for d in (0.5, 1.0)]
+    )
+    src = Source(path="x", kind="results")
+    src.num_records = len(df)
+    kept = _one_row_where_depth_is_ignored(df, [src])
+    assert sorted(zip(kept["variant"], kept["depth"])) == [("mrope", 0.0), ("videorope", 0.5)]
+    assert src.num_records == 2 and "leaves out" in src.notes[0]

@@ -154,7 +154,7 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = _log) -> dict:
         "vniahd": ensure_dataset(data_root / f"vniahd-{tag}", schedule="reference", period=period, **common),
     }
     for task in cfg.tasks:  # V-RULER: the task's demo items, no distractor schedule
-        common_task = {**common, "depths": task_depths(task, cfg.depths)}
+        common_task = {**common, "depths": task_depths(task, cfg.depths), "repeats": 1}
         datasets[task] = ensure_dataset(
             data_root / f"{task}-{tag}", schedule="none", period=period, task=task, **common_task
         )

@@ -125,6 +125,10 @@ def generate(
             raise VniahdError(
                 f"--task {task} places its own needles and no distractor; drop --schedule {schedule}"
             )
+        if repeats != 1:
+            raise VniahdError(
+                f"--task {task} plans one trial per item and cell, as the release does; drop --repeats"
+            )
     elif placement is not None:
         raise VniahdError("--placement is a V-RULER task's rule; with --task niah use --schedule")
 

@@ -297,7 +297,8 @@ def _one_row_where_depth_is_ignored(records: pd.DataFrame, sources: list[Source]
     ignored = records["schedule"].map(depth_ignored)
     if not ignored.any():
         return records
-    first = records[ignored].groupby(["input", "schedule"])["depth"].transform("min")
+    # per variant and scoring: one that never reached the first depth keeps its own first
+    first = records[ignored].groupby(["input", "schedule", "variant", "scoring"])["depth"].transform("min")
     drop = ignored.copy()
     drop[ignored] = records.loc[ignored, "depth"] != first
     for (i, schedule), d in records[drop].groupby(["input", "schedule"]):

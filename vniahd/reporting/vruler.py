@@ -4,7 +4,8 @@ The released scripts score each task on its own (``avg_accuracy.txt`` per task);
 them, and how the VideoRoPE++ paper's radar figure does is not in the released code. So the table
 gives each task's accuracy with its Wilson interval, and an ``overall (ours)`` column only where a
 row has two or more tasks: the unweighted mean of its task means, labelled as vniahd's own number.
-V-NIAH-D results of the same model and variant sit beside the tasks as ``niah``.
+V-NIAH-D results of the same model and variant sit beside the tasks as ``niah``. A task measured
+twice (another placement, another dataset) gets a column each and then no overall number.
 """
 
 from __future__ import annotations
@@ -23,29 +24,51 @@ OVERALL = "overall (ours)"
 _ROW = ["model", "variant", "scoring"]
 
 
-def _task(schedule: str) -> str | None:
+def _column(schedule: str, benchmark: str) -> str | None:
+    """The table column of a record: its task (``niah`` for V-NIAH-D), with the placement when it
+    is not the released one and the dataset tag when several datasets share it, so that two
+    different measurements never pool into one cell; None for other benchmarks."""
     if schedule.startswith(TASK_PREFIX):
-        return schedule.split(":")[1]
-    return "niah" if schedule == "reference" else None
+        _, task, placement = schedule.split(":")
+        name = task + (f" ({placement} placement)" if placement != "reference" else "")
+    elif schedule == "reference":
+        name = "niah"
+    else:
+        return None
+    tag = benchmark.rsplit(" [", 1)[1].rstrip("]") if benchmark.endswith("]") else ""
+    return f"{name} [{tag}]" if tag else name
 
 
 def vruler_summary(records: pd.DataFrame) -> pd.DataFrame:
     """Long table: model, variant, scoring, task, n, correct, mean, ci_low, ci_high — plus an
-    ``overall (ours)`` row per (model, variant, scoring) holding two or more tasks. Empty when
-    the records hold no V-RULER task."""
-    tasks = records["schedule"].map(_task)
+    ``overall (ours)`` row per (model, variant, scoring) holding two or more distinct tasks, its
+    ``tasks`` column naming what it averages. Empty when the records hold no V-RULER task."""
     if not records["schedule"].str.startswith(TASK_PREFIX).any():
         return pd.DataFrame()
+    column = pd.Series(
+        [_column(s, b) for s, b in zip(records["schedule"], records["benchmark"])], index=records.index
+    )
+    kept = column.notna()
     rows = []
-    for key, g in records[tasks.notna()].groupby([*_ROW, tasks[tasks.notna()]], sort=True):
+    for key, g in records[kept].groupby([*_ROW, column[kept]], sort=True):
         k, n = int(g["correct"].sum()), len(g)
         lo, hi = wilson_interval(k, n)
         rows.append(dict(zip([*_ROW, "task"], key), n=n, correct=k, mean=k / n, ci_low=lo, ci_high=hi))
     df = pd.DataFrame(rows)
     overall = []
     for key, g in df.groupby(_ROW, sort=True):
-        if len(g) >= 2:
-            overall.append(dict(zip(_ROW, key), task=OVERALL, n=int(g["n"].sum()), mean=g["mean"].mean()))
+        # one cell per task: a task measured twice (two placements, two datasets) has no one mean
+        tasks = [t.split(" ")[0] for t in g["task"]]
+        if len(g) >= 2 and len(set(tasks)) == len(tasks):
+            overall.append(
+                dict(
+                    zip(_ROW, key),
+                    task=OVERALL,
+                    n=int(g["n"].sum()),
+                    mean=g["mean"].mean(),
+                    tasks=", ".join(g["task"]),
+                )
+            )
     return pd.concat([df, pd.DataFrame(overall)], ignore_index=True) if overall else df
 
 
@@ -71,9 +94,9 @@ def vruler_markdown(table: pd.DataFrame) -> str:
         "## V-RULER\n\n"
         "Accuracy in percent per task with Wilson 95% intervals (niah = V-NIAH-D). No released "
         "V-RULER script combines the tasks into one score; "
-        f"**{OVERALL}** is vniahd's own: the unweighted mean of the row's task means.\n\n"
-        + "\n".join(lines)
-        + "\n"
+        f"**{OVERALL}** is vniahd's own: the unweighted mean of the task means in its row (rows "
+        "with other tasks are not comparable; vruler_summary.csv lists the tasks each averages), "
+        "given only where each task was measured once.\n\n" + "\n".join(lines) + "\n"
     )
 
 
