@@ -16,6 +16,7 @@ import json
 import pytest
 import torch
 from evaluate_fixtures import make_dataset
+from model_helpers import FAMILY_SPECS
 
 import vniahd.models.attention as attention_module
 from vniahd.errors import VniahdError
@@ -92,19 +93,7 @@ def _under_mask(mask: torch.Tensor):
         attention_module.cached_attention_mask = real
 
 
-@pytest.mark.parametrize(
-    "spec",
-    [
-        "random:qwen2-vl",
-        "random:qwen2.5-vl?hidden=64&heads=2",
-        "random:qwen3-vl",
-        "random:qwen3-vl-moe",
-        "random:glm-4.1v?heads=2",
-        "random:glm-4.5v?heads=2",
-        "random:qwen3.5",
-        "random:qwen3.5-moe",
-    ],
-)
+@pytest.mark.parametrize("spec", list(FAMILY_SPECS.values()))
 def test_zigzag_logits_equal_an_independent_reference(dataset, tmp_path, spec):
     be = get_backend(spec)
     runner, inputs = _inputs(dataset, be, get_variant("videorope"), tmp_path / "out")

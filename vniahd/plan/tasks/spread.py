@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from functools import partial
 
 from vniahd.errors import UnknownNameError, VniahdError
 from vniahd.plan.planner import sample_id
@@ -115,25 +116,7 @@ def plan_spread(
     return out
 
 
-def plan_counting(
-    lengths: Sequence[int],
-    depths: Sequence[Decimal | str | float],
-    items: Sequence[ItemSpec],
-    *,
-    placement: str = "reference",
-    window: Decimal = DEPTH_WINDOW,
-) -> list[TaskTrial]:
-    """Counting trials (``eval_v_ruler_counting.py:445-463``); see module docstring."""
-    return plan_spread("counting", lengths, depths, items, placement=placement, window=window)
-
-
-def plan_ordering(
-    lengths: Sequence[int],
-    depths: Sequence[Decimal | str | float],
-    items: Sequence[ItemSpec],
-    *,
-    placement: str = "reference",
-    window: Decimal = DEPTH_WINDOW,
-) -> list[TaskTrial]:
-    """Ordering trials (``eval_v_ruler_order_frames.py:445-463``, the counting code); see module docstring."""
-    return plan_spread("ordering", lengths, depths, items, placement=placement, window=window)
+#: Counting trials (``eval_v_ruler_counting.py:445-463``); see module docstring.
+plan_counting = partial(plan_spread, "counting")
+#: Ordering trials (``eval_v_ruler_order_frames.py:445-463``, byte for byte the counting code).
+plan_ordering = partial(plan_spread, "ordering")
