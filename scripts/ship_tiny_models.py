@@ -6,7 +6,7 @@ For each variant and seed it loads the local checkpoint of the default recipe (t
 missing, with the thread count given by OMP_NUM_THREADS), rounds it to float16, writes
 ``<variant>-seed<S>.safetensors`` and its manifest entry (key, configs, sha256, command, the machine
 facts that shape its floats), then measures the shipped model's held-out accuracy at the training
-length and records it too. Commit the folder afterwards; keep it under ~50 MB, no file over 4 MB.
+length and records it too. Commit the folder afterwards; keep it under ~55 MB, no file over 4 MB.
 """
 
 from __future__ import annotations

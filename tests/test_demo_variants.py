@@ -25,11 +25,11 @@ def test_all_is_the_papers_four_then_every_published_design():
 def test_unshipped_names_what_the_demo_trains_first(demo_haystack):
     from vniahd.models.tiny.recipe import Recipe
 
-    variants = [get_variant("videorope"), get_variant("mmrope")]
-    # videorope seed 0 ships with the package; mmrope does not, and no test trains it
-    assert _unshipped(Recipe(), variants, (0,), "auto") == ["mmrope/seed0"]
+    variants = [get_variant("videorope"), get_variant("hope-mmr")]
+    # videorope seed 0 ships with the package; hope-mmr does not, and no test trains it
+    assert _unshipped(Recipe(), variants, (0,), "auto") == ["hope-mmr/seed0"]
     # --retrain: nothing shipped counts
-    assert _unshipped(Recipe(), variants, (0,), "local") == ["videorope/seed0", "mmrope/seed0"]
+    assert _unshipped(Recipe(), variants, (0,), "local") == ["videorope/seed0", "hope-mmr/seed0"]
 
 
 def test_demo_tasks_flag_and_depth_grids():

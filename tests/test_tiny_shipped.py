@@ -31,9 +31,9 @@ def test_every_paper_variant_ships_three_seeds_within_the_size_budget():
     files = sorted(WEIGHTS_DIR.glob("*.safetensors"))
     assert sorted(p.name for p in files) == sorted(e["file"] for e in entries)  # nothing unlisted
     assert all(p.stat().st_size <= 4 * MB for p in files)
-    # 12 paper checkpoints and 24 of published designs (hope, vrope, mhrope, videorope-plus,
-    # mrope-i, v2pe, circle-rope, omnirope), 1.35 MB each
-    assert sum(p.stat().st_size for p in files) <= 50 * MB
+    # 12 paper checkpoints and 27 of published designs (hope, vrope, mhrope, videorope-plus,
+    # mrope-i, v2pe, circle-rope, omnirope, mmrope), 1.35 MB each
+    assert sum(p.stat().st_size for p in files) <= 55 * MB
     for e in entries:
         path = WEIGHTS_DIR / e["file"]
         assert hashlib.sha256(path.read_bytes()).hexdigest() == e["sha256"], e["file"]
