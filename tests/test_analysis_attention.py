@@ -213,12 +213,12 @@ def test_memory_model_fits_a_7b_model_at_1000_frames_on_one_80_gb_gpu():
     tokens, frames = 1000 * 144 + 256, 1000
     got = attention_memory(shape, 8_291_375_616, tokens, frames, dtype_bytes=2, chunk=256)
     assert got["weights"] == 8_291_375_616 * 2
-    assert got["kv_cache"] == 2 * 28 * 4 * 128 * tokens * 2  # 8.3 GB
+    assert "kv_cache" not in got  # the analysis pass keeps none (use_cache=False)
     assert got["layer_activations"] == (2 * 3584 + 2 * 18944) * tokens * 2
     assert got["captured_qk"] == (28 + 4) * tokens * 128 * 4 + 2 * 28 * tokens * 128 * 4
     assert got["pooling"] == tokens * 1001 * 8 + 28 * 256 * 1001 * 8 + 3 * 28 * 256 * 256 * 8
     assert got["total"] == sum(v for k, v in got.items() if k != "total")
-    assert got["total"] < 80e9, got["total"] / 1e9  # 45.6 GB
+    assert got["total"] < 80e9, got["total"] / 1e9  # 37.3 GB
 
 
 def test_run_record_carries_the_memory_model_next_to_the_measured_peak(dataset, tmp_path):
@@ -314,3 +314,22 @@ def test_masses_are_the_models_own_attention_at_the_answer_rows(dataset, tmp_pat
         for part, mask in parts.items():
             want = float(weights[..., mask].sum(-1).mean())
             assert rec["bands"]["all"]["mass"][part] == pytest.approx(want, abs=1e-6), part
+
+
+def test_the_analysis_pass_keeps_no_kv_cache(dataset):
+    """The memory model counts no KV cache: the pass must run with use_cache=False."""
+    be = get_backend("random:qwen2-vl")
+    import functools
+
+    seen = []
+    real = be.language_model.forward
+
+    @functools.wraps(real)  # the backend reads the cache keyword from the signature
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("use_cache"))
+        return real(*args, **kwargs)
+
+    be.language_model.forward = spy
+    sample = str(dataset.samples["sample_id"].iloc[0])
+    sample_attention(dataset, be, [get_variant("mrope")], sample, bands=("all",))
+    assert seen and all(v is False for v in seen)

@@ -6,7 +6,8 @@ What is alive at the peak, in bytes (``b`` = bytes per weight/activation element
 dtype; S tokens, F frames, H query heads, G KV heads, d head dim, L layers):
 
 - the weights (text and vision, as loaded);
-- the KV cache transformers keeps during the pass: ``2 · L · G · d · S · b``;
+- no KV cache: the pass runs with ``use_cache=False`` (a layer's keys and values live only while
+  the layer runs, counted with its captured q and k);
 - one layer's activations: the hidden states and the residual ``2 · S · hidden · b`` and the
   MLP's gate and up projections ``2 · S · intermediate · b``;
 - the captured rotated q and k of that layer in float32 ``(H + G) · S · d · 4``, the band-weighted
@@ -29,7 +30,6 @@ def attention_memory(
     s, f, h, g, d = tokens, frames, shape.heads, shape.kv_heads, shape.head_dim
     parts = {
         "weights": parameters * dtype_bytes,
-        "kv_cache": 2 * shape.layers * g * d * s * dtype_bytes,
         "layer_activations": (2 * shape.hidden + 2 * shape.intermediate) * s * dtype_bytes,
         "captured_qk": (h + g) * s * d * 4 + 2 * h * s * d * 4,
         "pooling": s * (f + 1) * 8 + h * chunk * (f + 1) * 8 + 3 * h * chunk * chunk * 8,
