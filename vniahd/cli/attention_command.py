@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vniahd.cli.model_args import add_dtype, add_frame_mode_and_template, add_prompt
 from vniahd.variant_spec import SPEC_HELP
 
 ORDER = 12
@@ -74,27 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="results/attention", metavar="DIR", help="output directory")
     p.add_argument("--json", default=None, metavar="PATH", help="write the maps and masses as JSON")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
-    p.add_argument(
-        "--dtype",
-        default="auto",
-        choices=["auto", "float32", "bfloat16", "float16"],
-        help="model weights (auto: bfloat16 on a GPU that supports it, else float32)",
-    )
-    p.add_argument(
-        "--frame-mode", default="video", choices=["video", "image"], help="as 'vniahd eval' (default: video)"
-    )
-    p.add_argument(
-        "--prompt",
-        default="reference",
-        choices=["reference", "native"],
-        help="frames spliced bare (reference, default) or in the family's own video markup, as 'vniahd eval'",
-    )
-    p.add_argument(
-        "--prompt-template",
-        default="reference",
-        metavar="NAME|FILE",
-        help="the text around the frames, as 'vniahd eval' (default: reference)",
-    )
+    add_dtype(p)
+    add_frame_mode_and_template(p)
+    add_prompt(p)
     p.add_argument("--chunk", type=int, default=256, metavar="N", help="queries/keys per pooled block")
     p.add_argument("--no-progress", action="store_true", help="no per-layer progress lines")
     p.set_defaults(func=run_attention)

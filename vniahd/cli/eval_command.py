@@ -6,6 +6,8 @@ import argparse
 import sys
 import time
 
+from vniahd.cli.model_args import PROMPT_HELP, add_dtype, add_frame_mode_and_template, add_prompt
+
 ORDER = 40
 
 EVAL_EPILOG = """\
@@ -140,34 +142,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "auto, balanced, balanced_low_0, sequential (accelerate's placement), or a JSON file / "
         'inline JSON mapping module names to a GPU index or "cpu" (see below)',
     )
-    p.add_argument(
-        "--dtype",
-        default="auto",
-        choices=["auto", "float32", "bfloat16", "float16"],
-        help="model dtype; auto = bfloat16 on a CUDA GPU that supports it, else float32",
-    )
-    p.add_argument(
-        "--frame-mode",
-        default="video",
-        choices=["video", "image"],
-        help="lay frames out as one video (default) or as separate images",
-    )
-    p.add_argument(
-        "--prompt-template",
-        default="reference",
-        metavar="NAME|FILE",
-        help="prompt around the frames: reference (default), qwen-vision-tokens, "
-        'plain, or a JSON file {"before": ..., "after": "...{question}..."}',
-    )
-    p.add_argument(
-        "--prompt",
-        default="reference",
-        choices=["reference", "native"],
-        help="how the frames sit in the prompt: reference (default: spliced bare, the published "
-        "protocol) or native (the model family's vision start/end markers and, for Qwen3-VL, "
-        "Qwen3.5 and GLM-4.1V, a timestamp per frame, as its chat template and processor write a "
-        "video; see below)",
-    )
+    add_dtype(p)
+    add_frame_mode_and_template(p)
+    add_prompt(p, PROMPT_HELP[:-1] + "; see below)")
     p.add_argument(
         "--max-new-tokens",
         type=int,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from vniahd.cli.model_args import add_dtype, add_prompt
+
 ORDER = 45
 
 EPILOG = """\
@@ -52,20 +54,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample", required=True, metavar="ID", help="sample id ('vniahd inspect DIR --list')")
     p.add_argument("--out", required=True, metavar="FILE", help="safetensors file to write")
     p.add_argument("--scoring", default="reference", choices=["reference", "choice"])
-    p.add_argument(
-        "--prompt",
-        default="reference",
-        choices=["reference", "native"],
-        help="prompt layout, as for 'vniahd eval' (native: the frames go as one video with the "
+    add_prompt(
+        p,
+        "prompt layout, as for 'vniahd eval' (native: the frames go as one video with the "
         "family's markers and timestamps)",
     )
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
-    p.add_argument(
-        "--dtype",
-        default="float32",
-        choices=["auto", "float32", "bfloat16", "float16"],
-        help="model dtype (default: %(default)s, so the replay compares float32 logits)",
-    )
+    add_dtype(p, "float32", "model dtype (default: %(default)s, so the replay compares float32 logits)")
     p.set_defaults(func=run_export)
 
 
