@@ -124,6 +124,26 @@ def test_released_niah_file_gives_a_v_niah_d_dataset(video, tmp_path):
     assert (ds.samples["distractor_slots"].map(len) > 0).any() and "task" not in ds.config
 
 
+def test_a_needle_file_naming_its_own_distractors_is_read_by_its_shape(tmp_path):
+    """Items with ``interrupt_path`` (V-RULER's v_niah_d.json) give needles with distractors under
+    any file name: the reference loader recognises the shape, not the name."""
+    import shutil
+
+    from vniahd.needles import load_needle_set
+
+    src = vruler_demo_path("niah")
+    (tmp_path / "images").mkdir()
+    for f in (src.parent / "images").iterdir():
+        shutil.copy(f, tmp_path / "images" / f.name)
+    renamed = tmp_path / "my_interrupts.json"
+    renamed.write_bytes(src.read_bytes())
+    got = load_needle_set(renamed)
+    items = load_task_items(src, "niah")
+    assert [n.id for n in got] == [it.needle_ids[0] for it in items]
+    assert all(len(n.distractors) == 1 for n in got)
+    assert [n.distractors[0].name for n in got] == [it.distractors[0].name for it in items]
+
+
 def test_bad_task_options_name_the_fix(video, tmp_path):
     with pytest.raises(VniahdError, match="drop --schedule"):
         from vniahd.dataset.generate import generate

@@ -114,9 +114,10 @@ def generate(
     file in the released format, and ``placement`` its rule (``"reference"``, the released one, or
     ``"depth"`` for counting and ordering, whose released rule ignores depth).
     """
-    from vniahd.dataset.tasks import check_task, released_depths_spec
+    from vniahd.dataset.tasks import released_depths_spec
+    from vniahd.plan.tasks import get_task
 
-    check_task(task)
+    get_task(task)
     if task != "niah":
         if depths is None:
             depths = released_depths_spec(task)  # multi-key's released grid stops at 0.8
@@ -308,14 +309,11 @@ def generate(
 
 
 def _load_needles(task: str, needles: str | Path, distractors: str | Path | None) -> NeedleSet | TaskItemSet:
-    """The needle set of ``task``: a V-RULER task's items, the released ``v_niah_d.json`` as a
-    needle set, or (niah) a native or reference needle set."""
-    from vniahd.dataset.tasks import load_task_needles, niah_needle_set
+    """A V-RULER task's items, or (niah) a native or reference needle set."""
+    from vniahd.dataset.tasks import load_task_needles
 
     if task != "niah":
         return load_task_needles(task, needles)
-    if Path(str(needles)).name == "v_niah_d.json" and distractors is None:
-        return niah_needle_set(needles)
     return load_needle_set(needles, distractors)
 
 

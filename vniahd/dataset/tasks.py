@@ -5,8 +5,8 @@
 plans it with the task's rule (:mod:`vniahd.plan.tasks`) and stores each trial as a
 :class:`~vniahd.records.Sample`: ``needle_id`` is the item (its question and answer),
 ``needle_slots``/``needle_ids``/``needle_images`` every needle in the item's order, no distractor.
-``--task niah`` with the released ``v_niah_d.json`` turns its items into an ordinary needle set
-(``interrupt_path`` as each needle's distractor) and plans it as V-NIAH-D.
+``--task niah`` reads the released ``v_niah_d.json`` as an ordinary needle set
+(:func:`vniahd.needles.load_needle_set`) and plans it as V-NIAH-D.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from vniahd.errors import UnknownNameError, VniahdError
-from vniahd.needles.schema import Needle, NeedleSet, TaskItemSet
+from vniahd.errors import UnknownNameError
+from vniahd.needles.schema import TaskItemSet
 from vniahd.plan.planner import needle_image_name
 from vniahd.plan.tasks import TASKS, TaskTrial, get_task, plan_task
 from vniahd.records import Sample
@@ -42,27 +42,6 @@ def load_task_needles(task: str, needles: str | Path) -> TaskItemSet:
     get_task(task)
     path = vruler_demo_path(task) if str(needles) == "demo" else Path(needles)
     return load_task_items(path, task)
-
-
-def niah_needle_set(path: str | Path) -> NeedleSet:
-    """The released ``v_niah_d.json`` (``path`` + ``interrupt_path`` per item) as a needle set:
-    one needle per item, named by its image, with the interrupt image as its distractor."""
-    from vniahd.needles import load_task_items
-
-    items = load_task_items(Path(path), "niah")
-    needles = tuple(
-        Needle(
-            id=it.needle_ids[0],
-            image=it.images[0],
-            question=it.question,
-            answer=it.answer,
-            options=it.options,
-            distractors=it.distractors,
-            prompt=it.prompt,
-        )
-        for it in items
-    )
-    return NeedleSet(needles, items.fingerprint, items.source, "reference", name=Path(path).stem)
 
 
 def released_depths_spec(task: str) -> str:
@@ -138,10 +117,3 @@ def item_record(item: Any) -> dict[str, Any]:
         "prompt": item.prompt,
         "meta": {"needle_ids": list(item.needle_ids)},
     }
-
-
-def check_task(task: str) -> None:
-    if task not in TASKS:
-        raise VniahdError(
-            f"--task {task!r}: use one of {', '.join(TASKS)} (niah = V-NIAH / V-NIAH-D, the default)"
-        )

@@ -10,6 +10,8 @@ Native (``needles/README.md``)::
 Reference: a JSON list of ``{"path", "prompt", "answer"}`` plus a parallel distractor file with the
 same entries whose ``path`` is the distractor image. The prompt is kept verbatim; options are parsed
 out of it (``A. x`` / ``(A) x`` / ``A) x`` lines, or inline) so that choice scoring can use them.
+A reference list whose every item names its own distractor in ``interrupt_path`` (V-RULER's
+``v_niah_d.json``) needs no parallel file (:func:`vniahd.needles.vruler.interrupt_needle_set`).
 
 Image paths are relative to the JSON file (falling back to the path as written, i.e. relative to
 the working directory, since reference files in the wild use both; for the reference format, last
@@ -324,6 +326,10 @@ def load_needle_set(path: str | Path, distractor_path: str | Path | None = None)
             )
         return _native(path, data, raw)
     if fmt == "reference":
+        from vniahd.needles.vruler import has_interrupt_paths, interrupt_needle_set
+
+        if distractor_path is None and has_interrupt_paths(data):  # V-RULER's v_niah_d.json
+            return interrupt_needle_set(path)
         return _reference(path, data, raw, Path(distractor_path) if distractor_path else None)
     raise VniahdError(
         f'{path}: not a needle set; expected a native file ({{"needles": [...]}}) or '

@@ -25,9 +25,9 @@ from typing import Any
 from vniahd.errors import UnknownNameError, VniahdError
 from vniahd.files import sha256_bytes
 from vniahd.needles.loaders import _read_json, prompt_options
-from vniahd.needles.schema import TaskItem, TaskItemSet
+from vniahd.needles.schema import Needle, NeedleSet, TaskItem, TaskItemSet
 
-__all__ = ["TASK_FILES", "load_task_items", "needle_id_of", "parse_path_list"]
+__all__ = ["TASK_FILES", "interrupt_needle_set", "load_task_items", "needle_id_of", "parse_path_list"]
 
 #: The released needle file of each task (``videorope_plus/v_ruler/data/``).
 TASK_FILES = {
@@ -90,6 +90,31 @@ def _text(where: str, e: dict, key: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise VniahdError(f"{where}: empty or non-text {key!r} ({value!r}); give the {key} as text")
     return value
+
+
+def has_interrupt_paths(data: Any) -> bool:
+    """Whether a reference-format list is V-RULER's ``v_niah_d.json`` shape: every item names its
+    own distractor in ``interrupt_path``."""
+    return bool(data) and all(isinstance(e, dict) and "interrupt_path" in e for e in data)
+
+
+def interrupt_needle_set(path: Path) -> NeedleSet:
+    """``v_niah_d.json`` as a needle set: one needle per item, named by its image, with the item's
+    ``interrupt_path`` image as its distractor."""
+    items = load_task_items(path, "niah")
+    needles = tuple(
+        Needle(
+            id=it.needle_ids[0],
+            image=it.images[0],
+            question=it.question,
+            answer=it.answer,
+            options=it.options,
+            distractors=it.distractors,
+            prompt=it.prompt,
+        )
+        for it in items
+    )
+    return NeedleSet(needles, items.fingerprint, items.source, "reference", name=path.stem)
 
 
 def _infer_task(path: Path) -> str:
