@@ -20,7 +20,6 @@ to ``images/`` beside the JSON file, the layout of the released V-NIAH-D needle 
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -28,27 +27,12 @@ from typing import Any
 from vniahd.errors import VniahdError
 from vniahd.files import sha256_bytes
 from vniahd.needles.demo import demo_needles_path
-from vniahd.needles.prompts import KNOWN_INSTRUCTIONS
-from vniahd.needles.schema import LETTERS, Needle, NeedleSet, validate_answer
+from vniahd.needles.json_file import read_needle_json
+from vniahd.needles.prompts import prompt_options
+from vniahd.needles.schema import Needle, NeedleSet, validate_answer
 
 NATIVE_KEYS = {"id", "image", "question", "options", "answer", "distractors", "prompt", "meta"}
 REFERENCE_KEYS = {"path", "prompt", "answer"}
-
-_LINE_OPTION = re.compile(r"^\s*\(?([A-Z])[.)]\s*(.+?)\s*$")
-
-
-def _read_json(path: Path) -> tuple[Any, bytes]:
-    if not path.is_file():
-        raise VniahdError(f"needle file {path} not found; pass an existing JSON file (or 'demo')")
-    raw = path.read_bytes()
-    try:
-        return json.loads(raw.decode("utf-8")), raw
-    except UnicodeDecodeError as exc:
-        raise VniahdError(f"{path} is not UTF-8 text ({exc}); save it as UTF-8 JSON") from None
-    except json.JSONDecodeError as exc:
-        raise VniahdError(
-            f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}; fix the file"
-        ) from None
 
 
 def _resolve_image(where: str, base: Path, value: Any, what: str, *, released_layout: bool = False) -> Path:
@@ -65,83 +49,6 @@ def _resolve_image(where: str, base: Path, value: Any, what: str, *, released_la
         f"{where}: {what} {value!r} not found (looked at {candidates[0]}); "
         "image paths are relative to the needle file"
     )
-
-
-def parse_options(prompt: str) -> tuple[str, tuple[str, ...] | None]:
-    """Split a prompt into (question, options). Options are ``A.``/``(A)``/``A)`` markers, one per
-    line or inline, consecutive from A; fewer than two found → ``(prompt, None)``.
-
-    The question is the text before the first option marker (or, for line options, the non-option
-    lines without a trailing answer instruction).
-    """
-    lines = prompt.splitlines()
-    found: list[tuple[int, str]] = []
-    for i, line in enumerate(lines):
-        m = _LINE_OPTION.match(line)
-        if m and m.group(1) == LETTERS[len(found)]:
-            found.append((i, m.group(2)))
-        elif found:
-            if len(found) >= 2:
-                break
-            found = []
-    if len(found) >= 2:
-        idx = {i for i, _ in found}
-
-        rest = [
-            ln
-            for i, ln in enumerate(lines)
-            if i not in idx
-            and ln.strip()
-            and ln.strip() not in KNOWN_INSTRUCTIONS
-            and ln.strip().rstrip(":") != "Options"
-        ]
-        return "\n".join(rest).strip(), tuple(t for _, t in found)
-    # Inline: "… A. x B. y C. z D. w" — each marker must follow whitespace or start of text.
-    starts: list[tuple[int, int]] = []
-    pos = 0
-    for letter in LETTERS:
-        m = re.compile(rf"(?:^|(?<=\s))\(?{letter}[.)]\s+").search(prompt, pos)
-        if not m:
-            break
-        starts.append((m.start(), m.end()))
-        pos = m.end()
-    if len(starts) < 2:
-        return prompt.strip(), None
-
-    opts, tail = [], ""
-    for k, (_, end) in enumerate(starts):
-        stop = starts[k + 1][0] if k + 1 < len(starts) else len(prompt)
-        text, _, after = prompt[end:stop].partition("\n")
-        for ins in KNOWN_INSTRUCTIONS:  # an instruction run on after the last option is not part of it
-            text = text.split(ins, 1)[0]
-        opts.append(text.strip())
-        if k + 1 == len(starts):
-            tail = after
-    head = prompt[: starts[0][0]].strip()
-    if head.endswith("Options:"):
-        head = head[: -len("Options:")].strip()
-    tail_lines = [
-        ln.strip() for ln in tail.splitlines() if ln.strip() and ln.strip() not in KNOWN_INSTRUCTIONS
-    ]
-    return "\n".join([x for x in [head, *tail_lines] if x]), tuple(opts)
-
-
-def prompt_options(where: str, prompt: str, answer: str) -> tuple[str, tuple[str, ...] | None]:
-    """(question, options) of a verbatim prompt, checked against its answer.
-
-    A letter answer needs parsed options; a non-letter answer is a short answer even if the prompt
-    happens to contain option-like text.
-    """
-    question, options = parse_options(prompt)
-    if options is not None and not (len(answer) == 1 and answer in LETTERS):
-        options = None
-    if options is None and len(answer) == 1 and answer in LETTERS[:8]:
-        raise VniahdError(
-            f"{where}: answer {answer!r} looks like an option letter but no options "
-            "were found in the prompt; write them as 'A. text' lines or inline"
-        )
-    validate_answer(where, answer, options)
-    return question, options
 
 
 def _native(path: Path, data: Any, raw: bytes) -> NeedleSet:
@@ -226,7 +133,7 @@ def _reference(path: Path, data: Any, raw: bytes, distractor_path: Path | None) 
     blobs = [raw]
     dist_entries: list[dict] | None = None
     if distractor_path is not None:
-        ddata, draw = _read_json(distractor_path)
+        ddata, draw = read_needle_json(distractor_path)
         dist_entries = _reference_entries(distractor_path, ddata)
         blobs.append(draw)
         if len(dist_entries) != len(entries):
@@ -316,7 +223,7 @@ def load_needle_set(path: str | Path, distractor_path: str | Path | None = None)
     if str(path) == "demo":
         path = demo_needles_path()
     path = Path(path)
-    data, raw = _read_json(path)
+    data, raw = read_needle_json(path)
     fmt = detect_format(data)
     if fmt == "native":
         if distractor_path is not None:

@@ -24,7 +24,8 @@ from typing import Any
 
 from vniahd.errors import UnknownNameError, VniahdError
 from vniahd.files import sha256_bytes
-from vniahd.needles.loaders import _read_json, prompt_options
+from vniahd.needles.json_file import read_needle_json
+from vniahd.needles.prompts import prompt_options
 from vniahd.needles.schema import Needle, NeedleSet, TaskItem, TaskItemSet
 
 __all__ = ["TASK_FILES", "interrupt_needle_set", "load_task_items", "needle_id_of", "parse_path_list"]
@@ -134,7 +135,7 @@ def load_task_items(path: str | Path, task: str | None = None) -> TaskItemSet:
         task = _infer_task(path)
     elif task not in TASK_FILES:
         raise UnknownNameError("task", task, list(TASK_FILES))
-    data, raw = _read_json(path)
+    data, raw = read_needle_json(path)
     if not isinstance(data, list):
         raise VniahdError(f"{path}: expected a JSON list of {{path, prompt, answer}} items")
     keys = ("path", "interrupt_path", "prompt", "answer") if task == "niah" else ("path", "prompt", "answer")
