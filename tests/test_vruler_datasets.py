@@ -217,8 +217,8 @@ def test_repeats_are_refused_for_tasks(video, tmp_path):
 
 
 def _records(rows):
-    """Report records: (schedule, benchmark, variant, depth, correct) per row, one input."""
-    cols = ["schedule", "benchmark", "variant", "depth", "correct"]
+    """Report records: (schedule, dataset_tag, variant, depth, correct) per row, one input."""
+    cols = ["schedule", "dataset_tag", "variant", "depth", "correct"]
     df = pd.DataFrame(rows, columns=cols)
     df["model"], df["scoring"], df["input"] = "m", "reference", 0
     return df
@@ -229,13 +229,10 @@ def test_vruler_table_never_pools_two_placements_or_datasets():
 
     ref, dep = "vruler:counting:reference", "vruler:counting:depth"
     df = _records(
-        [(ref, "V-RULER counting", "a", 0.0, 1.0)] * 2
-        + [(dep, "V-RULER counting (depth placement)", "a", 0.0, 0.0)] * 6
-        + [("vruler:ordering:reference", "V-RULER ordering", "a", 0.0, 1.0)]
-        + [
-            ("reference", "V-NIAH-D [period 4]", "a", 0.5, 1.0),
-            ("reference", "V-NIAH-D [period 9]", "a", 0.5, 0.0),
-        ]
+        [(ref, "", "a", 0.0, 1.0)] * 2
+        + [(dep, "", "a", 0.0, 0.0)] * 6
+        + [("vruler:ordering:reference", "", "a", 0.0, 1.0)]
+        + [("reference", "period 4", "a", 0.5, 1.0), ("reference", "period 9", "a", 0.5, 0.0)]
     )
     table = vruler_summary(df).set_index("task")
     assert table.loc["counting", "n"] == 2 and table.loc["counting (depth placement)", "n"] == 6

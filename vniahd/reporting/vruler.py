@@ -24,7 +24,7 @@ OVERALL = "overall (ours)"
 _ROW = ["model", "variant", "scoring"]
 
 
-def _column(schedule: str, benchmark: str) -> str | None:
+def _column(schedule: str, tag: str) -> str | None:
     """The table column of a record: its task (``niah`` for V-NIAH-D), with the placement when it
     is not the released one and the dataset tag when several datasets share it, so that two
     different measurements never pool into one cell; None for other benchmarks."""
@@ -35,7 +35,6 @@ def _column(schedule: str, benchmark: str) -> str | None:
         name = "niah"
     else:
         return None
-    tag = benchmark.rsplit(" [", 1)[1].rstrip("]") if benchmark.endswith("]") else ""
     return f"{name} [{tag}]" if tag else name
 
 
@@ -46,7 +45,7 @@ def vruler_summary(records: pd.DataFrame) -> pd.DataFrame:
     if not records["schedule"].str.startswith(TASK_PREFIX).any():
         return pd.DataFrame()
     column = pd.Series(
-        [_column(s, b) for s, b in zip(records["schedule"], records["benchmark"])], index=records.index
+        [_column(s, t) for s, t in zip(records["schedule"], records["dataset_tag"])], index=records.index
     )
     kept = column.notna()
     rows = []

@@ -84,6 +84,8 @@ class GroupExecutor:
         self.prefill_chunk = prefill_chunk
         self.batch_size = batch_size
         self.scope = scope  # zigzag-local: batch size 1, no prefix (EvalConfig sees to it)
+        # a V-RULER task dataset's rule, read once (dataset.config merges its dicts on each read)
+        self.placement = str(builder.dataset.config.get("placement") or "reference")
         # on a CPU backend that can, batches run as packed segments of one row (chunked.py)
         self.packed = backend.can_pack and batch_size != 1
         self.prefix_stats = {"computed_tokens": 0, "reused_tokens": 0}
@@ -235,7 +237,7 @@ class GroupExecutor:
         task = str(row.get("task") or "niah")
         if task != "niah":  # a V-RULER task: its report is its own benchmark (reporting/load.py)
             rec["task"] = task
-            rec["placement"] = str(self.builder.dataset.config.get("placement") or "reference")
+            rec["placement"] = self.placement
         if not self.scope.is_full:
             rec["attention_scope"] = self.scope.name
         for key in ("option_logprobs", "raw_text", "fallback"):
