@@ -20,7 +20,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -28,6 +28,9 @@ from vniahd.analysis.attention_math import channel_weights, pooled_attention
 from vniahd.errors import VniahdError
 from vniahd.records import Sample
 from vniahd.rope.segments import Segment, Text
+
+if TYPE_CHECKING:
+    from vniahd.prompt_templates import PromptTemplate
 
 MASS_PARTS = ("needle", "distractor", "haystack", "text")
 
@@ -58,7 +61,7 @@ def sample_attention(
     log: Callable[[str], None] | None = None,
     *,
     prompt: str = "reference",
-    prompt_template: str = "reference",
+    prompt_template: str | PromptTemplate = "reference",
 ) -> dict[str, Any]:
     """The ``--json`` record of one sample (module docstring) under each of ``variants``;
     ``prompt`` and ``prompt_template`` lay the prompt out as ``vniahd eval``'s options do."""

@@ -151,7 +151,7 @@ def run_attention(args: argparse.Namespace) -> int:
     from vniahd.evaluation.config import EvalConfig
 
     # the prompt options checked (and the template file read) before the model loads
-    EvalConfig(variants=variants, prompt=args.prompt, prompt_template=args.prompt_template)
+    checked = EvalConfig(variants=variants, prompt=args.prompt, prompt_template=args.prompt_template)
     backend = get_backend(args.model, device=args.device, dtype=args.dtype, frame_mode=args.frame_mode)
     with backend.use_variant(variants[0]):  # a per-variant backend (tiny) has a model only inside
         lm = backend.language_model
@@ -178,7 +178,7 @@ def run_attention(args: argparse.Namespace) -> int:
             args.chunk,
             log,
             prompt=args.prompt,
-            prompt_template=args.prompt_template,
+            prompt_template=checked.template,  # read once, not once per sample
         )
         records.append(rec)
         frame_maps_figure(rec, bands, args.plot_layer, out / f"frame-maps-{sample}.png")
