@@ -9,7 +9,8 @@ import torch
 from evaluate_fixtures import make_dataset
 
 from vniahd.evaluation import EvalConfig, Runner
-from vniahd.evaluation.scoring import normalize_answer, parse_choice, score
+from vniahd.evaluation.answers import normalize_answer, parse_choice
+from vniahd.evaluation.scoring import score
 from vniahd.models import get_backend
 from vniahd.rope import get_variant
 

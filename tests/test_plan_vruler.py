@@ -145,7 +145,11 @@ def test_released_grid_per_task():
         assert np.allclose([float(d) for d in depths], np.arange(0, 1.2, 0.2))
     lengths, depths = released_grid("multi-key")
     assert np.allclose([float(d) for d in depths], np.arange(0, 1, 0.2)) and len(depths) == 5
-    assert set(TASKS) == {"niah", "multi-key", "counting", "ordering"}
+    assert set(TASKS) == {"niah", "multi-key", "counting", "ordering", "stack"}
+    # the stack's grid counts context tokens (scripts/lengthy_multimodal_stack.sh:19)
+    lengths, depths = released_grid("stack")
+    assert lengths == tuple(range(224000, 296001, 8000)) and len(lengths) == 10
+    assert [float(d) for d in depths] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     with pytest.raises(UnknownNameError, match="valid tasks"):
         released_grid("lengthy")
 

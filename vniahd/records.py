@@ -31,6 +31,7 @@ __all__ = [
     "RunManifest",
     "Sample",
     "check_result",
+    "haystack_window",
     "inserted_images",
     "read_result_file",
     "read_results",
@@ -64,6 +65,8 @@ class Sample:
     needle_slots: list[int] = field(default_factory=list)
     needle_ids: list[str] = field(default_factory=list)
     needle_images: list[str] = field(default_factory=list)
+    # the stack task: the filler budget in tokens (its ``length`` is the context length in tokens)
+    text_tokens: int = 0
 
     def __post_init__(self) -> None:
         if self.task == "niah" and not self.needle_slots and self.needle_slot >= 0:
@@ -78,10 +81,17 @@ class Sample:
         """What the dataset fingerprint hashes: a one-needle sample's row without the per-needle
         lists it implies (so V-NIAH(-D) datasets keep the fingerprints they had before tasks)."""
         row = asdict(self)
+        if self.task != "stack":  # only the stack has a text budget
+            row.pop("text_tokens")
         if self.task == "niah":
             for key in ("task", "needle_slots", "needle_ids", "needle_images"):
                 row.pop(key)
         return row
+
+    @property
+    def window(self) -> int:
+        """How many haystack slots the sample reads (:func:`haystack_window`)."""
+        return haystack_window(self.to_row())
 
     @property
     def inserted_images(self) -> dict[int, str]:
@@ -111,6 +121,7 @@ class Sample:
                 needle_slots=[int(s) for s in _as_list(row.get("needle_slots"))],
                 needle_ids=[str(s) for s in _as_list(row.get("needle_ids"))],
                 needle_images=[str(s) for s in _as_list(row.get("needle_images"))],
+                text_tokens=int(row.get("text_tokens", 0) or 0),
             )
         except KeyError as exc:
             raise VniahdError(
@@ -136,6 +147,15 @@ def inserted_images(row: Mapping[str, Any]) -> dict[int, str]:
         )
     )
     return out
+
+
+def haystack_window(row: Mapping[str, Any]) -> int:
+    """How many haystack slots a sample row reads: its ``length`` — except the stack task's, whose
+    length is the context in tokens and whose haystack is its clip, every one of its
+    ``num_frames`` slots (:mod:`vniahd.dataset.stack`)."""
+    if str(row.get("task") or "niah") == "stack":
+        return int(row["num_frames"])
+    return int(row["length"])
 
 
 def _as_list(value: Any) -> list[Any]:

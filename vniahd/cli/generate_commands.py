@@ -1,9 +1,9 @@
-"""``vniahd generate``, ``vniahd inspect`` and ``vniahd needles …``: build and look at datasets."""
+"""``vniahd generate``: build a dataset directory (``vniahd inspect`` and ``vniahd needles`` are in
+:mod:`vniahd.cli.dataset_commands`)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 ORDER = 30
@@ -34,8 +34,14 @@ tasks (--task; docs/vruler.md):
   counting   0-2 needles; how many times an object appears (released rule: spread over the whole
              video, depth ignored; --placement depth spreads them inside the depth's window)
   ordering   2-4 needles; their order (placement as counting)
+  stack      the lengthy multimodal stack: each item's whole clip inside filler text, then a
+             multiple-choice question about it; --lengths are context lengths in TOKENS
+             (released: 224000:296000:8000), the filler budget is length - --visual-tokens,
+             counted in the scored model's tokens; --placement depth (default): depth = share
+             of the filler before the clip; reference: the released, inverted rule
   --needles takes the task's file in the released format (multi_key_multi_value.json,
-  counting.json, ordering.json; v_niah_d.json for niah) or 'demo' (needles/vruler-demo/)
+  counting.json, ordering.json, lengthy_multimodal_stack.json; v_niah_d.json for niah) or
+  'demo' (needles/vruler-demo/; for stack, five clips cut from --haystack with a card in each)
 
 examples:
   vniahd generate --haystack demo --needles demo --out data/demo-ref
@@ -44,6 +50,9 @@ examples:
   (on the demo material: --haystack demo --needles demo --distractor-needles demo)
   vniahd generate --protocol vruler --task counting --haystack movie.mp4 \
       --needles VideoRoPE/videorope_plus/v_ruler/data/counting.json --out data/counting
+  vniahd generate --protocol vruler --task stack \
+      --needles VideoRoPE/videorope_plus/v_ruler/data/lengthy_multimodal_stack.json \
+      --clips longvideobench/videos --out data/stack
 
 refused (one line, nothing written): lengths over 100000 frames, a schedule that places no
 distractor in any sample, an unreadable needle image, --fps above the video's rate, a haystack of
@@ -93,9 +102,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument(
         "--haystack",
-        required=True,
         metavar="VIDEO",
-        help="haystack video file, or 'demo' for the bundled demo haystack (built on first use)",
+        help="haystack video file, or 'demo' for the bundled demo haystack (built on first use); "
+        "required except for --task stack, which has no haystack (with --needles demo its clips are "
+        "cut from this video, by default the demo haystack)",
     )
     g.add_argument(
         "--needles",
@@ -115,13 +125,38 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=list(TASKS),
         help="niah (default): V-NIAH / V-NIAH-D, one needle (and distractors); multi-key, "
         "counting, ordering: the V-RULER tasks, several needle images per item, read from the "
-        "task's file in the released format ('demo': needles/vruler-demo/); see docs/vruler.md",
+        "task's file in the released format ('demo': needles/vruler-demo/); stack: a clip in "
+        "filler text (see 'tasks' below); see docs/vruler.md",
     )
     g.add_argument(
         "--placement",
         choices=["reference", "depth"],
-        help="V-RULER tasks: reference (default) = the released rule; depth = counting/ordering "
-        "needles spread evenly inside each depth's window (the released rule ignores depth)",
+        help="V-RULER tasks: reference = the released rule (the default, except for stack); "
+        "depth = counting/ordering needles spread evenly inside each depth's window (the released "
+        "rule ignores depth), or the stack's clip after that share of the filler (its default: "
+        "the released stack rule counts depth from the end)",
+    )
+    g.add_argument(
+        "--clips",
+        metavar="DIR",
+        help="--task stack: the folder holding the items' video_path files (default: beside the "
+        "JSON file, then videos/ beside it)",
+    )
+    g.add_argument(
+        "--visual-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="--task stack: tokens of the context kept for the clip; the filler budget is "
+        "length - N (default: 32768, the released max_training_length = context - 32768)",
+    )
+    g.add_argument(
+        "--max-clip-frames",
+        type=int,
+        default=None,
+        metavar="N",
+        help="--task stack: sampled frames kept per clip, evenly spread (default: 768, "
+        "qwen_vl_utils' cap in the release)",
     )
     g.add_argument(
         "--protocol",
@@ -233,53 +268,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g.set_defaults(func=_generate, given=set())
 
-    i = sub.add_parser(
-        "inspect",
-        help="summarise a dataset directory, or draw one sample's contact sheet",
-        description="Print a dataset's grid, schedule, counts and fingerprints. With --sample "
-        "and --out, draw that sample as a PNG contact sheet (needle green, "
-        "distractors red, slot numbers under each thumbnail).",
-    )
-    i.add_argument("dir", metavar="DIR", help="dataset directory written by vniahd generate")
-    i.add_argument("--sample", metavar="ID", help="sample_id to draw (--list shows them); needs --out")
-    i.add_argument("--out", metavar="PNG", help="where to write the contact sheet")
-    i.add_argument(
-        "--max-thumbs",
-        type=int,
-        default=40,
-        help="thumbnails for long samples; inserted frames are always shown (default: %(default)s)",
-    )
-    i.add_argument("--list", action="store_true", help="also list every sample_id")
-    i.set_defaults(func=_inspect)
-
-    n = sub.add_parser(
-        "needles",
-        help="check a needle set or rebuild the demo needle set",
-        description="Needle-set utilities.",
-    )
-    nsub = n.add_subparsers(dest="needles_command", metavar="SUBCOMMAND")
-    b = nsub.add_parser(
-        "build-demo",
-        help="regenerate the demo needle set (images + needles.json)",
-        description="Render the demo cards (scikit-image photos on coloured cards) and write needles.json.",
-    )
-    b.add_argument(
-        "--out", default=None, metavar="DIR", help="output folder (default: needles/demo in the checkout)"
-    )
-    b.set_defaults(func=_needles_build_demo)
-    c = nsub.add_parser(
-        "check",
-        help="load a needle set, decode every image, print needles and fingerprint",
-        description="Validate a needle set (native or reference format): parse it, open and "
-        "decode every needle and distractor image, and show the prompts.",
-    )
-    c.add_argument("path", metavar="NEEDLES.json", help="needle file, or 'demo'")
-    c.add_argument(
-        "--distractor-needles", metavar="DISTRACTORS.json", help="reference format: distractor file"
-    )
-    c.set_defaults(func=_needles_check)
-    n.set_defaults(func=lambda args: (n.print_help(), 2)[1])
-
 
 def _generate(args: argparse.Namespace) -> int:
     from vniahd.dataset.generate import generate
@@ -314,6 +302,9 @@ def _generate(args: argparse.Namespace) -> int:
         needle_background=args.needle_background,
         task=args.task,
         placement=args.placement,
+        clips=args.clips,
+        visual_tokens=args.visual_tokens,
+        max_clip_frames=args.max_clip_frames,
     )
     hay = ds.meta["haystack"]
     fpg = ds.frames_per_group
@@ -321,6 +312,7 @@ def _generate(args: argparse.Namespace) -> int:
     task = ds.config.get("task")
     placed = (
         f"task {task}, placement {ds.config.get('placement')}"
+        + (f", {len(ds.meta['haystack']['clips'])} clips" if task == "stack" else "")
         if task
         else f"schedule {ds.config['schedule']}, period {ds.config['period']['frames']}"
     )
@@ -330,61 +322,4 @@ def _generate(args: argparse.Namespace) -> int:
         f"{' (tiled)' if hay['tiled'] else ''}, in {time.perf_counter() - t0:.1f}s"
     )
     print(f"fingerprint {ds.fingerprint}")
-    return 0
-
-
-def _inspect(args: argparse.Namespace) -> int:
-    from vniahd.dataset import Dataset, contact_sheet, summary
-    from vniahd.errors import VniahdError
-
-    ds = Dataset.open(args.dir)
-    if bool(args.sample) != bool(args.out):
-        raise VniahdError("--sample and --out go together: vniahd inspect DIR --sample ID --out sheet.png")
-    if args.sample:
-        ds.sample(args.sample)  # a wrong id fails before the summary is printed
-    print(summary(ds))
-    if args.list:
-        print("\n".join(ds.samples["sample_id"]))
-    if args.sample:
-        path = contact_sheet(ds, args.sample, args.out, max_thumbs=args.max_thumbs)
-        print(f"contact sheet: {path}")
-    return 0
-
-
-def _needles_build_demo(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from vniahd.needles.demo import build_demo_needles
-
-    out = Path(args.out) if args.out else Path(__file__).resolve().parents[2] / "needles" / "demo"
-    path = build_demo_needles(out)
-    print(f"wrote {path}")
-    return 0
-
-
-def _needles_check(args: argparse.Namespace) -> int:
-    from vniahd.needles import check_image, load_needle_set, prompt_text
-
-    ns = load_needle_set(args.path, args.distractor_needles)
-    facts = {}
-    for n in ns:  # decode every image: a damaged file fails here, not halfway through generate
-        for p in (n.image, *n.distractors):
-            facts[p] = check_image(p)
-
-    def describe(p) -> str:
-        f = facts[p]
-        extra = ", transparent: composited on --needle-background by generate" if f.has_alpha else ""
-        return f"{p} ({f.width}×{f.height} {f.mode}{extra})"
-
-    print(
-        f"{ns.source}: {ns.format} format, {len(ns)} needles, {len(facts)} images decoded, "
-        f"fingerprint {ns.fingerprint}"
-    )
-    for n in ns:
-        print(f"\n[{n.id}] image {describe(n.image)}")
-        for d in n.distractors:
-            print(f"  distractor {describe(d)}")
-        print("  " + prompt_text(n).replace("\n", "\n  "))
-        print(f"  answer: {n.answer}" + (f" ({n.answer_text})" if n.options else ""))
-    sys.stdout.flush()
     return 0

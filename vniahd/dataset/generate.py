@@ -71,7 +71,7 @@ MAX_LENGTH = 100_000
 
 def generate(
     *,
-    haystack: str | Path,
+    haystack: str | Path | None,
     needles: str | Path,
     out: str | Path,
     distractor_needles: str | Path | None = None,
@@ -94,6 +94,9 @@ def generate(
     protocol: str | None = None,
     task: str = "niah",
     placement: str | None = None,
+    clips: str | Path | None = None,
+    visual_tokens: int | None = None,
+    max_clip_frames: int | None = None,
 ) -> Dataset:
     """Generate a dataset directory; returns the opened :class:`~vniahd.dataset.Dataset`.
 
@@ -112,12 +115,51 @@ def generate(
     ``task``: ``"niah"`` (V-NIAH / V-NIAH-D, the default) or a V-RULER task, ``"multi-key"``,
     ``"counting"``, ``"ordering"`` (:mod:`vniahd.dataset.tasks`); ``needles`` is then the task's
     file in the released format, and ``placement`` its rule (``"reference"``, the released one, or
-    ``"depth"`` for counting and ordering, whose released rule ignores depth).
+    ``"depth"`` for counting and ordering, whose released rule ignores depth). ``"stack"`` (a clip
+    in filler text, :mod:`vniahd.dataset.stack`) reads ``clips``, ``visual_tokens`` and
+    ``max_clip_frames``, and has no haystack (``haystack``: where ``needles="demo"`` cuts its clips).
     """
     from vniahd.dataset.tasks import released_depths_spec
     from vniahd.plan.tasks import get_task
 
     get_task(task)
+    if task == "stack":
+        from vniahd.dataset.stack import generate_stack
+
+        return generate_stack(
+            haystack=haystack,
+            needles=needles,
+            out=out,
+            clips=clips,
+            lengths=lengths,
+            depths=depths,
+            placement=placement,
+            visual_tokens=visual_tokens,
+            max_clip_frames=max_clip_frames,
+            fps=fps,
+            size=size,
+            frames_per_group=frames_per_group,
+            resize=resize,
+            protocol=protocol,
+            unused={
+                "--distractor-needles": distractor_needles,
+                "--schedule": schedule,
+                "--period": period,
+                "--seed": seed,
+                "--draws": draws,
+                "--max-distractors": max_distractors,
+                "--repeats": None if repeats == 1 else repeats,
+            },
+            overwrite=overwrite,
+            export_videos=export_videos,
+            progress=progress,
+        )
+    stack_only = {"--clips": clips, "--visual-tokens": visual_tokens, "--max-clip-frames": max_clip_frames}
+    given = [k for k, v in stack_only.items() if v is not None]
+    if given:
+        raise VniahdError(f"{', '.join(given)}: only for --task stack; drop it")
+    if haystack is None:
+        raise VniahdError("--haystack is needed: a video file, or 'demo' for the bundled demo haystack")
     if task != "niah":
         if depths is None:
             depths = released_depths_spec(task)  # multi-key's released grid stops at 0.8

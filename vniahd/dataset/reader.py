@@ -13,7 +13,7 @@ import numpy as np
 from vniahd.dataset import layout
 from vniahd.errors import VniahdError
 from vniahd.needles.schema import Needle
-from vniahd.records import Sample, inserted_images
+from vniahd.records import Sample, haystack_window, inserted_images
 
 FrameRef = tuple[str, Any]  # ("haystack", int index) or ("image", str name)
 
@@ -237,7 +237,7 @@ def _check_slots(path: Path, df: Any) -> None:
         slots = list(inserted_images(row))
         n = int(row["num_frames"])
         if (
-            n != int(row["length"]) + len(slots)
+            n != haystack_window(row) + len(slots)
             or not all(0 <= s < n for s in slots)
             or len(set(slots)) < len(slots)
         ):

@@ -29,6 +29,7 @@ __all__ = [
     "load_task_needles",
     "plan_task_samples",
     "released_depths_spec",
+    "released_lengths_spec",
     "trial_sample",
 ]
 
@@ -42,6 +43,12 @@ def load_task_needles(task: str, needles: str | Path) -> TaskItemSet:
     get_task(task)
     path = vruler_demo_path(task) if str(needles) == "demo" else Path(needles)
     return load_task_items(path, task)
+
+
+def released_lengths_spec(task: str) -> str:
+    """The released length grid of ``task`` as a ``--lengths`` spec (frames; tokens for the stack)."""
+    lengths = get_task(task).released_lengths
+    return f"{lengths[0]}:{lengths[-1]}:{lengths[1] - lengths[0]}"
 
 
 def released_depths_spec(task: str) -> str:
@@ -115,5 +122,19 @@ def item_record(item: Any) -> dict[str, Any]:
         "options": list(item.options) if item.options is not None else None,
         "distractors": [],
         "prompt": item.prompt,
-        "meta": {"needle_ids": list(item.needle_ids)},
+        "meta": {"needle_ids": list(item.needle_ids)} | _clip_meta(item),
+    }
+
+
+def _clip_meta(item: Any) -> dict[str, Any]:
+    """A stack item's clip and the source file's own id and category."""
+    if getattr(item, "video", None) is None:
+        return {}
+    from vniahd.files import sha256_file
+
+    return {
+        "clip": item.video.name,
+        "clip_sha256": sha256_file(item.video),
+        "source_id": item.source_id,
+        "question_category": item.category,
     }

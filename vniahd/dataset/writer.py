@@ -75,7 +75,7 @@ def stored_frame_count(samples: Sequence[Sample], total: int) -> int:
     window wraps)."""
     if not samples:
         return 0
-    ends = [s.haystack_offset + s.length for s in samples]
+    ends = [s.haystack_offset + s.window for s in samples]
     return total if max(ends) > total else max(ends)
 
 
@@ -108,6 +108,7 @@ def samples_table(samples: Sequence[Sample]):
             ("needle_slots", pa.list_(pa.int64())),
             ("needle_ids", pa.list_(pa.string())),
             ("needle_images", pa.list_(pa.string())),
+            ("text_tokens", pa.int64()),
         ]
     )
     assert tuple(schema.names) == COLUMNS
@@ -254,7 +255,7 @@ def write_dataset(
         "num_frames": total,
         "stored_frames": k,
         "frame_size": list(size),
-        "tiled": any(s.length > groups for s in samples),
+        "tiled": any(s.window > groups for s in samples),
         "key": hkey,
     }
     if fpg != 1:

@@ -10,7 +10,8 @@ over ~400k tokens cost ~33 GB per GPU; see docs/footguns.md).
 - ``choice``: the summed log-probability of each option letter's tokens as the continuation;
   prediction = argmax. Short-answer needles (no options) fall back to ``reference`` and say so.
 - ``generate``: greedy decoding with a KV cache up to ``max_new_tokens``; the option letter (or
-  the short answer) is parsed from the text, and the raw text is kept.
+  the short answer) is read from the text by the sample's answer rule
+  (:mod:`vniahd.evaluation.answers`), and the raw text is kept.
 
 A :class:`Context` says where the pass starts: a KV cache holding the prompt's first rows (a
 shared prefix, :mod:`vniahd.evaluation.execution.prefix`) and the prefill chunk size; every mode feeds only
@@ -23,14 +24,13 @@ segments of one row over the shared cache.
 
 from __future__ import annotations
 
-import re
-import string
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from vniahd.evaluation.answers import ANSWER_RULES, normalize_answer
 from vniahd.evaluation.execution.chunked import Feed, RowFn, concat_rows, crop_to, forward_rows
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ class SampleInputs:
     answer_ids: list[int]
     letters: list[str] | None = None  # option letters for multiple choice, else None
     letter_ids: list[list[int]] | None = None
+    answer_rule: str = "option"  # how generate reads a letter (vniahd.evaluation.answers.ANSWER_RULES)
 
     @property
     def prompt_len(self) -> int:
@@ -268,7 +269,7 @@ def score_generate(
     crop_to(ctx.cache, ctx.kept)
     raw = backend.tokenizer.decode(generated)
     if inputs.letters:
-        prediction = parse_choice(raw, inputs.letters)
+        prediction = ANSWER_RULES[inputs.answer_rule](raw, inputs.letters)
         correct = prediction == inputs.answer
     else:
         prediction = raw.strip()
@@ -327,24 +328,6 @@ def score_batch(
             sc = choice_from_last(backend, inputs, hidden)
         out.append(sc)
     return out
-
-
-def parse_choice(text: str, letters: list[str]) -> str:
-    """The option letter a generated answer names: a leading letter (``"B"``, ``"(B)"``,
-    ``"B. cat"``), else the first standalone valid letter; ``""`` when none."""
-    valid = "".join(letters)
-    stripped = text.strip()
-    m = re.match(rf"^[\(\[]?([{valid}])(?:[\)\]\.:,\s]|$)", stripped)
-    if m:
-        return m.group(1)
-    m = re.search(rf"(?<![A-Za-z])([{valid}])(?![A-Za-z])", stripped)
-    return m.group(1) if m else ""
-
-
-def normalize_answer(text: str) -> str:
-    """Case-folded, whitespace-collapsed, surrounding punctuation removed (short answers)."""
-    text = " ".join(text.strip().split()).lower()
-    return text.strip(string.punctuation + " ")
 
 
 def score(

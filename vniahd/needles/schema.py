@@ -153,6 +153,10 @@ class TaskItem:
     options: tuple[str, ...] | None = None
     distractors: tuple[Path, ...] = ()
     distractor_ids: tuple[str, ...] = ()
+    # the stack task (a clip in filler text): the item's clip, and what the source file calls it
+    video: Path | None = None
+    source_id: str = ""
+    category: str = ""
 
     def __post_init__(self) -> None:
         if len(self.images) != len(self.needle_ids) or len(self.distractors) != len(self.distractor_ids):

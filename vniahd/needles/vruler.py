@@ -36,6 +36,7 @@ TASK_FILES = {
     "multi-key": "multi_key_multi_value.json",
     "counting": "counting.json",
     "ordering": "ordering.json",
+    "stack": "lengthy_multimodal_stack.json",
 }
 
 
@@ -128,13 +129,22 @@ def _infer_task(path: Path) -> str:
     )
 
 
-def load_task_items(path: str | Path, task: str | None = None) -> TaskItemSet:
-    """Load a released V-RULER needle file for ``task`` (default: from the released file name)."""
+def load_task_items(
+    path: str | Path, task: str | None = None, clips: str | Path | None = None
+) -> TaskItemSet:
+    """Load a released V-RULER needle file for ``task`` (default: from the released file name);
+    ``clips``: the stack task's clip folder (:func:`vniahd.needles.stack.load_stack_items`)."""
     path = Path(path)
     if task is None:
         task = _infer_task(path)
     elif task not in TASK_FILES:
         raise UnknownNameError("task", task, list(TASK_FILES))
+    if task == "stack":
+        from vniahd.needles.stack import load_stack_items
+
+        return load_stack_items(path, clips)
+    if clips is not None:
+        raise VniahdError(f"--clips is for the stack task's video clips; the {task} task reads images")
     data, raw = read_needle_json(path)
     if not isinstance(data, list):
         raise VniahdError(f"{path}: expected a JSON list of {{path, prompt, answer}} items")

@@ -58,6 +58,7 @@ COLUMNS = (
     "needle_slots",
     "needle_ids",
     "needle_images",
+    "text_tokens",
 )
 
 

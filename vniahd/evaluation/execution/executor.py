@@ -238,6 +238,12 @@ class GroupExecutor:
         if task != "niah":  # a V-RULER task: its report is its own benchmark (reporting/load.py)
             rec["task"] = task
             rec["placement"] = self.placement
+        if prepared.filler is not None:  # the stack: how its text budget was spent in this model's tokens
+            rec["text_tokens"] = int(row["text_tokens"])
+            rec["filler_sentences"] = list(prepared.filler)
+            rec["sentence_tokens"] = self.builder.sentence_tokens
+            if self.scoring == "generate":
+                rec["answer_rule"] = inputs.answer_rule
         if not self.scope.is_full:
             rec["attention_scope"] = self.scope.name
         for key in ("option_logprobs", "raw_text", "fallback"):
@@ -247,12 +253,16 @@ class GroupExecutor:
 
 
 def _shared_with_next(prepared: Sequence[Prepared]) -> list[int]:
-    """Frames each sample shares with the next one of its group (-1 for the last: nothing after
-    it shares even the text before the video)."""
+    """Frames each sample shares with the next one of its group; -1 where the next one does not
+    share even the text before the video (its filler differs, in the stack task) and for the last."""
     from vniahd.evaluation.planning.work_plan import common_frames
 
-    refs = [p.source.refs for p in prepared]
-    return [common_frames(refs[i], refs[i + 1]) for i in range(len(refs) - 1)] + [-1] if refs else []
+    def shared(a: Prepared, b: Prepared) -> int:
+        if a.source.before_ids != b.source.before_ids:
+            return -1
+        return common_frames(a.source.refs, b.source.refs)
+
+    return [shared(prepared[i], prepared[i + 1]) for i in range(len(prepared) - 1)] + [-1] if prepared else []
 
 
 def _tokens(p: Prepared, frames: int) -> int:

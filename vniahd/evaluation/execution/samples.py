@@ -7,6 +7,11 @@ the frames, :mod:`vniahd.evaluation.execution.prompt_layout`), the answer and op
 the sequence segments ``[Text(before), Video(T, H, W) | T × Image(H, W), Text(after + room)]``
 (native: one-frame grids where text separates the frames). A variant then only adds
 position ids (:meth:`SampleBuilder.with_positions`).
+
+A stack-task sample (:mod:`vniahd.plan.tasks.stack`) is its item's clip with filler text on both
+sides: the filler sentence repeated before the clip (after the template's ``before``) and after
+it (before the question), as many times as the sample's text budget allows in *this model's*
+tokens (:meth:`SampleBuilder.filler`).
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class Prepared:
     segments: list[Segment]
     num_frames: int
     source: PromptSource  # the prompt's rows, gathered lazily; its refs and token ids
+    filler: tuple[int, int] | None = None  # stack task: filler sentences before and after the clip
 
     @property
     def sample_id(self) -> str:
@@ -78,6 +84,26 @@ class SampleBuilder:
         self.grid = cache.grid
         self._positions: dict[tuple[Variant, tuple[Segment, ...]], torch.Tensor] = {}
         self.check_answers()
+        self.sentence_tokens = self._sentence_tokens()
+
+    def _sentence_tokens(self) -> int | None:
+        """Tokens of the stack task's filler sentence for this model (None for other datasets)."""
+        if self.dataset.config.get("task") != "stack":
+            return None
+        from vniahd.plan.tasks import noise_repeats
+
+        n = len(self.tokenizer.encode(self.dataset.config["noise_text"]))
+        noise_repeats(0, n, 0.0, "depth")  # refuses a sentence this tokenizer drops, before any work
+        return n
+
+    def filler(self, row: dict[str, Any]) -> tuple[int, int]:
+        """Filler sentences before and after a stack sample's clip (the released arithmetic,
+        :func:`vniahd.plan.tasks.noise_repeats`, with this model's sentence length)."""
+        from vniahd.plan.tasks import noise_repeats
+
+        assert self.sentence_tokens is not None
+        placement = str(self.dataset.config.get("placement") or "depth")
+        return noise_repeats(int(row["text_tokens"]), self.sentence_tokens, float(row["depth"]), placement)
 
     def check_answers(self) -> None:
         """Refuse a needle whose answer this model's tokenizer encodes to no tokens: with nothing
@@ -110,7 +136,14 @@ class SampleBuilder:
         be = self.backend
         needle = self.dataset.needles[row["needle_id"]]
         refs = self.dataset.frame_sequence(row)
-        question = self.template.render_after(self.question(needle))
+        before_text, question = self.template.before, self.question(needle)
+        filler = None
+        if self.sentence_tokens is not None and str(row.get("task")) == "stack":
+            filler = self.filler(row)
+            sentence = str(self.dataset.config["noise_text"])
+            before_text += sentence * filler[0]  # repeats joined with no separator, as released
+            question = sentence * filler[1] + question
+        question = self.template.render_after(question)
         answer_ids = self.tokenizer.encode(needle.answer)
         letters = letter_ids = None
         if needle.options:
@@ -121,12 +154,12 @@ class SampleBuilder:
         room = max([len(answer_ids), self.max_new_tokens] + [len(x) for x in letter_ids or []])
         source: PromptSource
         if self.layout.native:  # the family's markers (and timestamps) between the frames
-            chunks = encode_chunks(self.layout, self.tokenizer, self.template.before, question, len(refs))
+            chunks = encode_chunks(self.layout, self.tokenizer, before_text, question, len(refs))
             source = FramedPromptSource(be, self.cache, refs, haystack, images, chunks)
             lengths = [len(c) for c in chunks]
             segments = frame_segments(lengths, self.grid, be.options.frame_mode, room)
         else:
-            before = self.tokenizer.encode(self.template.before)
+            before = self.tokenizer.encode(before_text)
             after = self.tokenizer.encode(question)
             source = PromptSource(be, self.cache, refs, haystack, images, before, after)
             segments = build_segments(
@@ -139,6 +172,8 @@ class SampleBuilder:
             answer_ids=answer_ids,
             letters=letters,
             letter_ids=letter_ids,
+            # the stack's generated answers are read by the released scorer's rule
+            answer_rule="lvb" if filler is not None else "option",
         )
         return Prepared(
             row=row,
@@ -146,6 +181,7 @@ class SampleBuilder:
             segments=segments,
             num_frames=len(refs),
             source=source,
+            filler=filler,
         )
 
     def with_positions(self, prepared: Prepared, variant: Variant) -> SampleInputs:

@@ -1,7 +1,8 @@
 """V-RULER embedding tasks: where each trial's needle frames go (pure functions, no I/O).
 
 One rule per task behind :data:`TASKS` (``niah``, ``multi-key``, ``counting``, ``ordering``), each
-producing :class:`TaskTrial` records; :func:`video_frames` assembles a trial's frame order.
+producing :class:`TaskTrial` records; :func:`video_frames` assembles a trial's frame order. The
+fifth task, ``stack`` (a clip inside filler text), produces :class:`StackTrial` records.
 docs/vruler.md describes the released rules and their quirks.
 """
 
@@ -17,6 +18,15 @@ from vniahd.plan.tasks.spread import (
     plan_spread,
     reference_spread_slots,
 )
+from vniahd.plan.tasks.stack import (
+    NOISE_TEXT,
+    RELEASED_CONTEXT_LENGTHS,
+    RELEASED_VISUAL_TOKENS,
+    STACK_PLACEMENTS,
+    StackTrial,
+    noise_repeats,
+    plan_stack,
+)
 from vniahd.plan.tasks.trial import (
     DEPTH_WINDOW,
     RELEASED_SEED,
@@ -27,6 +37,13 @@ from vniahd.plan.tasks.trial import (
 )
 
 __all__ = [
+    "NOISE_TEXT",
+    "RELEASED_CONTEXT_LENGTHS",
+    "RELEASED_VISUAL_TOKENS",
+    "STACK_PLACEMENTS",
+    "StackTrial",
+    "noise_repeats",
+    "plan_stack",
     "DEPTH_WINDOW",
     "ItemSpec",
     "MULTI_KEY_PLACEMENTS",

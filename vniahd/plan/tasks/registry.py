@@ -6,6 +6,10 @@ lengths ``range(100, 3001, 200)`` (100 … 2900; 3000 is never reached), depths
 ``np.arange(0, 1.2, 0.2)`` (0 … 1, 6 values) except multi-key's ``np.arange(0, 1, 0.2)`` (0 … 0.8, 5
 values; ``eval_v_ruler_multi_key_multi_value.py:445``), one trial per item. Depths are exact
 decimals here; numpy's ``0.6000000000000001`` gives the same frame indices on this grid.
+
+The fifth task, the lengthy multimodal stack (:mod:`vniahd.plan.tasks.stack`), has its own grid:
+context lengths 224000 … 296000 tokens step 8000 (``scripts/lengthy_multimodal_stack.sh:19``) and
+the six depths; its trials are :class:`~vniahd.plan.tasks.stack.StackTrial`, a clip in filler text.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from vniahd.errors import UnknownNameError, VniahdError
 from vniahd.plan.tasks.multi_key import MULTI_KEY_PLACEMENTS, plan_multi_key
 from vniahd.plan.tasks.niah import NIAH_PLACEMENTS, plan_niah
 from vniahd.plan.tasks.spread import SPREAD_PLACEMENTS, plan_counting, plan_ordering
-from vniahd.plan.tasks.trial import ItemSpec, TaskTrial
+from vniahd.plan.tasks.stack import RELEASED_CONTEXT_LENGTHS, STACK_PLACEMENTS, plan_stack
+from vniahd.plan.tasks.trial import ItemSpec
 
 __all__ = ["RELEASED_LENGTHS", "TASKS", "Task", "get_task", "plan_task", "released_grid"]
 
@@ -30,15 +35,21 @@ _SIX = tuple(Decimal(k) / 5 for k in range(6))  # 0, 0.2, …, 1
 
 @dataclass(frozen=True)
 class Task:
-    """One embedding task: its placement rule and what the release used."""
+    """One task: its placement rule and what the release used (``placements[0]`` is the default)."""
 
     name: str
     description: str
-    plan: Callable[..., list[TaskTrial]]
+    plan: Callable[..., list[Any]]  # TaskTrial, or StackTrial for the stack
     placements: tuple[str, ...]
     released_depths: tuple[Decimal, ...]
     released_file: str  # the needle JSON in videorope_plus/v_ruler/data/
     eval_file: str  # the eval script in videorope_plus/v_ruler/eval/
+    released_lengths: tuple[int, ...] = RELEASED_LENGTHS  # frames (groups); tokens for the stack
+
+    @property
+    def embeds_frames(self) -> bool:
+        """Whether trials are frames spliced into a frame haystack (all but the stack)."""
+        return self.name != "stack"
 
 
 TASKS: dict[str, Task] = {
@@ -80,6 +91,16 @@ TASKS: dict[str, Task] = {
             "ordering.json",
             "eval_v_ruler_order_frames.py",
         ),
+        Task(
+            "stack",
+            "a short video clip inside filler text, a multiple-choice question about the clip",
+            plan_stack,
+            STACK_PLACEMENTS,
+            _SIX,
+            "lengthy_multimodal_stack.json",
+            "eval_v_ruler_lengthy_multimodal_stack.py",
+            RELEASED_CONTEXT_LENGTHS,
+        ),
     )
 }
 
@@ -92,7 +113,8 @@ def get_task(name: str) -> Task:
 
 def released_grid(task: str) -> tuple[tuple[int, ...], tuple[Decimal, ...]]:
     """``(lengths, depths)`` of the released run of ``task`` (see module docstring)."""
-    return RELEASED_LENGTHS, get_task(task).released_depths
+    t = get_task(task)
+    return t.released_lengths, t.released_depths
 
 
 def plan_task(
@@ -101,7 +123,7 @@ def plan_task(
     lengths: Sequence[int] | None = None,
     depths: Sequence[Decimal | str | float] | None = None,
     **options: Any,
-) -> list[TaskTrial]:
+) -> list[Any]:
     """Plan ``task`` over a grid (default: its released grid) with the rule's ``options``
     (``placement``, ``draws``, ``seed``, … as that task's rule accepts)."""
     t = get_task(task)
