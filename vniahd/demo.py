@@ -33,6 +33,7 @@ from vniahd.demo_datasets import (  # noqa: F401  (re-exported: training.accepta
     ensure_dataset,
     heldout_haystack,
     period_spec,
+    stack_grid,
     task_depths,
 )
 from vniahd.errors import VniahdError
@@ -155,8 +156,16 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = _log) -> dict:
     }
     for task in cfg.tasks:  # V-RULER: the task's demo items, no distractor schedule
         common_task = {**common, "depths": task_depths(task, cfg.depths), "repeats": 1}
+        visual = None
+        if task == "stack":  # lengths in tokens: the demo's lengths in frames, as tokens
+            common_task["lengths"], visual = stack_grid(base, cfg.lengths)
         datasets[task] = ensure_dataset(
-            data_root / f"{task}-{tag}", schedule="none", period=period, task=task, **common_task
+            data_root / f"{task}-{tag}",
+            schedule="none",
+            period=period,
+            task=task,
+            visual_tokens=visual,
+            **common_task,
         )
     log(
         f"[2/5] datasets: V-NIAH {len(datasets['vniah'].samples)} samples, V-NIAH-D "

@@ -11,7 +11,20 @@ from vniahd.files import cache_dir, write_json_atomic
 
 DATASET_SEED = 20250207  # any fixed number; recorded in dataset.json
 #: The V-RULER tasks ``vniahd demo --tasks vruler`` adds (V-NIAH-D is already there).
-DEMO_TASKS = ("multi-key", "counting", "ordering")
+DEMO_TASKS = ("multi-key", "counting", "ordering", "stack")
+
+
+def stack_grid(recipe, lengths: str) -> tuple[str, int]:
+    """The stack's demo grid: ``(context lengths in tokens, visual tokens)``. Each demo length
+    in frames becomes the context of that many frames' tokens, and the clip is given the
+    training length's tokens, so the smallest context holds no filler (the clip and question
+    alone) and the others 1× … 7× the training length in filler."""
+    from vniahd.plan import parse_lengths
+
+    mc = recipe.train.model
+    per_frame = int(mc.grid[0]) * int(mc.grid[1])
+    tokens = [n * per_frame for n in parse_lengths(lengths)]
+    return ",".join(str(t) for t in tokens), int(recipe.train.length) * per_frame
 
 
 def task_depths(task: str, depths: str) -> str:
@@ -54,6 +67,7 @@ def ensure_dataset(
     seed: int,
     progress: bool,
     task: str = "niah",
+    visual_tokens: int | None = None,
 ):
     """Open ``out`` if it holds exactly this dataset, else (re)generate it (``task``: a V-RULER
     task on its demo needle set, needles/vruler-demo/)."""
@@ -72,7 +86,11 @@ def ensure_dataset(
         "haystack": sha256_file(haystack),
         "needles": sha256_file(demo_needles_path()),
     }
-    if task != "niah":  # only then: the V-NIAH(-D) datasets keep their cache keys
+    if task == "stack":  # the demo clips are cut from the haystack (needles/stack_demo.py)
+        from vniahd.needles.stack_demo import stack_demo_path
+
+        want.update(task=task, needles=sha256_file(stack_demo_path(haystack)), visual_tokens=visual_tokens)
+    elif task != "niah":  # only then: the V-NIAH(-D) datasets keep their cache keys
         from vniahd.needles import vruler_demo_path
 
         want.update(task=task, needles=sha256_file(vruler_demo_path(task)))
@@ -85,6 +103,21 @@ def ensure_dataset(
                 return Dataset.open(out)
         except (ValueError, VniahdError):
             pass
+    if task == "stack":
+        ds = generate(
+            haystack=haystack,
+            needles="demo",
+            out=out,
+            lengths=lengths,
+            depths=depths,
+            fps=1.0,  # the demo haystack's rate; one group per picture, as the tiny model was trained
+            visual_tokens=visual_tokens,
+            overwrite=True,
+            progress=progress,
+            task=task,
+        )
+        write_json_atomic(key_file, want)
+        return ds
     ds = generate(
         haystack=haystack,
         needles=demo_needles_path() if task == "niah" else "demo",

@@ -41,6 +41,12 @@ def summary(ds: Dataset) -> str:
         f"depths       {', '.join(f'{v:g}' for v in sorted(df['depth'].unique()))}",
         *(
             [
+                f"task         stack  placement {cfg.get('placement')} ({cfg.get('depth_meaning')})",
+                f"  lengths are context tokens; filler budget = length - {cfg.get('visual_tokens')} visual "
+                f"tokens, spent on {cfg.get('noise_text')!r} repeated (counted in the scored model's tokens)",
+            ]
+            if cfg.get("task") == "stack"
+            else [
                 f"task         {cfg['task']}  placement {cfg.get('placement')}  needles per sample "
                 + ", ".join(
                     f"{k}: {v} samples" for k, v in sorted(Counter(df["needle_slots"].map(len)).items())
@@ -119,13 +125,20 @@ def contact_sheet(
     tw, th = thumb_width, max(1, round(thumb_width * h / w))
     pad, label_h, border = 6, 18, 4
     needle = ds.needles[row["needle_id"]]
+    stack = sample.task == "stack"
     header = [
         f"{sample_id}   length {row['length']}   depth {row['depth']:g}   schedule {row['schedule']}   "
         f"{row['num_frames']} frames   window offset {row['haystack_offset']}",
-        (f"needle slot {nslots[0]}" if len(nslots) == 1 else f"needle slots {nslots or 'none'}")
+        (
+            f"clip of {row['needle_id']} ({needle.meta.get('clip')}) inside filler text: context "
+            f"{row['length']} tokens, filler budget {sample.text_tokens} tokens, "
+            f"placement {ds.config.get('placement')}   "
+        )
+        if stack
+        else (f"needle slot {nslots[0]}" if len(nslots) == 1 else f"needle slots {nslots or 'none'}")
         + (f" ({', '.join(sample.needle_ids)})" if sample.task != "niah" else "")
-        + f" (green)   distractor slots {dslots or 'none'} (red)   "
-        f"showing {len(slots)} of {len(refs)} "
+        + ("" if stack else f" (green)   distractor slots {dslots or 'none'} (red)   ")
+        + f"showing {len(slots)} of {len(refs)} "
         + (
             "frames"
             if ds.frames_per_group == 1

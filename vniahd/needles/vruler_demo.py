@@ -44,6 +44,7 @@ from vniahd.needles.vruler import TASK_FILES
 __all__ = [
     "COUNTING_ITEMS",
     "COUNT_CARDS",
+    "IMAGE_TASKS",
     "CountingItem",
     "MULTI_KEY_ITEMS",
     "MultiKeyItem",
@@ -58,6 +59,8 @@ __all__ = [
     "vruler_demo_path",
 ]
 
+#: The tasks this folder serves (the stack's clips are cut from a video: needles/stack_demo.py).
+IMAGE_TASKS = tuple(t for t in TASK_FILES if t != "stack")
 LETTERS = "ABCD"
 PALETTE_COLOURS = 64  # flat cards and photos survive a 64-colour palette; PNGs shrink 3-4x
 
@@ -317,6 +320,13 @@ def build_vruler_demo(out_dir: str | Path) -> dict[str, Path]:
 def vruler_demo_path(task: str) -> Path:
     """``needles/vruler-demo/<released file>`` of ``task`` in the source tree; built into the cache
     when absent (e.g. a non-editable install), like :func:`vniahd.needles.demo.demo_needles_path`."""
+    if task == "stack":
+        from vniahd.errors import VniahdError
+
+        raise VniahdError(
+            "the stack task's demo clips are cut from a video: use "
+            "vniahd.needles.stack_demo.stack_demo_path(VIDEO) (generate --task stack --needles demo does)"
+        )
     if task not in TASK_FILES:
         raise UnknownNameError("task", task, list(TASK_FILES))
     repo = Path(__file__).resolve().parents[2] / "needles" / "vruler-demo" / TASK_FILES[task]

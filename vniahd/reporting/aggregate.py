@@ -30,6 +30,8 @@ from vniahd.reporting.stats import wilson_interval
 
 GROUP_KEYS = ("model_spec", "model_fp", "variant", "scoring", "schedule", "dataset")
 X_AXES = ("frames", "tokens")
+#: The stack task's axis: its ``length`` is already the context length in tokens (not a choice).
+CONTEXT_AXIS = "context"
 
 
 class GroupKey(NamedTuple):
@@ -79,13 +81,18 @@ def benchmark_label(schedule: str, tag: str = "") -> str:
     schedule (``V-NIAH-D [period 4]``)."""
     if schedule.startswith(TASK_PREFIX):
         _, task, placement = schedule.split(":")
-        label = f"V-RULER {task}" + (
-            " (released placement: depth ignored)"
-            if depth_ignored(schedule)
-            else " (depth placement)"
-            if placement == "depth"
-            else ""
-        )
+        if task == "stack":  # its default is the depth placement; the released rule counts from the end
+            label = "V-RULER stack" + (
+                " (released placement: depth from the question)" if placement == "reference" else ""
+            )
+        else:
+            label = f"V-RULER {task}" + (
+                " (released placement: depth ignored)"
+                if depth_ignored(schedule)
+                else " (depth placement)"
+                if placement == "depth"
+                else ""
+            )
     elif schedule in _BENCHMARKS:
         label = _BENCHMARKS[schedule]
     elif schedule == "unknown":
@@ -143,10 +150,23 @@ def tokens_per_frame(records: pd.DataFrame) -> float:
     return float(tpf.mode().iloc[0])
 
 
+def is_stack(records: pd.DataFrame) -> pd.Series:
+    """Which records are the stack task's, whose ``length`` counts context tokens."""
+    return records["schedule"].astype(str).str.startswith(f"{TASK_PREFIX}stack:")
+
+
+def axis(records: pd.DataFrame, x: str) -> str:
+    """The x axis a group is drawn on: :data:`CONTEXT_AXIS` for stack records, else ``x``."""
+    return CONTEXT_AXIS if len(records) and bool(is_stack(records).all()) else x
+
+
 def x_values(records: pd.DataFrame, x: str) -> pd.Series:
-    """The x coordinate of every record: its length in frames, or in tokens."""
-    if x not in X_AXES:
+    """The x coordinate of every record: its length in frames, or in tokens (the stack's length,
+    already the context in tokens, for ``x`` = :data:`CONTEXT_AXIS`)."""
+    if x not in (*X_AXES, CONTEXT_AXIS):
         raise VniahdError(f"unknown x axis {x!r}; use one of {', '.join(X_AXES)}")
+    if x == CONTEXT_AXIS:
+        return records["length"].astype(float)
     if x == "frames":
         return records["length"].astype(float)
     return records["length"].astype(float) * tokens_per_frame(records)

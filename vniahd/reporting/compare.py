@@ -69,7 +69,7 @@ def plot_compare(
     benches.sort(
         key=lambda b: (b[0], aggregate.schedule_order(b[1]), aggregate.natural_key(bench_label[(b[1], b[2])]))
     )
-    tables = {k: aggregate.pivot(g, x) for k, g in groups}
+    tables = {k: aggregate.pivot(g, aggregate.axis(g, x)) for k, g in groups}
     n_len = max(t.shape[1] for t in tables.values())
     many_models = len({v[:2] for v in variants}) > 1
     many_scorings = len({b[0] for b in benches}) > 1
@@ -108,7 +108,7 @@ def plot_compare(
         mesh = draw_grid(
             ax,
             tables[key],
-            x=x,
+            x=aggregate.axis(by_key[key], x),
             annotate=annotate,
             show_ylabels=(gj == 0),
             max_annotated_lengths=COMPARE_MAX_ANNOTATED,
@@ -163,7 +163,11 @@ def plot_deltas(
         if not pairs:
             continue
         deltas = [
-            aggregate.delta(aggregate.pivot(groups[k], x), aggregate.pivot(groups[b], x)) for k, b in pairs
+            aggregate.delta(
+                aggregate.pivot(groups[k], aggregate.axis(groups[k], x)),
+                aggregate.pivot(groups[b], aggregate.axis(groups[b], x)),
+            )
+            for k, b in pairs
         ]
         limit = _symmetric_limit(np.concatenate([d.to_numpy(dtype=float).ravel() for d in deltas]))
         norm = Normalize(vmin=-limit, vmax=limit)  # symmetric: white is exactly zero
@@ -179,7 +183,7 @@ def plot_deltas(
             mesh = draw_grid(
                 ax,
                 d,
-                x=x,
+                x=aggregate.axis(groups[k], x),
                 cmap=style.DELTA_CMAP,
                 norm=norm,
                 annotate=annotate,

@@ -31,6 +31,12 @@ def _colour(i: int) -> str | tuple[float, float, float, float]:
 
 
 def plot_curves(records: pd.DataFrame, path: str | Path, *, x: str = "frames") -> Path:
+    """Accuracy vs. length, one line per group. The stack task's lengths count context tokens,
+    another axis: beside other benchmarks its lines are left out (its heatmaps show it)."""
+    stack = aggregate.is_stack(records)
+    if stack.any() and not stack.all():
+        records = records[~stack]
+    x = aggregate.axis(records, x)
     groups = aggregate.groups(records)
     scorings = list(dict.fromkeys(k.scoring for k, _ in groups))
     lines = list(dict.fromkeys((k.model_spec, k.model_fp, k.variant) for k, _ in groups))

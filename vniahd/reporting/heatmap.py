@@ -173,6 +173,7 @@ def reference_tick(value: float) -> str:
 
 def reference_figure(records: pd.DataFrame, *, x: str = "frames") -> Figure:
     """One group's heatmap in the released style (module docstring), as a figure."""
+    x = aggregate.axis(records, x)
     table = aggregate.pivot(records, x)
     values = table.to_numpy(dtype=float)
     n_depth, n_len = values.shape
@@ -227,6 +228,7 @@ def plot_heatmap(
         return style.save_png(reference_figure(records, x=x), path, dpi=REFERENCE_DPI)
     if heatmap_style != "default":
         raise VniahdError(f"unknown heatmap style {heatmap_style!r}; use one of {', '.join(STYLES)}")
+    x = aggregate.axis(records, x)
     table = aggregate.pivot(records, x)
     mean, lo, hi, _ = aggregate.group_mean(records)
     first = records.iloc[0]

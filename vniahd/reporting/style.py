@@ -46,7 +46,7 @@ def format_k(value: float) -> str:
 
 def format_x(value: float, x: str) -> str:
     """Tick label of a length: whole frames as digits, tokens compact ("1.2K")."""
-    return format_k(value) if x == "tokens" else f"{int(round(value))}"
+    return format_k(value) if x in ("tokens", "context") else f"{int(round(value))}"
 
 
 def format_depth(value: float) -> str:
@@ -54,6 +54,8 @@ def format_depth(value: float) -> str:
 
 
 def x_label(x: str) -> str:
+    if x == "context":  # the stack task: filler text + clip + question
+        return "Context Length (tokens)"
     return "Num. of Tokens" if x == "tokens" else "Num. of Frames"
 
 

@@ -30,7 +30,10 @@ def _column(schedule: str, tag: str) -> str | None:
     different measurements never pool into one cell; None for other benchmarks."""
     if schedule.startswith(TASK_PREFIX):
         _, task, placement = schedule.split(":")
-        name = task + (f" ({placement} placement)" if placement != "reference" else "")
+        if task == "stack":  # the stack's default is the depth placement (plan/tasks/stack.py)
+            name = task + (" (released placement)" if placement == "reference" else "")
+        else:
+            name = task + (f" ({placement} placement)" if placement != "reference" else "")
     elif schedule == "reference":
         name = "niah"
     else:
