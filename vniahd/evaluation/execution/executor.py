@@ -215,7 +215,7 @@ class GroupExecutor:
         a function of the plan, the model and the variant only, never of the schedule."""
         be = self.backend
         row = prepared.row
-        rec = {
+        rec: dict[str, Any] = {
             "sample_id": prepared.sample_id,
             "variant": variant.name,
             "scoring": self.scoring,
