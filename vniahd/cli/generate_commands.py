@@ -26,7 +26,8 @@ protocols (--protocol NAME sets these options; options given explicitly still wi
              --schedule reference --period 200 --seed 24242424 --draws reference; lengths,
              depths, slots and the period then count temporal groups of two 1 fps frames
   vruler     the released V-RULER pipeline (VideoRoPE++): the same options, the task from --task
-             (multi-key: --depths 0:0.8:0.2, its released grid)
+             (multi-key: --depths 0:0.8:0.2, its released grid; stack: --lengths
+             224000:296000:8000 context tokens, clips sampled at --fps 2 in groups of two)
 
 tasks (--task; docs/vruler.md):
   niah       V-NIAH / V-NIAH-D (default): one needle, distractors by --schedule

@@ -65,7 +65,7 @@ PROTOCOL_HELP = {
     "reference --period 200 --seed 24242424 --draws reference",
     "vruler": "the released V-RULER pipeline (VideoRoPE++, videorope_plus/v_ruler/): the same as "
     "videorope, with --task choosing the task (multi-key: --depths 0:0.8:0.2; the other tasks "
-    "place no distractor)",
+    "place no distractor; stack: --lengths 224000:296000:8000 tokens, clips at --fps 2)",
 }
 
 FRAMES_PER_GROUP = (1, 2)
