@@ -284,6 +284,27 @@ def test_the_prompt_holds_the_filler_in_the_models_tokens(clips, tmp_path, place
         assert len(prep.source.refs) == 12  # the whole clip between them
 
 
+def test_the_native_prompt_wraps_the_clip_between_the_fillers(clips, tmp_path):
+    """--prompt native: Qwen2-VL's markers go around the clip, the filler outside them, as the
+    released chat template writes ``{pre}<|vision_start|><|video_pad|><|vision_end|>{post}{question}``."""
+    from vniahd.evaluation import EvalConfig, Runner
+    from vniahd.models import get_backend
+    from vniahd.prompt_templates import get_template
+
+    ds = _generate(clips, tmp_path / "d")
+    be = get_backend("random:qwen2-vl")
+    runner = Runner(ds, be, EvalConfig(variants=["mrope"], progress=False, prompt="native"), tmp_path / "r")
+    template, tok = get_template("reference"), be.tokenizer
+    prep, _ = runner.sample_inputs("C300_D0.5_item0", runner.variants[0])
+    chunks = prep.source.chunks
+    filler = list((NOISE_TEXT * 2).encode())  # 200 // 37 = 5 sentences, floor(2.5) on each side
+    assert chunks[0] == tok.encode(template.before) + filler + tok.encode("<|vision_start|>")
+    assert chunks[-1] == tok.encode("<|vision_end|>") + filler + tok.encode(
+        template.render_after(ds.needles["item0"].prompt)
+    )
+    assert all(c == [] for c in chunks[1:-1]) and len(chunks) == 7 + 1
+
+
 def test_a_tokenizer_that_drops_the_sentence_is_refused_before_any_work(clips, tmp_path):
     from vniahd.evaluation import EvalConfig, Runner
     from vniahd.models import get_backend
