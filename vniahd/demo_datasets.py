@@ -5,6 +5,7 @@ tiny model is scored on, generated once into the cache and reopened while their 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from vniahd.errors import VniahdError
 from vniahd.files import cache_dir, write_json_atomic
@@ -103,34 +104,23 @@ def ensure_dataset(
                 return Dataset.open(out)
         except (ValueError, VniahdError):
             pass
-    if task == "stack":
-        ds = generate(
-            haystack=haystack,
-            needles="demo",
-            out=out,
-            lengths=lengths,
-            depths=depths,
-            fps=1.0,  # the demo haystack's rate; one group per picture, as the tiny model was trained
-            visual_tokens=visual_tokens,
-            overwrite=True,
-            progress=progress,
-            task=task,
-        )
-        write_json_atomic(key_file, want)
-        return ds
+    # the stack has no haystack frames, distractors or draws: it takes clip options instead
+    options: dict[str, Any] = (
+        # 1 fps: the demo haystack's rate, one group per picture, as the tiny model was trained
+        {"fps": 1.0, "visual_tokens": visual_tokens}
+        if task == "stack"
+        else {"schedule": schedule, "period": period, "seed": seed, "repeats": repeats}
+    )
     ds = generate(
         haystack=haystack,
         needles=demo_needles_path() if task == "niah" else "demo",
         out=out,
         lengths=lengths,
         depths=depths,
-        schedule=schedule,
-        period=period,
-        seed=seed,
-        repeats=repeats,
         overwrite=True,
         progress=progress,
         task=task,
+        **options,
     )
     write_json_atomic(key_file, want)
     return ds
