@@ -142,7 +142,8 @@ def cost_profile(
     """Per sample of an ordered group: its marginal cost (the tokens it does not share with the
     previous sample, run on top of the shared ones; they sum to the group's cost) and the extra
     cost of *starting* a cache at it (recomputing the shared part from nothing). ``text_after``:
-    tokens after the video (question and answer; 64 approximates the reference prompt)."""
+    tokens after the video (question and answer; 64 approximates the reference prompt); a stack
+    sample's filler budget (``text_tokens``) counts too."""
 
     def tokens(n: int, past: int = 0) -> float:
         return float(n)
@@ -151,9 +152,12 @@ def cost_profile(
     keys = [sequence_key(r) for r in rows]
     marginal, restart = [], []
     for j, r in enumerate(rows):
-        seq = text_before + int(r["num_frames"]) * tokens_per_frame + text_after
+        filler = int(r.get("text_tokens", 0) or 0)  # the stack's filler text, about this many tokens
+        seq = text_before + filler + int(r["num_frames"]) * tokens_per_frame + text_after
         shared = 0
-        if prefix_sharing and j > 0:
+        # the stack's samples share rows only when their filler before the clip is the same: the
+        # plan cannot tell (it depends on the tokenizer), so it counts none shared
+        if prefix_sharing and j > 0 and not filler:
             shared = text_before + common_frames(keys[j - 1], keys[j]) * tokens_per_frame
         marginal.append(cost(seq - shared, shared))
         restart.append(cost(shared, 0) if shared else 0.0)
