@@ -33,8 +33,10 @@ def test_unshipped_names_what_the_demo_trains_first(demo_haystack):
 
 
 def test_demo_tasks_flag_and_depth_grids():
-    """``--tasks vruler`` means the three V-RULER tasks beside V-NIAH-D; multi-key's grid stops
-    before depth 1 (its needles need a window after the depth), the others keep the demo's."""
+    """``--tasks vruler`` means the four V-RULER tasks beside V-NIAH-D; multi-key's grid stops
+    before depth 1 (its needles need a window after the depth), the others keep the demo's; the
+    stack's lengths become tokens (2×2 tokens per frame; the 16-frame training length's 64 tokens
+    go to the clip)."""
     import pytest
 
     from vniahd.cli.tiny_commands import _tasks
@@ -42,10 +44,14 @@ def test_demo_tasks_flag_and_depth_grids():
     from vniahd.demo_datasets import task_depths
     from vniahd.errors import VniahdError
 
-    assert _tasks("vruler") == ("multi-key", "counting", "ordering")
-    assert _tasks("counting, vruler") == ("counting", "multi-key", "ordering")
+    assert _tasks("vruler") == ("multi-key", "counting", "ordering", "stack")
+    assert _tasks("counting, vruler") == ("counting", "multi-key", "ordering", "stack")
+    from vniahd.demo_datasets import stack_grid
+    from vniahd.models.tiny.recipe import Recipe
+
+    assert stack_grid(Recipe(), "16,32,128") == ("64,128,512", 64)
     assert _tasks("") == ()
     assert task_depths("multi-key", "0:1:0.25") == "0,0.25,0.5,0.75"
     assert task_depths("counting", "0:1:0.25") == "0:1:0.25"
     with pytest.raises(VniahdError, match="unknown demo task"):
-        run_demo(DemoConfig(tasks=("stack",)), log=lambda m: None)
+        run_demo(DemoConfig(tasks=("lengthy",)), log=lambda m: None)

@@ -105,9 +105,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--tasks",
         default="",
         metavar="T,…|vruler",
-        help="also score V-RULER tasks on their demo needle sets (needles/vruler-demo/): "
-        "multi-key, counting, ordering, or 'vruler' for all three; the tiny model was never trained "
-        "on them, so expect chance-level scores (default: none)",
+        help="also score V-RULER tasks on their demo items (needles/vruler-demo/; the stack's clips "
+        "are cut from the held-out haystack): multi-key, counting, ordering, stack, or 'vruler' for "
+        "all four; the tiny model was never trained on them, so expect chance-level scores "
+        "(default: none)",
     )
     d.add_argument(
         "--seeds",
