@@ -120,8 +120,8 @@ def test_items_read_as_released(tmp_path):
     assert first.answer == "C" and first.options == ("Yellow", "Blue", "All are black")
     assert first.video == (tmp_path / "c0.mp4").resolve() and first.source_id == "v0_1"
     assert first.category == "S2A" and first.images == ()
-    # qa_template finds the answer by text: the first candidate equal to the right one
-    assert items.items[1].answer == "A"
+    # qa_template finds the answer by text, and its loop has no break: the last equal candidate
+    assert items.items[1].answer == "C"
 
 
 def test_item_errors_name_the_fix(tmp_path):
@@ -256,6 +256,40 @@ def test_generate_refuses_what_means_nothing_for_the_stack(clips, tmp_path, caps
     assert not (tmp_path / "x").exists()
 
 
+def test_protocol_vruler_keeps_the_released_placement_and_subtitle_items_are_left_out(
+    clips, tmp_path, capsys
+):
+    items = json.loads(clips.read_text())
+    path = clips.parent / "with_subtitles.json"
+    path.write_text(json.dumps([items[0], {**items[1], "question": "What do the subtitles say?"}, items[1]]))
+    ds = _generate(path, tmp_path / "d", "--protocol", "vruler")
+    assert ds.config["placement"] == "reference" and ds.config["protocol"] == "vruler"
+    assert sorted(set(ds.samples["needle_id"])) == ["item0", "item2"]  # item1 mentions subtitles
+    assert "1 item(s) whose question mentions subtitles left out" in capsys.readouterr().err
+    assert ds.frames_per_group == 2  # the protocol's groups of two frames
+
+
+def test_demo_clips_from_a_missing_video_and_exported_videos_are_refused(clips, tmp_path, capsys):
+    rc = main(
+        ["generate", "--task", "stack", "--needles", "demo", "--haystack", str(tmp_path / "no.mp4")]
+        + ["--out", str(tmp_path / "x")]
+    )
+    assert rc == 2 and "video file not found" in capsys.readouterr().err
+    rc = main(
+        [
+            "generate",
+            "--task",
+            "stack",
+            "--needles",
+            str(clips),
+            "--export-videos",
+            "--out",
+            str(tmp_path / "y"),
+        ]
+    )
+    assert rc == 2 and "drop --export-videos" in capsys.readouterr().err
+
+
 # --- the prompt the model is given ----------------------------------------------------------------
 @pytest.mark.parametrize("placement", ["depth", "reference"])
 def test_the_prompt_holds_the_filler_in_the_models_tokens(clips, tmp_path, placement):
@@ -305,6 +339,21 @@ def test_the_native_prompt_wraps_the_clip_between_the_fillers(clips, tmp_path):
     assert all(c == [] for c in chunks[1:-1]) and len(chunks) == 7 + 1
 
 
+def test_a_template_that_opens_the_video_in_its_text_is_refused(clips, tmp_path):
+    from vniahd import evaluate
+
+    ds = _generate(clips, tmp_path / "d")
+    with pytest.raises(VniahdError, match="filler would land inside the video markup"):
+        evaluate(
+            ds,
+            "random:qwen2-vl",
+            ["mrope"],
+            out=tmp_path / "r",
+            prompt_template="qwen-vision-tokens",
+            progress=False,
+        )
+
+
 def test_a_tokenizer_that_drops_the_sentence_is_refused_before_any_work(clips, tmp_path):
     from vniahd.evaluation import EvalConfig, Runner
     from vniahd.models import get_backend
@@ -317,28 +366,39 @@ def test_a_tokenizer_that_drops_the_sentence_is_refused_before_any_work(clips, t
 
 
 # --- scoring and the report -----------------------------------------------------------------------
-def test_prefix_sharing_and_batches_score_as_each_sample_alone(clips, tmp_path):
-    """Samples whose filler differs share no rows; the depth-0 samples (no filler before the clip)
-    do share the clip: both paths must give what scoring each sample alone gives."""
+def test_prefix_sharing_and_batches_score_as_each_sample_alone(clips, tmp_path, monkeypatch):
+    """Samples whose filler before the clip differs share no rows; the depth-0 samples (no filler
+    before the clip, at every context length) come together and share their clip. Shared scoring
+    must equal scoring each sample alone, and no sample's filler embeddings outlive its batch."""
     from evaluate_fixtures import assert_same_outcomes
 
-    from vniahd import evaluate
+    from vniahd.evaluation import EvalConfig, Runner
+    from vniahd.evaluation.execution import samples as sample_module
+    from vniahd.models import get_backend
     from vniahd.records import read_results
 
+    prepared = []
+    prepare = sample_module.SampleBuilder.prepare
+
+    def keep(self, *args, **kwargs):
+        prepared.append(prepare(self, *args, **kwargs))
+        return prepared[-1]
+
+    monkeypatch.setattr(sample_module.SampleBuilder, "prepare", keep)
     ds = _generate(clips, tmp_path / "d")
-    runs = {}
+    runs, stats = {}, {}
     for name, opts in (("alone", {"prefix_sharing": False, "batch_size": 1}), ("shared", {})):
-        evaluate(
-            ds,
-            "random:qwen2-vl",
-            ["videorope"],
-            out=tmp_path / name,
-            scoring="choice",
-            progress=False,
-            **opts,
-        )
+        cfg = EvalConfig(variants=["videorope"], scoring="choice", progress=False, **opts)
+        runner = Runner(ds, get_backend("random:qwen2-vl"), cfg, tmp_path / name)
+        runner.run()
         runs[name] = {r["sample_id"]: r for r in read_results(tmp_path / name)}
+        stats[name] = dict(runner.prefix_stats)
     assert_same_outcomes(runs["shared"], runs["alone"], tol=1e-4)
+    # C200_D0 and C300_D0 of each item hold the same text before the clip, then the same clip
+    assert stats["shared"]["reused_tokens"] > 0 and stats["alone"]["reused_tokens"] == 0
+    assert len(prepared) == 2 * 12 and all(
+        p.source._before is None and p.source._after is None for p in prepared
+    )
     rec = runs["shared"]["C300_D0.5_item0"]
     assert (
         rec["task"] == "stack"
@@ -348,24 +408,44 @@ def test_prefix_sharing_and_batches_score_as_each_sample_alone(clips, tmp_path):
     assert rec["text_tokens"] == 200 and rec["num_frames"] == 7
 
 
-def test_generate_scoring_reads_the_answer_by_the_released_rule(clips, tmp_path):
+def test_the_filler_counts_in_the_cost_estimate():
+    from vniahd.evaluation.planning.work_plan import cost_profile
+
+    rows = [
+        {
+            "sample_id": s,
+            "haystack_offset": 0,
+            "num_frames": 3,
+            "needle_slot": -1,
+            "task": "stack",
+            "text_tokens": t,
+        }
+        for s, t in (("a", 100), ("b", 200))
+    ]
+    marginal, restart = cost_profile(
+        rows, text_before=10, tokens_per_frame=4, prefix_sharing=True, text_after=5
+    )
+    assert marginal == [10 + 100 + 12 + 5, 10 + 200 + 12 + 5] and restart == [0.0, 0.0]
+
+
+def test_generate_scoring_reads_the_answer_by_the_released_rule(clips, tmp_path, monkeypatch):
+    """A model that always says "Best option: A": the released rule reads B (the capital of
+    "Best"), vniahd's own option rule would read A."""
     from vniahd import evaluate
+    from vniahd.evaluation.answers import parse_choice
+    from vniahd.models import get_backend
     from vniahd.records import read_results
 
+    be = get_backend("random:qwen2-vl")
+    monkeypatch.setattr(be.tokenizer, "decode", lambda ids: "Best option: A")
+    assert parse_choice("Best option: A", list("ABCD")) == "A"
     ds = _generate(clips, tmp_path / "d")
-    evaluate(
-        ds,
-        "random:qwen2-vl",
-        ["mrope"],
-        out=tmp_path / "g",
-        scoring="generate",
-        max_new_tokens=3,
-        limit=4,
-        progress=False,
-    )
-    for r in read_results(tmp_path / "g"):
-        assert r["answer_rule"] == "lvb" and r["prediction"] == released_stack_letter(r["raw_text"])
-        assert r["correct"] == (r["prediction"] == r["answer"])
+    evaluate(ds, be, ["mrope"], out=tmp_path / "g", scoring="generate", max_new_tokens=3, progress=False)
+    recs = read_results(tmp_path / "g")
+    assert len(recs) == 12 and {r["prediction"] for r in recs} == {"B"}
+    assert {r["answer_rule"] for r in recs} == {"lvb"}
+    # item0's answer is C, item1's A (fixture): B is never right
+    assert not any(r["correct"] for r in recs)
 
 
 def test_report_draws_the_stack_on_a_context_axis(clips, tmp_path):

@@ -241,10 +241,12 @@ def _memory_model(backend: Any, ds: Any, samples: list[str], chunk: int) -> dict
 
     table = ds.samples.set_index(ds.samples["sample_id"].astype(str))
     frames = int(max(table.loc[s, "num_frames"] for s in samples))
+    # the stack's filler text (0 elsewhere; a column datasets written before it lack)
+    filler = int(max(table.loc[s, "text_tokens"] for s in samples)) if "text_tokens" in table else 0
     per_frame = int(backend.tokens_per_frame(tuple(ds.frame_size)))
     model = getattr(backend, "model", None)
     params = sum(p.numel() for p in model.parameters()) if model is not None else 0
-    tokens = frames * per_frame + 256  # the frames plus the prompt's text, generously
+    tokens = frames * per_frame + filler + 256  # the frames plus the prompt's text, generously
     dtype_bytes = int(getattr(backend.dtype, "itemsize", 4))
     shape = ModelShape.from_backend(backend)
     return {

@@ -39,7 +39,9 @@ tasks (--task; docs/vruler.md):
              multiple-choice question about it; --lengths are context lengths in TOKENS
              (released: 224000:296000:8000), the filler budget is length - --visual-tokens,
              counted in the scored model's tokens; --placement depth (default): depth = share
-             of the filler before the clip; reference: the released, inverted rule
+             of the filler before the clip; reference (the default under --protocol vruler):
+             the released rule, depth counted from the question; defaults --fps 2, --visual-tokens
+             32768, --lengths 224000:296000:8000
   --needles takes the task's file in the released format (multi_key_multi_value.json,
   counting.json, ordering.json, lengthy_multimodal_stack.json; v_niah_d.json for niah) or
   'demo' (needles/vruler-demo/; for stack, five clips cut from --haystack with a card in each)
@@ -170,7 +172,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action=_Given,
         default=DEFAULTS["lengths"],
         help="haystack lengths in frames (in temporal groups with --frames-per-group 2; "
-        "default: %(default)s)",
+        "default: %(default)s); --task stack: context lengths in tokens (default: 224000:296000:8000)",
     )
     g.add_argument(
         "--depths",
@@ -202,7 +204,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         action=_Given,
         default=DEFAULTS["fps"],
-        help="haystack sampling rate (default: %(default)s)",
+        help="haystack sampling rate (default: %(default)s; --task stack: clip rate, default 2)",
     )
     g.add_argument(
         "--size",

@@ -29,6 +29,7 @@ def summary(ds: Dataset) -> str:
     hay, ns = ds.meta["haystack"], ds.meta["needle_set"]
     fpg = ds.frames_per_group
     nd = df["distractor_slots"].map(len)
+    stack = cfg.get("task") == "stack"
     per_cell = df.groupby(["length", "depth", "needle_id"]).size()
     lines = [
         f"dataset      {ds.path}",
@@ -55,11 +56,21 @@ def summary(ds: Dataset) -> str:
             if cfg.get("task")
             else []
         ),
-        f"schedule     {cfg.get('schedule')}  period {cfg.get('period', {}).get('frames')} "
-        f"({cfg.get('period', {}).get('spec')})  seed {cfg.get('seed')}"
-        + (f"  max distractors {cfg['max_distractors']}" if cfg.get("max_distractors") is not None else "")
-        + (f"  draws {cfg['draws']}" if cfg.get("draws") else ""),
-        "distractors  " + ", ".join(f"{k}: {v} samples" for k, v in sorted(Counter(nd).items())),
+        *(
+            []
+            if stack  # no distractors, period or random draws
+            else [
+                f"schedule     {cfg.get('schedule')}  period {cfg.get('period', {}).get('frames')} "
+                f"({cfg.get('period', {}).get('spec')})  seed {cfg.get('seed')}"
+                + (
+                    f"  max distractors {cfg['max_distractors']}"
+                    if cfg.get("max_distractors") is not None
+                    else ""
+                )
+                + (f"  draws {cfg['draws']}" if cfg.get("draws") else ""),
+                "distractors  " + ", ".join(f"{k}: {v} samples" for k, v in sorted(Counter(nd).items())),
+            ]
+        ),
         f"{'frames' if fpg == 1 else 'slots':<12} {int(df['num_frames'].min()) if len(df) else 0}.."
         f"{int(df['num_frames'].max()) if len(df) else 0}"
         + (" per sample" if fpg == 1 else f" temporal groups of {fpg} frames per sample")
@@ -73,9 +84,21 @@ def summary(ds: Dataset) -> str:
             + (f" ({hay['dropped_frames']} dropped)" if hay.get("dropped_frames") else "")
         )
         + f"{' (tiled)' if hay.get('tiled') else ''}, {hay['stored_frames']} stored",
-        f"  fingerprint {hay.get('fingerprint')}",
+        *(
+            [
+                f"  clips      {len(hay['clips'])}: "
+                + ", ".join(f"{c['item']} {c['groups']}" for c in hay["clips"])
+            ]
+            if stack
+            else [f"  fingerprint {hay.get('fingerprint')}"]
+        ),
         f"  content key {hay['key']}",
-        f"needles      {ns.get('source')} ({ns.get('format')}, {len(ns['needles'])} needles)",
+        f"needles      {ns.get('source')} "
+        + (
+            f"({len(ns['needles'])} stack items)"
+            if stack
+            else f"({ns.get('format')}, {len(ns['needles'])} needles)"
+        ),
         f"  fingerprint {ns['fingerprint']}",
         "videos       "
         + ("exported (videos/, questions.jsonl)" if ds.meta.get("exported_videos") else "not exported"),

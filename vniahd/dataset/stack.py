@@ -48,6 +48,11 @@ def load_stack_needles(needles: str | Path, clips: str | Path | None, source: st
                 "--clips names the folder of your own items' clips; drop it with --needles demo"
             )
         video = build_demo_haystack() if str(source) == "demo" else Path(source)
+        if not video.is_file():
+            raise VniahdError(
+                f"video file not found: {video}; --needles demo cuts the stack's clips from --haystack "
+                "(a video file, or 'demo')"
+            )
         return load_task_items(stack_demo_path(video), "stack")
     return load_task_items(Path(needles), "stack", clips)
 
@@ -219,7 +224,8 @@ def generate_stack(
 ) -> Dataset:
     """``vniahd.generate(task="stack")``: refuses the options that mean nothing here, resolves the
     rest (the released grid, 2 fps, 32768 visual tokens, 768 frames per clip unless given; size,
-    frames per group and resize from ``protocol`` or the defaults) and writes the dataset."""
+    frames per group and resize from ``protocol`` or the defaults; the depth placement, or the
+    released one under ``protocol``) and writes the dataset."""
     import math
 
     from vniahd.dataset.protocols import resolve_options
@@ -246,12 +252,20 @@ def generate_stack(
     if not math.isfinite(rate) or rate <= 0:
         raise VniahdError(f"--fps must be positive, got {fps}; e.g. --fps 2")
     check_resize(opts["resize"])
+    if rest.get("export_videos"):
+        raise VniahdError(
+            "--export-videos writes each sample's frames as a video; a stack sample is its item's clip "
+            "(your input file) inside filler text counted in the scored model's tokens, so there is "
+            "nothing new to export; drop --export-videos"
+        )
+    # --protocol vruler reproduces the released inputs, inverted depth included (plan/tasks/stack.py)
+    default_placement = "reference" if protocol is not None else STACK_PLACEMENTS[0]
     return _write_stack(
         source=haystack if haystack is not None else "demo",
         needles=needles,
         lengths=lengths or released_lengths_spec("stack"),
         depths=depths or released_depths_spec("stack"),
-        placement=placement or STACK_PLACEMENTS[0],
+        placement=placement or default_placement,
         visual_tokens=RELEASED_VISUAL_TOKENS if visual_tokens is None else int(visual_tokens),
         max_clip_frames=DEFAULT_MAX_CLIP_FRAMES if max_clip_frames is None else int(max_clip_frames),
         fps=rate,

@@ -9,9 +9,10 @@ rule here reads the text), so the rule can be checked on strings alone:
   (``videorope_plus/v_ruler/eval/check_lengthy_multimodal_stack.py:49-71``, LongVideoBench's
   ``extract_characters_regex``), kept with its quirks: it deletes a list of answer prefixes in
   which two pairs are fused by missing commas (``"The best option isThe correct option is"``,
-  ``"Best answer:Best option:"``, so "The correct option is" alone survives), returns nothing
-  for more than 10 words without any of A-E, and otherwise the first A-E *anywhere* — inside a
-  word too ("Based on …" reads as B).
+  ``"Best answer:Best option:"``), so "The best option is", "The correct option is", "Best
+  answer:" and "Best option:" are not deleted when they stand alone; it returns nothing for more
+  than 10 words without any of A-E, and otherwise the first A-E *anywhere*, inside a word too:
+  "Best option: A" and "Based on …" read as B.
 """
 
 from __future__ import annotations

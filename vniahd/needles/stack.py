@@ -13,8 +13,13 @@ question the model sees is the released ``qa_template``
     …
 
 with trailing whitespace stripped and no answer instruction (the script comments it out, L197
-and L228). The answer is the letter of the first candidate equal to
-``candidates[correct_choice]``, as ``qa_template`` finds it.
+and L228). The answer is the letter of the last candidate equal to
+``candidates[correct_choice]``, as ``qa_template``'s loop (no ``break``) finds it.
+
+The released script is always run with ``--clean_subtitles`` (``scripts/lengthy_multimodal_stack.sh``),
+which drops every item whose question contains "subtitle" (L189-195; none of the five released
+items does); so does this loader, keeping the other items' ids (``item{i}``, i = position in the
+file) and saying how many it left out.
 
 The release reads clips from ``--Eval_Video_root`` joined with ``video_path`` (L229); here the
 clip folder is ``clips`` (``vniahd generate --clips DIR``), by default the JSON's folder, then
@@ -41,7 +46,8 @@ def qa_template(question: str, candidates: list[str], correct_choice: int) -> tu
     """``(prompt, answer letter)`` as the released ``qa_template`` builds them (module docstring)."""
     text = f"Question: {question}\nOptions:\n"
     right = candidates[correct_choice]
-    answer_idx = next(i for i, c in enumerate(candidates) if c == right)
+    # the released loop has no break: the *last* candidate equal to the right one names the answer
+    answer_idx = max(i for i, c in enumerate(candidates) if c == right)
     for i, c in enumerate(candidates):
         text += f"({LETTERS[i]}) {c}\n"
     return text.rstrip(), LETTERS[answer_idx]
@@ -91,6 +97,11 @@ def _item(where: str, i: int, e: Any, folders: list[Path]) -> TaskItem:
     )
 
 
+def _mentions_subtitles(e: Any) -> bool:
+    """The released ``--clean_subtitles`` test: ``'subtitle' in item['question']`` (L189-195)."""
+    return isinstance(e, dict) and isinstance(e.get("question"), str) and "subtitle" in e["question"]
+
+
 def load_stack_items(path: str | Path, clips: str | Path | None = None) -> TaskItemSet:
     """The stack items of ``path`` (released format) with their clips found in ``clips`` (default:
     beside the JSON, then ``videos/`` beside it). The fingerprint covers the JSON and every clip."""
@@ -101,6 +112,16 @@ def load_stack_items(path: str | Path, clips: str | Path | None = None) -> TaskI
     folders = [Path(clips)] if clips is not None else [path.parent, path.parent / "videos"]
     if clips is not None and not folders[0].is_dir():
         raise VniahdError(f"--clips {clips}: not a folder; pass the folder holding the items' clips")
-    items = [_item(f"{path}: item {i}", i, e, folders) for i, e in enumerate(data)]
+    kept = [(i, e) for i, e in enumerate(data) if not _mentions_subtitles(e)]
+    if len(kept) < len(data):
+        from vniahd.notices import warn
+
+        warn(
+            f"{path}: {len(data) - len(kept)} item(s) whose question mentions subtitles left out, as the "
+            "released script's --clean_subtitles does (the clips carry no subtitles here)"
+        )
+    if not kept:
+        raise VniahdError(f"{path}: every item's question mentions subtitles; no item is left to ask")
+    items = [_item(f"{path}: item {i}", i, e, folders) for i, e in kept]
     digests = [sha256_file(it.video) for it in items if it.video is not None]
     return TaskItemSet("stack", tuple(items), sha256_bytes(raw, *digests), str(path))

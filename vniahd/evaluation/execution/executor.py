@@ -142,6 +142,8 @@ class GroupExecutor:
                 crop_to(prefix.cache, retain)
                 continue  # the prefix step is all this batch contributes on a resume
             results = self._score(batch, inputs, prefix, start, cached, retain)
+            for p in batch:  # their text embeddings are not needed again (the cache holds what is)
+                p.source.release()
             grown = (retain if len(batch) == 1 else start) - cached  # shared rows this pass computed
             self.prefix_stats["computed_tokens"] += grown
             if not any(missing):

@@ -85,6 +85,11 @@ class PromptSource:
             setattr(self, attr, emb)
         return cast(torch.Tensor, getattr(self, attr))
 
+    def release(self) -> None:
+        """Drop the cached text embeddings (gathered again if asked for): a stack sample's text
+        is its filler, ~200k rows, which must not stay on the device once the sample is scored."""
+        self._before = self._after = None
+
     def rows(self, a: int, b: int) -> torch.Tensor:
         """Embeddings of prompt rows ``[a, b)`` on the model device."""
         parts: list[torch.Tensor] = []

@@ -41,6 +41,11 @@ if TYPE_CHECKING:
     from vniahd.rope import Segment, Variant
 
 
+#: Position tables longer than this are not cached (a stack sample's ~260k positions are 6 MB of
+#: float64 and no other sample shares its segments).
+POSITIONS_CACHED_UP_TO = 65536
+
+
 @dataclass
 class Prepared:
     """One sample ready for scoring under any variant."""
@@ -90,8 +95,17 @@ class SampleBuilder:
         """Tokens of the stack task's filler sentence for this model (None for other datasets)."""
         if self.dataset.config.get("task") != "stack":
             return None
+        import re
+
+        from vniahd.errors import VniahdError
         from vniahd.plan.tasks import noise_repeats
 
+        if re.search(r"<\|\w+\|>\s*$", self.template.before):  # e.g. qwen-vision-tokens
+            raise VniahdError(
+                f"prompt template {self.template.name!r} ends its text before the frames with a marker "
+                "that opens the video, so the stack's filler would land inside the video markup; use the "
+                "reference template, with --prompt native for the family's own markers around the clip"
+            )
         n = len(self.tokenizer.encode(self.dataset.config["noise_text"]))
         noise_repeats(0, n, 0.0, "depth")  # refuses a sentence this tokenizer drops, before any work
         return n
@@ -191,7 +205,9 @@ class SampleBuilder:
         key = (variant, tuple(prepared.segments))
         positions = self._positions.get(key)
         if positions is None:
-            if len(self._positions) >= 256:
-                self._positions.clear()
-            positions = self._positions[key] = variant.positions(prepared.segments)
+            positions = variant.positions(prepared.segments)
+            if positions.shape[-1] <= POSITIONS_CACHED_UP_TO:  # long prompts rarely repeat: not kept
+                if len(self._positions) >= 256:
+                    self._positions.clear()
+                self._positions[key] = positions
         return dataclasses.replace(prepared.inputs, positions=positions)

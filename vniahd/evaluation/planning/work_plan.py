@@ -84,8 +84,21 @@ def order_samples(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     once: the global prefix-tree floor."""
     return sorted(
         rows,
-        key=lambda r: (int(r.get("haystack_offset", 0) or 0), sequence_key(r), str(r["sample_id"])),
+        key=lambda r: (
+            int(r.get("haystack_offset", 0) or 0),
+            sequence_key(r),
+            *_filler_key(r),
+            str(r["sample_id"]),
+        ),
     )
+
+
+def _filler_key(row: dict[str, Any]) -> tuple[float, int] | tuple[()]:
+    """Stack samples of one clip by depth, then text budget: the samples with no filler before
+    the clip (depth 0, or depth 1 under the released placement) come together and share it."""
+    if str(row.get("task") or "niah") != "stack":
+        return ()
+    return float(row["depth"]), int(row.get("text_tokens", 0) or 0)
 
 
 def prefix_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[int, list[dict[str, Any]]]]:

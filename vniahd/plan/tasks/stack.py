@@ -80,7 +80,8 @@ def plan_stack(
     visual_tokens: int = RELEASED_VISUAL_TOKENS,
 ) -> list[StackTrial]:
     """One trial per (context length, item, depth), in the released loop order (a run per context
-    length, items in file order, depths innermost; eval L207-240). ``lengths`` are context lengths
+    length, items in file order, depths innermost; eval L207-240; the release shuffles the items
+    with seed 233 to cut them into 4 chunks, which changes no prompt). ``lengths`` are context lengths
     in tokens; each must leave a text budget ``length − visual_tokens ≥ 0``."""
     if placement not in STACK_PLACEMENTS:
         raise UnknownNameError("stack placement", placement, list(STACK_PLACEMENTS))
