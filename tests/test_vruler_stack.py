@@ -396,6 +396,9 @@ def test_prefix_sharing_and_batches_score_as_each_sample_alone(clips, tmp_path, 
     assert_same_outcomes(runs["shared"], runs["alone"], tol=1e-4)
     # C200_D0 and C300_D0 of each item hold the same text before the clip, then the same clip
     assert stats["shared"]["reused_tokens"] > 0 and stats["alone"]["reused_tokens"] == 0
+    run = json.loads((tmp_path / "shared" / "run.json").read_text())["dataset"]
+    assert (run["task"], run["placement"], run["visual_tokens"]) == ("stack", "depth", 100)
+    assert run["noise_text"] == NOISE_TEXT and run["lengths"] == [200, 300]
     assert len(prepared) == 2 * 12 and all(
         p.source._before is None and p.source._after is None for p in prepared
     )

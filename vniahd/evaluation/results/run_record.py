@@ -32,7 +32,19 @@ def run_record(runner: Runner) -> dict[str, Any]:
             "num_samples": int(len(ds.samples)),
             **{
                 k: cfg.get(k)
-                for k in ("schedule", "period", "fps", "seed", "lengths", "depths")
+                for k in (
+                    "schedule",
+                    "period",
+                    "fps",
+                    "seed",
+                    "lengths",
+                    "depths",
+                    # V-RULER: the task, its placement and (stack) the filler settings
+                    "task",
+                    "placement",
+                    "visual_tokens",
+                    "noise_text",
+                )
                 if k in cfg
             },
         },
