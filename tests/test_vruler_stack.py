@@ -341,9 +341,11 @@ def test_the_native_prompt_wraps_the_clip_between_the_fillers(clips, tmp_path):
 
 def test_a_template_that_opens_the_video_in_its_text_is_refused(clips, tmp_path):
     from vniahd import evaluate
+    from vniahd.prompt_templates import PromptTemplate
+    from vniahd.records import read_results
 
     ds = _generate(clips, tmp_path / "d")
-    with pytest.raises(VniahdError, match="filler would land inside the video markup"):
+    with pytest.raises(VniahdError, match=r"opens the video in its text .*<\|vision_start\|>"):
         evaluate(
             ds,
             "random:qwen2-vl",
@@ -352,6 +354,12 @@ def test_a_template_that_opens_the_video_in_its_text_is_refused(clips, tmp_path)
             prompt_template="qwen-vision-tokens",
             progress=False,
         )
+    # a chat marker that opens no video is fine
+    other = PromptTemplate("l3", "<|start_header_id|>user<|end_header_id|>\n\n", "{question}<|eot_id|>")
+    evaluate(
+        ds, "random:qwen2-vl", ["mrope"], out=tmp_path / "l3", prompt_template=other, limit=1, progress=False
+    )
+    assert len(read_results(tmp_path / "l3")) == 1
 
 
 def test_a_tokenizer_that_drops_the_sentence_is_refused_before_any_work(clips, tmp_path):
@@ -409,6 +417,42 @@ def test_prefix_sharing_and_batches_score_as_each_sample_alone(clips, tmp_path, 
         and rec["sentence_tokens"] == SENTENCE_BYTES
     )
     assert rec["text_tokens"] == 200 and rec["num_frames"] == 7
+
+
+def test_a_resumed_padded_run_releases_every_filler_and_gives_the_same_results(clips, tmp_path, monkeypatch):
+    """Right-padded batches (a backend that cannot pack, as on a GPU) and a resume: batches whose
+    members are all done still walk the shared cache; their text must be released too, and the
+    resumed results must equal the uninterrupted run's (same plan, same settings)."""
+    from vniahd.evaluation import EvalConfig, Runner
+    from vniahd.evaluation.execution import samples as sample_module
+    from vniahd.models import get_backend
+    from vniahd.records import read_results
+
+    prepared = []
+    prepare = sample_module.SampleBuilder.prepare
+
+    def keep(self, *args, **kwargs):
+        prepared.append(prepare(self, *args, **kwargs))
+        return prepared[-1]
+
+    monkeypatch.setattr(sample_module.SampleBuilder, "prepare", keep)
+    be = get_backend("random:qwen2-vl")
+    monkeypatch.setattr(type(be), "can_pack", property(lambda self: False))
+    ds = _generate(clips, tmp_path / "d")
+    cfg = EvalConfig(variants=["videorope"], scoring="choice", progress=False, batch_size=2)
+    Runner(ds, be, cfg, tmp_path / "r").run()
+    first = {r["sample_id"]: r for r in read_results(tmp_path / "r")}
+    results = tmp_path / "r" / "results.jsonl"
+    lines = results.read_text().splitlines()
+    dropped = {"C300_D1_item0", "C300_D1_item1"}
+    results.write_text("".join(x + "\n" for x in lines if json.loads(x)["sample_id"] not in dropped))
+    prepared.clear()
+    Runner(ds, be, cfg, tmp_path / "r").run()
+    assert len(prepared) == 12 and all(p.source._before is None and p.source._after is None for p in prepared)
+    again = {r["sample_id"]: r for r in read_results(tmp_path / "r")}
+    assert set(again) == set(first)
+    for sid in dropped:
+        assert again[sid]["option_logprobs"] == first[sid]["option_logprobs"]
 
 
 def test_the_filler_counts_in_the_cost_estimate():

@@ -131,31 +131,35 @@ class GroupExecutor:
         peak = PeakMemory(be.device)
         for idx in self.batches(prepared, shares):
             batch = [prepared[i] for i in idx]
-            missing = [p.sample_id not in done for p in batch]
-            if not any(missing) and not self.prefix_sharing:
-                continue
-            t0 = time.perf_counter()
-            peak.start()
-            inputs = [self.builder.with_positions(p, variant) for p in batch]
-            cached, start, retain = self._prefix_step(prefix, batch, inputs, [shares[i] for i in idx])
-            if not any(missing) and cached == start:
-                crop_to(prefix.cache, retain)
-                continue  # the prefix step is all this batch contributes on a resume
-            results = self._score(batch, inputs, prefix, start, cached, retain)
-            for p in batch:  # their text embeddings are not needed again (the cache holds what is)
-                p.source.release()
-            grown = (retain if len(batch) == 1 else start) - cached  # shared rows this pass computed
-            self.prefix_stats["computed_tokens"] += grown
-            if not any(missing):
-                continue  # its pass grew the shared prefix (as in the uninterrupted run): no records
-            measurement = Measurement(
-                round((time.perf_counter() - t0) / len(batch), 4), peak.read(), peak.kind
-            )
-            # rows before each member's own that it did not compute itself
-            self.prefix_stats["reused_tokens"] += cached if len(batch) == 1 else start * len(batch) - grown
-            for p, inp, res, todo in zip(batch, inputs, results, missing):
-                if todo:
-                    yield self.record(p, variant, res, inp), measurement
+            try:
+                missing = [p.sample_id not in done for p in batch]
+                if not any(missing) and not self.prefix_sharing:
+                    continue
+                t0 = time.perf_counter()
+                peak.start()
+                inputs = [self.builder.with_positions(p, variant) for p in batch]
+                cached, start, retain = self._prefix_step(prefix, batch, inputs, [shares[i] for i in idx])
+                if not any(missing) and cached == start:
+                    crop_to(prefix.cache, retain)
+                    continue  # the prefix step is all this batch contributes on a resume
+                results = self._score(batch, inputs, prefix, start, cached, retain)
+                grown = (retain if len(batch) == 1 else start) - cached  # shared rows this pass computed
+                self.prefix_stats["computed_tokens"] += grown
+                if not any(missing):
+                    continue  # its pass grew the shared prefix (as in the uninterrupted run): no records
+                measurement = Measurement(
+                    round((time.perf_counter() - t0) / len(batch), 4), peak.read(), peak.kind
+                )
+                # rows before each member's own that it did not compute itself
+                self.prefix_stats["reused_tokens"] += (
+                    cached if len(batch) == 1 else start * len(batch) - grown
+                )
+                for p, inp, res, todo in zip(batch, inputs, results, missing):
+                    if todo:
+                        yield self.record(p, variant, res, inp), measurement
+            finally:  # their text embeddings are not needed again (the cache holds what is)
+                for p in batch:
+                    p.source.release()
         self.prefix_stats["computed_tokens"] += prefix.computed_tokens
 
     def _prefix_step(

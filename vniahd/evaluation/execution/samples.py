@@ -95,15 +95,18 @@ class SampleBuilder:
         """Tokens of the stack task's filler sentence for this model (None for other datasets)."""
         if self.dataset.config.get("task") != "stack":
             return None
-        import re
-
         from vniahd.errors import VniahdError
+        from vniahd.models.families import FAMILIES
         from vniahd.plan.tasks import noise_repeats
 
-        if re.search(r"<\|\w+\|>\s*$", self.template.before):  # e.g. qwen-vision-tokens
+        # a template that opens the video itself (e.g. qwen-vision-tokens) would get the filler
+        # appended inside the video markup; the markers are every family's video/image openers
+        openers = {m for f in FAMILIES.values() for m in (f.markup.video_start, f.markup.image_before) if m}
+        opened = sorted(m for m in openers if m in self.template.before)
+        if opened:
             raise VniahdError(
-                f"prompt template {self.template.name!r} ends its text before the frames with a marker "
-                "that opens the video, so the stack's filler would land inside the video markup; use the "
+                f"prompt template {self.template.name!r} opens the video in its text before the frames "
+                f"({', '.join(opened)}), so the stack's filler would land inside the video markup; use the "
                 "reference template, with --prompt native for the family's own markers around the clip"
             )
         n = len(self.tokenizer.encode(self.dataset.config["noise_text"]))

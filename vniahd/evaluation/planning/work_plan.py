@@ -93,12 +93,13 @@ def order_samples(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     )
 
 
-def _filler_key(row: dict[str, Any]) -> tuple[float, int] | tuple[()]:
+def _filler_key(row: dict[str, Any]) -> tuple[int, float, int]:
     """Stack samples of one clip by depth, then text budget: the samples with no filler before
-    the clip (depth 0, or depth 1 under the released placement) come together and share it."""
+    the clip (depth 0, or depth 1 under the released placement) come together and share it.
+    Other rows get one constant key, which leaves their order as it was."""
     if str(row.get("task") or "niah") != "stack":
-        return ()
-    return float(row["depth"]), int(row.get("text_tokens", 0) or 0)
+        return (0, 0.0, 0)
+    return 1, float(row["depth"]), int(row.get("text_tokens", 0) or 0)
 
 
 def prefix_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[int, list[dict[str, Any]]]]:
