@@ -374,25 +374,32 @@ def test_a_tokenizer_that_drops_the_sentence_is_refused_before_any_work(clips, t
 
 
 # --- scoring and the report -----------------------------------------------------------------------
-def test_prefix_sharing_and_batches_score_as_each_sample_alone(clips, tmp_path, monkeypatch):
+@pytest.fixture
+def prepared(monkeypatch):
+    """Every sample the evaluator prepares during the test (to look at what it still holds)."""
+    from vniahd.evaluation.execution import samples as sample_module
+
+    kept = []
+    prepare = sample_module.SampleBuilder.prepare
+
+    def keep(self, *args, **kwargs):
+        kept.append(prepare(self, *args, **kwargs))
+        return kept[-1]
+
+    monkeypatch.setattr(sample_module.SampleBuilder, "prepare", keep)
+    return kept
+
+
+def test_prefix_sharing_and_batches_score_as_each_sample_alone(clips, tmp_path, prepared):
     """Samples whose filler before the clip differs share no rows; the depth-0 samples (no filler
     before the clip, at every context length) come together and share their clip. Shared scoring
     must equal scoring each sample alone, and no sample's filler embeddings outlive its batch."""
     from evaluate_fixtures import assert_same_outcomes
 
     from vniahd.evaluation import EvalConfig, Runner
-    from vniahd.evaluation.execution import samples as sample_module
     from vniahd.models import get_backend
     from vniahd.records import read_results
 
-    prepared = []
-    prepare = sample_module.SampleBuilder.prepare
-
-    def keep(self, *args, **kwargs):
-        prepared.append(prepare(self, *args, **kwargs))
-        return prepared[-1]
-
-    monkeypatch.setattr(sample_module.SampleBuilder, "prepare", keep)
     ds = _generate(clips, tmp_path / "d")
     runs, stats = {}, {}
     for name, opts in (("alone", {"prefix_sharing": False, "batch_size": 1}), ("shared", {})):
@@ -419,23 +426,16 @@ def test_prefix_sharing_and_batches_score_as_each_sample_alone(clips, tmp_path, 
     assert rec["text_tokens"] == 200 and rec["num_frames"] == 7
 
 
-def test_a_resumed_padded_run_releases_every_filler_and_gives_the_same_results(clips, tmp_path, monkeypatch):
+def test_a_resumed_padded_run_releases_every_filler_and_gives_the_same_results(
+    clips, tmp_path, prepared, monkeypatch
+):
     """Right-padded batches (a backend that cannot pack, as on a GPU) and a resume: batches whose
     members are all done still walk the shared cache; their text must be released too, and the
     resumed results must equal the uninterrupted run's (same plan, same settings)."""
     from vniahd.evaluation import EvalConfig, Runner
-    from vniahd.evaluation.execution import samples as sample_module
     from vniahd.models import get_backend
     from vniahd.records import read_results
 
-    prepared = []
-    prepare = sample_module.SampleBuilder.prepare
-
-    def keep(self, *args, **kwargs):
-        prepared.append(prepare(self, *args, **kwargs))
-        return prepared[-1]
-
-    monkeypatch.setattr(sample_module.SampleBuilder, "prepare", keep)
     be = get_backend("random:qwen2-vl")
     monkeypatch.setattr(type(be), "can_pack", property(lambda self: False))
     ds = _generate(clips, tmp_path / "d")
