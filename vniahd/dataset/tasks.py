@@ -130,11 +130,9 @@ def _clip_meta(item: Any) -> dict[str, Any]:
     """A stack item's clip and the source file's own id and category."""
     if getattr(item, "video", None) is None:
         return {}
-    from vniahd.files import sha256_file
-
     return {
         "clip": item.video.name,
-        "clip_sha256": sha256_file(item.video),
+        "clip_sha256": item.video_sha256,
         "source_id": item.source_id,
         "question_category": item.category,
     }

@@ -153,8 +153,10 @@ class TaskItem:
     options: tuple[str, ...] | None = None
     distractors: tuple[Path, ...] = ()
     distractor_ids: tuple[str, ...] = ()
-    # the stack task (a clip in filler text): the item's clip, and what the source file calls it
+    # the stack task (a clip in filler text): the item's clip and its SHA-256, and what the source
+    # file calls it
     video: Path | None = None
+    video_sha256: str = ""
     source_id: str = ""
     category: str = ""
 

@@ -83,6 +83,7 @@ def _item(where: str, i: int, e: Any, folders: list[Path]) -> TaskItem:
     if not isinstance(e["video_path"], str) or not e["video_path"].strip():
         raise VniahdError(f"{where}: 'video_path' must name the clip file, got {e['video_path']!r}")
     prompt, answer = qa_template(question, cands, choice)
+    video = _clip(where, folders, e["video_path"])
     return TaskItem(
         id=f"item{i}",
         images=(),
@@ -91,7 +92,8 @@ def _item(where: str, i: int, e: Any, folders: list[Path]) -> TaskItem:
         question=question,
         answer=answer,
         options=tuple(cands),
-        video=_clip(where, folders, e["video_path"]),
+        video=video,
+        video_sha256=sha256_file(video),
         source_id=str(e.get("id", "")),
         category=str(e.get("question_category", "")),
     )
@@ -123,5 +125,6 @@ def load_stack_items(path: str | Path, clips: str | Path | None = None) -> TaskI
     if not kept:
         raise VniahdError(f"{path}: every item's question mentions subtitles; no item is left to ask")
     items = [_item(f"{path}: item {i}", i, e, folders) for i, e in kept]
-    digests = [sha256_file(it.video) for it in items if it.video is not None]
-    return TaskItemSet("stack", tuple(items), sha256_bytes(raw, *digests), str(path))
+    return TaskItemSet(
+        "stack", tuple(items), sha256_bytes(raw, *(it.video_sha256 for it in items)), str(path)
+    )
