@@ -46,7 +46,7 @@ def summary(ds: Dataset) -> str:
                 f"  lengths are context tokens; filler budget = length - {cfg.get('visual_tokens')} visual "
                 f"tokens, spent on {cfg.get('noise_text')!r} repeated (counted in the scored model's tokens)",
             ]
-            if cfg.get("task") == "stack"
+            if stack
             else [
                 f"task         {cfg['task']}  placement {cfg.get('placement')}  needles per sample "
                 + ", ".join(

@@ -155,7 +155,7 @@ class SampleBuilder:
         refs = self.dataset.frame_sequence(row)
         before_text, question = self.template.before, self.question(needle)
         filler = None
-        if self.sentence_tokens is not None and str(row.get("task")) == "stack":
+        if self.sentence_tokens is not None:  # a stack dataset: every row is a stack sample
             filler = self.filler(row)
             sentence = str(self.dataset.config["noise_text"])
             before_text += sentence * filler[0]  # repeats joined with no separator, as released

@@ -35,7 +35,7 @@ _SIX = tuple(Decimal(k) / 5 for k in range(6))  # 0, 0.2, …, 1
 
 @dataclass(frozen=True)
 class Task:
-    """One task: its placement rule and what the release used (``placements[0]`` is the default)."""
+    """One task: its placement rule and what the release used."""
 
     name: str
     description: str
@@ -45,11 +45,6 @@ class Task:
     released_file: str  # the needle JSON in videorope_plus/v_ruler/data/
     eval_file: str  # the eval script in videorope_plus/v_ruler/eval/
     released_lengths: tuple[int, ...] = RELEASED_LENGTHS  # frames (groups); tokens for the stack
-
-    @property
-    def embeds_frames(self) -> bool:
-        """Whether trials are frames spliced into a frame haystack (all but the stack)."""
-        return self.name != "stack"
 
 
 TASKS: dict[str, Task] = {
