@@ -94,3 +94,14 @@ def test_cli_info_and_build_demo(demo_haystack, capsys):
 def test_cli_info_bad_file(tmp_path, capsys):
     assert main(["haystack", "info", str(tmp_path / "missing.mp4")]) == 2
     assert "missing.mp4" in capsys.readouterr().err
+
+
+def test_written_mp4_carries_no_library_version(tmp_path):
+    """write_mp4 writes the container bit-exact: no "Lavf<version>" string, whose last digits
+    changed between PyAV 18.1.0 and 18.1.1 and with them the demo haystack's file hash (and so
+    every shipped checkpoint's key)."""
+    from vniahd.media import write_mp4
+
+    frames = np.random.default_rng(0).integers(0, 256, (3, 32, 48, 3), dtype=np.uint8)
+    data = write_mp4(frames, tmp_path / "a.mp4", fps=1).read_bytes()
+    assert b"Lavf" not in data and data[4:8] == b"ftyp"

@@ -30,7 +30,7 @@ from vniahd.media.readers import read_frames, video_info
 DEMO_SIZE = (360, 640)  # (H, W)
 DEMO_FPS = 1.0
 DEMO_CRF = 18
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: the mp4 is written bit-exact (no muxer version string; media/export.py)
 
 # Order, source and licence of every clip (see haystacks/README.md for the wording).
 DEMO_CLIPS: tuple[dict, ...] = (

@@ -39,8 +39,10 @@ def write_mp4(
 
     ``crf`` 18 is visually near-lossless for x264; lower is larger and closer to the input.
     ``preset`` trades speed for size (single-threaded at 252x448: ``medium`` ~115 frames/s,
-    ``veryfast`` ~320 frames/s). ``threads=1`` keeps the bytes machine-independent; ``0`` lets
-    x264 use every core. The file appears atomically (written beside ``path`` and renamed).
+    ``veryfast`` ~320 frames/s). ``threads=1`` keeps the bytes machine-independent, and the
+    container is written bit-exact (no library version strings), so a PyAV patch release with
+    the same x264 gives the same bytes; ``0`` lets x264 use every core. The file appears
+    atomically (written beside ``path`` and renamed).
     """
     import av
 
@@ -50,7 +52,9 @@ def write_mp4(
     rate = Fraction(fps).limit_denominator(1_001_000)
     count = 0
     with atomic_path(path) as tmp:
-        with av.open(str(tmp), mode="w", format="mp4") as container:
+        # bitexact: the muxer writes no library version string ("Lavf62.12.102"), so the bytes do
+        # not change with a PyAV/FFmpeg patch release (av 18.1.0 and 18.1.1 differed only there)
+        with av.open(str(tmp), mode="w", format="mp4", options={"fflags": "+bitexact"}) as container:
             stream = None
             for frame in frames:
                 frame = np.asarray(frame)

@@ -29,7 +29,7 @@ CLIP_PICTURES = 12  # source pictures per clip; the card makes 13
 #: Where the card goes in each clip (0 = first picture): start, middle and end all occur.
 CARD_AT = (0, 6, 12, 3, 9)
 CLIP_FPS = 2.0
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: clips written bit-exact (media/export.py)
 
 
 def _recipe(source_sha: str) -> dict[str, Any]:
